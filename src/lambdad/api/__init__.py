@@ -1,0 +1,1 @@
+"""Wire protocols: the ASGI app, per-service codecs and operation adapters."""

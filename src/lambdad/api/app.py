@@ -1,0 +1,179 @@
+"""The one ASGI app on the one port: authentication, then dispatch by service.
+
+The service is read from the SigV4 credential scope (every AWS SDK signs), then `X-Amz-Target`, then
+the query `Action`; lambdad's own endpoints live under `/_lambdad/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from lambdad import __version__
+from lambdad.api.base import ApiRequest, ApiResponse, Principal, json_error
+from lambdad.auth import sigv4
+from lambdad.errors import ApiError, AuthError, RequestTooLargeException, UnknownOperationException
+
+if TYPE_CHECKING:
+    from lambdad.server import Lambdad
+
+log = logging.getLogger("lambdad.api")
+
+ServiceHandler = Callable[[ApiRequest], Awaitable[ApiResponse]]
+ErrorRenderer = Callable[[ApiError, ApiRequest], ApiResponse]
+
+# Largest request body read at all: a sync payload of 6 MB arrives base64-free, a 50 MB zip as
+# base64 inside JSON (4/3 larger).
+MAX_BODY = 70 * 1024 * 1024
+
+
+class App:
+    def __init__(self, core: Lambdad) -> None:
+        self.core = core
+        self.services: dict[str, ServiceHandler] = {}
+        self.error_renderers: dict[str, ErrorRenderer] = {}
+        self.auth = core.config.auth
+        self.lookup_secret = core.credentials.secret_for
+
+    def add_service(self, name: str, handler: ServiceHandler, errors: ErrorRenderer | None = None) -> None:
+        self.services[name] = handler
+        if errors is not None:
+            self.error_renderers[name] = errors
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        response = await self.handle(scope, receive)
+        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.core.start()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.core.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
+        for name, value in scope["headers"]:
+            if name == b"content-length" and int(value or 0) > MAX_BODY:
+                raise RequestTooLargeException("Request must be smaller than 6291456 bytes for the "
+                                               "InvokeFunction operation")
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise RequestTooLargeException("Request body too large")
+                chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def handle(self, scope: dict[str, Any], receive: Any) -> ApiResponse:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1")
+            if key in headers:
+                headers[key] += "," + value.decode("latin-1")
+            else:
+                headers[key] = value.decode("latin-1")
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        request = ApiRequest(scope["method"], scope["path"], raw_path, scope["query_string"].decode("latin-1"),
+                             headers, b"", scope.get("client"))
+        try:
+            request.body = await self._read_body(scope, receive)
+            front = self.core.front_door_for(request)
+            if front is not None:
+                return await front(request)
+            if request.path.startswith("/_lambdad/"):
+                return await self._own_endpoint(request)
+            service = self._authenticate(request)
+            handler = self.services.get(service)
+            if handler is None:
+                raise UnknownOperationException(f"Service '{service}' is not available on this lambdad server.")
+            request.service = service
+            response = await handler(request)
+        except ApiError as exc:
+            response = self._render_error(exc, request)
+        except Exception as exc:  # a bug: answer like AWS's ServiceException, keep serving
+            log.exception("unhandled error for %s %s", request.method, request.path)
+            from lambdad.errors import ServiceException
+
+            response = self._render_error(ServiceException(f"Internal error: {type(exc).__name__}"), request)
+        if not any(name == b"x-amzn-requestid" for name, _ in response.headers):
+            response.headers.append((b"x-amzn-requestid", request.request_id.encode()))
+        return response
+
+    def _render_error(self, exc: ApiError, request: ApiRequest) -> ApiResponse:
+        renderer = self.error_renderers.get(request.service)
+        if renderer is not None:
+            return renderer(exc, request)
+        return json_error(exc, request.request_id)
+
+    def _authenticate(self, request: ApiRequest) -> str:
+        info = sigv4.parse_scope(request.headers, request.query)
+        if not self.auth:
+            account = self.core.config.account_id
+            request.principal = Principal(account, f"arn:aws:iam::{account}:root", is_root=True)
+            return info.service if info else self._guess_service(request)
+        try:
+            info = sigv4.verify(request.method, request.raw_path, request.raw_query, request.headers,
+                                request.body, self.lookup_secret)
+        except sigv4.SigV4Error as exc:
+            if info is not None:
+                request.service = info.service
+            err = AuthError(exc.message, code=exc.code, status=exc.status)
+            if exc.code == "UnrecognizedClientException":
+                err.message_key = "message"
+            raise err from None
+        cred = self.core.credentials.lookup(info.access_key_id)
+        assert cred is not None
+        if cred.session_token is not None and info.session_token != cred.session_token:
+            raise AuthError("The security token included in the request is invalid.",
+                            code="UnrecognizedClientException")
+        request.principal = Principal(cred.account, cred.principal_arn, cred.access_key_id, cred.is_root,
+                                      cred.session_token)
+        return info.service
+
+    def _guess_service(self, request: ApiRequest) -> str:
+        target = request.headers.get("x-amz-target", "")
+        if target.startswith("AmazonSQS"):
+            return "sqs"
+        if target.startswith("Logs_"):
+            return "logs"
+        return "lambda"
+
+    async def _own_endpoint(self, request: ApiRequest) -> ApiResponse:
+        path = request.path
+        if path == "/_lambdad/health":
+            return ApiResponse.json({"status": "ok", "version": __version__,
+                                     "environments": self.core.pools.statistics()})
+        if path.startswith("/_lambdad/code/") and path.endswith(".zip"):
+            digest = path[len("/_lambdad/code/"):-4]
+            token = request.query.get("token", [""])[0]
+            expected = hmac.new(self.core.url_secret, digest.encode(), hashlib.sha256).hexdigest()[:32]
+            if not hmac.compare_digest(token, expected) or not self.core.blobs.zip_path(digest).exists():
+                return ApiResponse(403, b"Access Denied", [(b"content-type", b"text/plain")])
+            return ApiResponse(200, self.core.blobs.read_zip(digest), [(b"content-type", b"application/zip")])
+        return ApiResponse(404, json.dumps({"message": "Not Found"}).encode(),
+                           [(b"content-type", b"application/json")])

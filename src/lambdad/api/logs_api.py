@@ -1,0 +1,75 @@
+"""CloudWatch Logs reads (JSON protocol) over function logs: what `aws logs` and `lambdad logs` use."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.jsonproto import JsonService, render_error
+from lambdad.errors import ApiError
+
+if TYPE_CHECKING:
+    from lambdad.server import Lambdad
+
+
+def _token(last_id: int) -> str:
+    return base64.b64encode(f"id:{last_id}".encode()).decode()
+
+
+def _after(token: str | None) -> int:
+    if not token:
+        return 0
+    if token[:2] in ("f/", "b/"):
+        token = token[2:]
+    try:
+        return int(base64.b64decode(token).decode().split(":", 1)[1])
+    except (ValueError, IndexError) as exc:
+        raise ApiError("The specified nextToken is invalid.", code="InvalidParameterException") from exc
+
+
+def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
+    svc = JsonService("Logs_20140328")
+    logs = core.logs
+
+    def account(request: ApiRequest) -> str:
+        assert request.principal is not None
+        return request.principal.account
+
+    @svc.operation("DescribeLogGroups")
+    async def describe_log_groups(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        groups = logs.groups(account(request), p.get("logGroupNamePrefix", ""))
+        return {"logGroups": [{"logGroupName": g, "arn": f"arn:aws:logs:{core.config.region}:"
+                               f"{account(request)}:log-group:{g}:*"} for g in groups]}
+
+    @svc.operation("DescribeLogStreams")
+    async def describe_log_streams(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"logStreams": logs.streams(account(request), p.get("logGroupName", ""))}
+
+    @svc.operation("FilterLogEvents")
+    async def filter_log_events(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        limit = int(p.get("limit", 10000))
+        events = logs.filter_events(account(request), p.get("logGroupName", ""),
+                                    streams=p.get("logStreamNames"), start_time=p.get("startTime"),
+                                    end_time=p.get("endTime"), after_id=_after(p.get("nextToken")),
+                                    pattern=p.get("filterPattern"), limit=limit)
+        out: dict[str, Any] = {"events": events, "searchedLogStreams": []}
+        if len(events) == limit:
+            out["nextToken"] = _token(int(events[-1]["eventId"]))
+        return out
+
+    @svc.operation("GetLogEvents")
+    async def get_log_events(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        after = _after(p.get("nextToken"))
+        events = logs.filter_events(account(request), p.get("logGroupName", ""),
+                                    streams=[p.get("logStreamName", "")], after_id=after,
+                                    limit=int(p.get("limit", 10000)))
+        last = int(events[-1]["eventId"]) if events else after
+        return {"events": [{k: e[k] for k in ("timestamp", "message", "ingestionTime")} for e in events],
+                "nextForwardToken": "f/" + _token(last), "nextBackwardToken": "b/" + _token(after)}
+
+    return svc.dispatch
+
+
+__all__ = ["build", "render_error"]

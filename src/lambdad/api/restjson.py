@@ -1,0 +1,234 @@
+"""The rest-json protocol, driven by botocore's own service model.
+
+Routes, where each input member lives (URI label, query string, header, body, payload) and how
+outputs map back (status code, headers, payload) all come from the model boto3 itself uses, so
+the wire format cannot drift from what clients send. Handlers receive one flat dict of input
+members and return one flat dict of output members.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import botocore.session
+from botocore.model import OperationModel, Shape
+
+from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.errors import ApiError, InvalidRequestContentException, UnknownOperationException
+
+Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | ApiResponse]]
+
+_LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
+
+
+@dataclass(slots=True)
+class Route:
+    operation: OperationModel
+    method: str
+    regex: re.Pattern[str]
+    labels: list[str]
+    required_query: dict[str, str | None]
+    handler: Handler | None = None
+
+
+def _compile(op: OperationModel) -> Route:
+    uri = op.http["requestUri"]
+    path, _, fixed_query = uri.partition("?")
+    labels: list[str] = []
+    pattern = ""
+    pos = 0
+    for m in _LABEL.finditer(path):
+        pattern += re.escape(path[pos:m.start()])
+        labels.append(m.group(1))
+        pattern += "(.+)" if m.group(2) else "([^/]+)"
+        pos = m.end()
+    pattern += re.escape(path[pos:])
+    if pattern.endswith("/") and len(pattern) > 1:
+        pattern = pattern[:-1] + "/?"
+    else:
+        pattern += "/?"
+    required: dict[str, str | None] = {}
+    for part in filter(None, fixed_query.split("&")):
+        key, eq, value = part.partition("=")
+        required[key] = value if eq else None
+    return Route(op, op.http["method"], re.compile(pattern), labels, required)
+
+
+class RestJsonService:
+    def __init__(self, service_name: str) -> None:
+        self.model = botocore.session.get_session().get_service_model(service_name)
+        self.routes: dict[str, list[Route]] = {}
+        self.by_name: dict[str, Route] = {}
+        for name in self.model.operation_names:
+            route = _compile(self.model.operation_model(name))
+            self.routes.setdefault(route.method, []).append(route)
+            self.by_name[name] = route
+        for routes in self.routes.values():
+            # More literal characters first, so /functions/{name}/configuration beats /functions/{name}.
+            routes.sort(key=lambda r: (-len(r.required_query), -len(r.regex.pattern.replace("([^/]+)", ""))))
+
+    def handler(self, operation: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.by_name[operation].handler = fn
+            return fn
+        return register
+
+    def match(self, request: ApiRequest) -> tuple[Route, list[str]]:
+        query = request.query
+        for route in self.routes.get(request.method, ()):
+            m = route.regex.fullmatch(request.raw_path)
+            if m is None:
+                continue
+            if any(k not in query or (val is not None and query[k][0] != val)
+                   for k, val in route.required_query.items()):
+                continue
+            return route, [unquote(g) for g in m.groups()]
+        raise UnknownOperationException("Unknown operation")
+
+    async def dispatch(self, request: ApiRequest) -> ApiResponse:
+        route, values = self.match(request)
+        if route.handler is None:
+            raise UnknownOperationException(
+                f"The operation {route.operation.name} is not implemented by this lambdad server.")
+        params = self.parse_input(route, values, request)
+        result = await route.handler(request, params)
+        if isinstance(result, ApiResponse):
+            return result
+        return self.render_output(route.operation, result)
+
+    # -- input ------------------------------------------------------------------------------
+    def parse_input(self, route: Route, values: list[str], request: ApiRequest) -> dict[str, Any]:
+        shape = route.operation.input_shape
+        params: dict[str, Any] = {}
+        if shape is None:
+            return params
+        payload_member = shape.serialization.get("payload")
+        for label, value in zip(route.labels, values, strict=True):
+            params[_member_for_location(shape, "uri", label)] = value
+        query = request.query
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            if location == "querystring":
+                key = member.serialization.get("name", name)
+                if key in query:
+                    raw = query[key]
+                    params[name] = raw if member.type_name == "list" else _scalar(member, raw[0])
+            elif location == "header":
+                key = member.serialization.get("name", name).lower()
+                if key in request.headers:
+                    params[name] = _scalar(member, request.headers[key])
+        if payload_member:
+            member = shape.members[payload_member]
+            if member.type_name in ("blob", "string"):
+                params[payload_member] = request.body
+                return params
+        if request.body:
+            try:
+                body = json.loads(request.body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidRequestContentException(
+                    "Could not parse request body into json: Could not parse payload into json: "
+                    f"{exc}") from exc
+            if not isinstance(body, dict):
+                raise InvalidRequestContentException("Could not parse request body into json: expected an object")
+            target = shape.members[payload_member] if payload_member else shape
+            decoded = _decode(target, body)
+            if payload_member:
+                params[payload_member] = decoded
+            else:
+                params.update(decoded)
+        return params
+
+    # -- output -----------------------------------------------------------------------------
+    def render_output(self, op: OperationModel, result: dict[str, Any]) -> ApiResponse:
+        status = op.http.get("responseCode", 200)
+        shape = op.output_shape
+        headers: list[tuple[bytes, bytes]] = []
+        if shape is None:
+            return ApiResponse(status, b"", headers)
+        payload_member = shape.serialization.get("payload")
+        body_fields: dict[str, Any] = {}
+        for name, value in result.items():
+            member = shape.members.get(name)
+            if member is None or value is None:
+                continue
+            location = member.serialization.get("location")
+            if location == "statusCode":
+                status = int(value)
+            elif location == "header":
+                headers.append((member.serialization.get("name", name).lower().encode(), str(value).encode()))
+            elif name == payload_member and member.type_name in ("blob", "string"):
+                return ApiResponse(status, value if isinstance(value, bytes) else str(value).encode(), headers)
+            else:
+                body_fields[name] = value
+        if payload_member:
+            body_fields = body_fields.get(payload_member, {})
+        headers.append((b"content-type", b"application/json"))
+        return ApiResponse(status, json.dumps(_encode(shape, body_fields) if not payload_member else body_fields)
+                           .encode(), headers)
+
+
+def _member_for_location(shape: Shape, location: str, wire_name: str) -> str:
+    for name, member in shape.members.items():
+        if member.serialization.get("location") == location and member.serialization.get("name", name) == wire_name:
+            return name
+    return wire_name
+
+
+def _scalar(member: Shape, raw: str) -> Any:
+    t = member.type_name
+    try:
+        if t in ("integer", "long"):
+            return int(raw)
+        if t == "boolean":
+            return raw.lower() == "true"
+        if t in ("float", "double"):
+            return float(raw)
+    except ValueError as exc:
+        raise ApiError(f"Invalid value '{raw}' for {member.name}", code="ValidationException") from exc
+    return raw
+
+
+def _decode(shape: Shape, value: Any) -> Any:
+    """JSON body value -> Python, decoding blobs from base64 as the model says."""
+    t = shape.type_name
+    if t == "structure" and isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            member = shape.members.get(key)
+            out[key] = _decode(member, item) if member is not None else item
+        return out
+    if t == "list" and isinstance(value, list):
+        return [_decode(shape.member, item) for item in value]
+    if t == "map" and isinstance(value, dict):
+        return {k: _decode(shape.value, item) for k, item in value.items()}
+    if t == "blob" and isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError as exc:
+            raise InvalidRequestContentException(
+                "Could not parse request body into json: blob is not valid base64") from exc
+    return value
+
+
+def _encode(shape: Shape, value: Any) -> Any:
+    t = shape.type_name
+    if t == "structure" and isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            member = shape.members.get(key)
+            if member is None or item is None:
+                continue
+            out[key] = _encode(member, item)
+        return out
+    if t == "list" and isinstance(value, list):
+        return [_encode(shape.member, item) for item in value]
+    if t == "blob" and isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value

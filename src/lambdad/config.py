@@ -1,0 +1,124 @@
+"""The settings registry: one list drives `lambdad serve` flags, `LAMBDAD_*` env vars and help.
+
+Every setting is a `Setting(name, default, help)`; its flag is `--kebab-name` and its env var
+`LAMBDAD_UPPER_NAME`. Environment variables are read only here, at the edge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    kind: Callable[[str], Any] = str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env_var(self) -> str:
+        return "LAMBDAD_" + self.name.upper()
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+MB = 1024 * 1024
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "127.0.0.1", "Address to listen on."),
+    Setting("port", 8900, "Port for every API, function URLs and the health endpoint.", int),
+    Setting("data_dir", "./.lambdad", "Directory holding the store, code packages and logs."),
+    Setting("public_host", "localhost", "Host name used in URLs handed to clients (function URLs, "
+            "code locations, queue URLs)."),
+    Setting("region", "us-east-1", "The region this server pretends to be."),
+    Setting("account_id", "000000000000", "The account id of the root credentials."),
+    Setting("root_access_key_id", "", "Root access key id; generated into DATA_DIR/credentials when unset."),
+    Setting("root_secret_access_key", "", "Root secret access key; generated when unset."),
+    Setting("auth", True, "Verify SigV4 signatures on every request. Turning this off is for local "
+            "development only and is refused unless the server listens on loopback.", _bool),
+    Setting("account_concurrency", 1000, "Account-wide concurrent executions limit.", int),
+    Setting("idle_timeout", 600.0, "Seconds an idle execution environment stays warm before it is "
+            "reaped.", float),
+    Setting("async_retry_base_delay", 60.0, "Seconds before the first retry of a failed asynchronous "
+            "invocation; the second waits twice as long (AWS: about 1 then 2 minutes).", float),
+    Setting("python_interpreters", "", "Comma-separated runtime=interpreter pairs, e.g. "
+            "'python3.12=/usr/bin/python3.12'; unlisted runtimes use the closest local Python found."),
+    Setting("node_binary", "node", "Node.js executable for the nodejs runtimes."),
+    Setting("sandbox", True, "Run each execution environment in its own namespaces and cgroups "
+            "(needs root; degrades visibly otherwise).", _bool),
+    Setting("max_zip_bytes", 50 * MB, "Largest deployment package accepted by direct upload.", int),
+    Setting("max_unzipped_bytes", 250 * MB, "Largest unzipped size of code plus layers.", int),
+    Setting("max_sync_payload_bytes", 6 * MB, "Largest synchronous request and response payload.", int),
+    Setting("max_async_payload_bytes", 256 * 1024, "Largest asynchronous invocation payload.", int),
+    Setting("log_level", "info", "Server log level (debug, info, warning, error)."),
+    Setting("demo", False, "Create the demo function 'hello' at start if it does not exist.", _bool),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(slots=True)
+class Config:
+    """Resolved settings. Attribute names equal setting names."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.values["data_dir"]).resolve()
+
+    @property
+    def endpoint_url(self) -> str:
+        host = self.values["host"]
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.values['port']}"
+
+    def replace(self, **changes: Any) -> Config:
+        return Config({**self.values, **changes})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for s in SETTINGS:
+        env_note = f" [env {s.env_var}; default {s.default!r}]"
+        parser.add_argument(s.flag, dest=s.name, default=None, help=s.help + env_note,
+                            type=str)
+
+
+def resolve(cli_values: Mapping[str, Any] | None = None,
+            environ: Mapping[str, str] | None = None) -> Config:
+    """Flag beats env var beats default."""
+    environ = os.environ if environ is None else environ
+    cli_values = cli_values or {}
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = cli_values.get(s.name)
+        if raw is None:
+            raw = environ.get(s.env_var)
+        if raw is None:
+            values[s.name] = s.default
+        else:
+            values[s.name] = s.kind(raw) if isinstance(raw, str) else raw
+    return Config(values)
+
+
+def setting(name: str) -> Setting:
+    return _BY_NAME[name]

@@ -1,0 +1,290 @@
+"""Functions and their versions: validation, persistence, and the in-memory view the invoke path reads.
+
+Every function lives in two tables: `functions` (one row per function: tags, counters, per-function
+settings) and `function_versions` (one row per `$LATEST` or published version: the configuration as
+the API returns it plus the code digest). Reads on the hot path never touch SQLite: the registry
+keeps every version in memory and updates it on each change, then tells its listeners (the
+environment pools) so stale environments retire.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambdad.config import Config
+from lambdad.control import validation as v
+from lambdad.control.codezip import CodeZipError, inspect_zip
+from lambdad.control.names import function_arn
+from lambdad.errors import (
+    ApiError,
+    InvalidParameterValueException,
+    PreconditionFailedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
+from lambdad.store import BlobStore, Store
+
+LATEST = "$LATEST"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS functions (
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    PRIMARY KEY (account, name)
+);
+CREATE TABLE IF NOT EXISTS function_versions (
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    config TEXT NOT NULL,
+    code_digest TEXT NOT NULL,
+    PRIMARY KEY (account, name, version)
+);
+"""
+
+
+def now_timestamp() -> str:
+    """Lambda's LastModified format: 2024-01-31T12:34:56.789+0000."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}+0000"
+
+
+@dataclass(slots=True, eq=False)
+class FunctionVersion:
+    """One immutable snapshot the invoke path runs (a new object replaces it on every change)."""
+
+    account: str
+    name: str
+    version: str
+    config: dict[str, Any]
+    code_digest: str
+    function: FunctionRecord
+
+    @property
+    def arn(self) -> str:
+        return self.config["FunctionArn"]
+
+    @property
+    def revision(self) -> str:
+        return self.config["RevisionId"]
+
+    @property
+    def runtime(self) -> str:
+        return self.config.get("Runtime", "")
+
+    @property
+    def pool_key(self) -> tuple[str, str, str]:
+        return (self.account, self.name, self.version)
+
+
+@dataclass(slots=True, eq=False)
+class FunctionRecord:
+    account: str
+    name: str
+    meta: dict[str, Any]
+    versions: dict[str, FunctionVersion] = field(default_factory=dict)
+
+    @property
+    def latest(self) -> FunctionVersion:
+        return self.versions[LATEST]
+
+
+ChangeListener = Callable[[str, str, str | None], None]  # (account, name, version or None=all)
+
+
+class FunctionRegistry:
+    def __init__(self, store: Store, blobs: BlobStore, config: Config) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.config = config
+        self.region = config.region
+        self._functions: dict[tuple[str, str], FunctionRecord] = {}
+        self._listeners: list[ChangeListener] = []
+        store.ensure_schema(SCHEMA)
+        self._load()
+
+    # -- loading and notification -----------------------------------------------------------
+    def _load(self) -> None:
+        for row in self.store.all("SELECT account, name, meta FROM functions"):
+            rec = FunctionRecord(row["account"], row["name"], json.loads(row["meta"]))
+            self._functions[(rec.account, rec.name)] = rec
+        for row in self.store.all("SELECT account, name, version, config, code_digest FROM function_versions"):
+            rec = self._functions.get((row["account"], row["name"]))
+            if rec is None:
+                continue
+            rec.versions[row["version"]] = FunctionVersion(
+                row["account"], row["name"], row["version"], json.loads(row["config"]), row["code_digest"], rec)
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def _changed(self, account: str, name: str, version: str | None) -> None:
+        for listener in self._listeners:
+            listener(account, name, version)
+
+    def _save_meta(self, rec: FunctionRecord) -> None:
+        self.store.execute("INSERT OR REPLACE INTO functions (account, name, meta) VALUES (?, ?, ?)",
+                           (rec.account, rec.name, json.dumps(rec.meta)))
+
+    def _save_version(self, fv: FunctionVersion) -> None:
+        self.store.execute(
+            "INSERT OR REPLACE INTO function_versions (account, name, version, config, code_digest) "
+            "VALUES (?, ?, ?, ?, ?)", (fv.account, fv.name, fv.version, json.dumps(fv.config), fv.code_digest))
+
+    # -- reads ------------------------------------------------------------------------------
+    def find(self, account: str, name: str) -> FunctionRecord | None:
+        return self._functions.get((account, name))
+
+    def get_record(self, account: str, name: str, qualifier: str | None = None) -> FunctionRecord:
+        rec = self._functions.get((account, name))
+        if rec is None:
+            raise ResourceNotFoundException(
+                f"Function not found: {function_arn(self.region, account, name, qualifier)}")
+        return rec
+
+    def get_version(self, account: str, name: str, qualifier: str | None) -> FunctionVersion:
+        """Resolve a qualifier that names a version ($LATEST or a number)."""
+        rec = self.get_record(account, name, qualifier)
+        fv = rec.versions.get(qualifier or LATEST)
+        if fv is None:
+            raise ResourceNotFoundException(
+                f"Function not found: {function_arn(self.region, account, name, qualifier)}")
+        return fv
+
+    def list_latest(self, account: str) -> list[FunctionVersion]:
+        return [rec.latest for (acct, _), rec in sorted(self._functions.items()) if acct == account]
+
+    def all_records(self) -> list[FunctionRecord]:
+        return list(self._functions.values())
+
+    # -- writes -----------------------------------------------------------------------------
+    def _code_from_params(self, code: dict[str, Any]) -> tuple[str, int]:
+        if not isinstance(code, dict):
+            raise InvalidParameterValueException("Code must be an object with ZipFile.")
+        if code.get("S3Bucket") or code.get("S3Key") or code.get("S3ObjectVersion"):
+            raise InvalidParameterValueException(
+                "Code.S3Bucket is not supported by this lambdad server yet; upload the package with "
+                "Code.ZipFile.")
+        if code.get("ImageUri"):
+            raise InvalidParameterValueException(
+                "Container images (Code.ImageUri, PackageType Image) are not supported by lambdad; "
+                "use a .zip deployment package.")
+        data = code.get("ZipFile")
+        if not data:
+            raise InvalidParameterValueException("Please provide a source for function code.")
+        return self.store_zip(data)
+
+    def store_zip(self, data: bytes) -> tuple[str, int]:
+        if len(data) > self.config.max_zip_bytes:
+            raise ApiError(f"Zipped size must be smaller than {self.config.max_zip_bytes} bytes",
+                           code="RequestEntityTooLargeException", status=413)
+        try:
+            inspect_zip(data, max_unzipped_bytes=self.config.max_unzipped_bytes)
+        except CodeZipError as exc:
+            raise InvalidParameterValueException(exc.message) from exc
+        digest = self.blobs.put_zip(data)
+        try:
+            self.blobs.tree(digest)
+        except CodeZipError as exc:
+            raise InvalidParameterValueException(exc.message) from exc
+        return digest, len(data)
+
+    def create(self, account: str, params: dict[str, Any]) -> FunctionVersion:
+        name = v.function_name_for_create(params.get("FunctionName"))
+        if (account, name) in self._functions:
+            raise ResourceConflictException(f"Function already exist: {name}")
+        package_type = params.get("PackageType", "Zip")
+        if package_type != "Zip":
+            raise InvalidParameterValueException(
+                "PackageType Image is not supported by lambdad; use a .zip deployment package.")
+        cfg = v.function_configuration(params, creating=True)
+        digest, size = self._code_from_params(params.get("Code") or {})
+        cfg.update({
+            "FunctionName": name,
+            "FunctionArn": function_arn(self.region, account, name),
+            "CodeSha256": base64.b64encode(bytes.fromhex(digest)).decode(),
+            "CodeSize": size,
+            "Version": LATEST,
+            "LastModified": now_timestamp(),
+            "RevisionId": str(uuid.uuid4()),
+            "PackageType": "Zip",
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "LoggingConfig": cfg.get("LoggingConfig") or {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
+            "RuntimeVersionConfig": {"RuntimeVersionArn": (
+                f"arn:aws:lambda:{self.region}::runtime:{cfg.get('Runtime', 'provided')}")},
+        })
+        rec = FunctionRecord(account, name, {"next_version": 1, "tags": params.get("Tags") or {},
+                                             "created": time.time()})
+        fv = FunctionVersion(account, name, LATEST, cfg, digest, rec)
+        rec.versions[LATEST] = fv
+        with self.store.transaction():
+            self._save_meta(rec)
+            self._save_version(fv)
+        self._functions[(account, name)] = rec
+        return fv
+
+    def _replace_latest(self, rec: FunctionRecord, cfg: dict[str, Any], digest: str) -> FunctionVersion:
+        cfg["LastModified"] = now_timestamp()
+        cfg["RevisionId"] = str(uuid.uuid4())
+        cfg["LastUpdateStatus"] = "Successful"
+        fv = FunctionVersion(rec.account, rec.name, LATEST, cfg, digest, rec)
+        self._save_version(fv)
+        rec.versions[LATEST] = fv
+        self._changed(rec.account, rec.name, LATEST)
+        return fv
+
+    @staticmethod
+    def check_revision(fv: FunctionVersion, revision_id: str | None) -> None:
+        if revision_id is not None and revision_id != fv.revision:
+            raise PreconditionFailedException(
+                "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/"
+                "GetAlias API to retrieve the latest Revision Id")
+
+    def update_code(self, account: str, name: str, params: dict[str, Any]) -> FunctionVersion:
+        rec = self.get_record(account, name)
+        self.check_revision(rec.latest, params.get("RevisionId"))
+        digest, size = self._code_from_params({k: params.get(k) for k in (
+            "ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri") if params.get(k) is not None})
+        cfg = dict(rec.latest.config)
+        cfg["CodeSha256"] = base64.b64encode(bytes.fromhex(digest)).decode()
+        cfg["CodeSize"] = size
+        return self._replace_latest(rec, cfg, digest)
+
+    def update_configuration(self, account: str, name: str, params: dict[str, Any]) -> FunctionVersion:
+        rec = self.get_record(account, name)
+        self.check_revision(rec.latest, params.get("RevisionId"))
+        cfg = dict(rec.latest.config)
+        cfg.update(v.function_configuration(params, creating=False, current=cfg))
+        return self._replace_latest(rec, cfg, rec.latest.code_digest)
+
+    def delete(self, account: str, name: str, qualifier: str | None) -> None:
+        rec = self.get_record(account, name, qualifier)
+        if qualifier is not None and qualifier != LATEST:
+            if qualifier not in rec.versions:
+                raise ResourceNotFoundException(
+                    f"Function not found: {function_arn(self.region, account, name, qualifier)}")
+            self.store.execute("DELETE FROM function_versions WHERE account=? AND name=? AND version=?",
+                               (account, name, qualifier))
+            del rec.versions[qualifier]
+            self._changed(account, name, qualifier)
+            return
+        if qualifier == LATEST:
+            raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the "
+                                                 "function.")
+        with self.store.transaction():
+            self.store.execute("DELETE FROM function_versions WHERE account=? AND name=?", (account, name))
+            self.store.execute("DELETE FROM functions WHERE account=? AND name=?", (account, name))
+        del self._functions[(account, name)]
+        self._changed(account, name, None)
+
+    def save_meta(self, rec: FunctionRecord) -> None:
+        """Persist per-function settings changed by other modules (tags, concurrency, ...)."""
+        self._save_meta(rec)

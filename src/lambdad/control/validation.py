@@ -1,0 +1,199 @@
+"""Validation of function configuration fields, with the messages AWS answers."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from lambdad.control.names import validation_error
+from lambdad.errors import InvalidParameterValueException, ValidationException
+
+SUPPORTED_RUNTIMES = (
+    "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14",
+    "nodejs18.x", "nodejs20.x", "nodejs22.x", "provided", "provided.al2", "provided.al2023",
+)
+# AWS's current enum (its error message lists these), for the "unknown runtime" wording.
+AWS_RUNTIME_ENUM = (
+    "nodejs20.x, python3.14, provided.al2023, python3.12, python3.13, nodejs24.x, nodejs22.x, java25, "
+    "python3.10, python3.11, java21, ruby3.3, ruby3.4, ruby3.2, python3.8, python3.9, java17, nodejs16.x, "
+    "dotnet10, dotnet8, java11, dotnet6, nodejs18.x, provided.al2, java8.al2"
+)
+DEPRECATED_RUNTIMES = frozenset({
+    "python2.7", "python3.6", "python3.7", "python3.8", "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10",
+    "nodejs10.x", "nodejs12.x", "nodejs14.x", "nodejs16.x", "java8", "go1.x", "ruby2.5", "ruby2.7",
+    "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6",
+})
+RESERVED_ENV_KEYS = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})
+ROLE_PATTERN = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
+_ROLE_RE = re.compile(ROLE_PATTERN)
+_NAME_RE = re.compile(r"[a-zA-Z0-9-_]+")
+_HANDLER_RE = re.compile(r"[^\s]+")
+ENV_LIMIT_BYTES = 4096
+
+
+def function_name_for_create(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise validation_error(["Value null at 'functionName' failed to satisfy constraint: Member must "
+                                "not be null"])
+    name = raw
+    if raw.startswith("arn:"):
+        name = raw.rsplit(":", 1)[-1]
+    if len(name) > 64 or not _NAME_RE.fullmatch(name):
+        raise validation_error([
+            f"Value '{raw}' at 'functionName' failed to satisfy constraint: Member must satisfy regular "
+            "expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\\d{1}:)?"
+            "(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"])
+    return name
+
+
+def _int_range(params: dict[str, Any], key: str, label: str, lo: int, hi: int, errors: list[str]) -> None:
+    value = params.get(key)
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        errors.append(f"Value '{value}' at '{label}' failed to satisfy constraint: Member must be an integer")
+    elif value < lo:
+        errors.append(f"Value '{value}' at '{label}' failed to satisfy constraint: Member must have value "
+                      f"greater than or equal to {lo}")
+    elif value > hi:
+        errors.append(f"Value '{value}' at '{label}' failed to satisfy constraint: Member must have value "
+                      f"less than or equal to {hi}")
+
+
+def check_runtime(runtime: Any) -> str:
+    if runtime in SUPPORTED_RUNTIMES:
+        return runtime
+    if runtime in DEPRECATED_RUNTIMES:
+        raise InvalidParameterValueException(
+            f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
+            "functions. We recommend you use a supported runtime while creating or updating functions.")
+    if isinstance(runtime, str) and runtime in AWS_RUNTIME_ENUM.split(", "):
+        raise InvalidParameterValueException(
+            f"Runtime {runtime} is not available on this lambdad server. Available runtimes: "
+            f"{', '.join(SUPPORTED_RUNTIMES)}.")
+    raise InvalidParameterValueException(
+        f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+        f"[{AWS_RUNTIME_ENUM}] or be a valid ARN")
+
+
+def check_environment(env: Any) -> dict[str, Any]:
+    if not isinstance(env, dict):
+        raise InvalidParameterValueException("Environment must be an object with Variables.")
+    variables = env.get("Variables") or {}
+    if not isinstance(variables, dict) or not all(
+            isinstance(k, str) and isinstance(val, str) for k, val in variables.items()):
+        raise InvalidParameterValueException("Environment variables must be a map of strings to strings.")
+    reserved = sorted(k for k in variables if k in RESERVED_ENV_KEYS)
+    if reserved:
+        raise InvalidParameterValueException(
+            "Lambda was unable to configure your environment variables because the environment variables "
+            "you have provided contains reserved keys that are currently not supported for modification. "
+            f"Reserved keys used in this request: {', '.join(reserved)}")
+    for key in variables:
+        if not re.fullmatch(r"[a-zA-Z]([a-zA-Z0-9_])+", key):
+            raise validation_error([
+                f"Value '{key}' at 'environment.variables' failed to satisfy constraint: Map keys must "
+                "satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]"])
+    measured = json.dumps(variables, separators=(",", ":"))
+    if len(measured.encode()) > ENV_LIMIT_BYTES:
+        raise InvalidParameterValueException(
+            "Lambda was unable to configure your environment variables because the environment variables "
+            f"you have provided exceeded the 4KB limit. String measured: {measured}")
+    return {"Variables": dict(variables)}
+
+
+def function_configuration(params: dict[str, Any], *, creating: bool,
+                           current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The configuration fields set by CreateFunction / UpdateFunctionConfiguration."""
+    errors: list[str] = []
+    _int_range(params, "MemorySize", "memorySize", 128, 10240, errors)
+    _int_range(params, "Timeout", "timeout", 1, 900, errors)
+    storage = params.get("EphemeralStorage")
+    if storage is not None:
+        if not isinstance(storage, dict) or "Size" not in storage:
+            errors.append("Value null at 'ephemeralStorage.size' failed to satisfy constraint: Member must "
+                          "not be null")
+        else:
+            _int_range(storage, "Size", "ephemeralStorage.size", 512, 10240, errors)
+    handler = params.get("Handler")
+    if handler is not None and (not isinstance(handler, str) or len(handler) > 128
+                                or not _HANDLER_RE.fullmatch(handler)):
+        errors.append(f"Value '{handler}' at 'handler' failed to satisfy constraint: Member must satisfy "
+                      "regular expression pattern: [^\\s]+")
+    role = params.get("Role")
+    if role is not None and (not isinstance(role, str) or not _ROLE_RE.fullmatch(role)):
+        errors.append(f"Value '{role}' at 'role' failed to satisfy constraint: Member must satisfy regular "
+                      f"expression pattern: {ROLE_PATTERN}")
+    description = params.get("Description")
+    if description is not None and (not isinstance(description, str) or len(description) > 256):
+        errors.append("Value at 'description' failed to satisfy constraint: Member must have length less "
+                      "than or equal to 256")
+    archs = params.get("Architectures")
+    if archs is not None:
+        if not isinstance(archs, list) or len(archs) != 1:
+            errors.append(f"Value '[{', '.join(map(str, archs or []))}]' at 'architectures' failed to satisfy "
+                          "constraint: Member must have length less than or equal to 1")
+        elif archs[0] not in ("x86_64", "arm64"):
+            errors.append(f"Value '[{archs[0]}]' at 'architectures' failed to satisfy constraint: Member must "
+                          "satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member "
+                          "must not be null]")
+    if errors:
+        raise validation_error(errors)
+
+    out: dict[str, Any] = {}
+    if creating:
+        if params.get("Role") is None:
+            raise validation_error(["Value null at 'role' failed to satisfy constraint: Member must not be null"])
+        runtime = params.get("Runtime")
+        if runtime is None:
+            raise InvalidParameterValueException("The Runtime parameter is required for Zip package type.")
+        if handler is None:
+            raise InvalidParameterValueException("The Handler parameter is required for Zip package type.")
+        out.update({
+            "Description": "", "MemorySize": 128, "Timeout": 3, "EphemeralStorage": {"Size": 512},
+            "Architectures": ["x86_64"], "TracingConfig": {"Mode": "PassThrough"},
+            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        })
+    if params.get("Runtime") is not None:
+        out["Runtime"] = check_runtime(params["Runtime"])
+    for key in ("Handler", "Role", "Description", "MemorySize", "Timeout", "Architectures"):
+        if params.get(key) is not None:
+            out[key] = params[key]
+    if storage is not None:
+        out["EphemeralStorage"] = {"Size": storage["Size"]}
+    if params.get("Environment") is not None:
+        out["Environment"] = check_environment(params["Environment"])
+    if params.get("TracingConfig") is not None:
+        mode = params["TracingConfig"].get("Mode", "PassThrough")
+        if mode not in ("Active", "PassThrough"):
+            raise ValidationException(f"1 validation error detected: Value '{mode}' at 'tracingConfig.mode' "
+                                      "failed to satisfy constraint: Member must satisfy enum value set: "
+                                      "[Active, PassThrough]")
+        out["TracingConfig"] = {"Mode": mode}
+    if params.get("DeadLetterConfig") is not None:
+        out["DeadLetterConfig"] = params["DeadLetterConfig"]
+    if params.get("KMSKeyArn") is not None:
+        out["KMSKeyArn"] = params["KMSKeyArn"]
+    if params.get("LoggingConfig") is not None:
+        logging_cfg = dict((current or {}).get("LoggingConfig") or {})
+        logging_cfg.update(params["LoggingConfig"])
+        out["LoggingConfig"] = logging_cfg
+    if params.get("Layers") is not None:
+        layers = params["Layers"]
+        if len(layers) > 5:
+            raise InvalidParameterValueException("Cannot reference more than 5 layers.")
+        out["Layers"] = layers  # resolved into {Arn, CodeSize} by the layers module
+    if params.get("SnapStart") is not None:
+        apply_on = params["SnapStart"].get("ApplyOn", "None")
+        if apply_on not in ("PublishedVersions", "None"):
+            raise validation_error([f"Value '{apply_on}' at 'snapStart.applyOn' failed to satisfy constraint: "
+                                    "Member must satisfy enum value set: [PublishedVersions, None]"])
+        out["SnapStart"] = {"ApplyOn": apply_on, "OptimizationStatus": "Off"}
+    return out

@@ -1,0 +1,39 @@
+"""The demo function created by `lambdad serve --demo`: proof that the server runs code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lambdad.control.codezip import make_zip_from_dir
+
+if TYPE_CHECKING:
+    from lambdad.server import Lambdad
+
+DEMO_NAME = "hello"
+DEMO_SOURCE = '''\
+import os
+
+
+def handler(event, context):
+    name = (event or {}).get("name", "world")
+    print(f"saying hello to {name}")
+    return {"message": f"Hello, {name}!", "function": context.function_name,
+            "runtime": os.environ.get("AWS_EXECUTION_ENV")}
+'''
+
+
+def ensure_demo_function(core: Lambdad) -> None:
+    import tempfile
+    from pathlib import Path
+
+    account = core.config.account_id
+    if core.registry.find(account, DEMO_NAME) is not None:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "app.py").write_text(DEMO_SOURCE)
+        data = make_zip_from_dir(Path(tmp))
+    core.registry.create(account, {
+        "FunctionName": DEMO_NAME, "Runtime": "python3.12", "Handler": "app.handler",
+        "Role": f"arn:aws:iam::{account}:role/lambdad-demo", "Code": {"ZipFile": data},
+        "Description": "lambdad demo function",
+    })

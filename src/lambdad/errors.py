@@ -1,0 +1,118 @@
+"""Every error lambdad answers with, and how each becomes an AWS-shaped response.
+
+    ApiError                          status, code, message; rendered per protocol
+    ├── LambdaError                   Lambda rest-json errors: body {"Type": "User", "message"|"Message": ...}
+    │   ├── InvalidParameterValueException   (400) a parameter has a bad value
+    │   ├── InvalidRequestContentException   (400) the body is not valid JSON / wrong shape
+    │   ├── ResourceNotFoundException        (404) function, version, alias, layer... does not exist
+    │   ├── ResourceConflictException        (409) already exists / in a state that forbids this
+    │   ├── PreconditionFailedException      (412) RevisionId or CodeSha256 guard mismatch
+    │   ├── RequestTooLargeException         (413) payload above the sync/async limit
+    │   ├── TooManyRequestsException         (429) throttled by a concurrency limit
+    │   ├── UnsupportedMediaTypeException    (415)
+    │   └── ServiceException                 (500) a bug or a failed environment on our side
+    ├── ValidationException           (400) the botocore model's constraint failed
+    ├── AccessDeniedException         (403) authenticated but not authorized
+    ├── AuthError                     (403) SigV4 failures (code carried per instance)
+    └── UnknownOperationException     (404) no route for this request
+
+Foreign errors (sqlite3, OSError) are translated where they enter, `raise X from exc`.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status: int = 400
+    code: str = "ValidationException"
+    #: Name of the message member in the JSON body, per the botocore model of the error.
+    message_key: str = "message"
+    sender_fault: bool = True
+
+    def __init__(self, message: str = "", *, code: str | None = None, status: int | None = None,
+                 **extra: object) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.extra = extra
+
+    def body(self) -> dict[str, object]:
+        out: dict[str, object] = {"Type": "User" if self.sender_fault else "Service",
+                                  self.message_key: self.message}
+        out.update(self.extra)
+        return out
+
+
+class LambdaError(ApiError):
+    pass
+
+
+class InvalidParameterValueException(LambdaError):
+    code = "InvalidParameterValueException"
+
+
+class InvalidRequestContentException(LambdaError):
+    code = "InvalidRequestContentException"
+
+
+class ResourceNotFoundException(LambdaError):
+    status = 404
+    code = "ResourceNotFoundException"
+    message_key = "Message"
+
+
+class ResourceConflictException(LambdaError):
+    status = 409
+    code = "ResourceConflictException"
+
+
+class PreconditionFailedException(LambdaError):
+    status = 412
+    code = "PreconditionFailedException"
+
+
+class RequestTooLargeException(LambdaError):
+    status = 413
+    code = "RequestTooLargeException"
+
+
+class TooManyRequestsException(LambdaError):
+    status = 429
+    code = "TooManyRequestsException"
+
+
+class UnsupportedMediaTypeException(LambdaError):
+    status = 415
+    code = "UnsupportedMediaTypeException"
+
+
+class ServiceException(LambdaError):
+    status = 500
+    code = "ServiceException"
+    message_key = "Message"
+    sender_fault = False
+
+
+class ValidationException(ApiError):
+    code = "ValidationException"
+
+
+class AccessDeniedException(ApiError):
+    status = 403
+    code = "AccessDeniedException"
+    message_key = "Message"
+
+
+class AuthError(ApiError):
+    """A SigV4 failure; the code (InvalidSignatureException, ...) is set per instance."""
+
+    status = 403
+    message_key = "message"
+
+
+class UnknownOperationException(ApiError):
+    status = 404
+    code = "UnknownOperationException"

@@ -1,0 +1,1 @@
+"""The invoke path: concurrency leases, environment selection, timeouts, results and logs."""

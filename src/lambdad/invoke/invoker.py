@@ -1,0 +1,207 @@
+"""Synchronous invocation: the policy side (limits, timeouts, results, logs) of running a handler."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from lambdad.config import Config
+from lambdad.control.functions import FunctionRegistry, FunctionVersion
+from lambdad.errors import RequestTooLargeException, ServiceException
+from lambdad.invoke.concurrency import ConcurrencyLimiter
+from lambdad.runtime.environment import Environment, InitFailed, Outcome
+from lambdad.runtime.launcher import Launcher, LaunchError
+from lambdad.runtime.pool import FunctionPool, PoolManager
+from lambdad.services.logs import LogStore
+from lambdad.store import BlobStore
+
+log = logging.getLogger("lambdad.invoke")
+
+TAIL_BYTES = 4096
+
+
+@dataclass(slots=True)
+class InvokeResult:
+    payload: bytes
+    executed_version: str
+    function_error: str | None = None
+    log_result: str | None = None
+    request_id: str = ""
+
+
+@dataclass(slots=True)
+class InvokeMeta:
+    invoked_arn: str
+    log_tail: bool = False
+    client_context: Any = None
+    identity: Any = None
+    request_id: str = ""
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class Invoker:
+    def __init__(self, config: Config, registry: FunctionRegistry, blobs: BlobStore, launcher: Launcher,
+                 pools: PoolManager, limiter: ConcurrencyLimiter, logs: LogStore) -> None:
+        self.config = config
+        self.registry = registry
+        self.blobs = blobs
+        self.launcher = launcher
+        self.pools = pools
+        self.limiter = limiter
+        self.logs = logs
+        self.max_payload = config.max_sync_payload_bytes
+        registry.add_listener(pools.retire)
+
+    def _factory(self, fv: FunctionVersion):
+        async def make(init_type: str) -> Environment:
+            code_dir = str(self.blobs.tree(fv.code_digest))
+            env = await self.launcher.launch(fv, code_dir, init_type)
+            await env.wait_init(timeout=max(10.0, float(fv.config.get("Timeout", 3))))
+            return env
+        return make
+
+    def pool_for(self, fv: FunctionVersion) -> FunctionPool:
+        return self.pools.pool(fv.pool_key, fv.revision, self._factory(fv))
+
+    async def invoke(self, fv: FunctionVersion, payload: bytes, meta: InvokeMeta) -> InvokeResult:
+        if len(payload) > self.max_payload:
+            raise RequestTooLargeException(
+                f"Request must be smaller than {self.max_payload} bytes for the InvokeFunction operation")
+        request_id = meta.request_id or str(uuid.uuid4())
+        lease = self.limiter.acquire((fv.account, fv.name))
+        try:
+            return await self._run(fv, payload, meta, request_id)
+        finally:
+            lease.release()
+
+    async def _run(self, fv: FunctionVersion, payload: bytes, meta: InvokeMeta, request_id: str) -> InvokeResult:
+        pool = self.pool_for(fv)
+        cfg = fv.config
+        lines: list[str] = []
+        try:
+            env, cold = await pool.acquire()
+        except InitFailed as exc:
+            return self._init_failed(fv, exc, request_id, meta)
+        except LaunchError as exc:
+            log.error("cannot start an environment for %s: %s", fv.arn, exc)
+            raise ServiceException(f"Could not start an execution environment: {exc}") from exc
+        if cold:
+            note = self.launcher.interpreter_notes.get(fv.runtime)
+            if note and not env.spec.get("_noted"):
+                lines.append(note)
+            lines.extend(_split(env.take_logs()))
+        lines.append(f"START RequestId: {request_id} Version: {fv.version}")
+        timeout = float(cfg.get("Timeout", 3))
+        header = {
+            "id": request_id,
+            "arn": meta.invoked_arn,
+            "deadline": int((time.time() + timeout) * 1000),
+            "trace": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};"
+                     "Sampled=0;Lineage=1:0:0",
+        }
+        if meta.client_context is not None:
+            header["client_context"] = meta.client_context
+        if meta.identity is not None:
+            header["identity"] = meta.identity
+        started = time.perf_counter()
+        outcome = await env.invoke(header, payload, timeout)
+        duration_ms = (time.perf_counter() - started) * 1000.0
+        lines.extend(_split(env.take_logs()))
+        result = self._outcome(fv, outcome, request_id, timeout, lines)
+        if outcome.kind in ("result", "error"):
+            pool.release(env)
+        else:
+            pool.discard(env)
+        lines.append(f"END RequestId: {request_id}")
+        report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+                  f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\t"
+                  f"Memory Size: {cfg.get('MemorySize', 128)} MB\t"
+                  f"Max Memory Used: {max(1, outcome.max_rss_kib // 1024)} MB\t")
+        if cold:
+            report += f"Init Duration: {env.init_ms:.2f} ms\t"
+        lines.append(report)
+        self.logs.append(fv.account, env.spec["log_group"], env.spec["log_stream"], lines)
+        if meta.log_tail:
+            result.log_result = _tail(lines)
+        result.request_id = request_id
+        return result
+
+    def _outcome(self, fv: FunctionVersion, outcome: Outcome, request_id: str, timeout: float,
+                 lines: list[str]) -> InvokeResult:
+        if outcome.kind == "result":
+            if len(outcome.body) > self.max_payload:
+                limit = self.max_payload + 100 if self.max_payload == 6 * 1024 * 1024 else self.max_payload
+                return InvokeResult(_error_payload(
+                    "Function.ResponseSizeTooLarge",
+                    f"Response payload size exceeded maximum allowed payload size ({limit} bytes)."),
+                    fv.version, "Unhandled")
+            return InvokeResult(outcome.body, fv.version)
+        if outcome.kind == "error":
+            return InvokeResult(outcome.body, fv.version, "Unhandled")
+        if outcome.kind == "timeout":
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1000):03d}Z"
+            lines.append(f"{stamp} {request_id} Task timed out after {timeout:.2f} seconds")
+            return InvokeResult(_error_payload(
+                "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"),
+                fv.version, "Unhandled")
+        info = outcome.exit_info or {}
+        if info.get("oom"):
+            error_type, reason = "Runtime.OutOfMemory", "signal: killed"
+        elif info.get("signal"):
+            error_type, reason = "Runtime.ExitError", f"signal: {_signal_name(info['signal'])}"
+        else:
+            error_type, reason = "Runtime.ExitError", f"exit status {info.get('code')}"
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+        lines.append(message)
+        lines.append(f"{error_type}")
+        return InvokeResult(_error_payload(error_type, message), fv.version, "Unhandled")
+
+    def _init_failed(self, fv: FunctionVersion, exc: InitFailed, request_id: str,
+                     meta: InvokeMeta) -> InvokeResult:
+        if exc.payload:
+            body = exc.payload
+            error_type = json.loads(body).get("errorType", "Runtime.Unknown")
+        elif exc.exit_info and exc.exit_info.get("timeout"):
+            error_type = "Sandbox.Timedout"
+            body = _error_payload(error_type, f"RequestId: {request_id} Error: Task timed out during init")
+        else:
+            info = exc.exit_info or {}
+            reason = f"signal: {_signal_name(info['signal'])}" if info.get("signal") else \
+                f"exit status {info.get('code')}"
+            error_type = "Runtime.ExitError"
+            body = _error_payload(error_type, f"RequestId: {request_id} Error: Runtime exited with error: "
+                                              f"{reason}")
+        lines = [f"INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: {error_type}",
+                 f"START RequestId: {request_id} Version: {fv.version}", f"END RequestId: {request_id}",
+                 f"REPORT RequestId: {request_id}\tDuration: 0.00 ms\tBilled Duration: 0 ms\t"
+                 f"Memory Size: {fv.config.get('MemorySize', 128)} MB\tMax Memory Used: 0 MB\t"]
+        group = (fv.config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{fv.name}"
+        stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fv.version}]init-{request_id[:8]}"
+        self.logs.append(fv.account, group, stream, lines)
+        return InvokeResult(body, fv.version, "Unhandled", _tail(lines) if meta.log_tail else None,
+                            request_id)
+
+
+def _split(raw: bytes) -> list[str]:
+    if not raw:
+        return []
+    text = raw.decode("utf-8", "replace")
+    return [line for line in text.rstrip("\n").split("\n")]
+
+
+def _tail(lines: list[str]) -> str:
+    data = ("\n".join(lines) + "\n").encode()
+    return base64.b64encode(data[-TAIL_BYTES:]).decode()
+
+
+def _signal_name(sig: int) -> str:
+    return {9: "killed", 6: "aborted", 11: "segmentation fault", 15: "terminated"}.get(sig, f"signal {sig}")

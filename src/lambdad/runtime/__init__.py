@@ -1,0 +1,1 @@
+"""Execution environments: zygote fork-servers, the sandbox, pools, and the guest runtimes."""

@@ -1,0 +1,91 @@
+"""The framed protocol between the server and an environment (and the server and a zygote).
+
+A frame is `!IB` (body length, kind) followed by the body. One stream socket per environment
+carries, in order: INIT_DONE or INIT_ERROR once, then INVOKE -> RESULT | ERROR pairs.
+An INVOKE body is `!I` header length, a JSON header, then the payload bytes untouched, so the
+server never re-encodes a payload on the way in; RESULT bodies are `!I` max-RSS in KiB followed
+by the response bytes.
+"""
+
+import json
+import struct
+
+HEADER = struct.Struct("!IB")
+U32 = struct.Struct("!I")
+
+# server -> environment
+INVOKE = ord("I")
+# environment -> server
+INIT_DONE = ord("D")
+INIT_ERROR = ord("F")
+RESULT = ord("R")
+ERROR = ord("E")
+# server -> zygote
+SPAWN = ord("S")
+KILL = ord("K")
+# zygote -> server
+SPAWNED = ord("P")
+SPAWN_FAILED = ord("Q")
+EXITED = ord("X")
+READY = ord("Y")
+
+MAX_FRAME = 64 * 1024 * 1024
+
+
+def pack(kind, body):
+    return HEADER.pack(len(body), kind) + body
+
+
+def pack_json(kind, obj):
+    return pack(kind, json.dumps(obj, separators=(",", ":")).encode())
+
+
+def pack_invoke(header, payload):
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return HEADER.pack(U32.size + len(head) + len(payload), INVOKE) + U32.pack(len(head)) + head + payload
+
+
+def unpack_invoke(body):
+    (n,) = U32.unpack_from(body, 0)
+    start = U32.size
+    return json.loads(body[start:start + n]), body[start + n:]
+
+
+class FrameReader:
+    """Incremental parser for a byte stream of frames (used by the asyncio side)."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self):
+        self._buf = bytearray()
+
+    def feed(self, data):
+        buf = self._buf
+        buf += data
+        frames = []
+        offset = 0
+        size = len(buf)
+        while size - offset >= HEADER.size:
+            length, kind = HEADER.unpack_from(buf, offset)
+            if length > MAX_FRAME:
+                raise ValueError("frame too large")
+            end = offset + HEADER.size + length
+            if end > size:
+                break
+            frames.append((kind, bytes(buf[offset + HEADER.size:end])))
+            offset = end
+        if offset:
+            del buf[:offset]
+        return frames
+
+
+def read_frame(rfile):
+    """Blocking read of one frame from a buffered binary file; None at EOF."""
+    head = rfile.read(HEADER.size)
+    if len(head) < HEADER.size:
+        return None
+    length, kind = HEADER.unpack(head)
+    body = rfile.read(length) if length else b""
+    if len(body) < length:
+        return None
+    return kind, body

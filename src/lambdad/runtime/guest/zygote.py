@@ -1,0 +1,187 @@
+"""The zygote: a fork-server per interpreter with the runtime and common stdlib pre-imported.
+
+Started once per interpreter by the server (`python -s zygote.py CTL_FD CONFIG_JSON`). It speaks
+SOCK_SEQPACKET frames on CTL_FD: SPAWN {spec} with two descriptors (the environment's channel and
+its log pipe) -> fork -> SPAWNED {id, pid}; KILL {id}; and it reports EXITED {id, code, signal}
+when it reaps a child. Each child closes every descriptor that is not its own, enters its sandbox,
+and becomes an execution environment (python_runtime.run).
+"""
+
+import gc
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import traceback
+
+import frames
+import python_runtime
+import sandbox
+
+# Modules handlers commonly import; importing them here makes them free for every environment
+# (copy-on-write shared pages) instead of costing each cold start.
+PRELOAD = (
+    "asyncio", "base64", "collections", "copy", "csv", "dataclasses", "datetime", "decimal", "enum",
+    "functools", "gzip", "hashlib", "hmac", "http.client", "io", "itertools", "logging", "math",
+    "random", "re", "string", "struct", "tempfile", "threading", "time", "typing", "urllib.parse",
+    "urllib.request", "uuid", "zlib", "email.utils", "concurrent.futures",
+)
+
+
+def _preload(extra):
+    for name in PRELOAD + tuple(extra):
+        try:
+            __import__(name)
+        except Exception:
+            pass
+
+
+def _close_inherited(keep):
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _child(spec, chan_fd, log_fd):
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    os.setsid()
+    devnull = os.open("/dev/null", os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.dup2(chan_fd, 3)
+    _close_inherited({0, 1, 2, 3})
+    sandbox.enter(spec)
+    python_runtime.run(spec, 3)
+
+
+def main():
+    ctl = socket.socket(fileno=int(sys.argv[1]))
+    config = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    sys.path[:] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
+    _preload(config.get("preload", ()))
+    sandbox.prepare_zygote(config.get("sandbox") or {})
+    gc.collect()
+    if hasattr(gc, "freeze"):
+        gc.freeze()  # keep the collector from dirtying shared pages in every child
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    children = {}  # pid -> env id
+    by_id = {}  # env id -> pid
+    sel = selectors.DefaultSelector()
+    sel.register(ctl, selectors.EVENT_READ, "ctl")
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    ctl.sendall(frames.pack_json(frames.READY, {"pid": os.getpid(), "python": sys.version.split()[0]}))
+
+    while True:
+        for key, _ in sel.select():
+            if key.data == "wake":
+                try:
+                    os.read(wake_r, 512)
+                except BlockingIOError:
+                    pass
+                _reap(ctl, children, by_id)
+                continue
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 20, 4)
+            except (BlockingIOError, InterruptedError):
+                continue
+            if not msg:
+                _shutdown(children)
+                return
+            kind = frames.HEADER.unpack_from(msg)[1]
+            body = json.loads(msg[frames.HEADER.size:])
+            if kind == frames.SPAWN:
+                _spawn(ctl, body, fds, children, by_id)
+            elif kind == frames.KILL:
+                pid = by_id.get(body["id"])
+                if pid is not None:
+                    sandbox.kill(body["id"], pid)
+                for fd in fds:
+                    os.close(fd)
+
+
+def _spawn(ctl, spec, fds, children, by_id):
+    env_id = spec["id"]
+    if len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        ctl.sendall(frames.pack_json(frames.SPAWN_FAILED, {"id": env_id, "error": "expected 2 fds"}))
+        return
+    try:
+        sandbox.before_fork(spec)
+        pid = os.fork()
+    except Exception as exc:
+        for fd in fds:
+            os.close(fd)
+        sandbox.on_exit(env_id)
+        ctl.sendall(frames.pack_json(frames.SPAWN_FAILED, {"id": env_id, "error": str(exc)}))
+        return
+    if pid == 0:
+        try:
+            _child(spec, fds[0], fds[1])
+        except BaseException:
+            try:
+                traceback.print_exc()
+                sys.stderr.flush()
+            finally:
+                os._exit(127)
+        os._exit(0)
+    for fd in fds:
+        os.close(fd)
+    children[pid] = env_id
+    by_id[env_id] = pid
+    sandbox.after_fork(spec, pid)
+    ctl.sendall(frames.pack_json(frames.SPAWNED, {"id": env_id, "pid": pid}))
+
+
+def _reap(ctl, children, by_id):
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        env_id = children.pop(pid, None)
+        if env_id is None:
+            continue
+        by_id.pop(env_id, None)
+        sandbox.on_exit(env_id)
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        try:
+            ctl.sendall(frames.pack_json(frames.EXITED, {"id": env_id, "pid": pid, "code": code,
+                                                          "signal": sig}))
+        except OSError:
+            pass
+
+
+def _shutdown(children):
+    for pid, env_id in list(children.items()):
+        sandbox.kill(env_id, pid)
+    for pid, env_id in list(children.items()):
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        sandbox.on_exit(env_id)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Which local interpreter runs each runtime identifier."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from pathlib import Path
+
+
+def _real(path: str | None) -> str | None:
+    if not path:
+        return None
+    real = os.path.realpath(path)
+    # pyenv shims are shell scripts that cost tens of ms per start; never fork from one.
+    if "/shims/" in real or not os.access(real, os.X_OK):
+        return None
+    return real
+
+
+def _pyenv_candidates(minor: str) -> list[str]:
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = sorted(glob.glob(f"{root}/versions/{minor}.*/bin/python{minor}"), reverse=True)
+    return [p for p in found if os.access(p, os.X_OK)]
+
+
+class Interpreters:
+    def __init__(self, overrides: str = "") -> None:
+        self.overrides: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in overrides.split(","))):
+            runtime, _, path = pair.partition("=")
+            self.overrides[runtime.strip()] = path.strip()
+        self._cache: dict[str, tuple[str, bool]] = {}
+
+    def python(self, runtime: str) -> tuple[str, bool]:
+        """(interpreter path, exact) for a pythonX.Y runtime; exact is False on a fallback."""
+        hit = self._cache.get(runtime)
+        if hit:
+            return hit
+        minor = runtime.removeprefix("python")
+        path: str | None = self.overrides.get(runtime)
+        exact = bool(path)
+        if not path:
+            for candidate in (shutil.which(f"python{minor}"), *_pyenv_candidates(minor)):
+                path = _real(candidate)
+                if path:
+                    exact = True
+                    break
+        if not path:
+            path = server_python()
+            exact = f"{sys.version_info[0]}.{sys.version_info[1]}" == minor
+        self._cache[runtime] = (path, exact)
+        return path, exact
+
+
+def server_python() -> str:
+    """The real interpreter running the server (resolving venv and pyenv indirections)."""
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    if base.exists():
+        return str(base)
+    return os.path.realpath(sys.executable)

@@ -1,0 +1,160 @@
+"""Server side of a zygote: starts the fork-server for one interpreter and asks it for environments."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lambdad.runtime.guest import frames
+
+log = logging.getLogger("lambdad.zygote")
+
+GUEST_DIR = Path(__file__).resolve().parent / "guest"
+
+ExitListener = Callable[[dict[str, Any]], None]
+
+
+class ZygoteError(Exception):
+    """The zygote could not start or could not fork an environment."""
+
+
+class Zygote:
+    def __init__(self, interpreter: str, config: dict[str, Any]) -> None:
+        self.interpreter = interpreter
+        self.config = config
+        self.python_version = ""
+        self.pid = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._ready: asyncio.Future[dict[str, Any]] | None = None
+        self._pending: dict[str, asyncio.Future[int]] = {}
+        self._exit_listeners: dict[str, ExitListener] = {}
+        self.alive = False
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self._proc = subprocess.Popen(
+                [self.interpreter, "-s", "-E", "-B", str(GUEST_DIR / "zygote.py"), str(theirs.fileno()),
+                 json.dumps(self.config)],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd="/",
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
+            )
+        except OSError as exc:
+            ours.close()
+            raise ZygoteError(f"cannot start {self.interpreter}: {exc}") from exc
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock = ours
+        self._ready = loop.create_future()
+        loop.add_reader(ours.fileno(), self._on_readable)
+        try:
+            hello = await asyncio.wait_for(self._ready, 30)
+        except (TimeoutError, ZygoteError) as exc:
+            await self.aclose()
+            raise ZygoteError(f"zygote for {self.interpreter} did not start: {exc}") from exc
+        self.pid = hello["pid"]
+        self.python_version = hello["python"]
+        self.alive = True
+        log.debug("zygote %s ready (Python %s, pid %d)", self.interpreter, self.python_version, self.pid)
+
+    def _on_readable(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                msg = self._sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                msg = b""
+            if not msg:
+                self._on_dead()
+                return
+            _length, kind = frames.HEADER.unpack_from(msg)
+            body = json.loads(msg[frames.HEADER.size:])
+            if kind == frames.READY and self._ready and not self._ready.done():
+                self._ready.set_result(body)
+            elif kind == frames.SPAWNED:
+                fut = self._pending.pop(body["id"], None)
+                if fut and not fut.done():
+                    fut.set_result(body["pid"])
+            elif kind == frames.SPAWN_FAILED:
+                fut = self._pending.pop(body["id"], None)
+                if fut and not fut.done():
+                    fut.set_exception(ZygoteError(body["error"]))
+            elif kind == frames.EXITED:
+                listener = self._exit_listeners.pop(body["id"], None)
+                if listener:
+                    listener(body)
+
+    def _on_dead(self) -> None:
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+        self.alive = False
+        err = ZygoteError(f"zygote for {self.interpreter} exited")
+        if self._ready and not self._ready.done():
+            self._ready.set_exception(err)
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(err)
+        self._pending.clear()
+        for env_id, listener in list(self._exit_listeners.items()):
+            listener({"id": env_id, "code": None, "signal": 9, "zygote_died": True})
+        self._exit_listeners.clear()
+
+    async def spawn(self, spec: dict[str, Any], channel_fd: int, log_fd: int,
+                    on_exit: ExitListener) -> int:
+        """Fork an environment; the descriptors are duplicated into it. Returns its pid."""
+        if not self.alive or self._sock is None:
+            raise ZygoteError("zygote is not running")
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending[spec["id"]] = fut
+        self._exit_listeners[spec["id"]] = on_exit
+        msg = frames.pack_json(frames.SPAWN, spec)
+        try:
+            socket.send_fds(self._sock, [msg], [channel_fd, log_fd])
+        except OSError as exc:
+            self._pending.pop(spec["id"], None)
+            self._exit_listeners.pop(spec["id"], None)
+            raise ZygoteError(f"cannot reach zygote: {exc}") from exc
+        try:
+            return await fut
+        except ZygoteError:
+            self._exit_listeners.pop(spec["id"], None)
+            raise
+
+    def kill(self, env_id: str) -> None:
+        if self.alive and self._sock is not None:
+            try:
+                self._sock.send(frames.pack_json(frames.KILL, {"id": env_id}))
+            except OSError:
+                pass
+
+    async def aclose(self) -> None:
+        if self._sock is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            except (ValueError, RuntimeError):
+                pass
+            self._sock.close()
+            self._sock = None
+        self.alive = False
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            # Closing the socket tells the zygote to kill its children and exit.
+            for _ in range(100):
+                if proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.02)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

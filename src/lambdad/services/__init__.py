@@ -1,0 +1,1 @@
+"""Embedded AWS-compatible services (domain logic, no HTTP)."""

@@ -1,0 +1,96 @@
+"""Function logs in CloudWatch Logs' shape: groups, streams, events; written in batches.
+
+The invoke path only appends to a list; a background task writes the batch to SQLite every
+`flush_interval` seconds, so no invocation waits for a disk write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from lambdad.store import Store
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS log_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    log_group TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    ingested INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_events_group ON log_events (account, log_group, id);
+"""
+
+
+class LogStore:
+    def __init__(self, store: Store, flush_interval: float = 0.2) -> None:
+        self.store = store
+        self.flush_interval = flush_interval
+        self._pending: list[tuple[str, str, str, int, int, str]] = []
+        store.ensure_schema(SCHEMA)
+
+    def append(self, account: str, group: str, stream: str, lines: list[str]) -> None:
+        now = int(time.time() * 1000)
+        self._pending.extend((account, group, stream, now, now, line) for line in lines)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        self.store.executemany(
+            "INSERT INTO log_events (account, log_group, stream, ts, ingested, message) VALUES (?,?,?,?,?,?)",
+            batch)
+
+    async def run_flusher(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.flush_interval)
+                self.flush()
+        finally:
+            self.flush()
+
+    # -- reads (FilterLogEvents / GetLogEvents / DescribeLogStreams) -------------------------
+    def filter_events(self, account: str, group: str, *, streams: list[str] | None = None,
+                      start_time: int | None = None, end_time: int | None = None, after_id: int = 0,
+                      pattern: str | None = None, limit: int = 10000) -> list[dict[str, Any]]:
+        self.flush()
+        sql = ("SELECT id, stream, ts, ingested, message FROM log_events WHERE account=? AND log_group=? "
+               "AND id>?")
+        params: list[Any] = [account, group, after_id]
+        if streams:
+            sql += f" AND stream IN ({','.join('?' * len(streams))})"
+            params.extend(streams)
+        if start_time is not None:
+            sql += " AND ts>=?"
+            params.append(start_time)
+        if end_time is not None:
+            sql += " AND ts<=?"
+            params.append(end_time)
+        if pattern:
+            sql += " AND instr(message, ?) > 0"
+            params.append(pattern.strip('"'))
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        return [{"eventId": str(r["id"]), "logStreamName": r["stream"], "timestamp": r["ts"],
+                 "ingestionTime": r["ingested"], "message": r["message"]} for r in self.store.all(sql, params)]
+
+    def streams(self, account: str, group: str) -> list[dict[str, Any]]:
+        self.flush()
+        rows = self.store.all(
+            "SELECT stream, MIN(ts) AS first, MAX(ts) AS last FROM log_events WHERE account=? AND log_group=? "
+            "GROUP BY stream ORDER BY last DESC", (account, group))
+        return [{"logStreamName": r["stream"], "creationTime": r["first"], "firstEventTimestamp": r["first"],
+                 "lastEventTimestamp": r["last"], "lastIngestionTime": r["last"]} for r in rows]
+
+    def groups(self, account: str, prefix: str = "") -> list[str]:
+        self.flush()
+        rows = self.store.all("SELECT DISTINCT log_group FROM log_events WHERE account=? AND log_group LIKE ? "
+                              "ORDER BY log_group", (account, prefix + "%"))
+        return [r["log_group"] for r in rows]
+
+    def delete_group(self, account: str, group: str) -> None:
+        self.store.execute("DELETE FROM log_events WHERE account=? AND log_group=?", (account, group))

@@ -1,0 +1,6 @@
+"""Persistence: one `Store` (SQLite in WAL mode by default) plus content-addressed blobs on disk."""
+
+from lambdad.store.blobs import BlobStore
+from lambdad.store.sqlite import Store
+
+__all__ = ["BlobStore", "Store"]

@@ -1,0 +1,56 @@
+"""Content-addressed blobs: zips stored once by SHA-256, unpacked once, shared read-only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from pathlib import Path
+
+from lambdad.control.codezip import extract_zip
+
+
+class BlobStore:
+    def __init__(self, root: Path, max_unzipped_bytes: int) -> None:
+        self.root = root
+        self.zips = root / "zips"
+        self.trees = root / "trees"
+        self.zips.mkdir(parents=True, exist_ok=True)
+        self.trees.mkdir(parents=True, exist_ok=True)
+        # Trees hold users' code: the server's uid only (environments see them through binds).
+        os.chmod(root, 0o711)
+        self.max_unzipped_bytes = max_unzipped_bytes
+        self._lock = threading.Lock()
+
+    def put_zip(self, data: bytes) -> str:
+        """Store a zip durably; return its hex SHA-256."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.zips / f"{digest}.zip"
+        if not path.exists():
+            tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        return digest
+
+    def zip_path(self, digest: str) -> Path:
+        return self.zips / f"{digest}.zip"
+
+    def read_zip(self, digest: str) -> bytes:
+        return self.zip_path(digest).read_bytes()
+
+    def tree(self, digest: str) -> Path:
+        """The unpacked tree of a stored zip, unpacking it on first use."""
+        path = self.trees / digest
+        if path.is_dir():
+            return path
+        with self._lock:
+            if not path.is_dir():
+                extract_zip(self.read_zip(digest), path, max_unzipped_bytes=self.max_unzipped_bytes)
+        return path
+
+    def remove_tree(self, digest: str) -> None:
+        shutil.rmtree(self.trees / digest, ignore_errors=True)

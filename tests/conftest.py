@@ -1,0 +1,148 @@
+"""Fixtures: a real `lambdad serve` process on loopback, and real boto3 clients signed with its keys."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config as BotoConfig
+
+ACCESS_KEY = "AKIATESTROOT00000001"
+SECRET_KEY = "test-root-secret-key-for-lambdad-tests-0001"
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running lambdad server process."""
+
+    data_dir: Path
+    port: int
+    env: dict[str, str]
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lambdad", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+             *self.extra_args],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.endpoint}/_lambdad/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not become healthy")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def client(self, service: str = "lambda", **kwargs: Any) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=kwargs.pop("key", ACCESS_KEY), aws_secret_access_key=kwargs.pop("secret", SECRET_KEY),
+            config=BotoConfig(retries={"max_attempts": 0}, read_timeout=120, max_pool_connections=64), **kwargs)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text() if self.log_path else ""
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAMBDAD_", "AWS_"))}
+    env.update({
+        "LAMBDAD_ROOT_ACCESS_KEY_ID": ACCESS_KEY,
+        "LAMBDAD_ROOT_SECRET_ACCESS_KEY": SECRET_KEY,
+        "LAMBDAD_REGION": REGION,
+        "LAMBDAD_ACCOUNT_ID": ACCOUNT,
+    })
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server shared by the whole session (tests use unique function names)."""
+    srv = Server(tmp_path_factory.mktemp("lambdad") / "data", free_port(), server_env())
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[Server]:
+    """A server of one's own, for tests that restart or kill it."""
+    srv = Server(tmp_path / "data", free_port(), server_env())
+    yield srv
+    srv.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def lam(server: Server) -> Any:
+    return server.client("lambda")
+
+
+def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0))
+            info.external_attr = ((modes or {}).get(name, 0o644) | 0o100000) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
+    return buf.getvalue()
+
+
+def unique(prefix: str = "fn") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def create_function(lam: Any, code: str | dict[str, str | bytes], *, name: str | None = None,
+                    handler: str = "app.handler", runtime: str = "python3.12", wait: bool = True,
+                    **kwargs: Any) -> str:
+    name = name or unique()
+    files = {"app.py": code} if isinstance(code, str) else code
+    lam.create_function(FunctionName=name, Runtime=runtime, Handler=handler, Role=ROLE,
+                        Code={"ZipFile": make_zip(files)}, **kwargs)
+    if wait:
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+    return name
