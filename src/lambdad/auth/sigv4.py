@@ -401,7 +401,7 @@ def verify(
     if now is None:
         now = time.time()
 
-    auth = headers.get("authorization")
+    auth = headers.get("authorization") or None  # an empty header is no credential at all
     presigned = auth is None
     pairs, amz = _parse_query(raw_query, presigned)
     if presigned:
