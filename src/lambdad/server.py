@@ -13,9 +13,11 @@ from lambdad.api.app import App
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.auth.credentials import CredentialStore
 from lambdad.config import Config
-from lambdad.control.functions import LATEST, FunctionRegistry, FunctionVersion
-from lambdad.errors import InvalidParameterValueException, ResourceNotFoundException
+from lambdad.control.functions import LATEST, FunctionRecord, FunctionRegistry, FunctionVersion
+from lambdad.errors import InvalidParameterValueException, RequestTooLargeException, ResourceNotFoundException
+from lambdad.invoke.async_queue import AsyncQueue
 from lambdad.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
+from lambdad.invoke.destinations import Destinations
 from lambdad.invoke.invoker import Invoker
 from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
@@ -49,6 +51,11 @@ class Lambdad:
         self.pools = PoolManager(config.idle_timeout)
         self.invoker = Invoker(config, self.registry, self.blobs, self.launcher, self.pools, self.limiter,
                                self.logs)
+        self.destinations = Destinations(self.store, config.region)
+        self.destinations.invoke_function = self._invoke_function_async
+        self.async_queue = AsyncQueue(self.store, self.registry, self.resolve_for_invoke, self.invoker.invoke,
+                                      self.destinations.deliver_outcome, config.async_retry_base_delay,
+                                      max_parallel=max(16, config.account_concurrency))
         self.app = App(self)
         self.app.add_service("lambda", lambda_api.build(self).dispatch)
         self.app.add_service("logs", logs_api.build(self), logs_api.render_error)
@@ -60,6 +67,10 @@ class Lambdad:
             log.info("sandbox: %s", line)
         self._tasks.append(asyncio.create_task(self.pools.run_reaper(), name="reaper"))
         self._tasks.append(asyncio.create_task(self.logs.run_flusher(), name="log-flusher"))
+        pending = self.async_queue.load()
+        if pending:
+            log.info("resuming %d accepted asynchronous events", pending)
+        self._tasks.append(asyncio.create_task(self.async_queue.run_dispatcher(), name="async-dispatcher"))
         if self.config.demo:
             from lambdad.demo import ensure_demo_function
 
@@ -111,10 +122,27 @@ class Lambdad:
         self.registry.save_meta(rec)
         self.limiter.set_reserved((account, name), value)
 
-    async def invoke_async(self, fv: FunctionVersion, invoked_arn: str, payload: bytes,
-                           request: ApiRequest) -> dict[str, Any]:
-        raise InvalidParameterValueException(
-            "Asynchronous invocation (InvocationType Event) is not available on this lambdad server yet.")
+    def qualifier_exists(self, rec: FunctionRecord, qualifier: str) -> bool:
+        return qualifier in rec.versions or qualifier in (rec.meta.get("aliases") or {})
+
+    async def invoke_async(self, fv: FunctionVersion, qualifier: str | None, payload: bytes,
+                           request: ApiRequest) -> ApiResponse:
+        """Accept an event durably (202) for the dispatcher to run."""
+        limit = self.config.max_async_payload_bytes
+        if len(payload) > limit:
+            raise RequestTooLargeException(
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+        event_id = self.async_queue.accept(fv.account, fv.name, qualifier, payload, request.request_id)
+        return ApiResponse(202, b"", [(b"x-amzn-requestid", event_id.encode())])
+
+    async def _invoke_function_async(self, account: str, target_arn: str, payload: bytes) -> None:
+        from lambdad.control.names import parse_function_ref
+
+        ref = parse_function_ref(target_arn, None, account)
+        fv, _ = self.resolve_for_invoke(ref.account, ref.name, ref.qualifier)
+        if len(payload) > self.config.max_async_payload_bytes:
+            raise RequestTooLargeException("destination record too large")
+        self.async_queue.accept(fv.account, fv.name, ref.qualifier, payload)
 
     def front_door_for(self, request: ApiRequest) -> Callable[[ApiRequest], Awaitable[ApiResponse]] | None:
         """A handler when the request is for a function URL or a load-balancer listener."""

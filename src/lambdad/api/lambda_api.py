@@ -9,6 +9,7 @@ import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
+from lambdad.api import lambda_async_api
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.api.restjson import RestJsonService
 from lambdad.control.functions import LATEST, FunctionVersion
@@ -118,7 +119,7 @@ def build(core: Lambdad) -> RestJsonService:
         if payload:
             _check_json(payload)
         if invocation_type == "Event":
-            return await core.invoke_async(fv, invoked_arn, payload, request)
+            return await core.invoke_async(fv, r.qualifier, payload, request)
         if invocation_type != "RequestResponse":
             raise InvalidParameterValueException(
                 f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy "
@@ -139,11 +140,11 @@ def build(core: Lambdad) -> RestJsonService:
     @svc.handler("InvokeAsync")
     async def invoke_async(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
-        fv, invoked_arn = core.resolve_for_invoke(r.account, r.name, None)
+        fv, _ = core.resolve_for_invoke(r.account, r.name, None)
         payload = params.get("InvokeArgs") or b""
         if payload:
             _check_json(payload)
-        await core.invoke_async(fv, invoked_arn, payload, request)
+        await core.invoke_async(fv, None, payload, request)
         return {"Status": 202}
 
     @svc.handler("GetAccountSettings")
@@ -210,6 +211,7 @@ def build(core: Lambdad) -> RestJsonService:
         return {}
 
     del region
+    lambda_async_api.register(svc, core)
     return svc
 
 

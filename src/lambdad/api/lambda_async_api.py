@@ -1,0 +1,171 @@
+"""Event invoke configuration operations (retries, maximum age, destinations), per version or alias."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from lambdad.api.base import ApiRequest
+from lambdad.api.restjson import RestJsonService
+from lambdad.control.functions import LATEST, FunctionRecord
+from lambdad.control.names import function_arn, parse_function_ref, validation_error
+from lambdad.errors import InvalidParameterValueException, ResourceNotFoundException
+
+if TYPE_CHECKING:
+    from lambdad.server import Lambdad
+
+DESTINATION_PATTERN = (
+    r"^$|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
+)
+_DEST_RE = re.compile(DESTINATION_PATTERN)
+_DEST_SERVICES = {"sqs", "sns", "lambda", "events"}
+
+
+def register(svc: RestJsonService, core: Lambdad) -> None:
+    registry = core.registry
+    region = core.config.region
+
+    def target(request: ApiRequest, params: dict[str, Any]) -> tuple[FunctionRecord, str]:
+        assert request.principal is not None
+        r = parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier"), request.principal.account)
+        rec = registry.find(r.account, r.name)
+        if rec is None:
+            raise ResourceNotFoundException("The function doesn't exist.")
+        qualifier = r.qualifier or LATEST
+        if not core.qualifier_exists(rec, qualifier):
+            raise ResourceNotFoundException("The function doesn't exist.")
+        return rec, qualifier
+
+    def configs(rec: FunctionRecord) -> dict[str, Any]:
+        return rec.meta.setdefault("event_invoke_configs", {})
+
+    def missing(rec: FunctionRecord, qualifier: str) -> ResourceNotFoundException:
+        arn = function_arn(region, rec.account, rec.name, qualifier)
+        return ResourceNotFoundException(f"The function {arn} doesn't have an EventInvokeConfig")
+
+    def validate(rec: FunctionRecord, params: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        errors = []
+        retries = params.get("MaximumRetryAttempts")
+        if retries is not None:
+            if retries < 0:
+                errors.append(f"Value '{retries}' at 'maximumRetryAttempts' failed to satisfy constraint: "
+                              "Member must have value greater than or equal to 0")
+            elif retries > 2:
+                errors.append(f"Value '{retries}' at 'maximumRetryAttempts' failed to satisfy constraint: "
+                              "Member must have value less than or equal to 2")
+            out["MaximumRetryAttempts"] = retries
+        age = params.get("MaximumEventAgeInSeconds")
+        if age is not None:
+            if age < 60:
+                errors.append(f"Value '{age}' at 'maximumEventAgeInSeconds' failed to satisfy constraint: "
+                              "Member must have value greater than or equal to 60")
+            elif age > 21600:
+                errors.append(f"Value '{age}' at 'maximumEventAgeInSeconds' failed to satisfy constraint: "
+                              "Member must have value less than or equal to 21600")
+            out["MaximumEventAgeInSeconds"] = age
+        dest_cfg = params.get("DestinationConfig")
+        if dest_cfg is not None:
+            for key, label in (("OnSuccess", "onSuccess"), ("OnFailure", "onFailure")):
+                dest = (dest_cfg.get(key) or {}).get("Destination")
+                if dest is not None and not _DEST_RE.fullmatch(dest):
+                    errors.append(f"Value '{dest}' at 'destinationConfig.{label}.destination' failed to satisfy "
+                                  f"constraint: Member must satisfy regular expression pattern: {DESTINATION_PATTERN}")
+        if errors:
+            raise validation_error(errors)
+        if dest_cfg is not None:
+            clean: dict[str, Any] = {}
+            for key in ("OnSuccess", "OnFailure"):
+                dest = (dest_cfg.get(key) or {}).get("Destination")
+                if not dest:
+                    continue
+                service = dest.split(":")[2]
+                if service not in _DEST_SERVICES:
+                    on_success = (dest_cfg.get("OnSuccess") or {}).get("Destination")
+                    on_failure = (dest_cfg.get("OnFailure") or {}).get("Destination")
+                    raise InvalidParameterValueException(
+                        "The provided destination config DestinationConfig(onSuccess="
+                        f"{'OnSuccess(destination=' + on_success + ')' if on_success else 'null'}, onFailure="
+                        f"{'OnFailure(destination=' + on_failure + ')' if on_failure else 'null'}) is invalid.")
+                if service == "lambda":
+                    ref = parse_function_ref(dest, None, rec.account)
+                    if ref.name == rec.name and ref.account == rec.account:
+                        raise InvalidParameterValueException(
+                            "You can't specify the function as a destination for itself.")
+                    if registry.find(ref.account, ref.name) is None:
+                        raise InvalidParameterValueException(f"The destination ARN {dest} is invalid.")
+                clean[key] = {"Destination": dest}
+            out["DestinationConfig"] = clean
+        return out
+
+    def render(rec: FunctionRecord, qualifier: str, cfg: dict[str, Any]) -> dict[str, Any]:
+        out = {"FunctionArn": function_arn(region, rec.account, rec.name, qualifier),
+               "LastModified": cfg["LastModified"]}
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if key in cfg:
+                out[key] = cfg[key]
+        out["DestinationConfig"] = {k: v for k, v in (cfg.get("DestinationConfig") or {}).items()}
+        return out
+
+    def store(rec: FunctionRecord, qualifier: str, cfg: dict[str, Any]) -> dict[str, Any]:
+        cfg["LastModified"] = time.time()
+        configs(rec)[qualifier] = cfg
+        registry.save_meta(rec)
+        return render(rec, qualifier, cfg)
+
+    @svc.handler("PutFunctionEventInvokeConfig")
+    async def put_config(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        rec, qualifier = target(request, params)
+        if not any(params.get(k) is not None for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds",
+                                                        "DestinationConfig")):
+            raise InvalidParameterValueException(
+                "You must specify at least one of error handling or destination setting.")
+        return store(rec, qualifier, validate(rec, params))
+
+    @svc.handler("UpdateFunctionEventInvokeConfig")
+    async def update_config(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        rec, qualifier = target(request, params)
+        current = configs(rec).get(qualifier)
+        if current is None:
+            raise missing(rec, qualifier)
+        merged = dict(current)
+        merged.update(validate(rec, params))
+        return store(rec, qualifier, merged)
+
+    @svc.handler("GetFunctionEventInvokeConfig")
+    async def get_config(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        assert request.principal is not None
+        r = parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier"), request.principal.account)
+        qualifier = r.qualifier or LATEST
+        rec = registry.find(r.account, r.name)
+        cfg = configs(rec).get(qualifier) if rec is not None else None
+        if rec is None or cfg is None:
+            raise ResourceNotFoundException(f"The function {function_arn(region, r.account, r.name, qualifier)} "
+                                            "doesn't have an EventInvokeConfig")
+        return render(rec, qualifier, cfg)
+
+    @svc.handler("DeleteFunctionEventInvokeConfig")
+    async def delete_config(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        rec, qualifier = target(request, params)
+        if qualifier not in configs(rec):
+            raise missing(rec, qualifier)
+        del configs(rec)[qualifier]
+        registry.save_meta(rec)
+        return {}
+
+    @svc.handler("ListFunctionEventInvokeConfigs")
+    async def list_configs(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        from lambdad.api.lambda_api import paginate
+
+        assert request.principal is not None
+        r = parse_function_ref(params.get("FunctionName", ""), None, request.principal.account)
+        rec = registry.find(r.account, r.name)
+        if rec is None:
+            raise ResourceNotFoundException("The function doesn't exist.")
+        items = [render(rec, q, cfg) for q, cfg in sorted(configs(rec).items())]
+        page, marker = paginate(items, params.get("Marker"), params.get("MaxItems"))
+        out: dict[str, Any] = {"FunctionEventInvokeConfigs": page}
+        if marker:
+            out["NextMarker"] = marker
+        return out

@@ -1,0 +1,172 @@
+"""Asynchronous invocation: acceptance, retries, destinations, event invoke configs (real server)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import ACCOUNT, Server, create_function, free_port, server_env, unique
+
+RECORDER = """
+import json
+
+def handler(event, context):
+    print("RECORD " + json.dumps(event))
+    return {"ok": True}
+"""
+
+FAILING = """
+def handler(event, context):
+    print("ATTEMPT " + context.aws_request_id)
+    raise RuntimeError("intentional failure")
+"""
+
+
+@pytest.fixture(scope="module")
+def fast_retry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("async") / "data", free_port(),
+                 server_env(LAMBDAD_ASYNC_RETRY_BASE_DELAY="0.2"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def log_lines(srv: Server, function_name: str, marker: str, want: int, timeout: float = 20.0) -> list[str]:
+    logs = srv.client("logs")
+    deadline = time.monotonic() + timeout
+    found: list[str] = []
+    while time.monotonic() < deadline:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function_name}")["events"]
+        found = [e["message"] for e in events if e["message"].startswith(marker)]
+        if len(found) >= want:
+            return found
+        time.sleep(0.1)
+    return found
+
+
+def records(srv: Server, function_name: str, want: int = 1) -> list[dict[str, Any]]:
+    return [json.loads(line[len("RECORD "):]) for line in log_lines(srv, function_name, "RECORD ", want)]
+
+
+def test_event_invocation_is_accepted_and_runs(fast_retry_server: Server) -> None:
+    lam = fast_retry_server.client()
+    name = create_function(lam, RECORDER)
+    resp = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": 1}))
+    assert resp["StatusCode"] == 202
+    assert resp["Payload"].read() == b""
+    assert resp["ResponseMetadata"]["RequestId"]
+    assert records(fast_retry_server, name) == [{"n": 1}]
+
+
+def test_deprecated_invoke_async(fast_retry_server: Server) -> None:
+    lam = fast_retry_server.client()
+    name = create_function(lam, RECORDER)
+    resp = lam.invoke_async(FunctionName=name, InvokeArgs=json.dumps({"old": "api"}))
+    assert resp["Status"] == 202
+    assert records(fast_retry_server, name) == [{"old": "api"}]
+
+
+def test_async_payload_limit(fast_retry_server: Server) -> None:
+    lam = fast_retry_server.client()
+    name = create_function(lam, RECORDER)
+    big = json.dumps({"x": "a" * (256 * 1024)})
+    with pytest.raises(ClientError) as err:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=big)
+    assert err.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_retries_then_on_failure_destination(fast_retry_server: Server) -> None:
+    lam = fast_retry_server.client()
+    sink = create_function(lam, RECORDER, name=unique("sink"))
+    name = create_function(lam, FAILING)
+    sink_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{sink}"
+    cfg = lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1,
+                                               DestinationConfig={"OnFailure": {"Destination": sink_arn}})
+    assert cfg["FunctionArn"].endswith(f"function:{name}:$LATEST")
+    assert cfg["MaximumRetryAttempts"] == 1
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"job": 7}))
+    [record] = records(fast_retry_server, sink)
+    assert record["version"] == "1.0"
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    assert record["requestContext"]["functionArn"].endswith(f"function:{name}:$LATEST")
+    assert record["requestPayload"] == {"job": 7}
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert record["responsePayload"]["errorMessage"] == "intentional failure"
+    attempts = log_lines(fast_retry_server, name, "ATTEMPT ", 2)
+    assert len(attempts) == 2, "one invocation plus exactly one retry"
+    assert len(set(attempts)) == 1, "retries keep the request id"
+    time.sleep(0.5)
+    assert len(records(fast_retry_server, sink)) == 1, "exactly one failure record"
+
+
+def test_on_success_destination_carries_request_and_response(fast_retry_server: Server) -> None:
+    lam = fast_retry_server.client()
+    sink = create_function(lam, RECORDER, name=unique("sink"))
+    name = create_function(lam, "def handler(event, context):\n    return {'doubled': event['v'] * 2}\n")
+    lam.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": f"arn:aws:lambda:us-east-1:{ACCOUNT}:"
+                                                                           f"function:{sink}"}})
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"v": 21}))
+    [record] = records(fast_retry_server, sink)
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert record["requestPayload"] == {"v": 21}
+    assert record["responsePayload"] == {"doubled": 42}
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+
+
+def test_event_invoke_config_lifecycle_and_errors(lam: Any) -> None:
+    name = create_function(lam, RECORDER)
+    with pytest.raises(ClientError) as err:
+        lam.get_function_event_invoke_config(FunctionName=name)
+    assert err.value.response["Error"]["Message"] == (
+        f"The function arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}:$LATEST doesn't have an EventInvokeConfig")
+    with pytest.raises(ClientError) as err:
+        lam.put_function_event_invoke_config(FunctionName=name)
+    assert err.value.response["Error"]["Message"] == (
+        "You must specify at least one of error handling or destination setting.")
+    with pytest.raises(ClientError) as err:
+        lam.put_function_event_invoke_config(FunctionName=unique("missing"), MaximumRetryAttempts=1)
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert err.value.response["Error"]["Message"] == "The function doesn't exist."
+    self_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    with pytest.raises(ClientError) as err:
+        lam.put_function_event_invoke_config(FunctionName=name,
+                                             DestinationConfig={"OnSuccess": {"Destination": self_arn}})
+    assert err.value.response["Error"]["Message"] == "You can't specify the function as a destination for itself."
+    with pytest.raises(ClientError) as err:
+        lam.put_function_event_invoke_config(
+            FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": self_arn.replace(":lambda:", ":iam:")}})
+    assert err.value.response["Error"]["Message"].startswith("The provided destination config DestinationConfig(")
+
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    updated = lam.update_function_event_invoke_config(FunctionName=name, MaximumEventAgeInSeconds=120)
+    assert updated["MaximumRetryAttempts"] == 0 and updated["MaximumEventAgeInSeconds"] == 120
+    got = lam.get_function_event_invoke_config(FunctionName=name)
+    assert got["MaximumEventAgeInSeconds"] == 120
+    listed = lam.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"]
+    assert [c["FunctionArn"] for c in listed] == [got["FunctionArn"]]
+    lam.delete_function_event_invoke_config(FunctionName=name)
+    assert lam.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"] == []
+
+
+def test_accepted_events_survive_restart(fresh_server: Server) -> None:
+    """Events accepted but not yet run (a slow function, one at a time) all run after a restart."""
+    fresh_server.start()
+    lam = fresh_server.client()
+    name = create_function(lam, RECORDER.replace('print("RECORD "', 'import time; time.sleep(0.2); print("RECORD "'))
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    for i in range(10):
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"i": i}))
+    fresh_server.stop()
+    fresh_server.start()
+    seen = {r["i"] for r in records(fresh_server, name, want=10)}
+    # An event cut off mid-run runs again (at-least-once); none may be lost.
+    assert seen == set(range(10))
