@@ -11,10 +11,14 @@ from typing import Any
 from lambdad.api import lambda_api, logs_api
 from lambdad.api.app import App
 from lambdad.api.base import ApiRequest, ApiResponse
-from lambdad.auth.credentials import CredentialStore
+from lambdad.auth.credentials import Credential, CredentialStore
 from lambdad.config import Config
+from lambdad.control.function_urls import FunctionUrls
 from lambdad.control.functions import LATEST, FunctionRecord, FunctionRegistry, FunctionVersion
+from lambdad.control.names import function_arn
+from lambdad.control.permissions import Permissions
 from lambdad.errors import InvalidParameterValueException, RequestTooLargeException, ResourceNotFoundException
+from lambdad.frontdoors.function_url import FunctionUrlDoor, url_id_of
 from lambdad.invoke.async_queue import AsyncQueue
 from lambdad.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
 from lambdad.invoke.destinations import Destinations
@@ -51,6 +55,9 @@ class Lambdad:
         self.pools = PoolManager(config.idle_timeout)
         self.invoker = Invoker(config, self.registry, self.blobs, self.launcher, self.pools, self.limiter,
                                self.logs)
+        self.permissions = Permissions(self.registry)
+        self.function_urls = FunctionUrls(self.registry, config.public_host, config.port)
+        self.url_door = FunctionUrlDoor(self)
         self.destinations = Destinations(self.store, config.region)
         self.destinations.invoke_function = self._invoke_function_async
         self.async_queue = AsyncQueue(self.store, self.registry, self.resolve_for_invoke, self.invoker.invoke,
@@ -146,7 +153,16 @@ class Lambdad:
 
     def front_door_for(self, request: ApiRequest) -> Callable[[ApiRequest], Awaitable[ApiResponse]] | None:
         """A handler when the request is for a function URL or a load-balancer listener."""
+        if url_id_of(request.headers.get("host", "")) is not None:
+            return self.url_door
         return None
+
+    def function_arn(self, account: str, name: str, qualifier: str | None = None) -> str:
+        return function_arn(self.config.region, account, name, qualifier)
+
+    def identity_policies(self, cred: Credential) -> list[dict[str, Any]]:
+        """The IAM policies attached to a caller (none until IAM users and roles exist)."""
+        return []
 
     def _credentials_for(self, fv: FunctionVersion) -> dict[str, str]:
         role = fv.config.get("Role") or f"arn:aws:iam::{fv.account}:role/lambdad-default"

@@ -9,7 +9,7 @@ import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
-from lambdad.api import lambda_async_api
+from lambdad.api import lambda_access_api, lambda_async_api
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.api.restjson import RestJsonService
 from lambdad.control.functions import LATEST, FunctionVersion
@@ -212,6 +212,7 @@ def build(core: Lambdad) -> RestJsonService:
 
     del region
     lambda_async_api.register(svc, core)
+    lambda_access_api.register(svc, core)
     return svc
 
 

@@ -1,0 +1,144 @@
+"""Function URL configurations: one per function version alias or `$LATEST`, found by URL id."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from lambdad.control.functions import FunctionRecord, FunctionRegistry, now_timestamp
+from lambdad.control.names import function_arn, validation_error
+from lambdad.errors import ResourceConflictException, ResourceNotFoundException
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+AUTH_TYPES = ("NONE", "AWS_IAM")
+INVOKE_MODES = ("BUFFERED", "RESPONSE_STREAM")
+
+
+@dataclass(frozen=True, slots=True)
+class UrlTarget:
+    account: str
+    name: str
+    qualifier: str | None
+    config: dict[str, Any]
+
+
+def _configs(rec: FunctionRecord) -> dict[str, Any]:
+    return rec.meta.setdefault("url_configs", {})
+
+
+def _key(qualifier: str | None) -> str:
+    return qualifier or "$LATEST"
+
+
+class FunctionUrls:
+    def __init__(self, registry: FunctionRegistry, public_host: str, port: int) -> None:
+        self.registry = registry
+        self.region = registry.region
+        self.public_host = public_host
+        self.port = port
+        self._by_id: dict[str, tuple[str, str, str]] = {}
+        for rec in registry.all_records():
+            for key, cfg in (rec.meta.get("url_configs") or {}).items():
+                self._by_id[cfg["UrlId"]] = (rec.account, rec.name, key)
+        registry.add_listener(self._on_function_change)
+
+    def _on_function_change(self, account: str, name: str, version: str | None) -> None:
+        if version is None:  # the function is gone: its URLs with it
+            for url_id, (acct, fn, _) in list(self._by_id.items()):
+                if acct == account and fn == name:
+                    del self._by_id[url_id]
+
+    def url(self, url_id: str) -> str:
+        return f"http://{url_id}.lambda-url.{self.region}.{self.public_host}:{self.port}/"
+
+    def _validate(self, params: dict[str, Any]) -> None:
+        errors = []
+        auth = params.get("AuthType")
+        if auth is not None and auth not in AUTH_TYPES:
+            errors.append(f"Value '{auth}' at 'authType' failed to satisfy constraint: Member must satisfy enum "
+                          "value set: [AWS_IAM, NONE]")
+        mode = params.get("InvokeMode")
+        if mode is not None and mode not in INVOKE_MODES:
+            errors.append(f"Value '{mode}' at 'invokeMode' failed to satisfy constraint: Member must satisfy enum "
+                          "value set: [RESPONSE_STREAM, BUFFERED]")
+        if errors:
+            raise validation_error(errors)
+
+    def render(self, rec: FunctionRecord, qualifier: str | None, cfg: dict[str, Any],
+               with_modified: bool = True) -> dict[str, Any]:
+        out = {"FunctionUrl": self.url(cfg["UrlId"]),
+               "FunctionArn": function_arn(self.region, rec.account, rec.name, qualifier),
+               "AuthType": cfg["AuthType"], "CreationTime": cfg["CreationTime"]}
+        if cfg.get("Cors"):
+            out["Cors"] = cfg["Cors"]
+        if cfg.get("InvokeMode"):
+            out["InvokeMode"] = cfg["InvokeMode"]
+        if with_modified:
+            out["LastModifiedTime"] = cfg["LastModifiedTime"]
+        return out
+
+    def create(self, rec: FunctionRecord, qualifier: str | None, params: dict[str, Any]) -> dict[str, Any]:
+        self._validate(params)
+        if params.get("AuthType") is None:
+            raise validation_error(["Value null at 'authType' failed to satisfy constraint: Member must not be null"])
+        configs = _configs(rec)
+        if _key(qualifier) in configs:
+            arn = function_arn(self.region, rec.account, rec.name, qualifier)
+            raise ResourceConflictException(f"Failed to create function url config for [functionArn = {arn}]. "
+                                            "Error message:  FunctionUrlConfig exists for this Lambda function")
+        url_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(32))
+        stamp = now_timestamp()
+        cfg: dict[str, Any] = {"UrlId": url_id, "AuthType": params["AuthType"], "CreationTime": stamp,
+                               "LastModifiedTime": stamp, "Created": time.time()}
+        if params.get("Cors"):
+            cfg["Cors"] = params["Cors"]
+        if params.get("InvokeMode"):
+            cfg["InvokeMode"] = params["InvokeMode"]
+        configs[_key(qualifier)] = cfg
+        self.registry.save_meta(rec)
+        self._by_id[url_id] = (rec.account, rec.name, _key(qualifier))
+        return self.render(rec, qualifier, cfg, with_modified=False)
+
+    def get_config(self, rec: FunctionRecord, qualifier: str | None) -> dict[str, Any]:
+        cfg = _configs(rec).get(_key(qualifier))
+        if cfg is None:
+            raise ResourceNotFoundException("The resource you requested does not exist.")
+        return cfg
+
+    def update(self, rec: FunctionRecord, qualifier: str | None, params: dict[str, Any]) -> dict[str, Any]:
+        self._validate(params)
+        cfg = self.get_config(rec, qualifier)
+        for key in ("AuthType", "Cors", "InvokeMode"):
+            if params.get(key) is not None:
+                cfg[key] = params[key]
+        cfg["LastModifiedTime"] = now_timestamp()
+        self.registry.save_meta(rec)
+        return self.render(rec, qualifier, cfg)
+
+    def delete(self, rec: FunctionRecord, qualifier: str | None) -> None:
+        cfg = self.get_config(rec, qualifier)
+        del _configs(rec)[_key(qualifier)]
+        self._by_id.pop(cfg["UrlId"], None)
+        self.registry.save_meta(rec)
+
+    def list(self, rec: FunctionRecord) -> list[dict[str, Any]]:
+        out = []
+        for key, cfg in sorted(_configs(rec).items()):
+            out.append(self.render(rec, None if key == "$LATEST" else key, cfg))
+        return out
+
+    def target(self, url_id: str) -> UrlTarget | None:
+        hit = self._by_id.get(url_id)
+        if hit is None:
+            return None
+        account, name, key = hit
+        rec = self.registry.find(account, name)
+        if rec is None:
+            return None
+        cfg = (rec.meta.get("url_configs") or {}).get(key)
+        if cfg is None:
+            return None
+        return UrlTarget(account, name, None if key == "$LATEST" else key, cfg)

@@ -1,0 +1,1 @@
+"""HTTP front doors that turn plain HTTP requests into invocations: function URLs, ALB listeners."""

@@ -1,0 +1,237 @@
+"""Function URLs: HTTP requests routed by Host header, authorized, turned into payload format 2.0.
+
+`<url-id>.lambda-url.<region>.<public-host>` names the target. AWS_IAM URLs need a SigV4 signature
+(service `lambda`); every URL needs a resource policy that lets its caller invoke it, as on AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.auth import policy, sigv4
+from lambdad.control.function_urls import UrlTarget
+from lambdad.errors import ApiError, TooManyRequestsException
+from lambdad.invoke.invoker import InvokeMeta
+
+if TYPE_CHECKING:
+    from lambdad.server import Lambdad
+
+FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
+             "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html")
+TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/xhtml+xml",
+              "application/x-www-form-urlencoded", "application/ld+json", "application/graphql", "+json", "+xml")
+
+
+def _message(status: int, message: str, error_type: str | None = None) -> ApiResponse:
+    headers = [(b"content-type", b"application/json")]
+    if error_type:
+        headers.append((b"x-amzn-errortype", error_type.encode()))
+    return ApiResponse(status, json.dumps({"Message": message}).encode(), headers)
+
+
+def url_id_of(host: str) -> str | None:
+    if ".lambda-url." not in host:
+        return None
+    return host.split(".", 1)[0].lower()
+
+
+def _is_text(content_type: str) -> bool:
+    ct = content_type.lower()
+    return any(t in ct for t in TEXT_TYPES)
+
+
+class FunctionUrlDoor:
+    def __init__(self, core: Lambdad) -> None:
+        self.core = core
+
+    async def __call__(self, request: ApiRequest) -> ApiResponse:
+        url_id = url_id_of(request.headers.get("host", ""))
+        target = self.core.function_urls.target(url_id or "")
+        if target is None:
+            return _message(404, "Not Found")
+        cors = target.config.get("Cors") or None
+        origin = request.headers.get("origin")
+        if (cors and request.method == "OPTIONS" and origin
+                and "access-control-request-method" in request.headers):
+            return self._preflight(cors, origin)
+        response = await self._invoke(request, target, url_id or "")
+        if cors and origin:
+            response.headers.extend(self._cors_headers(cors, origin))
+        return response
+
+    # -- authorization ----------------------------------------------------------------------
+    def _authorize(self, request: ApiRequest, target: UrlTarget) -> dict[str, Any] | None:
+        """None if allowed (with request.principal set for AWS_IAM), else raise 403."""
+        core = self.core
+        auth_type = target.config["AuthType"]
+        rec = core.registry.find(target.account, target.name)
+        assert rec is not None
+        doc = core.permissions.document(rec, target.qualifier)
+        resource_policy = doc[0] if doc else None
+        resource = core.function_arn(target.account, target.name, target.qualifier)
+        if auth_type == "NONE":
+            keys = {"lambda:FunctionUrlAuthType": "NONE", "aws:SourceIp": (request.client or ("", 0))[0]}
+            for action, extra in (("lambda:InvokeFunctionUrl", {}),
+                                  ("lambda:InvokeFunction", {"lambda:InvokedViaFunctionUrl": "true"})):
+                ctx = policy.RequestContext("", "", action, resource, target.account, {**keys, **extra})
+                if policy.evaluate(ctx, [], resource_policy) is not policy.Decision.ALLOW:
+                    raise ApiError(FORBIDDEN, code="AccessDeniedException", status=403)
+            return None
+        try:
+            info = sigv4.verify(request.method, request.raw_path, request.raw_query, request.headers, request.body,
+                                core.credentials.secret_for)
+        except sigv4.SigV4Error as exc:
+            raise ApiError(FORBIDDEN if exc.code == "MissingAuthenticationTokenException" else exc.message,
+                           code="AccessDeniedException" if exc.status == 403 else exc.code, status=403) from None
+        cred = core.credentials.lookup(info.access_key_id)
+        assert cred is not None
+        ctx = policy.RequestContext(cred.principal_arn, cred.account, "lambda:InvokeFunctionUrl", resource,
+                                    target.account, {"lambda:FunctionUrlAuthType": "AWS_IAM",
+                                                     "aws:SourceIp": (request.client or ("", 0))[0]})
+        identity = core.identity_policies(cred)
+        decision = policy.evaluate(ctx, identity, resource_policy, is_account_root=cred.is_root)
+        if decision is not policy.Decision.ALLOW:
+            raise ApiError(FORBIDDEN, code="AccessDeniedException", status=403)
+        return {"iam": {"accessKey": cred.access_key_id, "accountId": cred.account, "callerId": cred.access_key_id,
+                        "cognitoIdentity": None, "principalOrgId": None, "userArn": cred.principal_arn,
+                        "userId": cred.access_key_id}}
+
+    # -- invocation -------------------------------------------------------------------------
+    async def _invoke(self, request: ApiRequest, target: UrlTarget, url_id: str) -> ApiResponse:
+        try:
+            authorizer = self._authorize(request, target)
+            fv, invoked_arn = self.core.resolve_for_invoke(target.account, target.name, target.qualifier)
+            event = self._event(request, url_id, target, authorizer)
+            result = await self.core.invoker.invoke(fv, event, InvokeMeta(invoked_arn, request_id=request.request_id))
+        except TooManyRequestsException:
+            return _message(429, "Rate Exceeded.", "TooManyRequestsException")
+        except ApiError as exc:
+            if exc.status == 403:
+                return _message(403, exc.message, exc.code)
+            if exc.status == 413:
+                return _message(413, "Request Entity Too Large", exc.code)
+            if exc.status == 404:
+                return _message(403, FORBIDDEN, "AccessDeniedException")
+            return _message(502, "Internal Server Error")
+        if result.function_error:
+            return _message(502, "Internal Server Error")
+        return self._response(result.payload)
+
+    def _event(self, request: ApiRequest, url_id: str, target: UrlTarget,
+               authorizer: dict[str, Any] | None) -> bytes:
+        headers = {k: v for k, v in request.headers.items() if k not in ("cookie", "authorization")}
+        headers.setdefault("x-forwarded-proto", "http")
+        client_ip = (request.client or ("127.0.0.1", 0))[0]
+        headers.setdefault("x-forwarded-for", client_ip)
+        now = time.time()
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": request.raw_path.split("?", 1)[0],
+            "rawQueryString": request.raw_query,
+        }
+        cookie = request.headers.get("cookie")
+        if cookie:
+            event["cookies"] = [c.strip() for c in cookie.split(";") if c.strip()]
+        event["headers"] = headers
+        if request.raw_query:
+            params: dict[str, str] = {}
+            for key, value in parse_qsl(request.raw_query, keep_blank_values=True):
+                params[key] = f"{params[key]},{value}" if key in params else value
+            event["queryStringParameters"] = params
+        event["requestContext"] = {
+            "accountId": "anonymous" if authorizer is None else authorizer["iam"]["accountId"],
+            "apiId": url_id,
+            "authorizer": authorizer,
+            "domainName": request.headers.get("host", "").split(":", 1)[0],
+            "domainPrefix": url_id,
+            "http": {"method": request.method, "path": request.path, "protocol": "HTTP/1.1",
+                     "sourceIp": client_ip, "userAgent": request.headers.get("user-agent", "")},
+            "requestId": request.request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        }
+        if authorizer is None:
+            del event["requestContext"]["authorizer"]
+        if request.body:
+            if _is_text(request.headers.get("content-type", "")):
+                try:
+                    event["body"] = request.body.decode()
+                    event["isBase64Encoded"] = False
+                except UnicodeDecodeError:
+                    event["body"] = base64.b64encode(request.body).decode()
+                    event["isBase64Encoded"] = True
+            else:
+                event["body"] = base64.b64encode(request.body).decode()
+                event["isBase64Encoded"] = True
+        else:
+            event["isBase64Encoded"] = False
+        return json.dumps(event).encode()
+
+    @staticmethod
+    def _response(payload: bytes) -> ApiResponse:
+        try:
+            result = json.loads(payload) if payload else None
+        except ValueError:
+            return ApiResponse(200, payload, [(b"content-type", b"application/json")])
+        if isinstance(result, dict) and "statusCode" in result:
+            headers = [(k.lower().encode(), str(v).encode()) for k, v in (result.get("headers") or {}).items()]
+            if not any(k == b"content-type" for k, _ in headers):
+                headers.append((b"content-type", b"application/json"))
+            for cookie in result.get("cookies") or []:
+                headers.append((b"set-cookie", str(cookie).encode()))
+            body = result.get("body")
+            if body is None:
+                data = b""
+            elif result.get("isBase64Encoded"):
+                try:
+                    data = base64.b64decode(body)
+                except (binascii.Error, ValueError, TypeError):
+                    return _message(502, "Internal Server Error")
+            else:
+                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            try:
+                status = int(result["statusCode"])
+            except (TypeError, ValueError):
+                return _message(502, "Internal Server Error")
+            return ApiResponse(status, data, headers)
+        data = result.encode() if isinstance(result, str) else payload
+        return ApiResponse(200, data, [(b"content-type", b"application/json")])
+
+    # -- CORS -------------------------------------------------------------------------------
+    @staticmethod
+    def _origin_allowed(cors: dict[str, Any], origin: str) -> str | None:
+        allowed = cors.get("AllowOrigins") or []
+        if "*" in allowed:
+            return "*"
+        return origin if origin in allowed else None
+
+    def _cors_headers(self, cors: dict[str, Any], origin: str) -> list[tuple[bytes, bytes]]:
+        allow = self._origin_allowed(cors, origin)
+        if allow is None:
+            return []
+        out = [(b"access-control-allow-origin", allow.encode()), (b"vary", b"Origin")]
+        if cors.get("ExposeHeaders"):
+            out.append((b"access-control-expose-headers", ",".join(cors["ExposeHeaders"]).encode()))
+        if cors.get("AllowCredentials"):
+            out.append((b"access-control-allow-credentials", b"true"))
+        return out
+
+    def _preflight(self, cors: dict[str, Any], origin: str) -> ApiResponse:
+        headers = self._cors_headers(cors, origin)
+        if headers:
+            if cors.get("AllowMethods"):
+                headers.append((b"access-control-allow-methods", ",".join(cors["AllowMethods"]).encode()))
+            if cors.get("AllowHeaders"):
+                headers.append((b"access-control-allow-headers", ",".join(cors["AllowHeaders"]).encode()))
+            if cors.get("MaxAge") is not None:
+                headers.append((b"access-control-max-age", str(cors["MaxAge"]).encode()))
+        return ApiResponse(200, b"", headers)
