@@ -83,7 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"credentials: AWS_SHARED_CREDENTIALS_FILE={cfg.data_path / 'credentials'}", flush=True)
     server = uvicorn.Server(uvicorn.Config(
         core.app, host=cfg.host, port=cfg.port, loop="uvloop", http="httptools", lifespan="on",
-        log_level="warning", access_log=False, timeout_keep_alive=75, timeout_graceful_shutdown=10,
+        log_level="warning", access_log=False, proxy_headers=False, timeout_keep_alive=75, timeout_graceful_shutdown=10,
         h11_max_incomplete_event_size=1 << 20,
     ))
     server.run()

@@ -7,10 +7,10 @@ import json
 import logging
 import math
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad import ids
 from lambdad.config import Config
 from lambdad.control.functions import FunctionRegistry, FunctionVersion
 from lambdad.errors import RequestTooLargeException, ServiceException
@@ -76,7 +76,7 @@ class Invoker:
         if len(payload) > self.max_payload:
             raise RequestTooLargeException(
                 f"Request must be smaller than {self.max_payload} bytes for the InvokeFunction operation")
-        request_id = meta.request_id or str(uuid.uuid4())
+        request_id = meta.request_id or ids.request_id()
         lease = self.limiter.acquire((fv.account, fv.name))
         try:
             return await self._run(fv, payload, meta, request_id)
@@ -105,8 +105,7 @@ class Invoker:
             "id": request_id,
             "arn": meta.invoked_arn,
             "deadline": int((time.time() + timeout) * 1000),
-            "trace": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};"
-                     "Sampled=0;Lineage=1:0:0",
+            "trace": ids.trace_header(),
         }
         if meta.client_context is not None:
             header["client_context"] = meta.client_context
