@@ -51,7 +51,7 @@ class Server:
 
     def start(self, timeout: float = 30.0) -> None:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        log = open(self.log_path, "ab")  # lives as long as the process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lambdad", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
              *self.extra_args],

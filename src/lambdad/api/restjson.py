@@ -167,6 +167,8 @@ class RestJsonService:
                 return ApiResponse(status, value if isinstance(value, bytes) else str(value).encode(), headers)
             else:
                 body_fields[name] = value
+        if status == 204:  # No Content: a body would break HTTP framing for some clients
+            return ApiResponse(status, b"", headers)
         if payload_member:
             body_fields = body_fields.get(payload_member, {})
         headers.append((b"content-type", b"application/json"))

@@ -161,6 +161,9 @@ class FunctionRegistry:
     def list_latest(self, account: str) -> list[FunctionVersion]:
         return [rec.latest for (acct, _), rec in sorted(self._functions.items()) if acct == account]
 
+    def list_records(self, account: str) -> list[FunctionRecord]:
+        return [rec for (acct, _), rec in sorted(self._functions.items()) if acct == account]
+
     def all_records(self) -> list[FunctionRecord]:
         return list(self._functions.values())
 
@@ -266,7 +269,7 @@ class FunctionRegistry:
         return self._replace_latest(rec, cfg, rec.latest.code_digest)
 
     def delete(self, account: str, name: str, qualifier: str | None) -> None:
-        rec = self.get_record(account, name, qualifier)
+        rec = self.get_record(account, name)  # AWS names the function, not the version, when it is missing
         if qualifier is not None and qualifier != LATEST:
             if qualifier not in rec.versions:
                 raise ResourceNotFoundException(
