@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from lambdad.server import Lambdad
 
 PAGE_DEFAULT = 50
+_ALIAS_RE = re.compile(r"[a-zA-Z0-9-_]+")
 
 
 # Fields AWS leaves out of ListFunctions entries (the state lives on GetFunction/GetFunctionConfiguration).
@@ -145,7 +147,7 @@ def build(core: Lambdad) -> RestJsonService:
     @svc.handler("DeleteFunction")
     async def delete_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params, max_name=140)
-        if r.qualifier is not None and r.qualifier != LATEST and not r.qualifier.isdigit():
+        if r.qualifier is not None and _ALIAS_RE.fullmatch(r.qualifier) and not r.qualifier.isdigit():
             raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
         core.delete_function(r.account, r.name, r.qualifier)
         return {"StatusCode": 204}

@@ -178,7 +178,7 @@ class FunctionRegistry:
         if code.get("ImageUri"):
             raise InvalidParameterValueException(
                 "Container images (Code.ImageUri, PackageType Image) are not supported by lambdad; "
-                "use a .zip deployment package.")
+                "upload a .zip deployment package with Code.ZipFile.")
         data = code.get("ZipFile")
         if not data:
             raise InvalidParameterValueException("Please provide a source for function code.")
