@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -88,7 +89,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="warning", access_log=False, timeout_keep_alive=75, timeout_graceful_shutdown=10,
         h11_max_incomplete_event_size=1 << 20,
     ))
+    # uvicorn re-raises the stop signal once it has shut down gracefully; with these no-op handlers
+    # in place that re-raise returns here, so a clean stop exits 0 instead of dying by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     server.run()
+    print("lambdad stopped", flush=True)
     return 0
 
 
