@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -137,3 +139,22 @@ def test_reservation_released_when_the_function_is_deleted(lam: Any) -> None:
     assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == before - 50
     lam.delete_function(FunctionName=name)
     assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == before
+
+
+def test_idle_environments_are_reaped_after_the_keep_alive(fresh_server: Any) -> None:
+    fresh_server.extra_args = ["--idle-timeout", "1"]
+    fresh_server.start()
+    lam = fresh_server.client()
+    name = create_function(lam, SLEEPER)
+    first = _invoke(lam, name, {"sleep": 0})
+    assert _environments(fresh_server) == 1
+    for _ in range(200):  # the reaper runs every 0.5 s here; give it up to 10 s
+        if _environments(fresh_server) == 0:
+            break
+        time.sleep(0.05)
+    assert _environments(fresh_server) == 0
+    assert _invoke(lam, name, {"sleep": 0})["pid"] != first["pid"], "a reaped environment is not reused"
+
+
+def _environments(server: Any) -> int:
+    return httpx.get(f"{server.endpoint}/_lambdad/health", timeout=5).json()["environments"]["environments"]
