@@ -241,6 +241,7 @@ def test_timeout_replaces_the_environment(lam: Any) -> None:
     assert err == {"errorType": "Sandbox.Timedout",
                    "errorMessage": f"RequestId: {request_id(resp)} Error: Task timed out after 1.00 seconds"}
     assert f"{request_id(resp)} Task timed out after 1.00 seconds" in tail(resp)
+    assert tail(resp).splitlines()[-1].endswith("\tStatus: timeout")
     _, fresh = invoke(lam, name)
     assert fresh["count"] == 1, "the timed-out environment was destroyed; module state starts over"
     assert fresh["pid"] != first["pid"]
@@ -257,7 +258,7 @@ def test_process_exit(lam: Any, event: dict[str, int], reason: str) -> None:
     resp, err = invoke(lam, name, event, LogType="Tail")
     assert resp["FunctionError"] == "Unhandled"
     assert err == {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id(resp)} Error: {reason}"}
-    assert "Runtime.ExitError" in tail(resp)
+    assert tail(resp).splitlines()[-1].endswith("\tStatus: error\tError Type: Runtime.ExitError")
     _, after = invoke(lam, name)
     assert after["count"] == 1 and after["pid"] != before["pid"]
 

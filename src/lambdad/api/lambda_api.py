@@ -165,9 +165,8 @@ def build(core: Lambdad) -> RestJsonService:
         if invocation_type == "Event":
             return await core.invoke_async(fv, invoked_arn, payload, request)
         if invocation_type != "RequestResponse":
-            raise InvalidParameterValueException(
-                f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy "
-                "constraint: Member must satisfy enum value set: [RequestResponse, Event, DryRun]")
+            raise validation_error([f"Value '{invocation_type}' at 'invocationType' failed to satisfy constraint: "
+                                    "Member must satisfy enum value set: [RequestResponse, Event, DryRun]"])
         meta = InvokeMeta(invoked_arn, log_tail=params.get("LogType") == "Tail",
                           client_context=_client_context(params.get("ClientContext")),
                           request_id=request.request_id)

@@ -132,6 +132,10 @@ class Invoker:
                   f"Max Memory Used: {max(1, outcome.max_rss_kib // 1024)} MB\t")
         if cold:
             report += f"Init Duration: {env.init_ms:.2f} ms\t"
+        if outcome.kind == "timeout":
+            report += "Status: timeout"
+        elif outcome.kind == "exit":
+            report += f"Status: error\tError Type: {json.loads(result.payload)['errorType']}"
         lines.append(report)
         self.logs.append(fv.account, env.spec["log_group"], env.spec["log_stream"], lines)
         if meta.log_tail:
