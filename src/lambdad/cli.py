@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -35,10 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     deploy.add_argument("dir", type=Path)
     deploy.add_argument("--name", required=True)
     deploy.add_argument("--handler", required=True)
-    deploy.add_argument("--runtime", default="python3.12")
+    deploy.add_argument("--runtime", default=None, help="runtime identifier (default python3.12 on create; "
+                        "unchanged on update)")
     deploy.add_argument("--memory", type=int)
     deploy.add_argument("--timeout", type=int)
-    deploy.add_argument("--role", default=None)
+    deploy.add_argument("--role", default=None, help="execution role ARN (default "
+                        "arn:aws:iam::ACCOUNT:role/lambdad-deploy, ACCOUNT from LAMBDAD_ACCOUNT_ID or 000000000000)")
     client_args(deploy)
 
     invoke = sub.add_parser("invoke", help="invoke a function and print its response")
@@ -86,7 +89,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="warning", access_log=False, proxy_headers=False, timeout_keep_alive=75, timeout_graceful_shutdown=10,
         h11_max_incomplete_event_size=1 << 20,
     ))
+    # uvicorn re-raises the stop signal once it has shut down gracefully; with these no-op handlers
+    # in place that re-raise returns here, so a clean stop exits 0 instead of dying by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     server.run()
+    print("lambdad stopped", flush=True)
     return 0
 
 
@@ -154,16 +162,17 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             client.update_function_code(FunctionName=args.name, ZipFile=data)
             client.get_waiter("function_updated_v2").wait(FunctionName=args.name,
                                                           WaiterConfig={"Delay": 1})
-            client.update_function_configuration(FunctionName=args.name, Handler=args.handler,
-                                                 Runtime=args.runtime, **extra)
+            if args.runtime:
+                extra["Runtime"] = args.runtime
+            client.update_function_configuration(FunctionName=args.name, Handler=args.handler, **extra)
             client.get_waiter("function_updated_v2").wait(FunctionName=args.name,
                                                           WaiterConfig={"Delay": 1})
         else:
             print(f"creating {args.name} ...", flush=True)
-            account = client.get_account_settings and "000000000000"
+            account = os.environ.get(config.setting("account_id").env_var) or config.setting("account_id").default
             role = args.role or f"arn:aws:iam::{account}:role/lambdad-deploy"
-            client.create_function(FunctionName=args.name, Runtime=args.runtime, Handler=args.handler,
-                                   Role=role, Code={"ZipFile": data}, **extra)
+            client.create_function(FunctionName=args.name, Runtime=args.runtime or "python3.12",
+                                   Handler=args.handler, Role=role, Code={"ZipFile": data}, **extra)
             client.get_waiter("function_active_v2").wait(FunctionName=args.name, WaiterConfig={"Delay": 1})
     except (ClientError, BotoCoreError) as exc:
         return _fail(exc)

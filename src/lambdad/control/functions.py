@@ -161,6 +161,9 @@ class FunctionRegistry:
     def list_latest(self, account: str) -> list[FunctionVersion]:
         return [rec.latest for (acct, _), rec in sorted(self._functions.items()) if acct == account]
 
+    def list_records(self, account: str) -> list[FunctionRecord]:
+        return [rec for (acct, _), rec in sorted(self._functions.items()) if acct == account]
+
     def all_records(self) -> list[FunctionRecord]:
         return list(self._functions.values())
 
@@ -175,7 +178,7 @@ class FunctionRegistry:
         if code.get("ImageUri"):
             raise InvalidParameterValueException(
                 "Container images (Code.ImageUri, PackageType Image) are not supported by lambdad; "
-                "use a .zip deployment package.")
+                "upload a .zip deployment package with Code.ZipFile.")
         data = code.get("ZipFile")
         if not data:
             raise InvalidParameterValueException("Please provide a source for function code.")
@@ -266,7 +269,7 @@ class FunctionRegistry:
         return self._replace_latest(rec, cfg, rec.latest.code_digest)
 
     def delete(self, account: str, name: str, qualifier: str | None) -> None:
-        rec = self.get_record(account, name, qualifier)
+        rec = self.get_record(account, name)  # AWS names the function, not the version, when it is missing
         if qualifier is not None and qualifier != LATEST:
             if qualifier not in rec.versions:
                 raise ResourceNotFoundException(

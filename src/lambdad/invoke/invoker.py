@@ -64,8 +64,12 @@ class Invoker:
     def _factory(self, fv: FunctionVersion):
         async def make(init_type: str) -> Environment:
             code_dir = str(self.blobs.tree(fv.code_digest))
+            started = time.perf_counter()
             env = await self.launcher.launch(fv, code_dir, init_type)
-            await env.wait_init(timeout=max(10.0, float(fv.config.get("Timeout", 3))))
+            try:
+                await env.wait_init(timeout=max(10.0, float(fv.config.get("Timeout", 3))))
+            except InitFailed as exc:
+                raise _InitFailure(exc, env.take_logs(), (time.perf_counter() - started) * 1000.0) from exc
             return env
         return make
 
@@ -89,14 +93,14 @@ class Invoker:
         lines: list[str] = []
         try:
             env, cold = await pool.acquire()
-        except InitFailed as exc:
+        except _InitFailure as exc:
             return self._init_failed(fv, exc, request_id, meta)
         except LaunchError as exc:
             log.error("cannot start an environment for %s: %s", fv.arn, exc)
             raise ServiceException(f"Could not start an execution environment: {exc}") from exc
-        if cold:
-            note = self.launcher.interpreter_notes.get(fv.runtime)
-            if note and not env.spec.get("_noted"):
+        if cold:  # a new environment: say once in its log when the interpreter is not the runtime's
+            note = self.launcher.interpreters.note(fv.runtime) if fv.runtime.startswith("python") else None
+            if note:
                 lines.append(note)
             lines.extend(_split(env.take_logs()))
         lines.append(f"START RequestId: {request_id} Version: {fv.version}")
@@ -127,6 +131,10 @@ class Invoker:
                   f"Max Memory Used: {max(1, outcome.max_rss_kib // 1024)} MB\t")
         if cold:
             report += f"Init Duration: {env.init_ms:.2f} ms\t"
+        if outcome.kind == "timeout":
+            report += "Status: timeout"
+        elif outcome.kind == "exit":
+            report += f"Status: error\tError Type: {json.loads(result.payload)['errorType']}"
         lines.append(report)
         self.logs.append(fv.account, env.spec["log_group"], env.spec["log_stream"], lines)
         if meta.log_tail:
@@ -159,13 +167,14 @@ class Invoker:
             error_type, reason = "Runtime.ExitError", f"signal: {_signal_name(info['signal'])}"
         else:
             error_type, reason = "Runtime.ExitError", f"exit status {info.get('code')}"
-        message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+        message = f"RequestId: {request_id} Error: {_exit_reason(info, reason)}"
         lines.append(message)
         lines.append(f"{error_type}")
         return InvokeResult(_error_payload(error_type, message), fv.version, "Unhandled")
 
-    def _init_failed(self, fv: FunctionVersion, exc: InitFailed, request_id: str,
+    def _init_failed(self, fv: FunctionVersion, failure: _InitFailure, request_id: str,
                      meta: InvokeMeta) -> InvokeResult:
+        exc = failure.error
         if exc.payload:
             body = exc.payload
             error_type = json.loads(body).get("errorType", "Runtime.Unknown")
@@ -177,17 +186,37 @@ class Invoker:
             reason = f"signal: {_signal_name(info['signal'])}" if info.get("signal") else \
                 f"exit status {info.get('code')}"
             error_type = "Runtime.ExitError"
-            body = _error_payload(error_type, f"RequestId: {request_id} Error: Runtime exited with error: "
-                                              f"{reason}")
-        lines = [f"INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: {error_type}",
+            body = _error_payload(error_type, f"RequestId: {request_id} Error: {_exit_reason(info, reason)}")
+        memory = fv.config.get("MemorySize", 128)
+        lines = [*_split(failure.logs),
+                 f"INIT_REPORT Init Duration: {failure.init_ms:.2f} ms\tPhase: init\tStatus: error\t"
+                 f"Error Type: {error_type}",
                  f"START RequestId: {request_id} Version: {fv.version}", f"END RequestId: {request_id}",
-                 f"REPORT RequestId: {request_id}\tDuration: 0.00 ms\tBilled Duration: 0 ms\t"
-                 f"Memory Size: {fv.config.get('MemorySize', 128)} MB\tMax Memory Used: 0 MB\t"]
+                 f"REPORT RequestId: {request_id}\tDuration: {failure.init_ms:.2f} ms\t"
+                 f"Billed Duration: {max(1, math.ceil(failure.init_ms))} ms\tMemory Size: {memory} MB\t"
+                 f"Max Memory Used: 0 MB\tStatus: error\tError Type: {error_type}"]
         group = (fv.config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{fv.name}"
         stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fv.version}]init-{request_id[:8]}"
         self.logs.append(fv.account, group, stream, lines)
         return InvokeResult(body, fv.version, "Unhandled", _tail(lines) if meta.log_tail else None,
                             request_id)
+
+
+class _InitFailure(Exception):
+    """An environment whose init failed, with what it logged and how long init ran."""
+
+    def __init__(self, error: InitFailed, logs: bytes, init_ms: float) -> None:
+        super().__init__("init failed")
+        self.error = error
+        self.logs = logs
+        self.init_ms = init_ms
+
+
+def _exit_reason(info: dict[str, Any], reason: str) -> str:
+    # AWS words a clean exit (status 0, e.g. sys.exit() in a handler) differently from a failing one.
+    if info.get("code") == 0 and not info.get("signal"):
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: {reason}"
 
 
 def _split(raw: bytes) -> list[str]:
