@@ -6,6 +6,7 @@ An environment only runs invocations; the scheduler (invoke/) decides when, wher
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import os
 import time
@@ -77,6 +78,9 @@ class Environment:
         self._log_fd = -1
         self._log_buf = bytearray()
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        # Frames that came before anyone waited (the child can finish its init before the
+        # launcher has even heard back from the zygote that it was forked).
+        self._early: collections.deque[tuple[int, bytes]] = collections.deque()
         self._exited = asyncio.get_running_loop().create_future()
         self.frozen = False
 
@@ -124,6 +128,8 @@ class Environment:
 
     async def _next_frame(self, timeout: float) -> tuple[int, bytes]:
         """(kind, body); kind -1 when the environment died, -2 on timeout."""
+        if self._early:
+            return self._early.popleft()
         if self.state is EnvState.DEAD:
             return -1, b""
         loop = asyncio.get_running_loop()
@@ -143,6 +149,8 @@ class Environment:
         fut = self._waiter
         if fut is not None and not fut.done():
             fut.set_result((kind, body))
+        else:
+            self._early.append((kind, body))
 
     # -- logs -------------------------------------------------------------------------------
     def _drain_logs(self) -> None:
