@@ -131,6 +131,18 @@ def test_provisioned_alias(lam):
     body, log = invoke(lam, name, "live")
     assert body["init"] == "provisioned-concurrency" and body["version"] == "2" and "Init Duration" not in log
 
+    # With weighted routing the environments are split between both versions by weight.
+    lam.update_alias(FunctionName=name, Name="live", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=2)
+    wait_status(lam, name, "live", available=2)
+    seen = set()
+    for _ in range(20):
+        body, log = invoke(lam, name, "live")
+        assert body["init"] == "provisioned-concurrency" and "Init Duration" not in log
+        seen.add(body["version"])
+    assert seen == {"1", "2"}
+
     # Deleting the alias deletes its config.
     lam.delete_alias(FunctionName=name, Name="live")
     with pytest.raises(ClientError) as exc:

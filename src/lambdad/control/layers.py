@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -32,8 +31,6 @@ from lambdad.errors import (
 )
 from lambdad.runtime.opt import OptTrees, tree_size
 from lambdad.store import BlobStore, Store
-
-log = logging.getLogger("lambdad.layers")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
@@ -414,10 +411,8 @@ class Layers:
                 f"Function code combined with layers exceeds the maximum allowed size of {limit} bytes. The actual "
                 f"size is {total} bytes.")
         cfg["Layers"] = resolved
-        try:  # build the merged /opt now, so the first cold start does not pay for it
-            self.trees.path(tuple(entry["_digest"] for entry in resolved))
-        except OSError as exc:
-            log.warning("could not prepare /opt for %s: %s", cfg.get("FunctionName"), exc)
+        # Merge /opt now, in the background, so the first cold start does not pay for it.
+        self.trees.prepare(tuple(entry["_digest"] for entry in resolved))
 
     def opt_dir(self, fv: FunctionVersion) -> str | None:
         """The merged layer tree an environment of `fv` mounts at /opt (None without layers)."""

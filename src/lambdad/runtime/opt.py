@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from lambdad.store import BlobStore
@@ -56,12 +57,37 @@ class OptTrees:
         self.root = blobs.root / "opt"
         self.root.mkdir(parents=True, exist_ok=True)
         self._paths: dict[tuple[str, ...], str] = {}
+        self._building: dict[tuple[str, ...], Future[str]] = {}
+        # One builder thread: a big merge (thousands of links) must not stall the event loop.
+        self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opt-builder")
+
+    def prepare(self, digests: tuple[str, ...]) -> None:
+        """Start building the merged tree in the background (when a function is configured)."""
+        if digests in self._paths or digests in self._building:
+            return
+        future = self._builder.submit(self._path, digests)
+        self._building[digests] = future
+        future.add_done_callback(lambda f: self._done(digests, f))
+
+    def _done(self, digests: tuple[str, ...], future: Future[str]) -> None:
+        self._building.pop(digests, None)
+        if future.exception() is not None:
+            log.warning("could not prepare /opt: %s", future.exception())
 
     def path(self, digests: tuple[str, ...]) -> str:
-        """The merged tree for these layer digests (in order), building it on first use."""
+        """The merged tree for these layer digests (in order), building it now if it is not there."""
         hit = self._paths.get(digests)
         if hit is not None and os.path.isdir(hit):
             return hit
+        pending = self._building.get(digests)
+        if pending is not None:
+            try:
+                return pending.result()
+            except OSError:
+                pass  # try again below
+        return self._path(digests)
+
+    def _path(self, digests: tuple[str, ...]) -> str:
         path = str(self.blobs.tree(digests[0])) if len(digests) == 1 else self._build(digests)
         self._paths[digests] = path
         return path
