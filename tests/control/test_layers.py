@@ -133,6 +133,13 @@ def test_layer_errors(server, lam):
     assert old["CompatibleRuntimes"] == ["python3.7", "nodejs14.x", "go1.x"]
     assert err(lam.publish_layer_version, LayerName=f"{name}-bad", Content={"ZipFile": b"not a zip"})[:2] == (
         400, "InvalidParameterValueException")
+    # Another account's layer: only lambda:GetLayerVersion can ever be granted; the rest is its owner's.
+    foreign = f"arn:aws:lambda:{REGION}:111111111111:layer:{name}"
+    assert err(lam.publish_layer_version, LayerName=foreign, Content={"ZipFile": DUMMY}) == (
+        403, "AccessDeniedException", f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: "
+        f"lambda:PublishLayerVersion on resource: {foreign}")
+    assert err(lam.delete_layer_version, LayerName=foreign, VersionNumber=1)[:2] == (403, "AccessDeniedException")
+    assert err(lam.get_layer_version, LayerName=foreign, VersionNumber=1) == not_found
 
 
 def test_layer_policy(lam):

@@ -231,6 +231,18 @@ def test_provisioned_within_reserved_concurrency(lam):
     lam.delete_function(FunctionName=name)
 
 
+def test_deleting_the_version_deletes_its_config(lam):
+    name = published(lam)
+    unreserved = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=3)
+    # Provisioned concurrency comes out of the account's unreserved pool.
+    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == unreserved - 3
+    wait_status(lam, name, "1")
+    lam.delete_function(FunctionName=name, Qualifier="1")
+    assert lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"] == []
+    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == unreserved
+
+
 def test_provisioned_init_failure(lam):
     name = published(lam, "raise RuntimeError('no init for you')\ndef handler(e, c):\n    return 1\n")
     lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1)

@@ -213,6 +213,13 @@ class Layers:
             return parts[4], parts[6]
         return account, raw
 
+    def require_owner(self, caller: str, account: str, name: str, action: str) -> None:
+        """Layer version policies grant lambda:GetLayerVersion only; everything else is the owner's."""
+        if caller != account:
+            raise AccessDeniedException(
+                f"User: arn:aws:iam::{caller}:root is not authorized to perform: lambda:{action} on resource: "
+                f"{self.layer_arn(account, name)}")
+
     @staticmethod
     def check_version_number(version: Any) -> int:
         if not isinstance(version, int) or version < 1:

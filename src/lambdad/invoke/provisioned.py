@@ -263,9 +263,13 @@ class ProvisionedConcurrency:
     def _schedule(self, account: str, function: str, versions: Iterable[str]) -> None:
         if not self._started:
             return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a change made off the event loop: start() reconciles after a restart
+            log.warning("provisioned concurrency of %s not reconciled: no event loop", function)
+            return
         for version in versions:
-            task = asyncio.get_running_loop().create_task(self._reconcile(account, function, version),
-                                                          name=f"provision {function}:{version}")
+            task = loop.create_task(self._reconcile(account, function, version), name=f"provision {function}:{version}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
