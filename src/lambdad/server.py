@@ -146,11 +146,11 @@ class Lambdad:
     def set_reserved_concurrency(self, account: str, name: str, value: int | None) -> None:
         rec = self.registry.get_record(account, name)
         if value is not None:
-            self.provisioned.check_reserved(account, name, value)
             if value < 0:
                 raise InvalidParameterValueException(
                     f"1 validation error detected: Value '{value}' at 'reservedConcurrentExecutions' failed to "
                     "satisfy constraint: Member must have value greater than or equal to 0")
+            self.provisioned.check_reserved(account, name, value)
             others = self.limiter.reserved_total - self.limiter.reserved.get((account, name), 0)
             if self.limiter.account_limit - others - value < MIN_UNRESERVED:
                 raise InvalidParameterValueException(
