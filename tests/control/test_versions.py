@@ -152,6 +152,16 @@ def test_list_versions_paginates(lam):
     assert [v["Version"] for page in pages for v in page["Versions"]] == ["$LATEST", "1", "2", "3", "4"]
 
 
+def test_list_functions_with_all_versions(lam):
+    name = create_function(lam, code("l"))
+    lam.publish_version(FunctionName=name)
+    pages = lam.get_paginator("list_functions").paginate(FunctionVersion="ALL")
+    mine = [f["Version"] for page in pages for f in page["Functions"] if f["FunctionName"] == name]
+    assert mine == ["$LATEST", "1"]
+    pages = lam.get_paginator("list_functions").paginate()
+    assert [f["Version"] for page in pages for f in page["Functions"] if f["FunctionName"] == name] == ["$LATEST"]
+
+
 def test_qualified_reads(lam):
     name = create_function(lam, code("q"))
     lam.publish_version(FunctionName=name)

@@ -84,8 +84,10 @@ def build(core: Lambdad) -> RestJsonService:
     async def list_functions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
         items = registry.list_latest(request.principal.account)
-        page, marker = paginate([public_config(fv) for fv in items], params.get("Marker"),
-                                params.get("MaxItems"))
+        configs = [public_config(fv) for fv in items]
+        if params.get("FunctionVersion") == "ALL":  # every published version too
+            configs = [cfg for fv in items for cfg in core.versions.list(fv.account, fv.name)]
+        page, marker = paginate(configs, params.get("Marker"), params.get("MaxItems"))
         out: dict[str, Any] = {"Functions": page}
         if marker:
             out["NextMarker"] = marker
