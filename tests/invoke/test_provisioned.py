@@ -63,7 +63,9 @@ def published(lam, code: str = CODE, **kwargs) -> str:
 
 def test_provisioned_version_lifecycle(lam):
     name = published(lam)
+    before = lam.get_function_configuration(FunctionName=name, Qualifier="1")["RevisionId"]
     put = lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=2)
+    assert lam.get_function_configuration(FunctionName=name, Qualifier="1")["RevisionId"] != before
     assert put["ResponseMetadata"]["HTTPStatusCode"] == 202
     assert put["Status"] == "IN_PROGRESS" and put["RequestedProvisionedConcurrentExecutions"] == 2
     assert put["AllocatedProvisionedConcurrentExecutions"] == 0

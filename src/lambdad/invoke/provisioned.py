@@ -134,6 +134,9 @@ class ProvisionedConcurrency:
                  for a in self.aliases.list(account, function, qualifier)):
             raise ResourceConflictException("Version is pointed by a Provisioned Concurrency alias")
         self._check_limits(account, function, qualifier, requested)
+        rec = self.registry.get_record(account, function)
+        # AWS moves the version's RevisionId here; its environments (env_revision) stay.
+        self.registry.touch_revision(rec.versions[alias.function_version if alias else qualifier])
         key = (account, function, qualifier)
         cfg = self._configs.get(key)
         if cfg is None:
