@@ -42,7 +42,23 @@ def main(argv: list[str] | None = None) -> int:
     deploy.add_argument("--timeout", type=int)
     deploy.add_argument("--role", default=None, help="execution role ARN (default "
                         "arn:aws:iam::ACCOUNT:role/lambdad-deploy, ACCOUNT from LAMBDAD_ACCOUNT_ID or 000000000000)")
+    deploy.add_argument("--layer", action="append", dest="layers", metavar="LAYER_VERSION_ARN",
+                        help="attach a layer version (repeat for several; later layers win in /opt)")
     client_args(deploy)
+
+    layer = sub.add_parser("layer", help="share libraries between functions as layers")
+    layer_sub = layer.add_subparsers(dest="layer_command", required=True)
+    publish = layer_sub.add_parser("publish", help="zip a folder and publish it as a new layer version; prints "
+                                   "the layer version ARN")
+    publish.add_argument("dir", type=Path, help="its contents appear under /opt (python/, nodejs/, bin/, lib/)")
+    publish.add_argument("--name", required=True, help="layer name")
+    publish.add_argument("--compatible-runtimes", nargs="+", metavar="RUNTIME")
+    publish.add_argument("--compatible-architectures", nargs="+", metavar="ARCH")
+    publish.add_argument("--description")
+    publish.add_argument("--license-info")
+    client_args(publish)
+    layer_ls = layer_sub.add_parser("ls", help="list layers and their latest versions")
+    client_args(layer_ls)
 
     invoke = sub.add_parser("invoke", help="invoke a function and print its response")
     invoke.add_argument("name")
@@ -60,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     return {"serve": cmd_serve, "doctor": cmd_doctor, "deploy": cmd_deploy, "invoke": cmd_invoke,
-            "ls": cmd_ls, "logs": cmd_logs}[args.command](args)
+            "ls": cmd_ls, "logs": cmd_logs, "layer": cmd_layer}[args.command](args)
 
 
 def _settings(args: argparse.Namespace) -> config.Config:
@@ -151,6 +167,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         extra["MemorySize"] = args.memory
     if args.timeout:
         extra["Timeout"] = args.timeout
+    if args.layers:
+        extra["Layers"] = args.layers
     try:
         try:
             client.get_function(FunctionName=args.name)
@@ -177,6 +195,50 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     except (ClientError, BotoCoreError) as exc:
         return _fail(exc)
     print(f"{args.name} is ready", flush=True)
+    return 0
+
+
+LAYER_DIRS = ("python", "nodejs", "bin", "lib")
+
+
+def cmd_layer(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = _client(args)
+    if args.layer_command == "ls":
+        try:
+            pages = client.get_paginator("list_layers").paginate()
+            layers = [item for page in pages for item in page["Layers"]]
+        except (ClientError, BotoCoreError) as exc:
+            return _fail(exc)
+        print(f"{'NAME':<32} {'VERSION':>7}  {'RUNTIMES':<30} LAYER VERSION ARN")
+        for item in layers:
+            latest = item["LatestMatchingVersion"]
+            runtimes = ",".join(latest.get("CompatibleRuntimes") or []) or "-"
+            print(f"{item['LayerName']:<32} {latest['Version']:>7}  {runtimes:<30} {latest['LayerVersionArn']}")
+        return 0
+
+    from lambdad.control.codezip import make_zip_from_dir
+
+    if not args.dir.is_dir():
+        return _fail(Exception(f"{args.dir} is not a directory"))
+    if not any((args.dir / sub).is_dir() for sub in LAYER_DIRS):
+        print(f"note: {args.dir} has none of {', '.join(d + '/' for d in LAYER_DIRS)} at its top; its files will "
+              "be under /opt as they are, outside the paths runtimes search", file=sys.stderr)
+    data = make_zip_from_dir(args.dir)
+    print(f"packaged {args.dir}: {len(data) / 1024:.1f} KiB", file=sys.stderr, flush=True)
+    params: dict[str, Any] = {"LayerName": args.name, "Content": {"ZipFile": data}}
+    for key, value in (("CompatibleRuntimes", args.compatible_runtimes),
+                       ("CompatibleArchitectures", args.compatible_architectures),
+                       ("Description", args.description), ("LicenseInfo", args.license_info)):
+        if value is not None:
+            params[key] = value
+    try:
+        resp = client.publish_layer_version(**params)
+    except (ClientError, BotoCoreError) as exc:
+        return _fail(exc)
+    print(f"published {args.name} version {resp['Version']}", file=sys.stderr)
+    print(resp["LayerVersionArn"], flush=True)  # stdout: the one thing scripts capture
     return 0
 
 

@@ -16,6 +16,7 @@ from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.api.restjson import RestJsonService
 from lambdad.control.functions import LATEST, FunctionVersion
 from lambdad.control.names import FunctionRef, function_arn, parse_function_ref, validation_error
+from lambdad.control.versions import require_latest
 from lambdad.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
@@ -92,7 +93,10 @@ def build(core: Lambdad) -> RestJsonService:
     async def create_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
         fv = registry.create(request.principal.account, params)
-        return public_config(fv, creating=True)
+        out = public_config(fv, creating=True)
+        if params.get("Publish"):
+            out["Version"] = core.publish(fv).version  # AWS answers with the unqualified ARN, Version "1"
+        return out
 
     @svc.handler("GetFunction")
     async def get_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
@@ -134,15 +138,16 @@ def build(core: Lambdad) -> RestJsonService:
     @svc.handler("UpdateFunctionCode")
     async def update_function_code(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
+        require_latest(r.qualifier)
         fv = registry.update_code(r.account, r.name, params)
         if params.get("Publish"):
-            fv = core.publish(fv)
-            return public_config(fv)
+            return public_config(core.publish(fv), creating=True)
         return public_config(fv, updating=True)
 
     @svc.handler("UpdateFunctionConfiguration")
     async def update_function_configuration(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
+        require_latest(r.qualifier)
         return public_config(registry.update_configuration(r.account, r.name, params), updating=True)
 
     @svc.handler("DeleteFunction")
@@ -230,28 +235,11 @@ def build(core: Lambdad) -> RestJsonService:
         core.set_reserved_concurrency(r.account, r.name, None)
         return {}
 
-    @svc.handler("ListTags")
-    async def list_tags(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        r = resource_ref(request, params)
-        rec = registry.get_record(r.account, r.name)
-        return {"Tags": rec.meta.get("tags") or {}}
+    # Versions, aliases, provisioned concurrency, layers and tags live in their own modules.
+    from lambdad.api import lambda_layers_api, lambda_tags_api, lambda_versions_api
 
-    @svc.handler("TagResource")
-    async def tag_resource(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        r = resource_ref(request, params)
-        rec = registry.get_record(r.account, r.name)
-        rec.meta.setdefault("tags", {}).update(params.get("Tags") or {})
-        registry.save_meta(rec)
-        return {}
-
-    @svc.handler("UntagResource")
-    async def untag_resource(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        r = resource_ref(request, params)
-        rec = registry.get_record(r.account, r.name)
-        for key in params.get("TagKeys") or []:
-            rec.meta.setdefault("tags", {}).pop(key, None)
-        registry.save_meta(rec)
-        return {}
+    for module in (lambda_versions_api, lambda_layers_api, lambda_tags_api):
+        module.register(svc, core)
 
     lambda_async_api.register(svc, core)
     lambda_access_api.register(svc, core)

@@ -110,7 +110,9 @@ class RestJsonService:
             return params
         payload_member = shape.serialization.get("payload")
         for label, value in zip(route.labels, values, strict=True):
-            params[_member_for_location(shape, "uri", label)] = value
+            name = _member_for_location(shape, "uri", label)
+            member = shape.members.get(name)
+            params[name] = _scalar(member, value) if member is not None else value  # typed, e.g. VersionNumber
         query = request.query
         for name, member in shape.members.items():
             location = member.serialization.get("location")

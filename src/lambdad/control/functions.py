@@ -21,6 +21,7 @@ from lambdad.config import Config
 from lambdad.control import validation as v
 from lambdad.control.codezip import CodeZipError, inspect_zip
 from lambdad.control.names import function_arn
+from lambdad.control.tags import check_tags
 from lambdad.errors import (
     ApiError,
     InvalidParameterValueException,
@@ -31,6 +32,8 @@ from lambdad.errors import (
 from lambdad.store import BlobStore, Store
 
 LATEST = "$LATEST"
+#: Hidden configuration key (never rendered: outputs are filtered by the botocore shape).
+ENV_REVISION = "_EnvRevision"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS functions (
@@ -83,6 +86,13 @@ class FunctionVersion:
     def pool_key(self) -> tuple[str, str, str]:
         return (self.account, self.name, self.version)
 
+    @property
+    def env_revision(self) -> str:
+        """The revision environments are built from. Changes that do not alter what runs (tags,
+        publishing, provisioned concurrency) move RevisionId as AWS does, but keep this, so warm
+        environments survive them."""
+        return self.config.get(ENV_REVISION) or self.config["RevisionId"]
+
 
 @dataclass(slots=True, eq=False)
 class FunctionRecord:
@@ -97,6 +107,8 @@ class FunctionRecord:
 
 
 ChangeListener = Callable[[str, str, str | None], None]  # (account, name, version or None=all)
+#: Completes a configuration before it is saved (account, config, code digest); may raise an API error.
+ConfigHook = Callable[[str, dict[str, Any], str], None]
 
 
 class FunctionRegistry:
@@ -107,6 +119,7 @@ class FunctionRegistry:
         self.region = config.region
         self._functions: dict[tuple[str, str], FunctionRecord] = {}
         self._listeners: list[ChangeListener] = []
+        self._config_hooks: list[ConfigHook] = []
         store.ensure_schema(SCHEMA)
         self._load()
 
@@ -124,6 +137,14 @@ class FunctionRegistry:
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
+
+    def add_config_hook(self, hook: ConfigHook) -> None:
+        """Run `hook` on every new or updated $LATEST configuration (layers resolve their ARNs here)."""
+        self._config_hooks.append(hook)
+
+    def _complete(self, account: str, cfg: dict[str, Any], digest: str) -> None:
+        for hook in self._config_hooks:
+            hook(account, cfg, digest)
 
     def _changed(self, account: str, name: str, version: str | None) -> None:
         for listener in self._listeners:
@@ -208,6 +229,7 @@ class FunctionRegistry:
             raise InvalidParameterValueException(
                 "PackageType Image is not supported by lambdad; use a .zip deployment package.")
         cfg = v.function_configuration(params, creating=True)
+        tags = check_tags(params.get("Tags") or {})
         digest, size = self._code_from_params(params.get("Code") or {})
         cfg.update({
             "FunctionName": name,
@@ -224,7 +246,8 @@ class FunctionRegistry:
             "RuntimeVersionConfig": {"RuntimeVersionArn": (
                 f"arn:aws:lambda:{self.region}::runtime:{cfg.get('Runtime', 'provided')}")},
         })
-        rec = FunctionRecord(account, name, {"next_version": 1, "tags": params.get("Tags") or {},
+        self._complete(account, cfg, digest)
+        rec = FunctionRecord(account, name, {"next_version": 1, "tags": tags,
                                              "created": time.time()})
         fv = FunctionVersion(account, name, LATEST, cfg, digest, rec)
         rec.versions[LATEST] = fv
@@ -235,6 +258,8 @@ class FunctionRegistry:
         return fv
 
     def _replace_latest(self, rec: FunctionRecord, cfg: dict[str, Any], digest: str) -> FunctionVersion:
+        self._complete(rec.account, cfg, digest)
+        cfg.pop(ENV_REVISION, None)  # what runs changed: environments must be rebuilt
         cfg["LastModified"] = now_timestamp()
         cfg["RevisionId"] = str(uuid.uuid4())
         cfg["LastUpdateStatus"] = "Successful"
@@ -291,3 +316,18 @@ class FunctionRegistry:
     def save_meta(self, rec: FunctionRecord) -> None:
         """Persist per-function settings changed by other modules (tags, concurrency, ...)."""
         self._save_meta(rec)
+
+    def add_version(self, fv: FunctionVersion) -> None:
+        """Persist a published version (the caller holds a store transaction with its meta)."""
+        self._save_version(fv)
+        fv.function.versions[fv.version] = fv
+
+    def touch_revision(self, fv: FunctionVersion) -> FunctionVersion:
+        """A new RevisionId for a change that does not alter what runs (see env_revision)."""
+        cfg = dict(fv.config)
+        cfg[ENV_REVISION] = fv.env_revision
+        cfg["RevisionId"] = str(uuid.uuid4())
+        new = FunctionVersion(fv.account, fv.name, fv.version, cfg, fv.code_digest, fv.function)
+        self._save_version(new)
+        fv.function.versions[fv.version] = new
+        return new

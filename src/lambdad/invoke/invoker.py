@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +51,11 @@ def _error_payload(error_type: str, message: str) -> bytes:
 
 class Invoker:
     def __init__(self, config: Config, registry: FunctionRegistry, blobs: BlobStore, launcher: Launcher,
-                 pools: PoolManager, limiter: ConcurrencyLimiter, logs: LogStore) -> None:
+                 pools: PoolManager, limiter: ConcurrencyLimiter, logs: LogStore,
+                 opt_dir_for: Callable[[FunctionVersion], str | None] | None = None) -> None:
         self.config = config
+        #: The merged layer tree a version's environments see at /opt (control/layers.py).
+        self.opt_dir_for = opt_dir_for
         self.registry = registry
         self.blobs = blobs
         self.launcher = launcher
@@ -65,7 +69,8 @@ class Invoker:
         async def make(init_type: str) -> Environment:
             code_dir = str(self.blobs.tree(fv.code_digest))
             started = time.perf_counter()
-            env = await self.launcher.launch(fv, code_dir, init_type)
+            opt_dir = self.opt_dir_for(fv) if self.opt_dir_for is not None else None
+            env = await self.launcher.launch(fv, code_dir, init_type, opt_dir)
             try:
                 await env.wait_init(timeout=max(10.0, float(fv.config.get("Timeout", 3))))
             except InitFailed as exc:
@@ -74,30 +79,37 @@ class Invoker:
         return make
 
     def pool_for(self, fv: FunctionVersion) -> FunctionPool:
-        return self.pools.pool(fv.pool_key, fv.revision, self._factory(fv))
+        return self.pools.pool(fv.pool_key, fv.env_revision, self._factory(fv))
 
     async def invoke(self, fv: FunctionVersion, payload: bytes, meta: InvokeMeta) -> InvokeResult:
         if len(payload) > self.max_payload:
             raise RequestTooLargeException(
                 f"Request must be smaller than {self.max_payload} bytes for the InvokeFunction operation")
         request_id = meta.request_id or ids.request_id()
+        pool = self.pool_for(fv)
+        if pool.provisioned_target:
+            env = pool.take_provisioned()
+            if env is not None:  # its capacity was set aside when it was provisioned: no lease
+                return await self._run(fv, payload, meta, request_id, pool, env)
         lease = self.limiter.acquire((fv.account, fv.name))
         try:
-            return await self._run(fv, payload, meta, request_id)
+            return await self._run(fv, payload, meta, request_id, pool, None)
         finally:
             lease.release()
 
-    async def _run(self, fv: FunctionVersion, payload: bytes, meta: InvokeMeta, request_id: str) -> InvokeResult:
-        pool = self.pool_for(fv)
+    async def _run(self, fv: FunctionVersion, payload: bytes, meta: InvokeMeta, request_id: str,
+                   pool: FunctionPool, env: Environment | None) -> InvokeResult:
         cfg = fv.config
         lines: list[str] = []
-        try:
-            env, cold = await pool.acquire()
-        except _InitFailure as exc:
-            return self._init_failed(fv, exc, request_id, meta)
-        except LaunchError as exc:
-            log.error("cannot start an environment for %s: %s", fv.arn, exc)
-            raise ServiceException(f"Could not start an execution environment: {exc}") from exc
+        cold = False
+        if env is None:
+            try:
+                env, cold = await pool.acquire()
+            except _InitFailure as exc:
+                return self._init_failed(fv, exc, request_id, meta)
+            except LaunchError as exc:
+                log.error("cannot start an environment for %s: %s", fv.arn, exc)
+                raise ServiceException(f"Could not start an execution environment: {exc}") from exc
         if cold:  # a new environment: say once in its log when the interpreter is not the runtime's
             note = self.launcher.interpreters.note(fv.runtime) if fv.runtime.startswith("python") else None
             if note:

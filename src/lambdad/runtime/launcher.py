@@ -102,6 +102,11 @@ class Launcher:
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
         }
+        if runtime.startswith("nodejs"):
+            # Lambda's order: layers (per-major first), the runtime's modules, then the task root.
+            major = runtime.removeprefix("nodejs").split(".")[0]
+            env["NODE_PATH"] = (f"{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:"
+                                f"/var/runtime/node_modules:/var/runtime:{task_root}")
         env.update(self.credentials_for(fv))
         env.update((cfg.get("Environment") or {}).get("Variables") or {})
         return {
