@@ -689,6 +689,14 @@ class SqsService:
         now = now_ms()
         max_size = queue.int_setting("MaximumMessageSize")
         retention = queue.int_setting("MessageRetentionPeriod") * 1000
+        if batch and queue.fifo:
+            # These fail the whole batch on AWS, not just the entry.
+            for entry in entries:
+                if entry.group_id is None:
+                    raise invalid_value("The request must contain the parameter MessageGroupId.")
+                if entry.dedup_id is None and queue.setting("ContentBasedDeduplication") != "true":
+                    raise invalid_value("The queue should either have ContentBasedDeduplication enabled or "
+                                        "MessageDeduplicationId provided explicitly")
         rows: list[tuple[int, SendEntry, dict[str, Any]]] = []
         results: list[SendResult | SqsError | None] = [None] * len(entries)
         for index, entry in enumerate(entries):
@@ -755,8 +763,6 @@ class SqsService:
                                         "include alphanumeric and punctuation characters. 1 to 128 in length.")
         if queue.fifo:
             if group_id is None:
-                if batch:
-                    raise invalid_value("The request must contain the parameter MessageGroupId.")
                 raise missing_parameter("MessageGroupId")
             if dedup_id is None:
                 if queue.setting("ContentBasedDeduplication") != "true":
