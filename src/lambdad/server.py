@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lambdad.api import lambda_api, logs_api, sqs_api
+from lambdad.api import lambda_api, logs_api, sns_api, sqs_api
 from lambdad.api.app import App
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.auth.credentials import CredentialStore
@@ -16,12 +16,13 @@ from lambdad.config import Config
 from lambdad.control.functions import LATEST, FunctionRegistry, FunctionVersion
 from lambdad.errors import InvalidParameterValueException, ResourceNotFoundException
 from lambdad.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
-from lambdad.invoke.invoker import Invoker
+from lambdad.invoke.invoker import InvokeMeta, Invoker
 from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
 from lambdad.runtime.pool import PoolManager
 from lambdad.services.logs import LogStore
+from lambdad.services.sns import SnsService
 from lambdad.services.sqs import SqsService
 from lambdad.store import BlobStore, Store
 
@@ -41,6 +42,7 @@ class Lambdad:
         self.registry = FunctionRegistry(self.store, self.blobs, config)
         self.logs = LogStore(self.store)
         self.sqs = SqsService(self.store, config)
+        self.sns = SnsService(self.store, config, self.sqs)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
         for rec in self.registry.all_records():
             if rec.meta.get("reserved_concurrency") is not None:
@@ -55,6 +57,8 @@ class Lambdad:
         self.app.add_service("lambda", lambda_api.build(self).dispatch)
         self.app.add_service("logs", logs_api.build(self), logs_api.render_error)
         self.app.add_service("sqs", *sqs_api.build(self))
+        self.app.add_service("sns", *sns_api.build(self))
+        self.app.add_anonymous("sns", sns_api.anonymous)
         self._tasks: list[asyncio.Task[Any]] = []
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -64,6 +68,8 @@ class Lambdad:
         self._tasks.append(asyncio.create_task(self.pools.run_reaper(), name="reaper"))
         self._tasks.append(asyncio.create_task(self.logs.run_flusher(), name="log-flusher"))
         self._tasks.append(asyncio.create_task(self.sqs.run_sweeper(), name="sqs-sweeper"))
+        self.sns.lambda_deliverer = self._deliver_sns_to_lambda
+        self._tasks.append(asyncio.create_task(self.sns.run_delivery(), name="sns-delivery"))
         if self.config.demo:
             from lambdad.demo import ensure_demo_function
 
@@ -123,6 +129,13 @@ class Lambdad:
     def front_door_for(self, request: ApiRequest) -> Callable[[ApiRequest], Awaitable[ApiResponse]] | None:
         """A handler when the request is for a function URL or a load-balancer listener."""
         return None
+
+    async def _deliver_sns_to_lambda(self, function_arn: str, event: bytes) -> None:
+        """SNS -> Lambda. Until the durable async queue exists this runs the function directly
+        (SNS's own delivery table already makes the hand-off durable); swap in the async path."""
+        parts = function_arn.split(":")
+        fv, invoked_arn = self.resolve_for_invoke(parts[4], parts[6], parts[7] if len(parts) > 7 else None)
+        await self.invoker.invoke(fv, event, InvokeMeta(invoked_arn))
 
     def _credentials_for(self, fv: FunctionVersion) -> dict[str, str]:
         role = fv.config.get("Role") or f"arn:aws:iam::{fv.account}:role/lambdad-default"

@@ -453,7 +453,8 @@ def test_aws_cli(server: Any) -> None:
     aws_cli(server, "sqs", "send-message", "--queue-url", url, "--message-body", "from the cli")
     got = aws_cli(server, "sqs", "receive-message", "--queue-url", url, "--wait-time-seconds", "1")
     assert got["Messages"][0]["Body"] == "from the cli"
-    aws_cli(server, "sqs", "delete-message", "--queue-url", url, "--receipt-handle", got["Messages"][0]["ReceiptHandle"])
+    handle = got["Messages"][0]["ReceiptHandle"]
+    aws_cli(server, "sqs", "delete-message", "--queue-url", url, "--receipt-handle", handle)
     attrs = aws_cli(server, "sqs", "get-queue-attributes", "--queue-url", url, "--attribute-names", "All")
     assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"
     assert url in aws_cli(server, "sqs", "list-queues", "--queue-name-prefix", name)["QueueUrls"]
