@@ -506,3 +506,20 @@ def test_aws_cli(server: Any, sqs: Any) -> None:
     listed = aws_cli(server, "sns", "list-subscriptions-by-topic", "--topic-arn", arn)["Subscriptions"]
     assert [s["SubscriptionArn"] for s in listed] == [sub]
     aws_cli(server, "sns", "delete-topic", "--topic-arn", arn)
+
+
+def test_http_delivery_gives_up_into_the_subscription_dead_letter_queue(sns: Any, sqs: Any,
+                                                                         endpoint: Endpoint) -> None:
+    arn = topic(sns)
+    dlq_url, dlq_arn = queue_with_arn(sqs)
+    sub = sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=endpoint.url, ReturnSubscriptionArn=True,
+                        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn}),
+                                    "DeliveryPolicy": json.dumps({"healthyRetryPolicy": {
+                                        "minDelayTarget": 1, "maxDelayTarget": 1, "numRetries": 1}})})[
+        "SubscriptionArn"]
+    sns.confirm_subscription(TopicArn=arn, Token=json.loads(endpoint.next()[1])["Token"])
+    endpoint.statuses = [500, 500]
+    sns.publish(TopicArn=arn, Message="undeliverable")
+    assert [json.loads(endpoint.next()[1])["Message"] for _ in range(2)] == ["undeliverable"] * 2
+    envelope = json.loads(bodies(sqs, dlq_url, 1, wait=5)[0])
+    assert envelope["Message"] == "undeliverable" and sub in envelope["UnsubscribeURL"]

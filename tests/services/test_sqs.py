@@ -503,3 +503,46 @@ def test_messages_survive_kill_9(fresh_server: Any) -> None:
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10)["Messages"]] == ["f"]
     assert "Messages" not in sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10)
     query_sqs_client(fresh_server).get_queue_url(QueueName="durable")
+
+
+def test_python_api_for_destinations_and_dead_letter_queues(tmp_path: Any) -> None:
+    """What the async invocation path calls: send by ARN (or URL), publish by topic ARN."""
+    import asyncio
+
+    from lambdad.config import resolve
+    from lambdad.errors import SnsError, SqsError
+    from lambdad.services.sns import SnsService
+    from lambdad.services.sqs import SqsService
+    from lambdad.store import Store
+
+    async def scenario() -> None:
+        store = Store(tmp_path / "api.db")
+        config = resolve({}, {})
+        sqs = SqsService(store, config)
+        sns = SnsService(store, config, sqs)
+        dlq = sqs.create_queue("000000000000", "fn-dlq")
+        attributes = {"RequestID": {"DataType": "String", "StringValue": "req-1"},
+                      "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                      "ErrorMessage": {"DataType": "String", "StringValue": "boom"}}
+        result = await sqs.send_message(dlq.arn, '{"original": "event"}', attributes)
+        assert result.md5_attributes == md5_of_attributes(attributes)
+        assert sqs.queue_exists(dlq.arn) and sqs.queue_exists(dlq.url) and not sqs.queue_exists(dlq.arn + "x")
+        got = await sqs.receive(sqs.get(dlq.arn), message_attribute_names=["All"])
+        assert got[0]["Body"] == '{"original": "event"}' and got[0]["MessageAttributes"] == attributes
+        with pytest.raises(SqsError) as exc:
+            await sqs.send_message(dlq.arn + "-missing", "x")
+        assert exc.value.json_type == "QueueDoesNotExist"
+
+        topic = sns.create_topic("000000000000", "destination")
+        sub = sns.subscribe(topic, "sqs", dlq.arn, "000000000000", {"RawMessageDelivery": "true"})
+        assert sub.arn.startswith(topic.arn)
+        published = await sns.publish(topic.arn, '{"record": 1}', attributes=attributes)
+        got = await sqs.receive(dlq, message_attribute_names=["All"], wait_seconds=1)
+        assert got[0]["Body"] == '{"record": 1}' and got[0]["MessageAttributes"] == attributes
+        assert published["MessageId"]
+        with pytest.raises(SnsError) as sns_exc:
+            await sns.publish(topic.arn + "-missing", "x")
+        assert sns_exc.value.code == "NotFound"
+        store.close()
+
+    asyncio.run(scenario())

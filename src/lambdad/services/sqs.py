@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS sqs_messages (
 );
 CREATE INDEX IF NOT EXISTS sqs_messages_visible ON sqs_messages (queue_id, visible_at);
 CREATE INDEX IF NOT EXISTS sqs_messages_group ON sqs_messages (queue_id, group_id) WHERE group_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sqs_messages_expiry ON sqs_messages (expires_at);
 CREATE TABLE IF NOT EXISTS sqs_dedup (
     queue_id INTEGER NOT NULL,
     dedup_key TEXT NOT NULL,
