@@ -394,9 +394,11 @@ def test_fifo_validation(sqs: Any) -> None:
     with pytest.raises(ClientError) as exc:
         sqs.create_queue(QueueName=unique("std"), Attributes={"ContentBasedDeduplication": "true"})
     assert error_of(exc)["Message"] == "Unknown Attribute ContentBasedDeduplication."
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"FifoQueue": "true"})
     with pytest.raises(ClientError) as exc:
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"FifoQueue": "false"})
-    assert error_of(exc)["Code"] == "InvalidAttributeValue"
+    assert error_of(exc)["Message"] == ("Invalid value for the parameter FifoQueue. Reason: Modifying queue type is "
+                                        "not supported.")
 
 
 # -- protocols and clients -------------------------------------------------------------------------

@@ -513,9 +513,10 @@ class SqsService:
             value = "" if value is None else str(value)
             if name == "FifoQueue":
                 if not creating:
-                    if fifo:
+                    if not fifo:
+                        raise invalid_attribute_name("Unknown Attribute FifoQueue.")
+                    if value.lower() != "true":  # "true" again is a no-op
                         raise invalid_attribute_value("FifoQueue", "Modifying queue type is not supported.")
-                    raise invalid_attribute_name("Unknown Attribute FifoQueue.")
                 continue
             if name in FIFO_ONLY:
                 if not fifo:
