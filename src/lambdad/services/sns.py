@@ -580,9 +580,10 @@ class SnsService:
         self.store.execute("UPDATE sns_subscriptions SET attributes=? WHERE arn=?", (json.dumps(attributes), sub.arn))
 
     def list_subscriptions(self, account: str, topic_arn: str | None = None) -> list[Subscription]:
-        return [s for s in self.subscriptions.values()
-                if (topic_arn is None and self.topics.get(s.topic_arn, None) is not None
-                    and self.topics[s.topic_arn].account == account) or s.topic_arn == topic_arn]
+        """A topic's subscriptions, or (no topic) the ones `account` owns, oldest first."""
+        if topic_arn is not None:
+            return [s for s in self.subscriptions.values() if s.topic_arn == topic_arn]
+        return [s for s in self.subscriptions.values() if s.owner == account]
 
     # -- publishing ---------------------------------------------------------------------------------
     async def publish(self, topic_arn: str, message: str, *, subject: str | None = None,

@@ -24,7 +24,6 @@ MAX_KEYS = 5
 MAX_COMBINATIONS = 150
 _OPERATORS = ("prefix", "suffix", "anything-but", "numeric", "exists", "equals-ignore-case", "cidr")
 _NUMERIC_OPS = ("=", "<", "<=", ">", ">=")
-_MISSING = object()
 
 
 class FilterPolicyError(ValueError):
@@ -192,7 +191,7 @@ def compile_policy(text: str, scope: str = "MessageAttributes") -> FilterPolicy:
         raise FilterPolicyError("Filter policy must be a JSON object")
     _check_object(policy)
     alternatives = _expand(policy, ())
-    if any(len(alt) > MAX_KEYS for alt in alternatives) or (not alternatives and len(policy) > MAX_KEYS):
+    if any(len(alt) > MAX_KEYS for alt in alternatives):
         raise FilterPolicyError(f"Filter policy can not have more than {MAX_KEYS} keys")
     combinations = sum(math.prod(len(conditions) for _, conditions in alt) for alt in alternatives)
     if combinations > MAX_COMBINATIONS:
