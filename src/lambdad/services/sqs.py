@@ -117,10 +117,6 @@ COMPUTED = frozenset({"ApproximateNumberOfMessages", "ApproximateNumberOfMessage
                       "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp",
                       "QueueArn"})
 READABLE = SETTABLE | FIFO_ONLY | COMPUTED | {"FifoQueue"}
-# Message system attributes a receiver may ask for.
-MESSAGE_SYSTEM_ATTRIBUTES = ("ApproximateFirstReceiveTimestamp", "ApproximateReceiveCount", "AWSTraceHeader",
-                             "DeadLetterQueueSourceArn", "MessageDeduplicationId", "MessageGroupId",
-                             "SenderId", "SentTimestamp", "SequenceNumber")
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _FIFO_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
