@@ -5,25 +5,32 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lambdad.api import lambda_api, logs_api
+from lambdad.api import lambda_api, logs_api, sns_api, sqs_api
 from lambdad.api.app import App
 from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.auth import policy
 from lambdad.auth.credentials import Credential, CredentialStore
 from lambdad.config import Config
 from lambdad.control.aliases import Aliases
 from lambdad.control.function_urls import FunctionUrls
 from lambdad.control.functions import LATEST, FunctionRecord, FunctionRegistry, FunctionVersion
 from lambdad.control.layers import Layers
-from lambdad.control.names import function_arn
+from lambdad.control.names import function_arn, parse_function_ref
 from lambdad.control.permissions import Permissions
 from lambdad.control.tags import Tagging
 from lambdad.control.versions import Versions, is_version, qualified_view
-from lambdad.errors import InvalidParameterValueException, RequestTooLargeException, ResourceNotFoundException
+from lambdad.errors import (
+    AccessDeniedException,
+    InvalidParameterValueException,
+    RequestTooLargeException,
+    ResourceNotFoundException,
+)
 from lambdad.frontdoors.function_url import FunctionUrlDoor, url_id_of
 from lambdad.invoke.async_queue import AsyncQueue
 from lambdad.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
@@ -35,6 +42,8 @@ from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
 from lambdad.runtime.pool import PoolManager
 from lambdad.services.logs import LogStore
+from lambdad.services.sns import SnsService
+from lambdad.services.sqs import SqsService
 from lambdad.store import BlobStore, Store
 
 log = logging.getLogger("lambdad")
@@ -56,6 +65,8 @@ class Lambdad:
         self.layers = Layers(self.store, self.blobs, self.registry, config)
         self.tagging = Tagging(self.registry)
         self.logs = LogStore(self.store)
+        self.sqs = SqsService(self.store, config)
+        self.sns = SnsService(self.store, config, self.sqs)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
         for rec in self.registry.all_records():
             if rec.meta.get("reserved_concurrency") is not None:
@@ -73,12 +84,17 @@ class Lambdad:
         self.url_door = FunctionUrlDoor(self)
         self.destinations = Destinations(self.store, config.region)
         self.destinations.invoke_function = self._invoke_function_async
+        self.destinations.send_to_queue = self._send_to_queue
+        self.destinations.publish_to_topic = self._publish_to_topic
         self.async_queue = AsyncQueue(self.store, self.registry, self.resolve_for_invoke, self.invoker.invoke,
                                       self.destinations.deliver_outcome, config.async_retry_base_delay,
                                       max_parallel=max(16, config.account_concurrency))
         self.app = App(self)
         self.app.add_service("lambda", lambda_api.build(self).dispatch)
         self.app.add_service("logs", logs_api.build(self), logs_api.render_error)
+        self.app.add_service("sqs", *sqs_api.build(self))
+        self.app.add_service("sns", *sns_api.build(self))
+        self.app.add_anonymous("sns", sns_api.anonymous)
         self._tasks: list[asyncio.Task[Any]] = []
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -92,6 +108,9 @@ class Lambdad:
         if pending:
             log.info("resuming %d accepted asynchronous events", pending)
         self._tasks.append(asyncio.create_task(self.async_queue.run_dispatcher(), name="async-dispatcher"))
+        self._tasks.append(asyncio.create_task(self.sqs.run_sweeper(), name="sqs-sweeper"))
+        self.sns.lambda_deliverer = self._deliver_sns_to_lambda
+        self._tasks.append(asyncio.create_task(self.sns.run_delivery(), name="sns-delivery"))
         if self.config.demo:
             from lambdad.demo import ensure_demo_function
 
@@ -213,6 +232,35 @@ class Lambdad:
     def identity_policies(self, cred: Credential) -> list[dict[str, Any]]:
         """The IAM policies attached to a caller (none until IAM users and roles exist)."""
         return []
+
+    async def _deliver_sns_to_lambda(self, target_arn: str, event: bytes) -> None:
+        """SNS -> Lambda: authorized by the function's resource policy as on AWS, then queued
+        durably as an asynchronous invocation (retries and destinations apply)."""
+        ref = parse_function_ref(target_arn, None, self.config.account_id)
+        fv, _ = self.resolve_for_invoke(ref.account, ref.name, ref.qualifier)
+        topic_arn = json.loads(event)["Records"][0]["Sns"]["TopicArn"]
+        if not self.service_may_invoke(fv.function, ref.qualifier, "sns.amazonaws.com", topic_arn):
+            raise AccessDeniedException(f"sns.amazonaws.com may not invoke {target_arn}: add a permission with "
+                                        f"Principal sns.amazonaws.com and SourceArn {topic_arn}")
+        self.async_queue.accept(fv.account, fv.name, ref.qualifier, event)
+
+    def service_may_invoke(self, rec: FunctionRecord, qualifier: str | None, service: str, source_arn: str) -> bool:
+        """Whether an AWS service principal may invoke this function from source_arn."""
+        doc = self.permissions.document(rec, qualifier)
+        source_account = source_arn.split(":")[4] if source_arn.count(":") >= 5 else ""
+        ctx = policy.RequestContext("", rec.account, "lambda:InvokeFunction",
+                                    self.function_arn(rec.account, rec.name, qualifier), rec.account,
+                                    {"aws:SourceArn": source_arn, "aws:SourceAccount": source_account},
+                                    principal_service=service)
+        return policy.evaluate(ctx, [], doc[0] if doc else None) is policy.Decision.ALLOW
+
+    async def _send_to_queue(self, account: str, queue_arn: str, body: str,
+                             attributes: dict[str, dict[str, str]]) -> None:
+        await self.sqs.send_message(queue_arn, body, attributes or None)
+
+    async def _publish_to_topic(self, account: str, topic_arn: str, message: str,
+                                attributes: dict[str, dict[str, str]]) -> None:
+        await self.sns.publish(topic_arn, message, attributes=attributes or None)
 
     def _credentials_for(self, fv: FunctionVersion) -> dict[str, str]:
         role = fv.config.get("Role") or f"arn:aws:iam::{fv.account}:role/lambdad-default"
