@@ -170,3 +170,81 @@ def test_accepted_events_survive_restart(fresh_server: Server) -> None:
     seen = {r["i"] for r in records(fresh_server, name, want=10)}
     # An event cut off mid-run runs again (at-least-once); none may be lost.
     assert seen == set(range(10))
+
+
+# -- destinations and dead-letter queues on the embedded SQS -----------------------------------------
+
+def queue(srv: Server) -> tuple[str, str]:
+    sqs = srv.client("sqs")
+    url = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def drain(srv: Server, url: str, want: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    sqs = srv.client("sqs")
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < want and time.monotonic() < deadline:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                   MessageAttributeNames=["All"]).get("Messages", [])
+        for m in msgs:
+            out.append(m)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
+def test_on_failure_record_to_sqs(fast_retry_server: Server) -> None:
+    lam = fast_retry_server.client()
+    url, arn = queue(fast_retry_server)
+    name = create_function(lam, FAILING)
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1,
+                                         DestinationConfig={"OnFailure": {"Destination": arn}})
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"job": 1}))
+    [message] = drain(fast_retry_server, url, 1)
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    assert record["requestPayload"] == {"job": 1}
+    assert drain(fast_retry_server, url, 1, timeout=1.5) == [], "exactly one failure record"
+
+
+def test_dead_letter_queue_gets_the_original_event(fast_retry_server: Server) -> None:
+    lam = fast_retry_server.client()
+    url, arn = queue(fast_retry_server)
+    name = create_function(lam, FAILING, DeadLetterConfig={"TargetArn": arn})
+    assert lam.get_function_configuration(FunctionName=name)["DeadLetterConfig"] == {"TargetArn": arn}
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    resp = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"raise_error": 1}))
+    [message] = drain(fast_retry_server, url, 1)
+    assert json.loads(message["Body"]) == {"raise_error": 1}
+    attributes = message["MessageAttributes"]
+    assert attributes["RequestID"] == {"DataType": "String", "StringValue": resp["ResponseMetadata"]["RequestId"]}
+    assert attributes["ErrorCode"] == {"DataType": "Number", "StringValue": "200"}
+    assert attributes["ErrorMessage"] == {"DataType": "String", "StringValue": "intentional failure"}
+
+
+def test_thousand_events_survive_kill_9(fresh_server: Server) -> None:
+    """Accept 1,000 events, kill -9 the server while they run, restart: every event runs at least
+    once and its OnSuccess record arrives."""
+    fresh_server.start()
+    lam = fresh_server.client()
+    url, arn = queue(fresh_server)
+    name = create_function(lam, "import time\ndef handler(event, context):\n    time.sleep(0.02)\n"
+                                "    return {'i': event['i']}\n")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=4)
+    lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": arn}})
+    for i in range(1000):
+        assert lam.invoke(FunctionName=name, InvocationType="Event",
+                          Payload=json.dumps({"i": i}))["StatusCode"] == 202
+    seen: set[int] = set()
+    for message in drain(fresh_server, url, 50):
+        seen.add(json.loads(message["Body"])["responsePayload"]["i"])
+    fresh_server.stop(sig=9)  # mid-run: some events done, some running, most waiting
+    fresh_server.start()
+    assert "resuming" in fresh_server.log_text(), "the kill must have left accepted events behind"
+    deadline = time.monotonic() + 120
+    while len(seen) < 1000 and time.monotonic() < deadline:
+        for message in drain(fresh_server, url, 1000 - len(seen), timeout=5):
+            seen.add(json.loads(message["Body"])["responsePayload"]["i"])
+    assert seen == set(range(1000))
