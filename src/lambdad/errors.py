@@ -14,7 +14,11 @@
     ├── ValidationException           (400) the botocore model's constraint failed
     ├── AccessDeniedException         (403) authenticated but not authorized
     ├── AuthError                     (403) SigV4 failures (code carried per instance)
-    └── UnknownOperationException     (404) no route for this request
+    ├── UnknownOperationException     (404) no route for this request
+    ├── SqsError                      SQS errors; `code` is the query-protocol code
+    │                                 (AWS.SimpleQueueService.NonExistentQueue), `json_type` the JSON
+    │                                 protocol's (QueueDoesNotExist); raised by services/sqs.py
+    └── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns.py
 
 Foreign errors (sqlite3, OSError) are translated where they enter, `raise X from exc`.
 """
@@ -116,3 +120,27 @@ class AuthError(ApiError):
 class UnknownOperationException(ApiError):
     status = 404
     code = "UnknownOperationException"
+
+
+class SqsError(ApiError):
+    """An SQS error. SQS speaks two protocols: the query protocol answers `code`
+    (e.g. ``AWS.SimpleQueueService.NonExistentQueue``), the JSON protocol answers `json_type`
+    (``QueueDoesNotExist``) plus an ``x-amzn-query-error: <code>;Sender`` header that botocore
+    turns back into `code`."""
+
+    code = "InvalidParameterValue"
+    json_type = "InvalidParameterValueException"
+
+    def __init__(self, message: str = "", *, code: str | None = None, json_type: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, code=code, status=status)
+        if json_type is not None:
+            self.json_type = json_type
+        elif code is not None:
+            self.json_type = code
+
+
+class SnsError(ApiError):
+    """An SNS error (query protocol): `code` such as InvalidParameter (400) or NotFound (404)."""
+
+    code = "InvalidParameter"

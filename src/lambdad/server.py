@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lambdad.api import lambda_api, logs_api
+from lambdad.api import lambda_api, logs_api, sqs_api
 from lambdad.api.app import App
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.auth.credentials import Credential, CredentialStore
@@ -28,6 +28,7 @@ from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
 from lambdad.runtime.pool import PoolManager
 from lambdad.services.logs import LogStore
+from lambdad.services.sqs import SqsService
 from lambdad.store import BlobStore, Store
 
 log = logging.getLogger("lambdad")
@@ -45,6 +46,7 @@ class Lambdad:
         self.credentials = CredentialStore(config)
         self.registry = FunctionRegistry(self.store, self.blobs, config)
         self.logs = LogStore(self.store)
+        self.sqs = SqsService(self.store, config)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
         for rec in self.registry.all_records():
             if rec.meta.get("reserved_concurrency") is not None:
@@ -66,6 +68,7 @@ class Lambdad:
         self.app = App(self)
         self.app.add_service("lambda", lambda_api.build(self).dispatch)
         self.app.add_service("logs", logs_api.build(self), logs_api.render_error)
+        self.app.add_service("sqs", *sqs_api.build(self))
         self._tasks: list[asyncio.Task[Any]] = []
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -78,6 +81,7 @@ class Lambdad:
         if pending:
             log.info("resuming %d accepted asynchronous events", pending)
         self._tasks.append(asyncio.create_task(self.async_queue.run_dispatcher(), name="async-dispatcher"))
+        self._tasks.append(asyncio.create_task(self.sqs.run_sweeper(), name="sqs-sweeper"))
         if self.config.demo:
             from lambdad.demo import ensure_demo_function
 

@@ -229,6 +229,13 @@ def _encode(shape: Shape, value: Any) -> Any:
         return out
     if t == "list" and isinstance(value, list):
         return [_encode(shape.member, item) for item in value]
+    if t == "map" and isinstance(value, dict):
+        return {k: _encode(shape.value, item) for k, item in value.items()}
     if t == "blob" and isinstance(value, bytes):
         return base64.b64encode(value).decode()
     return value
+
+
+# Shape-driven JSON value codecs (blobs as base64), shared with the JSON-protocol services.
+decode_value = _decode
+encode_value = _encode
