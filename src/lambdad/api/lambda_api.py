@@ -48,6 +48,16 @@ def build(core: Lambdad) -> RestJsonService:
         assert request.principal is not None
         return parse_function_ref(params.get(key, ""), params.get("Qualifier"), request.principal.account)
 
+    def visible_config(request: ApiRequest, fv: FunctionVersion) -> dict[str, Any]:
+        """The configuration, environment variables withheld from callers not allowed
+        lambda:GetFunctionConfiguration (they are secrets at rest: see control/functions.py)."""
+        cfg = public_config(fv)
+        if (cfg.get("Environment") or {}).get("Variables") and not core.environment_visible(request, fv):
+            cfg["Environment"] = {"Error": {"ErrorCode": "AccessDeniedException", "Message": (
+                f"User: {request.principal.arn if request.principal else 'anonymous'} is not authorized to "
+                f"perform: lambda:GetFunctionConfiguration on resource: {fv.arn}")}}
+        return cfg
+
     def code_location(fv: FunctionVersion) -> str:
         token = hmac.new(core.url_secret, fv.code_digest.encode(), hashlib.sha256).hexdigest()[:32]
         return f"{core.public_url}/_lambdad/code/{fv.code_digest}.zip?token={token}"
@@ -62,7 +72,7 @@ def build(core: Lambdad) -> RestJsonService:
     async def get_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
         fv = core.resolve(r.account, r.name, r.qualifier)
-        out: dict[str, Any] = {"Configuration": public_config(fv),
+        out: dict[str, Any] = {"Configuration": visible_config(request, fv),
                                "Code": {"RepositoryType": "S3", "Location": code_location(fv)}}
         tags = fv.function.meta.get("tags")
         if tags:
@@ -81,7 +91,7 @@ def build(core: Lambdad) -> RestJsonService:
     async def list_functions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
         items = registry.list_latest(request.principal.account)
-        page, marker = paginate([public_config(fv) for fv in items], params.get("Marker"),
+        page, marker = paginate([visible_config(request, fv) for fv in items], params.get("Marker"),
                                 params.get("MaxItems"))
         out: dict[str, Any] = {"Functions": page}
         if marker:
