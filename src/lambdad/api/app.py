@@ -154,8 +154,8 @@ class App:
             info = sigv4.verify(request.method, request.raw_path, request.raw_query, request.headers,
                                 request.body, self.lookup_secret)
         except sigv4.SigV4Error as exc:
-            if info is not None:
-                request.service = info.service
+            # Answer in the protocol of the service asked (an unsigned request names none: guess it).
+            request.service = info.service if info is not None else self._guess_service(request)
             err = AuthError(exc.message, code=exc.code, status=exc.status)
             if exc.code == "UnrecognizedClientException":
                 err.message_key = "message"

@@ -82,6 +82,17 @@ class Authorizer:
         raise error(self.denial_message(principal, action, resource, resource_account, resource_policy, context,
                                         decision), code=code, status=403)
 
+    def authorize_assume_role(self, principal: Principal, role_arn: str, role_account: str,
+                              trust: Mapping[str, Any], context: dict[str, str | list[str]]) -> None:
+        """sts:AssumeRole: the usual evaluation with the trust policy as the resource policy, and, even
+        within one account, the trust policy itself must admit the caller (IAM User Guide, "Roles
+        terms and concepts": a role can only be assumed by principals its trust policy names)."""
+        self.authorize(principal, "sts:AssumeRole", role_arn, role_account, trust, context, code="AccessDenied")
+        ctx = policy.RequestContext(principal.arn, principal.account, "sts:AssumeRole", role_arn, "", context)
+        if policy.evaluate(ctx, [], trust, is_account_root=True) is not policy.Decision.ALLOW:
+            raise AccessDeniedException(f"User: {principal.arn} is not authorized to perform: sts:AssumeRole on "
+                                        f"resource: {role_arn}", code="AccessDenied")
+
     def denial_message(self, principal: Principal, action: str, resource: str, resource_account: str,
                        resource_policy: Mapping[str, Any] | None, context: dict[str, str | list[str]] | None,
                        decision: policy.Decision) -> str:

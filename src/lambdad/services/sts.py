@@ -65,8 +65,7 @@ class Sts:
             role = None
         trust = self.iam.role_trust(role) if role is not None else {"Statement": []}
         # An unknown role is refused exactly like one whose trust policy does not admit the caller.
-        self.authorizer.authorize(principal, "sts:AssumeRole", role_arn, account, trust, context,
-                                  code="AccessDenied")
+        self.authorizer.authorize_assume_role(principal, role_arn, account, trust, context)
         assert role is not None
         if principal.role_name is not None:
             if duration is not None and duration > CHAINED_MAX:
