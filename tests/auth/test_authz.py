@@ -255,8 +255,8 @@ def test_execution_role_scopes_what_the_function_can_do(server: Server, lam: Any
     q2 = sqs.create_queue(QueueName=unique("refused"))["QueueUrl"]
     q1_arn = sqs.get_queue_attributes(QueueUrl=q1, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     target, other = unique("target"), unique("other")
-    create_function(lam, HELLO, name=target)
-    create_function(lam, HELLO, name=other)
+    create_function(lam, HELLO, name=target, Timeout=30)  # a cold start on a busy test machine
+    create_function(lam, HELLO, name=other, Timeout=30)
     role = _lambda_role(server, {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": q1_arn},
                         {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": _fn_arn(target)})
     caller = unique("caller")
