@@ -82,10 +82,12 @@ class Server:
                 self.proc.wait()
 
     def ensure_role(self) -> None:
-        """The execution role every test function uses (functions need an existing role, as on AWS)."""
+        """The execution role every test function uses (functions need an existing role, as on AWS); it may
+        do anything, so functions calling lambdad's services work (tests of scoped roles make their own)."""
         iam = self.client("iam")
         try:
             iam.create_role(RoleName="lambda-role", AssumeRolePolicyDocument=LAMBDA_TRUST)
+            iam.attach_role_policy(RoleName="lambda-role", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
         except ClientError as exc:  # it exists, or this server has other root keys than the tests' own
             if exc.response["Error"]["Code"] not in ("EntityAlreadyExists", "InvalidClientTokenId"):
                 raise

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -35,11 +36,29 @@ def main(argv: list[str] | None = None) -> int:
     deploy.add_argument("dir", type=Path)
     deploy.add_argument("--name", required=True)
     deploy.add_argument("--handler", required=True)
-    deploy.add_argument("--runtime", default="python3.12")
+    deploy.add_argument("--runtime", default=None, help="runtime identifier (default python3.12 on create; "
+                        "unchanged on update)")
     deploy.add_argument("--memory", type=int)
     deploy.add_argument("--timeout", type=int)
-    deploy.add_argument("--role", default=None)
+    deploy.add_argument("--role", default=None, help="execution role ARN (default "
+                        "arn:aws:iam::ACCOUNT:role/lambdad-deploy, ACCOUNT from LAMBDAD_ACCOUNT_ID or 000000000000)")
+    deploy.add_argument("--layer", action="append", dest="layers", metavar="LAYER_VERSION_ARN",
+                        help="attach a layer version (repeat for several; later layers win in /opt)")
     client_args(deploy)
+
+    layer = sub.add_parser("layer", help="share libraries between functions as layers")
+    layer_sub = layer.add_subparsers(dest="layer_command", required=True)
+    publish = layer_sub.add_parser("publish", help="zip a folder and publish it as a new layer version; prints "
+                                   "the layer version ARN")
+    publish.add_argument("dir", type=Path, help="its contents appear under /opt (python/, nodejs/, bin/, lib/)")
+    publish.add_argument("--name", required=True, help="layer name")
+    publish.add_argument("--compatible-runtimes", nargs="+", metavar="RUNTIME")
+    publish.add_argument("--compatible-architectures", nargs="+", metavar="ARCH")
+    publish.add_argument("--description")
+    publish.add_argument("--license-info")
+    client_args(publish)
+    layer_ls = layer_sub.add_parser("ls", help="list layers and their latest versions")
+    client_args(layer_ls)
 
     invoke = sub.add_parser("invoke", help="invoke a function and print its response")
     invoke.add_argument("name")
@@ -71,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     return {"serve": cmd_serve, "doctor": cmd_doctor, "deploy": cmd_deploy, "invoke": cmd_invoke,
-            "ls": cmd_ls, "logs": cmd_logs, "account": cmd_account, "audit": cmd_audit}[args.command](args)
+            "ls": cmd_ls, "logs": cmd_logs, "layer": cmd_layer, "account": cmd_account,
+            "audit": cmd_audit}[args.command](args)
 
 
 def _settings(args: argparse.Namespace) -> config.Config:
@@ -97,10 +117,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"credentials: AWS_SHARED_CREDENTIALS_FILE={cfg.data_path / 'credentials'}", flush=True)
     server = uvicorn.Server(uvicorn.Config(
         core.app, host=cfg.host, port=cfg.port, loop="uvloop", http="httptools", lifespan="on",
-        log_level="warning", access_log=False, timeout_keep_alive=75, timeout_graceful_shutdown=10,
+        log_level="warning", access_log=False, proxy_headers=False, timeout_keep_alive=75, timeout_graceful_shutdown=10,
         h11_max_incomplete_event_size=1 << 20,
     ))
+    # uvicorn re-raises the stop signal once it has shut down gracefully; with these no-op handlers
+    # in place that re-raise returns here, so a clean stop exits 0 instead of dying by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     server.run()
+    print("lambdad stopped", flush=True)
     return 0
 
 
@@ -162,6 +187,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         extra["MemorySize"] = args.memory
     if args.timeout:
         extra["Timeout"] = args.timeout
+    if args.layers:
+        extra["Layers"] = args.layers
     try:
         try:
             client.get_function(FunctionName=args.name)
@@ -173,15 +200,16 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             client.update_function_code(FunctionName=args.name, ZipFile=data)
             client.get_waiter("function_updated_v2").wait(FunctionName=args.name,
                                                           WaiterConfig={"Delay": 1})
-            client.update_function_configuration(FunctionName=args.name, Handler=args.handler,
-                                                 Runtime=args.runtime, **extra)
+            if args.runtime:
+                extra["Runtime"] = args.runtime
+            client.update_function_configuration(FunctionName=args.name, Handler=args.handler, **extra)
             client.get_waiter("function_updated_v2").wait(FunctionName=args.name,
                                                           WaiterConfig={"Delay": 1})
         else:
             print(f"creating {args.name} ...", flush=True)
             role = args.role or _deploy_role(args)
-            client.create_function(FunctionName=args.name, Runtime=args.runtime, Handler=args.handler,
-                                   Role=role, Code={"ZipFile": data}, **extra)
+            client.create_function(FunctionName=args.name, Runtime=args.runtime or "python3.12",
+                                   Handler=args.handler, Role=role, Code={"ZipFile": data}, **extra)
             client.get_waiter("function_active_v2").wait(FunctionName=args.name, WaiterConfig={"Delay": 1})
     except (ClientError, BotoCoreError) as exc:
         return _fail(exc)
@@ -255,6 +283,50 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 print(json.dumps(event) if args.json else audit.format_event(event), flush=True)
     except KeyboardInterrupt:
         return 0
+    return 0
+
+
+LAYER_DIRS = ("python", "nodejs", "bin", "lib")
+
+
+def cmd_layer(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = _client(args)
+    if args.layer_command == "ls":
+        try:
+            pages = client.get_paginator("list_layers").paginate()
+            layers = [item for page in pages for item in page["Layers"]]
+        except (ClientError, BotoCoreError) as exc:
+            return _fail(exc)
+        print(f"{'NAME':<32} {'VERSION':>7}  {'RUNTIMES':<30} LAYER VERSION ARN")
+        for item in layers:
+            latest = item["LatestMatchingVersion"]
+            runtimes = ",".join(latest.get("CompatibleRuntimes") or []) or "-"
+            print(f"{item['LayerName']:<32} {latest['Version']:>7}  {runtimes:<30} {latest['LayerVersionArn']}")
+        return 0
+
+    from lambdad.control.codezip import make_zip_from_dir
+
+    if not args.dir.is_dir():
+        return _fail(Exception(f"{args.dir} is not a directory"))
+    if not any((args.dir / sub).is_dir() for sub in LAYER_DIRS):
+        print(f"note: {args.dir} has none of {', '.join(d + '/' for d in LAYER_DIRS)} at its top; its files will "
+              "be under /opt as they are, outside the paths runtimes search", file=sys.stderr)
+    data = make_zip_from_dir(args.dir)
+    print(f"packaged {args.dir}: {len(data) / 1024:.1f} KiB", file=sys.stderr, flush=True)
+    params: dict[str, Any] = {"LayerName": args.name, "Content": {"ZipFile": data}}
+    for key, value in (("CompatibleRuntimes", args.compatible_runtimes),
+                       ("CompatibleArchitectures", args.compatible_architectures),
+                       ("Description", args.description), ("LicenseInfo", args.license_info)):
+        if value is not None:
+            params[key] = value
+    try:
+        resp = client.publish_layer_version(**params)
+    except (ClientError, BotoCoreError) as exc:
+        return _fail(exc)
+    print(f"published {args.name} version {resp['Version']}", file=sys.stderr)
+    print(resp["LayerVersionArn"], flush=True)  # stdout: the one thing scripts capture
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -16,16 +18,21 @@ from lambdad.auth.authorizer import Authorizer
 from lambdad.auth.credentials import Credential, CredentialStore
 from lambdad.auth.keyring import Keyring, load_master_key
 from lambdad.config import Config
+from lambdad.control.aliases import Aliases
 from lambdad.control.function_urls import FunctionUrls
 from lambdad.control.functions import LATEST, FunctionRecord, FunctionRegistry, FunctionVersion
+from lambdad.control.layers import Layers
 from lambdad.control.names import function_arn
 from lambdad.control.permissions import Permissions
+from lambdad.control.tags import Tagging
+from lambdad.control.versions import Versions, is_version, qualified_view
 from lambdad.errors import InvalidParameterValueException, RequestTooLargeException, ResourceNotFoundException
 from lambdad.frontdoors.function_url import FunctionUrlDoor, url_id_of
 from lambdad.invoke.async_queue import AsyncQueue
 from lambdad.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
 from lambdad.invoke.destinations import Destinations
 from lambdad.invoke.invoker import Invoker
+from lambdad.invoke.provisioned import ProvisionedConcurrency
 from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
@@ -57,6 +64,10 @@ class Lambdad:
         self.audit = AuditLog(data / "audit.log") if config.audit else None
         self.registry = FunctionRegistry(self.store, self.blobs, config, keyring=self.keyring)
         self.registry.role_check = self._check_execution_role
+        self.aliases = Aliases(self.store, self.registry)
+        self.versions = Versions(self.registry, self.aliases)
+        self.layers = Layers(self.store, self.blobs, self.registry, config)
+        self.tagging = Tagging(self.registry)
         self.logs = LogStore(self.store)
         self.sqs = SqsService(self.store, config)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
@@ -68,7 +79,9 @@ class Lambdad:
                                  self.protections.zygote_config(data))
         self.pools = PoolManager(config.idle_timeout)
         self.invoker = Invoker(config, self.registry, self.blobs, self.launcher, self.pools, self.limiter,
-                               self.logs)
+                               self.logs, self.layers.opt_dir)
+        self.provisioned = ProvisionedConcurrency(self.store, self.registry, self.aliases, self.invoker,
+                                                  self.limiter, self.logs)
         self.permissions = Permissions(self.registry)
         self.function_urls = FunctionUrls(self.registry, config.public_host, config.port)
         self.url_door = FunctionUrlDoor(self)
@@ -96,6 +109,7 @@ class Lambdad:
         self._tasks.append(asyncio.create_task(self.logs.run_flusher(), name="log-flusher"))
         if self.audit is not None:
             self._tasks.append(asyncio.create_task(self.audit.run_flusher(), name="audit-flusher"))
+        await self.provisioned.start()
         pending = self.async_queue.load()
         if pending:
             log.info("resuming %d accepted asynchronous events", pending)
@@ -111,6 +125,7 @@ class Lambdad:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.provisioned.aclose()
         await self.pools.aclose()
         await self.launcher.aclose()
         self.logs.flush()
@@ -120,21 +135,55 @@ class Lambdad:
 
     # -- helpers for the API modules --------------------------------------------------------
     def resolve(self, account: str, name: str, qualifier: str | None) -> FunctionVersion:
-        return self.registry.get_version(account, name, qualifier)
+        """For reads: the version a qualifier names, showing the ARN it was asked by (AWS shows
+        `name:$LATEST` or the alias ARN as FunctionArn)."""
+        rec = self.registry.get_record(account, name, qualifier)
+        if qualifier is None:
+            return rec.latest
+        if qualifier == LATEST:
+            return qualified_view(rec.latest, f"{rec.latest.arn}:{LATEST}")
+        if is_version(qualifier):
+            return self.registry.get_version(account, name, qualifier)
+        alias = self.aliases.get(account, name, qualifier)
+        if alias is None:
+            raise ResourceNotFoundException(
+                f"Function not found: {function_arn(self.config.region, account, name, qualifier)}")
+        return qualified_view(rec.versions[alias.function_version], alias.arn)
 
     def resolve_for_invoke(self, account: str, name: str, qualifier: str | None) -> tuple[FunctionVersion, str]:
-        """The version to run and the ARN the function sees as invoked_function_arn."""
-        fv = self.registry.get_version(account, name, qualifier or LATEST)
-        arn = fv.function.latest.arn
-        return fv, f"{arn}:{qualifier}" if qualifier else arn
+        """The version to run (an alias picks one by its routing weights) and the ARN the function
+        sees as invoked_function_arn. On the hot path: dictionary lookups and one random()."""
+        rec = self.registry.find(account, name)
+        if rec is None:
+            raise ResourceNotFoundException(
+                f"Function not found: {function_arn(self.config.region, account, name, qualifier or LATEST)}")
+        latest = rec.versions[LATEST]
+        if qualifier is None:
+            return latest, latest.config["FunctionArn"]
+        fv = rec.versions.get(qualifier)
+        if fv is not None:
+            return fv, f"{latest.config['FunctionArn']}:{qualifier}"
+        alias = self.aliases.get(account, name, qualifier)
+        if alias is None:
+            raise ResourceNotFoundException(
+                f"Function not found: {function_arn(self.config.region, account, name, qualifier)}")
+        return rec.versions[alias.pick()], alias.arn
 
     def publish(self, fv: FunctionVersion) -> FunctionVersion:
-        raise InvalidParameterValueException("Publishing versions is not available on this lambdad server yet.")
+        """Publish $LATEST of fv's function (CreateFunction/UpdateFunctionCode with Publish)."""
+        return self.versions.publish(fv.account, fv.name)
 
     def delete_function(self, account: str, name: str, qualifier: str | None) -> None:
-        self.registry.delete(account, name, qualifier)
-        if qualifier is None:
-            self.limiter.set_reserved((account, name), None)
+        if qualifier is not None:
+            self.versions.delete(account, name, qualifier)
+            return
+        self.registry.delete(account, name, None)
+        self.limiter.set_reserved((account, name), None)
+
+    def code_url(self, digest: str) -> str:
+        """A download URL for a stored zip (function code, layer content), signed for this server."""
+        token = hmac.new(self.url_secret, digest.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{self.public_url}/_lambdad/code/{digest}.zip?token={token}"
 
     def set_reserved_concurrency(self, account: str, name: str, value: int | None) -> None:
         rec = self.registry.get_record(account, name)
@@ -143,6 +192,7 @@ class Lambdad:
                 raise InvalidParameterValueException(
                     f"1 validation error detected: Value '{value}' at 'reservedConcurrentExecutions' failed to "
                     "satisfy constraint: Member must have value greater than or equal to 0")
+            self.provisioned.check_reserved(account, name, value)
             others = self.limiter.reserved_total - self.limiter.reserved.get((account, name), 0)
             if self.limiter.account_limit - others - value < MIN_UNRESERVED:
                 raise InvalidParameterValueException(
@@ -155,7 +205,7 @@ class Lambdad:
         self.limiter.set_reserved((account, name), value)
 
     def qualifier_exists(self, rec: FunctionRecord, qualifier: str) -> bool:
-        return qualifier in rec.versions or qualifier in (rec.meta.get("aliases") or {})
+        return qualifier in rec.versions or self.aliases.get(rec.account, rec.name, qualifier) is not None
 
     async def invoke_async(self, fv: FunctionVersion, qualifier: str | None, payload: bytes,
                            request: ApiRequest) -> ApiResponse:

@@ -59,6 +59,8 @@ class App:
         if scope["type"] != "http":
             return
         response = await self.handle(scope, receive)
+        # An explicit length spares the chunked encoding uvicorn would otherwise choose.
+        response.headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
         await send({"type": "http.response.body", "body": response.body})
 

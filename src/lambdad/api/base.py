@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from lambdad import ids
 from lambdad.errors import ApiError
 
 
@@ -34,7 +34,7 @@ class ApiRequest:
     headers: dict[str, str]  # lower-case names; repeated headers comma-joined
     body: bytes
     client: tuple[str, int] | None = None
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    request_id: str = field(default_factory=ids.request_id)
     principal: Principal | None = None
     service: str = ""
     # What authorization decided this request is (IAM action, resource ARN), for the audit log.

@@ -7,13 +7,16 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from lambdad.api import lambda_access_api, lambda_async_api
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.api.restjson import RestJsonService
 from lambdad.control.functions import LATEST, FunctionVersion
-from lambdad.control.names import parse_function_ref
+from lambdad.control.names import FunctionRef, function_arn, parse_function_ref, validation_error
+from lambdad.control.versions import require_latest
 from lambdad.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
@@ -25,17 +28,35 @@ if TYPE_CHECKING:
     from lambdad.server import Lambdad
 
 PAGE_DEFAULT = 50
+_ALIAS_RE = re.compile(r"[a-zA-Z0-9-_]+")
+
+
+# Fields AWS leaves out of ListFunctions entries (the state lives on GetFunction/GetFunctionConfiguration).
+_NOT_LISTED = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason",
+               "LastUpdateStatusReasonCode")
 
 
 def public_config(fv: FunctionVersion, *, creating: bool = False, updating: bool = False) -> dict[str, Any]:
-    """The FunctionConfiguration as AWS shows it: Pending right after create, InProgress after update."""
+    """The FunctionConfiguration as AWS shows it: Pending right after create, InProgress after update.
+
+    lambdad finishes creates and updates before answering, so the transient state is only what the
+    answer shows; as on AWS, it carries a revision of its own that the finished state replaces.
+    """
     cfg = dict(fv.config)
     if creating:
-        cfg.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating")
+        cfg.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating",
+                   RevisionId=str(uuid.uuid4()))
         cfg.pop("LastUpdateStatus", None)
     elif updating:
         cfg.update(LastUpdateStatus="InProgress", LastUpdateStatusReason="The function is being created.",
-                   LastUpdateStatusReasonCode="Creating")
+                   LastUpdateStatusReasonCode="Creating", RevisionId=str(uuid.uuid4()))
+    return cfg
+
+
+def listed_config(fv: FunctionVersion, qualified: bool = False) -> dict[str, Any]:
+    cfg = {k: v for k, v in fv.config.items() if k not in _NOT_LISTED}
+    if qualified:
+        cfg["FunctionArn"] = f"{fv.function.latest.arn}:{fv.version}"
     return cfg
 
 
@@ -44,14 +65,32 @@ def build(core: Lambdad) -> RestJsonService:
     registry = core.registry
     region = core.config.region
 
-    def ref(request: ApiRequest, params: dict[str, Any], key: str = "FunctionName"):
+    def ref(request: ApiRequest, params: dict[str, Any], *, max_name: int = 170,
+            qualifier: bool = True) -> FunctionRef:
         assert request.principal is not None
-        return parse_function_ref(params.get(key, ""), params.get("Qualifier"), request.principal.account)
+        return parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier") if qualifier else None,
+                                  request.principal.account, max_name=max_name, region=region)
+
+    def unqualified(request: ApiRequest, params: dict[str, Any], *, max_name: int = 140) -> FunctionRef:
+        """For operations on the function itself (concurrency, ...): no version or alias."""
+        r = ref(request, params, max_name=max_name, qualifier=False)
+        if r.qualifier is not None:
+            raise InvalidParameterValueException(
+                "This operation is permitted on Lambda functions only. Aliases and versions do not support this "
+                "operation. Please specify either a function name or an unqualified function ARN.")
+        return r
+
+    def resource_ref(request: ApiRequest, params: dict[str, Any]) -> FunctionRef:
+        assert request.principal is not None
+        return parse_function_ref(params.get("Resource", ""), None, request.principal.account, field="resource",
+                                  max_name=256, region=region)
 
     def visible_config(request: ApiRequest, fv: FunctionVersion) -> dict[str, Any]:
-        """The configuration, environment variables withheld from callers not allowed
-        lambda:GetFunctionConfiguration (they are secrets at rest: see control/functions.py)."""
-        cfg = public_config(fv)
+        return redacted(request, fv, public_config(fv))
+
+    def redacted(request: ApiRequest, fv: FunctionVersion, cfg: dict[str, Any]) -> dict[str, Any]:
+        """Environment variables withheld from callers not allowed lambda:GetFunctionConfiguration
+        (they are secrets at rest: see control/functions.py)."""
         if (cfg.get("Environment") or {}).get("Variables") and not core.environment_visible(request, fv):
             cfg["Environment"] = {"Error": {"ErrorCode": "AccessDeniedException", "Message": (
                 f"User: {request.principal.arn if request.principal else 'anonymous'} is not authorized to "
@@ -66,7 +105,10 @@ def build(core: Lambdad) -> RestJsonService:
     async def create_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
         fv = registry.create(request.principal.account, params)
-        return public_config(fv, creating=True)
+        out = public_config(fv, creating=True)
+        if params.get("Publish"):
+            out["Version"] = core.publish(fv).version  # AWS answers with the unqualified ARN, Version "1"
+        return out
 
     @svc.handler("GetFunction")
     async def get_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
@@ -90,9 +132,17 @@ def build(core: Lambdad) -> RestJsonService:
     @svc.handler("ListFunctions")
     async def list_functions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
-        items = registry.list_latest(request.principal.account)
-        page, marker = paginate([visible_config(request, fv) for fv in items], params.get("Marker"),
-                                params.get("MaxItems"))
+        which = params.get("FunctionVersion")
+        if which is not None and which != "ALL":
+            raise validation_error([f"Value '{which}' at 'functionVersion' failed to satisfy constraint: Member "
+                                    "must satisfy enum value set: [ALL]"])
+        if which == "ALL":
+            items = [redacted(request, fv, listed_config(fv, qualified=True))
+                     for rec in registry.list_records(request.principal.account)
+                     for fv in sorted(rec.versions.values(), key=_version_order)]
+        else:
+            items = [redacted(request, fv, listed_config(fv)) for fv in registry.list_latest(request.principal.account)]
+        page, marker = paginate(items, params.get("Marker"), params.get("MaxItems"))
         out: dict[str, Any] = {"Functions": page}
         if marker:
             out["NextMarker"] = marker
@@ -101,22 +151,25 @@ def build(core: Lambdad) -> RestJsonService:
     @svc.handler("UpdateFunctionCode")
     async def update_function_code(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
+        require_latest(r.qualifier)
         fv = registry.update_code(r.account, r.name, params)
         if params.get("Publish"):
-            fv = core.publish(fv)
-            return public_config(fv)
+            return public_config(core.publish(fv), creating=True)
         return public_config(fv, updating=True)
 
     @svc.handler("UpdateFunctionConfiguration")
     async def update_function_configuration(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
+        require_latest(r.qualifier)
         return public_config(registry.update_configuration(r.account, r.name, params), updating=True)
 
     @svc.handler("DeleteFunction")
     async def delete_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        r = ref(request, params)
+        r = ref(request, params, max_name=140)
+        if r.qualifier is not None and _ALIAS_RE.fullmatch(r.qualifier) and not r.qualifier.isdigit():
+            raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
         core.delete_function(r.account, r.name, r.qualifier)
-        return {}
+        return {"StatusCode": 204}
 
     @svc.handler("Invoke")
     async def invoke(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any] | ApiResponse:
@@ -125,15 +178,14 @@ def build(core: Lambdad) -> RestJsonService:
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload = params.get("Payload") or b""
         if invocation_type == "DryRun":
-            return {"StatusCode": 204, "ExecutedVersion": fv.version}
+            return {"StatusCode": 204}
         if payload:
             _check_json(payload)
         if invocation_type == "Event":
             return await core.invoke_async(fv, r.qualifier, payload, request)
         if invocation_type != "RequestResponse":
-            raise InvalidParameterValueException(
-                f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy "
-                "constraint: Member must satisfy enum value set: [RequestResponse, Event, DryRun]")
+            raise validation_error([f"Value '{invocation_type}' at 'invocationType' failed to satisfy constraint: "
+                                    "Member must satisfy enum value set: [RequestResponse, Event, DryRun]"])
         meta = InvokeMeta(invoked_arn, log_tail=params.get("LogType") == "Tail",
                           client_context=_client_context(params.get("ClientContext")),
                           request_id=request.request_id)
@@ -176,51 +228,32 @@ def build(core: Lambdad) -> RestJsonService:
 
     @svc.handler("PutFunctionConcurrency")
     async def put_function_concurrency(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        r = ref(request, params)
+        r = unqualified(request, params)
+        if registry.find(r.account, r.name) is None:
+            raise ResourceNotFoundException(f"Function not found: {function_arn(region, r.account, r.name, LATEST)}")
         value = params.get("ReservedConcurrentExecutions")
         core.set_reserved_concurrency(r.account, r.name, value)
         return {"ReservedConcurrentExecutions": value}
 
     @svc.handler("GetFunctionConcurrency")
     async def get_function_concurrency(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        r = ref(request, params)
+        r = unqualified(request, params)
         rec = registry.get_record(r.account, r.name)
         value = rec.meta.get("reserved_concurrency")
         return {} if value is None else {"ReservedConcurrentExecutions": value}
 
     @svc.handler("DeleteFunctionConcurrency")
     async def delete_function_concurrency(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        r = ref(request, params)
+        r = unqualified(request, params)
         core.set_reserved_concurrency(r.account, r.name, None)
         return {}
 
-    @svc.handler("ListTags")
-    async def list_tags(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        r = parse_function_ref(params.get("Resource", ""), None, request.principal.account,  # type: ignore[union-attr]
-                               field="resource")
-        rec = registry.get_record(r.account, r.name)
-        return {"Tags": rec.meta.get("tags") or {}}
+    # Versions, aliases, provisioned concurrency, layers and tags live in their own modules.
+    from lambdad.api import lambda_layers_api, lambda_tags_api, lambda_versions_api
 
-    @svc.handler("TagResource")
-    async def tag_resource(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        r = parse_function_ref(params.get("Resource", ""), None, request.principal.account,  # type: ignore[union-attr]
-                               field="resource")
-        rec = registry.get_record(r.account, r.name)
-        rec.meta.setdefault("tags", {}).update(params.get("Tags") or {})
-        registry.save_meta(rec)
-        return {}
+    for module in (lambda_versions_api, lambda_layers_api, lambda_tags_api):
+        module.register(svc, core)
 
-    @svc.handler("UntagResource")
-    async def untag_resource(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        r = parse_function_ref(params.get("Resource", ""), None, request.principal.account,  # type: ignore[union-attr]
-                               field="resource")
-        rec = registry.get_record(r.account, r.name)
-        for key in params.get("TagKeys") or []:
-            rec.meta.setdefault("tags", {}).pop(key, None)
-        registry.save_meta(rec)
-        return {}
-
-    del region
     lambda_async_api.register(svc, core)
     lambda_access_api.register(svc, core)
     return svc
@@ -234,9 +267,13 @@ def paginate(items: list[Any], marker: str | None, max_items: int | None) -> tup
             start = int(base64.b64decode(marker).decode())
         except (ValueError, binascii.Error) as exc:
             raise InvalidParameterValueException("Invalid marker") from exc
-    size = max_items or PAGE_DEFAULT
-    if size < 1 or size > 10000:
-        raise InvalidParameterValueException("MaxItems must be between 1 and 10000")
+    size = PAGE_DEFAULT if max_items is None else max_items
+    if size < 1:
+        raise validation_error([f"Value '{size}' at 'maxItems' failed to satisfy constraint: Member must have "
+                                "value greater than or equal to 1"])
+    if size > 10000:
+        raise validation_error([f"Value '{size}' at 'maxItems' failed to satisfy constraint: Member must have "
+                                "value less than or equal to 10000"])
     page = items[start:start + size]
     next_start = start + size
     return page, base64.b64encode(str(next_start).encode()).decode() if next_start < len(items) else None
@@ -260,4 +297,6 @@ def _client_context(raw: str | None) -> Any:
         raise InvalidParameterValueException("Client context must be a valid Base64-encoded JSON object.") from exc
 
 
-__all__ = ["LATEST", "ResourceNotFoundException", "build", "paginate", "public_config"]
+
+def _version_order(fv: FunctionVersion) -> tuple[int, int]:
+    return (0, 0) if fv.version == LATEST else (1, int(fv.version))

@@ -24,7 +24,8 @@ def _after(token: str | None) -> int:
     if token[:2] in ("f/", "b/"):
         token = token[2:]
     try:
-        return int(base64.b64decode(token).decode().split(":", 1)[1])
+        # Event ids are "<row>.<line>"; a token resumes after a whole row.
+        return int(base64.b64decode(token).decode().split(":", 1)[1].split(".", 1)[0])
     except (ValueError, IndexError) as exc:
         raise ApiError("The specified nextToken is invalid.", code="InvalidParameterException") from exc
 
@@ -57,7 +58,7 @@ def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
                                     pattern=p.get("filterPattern"), limit=limit)
         out: dict[str, Any] = {"events": events, "searchedLogStreams": []}
         if len(events) == limit:
-            out["nextToken"] = _token(int(events[-1]["eventId"]))
+            out["nextToken"] = _token(int(events[-1]["eventId"].split(".", 1)[0]))
         return out
 
     @svc.operation("GetLogEvents")
@@ -66,7 +67,7 @@ def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
         events = logs.filter_events(account(request), p.get("logGroupName", ""),
                                     streams=[p.get("logStreamName", "")], after_id=after,
                                     limit=int(p.get("limit", 10000)))
-        last = int(events[-1]["eventId"]) if events else after
+        last = int(events[-1]["eventId"].split(".", 1)[0]) if events else after
         return {"events": [{k: e[k] for k in ("timestamp", "message", "ingestionTime")} for e in events],
                 "nextForwardToken": "f/" + _token(last), "nextBackwardToken": "b/" + _token(after)}
 

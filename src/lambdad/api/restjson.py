@@ -115,7 +115,9 @@ class RestJsonService:
             return params
         payload_member = shape.serialization.get("payload")
         for label, value in zip(route.labels, values, strict=True):
-            params[_member_for_location(shape, "uri", label)] = value
+            name = _member_for_location(shape, "uri", label)
+            member = shape.members.get(name)
+            params[name] = _scalar(member, value) if member is not None else value  # typed, e.g. VersionNumber
         query = request.query
         for name, member in shape.members.items():
             location = member.serialization.get("location")
@@ -172,6 +174,8 @@ class RestJsonService:
                 return ApiResponse(status, value if isinstance(value, bytes) else str(value).encode(), headers)
             else:
                 body_fields[name] = value
+        if status == 204:  # No Content: a body would break HTTP framing for some clients
+            return ApiResponse(status, b"", headers)
         if payload_member:
             body_fields = body_fields.get(payload_member, {})
         headers.append((b"content-type", b"application/json"))
@@ -200,20 +204,38 @@ def _scalar(member: Shape, raw: str) -> Any:
     return raw
 
 
-def _decode(shape: Shape, value: Any) -> Any:
-    """JSON body value -> Python, decoding blobs from base64 as the model says."""
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "structure": (dict,), "map": (dict,), "list": (list,), "string": (str,), "blob": (str,),
+    "integer": (int,), "long": (int,), "boolean": (bool,), "float": (int, float), "double": (int, float),
+    "timestamp": (int, float, str),
+}
+
+
+def _decode(shape: Shape, value: Any, path: str = "") -> Any:
+    """JSON body value -> Python, checking types and decoding blobs from base64 as the model says.
+
+    A value of the wrong JSON type is a request the service cannot deserialize, answered (like AWS's
+    Jackson-based front end) with InvalidRequestContentException rather than a crash further in.
+    """
     t = shape.type_name
-    if t == "structure" and isinstance(value, dict):
+    expected = _JSON_TYPES.get(t)
+    if expected is not None and (not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected)):
+        raise InvalidRequestContentException(
+            f"Could not parse request body into json: Could not deserialize value of type {t} at "
+            f"'{path or shape.name}'")
+    if t == "structure":
         out = {}
         for key, item in value.items():
             member = shape.members.get(key)
-            out[key] = _decode(member, item) if member is not None else item
+            if item is None:  # an explicit null is the same as leaving the member out
+                continue
+            out[key] = _decode(member, item, f"{path}.{key}" if path else key) if member is not None else item
         return out
-    if t == "list" and isinstance(value, list):
-        return [_decode(shape.member, item) for item in value]
-    if t == "map" and isinstance(value, dict):
-        return {k: _decode(shape.value, item) for k, item in value.items()}
-    if t == "blob" and isinstance(value, str):
+    if t == "list":
+        return [_decode(shape.member, item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if t == "map":
+        return {k: _decode(shape.value, item, f"{path}.{k}") for k, item in value.items()}
+    if t == "blob":
         try:
             return base64.b64decode(value, validate=True)
         except ValueError as exc:

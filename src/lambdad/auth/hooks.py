@@ -85,14 +85,17 @@ def lambda_hook(core: Lambdad) -> Hook:
         request.action, request.resource = action, resource
         if principal.is_root and account == principal.account:
             return
+        context = request_context(request)
+        if ":layer:" in resource:
+            # Other accounts' layers are the layers module's to judge (owner-only operations, layer version
+            # policies granting lambda:GetLayerVersion); here the caller's own identity policies must allow.
+            if not principal.is_root:
+                authz.authorize(principal, action, resource, principal.account, None, context)
+            return
         resource_policy = None
         if rec is not None:
             found = core.permissions.document(rec, None if qualifier == "$LATEST" else qualifier)
             resource_policy = found[0] if found else None
-        elif ":layer:" in resource:
-            layer_policy = getattr(core, "layer_version_policy", None)  # the layers module's, when present
-            resource_policy = layer_policy(resource) if layer_policy is not None else None
-        context = request_context(request)
         authz.authorize(principal, action, resource, account, resource_policy, context)
         role = params.get("Role")
         if op in ("CreateFunction", "UpdateFunctionConfiguration") and isinstance(role, str) and role:

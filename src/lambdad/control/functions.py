@@ -26,6 +26,7 @@ from lambdad.config import Config
 from lambdad.control import validation as v
 from lambdad.control.codezip import CodeZipError, inspect_zip
 from lambdad.control.names import function_arn
+from lambdad.control.tags import check_tags
 from lambdad.errors import (
     ApiError,
     InvalidParameterValueException,
@@ -36,6 +37,8 @@ from lambdad.errors import (
 from lambdad.store import BlobStore, Store
 
 LATEST = "$LATEST"
+#: Hidden configuration key (never rendered: outputs are filtered by the botocore shape).
+ENV_REVISION = "_EnvRevision"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS functions (
@@ -88,6 +91,13 @@ class FunctionVersion:
     def pool_key(self) -> tuple[str, str, str]:
         return (self.account, self.name, self.version)
 
+    @property
+    def env_revision(self) -> str:
+        """The revision environments are built from. Changes that do not alter what runs (tags,
+        publishing, provisioned concurrency) move RevisionId as AWS does, but keep this, so warm
+        environments survive them."""
+        return self.config.get(ENV_REVISION) or self.config["RevisionId"]
+
 
 @dataclass(slots=True, eq=False)
 class FunctionRecord:
@@ -102,6 +112,8 @@ class FunctionRecord:
 
 
 ChangeListener = Callable[[str, str, str | None], None]  # (account, name, version or None=all)
+#: Completes a configuration before it is saved (account, config, code digest); may raise an API error.
+ConfigHook = Callable[[str, dict[str, Any], str], None]
 
 
 class FunctionRegistry:
@@ -115,6 +127,7 @@ class FunctionRegistry:
         self.role_check: Callable[[str, str], None] | None = None
         self._functions: dict[tuple[str, str], FunctionRecord] = {}
         self._listeners: list[ChangeListener] = []
+        self._config_hooks: list[ConfigHook] = []
         store.ensure_schema(SCHEMA)
         self._load()
 
@@ -133,6 +146,14 @@ class FunctionRegistry:
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
+
+    def add_config_hook(self, hook: ConfigHook) -> None:
+        """Run `hook` on every new or updated $LATEST configuration (layers resolve their ARNs here)."""
+        self._config_hooks.append(hook)
+
+    def _complete(self, account: str, cfg: dict[str, Any], digest: str) -> None:
+        for hook in self._config_hooks:
+            hook(account, cfg, digest)
 
     def _changed(self, account: str, name: str, version: str | None) -> None:
         for listener in self._listeners:
@@ -193,6 +214,9 @@ class FunctionRegistry:
     def list_latest(self, account: str) -> list[FunctionVersion]:
         return [rec.latest for (acct, _), rec in sorted(self._functions.items()) if acct == account]
 
+    def list_records(self, account: str) -> list[FunctionRecord]:
+        return [rec for (acct, _), rec in sorted(self._functions.items()) if acct == account]
+
     def all_records(self) -> list[FunctionRecord]:
         return list(self._functions.values())
 
@@ -207,7 +231,7 @@ class FunctionRegistry:
         if code.get("ImageUri"):
             raise InvalidParameterValueException(
                 "Container images (Code.ImageUri, PackageType Image) are not supported by lambdad; "
-                "use a .zip deployment package.")
+                "upload a .zip deployment package with Code.ZipFile.")
         data = code.get("ZipFile")
         if not data:
             raise InvalidParameterValueException("Please provide a source for function code.")
@@ -239,6 +263,7 @@ class FunctionRegistry:
         cfg = v.function_configuration(params, creating=True)
         if self.role_check is not None:
             self.role_check(account, cfg["Role"])
+        tags = check_tags(params.get("Tags") or {})
         digest, size = self._code_from_params(params.get("Code") or {})
         cfg.update({
             "FunctionName": name,
@@ -255,7 +280,8 @@ class FunctionRegistry:
             "RuntimeVersionConfig": {"RuntimeVersionArn": (
                 f"arn:aws:lambda:{self.region}::runtime:{cfg.get('Runtime', 'provided')}")},
         })
-        rec = FunctionRecord(account, name, {"next_version": 1, "tags": params.get("Tags") or {},
+        self._complete(account, cfg, digest)
+        rec = FunctionRecord(account, name, {"next_version": 1, "tags": tags,
                                              "created": time.time()})
         fv = FunctionVersion(account, name, LATEST, cfg, digest, rec)
         rec.versions[LATEST] = fv
@@ -266,6 +292,8 @@ class FunctionRegistry:
         return fv
 
     def _replace_latest(self, rec: FunctionRecord, cfg: dict[str, Any], digest: str) -> FunctionVersion:
+        self._complete(rec.account, cfg, digest)
+        cfg.pop(ENV_REVISION, None)  # what runs changed: environments must be rebuilt
         cfg["LastModified"] = now_timestamp()
         cfg["RevisionId"] = str(uuid.uuid4())
         cfg["LastUpdateStatus"] = "Successful"
@@ -303,7 +331,7 @@ class FunctionRegistry:
         return self._replace_latest(rec, cfg, rec.latest.code_digest)
 
     def delete(self, account: str, name: str, qualifier: str | None) -> None:
-        rec = self.get_record(account, name, qualifier)
+        rec = self.get_record(account, name)  # AWS names the function, not the version, when it is missing
         if qualifier is not None and qualifier != LATEST:
             if qualifier not in rec.versions:
                 raise ResourceNotFoundException(
@@ -325,3 +353,18 @@ class FunctionRegistry:
     def save_meta(self, rec: FunctionRecord) -> None:
         """Persist per-function settings changed by other modules (tags, concurrency, ...)."""
         self._save_meta(rec)
+
+    def add_version(self, fv: FunctionVersion) -> None:
+        """Persist a published version (the caller holds a store transaction with its meta)."""
+        self._save_version(fv)
+        fv.function.versions[fv.version] = fv
+
+    def touch_revision(self, fv: FunctionVersion) -> FunctionVersion:
+        """A new RevisionId for a change that does not alter what runs (see env_revision)."""
+        cfg = dict(fv.config)
+        cfg[ENV_REVISION] = fv.env_revision
+        cfg["RevisionId"] = str(uuid.uuid4())
+        new = FunctionVersion(fv.account, fv.name, fv.version, cfg, fv.code_digest, fv.function)
+        self._save_version(new)
+        fv.function.versions[fv.version] = new
+        return new

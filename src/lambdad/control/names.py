@@ -5,18 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lambdad.errors import InvalidParameterValueException, ValidationException
+from lambdad.errors import InvalidParameterValueException, ResourceNotFoundException, ValidationException
 
 FUNCTION_NAME_PATTERN = (
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
     r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
 )
 QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
-_NAME_RE = re.compile(FUNCTION_NAME_PATTERN)
 _QUALIFIER_RE = re.compile(QUALIFIER_PATTERN)
-_ARN_RE = re.compile(
-    r"arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:(?P<region>[^:]+):(?P<account>\d{12}):function:"
-    r"(?P<name>[a-zA-Z0-9-_\.]+)(:(?P<qualifier>\$LATEST|[a-zA-Z0-9-_]+))?"
+# The same grammar with the parts named, to take a matched reference apart.
+_PARTS_RE = re.compile(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?(?P<region>(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(?P<account>\d{12}:)?(function:)?(?P<name>[a-zA-Z0-9-_\.]+)(:(?P<qualifier>\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
 )
 
 
@@ -34,8 +34,12 @@ class FunctionRef:
 
 
 def parse_function_ref(raw: str, qualifier: str | None, account: str, field: str = "functionName",
-                       max_name: int = 170) -> FunctionRef:
-    """Accept `name`, `name:qualifier`, `account:function:name[:q]` or a full ARN."""
+                       max_name: int = 170, region: str | None = None) -> FunctionRef:
+    """Accept `name`, `name:qualifier`, `account:function:name[:q]` or a full ARN.
+
+    Checks run in AWS's order: the qualifier's constraints, the name's length (plain names only),
+    the name's pattern; then a qualifier that contradicts the one in the name, then the region.
+    """
     errors = []
     if qualifier is not None:
         if len(qualifier) > 128:
@@ -44,40 +48,25 @@ def parse_function_ref(raw: str, qualifier: str | None, account: str, field: str
         elif not _QUALIFIER_RE.fullmatch(qualifier):
             errors.append(f"Value '{qualifier}' at 'qualifier' failed to satisfy constraint: "
                           f"Member must satisfy regular expression pattern: {QUALIFIER_PATTERN}")
+    m = _PARTS_RE.fullmatch(raw)
     if len(raw) > max_name and not raw.startswith("arn:"):
         errors.append(f"Value '{raw}' at '{field}' failed to satisfy constraint: "
                       f"Member must have length less than or equal to {max_name}")
-    elif not _NAME_RE.fullmatch(raw):
+    elif m is None:
         errors.append(f"Value '{raw}' at '{field}' failed to satisfy constraint: "
                       f"Member must satisfy regular expression pattern: {FUNCTION_NAME_PATTERN}")
-    if errors:
+    if errors or m is None:
         raise validation_error(errors)
-
-    derived: str | None = None
-    if raw.startswith("arn:"):
-        m = _ARN_RE.fullmatch(raw)
-        if m is None:
-            raise validation_error([f"Value '{raw}' at '{field}' failed to satisfy constraint: Member must "
-                                    f"satisfy regular expression pattern: {FUNCTION_NAME_PATTERN}"])
-        account = m.group("account")
-        name = m.group("name")
-        derived = m.group("qualifier")
-    else:
-        parts = raw.split(":")
-        if len(parts) >= 3 and parts[1] == "function":  # 123456789012:function:name[:q]
-            account, name = parts[0], parts[2]
-            derived = parts[3] if len(parts) > 3 else None
-        elif len(parts) >= 2 and parts[0] == "function":  # function:name[:q]
-            name = parts[1]
-            derived = parts[2] if len(parts) > 2 else None
-        elif len(parts) == 2:
-            name, derived = parts
-        else:
-            name = parts[0]
+    derived = m.group("qualifier")
     if derived is not None and qualifier is not None and derived != qualifier:
         raise InvalidParameterValueException(
             "The derived qualifier from the function name does not match the specified qualifier.")
-    return FunctionRef(account, name, derived if derived is not None else qualifier)
+    arn_region = (m.group("region") or "").rstrip(":")
+    if region is not None and arn_region and arn_region != region:
+        raise ResourceNotFoundException(
+            f"Functions from '{arn_region}' are not reachable in this region ('{region}')")
+    return FunctionRef((m.group("account") or "").rstrip(":") or account, m.group("name"),
+                       derived if derived is not None else qualifier)
 
 
 def function_arn(region: str, account: str, name: str, qualifier: str | None = None) -> str:

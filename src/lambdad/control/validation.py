@@ -11,7 +11,7 @@ from lambdad.errors import InvalidParameterValueException, ValidationException
 
 SUPPORTED_RUNTIMES = (
     "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14",
-    "nodejs18.x", "nodejs20.x", "nodejs22.x", "provided", "provided.al2", "provided.al2023",
+    "nodejs18.x", "nodejs20.x", "nodejs22.x", "provided.al2", "provided.al2023",
 )
 # AWS's current enum (its error message lists these), for the "unknown runtime" wording.
 AWS_RUNTIME_ENUM = (
@@ -22,7 +22,7 @@ AWS_RUNTIME_ENUM = (
 DEPRECATED_RUNTIMES = frozenset({
     "python2.7", "python3.6", "python3.7", "python3.8", "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10",
     "nodejs10.x", "nodejs12.x", "nodejs14.x", "nodejs16.x", "java8", "go1.x", "ruby2.5", "ruby2.7",
-    "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6",
+    "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "provided",
 })
 RESERVED_ENV_KEYS = frozenset({
     "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
@@ -33,23 +33,38 @@ RESERVED_ENV_KEYS = frozenset({
 })
 ROLE_PATTERN = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
 _ROLE_RE = re.compile(ROLE_PATTERN)
-_NAME_RE = re.compile(r"[a-zA-Z0-9-_]+")
+CREATE_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?"
+    r"(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
+)
+_CREATE_NAME_RE = re.compile(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?"
+    r"(function:)?(?P<name>[a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
+)
 _HANDLER_RE = re.compile(r"[^\s]+")
 ENV_LIMIT_BYTES = 4096
 
 
 def function_name_for_create(raw: Any) -> str:
+    """The function name of a CreateFunction request (a name, partial ARN or ARN), as AWS checks it."""
     if not isinstance(raw, str) or not raw:
         raise validation_error(["Value null at 'functionName' failed to satisfy constraint: Member must "
                                 "not be null"])
-    name = raw
-    if raw.startswith("arn:"):
-        name = raw.rsplit(":", 1)[-1]
-    if len(name) > 64 or not _NAME_RE.fullmatch(name):
-        raise validation_error([
-            f"Value '{raw}' at 'functionName' failed to satisfy constraint: Member must satisfy regular "
-            "expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\\d{1}:)?"
-            "(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"])
+    errors = []
+    if len(raw) > 140:
+        errors.append(f"Value '{raw}' at 'functionName' failed to satisfy constraint: Member must have length "
+                      "less than or equal to 140")
+    m = _CREATE_NAME_RE.fullmatch(raw)
+    if m is None:
+        errors.append(f"Value '{raw}' at 'functionName' failed to satisfy constraint: Member must satisfy "
+                      f"regular expression pattern: {CREATE_NAME_PATTERN}")
+    if errors or m is None:
+        raise validation_error(errors)
+    name = m.group("name")
+    if len(name) > 64:
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: Member "
+            "must have length less than or equal to 64")
     return name
 
 

@@ -1,4 +1,10 @@
-"""Account and reserved concurrency: who may start one more execution right now."""
+"""Account and reserved concurrency: who may start one more execution right now.
+
+Provisioned concurrency is carved out of the same budget: a function's provisioned environments
+come out of its reserved concurrency if it has one (its on-demand invocations get the rest), else
+out of the account's unreserved pool. Invocations served by a provisioned environment take no
+lease here: their capacity was set aside when the environments were provisioned.
+"""
 
 from __future__ import annotations
 
@@ -26,28 +32,40 @@ class ConcurrencyLimiter:
     def __init__(self, account_limit: int) -> None:
         self.account_limit = account_limit
         self.reserved: dict[tuple[str, str], int] = {}
+        self.provisioned: dict[tuple[str, str], int] = {}
         self.in_flight: dict[tuple[str, str], int] = {}
         self.unreserved_in_flight = 0
+        self.unreserved_limit = account_limit
 
     @property
     def reserved_total(self) -> int:
         return sum(self.reserved.values())
 
-    @property
-    def unreserved_limit(self) -> int:
-        return self.account_limit - self.reserved_total
+    def _recompute(self) -> None:
+        # Kept as a plain attribute: acquire() reads it on every unreserved invocation.
+        self.unreserved_limit = self.account_limit - self.reserved_total - sum(
+            n for key, n in self.provisioned.items() if key not in self.reserved)
 
     def set_reserved(self, key: tuple[str, str], value: int | None) -> None:
         if value is None:
             self.reserved.pop(key, None)
         else:
             self.reserved[key] = value
+        self._recompute()
+
+    def set_provisioned(self, key: tuple[str, str], total: int) -> None:
+        """The function's provisioned concurrency across its versions and aliases."""
+        if total:
+            self.provisioned[key] = total
+        else:
+            self.provisioned.pop(key, None)
+        self._recompute()
 
     def acquire(self, key: tuple[str, str]) -> Lease:
         reserved = self.reserved.get(key)
         current = self.in_flight.get(key, 0)
         if reserved is not None:
-            if current >= reserved:
+            if current >= reserved - self.provisioned.get(key, 0):
                 raise TooManyRequestsException(
                     "Rate Exceeded.", Reason="ReservedFunctionConcurrentInvocationLimitExceeded")
         elif self.unreserved_in_flight >= self.unreserved_limit:

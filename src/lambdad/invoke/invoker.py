@@ -7,10 +7,11 @@ import json
 import logging
 import math
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad import ids
 from lambdad.config import Config
 from lambdad.control.functions import FunctionRegistry, FunctionVersion
 from lambdad.errors import RequestTooLargeException, ServiceException
@@ -50,8 +51,11 @@ def _error_payload(error_type: str, message: str) -> bytes:
 
 class Invoker:
     def __init__(self, config: Config, registry: FunctionRegistry, blobs: BlobStore, launcher: Launcher,
-                 pools: PoolManager, limiter: ConcurrencyLimiter, logs: LogStore) -> None:
+                 pools: PoolManager, limiter: ConcurrencyLimiter, logs: LogStore,
+                 opt_dir_for: Callable[[FunctionVersion], str | None] | None = None) -> None:
         self.config = config
+        #: The merged layer tree a version's environments see at /opt (control/layers.py).
+        self.opt_dir_for = opt_dir_for
         self.registry = registry
         self.blobs = blobs
         self.launcher = launcher
@@ -64,39 +68,51 @@ class Invoker:
     def _factory(self, fv: FunctionVersion):
         async def make(init_type: str) -> Environment:
             code_dir = str(self.blobs.tree(fv.code_digest))
-            env = await self.launcher.launch(fv, code_dir, init_type)
-            await env.wait_init(timeout=max(10.0, float(fv.config.get("Timeout", 3))))
+            started = time.perf_counter()
+            opt_dir = self.opt_dir_for(fv) if self.opt_dir_for is not None else None
+            env = await self.launcher.launch(fv, code_dir, init_type, opt_dir)
+            try:
+                await env.wait_init(timeout=max(10.0, float(fv.config.get("Timeout", 3))))
+            except InitFailed as exc:
+                raise _InitFailure(exc, env.take_logs(), (time.perf_counter() - started) * 1000.0) from exc
             return env
         return make
 
     def pool_for(self, fv: FunctionVersion) -> FunctionPool:
-        return self.pools.pool(fv.pool_key, fv.revision, self._factory(fv))
+        return self.pools.pool(fv.pool_key, fv.env_revision, self._factory(fv))
 
     async def invoke(self, fv: FunctionVersion, payload: bytes, meta: InvokeMeta) -> InvokeResult:
         if len(payload) > self.max_payload:
             raise RequestTooLargeException(
                 f"Request must be smaller than {self.max_payload} bytes for the InvokeFunction operation")
-        request_id = meta.request_id or str(uuid.uuid4())
+        request_id = meta.request_id or ids.request_id()
+        pool = self.pool_for(fv)
+        if pool.provisioned_target:
+            env = pool.take_provisioned()
+            if env is not None:  # its capacity was set aside when it was provisioned: no lease
+                return await self._run(fv, payload, meta, request_id, pool, env)
         lease = self.limiter.acquire((fv.account, fv.name))
         try:
-            return await self._run(fv, payload, meta, request_id)
+            return await self._run(fv, payload, meta, request_id, pool, None)
         finally:
             lease.release()
 
-    async def _run(self, fv: FunctionVersion, payload: bytes, meta: InvokeMeta, request_id: str) -> InvokeResult:
-        pool = self.pool_for(fv)
+    async def _run(self, fv: FunctionVersion, payload: bytes, meta: InvokeMeta, request_id: str,
+                   pool: FunctionPool, env: Environment | None) -> InvokeResult:
         cfg = fv.config
         lines: list[str] = []
-        try:
-            env, cold = await pool.acquire()
-        except InitFailed as exc:
-            return self._init_failed(fv, exc, request_id, meta)
-        except LaunchError as exc:
-            log.error("cannot start an environment for %s: %s", fv.arn, exc)
-            raise ServiceException(f"Could not start an execution environment: {exc}") from exc
-        if cold:
-            note = self.launcher.interpreter_notes.get(fv.runtime)
-            if note and not env.spec.get("_noted"):
+        cold = False
+        if env is None:
+            try:
+                env, cold = await pool.acquire()
+            except _InitFailure as exc:
+                return self._init_failed(fv, exc, request_id, meta)
+            except LaunchError as exc:
+                log.error("cannot start an environment for %s: %s", fv.arn, exc)
+                raise ServiceException(f"Could not start an execution environment: {exc}") from exc
+        if cold:  # a new environment: say once in its log when the interpreter is not the runtime's
+            note = self.launcher.interpreters.note(fv.runtime) if fv.runtime.startswith("python") else None
+            if note:
                 lines.append(note)
             lines.extend(_split(env.take_logs()))
         lines.append(f"START RequestId: {request_id} Version: {fv.version}")
@@ -105,8 +121,7 @@ class Invoker:
             "id": request_id,
             "arn": meta.invoked_arn,
             "deadline": int((time.time() + timeout) * 1000),
-            "trace": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};"
-                     "Sampled=0;Lineage=1:0:0",
+            "trace": ids.trace_header(),
         }
         if meta.client_context is not None:
             header["client_context"] = meta.client_context
@@ -128,6 +143,10 @@ class Invoker:
                   f"Max Memory Used: {max(1, outcome.max_rss_kib // 1024)} MB\t")
         if cold:
             report += f"Init Duration: {env.init_ms:.2f} ms\t"
+        if outcome.kind == "timeout":
+            report += "Status: timeout"
+        elif outcome.kind == "exit":
+            report += f"Status: error\tError Type: {json.loads(result.payload)['errorType']}"
         lines.append(report)
         self.logs.append(fv.account, env.spec["log_group"], env.spec["log_stream"], lines)
         if meta.log_tail:
@@ -160,13 +179,14 @@ class Invoker:
             error_type, reason = "Runtime.ExitError", f"signal: {_signal_name(info['signal'])}"
         else:
             error_type, reason = "Runtime.ExitError", f"exit status {info.get('code')}"
-        message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+        message = f"RequestId: {request_id} Error: {_exit_reason(info, reason)}"
         lines.append(message)
         lines.append(f"{error_type}")
         return InvokeResult(_error_payload(error_type, message), fv.version, "Unhandled")
 
-    def _init_failed(self, fv: FunctionVersion, exc: InitFailed, request_id: str,
+    def _init_failed(self, fv: FunctionVersion, failure: _InitFailure, request_id: str,
                      meta: InvokeMeta) -> InvokeResult:
+        exc = failure.error
         if exc.payload:
             body = exc.payload
             error_type = json.loads(body).get("errorType", "Runtime.Unknown")
@@ -178,17 +198,37 @@ class Invoker:
             reason = f"signal: {_signal_name(info['signal'])}" if info.get("signal") else \
                 f"exit status {info.get('code')}"
             error_type = "Runtime.ExitError"
-            body = _error_payload(error_type, f"RequestId: {request_id} Error: Runtime exited with error: "
-                                              f"{reason}")
-        lines = [f"INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: {error_type}",
+            body = _error_payload(error_type, f"RequestId: {request_id} Error: {_exit_reason(info, reason)}")
+        memory = fv.config.get("MemorySize", 128)
+        lines = [*_split(failure.logs),
+                 f"INIT_REPORT Init Duration: {failure.init_ms:.2f} ms\tPhase: init\tStatus: error\t"
+                 f"Error Type: {error_type}",
                  f"START RequestId: {request_id} Version: {fv.version}", f"END RequestId: {request_id}",
-                 f"REPORT RequestId: {request_id}\tDuration: 0.00 ms\tBilled Duration: 0 ms\t"
-                 f"Memory Size: {fv.config.get('MemorySize', 128)} MB\tMax Memory Used: 0 MB\t"]
+                 f"REPORT RequestId: {request_id}\tDuration: {failure.init_ms:.2f} ms\t"
+                 f"Billed Duration: {max(1, math.ceil(failure.init_ms))} ms\tMemory Size: {memory} MB\t"
+                 f"Max Memory Used: 0 MB\tStatus: error\tError Type: {error_type}"]
         group = (fv.config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{fv.name}"
         stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fv.version}]init-{request_id[:8]}"
         self.logs.append(fv.account, group, stream, lines)
         return InvokeResult(body, fv.version, "Unhandled", _tail(lines) if meta.log_tail else None,
                             request_id)
+
+
+class _InitFailure(Exception):
+    """An environment whose init failed, with what it logged and how long init ran."""
+
+    def __init__(self, error: InitFailed, logs: bytes, init_ms: float) -> None:
+        super().__init__("init failed")
+        self.error = error
+        self.logs = logs
+        self.init_ms = init_ms
+
+
+def _exit_reason(info: dict[str, Any], reason: str) -> str:
+    # AWS words a clean exit (status 0, e.g. sys.exit() in a handler) differently from a failing one.
+    if info.get("code") == 0 and not info.get("signal"):
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: {reason}"
 
 
 def _split(raw: bytes) -> list[str]:

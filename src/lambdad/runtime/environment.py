@@ -6,6 +6,7 @@ An environment only runs invocations; the scheduler (invoke/) decides when, wher
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import os
 import time
@@ -77,6 +78,9 @@ class Environment:
         self._log_fd = -1
         self._log_buf = bytearray()
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        # Frames that arrived while nobody waited (a fast init can answer before wait_init starts).
+        self._frames: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._channel_closed = False
         self._exited = asyncio.get_running_loop().create_future()
         self.frozen = False
 
@@ -124,7 +128,9 @@ class Environment:
 
     async def _next_frame(self, timeout: float) -> tuple[int, bytes]:
         """(kind, body); kind -1 when the environment died, -2 on timeout."""
-        if self.state is EnvState.DEAD:
+        if self._frames:
+            return self._frames.popleft()
+        if self._gone():
             return -1, b""
         loop = asyncio.get_running_loop()
         self._waiter = fut = loop.create_future()
@@ -135,6 +141,10 @@ class Environment:
             handle.cancel()
             self._waiter = None
 
+    def _gone(self) -> bool:
+        """Dead, and every frame it sent has been read (the channel reached EOF, or gave up on it)."""
+        return self.state is EnvState.DEAD and self._channel_closed
+
     def _on_timeout(self, fut: asyncio.Future[tuple[int, bytes]]) -> None:
         if not fut.done():
             fut.set_result((-2, b""))
@@ -143,6 +153,8 @@ class Environment:
         fut = self._waiter
         if fut is not None and not fut.done():
             fut.set_result((kind, body))
+        else:
+            self._frames.append((kind, body))
 
     # -- logs -------------------------------------------------------------------------------
     def _drain_logs(self) -> None:
@@ -169,21 +181,39 @@ class Environment:
         return out
 
     # -- death ------------------------------------------------------------------------------
+    # The zygote's exit report and the channel's EOF arrive on different sockets in either order;
+    # the environment counts as gone only when both are in, so a last frame (an init error sent just
+    # before exiting) is never lost to the exit report overtaking it.
     def _on_channel_closed(self) -> None:
-        # The process may still be exiting; its exit report (with the status) follows shortly.
-        if self.state is not EnvState.DEAD and self._waiter is None:
+        self._channel_closed = True
+        if self.state is EnvState.DEAD:
+            self._wake_dead()
+        elif self._waiter is None:
             self.kill()
 
     def on_exit(self, info: dict[str, Any]) -> None:
         """Called by the zygote client when the process was reaped."""
         self.exit_info = info
         self.state = EnvState.DEAD
+        if not self._exited.done():
+            self._exited.set_result(None)
+        self._close_log()
+        if self._channel_closed:
+            self._wake_dead()
+        else:  # a descendant may still hold the channel open: stop waiting for its EOF soon
+            asyncio.get_running_loop().call_later(0.5, self._give_up_channel)
+
+    def _give_up_channel(self) -> None:
+        if not self._channel_closed:
+            self._channel_closed = True
+            if self._channel is not None and self._channel.transport is not None:
+                self._channel.transport.close()
+            self._wake_dead()
+
+    def _wake_dead(self) -> None:
         fut = self._waiter
         if fut is not None and not fut.done():
             fut.set_result((-1, b""))
-        if not self._exited.done():
-            self._exited.set_result(None)
-        self._close_fds()
 
     def kill(self) -> None:
         if self.state is not EnvState.DEAD:
@@ -196,7 +226,7 @@ class Environment:
         except TimeoutError:
             pass
 
-    def _close_fds(self) -> None:
+    def _close_log(self) -> None:
         if self._log_fd >= 0:
             loop = asyncio.get_running_loop()
             try:
@@ -207,5 +237,3 @@ class Environment:
                 pass
             os.close(self._log_fd)
             self._log_fd = -1
-        if self._channel is not None and self._channel.transport is not None:
-            self._channel.transport.close()

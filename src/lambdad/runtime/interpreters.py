@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,26 +34,49 @@ class Interpreters:
             runtime, _, path = pair.partition("=")
             self.overrides[runtime.strip()] = path.strip()
         self._cache: dict[str, tuple[str, bool]] = {}
+        self._versions: dict[str, str] = {}
 
     def python(self, runtime: str) -> tuple[str, bool]:
-        """(interpreter path, exact) for a pythonX.Y runtime; exact is False on a fallback."""
+        """(interpreter path, exact) for a pythonX.Y runtime; exact is False when its minor version differs."""
         hit = self._cache.get(runtime)
         if hit:
             return hit
         minor = runtime.removeprefix("python")
         path: str | None = self.overrides.get(runtime)
-        exact = bool(path)
         if not path:
             for candidate in (shutil.which(f"python{minor}"), *_pyenv_candidates(minor)):
                 path = _real(candidate)
                 if path:
-                    exact = True
                     break
         if not path:
             path = server_python()
-            exact = f"{sys.version_info[0]}.{sys.version_info[1]}" == minor
-        self._cache[runtime] = (path, exact)
-        return path, exact
+        self._cache[runtime] = (path, self.version(path) == minor)
+        return self._cache[runtime]
+
+    def version(self, path: str) -> str:
+        """The "X.Y" of an interpreter: from its file name when it says, else by asking it once."""
+        found = self._versions.get(path)
+        if found is None:
+            m = re.fullmatch(r"python(\d+\.\d+)", os.path.basename(os.path.realpath(path)))
+            if m:
+                found = m.group(1)
+            else:
+                try:
+                    found = subprocess.run(
+                        [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True,
+                        text=True, timeout=30, check=False).stdout.strip()
+                except (OSError, subprocess.SubprocessError):
+                    found = ""
+            self._versions[path] = found
+        return found
+
+    def note(self, runtime: str) -> str | None:
+        """What a function's log says when its runtime runs on an interpreter of another minor version."""
+        path, exact = self.python(runtime)
+        if exact:
+            return None
+        return (f"lambdad: no local interpreter for {runtime}; running it on Python "
+                f"{self.version(path) or 'unknown'} ({path})")
 
 
 def server_python() -> str:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import socket
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -44,8 +43,6 @@ class Launcher:
         self._starting: dict[str, asyncio.Task[Zygote]] = {}
         self.tmp_root = config.data_path / "tmp"
         self.tmp_root.mkdir(parents=True, exist_ok=True)
-        #: runtime -> note written once into that function's log (interpreter minor differs)
-        self.interpreter_notes: dict[str, str] = {}
 
     async def zygote_for(self, interpreter: str) -> Zygote:
         z = self._zygotes.get(interpreter)
@@ -70,12 +67,7 @@ class Launcher:
         return z
 
     def interpreter_for(self, runtime: str) -> str:
-        path, exact = self.interpreters.python(runtime)
-        if not exact and runtime not in self.interpreter_notes:
-            minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
-            self.interpreter_notes[runtime] = (
-                f"lambdad: no local interpreter for {runtime}; running it on Python {minor} ({path})")
-        return path
+        return self.interpreters.python(runtime)[0]
 
     def build_spec(self, fv: FunctionVersion, code_dir: str, env_id: str, init_type: str,
                    opt_dir: str | None = None) -> dict[str, Any]:
@@ -110,6 +102,11 @@ class Launcher:
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
         }
+        if runtime.startswith("nodejs"):
+            # Lambda's order: layers (per-major first), the runtime's modules, then the task root.
+            major = runtime.removeprefix("nodejs").split(".")[0]
+            env["NODE_PATH"] = (f"{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:"
+                                f"/var/runtime/node_modules:/var/runtime:{task_root}")
         env.update(self.credentials_for(fv))
         env.update((cfg.get("Environment") or {}).get("Variables") or {})
         return {

@@ -1,4 +1,10 @@
-"""Environment pools: one per function version, warm reuse, retirement on change, idle reaping."""
+"""Environment pools: one per function version, warm reuse, retirement on change, idle reaping.
+
+A pool may also hold provisioned environments (provisioned concurrency): started ahead of any
+request with init type `provisioned-concurrency`, kept out of idle reaping, served before on-demand
+ones. The pool only keeps them; invoke/provisioned.py decides how many there should be
+(`provisioned_target`) and is told through `on_provisioned_lost` when one dies below the target.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ class PoolStats:
     busy: int
     cold_starts: int
     warm_starts: int
+    provisioned: int = 0
 
 
 class FunctionPool:
@@ -41,6 +48,10 @@ class FunctionPool:
         self.retired = False
         self.cold_starts = 0
         self.warm_starts = 0
+        self.provisioned: set[Environment] = set()
+        self._idle_provisioned: list[Environment] = []
+        self.provisioned_target = 0
+        self.on_provisioned_lost: Callable[[FunctionPool], None] | None = None
 
     async def acquire(self) -> tuple[Environment, bool]:
         """An idle warm environment (most recently used first) or a new one; (env, cold)."""
@@ -58,8 +69,40 @@ class FunctionPool:
         self.environments.add(env)
         return env, True
 
+    def take_provisioned(self) -> Environment | None:
+        """An idle provisioned environment, if one is free (never starts one)."""
+        idle = self._idle_provisioned
+        while idle:
+            env = idle.pop()
+            if env.state is EnvState.IDLE:
+                self.warm_starts += 1
+                return env
+            self.discard(env)  # died while idle
+        return None
+
+    def add_provisioned(self, env: Environment) -> None:
+        self.environments.add(env)
+        self.provisioned.add(env)
+        self._idle_provisioned.append(env)
+
+    def live_provisioned(self) -> int:
+        return sum(1 for env in self.provisioned if env.state is not EnvState.DEAD)
+
+    def trim_provisioned(self) -> None:
+        """Stop idle provisioned environments above the target (busy ones stop when released)."""
+        while len(self.provisioned) > self.provisioned_target and self._idle_provisioned:
+            env = self._idle_provisioned.pop()
+            env.kill()
+            self.environments.discard(env)
+            self.provisioned.discard(env)
+
     def release(self, env: Environment) -> None:
-        if env.state is EnvState.IDLE and not self.retired:
+        if env in self.provisioned:
+            if env.state is EnvState.IDLE and not self.retired and len(self.provisioned) <= self.provisioned_target:
+                self._idle_provisioned.append(env)
+            else:
+                self.discard(env)
+        elif env.state is EnvState.IDLE and not self.retired:
             self.idle.append(env)
         else:
             self.discard(env)
@@ -69,14 +112,22 @@ class FunctionPool:
         self.environments.discard(env)
         if env in self.idle:
             self.idle.remove(env)
+        if env in self.provisioned:
+            self.provisioned.discard(env)
+            if env in self._idle_provisioned:
+                self._idle_provisioned.remove(env)
+            if not self.retired and len(self.provisioned) < self.provisioned_target and self.on_provisioned_lost:
+                self.on_provisioned_lost(self)
 
     def retire(self) -> None:
         """Stop reuse; idle environments go now, busy ones when they finish."""
         self.retired = True
-        for env in self.idle:
+        for env in (*self.idle, *self._idle_provisioned):
             env.kill()
             self.environments.discard(env)
+            self.provisioned.discard(env)
         self.idle.clear()
+        self._idle_provisioned.clear()
 
     def reap(self, older_than: float) -> int:
         keep = []
@@ -92,8 +143,9 @@ class FunctionPool:
         return reaped
 
     def statistics(self) -> PoolStats:
-        return PoolStats(len(self.environments), len(self.idle), len(self.environments) - len(self.idle),
-                         self.cold_starts, self.warm_starts)
+        idle = len(self.idle) + len(self._idle_provisioned)
+        return PoolStats(len(self.environments), idle, len(self.environments) - idle, self.cold_starts,
+                         self.warm_starts, len(self.provisioned))
 
 
 class PoolManager:
@@ -108,8 +160,13 @@ class PoolManager:
             return pool
         if pool is not None:
             pool.retire()
-        pool = self.pools[key] = FunctionPool(key, revision, factory)
-        return pool
+        new = self.pools[key] = FunctionPool(key, revision, factory)
+        if pool is not None and pool.provisioned_target and pool.on_provisioned_lost is not None:
+            # What runs changed under provisioned environments: the new pool needs its own.
+            new.provisioned_target = pool.provisioned_target
+            new.on_provisioned_lost = pool.on_provisioned_lost
+            new.on_provisioned_lost(new)
+        return new
 
     def retire(self, account: str, name: str, version: str | None) -> None:
         for key in [k for k in self.pools if k[0] == account and k[1] == name
@@ -143,5 +200,7 @@ class PoolManager:
             total.busy += s.busy
             total.cold_starts += s.cold_starts
             total.warm_starts += s.warm_starts
+            total.provisioned += s.provisioned
         return {"pools": len(self.pools), "environments": total.environments, "idle": total.idle,
-                "busy": total.busy, "cold_starts": total.cold_starts, "warm_starts": total.warm_starts}
+                "busy": total.busy, "cold_starts": total.cold_starts, "warm_starts": total.warm_starts,
+                "provisioned": total.provisioned}

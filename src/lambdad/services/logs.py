@@ -1,7 +1,9 @@
 """Function logs in CloudWatch Logs' shape: groups, streams, events; written in batches.
 
 The invoke path only appends to a list; a background task writes the batch to SQLite every
-`flush_interval` seconds, so no invocation waits for a disk write.
+`flush_interval` seconds, so no invocation waits for a disk write. One row holds all the lines one
+invocation wrote (START..REPORT), a quarter of the rows of a row per line; reads split them back
+into one event per line.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class LogStore:
 
     def append(self, account: str, group: str, stream: str, lines: list[str]) -> None:
         now = int(time.time() * 1000)
-        self._pending.extend((account, group, stream, now, now, line) for line in lines)
+        self._pending.append((account, group, stream, now, now, "\n".join(lines)))
 
     def flush(self) -> None:
         if not self._pending:
@@ -70,13 +72,20 @@ class LogStore:
         if end_time is not None:
             sql += " AND ts<=?"
             params.append(end_time)
-        if pattern:
+        needle = pattern.strip('"') if pattern else None
+        if needle:
             sql += " AND instr(message, ?) > 0"
-            params.append(pattern.strip('"'))
+            params.append(needle)
         sql += " ORDER BY id LIMIT ?"
         params.append(limit)
-        return [{"eventId": str(r["id"]), "logStreamName": r["stream"], "timestamp": r["ts"],
-                 "ingestionTime": r["ingested"], "message": r["message"]} for r in self.store.all(sql, params)]
+        events = []
+        for r in self.store.all(sql, params):
+            for n, line in enumerate(r["message"].split("\n")):
+                if needle and needle not in line:
+                    continue
+                events.append({"eventId": f"{r['id']}.{n}", "logStreamName": r["stream"], "timestamp": r["ts"],
+                               "ingestionTime": r["ingested"], "message": line})
+        return events
 
     def streams(self, account: str, group: str) -> list[dict[str, Any]]:
         self.flush()

@@ -5,6 +5,7 @@ Behaves like AWS's Python runtime interface client: the same context object, err
 exceptions with `stackTrace`), the same log line format for the `logging` module.
 """
 
+import decimal
 import importlib
 import json
 import logging
@@ -103,50 +104,72 @@ def _setup_logging():
     root.setLevel(logging.WARNING)
 
 
+_RUNTIME_FILES = (os.path.abspath(__file__).rstrip("c"), os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                       "zygote.py"))
+
+
+def _user_frames(tb):
+    """The traceback from the first frame that is not the runtime's own (AWS shows no bootstrap frames)."""
+    frames_ = traceback.extract_tb(tb)
+    for i, frame in enumerate(frames_):
+        if frame.filename not in _RUNTIME_FILES:
+            return frames_[i:]
+    return []
+
+
 def _error_payload(exc, error_type=None, request_id=""):
-    tb = traceback.extract_tb(exc.__traceback__)
     return {
         "errorMessage": str(exc),
         "errorType": error_type or type(exc).__name__,
         "requestId": request_id,
-        "stackTrace": traceback.format_list(tb),
+        "stackTrace": traceback.format_list(_user_frames(exc.__traceback__)),
     }
 
 
 def _log_error(payload):
+    """One `[ERROR] Type: message` line and the traceback, as AWS's runtime writes them."""
     lines = ["[ERROR] {0}: {1}".format(payload["errorType"], payload["errorMessage"])]
-    if payload.get("stackTrace"):
+    if payload.get("stackTrace") is not None:
         lines.append("Traceback (most recent call last):")
-        lines.extend(s.rstrip("\n") for s in payload["stackTrace"])
-    sys.stdout.write("\r".join(lines) + "\n")
+        for element in payload["stackTrace"]:
+            lines.extend(element.splitlines())
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+class _HandlerNotFound(object):
+    """AWS imports the module at init but reports a missing handler on every invoke."""
+
+    def __init__(self, fn_name, module_name):
+        self.message = "Handler '{0}' missing on module '{1}'".format(fn_name, module_name)
+
+    def __call__(self, event, context):
+        raise _InitError("Runtime.HandlerNotFound", self.message)
 
 
 def load_handler(handler_string):
-    """Import `path/mod.fn` / `pkg.mod.fn`; raise (error_type, message) failures as AWS words them."""
+    """Import `pkg.mod.fn` / `dir/mod.fn` as AWS's runtime does; failures as (error type, message)."""
     try:
         module_path, fn_name = handler_string.rsplit(".", 1)
-    except ValueError:
-        raise _InitError("Runtime.MalformedHandlerName", "Bad handler '{0}': not enough values to unpack "
-                         "(expected 2, got 1)".format(handler_string))
-    if "/" in module_path:
-        directory, _, module_path = module_path.rpartition("/")
-        sys.path.insert(0, os.path.join(os.getcwd(), directory))
-    module_name = module_path.replace("/", ".")
+    except ValueError as exc:
+        raise _InitError("Runtime.MalformedHandlerName", "Bad handler '{0}': {1}".format(handler_string, exc)) from None
+    if module_path.split(".")[0] in sys.builtin_module_names:
+        raise _InitError("Runtime.BuiltInModuleConflict",
+                         "Cannot use built-in module {0} as a handler module".format(module_path))
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(module_path.replace("/", "."))
     except ImportError as exc:
         raise _InitError("Runtime.ImportModuleError",
-                         "Unable to import module '{0}': {1}".format(module_name, exc))
+                         "Unable to import module '{0}': {1}".format(module_path, exc)) from None
     except SyntaxError as exc:
-        raise _InitError("Runtime.UserCodeSyntaxError", "Syntax error in module '{0}': {1}".format(
-            module_name, exc))
+        trace = ['  File "%s" Line %s\n    %s' % (exc.filename, exc.lineno, (exc.text or "").strip())]
+        raise _InitError("Runtime.UserCodeSyntaxError",
+                         "Syntax error in module '{0}': {1}".format(module_path, exc), trace) from None
     except Exception as exc:
         payload = _error_payload(exc)
-        raise _InitError(payload["errorType"], payload["errorMessage"], payload["stackTrace"])
+        raise _InitError(payload["errorType"], payload["errorMessage"], payload["stackTrace"]) from None
     fn = getattr(module, fn_name, None)
     if fn is None:
-        raise _InitError("Runtime.HandlerNotFound",
-                         "Handler '{0}' missing on module '{1}'".format(fn_name, module_name))
+        return _HandlerNotFound(fn_name, module_path)
     return fn
 
 
@@ -194,10 +217,30 @@ def run(spec, channel_fd):
         sys.stdout.flush()
         send(frames.pack_json(frames.INIT_ERROR, payload))
         os._exit(1)
+    except SystemExit as exc:
+        _exit(exc)
     init_ms = (time.perf_counter() - t0) * 1000.0
     send(frames.pack_json(frames.INIT_DONE, {"init_ms": init_ms}))
 
     invoke_loop(spec, handler, rfile, send)
+
+
+def _exit(exc):
+    """sys.exit() in user code ends the environment with that status, as on AWS (no error payload)."""
+    code = exc.code
+    if code is not None and not isinstance(code, int):
+        sys.stderr.write("{0}\n".format(code))
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+
+
+def _json_default(obj):
+    # AWS's runtime encodes Decimal (what DynamoDB reads return) as a number.
+    if isinstance(obj, decimal.Decimal):
+        return int(obj) if obj == obj.to_integral_value() else float(obj)
+    raise TypeError("Object of type {0} is not JSON serializable".format(type(obj).__name__))
 
 
 def invoke_loop(spec, handler, rfile, send):
@@ -221,6 +264,14 @@ def invoke_loop(spec, handler, rfile, send):
         try:
             event = loads(payload) if payload else {}
             result = handler(event, context)
+        except _InitError as exc:  # a handler AWS would have reported missing
+            err = {"errorMessage": exc.message, "errorType": exc.error_type, "requestId": request_id,
+                   "stackTrace": []}
+            _log_error(err)
+            out = dumps(err).encode()
+            kind = frames.ERROR
+        except SystemExit as exc:
+            _exit(exc)
         except Exception as exc:
             err = _error_payload(exc, request_id=request_id)
             _log_error(err)
@@ -228,7 +279,7 @@ def invoke_loop(spec, handler, rfile, send):
             kind = frames.ERROR
         else:
             try:
-                out = dumps(result).encode()
+                out = dumps(result, default=_json_default).encode()
             except (TypeError, ValueError) as exc:
                 err = {"errorMessage": "Unable to marshal response: {0}".format(exc),
                        "errorType": "Runtime.MarshalError", "requestId": request_id, "stackTrace": []}

@@ -1,0 +1,86 @@
+"""Lambda API operations for layers and their permission policies (rest-json adapters)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from lambdad.api.base import ApiRequest
+from lambdad.api.lambda_api import paginate
+from lambdad.api.restjson import RestJsonService
+
+if TYPE_CHECKING:
+    from lambdad.server import Lambdad
+
+
+def register(svc: RestJsonService, core: Lambdad) -> None:
+    layers = core.layers
+
+    def caller(request: ApiRequest) -> str:
+        assert request.principal is not None
+        return request.principal.account
+
+    def owner_and_name(request: ApiRequest, params: dict[str, Any], action: str | None = None) -> tuple[str, str]:
+        """The layer's account and name; with `action`, only its owner may go on."""
+        account, name = layers.parse_name(params.get("LayerName"), caller(request))
+        if action is not None:
+            layers.require_owner(caller(request), account, name, action)
+        return account, name
+
+    @svc.handler("PublishLayerVersion")
+    async def publish_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        account, name = owner_and_name(request, params, "PublishLayerVersion")
+        lv = layers.publish(account, name, params)
+        return lv.to_api(core.code_url(lv.digest))
+
+    @svc.handler("GetLayerVersion")
+    async def get_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        account, name = owner_and_name(request, params)
+        lv = layers.get(caller(request), account, name, params.get("VersionNumber"))
+        return lv.to_api(core.code_url(lv.digest))
+
+    @svc.handler("GetLayerVersionByArn")
+    async def get_layer_version_by_arn(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        lv = layers.get_by_arn(caller(request), params.get("Arn"))
+        return lv.to_api(core.code_url(lv.digest))
+
+    @svc.handler("ListLayerVersions")
+    async def list_layer_versions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        account, name = owner_and_name(request, params, "ListLayerVersions")
+        items = [lv.listing() for lv in layers.list_versions(account, name, params.get("CompatibleRuntime"),
+                                                             params.get("CompatibleArchitecture"))]
+        page, marker = paginate(items, params.get("Marker"), params.get("MaxItems"))
+        return {"LayerVersions": page, "NextMarker": marker}
+
+    @svc.handler("ListLayers")
+    async def list_layers(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        items = [{"LayerName": lv.name, "LayerArn": lv.layer_arn, "LatestMatchingVersion": lv.listing()}
+                 for lv in layers.list_layers(caller(request), params.get("CompatibleRuntime"),
+                                              params.get("CompatibleArchitecture"))]
+        page, marker = paginate(items, params.get("Marker"), params.get("MaxItems"))
+        return {"Layers": page, "NextMarker": marker}
+
+    @svc.handler("DeleteLayerVersion")
+    async def delete_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        account, name = owner_and_name(request, params, "DeleteLayerVersion")
+        layers.delete(account, name, params.get("VersionNumber"))
+        return {}
+
+    @svc.handler("AddLayerVersionPermission")
+    async def add_layer_version_permission(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        account, name = owner_and_name(request, params, "AddLayerVersionPermission")
+        statement, revision = layers.add_permission(account, name, params.get("VersionNumber"), params)
+        return {"Statement": json.dumps(statement), "RevisionId": revision}
+
+    @svc.handler("RemoveLayerVersionPermission")
+    async def remove_layer_version_permission(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        account, name = owner_and_name(request, params, "RemoveLayerVersionPermission")
+        layers.remove_permission(account, name, params.get("VersionNumber"), params.get("StatementId", ""),
+                                 params.get("RevisionId"))
+        return {}
+
+    @svc.handler("GetLayerVersionPolicy")
+    async def get_layer_version_policy(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        account, name = owner_and_name(request, params, "GetLayerVersionPolicy")
+        policy, revision = layers.get_policy(account, name, params.get("VersionNumber"))
+        return {"Policy": json.dumps(policy), "RevisionId": revision}

@@ -1,0 +1,29 @@
+"""Lambda API operations for tags (rest-json adapters over control/tags.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lambdad.api.base import ApiRequest
+from lambdad.api.restjson import RestJsonService
+
+if TYPE_CHECKING:
+    from lambdad.server import Lambdad
+
+
+def register(svc: RestJsonService, core: Lambdad) -> None:
+    tagging = core.tagging
+
+    @svc.handler("ListTags")
+    async def list_tags(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        return {"Tags": tagging.list_tags(params.get("Resource", ""))}
+
+    @svc.handler("TagResource")
+    async def tag_resource(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        tagging.tag(params.get("Resource", ""), params.get("Tags"))
+        return {}
+
+    @svc.handler("UntagResource")
+    async def untag_resource(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        tagging.untag(params.get("Resource", ""), params.get("TagKeys"))
+        return {}

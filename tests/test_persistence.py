@@ -1,0 +1,111 @@
+"""What a user created survives a clean stop (SIGTERM) and a kill -9 of the server on the same data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import create_function, make_zip, unique
+
+CODE = """
+import os
+
+calls = 0
+
+def handler(event, context):
+    global calls
+    calls += 1
+    print("marker", event.get("marker"))
+    return {"version": VERSION, "calls": calls, "pid": os.getpid(), "greeting": os.environ.get("GREETING")}
+"""
+
+
+def code(version: int) -> str:
+    return f"VERSION = {version}\n" + CODE
+
+
+def invoke(lam: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    resp = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    assert "FunctionError" not in resp
+    return json.loads(resp["Payload"].read())
+
+
+def log_messages(server: Any, name: str) -> list[str]:
+    logs = server.client("logs")
+    return [e["message"] for e in logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]]
+
+
+def snapshot(lam: Any, name: str) -> dict[str, Any]:
+    got = lam.get_function(FunctionName=name)
+    got.pop("ResponseMetadata")
+    location = got["Code"].pop("Location")
+    return {"function": got, "zip": httpx.get(location, timeout=10).content,
+            "concurrency": lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")}
+
+
+def build_state(server: Any) -> tuple[Any, dict[str, Any]]:
+    """Functions with code, configuration, tags, concurrency and logs; returns (client, what to expect)."""
+    lam = server.client()
+    kept = create_function(lam, code(1), name=unique("kept"), Tags={"team": "core"}, MemorySize=256,
+                           Environment={"Variables": {"GREETING": "hi"}})
+    lam.update_function_configuration(FunctionName=kept, Description="changed", Timeout=9)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=kept, WaiterConfig={"Delay": 0.2})
+    lam.update_function_code(FunctionName=kept, ZipFile=make_zip({"app.py": code(2)}))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=kept, WaiterConfig={"Delay": 0.2})
+    lam.put_function_concurrency(FunctionName=kept, ReservedConcurrentExecutions=7)
+    first = invoke(lam, kept, {"marker": "before-restart"})
+    assert (first["version"], first["greeting"]) == (2, "hi")
+    gone = create_function(lam, code(1), name=unique("gone"))
+    lam.delete_function(FunctionName=gone)
+    # Reading the logs back proves they reached the store before the server is stopped.
+    assert "marker before-restart" in log_messages(server, kept)
+    return lam, {"kept": kept, "gone": gone, "snapshot": snapshot(lam, kept), "pid": first["pid"],
+                 "account": lam.get_account_settings()["AccountUsage"]}
+
+
+def check_state(server: Any, expected: dict[str, Any]) -> None:
+    lam = server.client()
+    kept = expected["kept"]
+    assert snapshot(lam, kept) == expected["snapshot"]
+    assert lam.list_tags(Resource=expected["snapshot"]["function"]["Configuration"]["FunctionArn"])["Tags"] == {
+        "team": "core"}
+    names = [f["FunctionName"] for p in lam.get_paginator("list_functions").paginate() for f in p["Functions"]]
+    assert kept in names and expected["gone"] not in names
+    assert lam.get_account_settings()["AccountUsage"] == expected["account"]
+    assert "marker before-restart" in log_messages(server, kept)
+    after = invoke(lam, kept, {"marker": "after-restart"})
+    assert (after["version"], after["greeting"], after["calls"]) == (2, "hi", 1)
+    assert after["pid"] != expected["pid"]
+    assert "marker after-restart" in log_messages(server, kept)
+
+
+def wait_gone(pid: int) -> bool:
+    for _ in range(200):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_state_survives_restart(fresh_server: Any, stop_signal: int) -> None:
+    fresh_server.start()
+    _, expected = build_state(fresh_server)
+    fresh_server.stop(stop_signal)
+    if stop_signal == signal.SIGTERM:
+        assert fresh_server.proc is not None and fresh_server.proc.returncode == 0, fresh_server.log_text()[-2000:]
+        assert "lambdad stopped" in fresh_server.log_text()
+    assert wait_gone(expected["pid"]), "the server's environments do not outlive it"
+    fresh_server.start()
+    check_state(fresh_server, expected)
+    fresh_server.stop(signal.SIGKILL)
+    fresh_server.start()
+    check_state(fresh_server, expected)
