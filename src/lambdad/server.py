@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lambdad.api import iam_api, lambda_api, logs_api, sqs_api
+from lambdad.api import iam_api, lambda_api, logs_api, sns_api, sqs_api
 from lambdad.api.app import App
 from lambdad.api.base import ApiRequest, ApiResponse, Principal
 from lambdad.auth import hooks
@@ -31,7 +31,7 @@ from lambdad.frontdoors.function_url import FunctionUrlDoor, url_id_of
 from lambdad.invoke.async_queue import AsyncQueue
 from lambdad.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
 from lambdad.invoke.destinations import Destinations
-from lambdad.invoke.invoker import Invoker
+from lambdad.invoke.invoker import InvokeMeta, Invoker
 from lambdad.invoke.provisioned import ProvisionedConcurrency
 from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
@@ -40,6 +40,7 @@ from lambdad.runtime.pool import PoolManager
 from lambdad.services.audit import AuditLog
 from lambdad.services.iam import Iam
 from lambdad.services.logs import LogStore
+from lambdad.services.sns import SnsService
 from lambdad.services.sqs import SqsService
 from lambdad.services.sts import Sts
 from lambdad.store import BlobStore, Store
@@ -70,6 +71,7 @@ class Lambdad:
         self.tagging = Tagging(self.registry)
         self.logs = LogStore(self.store)
         self.sqs = SqsService(self.store, config)
+        self.sns = SnsService(self.store, config, self.sqs)
         self.limiter = ConcurrencyLimiter(config.account_concurrency)
         for rec in self.registry.all_records():
             if rec.meta.get("reserved_concurrency") is not None:
@@ -90,7 +92,7 @@ class Lambdad:
         self.async_queue = AsyncQueue(self.store, self.registry, self.resolve_for_invoke, self.invoker.invoke,
                                       self.destinations.deliver_outcome, config.async_retry_base_delay,
                                       max_parallel=max(16, config.account_concurrency))
-        self.authz_hooks = {"logs": hooks.logs_hook(self), "sqs": hooks.sqs_hook(self)}
+        self.authz_hooks = {"logs": hooks.logs_hook(self), "sqs": hooks.sqs_hook(self), "sns": hooks.sns_hook(self)}
         self.app = App(self)
         lambda_service = lambda_api.build(self)
         lambda_service.authorize = hooks.lambda_hook(self)
@@ -99,6 +101,8 @@ class Lambdad:
         self.app.add_service("sts", *iam_api.build_sts(self))
         self.app.add_service("logs", logs_api.build(self), logs_api.render_error)
         self.app.add_service("sqs", *sqs_api.build(self))
+        self.app.add_service("sns", *sns_api.build(self))
+        self.app.add_anonymous("sns", sns_api.anonymous)
         self._tasks: list[asyncio.Task[Any]] = []
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -115,6 +119,8 @@ class Lambdad:
             log.info("resuming %d accepted asynchronous events", pending)
         self._tasks.append(asyncio.create_task(self.async_queue.run_dispatcher(), name="async-dispatcher"))
         self._tasks.append(asyncio.create_task(self.sqs.run_sweeper(), name="sqs-sweeper"))
+        self.sns.lambda_deliverer = self._deliver_sns_to_lambda
+        self._tasks.append(asyncio.create_task(self.sns.run_delivery(), name="sns-delivery"))
         if self.config.demo:
             from lambdad.demo import ensure_demo_function
 
@@ -257,6 +263,13 @@ class Lambdad:
             raise InvalidParameterValueException("Cross-account pass role is not allowed.")
         if not self.iam.lambda_can_assume(account, role_arn):
             raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")
+
+    async def _deliver_sns_to_lambda(self, function_arn: str, event: bytes) -> None:
+        """SNS -> Lambda. Until the durable async queue exists this runs the function directly
+        (SNS's own delivery table already makes the hand-off durable); swap in the async path."""
+        parts = function_arn.split(":")
+        fv, invoked_arn = self.resolve_for_invoke(parts[4], parts[6], parts[7] if len(parts) > 7 else None)
+        await self.invoker.invoke(fv, event, InvokeMeta(invoked_arn))
 
     def _credentials_for(self, fv: FunctionVersion) -> dict[str, str]:
         """Fresh temporary credentials of the execution role for one new environment (12 h; the pool

@@ -134,6 +134,14 @@ def test_other_services_authorize_too(server: Server) -> None:
     with pytest.raises(ClientError) as exc:
         server.client("sqs", **keys).list_queues()
     assert _error(exc)[0] == 403
+    topic = server.client("sns").create_topic(Name=unique("topic"))["TopicArn"]
+    with pytest.raises(ClientError) as exc:
+        server.client("sns", **keys).publish(TopicArn=topic, Message="m")
+    assert _error(exc) == (403, "AuthorizationError", f"User: {arn} is not authorized to perform: sns:Publish on "
+                           f"resource: {topic} because no identity-based policy allows the sns:Publish action")
+    server.client("iam").put_user_policy(UserName=arn.rsplit("/", 1)[1], PolicyName="publish", PolicyDocument=_doc(
+        {"Effect": "Allow", "Action": "sns:Publish", "Resource": topic}))
+    assert server.client("sns", **keys).publish(TopicArn=topic, Message="m")["MessageId"]
     # GetCallerIdentity needs no permission at all.
     assert server.client("sts", **keys).get_caller_identity()["Arn"] == arn
 

@@ -43,6 +43,7 @@ class App:
         self.core = core
         self.services: dict[str, ServiceHandler] = {}
         self.error_renderers: dict[str, ErrorRenderer] = {}
+        self.anonymous: list[tuple[str, Callable[[ApiRequest], bool]]] = []
         self.auth = core.config.auth
         self.lookup_secret = core.credentials.secret_for
         self.audit = getattr(core, "audit", None)
@@ -51,6 +52,11 @@ class App:
         self.services[name] = handler
         if errors is not None:
             self.error_renderers[name] = errors
+
+    def add_anonymous(self, service: str, matches: Callable[[ApiRequest], bool]) -> None:
+        """Serve unsigned requests that `matches` by `service` without a principal (AWS serves
+        SNS's SubscribeURL and UnsubscribeURL that way)."""
+        self.anonymous.append((service, matches))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -118,7 +124,7 @@ class App:
                 return await front(request)
             if request.path.startswith("/_lambdad/"):
                 return await self._own_endpoint(request)
-            service = self._authenticate(request)
+            service = self._anonymous_service(request) or self._authenticate(request)
             handler = self.services.get(service)
             if handler is None:
                 raise UnknownOperationException(f"Service '{service}' is not available on this lambdad server.")
@@ -170,6 +176,14 @@ class App:
         request.principal = Principal(cred.account, cred.principal_arn, cred.access_key_id, cred.is_root,
                                       cred.session_token, cred.user_name, cred.role_name, cred.principal_id)
         return info.service
+
+    def _anonymous_service(self, request: ApiRequest) -> str | None:
+        if not self.anonymous or "authorization" in request.headers or "X-Amz-Credential" in request.query:
+            return None
+        for service, matches in self.anonymous:
+            if matches(request):
+                return service
+        return None
 
     def _guess_service(self, request: ApiRequest) -> str:
         target = request.headers.get("x-amz-target", "")

@@ -42,10 +42,9 @@ AUTH_CODES = {"InvalidSignatureException": "SignatureDoesNotMatch",
 _XML_ENTITIES = {"\r": "&#xD;", '"': "&quot;"}
 
 
-class InvalidQueryParameter(ApiError):
-    """A flattened parameter could not be decoded (bad integer, boolean or base64)."""
-
-    code = "InvalidParameterValue"
+def _invalid(message: str) -> ApiError:
+    """A flattened parameter that cannot be decoded (bad integer or base64, body not UTF-8)."""
+    return ApiError(message, code="InvalidParameterValue")
 
 
 # -- input ------------------------------------------------------------------------------------------
@@ -59,7 +58,7 @@ def form_params(request: ApiRequest) -> dict[str, str]:
             try:
                 text = request.body.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise InvalidQueryParameter("The request body is not valid UTF-8.") from exc
+                raise _invalid("The request body is not valid UTF-8.") from exc
             params.update(parse_qsl(text, keep_blank_values=True))
     return params
 
@@ -165,14 +164,14 @@ def _scalar(shape: Shape, raw: str) -> Any:
         if t in ("float", "double"):
             return float(raw)
     except ValueError:
-        raise InvalidQueryParameter(f"Value {raw} for parameter {shape.name} is invalid.") from None
+        raise _invalid(f"Value {raw} for parameter {shape.name} is invalid.") from None
     if t == "boolean":
         return raw.lower() == "true"
     if t == "blob":
         try:
             return base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidQueryParameter(f"Value {raw} for parameter {shape.name} is not valid base64.") from None
+            raise _invalid(f"Value {raw} for parameter {shape.name} is not valid base64.") from None
     return raw
 
 

@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS sqs_messages (
 );
 CREATE INDEX IF NOT EXISTS sqs_messages_visible ON sqs_messages (queue_id, visible_at);
 CREATE INDEX IF NOT EXISTS sqs_messages_group ON sqs_messages (queue_id, group_id) WHERE group_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sqs_messages_expiry ON sqs_messages (expires_at);
 CREATE TABLE IF NOT EXISTS sqs_dedup (
     queue_id INTEGER NOT NULL,
     dedup_key TEXT NOT NULL,
@@ -116,10 +117,6 @@ COMPUTED = frozenset({"ApproximateNumberOfMessages", "ApproximateNumberOfMessage
                       "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp",
                       "QueueArn"})
 READABLE = SETTABLE | FIFO_ONLY | COMPUTED | {"FifoQueue"}
-# Message system attributes a receiver may ask for.
-MESSAGE_SYSTEM_ATTRIBUTES = ("ApproximateFirstReceiveTimestamp", "ApproximateReceiveCount", "AWSTraceHeader",
-                             "DeadLetterQueueSourceArn", "MessageDeduplicationId", "MessageGroupId",
-                             "SenderId", "SentTimestamp", "SequenceNumber")
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _FIFO_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
@@ -512,9 +509,10 @@ class SqsService:
             value = "" if value is None else str(value)
             if name == "FifoQueue":
                 if not creating:
-                    if fifo:
+                    if not fifo:
+                        raise invalid_attribute_name("Unknown Attribute FifoQueue.")
+                    if value.lower() != "true":  # "true" again is a no-op
                         raise invalid_attribute_value("FifoQueue", "Modifying queue type is not supported.")
-                    raise invalid_attribute_name("Unknown Attribute FifoQueue.")
                 continue
             if name in FIFO_ONLY:
                 if not fifo:
@@ -689,6 +687,14 @@ class SqsService:
         now = now_ms()
         max_size = queue.int_setting("MaximumMessageSize")
         retention = queue.int_setting("MessageRetentionPeriod") * 1000
+        if batch and queue.fifo:
+            # These fail the whole batch on AWS, not just the entry.
+            for entry in entries:
+                if entry.group_id is None:
+                    raise invalid_value("The request must contain the parameter MessageGroupId.")
+                if entry.dedup_id is None and queue.setting("ContentBasedDeduplication") != "true":
+                    raise invalid_value("The queue should either have ContentBasedDeduplication enabled or "
+                                        "MessageDeduplicationId provided explicitly")
         rows: list[tuple[int, SendEntry, dict[str, Any]]] = []
         results: list[SendResult | SqsError | None] = [None] * len(entries)
         for index, entry in enumerate(entries):
@@ -755,8 +761,6 @@ class SqsService:
                                         "include alphanumeric and punctuation characters. 1 to 128 in length.")
         if queue.fifo:
             if group_id is None:
-                if batch:
-                    raise invalid_value("The request must contain the parameter MessageGroupId.")
                 raise missing_parameter("MessageGroupId")
             if dedup_id is None:
                 if queue.setting("ContentBasedDeduplication") != "true":

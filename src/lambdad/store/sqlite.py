@@ -25,6 +25,7 @@ class Store:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._depth = 0  # open transaction() blocks (guarded by the lock)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
@@ -56,14 +57,24 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """One atomic commit. Nested use becomes a savepoint of the outer transaction, so a
+        component can call another that has its own transactions (SNS fanning out to SQS)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            depth = self._depth
+            begin, commit, rollback = (("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK") if depth == 0 else
+                                       (f"SAVEPOINT s{depth}", f"RELEASE s{depth}",
+                                        f"ROLLBACK TO s{depth}; RELEASE s{depth}"))
+            self._conn.execute(begin)
+            self._depth = depth + 1
             try:
                 yield
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._depth = depth
+                for statement in rollback.split("; "):
+                    self._conn.execute(statement)
                 raise
-            self._conn.execute("COMMIT")
+            self._depth = depth
+            self._conn.execute(commit)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,208 @@
+"""SNS on the wire: the query protocol (form `Action=<Op>`, XML), from botocore's SNS model.
+
+The SubscribeURL and UnsubscribeURL that SNS hands to HTTP endpoints are plain unsigned GETs
+(`/?Action=ConfirmSubscription&TopicArn=..&Token=..`), so those two actions are also served
+without a signature (`anonymous`), as AWS does.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import botocore.session
+
+from lambdad.api import query
+from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.errors import ApiError, SnsError
+from lambdad.services.sns import MAX_BATCH, MAX_MESSAGE_BYTES, PAGE, PublishEntry, SnsService, Topic, invalid
+
+if TYPE_CHECKING:
+    from lambdad.server import Lambdad
+
+_ANONYMOUS_ACTIONS = frozenset({"ConfirmSubscription", "Unsubscribe"})
+_BATCH_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def anonymous(request: ApiRequest) -> bool:
+    """An unsigned SubscribeURL / UnsubscribeURL visit."""
+    actions = request.query.get("Action")
+    return bool(actions) and actions[0] in _ANONYMOUS_ACTIONS
+
+
+def _page(items: list[Any], token: str | None) -> tuple[list[Any], str | None]:
+    start = 0
+    if token:
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode())
+        except (ValueError, UnicodeDecodeError):
+            raise invalid("NextToken") from None
+    page = items[start:start + PAGE]
+    more = start + PAGE < len(items)
+    return page, base64.urlsafe_b64encode(str(start + PAGE).encode()).decode() if more else None
+
+
+def _batch_error(code: str, message: str) -> SnsError:
+    return SnsError(message, code=code)
+
+
+def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]],
+                                  Callable[[ApiError, ApiRequest], ApiResponse]]:
+    sns: SnsService = core.sns
+    model = botocore.session.get_session().get_service_model("sns")
+    svc = query.QueryService(model, missing_parameter=lambda op, name: invalid(
+        f"{name} Reason: no value for required parameter"))
+    svc.authorize = getattr(core, "authz_hooks", {}).get("sns")  # auth/hooks.py
+
+    def account(request: ApiRequest) -> str:
+        assert request.principal is not None
+        return request.principal.account
+
+    def topic_for_resource(arn: str) -> Topic:
+        topic = sns.topics.get(arn)
+        if topic is None:
+            raise SnsError("Resource does not exist", code="ResourceNotFound", status=404)
+        return topic
+
+    # -- topics -------------------------------------------------------------------------------------
+    @svc.operation("CreateTopic")
+    async def create_topic(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        attributes = dict(p.get("Attributes") or {})
+        if p.get("DataProtectionPolicy"):
+            attributes["DataProtectionPolicy"] = p["DataProtectionPolicy"]
+        topic = sns.create_topic(account(request), p["Name"], attributes, p.get("Tags"))
+        return {"TopicArn": topic.arn}
+
+    @svc.operation("DeleteTopic")
+    async def delete_topic(request: ApiRequest, p: dict[str, Any]) -> None:
+        sns.delete_topic(p["TopicArn"])
+
+    @svc.operation("ListTopics")
+    async def list_topics(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        page, token = _page(sns.list_topics(account(request)), p.get("NextToken"))
+        out: dict[str, Any] = {"Topics": [{"TopicArn": t.arn} for t in page]}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    @svc.operation("GetTopicAttributes")
+    async def get_topic_attributes(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Attributes": sns.topic_attributes(sns.get_topic(p["TopicArn"]))}
+
+    @svc.operation("SetTopicAttributes")
+    async def set_topic_attributes(request: ApiRequest, p: dict[str, Any]) -> None:
+        sns.set_topic_attribute(sns.get_topic(p["TopicArn"]), p["AttributeName"], p.get("AttributeValue"))
+
+    @svc.operation("AddPermission")
+    async def add_permission(request: ApiRequest, p: dict[str, Any]) -> None:
+        sns.add_permission(sns.get_topic(p["TopicArn"]), p["Label"], p["AWSAccountId"], p["ActionName"])
+
+    @svc.operation("RemovePermission")
+    async def remove_permission(request: ApiRequest, p: dict[str, Any]) -> None:
+        sns.remove_permission(sns.get_topic(p["TopicArn"]), p["Label"])
+
+    @svc.operation("TagResource")
+    async def tag_resource(request: ApiRequest, p: dict[str, Any]) -> None:
+        sns.tag(topic_for_resource(p["ResourceArn"]), p.get("Tags") or [])
+
+    @svc.operation("UntagResource")
+    async def untag_resource(request: ApiRequest, p: dict[str, Any]) -> None:
+        sns.untag(topic_for_resource(p["ResourceArn"]), p.get("TagKeys") or [])
+
+    @svc.operation("ListTagsForResource")
+    async def list_tags_for_resource(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Tags": list(topic_for_resource(p["ResourceArn"]).tags)}
+
+    # -- subscriptions ------------------------------------------------------------------------------
+    @svc.operation("Subscribe")
+    async def subscribe(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        topic = sns.get_topic(p["TopicArn"])
+        sub = sns.subscribe(topic, p["Protocol"], p.get("Endpoint"), account(request), p.get("Attributes"))
+        if sub.pending and not p.get("ReturnSubscriptionArn"):
+            return {"SubscriptionArn": "pending confirmation"}
+        return {"SubscriptionArn": sub.arn}
+
+    @svc.operation("ConfirmSubscription")
+    async def confirm_subscription(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"SubscriptionArn": sns.confirm_subscription(p.get("TopicArn"), p.get("Token")).arn}
+
+    @svc.operation("Unsubscribe")
+    async def unsubscribe(request: ApiRequest, p: dict[str, Any]) -> None:
+        sns.unsubscribe(p.get("SubscriptionArn"))
+
+    def listing(subs: list[Any], token: str | None) -> dict[str, Any]:
+        page, next_token = _page(subs, token)
+        out: dict[str, Any] = {"Subscriptions": [
+            {"SubscriptionArn": "PendingConfirmation" if s.pending else s.arn, "Owner": s.owner,
+             "Protocol": s.protocol, "Endpoint": s.endpoint, "TopicArn": s.topic_arn} for s in page]}
+        if next_token:
+            out["NextToken"] = next_token
+        return out
+
+    @svc.operation("ListSubscriptions")
+    async def list_subscriptions(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return listing(sns.list_subscriptions(account(request)), p.get("NextToken"))
+
+    @svc.operation("ListSubscriptionsByTopic")
+    async def list_subscriptions_by_topic(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        topic = sns.get_topic(p["TopicArn"])
+        return listing(sns.list_subscriptions(account(request), topic.arn), p.get("NextToken"))
+
+    @svc.operation("GetSubscriptionAttributes")
+    async def get_subscription_attributes(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Attributes": sns.subscription_attributes(sns.get_subscription(p["SubscriptionArn"]))}
+
+    @svc.operation("SetSubscriptionAttributes")
+    async def set_subscription_attributes(request: ApiRequest, p: dict[str, Any]) -> None:
+        sns.set_subscription_attribute(sns.get_subscription(p["SubscriptionArn"]), p["AttributeName"],
+                                       p.get("AttributeValue"))
+
+    # -- publishing ---------------------------------------------------------------------------------
+    def entry(p: dict[str, Any]) -> PublishEntry:
+        return PublishEntry(p.get("Message", ""), p.get("Subject"), p.get("MessageStructure"),
+                            p.get("MessageAttributes"), p.get("MessageGroupId"), p.get("MessageDeduplicationId"),
+                            p.get("Id", ""))
+
+    @svc.operation("Publish")
+    async def publish(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("PhoneNumber") and not (p.get("TopicArn") or p.get("TargetArn")):
+            raise invalid("PhoneNumber Reason: SMS delivery is not available on this lambdad server")
+        if p.get("TopicArn") and p.get("TargetArn"):
+            raise invalid("Only one of TopicArn or TargetArn may be specified")
+        if p.get("TargetArn") and not p.get("TopicArn"):
+            parts = p["TargetArn"].split(":")
+            if len(parts) >= 6 and parts[2] == "sns" and p["TargetArn"] not in sns.topics:
+                raise invalid("TargetArn Reason: No endpoint found for the target arn specified")
+            topic = sns.get_topic(p["TargetArn"], "TargetArn")
+        else:
+            topic = sns.get_topic(p.get("TopicArn"))
+        return sns.publish_entries(topic, [entry(p)])[0]
+
+    @svc.operation("PublishBatch")
+    async def publish_batch(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        topic = sns.get_topic(p["TopicArn"])
+        entries = p.get("PublishBatchRequestEntries") or []
+        if not entries:
+            raise _batch_error("EmptyBatchRequest", "The batch request doesn't contain any entries.")
+        if len(entries) > MAX_BATCH:
+            raise _batch_error("TooManyEntriesInBatchRequest", "The batch request contains more entries than "
+                                                               "permissible.")
+        ids = [e.get("Id", "") for e in entries]
+        for entry_id in ids:
+            if len(entry_id) > 80:
+                raise _batch_error("InvalidBatchEntryId", "The Id of a batch entry in the batch request is too "
+                                                          f"long: {entry_id}")
+            if not entry_id or not set(entry_id) <= _BATCH_ID_CHARS:
+                raise _batch_error("InvalidBatchEntryId", "The Id of a batch entry in the batch request contains an "
+                                                          f"impermissible character: {entry_id}")
+        if len(set(ids)) != len(ids):
+            raise _batch_error("BatchEntryIdsNotDistinct", "Two or more batch entries in the request have the same Id.")
+        total = sum(len(str(e.get("Message", "")).encode()) for e in entries)
+        if total > MAX_MESSAGE_BYTES:
+            raise _batch_error("BatchRequestTooLong", "The length of all the messages put together is more than the "
+                                                      "limit.")
+        results = sns.publish_entries(topic, [entry(e) for e in entries])
+        return {"Successful": [{"Id": e["Id"], **r} for e, r in zip(entries, results, strict=True)], "Failed": []}
+
+    return svc.dispatch, svc.render_error
