@@ -20,12 +20,15 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
 
 ACCESS_KEY = "AKIATESTROOT00000001"
 SECRET_KEY = "test-root-secret-key-for-lambdad-tests-0001"
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
+LAMBDA_TRUST = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": '
+                '{"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}')
 
 
 def free_port() -> int:
@@ -62,6 +65,7 @@ class Server:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{self.endpoint}/_lambdad/health", timeout=1).status_code == 200:
+                    self.ensure_role()
                     return
             except httpx.HTTPError:
                 pass
@@ -76,6 +80,17 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def ensure_role(self) -> None:
+        """The execution role every test function uses (functions need an existing role, as on AWS); it may
+        do anything, so functions calling lambdad's services work (tests of scoped roles make their own)."""
+        iam = self.client("iam")
+        try:
+            iam.create_role(RoleName="lambda-role", AssumeRolePolicyDocument=LAMBDA_TRUST)
+            iam.attach_role_policy(RoleName="lambda-role", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+        except ClientError as exc:  # it exists, or this server has other root keys than the tests' own
+            if exc.response["Error"]["Code"] not in ("EntityAlreadyExists", "InvalidClientTokenId"):
+                raise
 
     def client(self, service: str = "lambda", **kwargs: Any) -> Any:
         return boto3.client(

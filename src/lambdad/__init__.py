@@ -4,11 +4,11 @@ Layout:
     cli.py, config.py, errors.py   commands; the settings registry; the error tree
     server.py                      composition root: builds components, owns background tasks
     api/                           wire protocols from botocore's models (rest-json, json, query), SigV4
-    auth/                          SigV4 verification, credentials, IAM policy evaluation
+    auth/                          SigV4, credentials, master key, IAM policy evaluation, authorization hooks
     control/                       functions, versions, names, validation, code packages
     invoke/                        the invoke path: concurrency, routing, results and logs
     runtime/                       zygotes, environments, pools, sandbox; guest/ runs inside functions
-    services/                      embedded services: function logs, SQS, SNS (+ filter policies)
+    services/                      embedded services: function logs, SQS, SNS (+ filter policies), IAM, STS, audit
     store/                         SQLite store and content-addressed blobs
 """
 

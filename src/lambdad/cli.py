@@ -74,9 +74,24 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("--follow", "-f", action="store_true")
     client_args(logs)
 
+    account = sub.add_parser("account", help="accounts of this server (create one, list them)")
+    account_sub = account.add_subparsers(dest="account_command", required=True)
+    account_create = account_sub.add_parser("create", help="create an account and print its root keys")
+    account_create.add_argument("name")
+    client_args(account_create)
+    client_args(account_sub.add_parser("list", help="list accounts"))
+
+    audit = sub.add_parser("audit", help="print the audit log (every API call: who, what, on what, outcome)")
+    audit.add_argument("--follow", "-f", action="store_true", help="keep printing new calls")
+    audit.add_argument("--principal", help="caller ARN, its last segment (user or session name), or a glob")
+    audit.add_argument("--action", help="IAM action or glob, e.g. lambda:Invoke*")
+    audit.add_argument("--json", action="store_true", help="print the JSON lines as stored")
+    audit.add_argument("--data-dir", default=os.environ.get("LAMBDAD_DATA_DIR", "./.lambdad"))
+
     args = parser.parse_args(argv)
     return {"serve": cmd_serve, "doctor": cmd_doctor, "deploy": cmd_deploy, "invoke": cmd_invoke,
-            "ls": cmd_ls, "logs": cmd_logs, "layer": cmd_layer}[args.command](args)
+            "ls": cmd_ls, "logs": cmd_logs, "layer": cmd_layer, "account": cmd_account,
+            "audit": cmd_audit}[args.command](args)
 
 
 def _settings(args: argparse.Namespace) -> config.Config:
@@ -126,11 +141,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 # -- client commands ------------------------------------------------------------------------------
-def _client(args: argparse.Namespace, service: str = "lambda") -> Any:
-    import boto3
-    from botocore.config import Config as BotoConfig
-
-    endpoint = args.endpoint_url or "http://127.0.0.1:8900"
+def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if not os.environ.get("AWS_ACCESS_KEY_ID"):
         cred_file = Path(args.data_dir) / "credentials"
@@ -141,6 +152,15 @@ def _client(args: argparse.Namespace, service: str = "lambda") -> Any:
             parser.read(cred_file)
             kwargs = {"aws_access_key_id": parser.get("default", "aws_access_key_id"),
                       "aws_secret_access_key": parser.get("default", "aws_secret_access_key")}
+    return kwargs
+
+
+def _client(args: argparse.Namespace, service: str = "lambda") -> Any:
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    endpoint = args.endpoint_url or "http://127.0.0.1:8900"
+    kwargs = _client_kwargs(args)
     region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
     return boto3.client(service, endpoint_url=endpoint, region_name=region,
                         config=BotoConfig(retries={"max_attempts": 1}, read_timeout=910), **kwargs)
@@ -187,14 +207,82 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                                                           WaiterConfig={"Delay": 1})
         else:
             print(f"creating {args.name} ...", flush=True)
-            account = os.environ.get(config.setting("account_id").env_var) or config.setting("account_id").default
-            role = args.role or f"arn:aws:iam::{account}:role/lambdad-deploy"
+            role = args.role or _deploy_role(args)
             client.create_function(FunctionName=args.name, Runtime=args.runtime or "python3.12",
                                    Handler=args.handler, Role=role, Code={"ZipFile": data}, **extra)
             client.get_waiter("function_active_v2").wait(FunctionName=args.name, WaiterConfig={"Delay": 1})
     except (ClientError, BotoCoreError) as exc:
         return _fail(exc)
     print(f"{args.name} is ready", flush=True)
+    return 0
+
+
+def _deploy_role(args: argparse.Namespace) -> str:
+    """The role `lambdad deploy` gives new functions: lambdad-deploy, created (basic execution) if missing."""
+    iam = _client(args, "iam")
+    try:
+        return iam.get_role(RoleName="lambdad-deploy")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    arn = iam.create_role(RoleName="lambdad-deploy", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    iam.attach_role_policy(RoleName="lambdad-deploy",
+                           PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+    return arn
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    """Accounts are managed by the server's own root through /_lambdad/accounts (SigV4-signed)."""
+    import botocore.session
+    import httpx
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    endpoint = (args.endpoint_url or "http://127.0.0.1:8900").rstrip("/")
+    keys = _client_kwargs(args)
+    session = botocore.session.get_session()
+    creds = (Credentials(keys["aws_access_key_id"], keys["aws_secret_access_key"]) if keys
+             else session.get_credentials())
+    if creds is None:
+        return _fail(Exception("no credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --data-dir"))
+    creating = args.account_command == "create"
+    body = json.dumps({"Name": args.name}).encode() if creating else b""
+    request = AWSRequest("POST" if creating else "GET", f"{endpoint}/_lambdad/accounts", data=body,
+                         headers={"content-type": "application/json"} if creating else {})
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+    SigV4Auth(creds, "lambdad", region).add_auth(request)
+    try:
+        resp = httpx.request(request.method, request.url, content=body, headers=dict(request.headers.items()),
+                             timeout=30)
+    except httpx.HTTPError as exc:
+        return _fail(exc)
+    data = resp.json() if resp.content else {}
+    if resp.status_code != 200:
+        return _fail(Exception(data.get("message") or data.get("Message") or resp.text))
+    if creating:
+        print(f"# account {data['AccountId']} ({data['Name']}): its root keys, shown once")
+        print(f"[{data['Name']}]\naws_access_key_id = {data['AccessKeyId']}\n"
+              f"aws_secret_access_key = {data['SecretAccessKey']}\nregion = {region}")
+        return 0
+    for item in data["Accounts"]:
+        print(f"{item['AccountId']}  {item.get('Name', '')}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from lambdad.services import audit
+
+    path = Path(args.data_dir) / "audit.log"
+    if not path.exists() and not args.follow:
+        return _fail(Exception(f"no audit log at {path}"))
+    try:
+        for event in audit.read(path, follow=args.follow):
+            if audit.matches(event, args.principal, args.action):
+                print(json.dumps(event) if args.json else audit.format_event(event), flush=True)
+    except KeyboardInterrupt:
+        return 0
     return 0
 
 

@@ -48,6 +48,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("root_secret_access_key", "", "Root secret access key; generated when unset."),
     Setting("auth", True, "Verify SigV4 signatures on every request. Turning this off is for local "
             "development only and is refused unless the server listens on loopback.", _bool),
+    Setting("master_key", "", "Base64 of a 32-byte key encrypting secrets at rest (IAM secret keys, "
+            "environment variables); when unset, master_key_file is used."),
+    Setting("master_key_file", "", "File holding the master key; default DATA_DIR/master.key, created "
+            "with mode 0600 on first start. Keep a copy: the store's secrets cannot be read without it."),
+    Setting("require_existing_roles", True, "A function's Role must name an existing IAM role whose trust "
+            "policy lets lambda.amazonaws.com assume it (as on AWS).", _bool),
+    Setting("audit", True, "Record every API call as a JSON line in DATA_DIR/audit.log.", _bool),
     Setting("account_concurrency", 1000, "Account-wide concurrent executions limit.", int),
     Setting("idle_timeout", 600.0, "Seconds an idle execution environment stays warm before it is "
             "reaped.", float),

@@ -32,8 +32,9 @@ def ensure_demo_function(core: Lambdad) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "app.py").write_text(DEMO_SOURCE)
         data = make_zip_from_dir(Path(tmp))
+    role = core.iam.ensure_lambda_role(account, "lambdad-demo")
     core.registry.create(account, {
         "FunctionName": DEMO_NAME, "Runtime": "python3.12", "Handler": "app.handler",
-        "Role": f"arn:aws:iam::{account}:role/lambdad-demo", "Code": {"ZipFile": data},
+        "Role": role["Arn"], "Code": {"ZipFile": data},
         "Description": "lambdad demo function",
     })

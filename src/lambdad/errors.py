@@ -18,7 +18,10 @@
     ├── SqsError                      SQS errors; `code` is the query-protocol code
     │                                 (AWS.SimpleQueueService.NonExistentQueue), `json_type` the JSON
     │                                 protocol's (QueueDoesNotExist); raised by services/sqs.py
-    └── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns.py
+    ├── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns.py
+    └── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
+                                      MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
+                                      ValidationError 400, AccessDenied 403); services/iam.py, services/sts.py
 
 Foreign errors (sqlite3, OSError) are translated where they enter, `raise X from exc`.
 """
@@ -144,3 +147,9 @@ class SnsError(ApiError):
     """An SNS error (query protocol): `code` such as InvalidParameter (400) or NotFound (404)."""
 
     code = "InvalidParameter"
+
+
+class IamError(ApiError):
+    """An IAM or STS error (query protocol): the code and status are set per instance."""
+
+    code = "ValidationError"

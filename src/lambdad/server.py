@@ -11,11 +11,13 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lambdad.api import lambda_api, logs_api, sns_api, sqs_api
+from lambdad.api import iam_api, lambda_api, logs_api, sns_api, sqs_api
 from lambdad.api.app import App
-from lambdad.api.base import ApiRequest, ApiResponse
-from lambdad.auth import policy
+from lambdad.api.base import ApiRequest, ApiResponse, Principal
+from lambdad.auth import hooks, policy
+from lambdad.auth.authorizer import Authorizer
 from lambdad.auth.credentials import Credential, CredentialStore
+from lambdad.auth.keyring import Keyring, load_master_key
 from lambdad.config import Config
 from lambdad.control.aliases import Aliases
 from lambdad.control.function_urls import FunctionUrls
@@ -41,9 +43,12 @@ from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
 from lambdad.runtime.pool import PoolManager
+from lambdad.services.audit import AuditLog
+from lambdad.services.iam import Iam
 from lambdad.services.logs import LogStore
 from lambdad.services.sns import SnsService
 from lambdad.services.sqs import SqsService
+from lambdad.services.sts import Sts
 from lambdad.store import BlobStore, Store
 
 log = logging.getLogger("lambdad")
@@ -58,8 +63,14 @@ class Lambdad:
         self.url_secret = secrets.token_bytes(32)
         self.store = Store(data / "lambdad.db")
         self.blobs = BlobStore(data / "code", config.max_unzipped_bytes)
-        self.credentials = CredentialStore(config)
-        self.registry = FunctionRegistry(self.store, self.blobs, config)
+        self.keyring = Keyring(load_master_key(config))
+        self.credentials = CredentialStore(config, self.store, self.keyring)
+        self.iam = Iam(self.store, self.keyring, self.credentials, config.account_id, config.region)
+        self.authorizer = Authorizer(self.iam, config.region)
+        self.sts = Sts(self.iam, self.credentials, self.authorizer)
+        self.audit = AuditLog(data / "audit.log") if config.audit else None
+        self.registry = FunctionRegistry(self.store, self.blobs, config, keyring=self.keyring)
+        self.registry.role_check = self._check_execution_role
         self.aliases = Aliases(self.store, self.registry)
         self.versions = Versions(self.registry, self.aliases)
         self.layers = Layers(self.store, self.blobs, self.registry, config)
@@ -89,8 +100,13 @@ class Lambdad:
         self.async_queue = AsyncQueue(self.store, self.registry, self.resolve_for_invoke, self.invoker.invoke,
                                       self.destinations.deliver_outcome, config.async_retry_base_delay,
                                       max_parallel=max(16, config.account_concurrency))
+        self.authz_hooks = {"logs": hooks.logs_hook(self), "sqs": hooks.sqs_hook(self), "sns": hooks.sns_hook(self)}
         self.app = App(self)
-        self.app.add_service("lambda", lambda_api.build(self).dispatch)
+        lambda_service = lambda_api.build(self)
+        lambda_service.authorize = hooks.lambda_hook(self)
+        self.app.add_service("lambda", lambda_service.dispatch)
+        self.app.add_service("iam", *iam_api.build_iam(self))
+        self.app.add_service("sts", *iam_api.build_sts(self))
         self.app.add_service("logs", logs_api.build(self), logs_api.render_error)
         self.app.add_service("sqs", *sqs_api.build(self))
         self.app.add_service("sns", *sns_api.build(self))
@@ -103,6 +119,8 @@ class Lambdad:
             log.info("sandbox: %s", line)
         self._tasks.append(asyncio.create_task(self.pools.run_reaper(), name="reaper"))
         self._tasks.append(asyncio.create_task(self.logs.run_flusher(), name="log-flusher"))
+        if self.audit is not None:
+            self._tasks.append(asyncio.create_task(self.audit.run_flusher(), name="audit-flusher"))
         await self.provisioned.start()
         pending = self.async_queue.load()
         if pending:
@@ -125,6 +143,8 @@ class Lambdad:
         await self.pools.aclose()
         await self.launcher.aclose()
         self.logs.flush()
+        if self.audit is not None:
+            self.audit.flush()
         self.store.close()
 
     # -- helpers for the API modules --------------------------------------------------------
@@ -230,8 +250,27 @@ class Lambdad:
         return function_arn(self.config.region, account, name, qualifier)
 
     def identity_policies(self, cred: Credential) -> list[dict[str, Any]]:
-        """The IAM policies attached to a caller (none until IAM users and roles exist)."""
-        return []
+        """The IAM policies of a caller: its user's (and groups') or its assumed role's."""
+        return self.authorizer.identity_policies(principal_of(cred))
+
+    def environment_visible(self, request: ApiRequest, fv: FunctionVersion) -> bool:
+        """Whether a caller may read a function's environment variables (lambda:GetFunctionConfiguration)."""
+        principal = request.principal
+        if principal is None or (principal.is_root and principal.account == fv.account):
+            return True
+        found = self.permissions.document(fv.function, None)
+        return self.authorizer.allowed(principal, "lambda:GetFunctionConfiguration", fv.arn, fv.account,
+                                       found[0] if found else None, hooks.request_context(request))
+
+    def _check_execution_role(self, account: str, role_arn: str) -> None:
+        """A function's Role must be a role of its account that Lambda may assume (as AWS checks)."""
+        if not self.config.require_existing_roles:
+            return
+        parts = role_arn.split(":")
+        if len(parts) > 4 and parts[4] != account:
+            raise InvalidParameterValueException("Cross-account pass role is not allowed.")
+        if not self.iam.lambda_can_assume(account, role_arn):
+            raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")
 
     async def _deliver_sns_to_lambda(self, target_arn: str, event: bytes) -> None:
         """SNS -> Lambda: authorized by the function's resource policy as on AWS, then queued
@@ -263,10 +302,19 @@ class Lambdad:
         await self.sns.publish(topic_arn, message, attributes=attributes or None)
 
     def _credentials_for(self, fv: FunctionVersion) -> dict[str, str]:
+        """Fresh temporary credentials of the execution role for one new environment (12 h; the pool
+        retires environments whose credentials near expiry)."""
         role = fv.config.get("Role") or f"arn:aws:iam::{fv.account}:role/lambdad-default"
-        cred = self.credentials.issue_role_session(role, fv.name, fv.account)
+        found = self.iam.find_role(fv.account, role.rsplit("/", 1)[-1])
+        cred = self.credentials.issue_role_session(role, fv.name, fv.account,
+                                                   role_id=found["RoleId"] if found else "")
         return {"AWS_ACCESS_KEY_ID": cred.access_key_id, "AWS_SECRET_ACCESS_KEY": cred.secret_access_key,
                 "AWS_SESSION_TOKEN": cred.session_token or ""}
 
 
-__all__ = ["Lambdad", "ResourceNotFoundException"]
+def principal_of(cred: Credential) -> Principal:
+    return Principal(cred.account, cred.principal_arn, cred.access_key_id, cred.is_root, cred.session_token,
+                     cred.user_name, cred.role_name, cred.principal_id)
+
+
+__all__ = ["Lambdad", "ResourceNotFoundException", "principal_of"]

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 from lambdad import __version__
 from lambdad.api.base import ApiRequest, ApiResponse, Principal, json_error
 from lambdad.auth import sigv4
-from lambdad.errors import ApiError, AuthError, RequestTooLargeException, UnknownOperationException
+from lambdad.errors import (
+    AccessDeniedException,
+    ApiError,
+    AuthError,
+    RequestTooLargeException,
+    UnknownOperationException,
+)
 
 if TYPE_CHECKING:
     from lambdad.server import Lambdad
@@ -29,6 +35,7 @@ ErrorRenderer = Callable[[ApiError, ApiRequest], ApiResponse]
 # Largest request body read at all: a sync payload of 6 MB arrives base64-free, a 50 MB zip as
 # base64 inside JSON (4/3 larger).
 MAX_BODY = 70 * 1024 * 1024
+_QUERY_VERSIONS = {b"2010-05-08": "iam", b"2011-06-15": "sts", b"2012-11-05": "sqs", b"2010-03-31": "sns"}
 
 
 class App:
@@ -39,6 +46,7 @@ class App:
         self.anonymous: list[tuple[str, Callable[[ApiRequest], bool]]] = []
         self.auth = core.config.auth
         self.lookup_secret = core.credentials.secret_for
+        self.audit = getattr(core, "audit", None)
 
     def add_service(self, name: str, handler: ServiceHandler, errors: ErrorRenderer | None = None) -> None:
         self.services[name] = handler
@@ -108,6 +116,7 @@ class App:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         request = ApiRequest(scope["method"], scope["path"], raw_path, scope["query_string"].decode("latin-1"),
                              headers, b"", scope.get("client"))
+        error_code = ""
         try:
             request.body = await self._read_body(scope, receive)
             front = self.core.front_door_for(request)
@@ -122,14 +131,18 @@ class App:
             request.service = service
             response = await handler(request)
         except ApiError as exc:
+            error_code = exc.code
             response = self._render_error(exc, request)
         except Exception as exc:  # a bug: answer like AWS's ServiceException, keep serving
             log.exception("unhandled error for %s %s", request.method, request.path)
             from lambdad.errors import ServiceException
 
+            error_code = "ServiceException"
             response = self._render_error(ServiceException(f"Internal error: {type(exc).__name__}"), request)
         if not any(name == b"x-amzn-requestid" for name, _ in response.headers):
             response.headers.append((b"x-amzn-requestid", request.request_id.encode()))
+        if self.audit is not None:
+            self.audit.record(request, response.status, error_code)
         return response
 
     def _render_error(self, exc: ApiError, request: ApiRequest) -> ApiResponse:
@@ -142,14 +155,15 @@ class App:
         info = sigv4.parse_scope(request.headers, request.query)
         if not self.auth:
             account = self.core.config.account_id
-            request.principal = Principal(account, f"arn:aws:iam::{account}:root", is_root=True)
+            request.principal = Principal(account, f"arn:aws:iam::{account}:root", is_root=True,
+                                          principal_id=account)
             return info.service if info else self._guess_service(request)
         try:
             info = sigv4.verify(request.method, request.raw_path, request.raw_query, request.headers,
                                 request.body, self.lookup_secret)
         except sigv4.SigV4Error as exc:
-            if info is not None:
-                request.service = info.service
+            # Answer in the protocol of the service asked (an unsigned request names none: guess it).
+            request.service = info.service if info is not None else self._guess_service(request)
             err = AuthError(exc.message, code=exc.code, status=exc.status)
             if exc.code == "UnrecognizedClientException":
                 err.message_key = "message"
@@ -160,7 +174,7 @@ class App:
             raise AuthError("The security token included in the request is invalid.",
                             code="UnrecognizedClientException")
         request.principal = Principal(cred.account, cred.principal_arn, cred.access_key_id, cred.is_root,
-                                      cred.session_token)
+                                      cred.session_token, cred.user_name, cred.role_name, cred.principal_id)
         return info.service
 
     def _anonymous_service(self, request: ApiRequest) -> str | None:
@@ -177,6 +191,10 @@ class App:
             return "sqs"
         if target.startswith("Logs_"):
             return "logs"
+        if not target and request.method == "POST" and b"Action=" in request.body:
+            # Query protocol without a signature: the API version names the service.
+            version = request.body.partition(b"Version=")[2][:10]
+            return _QUERY_VERSIONS.get(version, "lambda")
         return "lambda"
 
     async def _own_endpoint(self, request: ApiRequest) -> ApiResponse:
@@ -191,5 +209,30 @@ class App:
             if not hmac.compare_digest(token, expected) or not self.core.blobs.zip_path(digest).exists():
                 return ApiResponse(403, b"Access Denied", [(b"content-type", b"text/plain")])
             return ApiResponse(200, self.core.blobs.read_zip(digest), [(b"content-type", b"application/zip")])
+        if path == "/_lambdad/accounts":
+            return self._accounts_endpoint(request)
         return ApiResponse(404, json.dumps({"message": "Not Found"}).encode(),
                            [(b"content-type", b"application/json")])
+
+    def _accounts_endpoint(self, request: ApiRequest) -> ApiResponse:
+        """Accounts administration (`lambdad account`): only the configured account's root may use it.
+        GET lists accounts; POST {"Name": ...} creates one and answers its root keys (shown once)."""
+        try:
+            self._authenticate(request)
+            principal = request.principal
+            if principal is None or not principal.is_root or principal.account != self.core.config.account_id:
+                raise AccessDeniedException("Only the root user of the server's own account may manage accounts.")
+            iam = self.core.iam
+            if request.method == "GET":
+                return ApiResponse.json({"Accounts": iam.list_accounts()})
+            if request.method != "POST":
+                raise UnknownOperationException("Use GET or POST.")
+            body = request.json()
+            account, key_id, secret = iam.create_account(body.get("Name") if isinstance(body, dict) else None)
+            log.info("account %s created by %s", account, principal.arn)
+            return ApiResponse.json({"AccountId": account, "Name": body["Name"], "AccessKeyId": key_id,
+                                     "SecretAccessKey": secret})
+        except ValueError:
+            return json_error(ApiError("The body must be JSON."), request.request_id)
+        except ApiError as exc:
+            return json_error(exc, request.request_id)

@@ -20,6 +20,9 @@ class Principal:
     access_key_id: str = ""
     is_root: bool = False
     session_token: str | None = None
+    user_name: str | None = None  # an IAM user (its keys or its GetSessionToken session)
+    role_name: str | None = None  # an assumed-role session (execution role or AssumeRole)
+    principal_id: str = ""
 
 
 @dataclass(slots=True)
@@ -34,6 +37,9 @@ class ApiRequest:
     request_id: str = field(default_factory=ids.request_id)
     principal: Principal | None = None
     service: str = ""
+    # What authorization decided this request is (IAM action, resource ARN), for the audit log.
+    action: str = ""
+    resource: str = ""
     _query: dict[str, list[str]] | None = None
 
     @property

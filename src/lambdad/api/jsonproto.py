@@ -10,6 +10,8 @@ from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.errors import ApiError, UnknownOperationException
 
 Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any]]]
+# Called with (request, operation name, parsed input) before the operation; raises to refuse.
+Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
 
 
 class JsonService:
@@ -17,6 +19,7 @@ class JsonService:
         self.target_prefix = target_prefix
         self.content_type = content_type.encode()
         self.operations: dict[str, Operation] = {}
+        self.authorize: Authorize | None = None
 
     def operation(self, name: str) -> Callable[[Operation], Operation]:
         def register(fn: Operation) -> Operation:
@@ -35,6 +38,8 @@ class JsonService:
             params = json.loads(request.body) if request.body else {}
         except ValueError as exc:
             raise ApiError("Request body is not valid JSON", code="SerializationException") from exc
+        if self.authorize is not None:
+            self.authorize(request, name, params)
         result = await op(request, params)
         return ApiResponse(200, json.dumps(result).encode(), [(b"content-type", self.content_type)])
 

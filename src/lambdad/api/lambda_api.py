@@ -85,6 +85,18 @@ def build(core: Lambdad) -> RestJsonService:
         return parse_function_ref(params.get("Resource", ""), None, request.principal.account, field="resource",
                                   max_name=256, region=region)
 
+    def visible_config(request: ApiRequest, fv: FunctionVersion) -> dict[str, Any]:
+        return redacted(request, fv, public_config(fv))
+
+    def redacted(request: ApiRequest, fv: FunctionVersion, cfg: dict[str, Any]) -> dict[str, Any]:
+        """Environment variables withheld from callers not allowed lambda:GetFunctionConfiguration
+        (they are secrets at rest: see control/functions.py)."""
+        if (cfg.get("Environment") or {}).get("Variables") and not core.environment_visible(request, fv):
+            cfg["Environment"] = {"Error": {"ErrorCode": "AccessDeniedException", "Message": (
+                f"User: {request.principal.arn if request.principal else 'anonymous'} is not authorized to "
+                f"perform: lambda:GetFunctionConfiguration on resource: {fv.arn}")}}
+        return cfg
+
     def code_location(fv: FunctionVersion) -> str:
         token = hmac.new(core.url_secret, fv.code_digest.encode(), hashlib.sha256).hexdigest()[:32]
         return f"{core.public_url}/_lambdad/code/{fv.code_digest}.zip?token={token}"
@@ -102,7 +114,7 @@ def build(core: Lambdad) -> RestJsonService:
     async def get_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
         fv = core.resolve(r.account, r.name, r.qualifier)
-        out: dict[str, Any] = {"Configuration": public_config(fv),
+        out: dict[str, Any] = {"Configuration": visible_config(request, fv),
                                "Code": {"RepositoryType": "S3", "Location": code_location(fv)}}
         tags = fv.function.meta.get("tags")
         if tags:
@@ -125,10 +137,11 @@ def build(core: Lambdad) -> RestJsonService:
             raise validation_error([f"Value '{which}' at 'functionVersion' failed to satisfy constraint: Member "
                                     "must satisfy enum value set: [ALL]"])
         if which == "ALL":
-            items = [listed_config(fv, qualified=True) for rec in registry.list_records(request.principal.account)
+            items = [redacted(request, fv, listed_config(fv, qualified=True))
+                     for rec in registry.list_records(request.principal.account)
                      for fv in sorted(rec.versions.values(), key=_version_order)]
         else:
-            items = [listed_config(fv) for fv in registry.list_latest(request.principal.account)]
+            items = [redacted(request, fv, listed_config(fv)) for fv in registry.list_latest(request.principal.account)]
         page, marker = paginate(items, params.get("Marker"), params.get("MaxItems"))
         out: dict[str, Any] = {"Functions": page}
         if marker:

@@ -32,6 +32,7 @@ def _after(token: str | None) -> int:
 
 def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
     svc = JsonService("Logs_20140328")
+    svc.authorize = getattr(core, "authz_hooks", {}).get("logs")  # auth/hooks.py
     logs = core.logs
 
     def account(request: ApiRequest) -> str:

@@ -29,6 +29,8 @@ from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.errors import ApiError, AuthError
 
 Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+# Called with (request, operation name, parsed input) before the operation; raises to refuse.
+Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
 
 _XML_CONTENT_TYPE = (b"content-type", b"text/xml")
 # SigV4 failures in the query protocol's spelling (auth/sigv4.py answers with the JSON protocol's).
@@ -277,6 +279,7 @@ class QueryService:
         self.error_detail = error_detail
         self.missing_parameter = missing_parameter
         self.operations: dict[str, Operation] = {}
+        self.authorize: Authorize | None = None
         self._models: dict[str, OperationModel] = {}
 
     def operation(self, name: str) -> Callable[[Operation], Operation]:
@@ -307,7 +310,10 @@ class QueryService:
         fn = self.operations.get(action)
         if fn is None:
             raise ApiError(f"The action {action or 'None'} is not valid for this endpoint.", code="InvalidAction")
-        result = await fn(request, self.parse(action, params))
+        parsed = self.parse(action, params)
+        if self.authorize is not None:
+            self.authorize(request, action, parsed)
+        result = await fn(request, parsed)
         return ApiResponse(200, render(self._models[action], self.xmlns, result, request.request_id),
                            [_XML_CONTENT_TYPE, (b"x-amzn-requestid", request.request_id.encode())])
 

@@ -23,6 +23,8 @@ from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.errors import ApiError, InvalidRequestContentException, UnknownOperationException
 
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | ApiResponse]]
+# Called with (request, operation name, parsed input) before the handler; raises to refuse (auth/hooks.py).
+Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
 
 _LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 
@@ -65,6 +67,7 @@ class RestJsonService:
         self.model = botocore.session.get_session().get_service_model(service_name)
         self.routes: dict[str, list[Route]] = {}
         self.by_name: dict[str, Route] = {}
+        self.authorize: Authorize | None = None
         for name in self.model.operation_names:
             route = _compile(self.model.operation_model(name))
             self.routes.setdefault(route.method, []).append(route)
@@ -97,6 +100,8 @@ class RestJsonService:
             raise UnknownOperationException(
                 f"The operation {route.operation.name} is not implemented by this lambdad server.")
         params = self.parse_input(route, values, request)
+        if self.authorize is not None:
+            self.authorize(request, route.operation.name, params)
         result = await route.handler(request, params)
         if isinstance(result, ApiResponse):
             return result

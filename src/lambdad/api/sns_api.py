@@ -53,6 +53,7 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
     model = botocore.session.get_session().get_service_model("sns")
     svc = query.QueryService(model, missing_parameter=lambda op, name: invalid(
         f"{name} Reason: no value for required parameter"))
+    svc.authorize = getattr(core, "authz_hooks", {}).get("sns")  # auth/hooks.py
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None

@@ -173,6 +173,7 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
     qsvc = query.QueryService(query_model, XMLNS, error_detail=True,
                               missing_parameter=lambda op, name: missing_parameter(name))
     handlers: dict[str, Handler] = {}
+    qsvc.authorize = getattr(core, "authz_hooks", {}).get("sqs")  # auth/hooks.py; both protocols use it
 
     def op(name: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -378,6 +379,8 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
                     continue  # the queue URL may be the request path
                 if required not in params:
                     raise missing_parameter(required)
+        if qsvc.authorize is not None:
+            qsvc.authorize(request, name, params)
         result = await fn(request, params)
         out = encode_value(operation.output_shape, result) if result and operation.output_shape else {}
         return ApiResponse(200, json.dumps(out).encode(),

@@ -1,5 +1,9 @@
 """Functions and their versions: validation, persistence, and the in-memory view the invoke path reads.
 
+Environment variables are encrypted in the stored configuration (`Environment.EncryptedVariables`,
+AES-GCM with the master key, auth/keyring.py) and decrypted when loaded; always write versions
+through `_save_version` so they never reach the store in clear.
+
 Every function lives in two tables: `functions` (one row per function: tags, counters, per-function
 settings) and `function_versions` (one row per `$LATEST` or published version: the configuration as
 the API returns it plus the code digest). Reads on the hot path never touch SQLite: the registry
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambdad.auth.keyring import Keyring
 from lambdad.config import Config
 from lambdad.control import validation as v
 from lambdad.control.codezip import CodeZipError, inspect_zip
@@ -112,11 +117,14 @@ ConfigHook = Callable[[str, dict[str, Any], str], None]
 
 
 class FunctionRegistry:
-    def __init__(self, store: Store, blobs: BlobStore, config: Config) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, config: Config, keyring: Keyring | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.config = config
         self.region = config.region
+        self.keyring = keyring
+        #: (account, role ARN) -> None or raise: checks a function's execution role (set by the server)
+        self.role_check: Callable[[str, str], None] | None = None
         self._functions: dict[tuple[str, str], FunctionRecord] = {}
         self._listeners: list[ChangeListener] = []
         self._config_hooks: list[ConfigHook] = []
@@ -133,7 +141,8 @@ class FunctionRegistry:
             if rec is None:
                 continue
             rec.versions[row["version"]] = FunctionVersion(
-                row["account"], row["name"], row["version"], json.loads(row["config"]), row["code_digest"], rec)
+                row["account"], row["name"], row["version"], self.decode_config(rec, row["config"]),
+                row["code_digest"], rec)
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -157,7 +166,30 @@ class FunctionRegistry:
     def _save_version(self, fv: FunctionVersion) -> None:
         self.store.execute(
             "INSERT OR REPLACE INTO function_versions (account, name, version, config, code_digest) "
-            "VALUES (?, ?, ?, ?, ?)", (fv.account, fv.name, fv.version, json.dumps(fv.config), fv.code_digest))
+            "VALUES (?, ?, ?, ?, ?)", (fv.account, fv.name, fv.version, self.encode_config(fv), fv.code_digest))
+
+    # -- environment variables at rest ------------------------------------------------------
+    def encode_config(self, fv: FunctionVersion) -> str:
+        """The configuration as stored: environment variables sealed with the master key."""
+        env = fv.config.get("Environment")
+        if self.keyring is None or not env or not env.get("Variables"):
+            return json.dumps(fv.config)
+        sealed = dict(env)
+        sealed["EncryptedVariables"] = self.keyring.encrypt(json.dumps(sealed.pop("Variables")),
+                                                            f"{fv.account}:{fv.name}")
+        return json.dumps({**fv.config, "Environment": sealed})
+
+    def decode_config(self, rec: FunctionRecord, text: str) -> dict[str, Any]:
+        cfg = json.loads(text)
+        env = cfg.get("Environment")
+        if env and "EncryptedVariables" in env:
+            if self.keyring is None:
+                raise ValueError("stored environment variables are encrypted but no master key is loaded")
+            env = dict(env)
+            env["Variables"] = json.loads(self.keyring.decrypt(env.pop("EncryptedVariables"),
+                                                               f"{rec.account}:{rec.name}"))
+            cfg["Environment"] = env
+        return cfg
 
     # -- reads ------------------------------------------------------------------------------
     def find(self, account: str, name: str) -> FunctionRecord | None:
@@ -229,6 +261,8 @@ class FunctionRegistry:
             raise InvalidParameterValueException(
                 "PackageType Image is not supported by lambdad; use a .zip deployment package.")
         cfg = v.function_configuration(params, creating=True)
+        if self.role_check is not None:
+            self.role_check(account, cfg["Role"])
         tags = check_tags(params.get("Tags") or {})
         digest, size = self._code_from_params(params.get("Code") or {})
         cfg.update({
@@ -290,7 +324,10 @@ class FunctionRegistry:
         rec = self.get_record(account, name)
         self.check_revision(rec.latest, params.get("RevisionId"))
         cfg = dict(rec.latest.config)
-        cfg.update(v.function_configuration(params, creating=False, current=cfg))
+        changes = v.function_configuration(params, creating=False, current=cfg)
+        if "Role" in changes and self.role_check is not None:
+            self.role_check(account, changes["Role"])
+        cfg.update(changes)
         return self._replace_latest(rec, cfg, rec.latest.code_digest)
 
     def delete(self, account: str, name: str, qualifier: str | None) -> None:

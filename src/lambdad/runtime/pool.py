@@ -15,11 +15,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad.auth.credentials import EXECUTION_SESSION_SECONDS
 from lambdad.runtime.environment import Environment, EnvState
 
 log = logging.getLogger("lambdad.pool")
 
 Factory = Callable[[str], Awaitable[Environment]]  # init type -> a started environment
+# An environment's execution-role credentials last EXECUTION_SESSION_SECONDS; one is not reused when
+# they could expire during a maximal (15 minute) invocation, so a new environment gets fresh ones.
+MAX_ENVIRONMENT_AGE = EXECUTION_SESSION_SECONDS - 16 * 60
 
 
 @dataclass(slots=True)
@@ -55,6 +59,9 @@ class FunctionPool:
         while idle:
             env = idle.pop()
             if env.state is EnvState.IDLE:
+                if time.monotonic() - env.created > MAX_ENVIRONMENT_AGE:
+                    self.discard(env)
+                    continue
                 self.warm_starts += 1
                 return env, False
         self.cold_starts += 1

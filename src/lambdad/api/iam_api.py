@@ -1,0 +1,375 @@
+"""IAM and STS on the wire (query protocol, the shared codec in api/query.py): thin adapters from
+form parameters to services/iam.py and services/sts.py, rendering IAM's field sets.
+
+Policy documents go out URL-encoded, as IAM sends them (botocore unquotes and parses fields of
+type policyDocumentType); they are stored exactly as the caller wrote them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import botocore.session
+
+from lambdad.api import query
+from lambdad.api.base import ApiRequest, ApiResponse, Principal
+from lambdad.auth.hooks import iam_hook, request_context
+from lambdad.errors import ApiError
+from lambdad.services.iam import Iam, paginate, validation
+
+if TYPE_CHECKING:
+    from lambdad.server import Lambdad
+
+Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+Built = tuple[Callable[[ApiRequest], Awaitable[ApiResponse]], Callable[[ApiError, ApiRequest], ApiResponse]]
+
+
+def _missing(op: str, name: str) -> ApiError:
+    return validation(f"1 validation error detected: Value null at '{name[:1].lower() + name[1:]}' failed to satisfy "
+                      "constraint: Member must not be null")
+
+
+def _doc(text: str) -> str:
+    return quote(text, safe="")
+
+
+# -- views: IAM's field sets per operation (see the aws-recorded IAM snapshots) -------------------
+
+def user_view(u: dict[str, Any], *, tags: bool = True) -> dict[str, Any]:
+    out = {k: u[k] for k in ("Path", "UserName", "UserId", "Arn", "CreateDate")}
+    if tags and u.get("Tags"):
+        out["Tags"] = u["Tags"]
+    return out
+
+
+def group_view(g: dict[str, Any]) -> dict[str, Any]:
+    return {k: g[k] for k in ("Path", "GroupName", "GroupId", "Arn", "CreateDate")}
+
+
+def role_view(r: dict[str, Any], *, get: bool = False, listing: bool = False) -> dict[str, Any]:
+    out = {k: r[k] for k in ("Path", "RoleName", "RoleId", "Arn", "CreateDate")}
+    out["AssumeRolePolicyDocument"] = _doc(r["AssumeRolePolicyDocument"])
+    if r.get("Description") is not None:
+        out["Description"] = r["Description"]
+    if get or listing:
+        out["MaxSessionDuration"] = r["MaxSessionDuration"]
+    if get:
+        out["RoleLastUsed"] = {}
+    if not listing and r.get("Tags"):
+        out["Tags"] = r["Tags"]
+    return out
+
+
+def policy_view(iam: Iam, account: str, p: dict[str, Any], *, description: bool = False) -> dict[str, Any]:
+    out = {k: p[k] for k in ("PolicyName", "PolicyId", "Arn", "Path", "DefaultVersionId")}
+    out.update(AttachmentCount=iam.attachment_count(account, p["Arn"]), PermissionsBoundaryUsageCount=0,
+               IsAttachable=True, CreateDate=p["CreateDate"], UpdateDate=p["UpdateDate"])
+    if description and p.get("Description") is not None:
+        out["Description"] = p["Description"]
+    if p.get("Tags") and description:
+        out["Tags"] = p["Tags"]
+    return out
+
+
+def _page(items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:
+    page, marker = paginate(items, params.get("Marker"), params.get("MaxItems"))
+    out: dict[str, Any] = {key: page, "IsTruncated": marker is not None}
+    if marker is not None:
+        out["Marker"] = marker
+    return out
+
+
+def build_iam(core: Lambdad) -> Built:
+    iam: Iam = core.iam
+    model = botocore.session.get_session().get_service_model("iam")
+    svc = query.QueryService(model, missing_parameter=_missing)
+    svc.authorize = iam_hook(core)
+
+    def op(name: str) -> Callable[[Handler], Handler]:
+        return svc.operation(name)
+
+    def principal(request: ApiRequest) -> Principal:
+        assert request.principal is not None
+        return request.principal
+
+    def acct(request: ApiRequest) -> str:
+        return principal(request).account
+
+    def own_user(request: ApiRequest, params: dict[str, Any]) -> str:
+        """UserName, or the calling user's own name (IAM's default for key and user operations)."""
+        if params.get("UserName"):
+            return str(params["UserName"])
+        p = principal(request)
+        if p.user_name is None:
+            if p.is_root:
+                raise validation("Must specify userName when calling with non-User credentials")
+            raise validation("Must specify userName when calling with non-User credentials")
+        return p.user_name
+
+    # -- users ------------------------------------------------------------------------------
+    @op("CreateUser")
+    async def create_user(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"User": user_view(iam.create_user(acct(request), p["UserName"], p.get("Path"), p.get("Tags")))}
+
+    @op("GetUser")
+    async def get_user(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        caller = principal(request)
+        if not p.get("UserName") and caller.is_root:
+            created = iam.accounts.get(caller.account, {}).get("CreateDate", 0)
+            return {"User": {"UserId": caller.account, "Arn": caller.arn, "CreateDate": created}}
+        return {"User": user_view(iam.get_user(acct(request), own_user(request, p)))}
+
+    @op("ListUsers")
+    async def list_users(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        users = [user_view(u, tags=False) for u in iam.users(acct(request), p.get("PathPrefix") or "/")]
+        return _page(users, p, "Users")
+
+    @op("UpdateUser")
+    async def update_user(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.update_user(acct(request), p["UserName"], p.get("NewUserName"), p.get("NewPath"))
+
+    @op("DeleteUser")
+    async def delete_user(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.delete_user(acct(request), p["UserName"])
+
+    for kind, label in (("user", "User"), ("role", "Role")):
+        def _tags(kind: str = kind, label: str = label) -> None:
+            @op(f"Tag{label}")
+            async def tag(request: ApiRequest, p: dict[str, Any]) -> None:
+                iam.tag(acct(request), kind, p[f"{label}Name"], p.get("Tags"))
+
+            @op(f"Untag{label}")
+            async def untag(request: ApiRequest, p: dict[str, Any]) -> None:
+                iam.untag(acct(request), kind, p[f"{label}Name"], p.get("TagKeys") or [])
+
+            @op(f"List{label}Tags")
+            async def list_tags(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+                rec = iam._get(acct(request), kind, p[f"{label}Name"])
+                return _page(list(rec.get("Tags", [])), p, "Tags")
+        _tags()
+
+    # -- access keys ------------------------------------------------------------------------
+    @op("CreateAccessKey")
+    async def create_access_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"AccessKey": iam.create_access_key(acct(request), own_user(request, p))}
+
+    @op("ListAccessKeys")
+    async def list_access_keys(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return _page(iam.access_keys(acct(request), own_user(request, p)), p, "AccessKeyMetadata")
+
+    @op("UpdateAccessKey")
+    async def update_access_key(request: ApiRequest, p: dict[str, Any]) -> None:
+        account = acct(request)
+        user = p.get("UserName") or iam.key_owner(account, p["AccessKeyId"]) or own_user(request, p)
+        iam.update_access_key(account, user, p["AccessKeyId"], p["Status"])
+
+    @op("DeleteAccessKey")
+    async def delete_access_key(request: ApiRequest, p: dict[str, Any]) -> None:
+        account = acct(request)
+        user = p.get("UserName") or iam.key_owner(account, p["AccessKeyId"]) or own_user(request, p)
+        iam.delete_access_key(account, user, p["AccessKeyId"])
+
+    # -- groups -----------------------------------------------------------------------------
+    @op("CreateGroup")
+    async def create_group(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Group": group_view(iam.create_group(acct(request), p["GroupName"], p.get("Path")))}
+
+    @op("GetGroup")
+    async def get_group(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        account = acct(request)
+        group = iam.get_group(account, p["GroupName"])
+        users = [user_view(iam.get_user(account, u), tags=False) for u in group["Users"]]
+        out = _page(users, p, "Users")
+        out["Group"] = group_view(group)
+        return out
+
+    @op("ListGroups")
+    async def list_groups(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return _page([group_view(g) for g in iam.groups(acct(request), p.get("PathPrefix") or "/")], p, "Groups")
+
+    @op("ListGroupsForUser")
+    async def list_groups_for_user(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        account = acct(request)
+        name = own_user(request, p)
+        iam.get_user(account, name)
+        return _page([group_view(g) for g in iam.groups_for_user(account, name)], p, "Groups")
+
+    @op("AddUserToGroup")
+    async def add_user_to_group(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.add_user_to_group(acct(request), p["GroupName"], p["UserName"])
+
+    @op("RemoveUserFromGroup")
+    async def remove_user_from_group(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.remove_user_from_group(acct(request), p["GroupName"], p["UserName"])
+
+    @op("DeleteGroup")
+    async def delete_group(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.delete_group(acct(request), p["GroupName"])
+
+    # -- roles ------------------------------------------------------------------------------
+    @op("CreateRole")
+    async def create_role(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        role = iam.create_role(acct(request), p["RoleName"], p["AssumeRolePolicyDocument"], p.get("Path"),
+                               p.get("Description"), p.get("MaxSessionDuration"), p.get("Tags"))
+        return {"Role": role_view(role)}
+
+    @op("GetRole")
+    async def get_role(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Role": role_view(iam.get_role(acct(request), p["RoleName"]), get=True)}
+
+    @op("ListRoles")
+    async def list_roles(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        roles = [role_view(r, listing=True) for r in iam.roles(acct(request), p.get("PathPrefix") or "/")]
+        return _page(roles, p, "Roles")
+
+    @op("UpdateRole")
+    async def update_role(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        iam.update_role(acct(request), p["RoleName"], p.get("Description"), p.get("MaxSessionDuration"))
+        return {}
+
+    @op("UpdateRoleDescription")
+    async def update_role_description(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        iam.update_role(acct(request), p["RoleName"], p["Description"], None)
+        return {"Role": role_view(iam.get_role(acct(request), p["RoleName"]), get=True)}
+
+    @op("UpdateAssumeRolePolicy")
+    async def update_assume_role_policy(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.update_assume_role_policy(acct(request), p["RoleName"], p["PolicyDocument"])
+
+    @op("DeleteRole")
+    async def delete_role(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.delete_role(acct(request), p["RoleName"])
+
+    # -- inline and attached policies, for users, groups and roles ---------------------------
+    for kind, label in (("user", "User"), ("group", "Group"), ("role", "Role")):
+        def _policies(kind: str = kind, label: str = label) -> None:
+            owner_key = f"{label}Name"
+
+            @op(f"Put{label}Policy")
+            async def put(request: ApiRequest, p: dict[str, Any]) -> None:
+                iam.put_inline(acct(request), kind, p[owner_key], p["PolicyName"], p["PolicyDocument"])
+
+            @op(f"Get{label}Policy")
+            async def get(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+                document = iam.get_inline(acct(request), kind, p[owner_key], p["PolicyName"])
+                owner = iam._get(acct(request), kind, p[owner_key])[owner_key]
+                return {owner_key: owner, "PolicyName": p["PolicyName"], "PolicyDocument": _doc(document)}
+
+            @op(f"Delete{label}Policy")
+            async def delete(request: ApiRequest, p: dict[str, Any]) -> None:
+                iam.delete_inline(acct(request), kind, p[owner_key], p["PolicyName"])
+
+            @op(f"List{label}Policies")
+            async def list_inline(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+                owner = own_user(request, p) if kind == "user" else p[owner_key]
+                return _page(iam.inline_names(acct(request), kind, owner), p, "PolicyNames")
+
+            @op(f"Attach{label}Policy")
+            async def attach(request: ApiRequest, p: dict[str, Any]) -> None:
+                iam.attach(acct(request), kind, p[owner_key], p["PolicyArn"])
+
+            @op(f"Detach{label}Policy")
+            async def detach(request: ApiRequest, p: dict[str, Any]) -> None:
+                iam.detach(acct(request), kind, p[owner_key], p["PolicyArn"])
+
+            @op(f"ListAttached{label}Policies")
+            async def list_attached(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+                owner = own_user(request, p) if kind == "user" else p[owner_key]
+                return _page(iam.attached(acct(request), kind, owner, p.get("PathPrefix") or "/"), p,
+                             "AttachedPolicies")
+        _policies()
+
+    # -- managed policies -------------------------------------------------------------------
+    @op("CreatePolicy")
+    async def create_policy(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        account = acct(request)
+        rec = iam.create_policy(account, p["PolicyName"], p["PolicyDocument"], p.get("Path"), p.get("Description"),
+                                p.get("Tags"))
+        view = policy_view(iam, account, rec)
+        if rec.get("Tags"):
+            view["Tags"] = rec["Tags"]
+        return {"Policy": view}
+
+    @op("GetPolicy")
+    async def get_policy(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        account = acct(request)
+        return {"Policy": policy_view(iam, account, iam.get_policy(account, p["PolicyArn"]), description=True)}
+
+    @op("ListPolicies")
+    async def list_policies(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        account = acct(request)
+        scope = p.get("Scope") or "All"
+        if scope not in ("All", "AWS", "Local"):
+            raise validation(f"1 validation error detected: Value '{scope}' at 'scope' failed to satisfy constraint: "
+                             "Member must satisfy enum value set: [All, AWS, Local]")
+        found = iam.policies(account, scope, bool(p.get("OnlyAttached")), p.get("PathPrefix") or "/")
+        return _page([policy_view(iam, account, rec) for rec in found], p, "Policies")
+
+    @op("DeletePolicy")
+    async def delete_policy(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.delete_policy(acct(request), p["PolicyArn"])
+
+    @op("CreatePolicyVersion")
+    async def create_policy_version(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"PolicyVersion": iam.create_policy_version(acct(request), p["PolicyArn"], p["PolicyDocument"],
+                                                           bool(p.get("SetAsDefault")))}
+
+    @op("GetPolicyVersion")
+    async def get_policy_version(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        version = iam.get_policy_version(acct(request), p["PolicyArn"], p["VersionId"])
+        version["Document"] = _doc(version["Document"])
+        return {"PolicyVersion": version}
+
+    @op("ListPolicyVersions")
+    async def list_policy_versions(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        versions = iam.policy_versions(acct(request), p["PolicyArn"])
+        for v in versions:
+            v.pop("Document", None)
+        return _page(versions, p, "Versions")
+
+    @op("DeletePolicyVersion")
+    async def delete_policy_version(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.delete_policy_version(acct(request), p["PolicyArn"], p["VersionId"])
+
+    @op("SetDefaultPolicyVersion")
+    async def set_default_policy_version(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.set_default_version(acct(request), p["PolicyArn"], p["VersionId"])
+
+    @op("ListEntitiesForPolicy")
+    async def list_entities_for_policy(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = dict(iam.entities_for_policy(acct(request), p["PolicyArn"]))
+        out["IsTruncated"] = False
+        return out
+
+    return svc.dispatch, svc.render_error
+
+
+def build_sts(core: Lambdad) -> Built:
+    sts = core.sts
+    model = botocore.session.get_session().get_service_model("sts")
+    svc = query.QueryService(model, missing_parameter=_missing)
+
+    def principal(request: ApiRequest) -> Principal:
+        assert request.principal is not None
+        return request.principal
+
+    @svc.operation("GetCallerIdentity")
+    async def get_caller_identity(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        # No permission is needed to ask who one is (and a Deny cannot stop it), as on AWS.
+        request.action, request.resource = "sts:GetCallerIdentity", "*"
+        return sts.caller_identity(principal(request))
+
+    @svc.operation("AssumeRole")
+    async def assume_role(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        request.action, request.resource = "sts:AssumeRole", str(p.get("RoleArn", ""))
+        return sts.assume_role(principal(request), p["RoleArn"], p["RoleSessionName"], p.get("DurationSeconds"),
+                               request_context(request))
+
+    @svc.operation("GetSessionToken")
+    async def get_session_token(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        request.action, request.resource = "sts:GetSessionToken", "*"
+        return sts.get_session_token(principal(request), p.get("DurationSeconds"))
+
+    return svc.dispatch, svc.render_error

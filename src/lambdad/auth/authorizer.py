@@ -1,0 +1,123 @@
+"""Authorization of API calls: (principal, action, resource, context) -> allow, or AWS's AccessDenied.
+
+Every service's codec calls its hook (auth/hooks.py) with the operation and its parameters after
+authentication; the hook names the IAM action and resource ARN and asks `Authorizer.authorize`.
+
+- The account root acting in its own account is allowed at once: no policy is read, nothing is
+  evaluated (the hot path of the common single-user setup).
+- Anyone else is judged by `policy.evaluate` with their identity-based policies (an IAM user's
+  inline + attached + groups' policies; an assumed role's inline + attached) and the resource's
+  policy when it has one. Parsed policy sets are cached per principal and dropped whenever IAM
+  changes (`Iam.generation`).
+- Denials carry AWS's message, naming which kind of policy refused: "User: ARN is not authorized to
+  perform: ACTION on resource: RESOURCE because no identity-based policy allows the ACTION action",
+  "... with an explicit deny in an identity-based policy", "... in a resource-based policy".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from lambdad.auth import policy
+from lambdad.errors import AccessDeniedException, ApiError
+
+if TYPE_CHECKING:
+    from lambdad.api.base import Principal
+    from lambdad.services.iam import Iam
+
+Policies = list[dict[str, Any]]
+
+
+class Authorizer:
+    def __init__(self, iam: Iam, region: str) -> None:
+        self.iam = iam
+        self.region = region
+        self._cache: dict[tuple[str, str, str], Policies] = {}
+        iam.add_listener(self._cache.clear)
+
+    # -- identity policies ------------------------------------------------------------------
+    def identity_policies(self, principal: Principal) -> Policies:
+        if principal.is_root:
+            return []
+        if principal.role_name is not None:
+            key = (principal.account, "role", principal.role_name.lower())
+        elif principal.user_name is not None:
+            key = (principal.account, "user", principal.user_name.lower())
+        else:
+            return []
+        found = self._cache.get(key)
+        if found is None:
+            if key[1] == "role":
+                found = self.iam.role_policies(principal.account, principal.role_name or "")
+            else:
+                found = self.iam.user_policies(principal.account, principal.user_name or "")
+            self._cache[key] = found
+        return found
+
+    # -- decisions --------------------------------------------------------------------------
+    def decide(self, principal: Principal, action: str, resource: str, resource_account: str,
+               resource_policy: Mapping[str, Any] | None = None,
+               context: dict[str, str | list[str]] | None = None) -> policy.Decision:
+        if principal.is_root and principal.account == resource_account:
+            return policy.Decision.ALLOW
+        ctx = policy.RequestContext(principal.arn, principal.account, action, resource, resource_account,
+                                    context or {})
+        return policy.evaluate(ctx, self.identity_policies(principal), resource_policy, principal.is_root)
+
+    def allowed(self, principal: Principal, action: str, resource: str, resource_account: str,
+                resource_policy: Mapping[str, Any] | None = None,
+                context: dict[str, str | list[str]] | None = None) -> bool:
+        return self.decide(principal, action, resource, resource_account, resource_policy,
+                           context) is policy.Decision.ALLOW
+
+    def authorize(self, principal: Principal, action: str, resource: str, resource_account: str,
+                  resource_policy: Mapping[str, Any] | None = None,
+                  context: dict[str, str | list[str]] | None = None, *,
+                  error: type[ApiError] = AccessDeniedException, code: str | None = None) -> None:
+        """Return if allowed; raise `error` (403) with AWS's message otherwise."""
+        decision = self.decide(principal, action, resource, resource_account, resource_policy, context)
+        if decision is policy.Decision.ALLOW:
+            return
+        raise error(self.denial_message(principal, action, resource, resource_account, resource_policy, context,
+                                        decision), code=code, status=403)
+
+    def authorize_assume_role(self, principal: Principal, role_arn: str, role_account: str,
+                              trust: Mapping[str, Any], context: dict[str, str | list[str]]) -> None:
+        """sts:AssumeRole: the usual evaluation with the trust policy as the resource policy, and, even
+        within one account, the trust policy itself must admit the caller (IAM User Guide, "Roles
+        terms and concepts": a role can only be assumed by principals its trust policy names)."""
+        self.authorize(principal, "sts:AssumeRole", role_arn, role_account, trust, context, code="AccessDenied")
+        ctx = policy.RequestContext(principal.arn, principal.account, "sts:AssumeRole", role_arn, "", context)
+        if policy.evaluate(ctx, [], trust, is_account_root=True) is not policy.Decision.ALLOW:
+            raise AccessDeniedException(f"User: {principal.arn} is not authorized to perform: sts:AssumeRole on "
+                                        f"resource: {role_arn}", code="AccessDenied")
+
+    def denial_message(self, principal: Principal, action: str, resource: str, resource_account: str,
+                       resource_policy: Mapping[str, Any] | None, context: dict[str, str | list[str]] | None,
+                       decision: policy.Decision) -> str:
+        head = f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource}"
+        identity = self.identity_policies(principal)
+        # The identity policies judged alone, as if the resource were the caller's own.
+        alone = policy.evaluate(policy.RequestContext(principal.arn, principal.account, action, resource,
+                                                      principal.account, context or {}),
+                                identity, None, principal.is_root)
+        if decision is policy.Decision.EXPLICIT_DENY:
+            where = "an identity-based" if alone is policy.Decision.EXPLICIT_DENY else "a resource-based"
+            return f"{head} with an explicit deny in {where} policy"
+        if principal.account != resource_account and alone is policy.Decision.ALLOW:
+            return f"{head} because no resource-based policy allows the {action} action"
+        return f"{head} because no identity-based policy allows the {action} action"
+
+    def service_allowed(self, service: str, action: str, resource: str, resource_account: str,
+                        resource_policy: Mapping[str, Any] | None, source_arn: str | None = None,
+                        source_account: str | None = None) -> bool:
+        """Whether an AWS service principal (e.g. ``sns.amazonaws.com`` delivering to a function) may act,
+        judged by the resource policy alone as AWS does for service principals."""
+        keys: dict[str, str | list[str]] = {}
+        if source_arn:
+            keys["aws:SourceArn"] = source_arn
+        if source_account:
+            keys["aws:SourceAccount"] = source_account
+        ctx = policy.RequestContext("", "", action, resource, resource_account, keys, principal_service=service)
+        return policy.evaluate(ctx, [], resource_policy) is policy.Decision.ALLOW

@@ -1,0 +1,102 @@
+"""STS: who am I (GetCallerIdentity), temporary credentials (AssumeRole, GetSessionToken).
+
+AssumeRole is authorized like any cross-principal call: the caller's identity policies must allow
+`sts:AssumeRole` on the role unless its trust policy names the caller directly, and the trust policy
+(the role's resource-based policy) must admit the caller; across accounts both must allow. The
+sessions are CredentialStore sessions: ``ASIA`` keys with a session token and an expiry, persisted
+(encrypted) so they outlive a restart, acting with the role's policies.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lambdad.api.base import Principal
+from lambdad.auth.authorizer import Authorizer
+from lambdad.auth.credentials import CredentialStore
+from lambdad.errors import AccessDeniedException, IamError
+from lambdad.services.iam import Iam
+
+_SESSION_NAME_RE = re.compile(r"[\w+=,.@-]*")
+CHAINED_MAX = 3600  # a role session assuming a role gets at most an hour
+
+
+def _constraint(value: Any, field: str, rule: str) -> IamError:
+    return IamError(f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+                    f"Member must {rule}", code="ValidationError", status=400)
+
+
+def _denied(message: str) -> AccessDeniedException:
+    return AccessDeniedException(message, code="AccessDenied")
+
+
+class Sts:
+    def __init__(self, iam: Iam, credentials: CredentialStore, authorizer: Authorizer) -> None:
+        self.iam = iam
+        self.credentials = credentials
+        self.authorizer = authorizer
+
+    def caller_identity(self, principal: Principal) -> dict[str, str]:
+        return {"UserId": principal.principal_id or principal.account, "Account": principal.account,
+                "Arn": principal.arn}
+
+    def assume_role(self, principal: Principal, role_arn: str, session_name: str, duration: int | None,
+                    context: dict[str, str | list[str]]) -> dict[str, Any]:
+        if len(role_arn) < 20:
+            raise _constraint(role_arn, "roleArn", "have length greater than or equal to 20")
+        if len(session_name) < 2:
+            raise _constraint(session_name, "roleSessionName", "have length greater than or equal to 2")
+        if len(session_name) > 64:
+            raise _constraint(session_name, "roleSessionName", "have length less than or equal to 64")
+        if not _SESSION_NAME_RE.fullmatch(session_name):
+            raise _constraint(session_name, "roleSessionName", "satisfy regular expression pattern: [\\w+=,.@-]*")
+        if duration is not None and duration < 900:
+            raise _constraint(duration, "durationSeconds", "have value greater than or equal to 900")
+        if duration is not None and duration > 43200:
+            raise _constraint(duration, "durationSeconds", "have value less than or equal to 43200")
+        if principal.is_root:
+            raise _denied("Roles may not be assumed by root accounts.")
+        parts = role_arn.split(":", 5)
+        account = parts[4] if len(parts) == 6 else ""
+        role = self.iam.find_role(account, parts[5].rpartition("/")[2]) if len(parts) == 6 and \
+            parts[5].startswith("role/") else None
+        if role is not None and role["Arn"] != role_arn:
+            role = None
+        trust = self.iam.role_trust(role) if role is not None else {"Statement": []}
+        # An unknown role is refused exactly like one whose trust policy does not admit the caller.
+        self.authorizer.authorize_assume_role(principal, role_arn, account, trust, context)
+        assert role is not None
+        if principal.role_name is not None:
+            if duration is not None and duration > CHAINED_MAX:
+                raise IamError("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by "
+                               "role chaining.", code="ValidationError", status=400)
+        elif duration is not None and duration > role["MaxSessionDuration"]:
+            raise IamError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+                           code="ValidationError", status=400)
+        seconds = duration or 3600
+        session_arn = f"arn:aws:sts::{account}:assumed-role/{role['RoleName']}/{session_name}"
+        assumed_id = f"{role['RoleId']}:{session_name}"
+        cred = self.credentials.issue_session(account, session_arn, seconds, role_name=role["RoleName"],
+                                              principal_id=assumed_id, source_identity=principal.arn)
+        return {"Credentials": self._credentials_view(cred),
+                "AssumedRoleUser": {"AssumedRoleId": assumed_id, "Arn": session_arn}}
+
+    def get_session_token(self, principal: Principal, duration: int | None) -> dict[str, Any]:
+        if principal.role_name is not None or principal.session_token is not None:
+            raise _denied("Cannot call GetSessionToken with session credentials")
+        if duration is not None and duration < 900:
+            raise _constraint(duration, "durationSeconds", "have value greater than or equal to 900")
+        if duration is not None and duration > 129600:
+            raise _constraint(duration, "durationSeconds", "have value less than or equal to 129600")
+        seconds = duration or 43200
+        if principal.is_root:
+            seconds = min(seconds, 3600)  # root sessions last at most an hour
+        cred = self.credentials.issue_session(principal.account, principal.arn, seconds, is_root=principal.is_root,
+                                              user_name=principal.user_name, principal_id=principal.principal_id)
+        return {"Credentials": self._credentials_view(cred)}
+
+    @staticmethod
+    def _credentials_view(cred: Any) -> dict[str, Any]:
+        return {"AccessKeyId": cred.access_key_id, "SecretAccessKey": cred.secret_access_key,
+                "SessionToken": cred.session_token, "Expiration": cred.expires}
