@@ -105,6 +105,11 @@ class Context:
             self._echo = (proc, port)
         return self._echo[1]
 
+    def echo_pid(self) -> int:
+        self.echo_port()
+        assert self._echo is not None
+        return self._echo[0].pid
+
     @property
     def loadgen(self) -> LoadGenerator:
         if self._loadgen is None:

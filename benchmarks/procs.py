@@ -136,3 +136,16 @@ def memory(pid: int) -> Memory | None:
             fields[name] = int(parts[0])
     return Memory(fields.get("Pss", 0), fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0),
                   fields.get("Rss", 0))
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK

@@ -12,6 +12,7 @@ import os
 import platform
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +23,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import scenarios
+from benchmarks import scenarios, server
 from benchmarks.context import Context, Options
 from benchmarks.report import render_table, write_json
 
@@ -41,10 +42,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--envs", type=_ints, help="environment counts for the memory scenario (100,1000)")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=None,
                         help="run the peers (default: yes, except with --quick)")
+    parser.add_argument("--src", type=Path, help="lambdad source tree to measure (default: this checkout's src/)")
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/<timestamp>.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return parser.parse_args(argv)
+
+
+def tree_info(src: Path) -> dict[str, Any]:
+    """Which lambdad was measured: the source path and its git commit (dirty when changed)."""
+    info: dict[str, Any] = {"src": str(src)}
+    try:
+        commit = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        info["commit"] = commit + ("-dirty" if dirty else "") if commit else None
+    except (OSError, subprocess.SubprocessError):
+        info["commit"] = None
+    return info
 
 
 def host_info() -> dict[str, Any]:
@@ -77,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown scenario(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
+    if args.src:
+        if not (args.src / "lambdad" / "__init__.py").exists():
+            print(f"--src {args.src}: no lambdad package there", file=sys.stderr)
+            return 2
+        server.SRC = args.src.resolve()
     raise_fd_limit()
 
     started = time.time()
@@ -121,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": options.quick,
         "argv": sys.argv[1:] if argv is None else argv,
         "host": info,
+        "lambdad": tree_info(server.SRC),
         "labels": ctx.labels,
         "rows": [row.to_json() for row in ctx.rows],
         "scenarios": {name: {**outcome, "raw": ctx.raw.get(name, {})} for name, outcome in outcomes.items()},
@@ -128,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or RESULTS / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started)) + ".json")
     write_json(output, document)
     print()
-    print(f"lambdad benchmarks{' (quick)' if options.quick else ''}: {info['cpus']} CPUs, kernel "
+    tree = document["lambdad"]
+    print(f"lambdad benchmarks{' (quick)' if options.quick else ''} of {tree['src']} ({tree['commit']}): "
+          f"{info['cpus']} CPUs, kernel "
           f"{info['kernel']}, load generator {ctx.labels.get('load_generator', '-')}, load average "
           f"{info['loadavg_start'][0]:.2f} at start, {info['loadavg_end'][0]:.2f} at end")
     for key, label in (ctx.labels.get("servers") or {}).items():

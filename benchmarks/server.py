@@ -1,7 +1,8 @@
 """A `lambdad serve` of the benchmark's own: subprocess, free loopback port, temp data dir, root keys.
 
-The server runs the code of the checkout this file belongs to (its `src/` goes first on PYTHONPATH),
-so the suite measures the tree it sits in. Functions are deployed through boto3, as a user would.
+The server runs the code of the checkout this file belongs to (its `src/` goes first on PYTHONPATH;
+`--src` picks another tree), so the suite measures the tree it sits in. Functions are deployed
+through boto3, as a user would.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ REGION = "us-east-1"
 ACCOUNT = "000000000000"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambdad-bench"
 REPO = Path(__file__).resolve().parent.parent
+#: the lambdad source tree under test (`--src`); by default this checkout's
+SRC = REPO / "src"
 
 
 class ServerError(Exception):
@@ -45,9 +48,9 @@ def make_zip(files: dict[str, str]) -> bytes:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment for our subprocesses: no stray LAMBDAD_/AWS_ settings, this tree's src first."""
+    """The environment for our subprocesses: no stray LAMBDAD_/AWS_ settings, the tree under test first."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAMBDAD_", "AWS_"))}
-    src = str(REPO / "src")
+    src = str(SRC)
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update(extra)
     return env

@@ -114,6 +114,8 @@ def _measure_serverless_offline(ctx: Context, sls: peers.ServerlessOffline, cold
     signed = sign_invoke("127.0.0.1", sls.lambda_port, sls.function_name("echo"), body, access_key=ACCESS_KEY,
                          secret_key=SECRET_KEY, region=REGION)
     for conns in ctx.options.concurrencies:
+        if not ctx.options.quick:  # the same 1 s warm-up lambdad gets in the throughput scenario
+            ctx.loadgen.run(sls.lambda_port, signed, conns, 1)
         res = ctx.loadgen.run(sls.lambda_port, signed, conns, ctx.options.load_seconds)
         throughput[conns] = {**res.to_json(), "ok_rps": ok_rps(res)}
     return {"cold_ms": cold_ms, "cold_p50": percentile(cold_ms, 50), "warm_ms": summary(sls_ms),

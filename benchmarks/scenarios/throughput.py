@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from benchmarks import procs
 from benchmarks.context import Context
-from benchmarks.loadgen import LoadResult
+from benchmarks.loadgen import LoadGenerator, LoadResult
 from benchmarks.report import Target
 from benchmarks.scenarios import scenario
 from benchmarks.scenarios.common import echo_function, payload
@@ -20,6 +21,14 @@ def describe_errors(result: LoadResult) -> str:
     return ", ".join(f"{n} {kind} errors" for kind, n in result.errors.items())
 
 
+def run_with_cpu(gen: LoadGenerator, port: int, request: object, conns: int, seconds: int,
+                 pids: list[int]) -> tuple[LoadResult, float]:
+    """A load run and the CPU seconds `pids` spent meanwhile (robust to other load on the box)."""
+    before = sum(procs.cpu_seconds(p) for p in pids)
+    result = gen.run(port, request, conns, seconds)  # type: ignore[arg-type]
+    return result, sum(procs.cpu_seconds(p) for p in pids) - before
+
+
 @scenario("throughput", "invokes/s at concurrency 1, 8, 64")
 def throughput(ctx: Context) -> None:
     srv = ctx.server()
@@ -30,11 +39,17 @@ def throughput(ctx: Context) -> None:
     seconds = ctx.options.load_seconds
     results = {}
     for conns in ctx.options.concurrencies:
-        if not ctx.options.quick:  # let lambdad make its `conns` environments before measuring
+        if not ctx.options.quick:  # let lambdad make its `conns` environments before measuring (both alike)
             gen.run(srv.port, request, conns, 1)
-        lam = gen.run(srv.port, request, conns, seconds)
-        echo = gen.run(echo_port, request, conns, seconds)
-        results[conns] = {"lambdad": lam.to_json(), "echo": echo.to_json()}
+            gen.run(echo_port, request, conns, 1)
+        env_before = {p: procs.cpu_seconds(p) for p in srv.environments()}
+        lam, server_cpu = run_with_cpu(gen, srv.port, request, conns, seconds, [srv.pid])
+        env_cpu = sum(procs.cpu_seconds(p) - env_before.get(p, 0.0) for p in srv.environments())
+        echo, echo_cpu = run_with_cpu(gen, echo_port, request, conns, seconds, [ctx.echo_pid()])
+        cpu = {"server_ms_per_invoke": 1000 * server_cpu / max(1, lam.requests),
+               "environments_ms_per_invoke": 1000 * env_cpu / max(1, lam.requests),
+               "echo_ms_per_request": 1000 * echo_cpu / max(1, echo.requests)}
+        results[conns] = {"lambdad": lam.to_json(), "echo": echo.to_json(), "cpu": cpu}
         value = ok_rps(lam)
         ctx.measured[f"throughput.c{conns}"] = value
         notes = [f"{describe_errors(lam)} from lambdad" if lam.errors else "",
@@ -45,4 +60,10 @@ def throughput(ctx: Context) -> None:
                 baseline_label="ASGI echo",
                 target=Target(f">= {TARGET_RPS:,}/s", min_value=TARGET_RPS) if conns >= 8 else None,
                 note="; ".join(n for n in notes if n))
+        if conns == 8 or len(ctx.options.concurrencies) == 1:
+            ctx.add(f"server CPU per invoke, {conns} connections", "ms", cpu["server_ms_per_invoke"],
+                    baseline=cpu["echo_ms_per_request"], baseline_label="ASGI echo per request",
+                    note=f"environments: {cpu['environments_ms_per_invoke']:.3f} ms per invoke; "
+                         f"one server process on one core tops out near "
+                         f"{1000 / cpu['server_ms_per_invoke']:,.0f} invokes/s" if cpu["server_ms_per_invoke"] else "")
     ctx.record(generator=gen.name, seconds=seconds, results=results)
