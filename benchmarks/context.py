@@ -31,6 +31,7 @@ class Options:
     env_counts: tuple[int, ...] = (100, 1000)
     peer_cold_samples: int = 10
     peers: bool = True
+    load_generator: str = "auto"  # auto | wrk | asyncio
 
     @classmethod
     def quick_defaults(cls) -> Options:
@@ -113,7 +114,8 @@ class Context:
     @property
     def loadgen(self) -> LoadGenerator:
         if self._loadgen is None:
-            self._loadgen = LoadGenerator(self.workdir)
+            # --quick never installs anything: it uses wrk when present, else the asyncio generator
+            self._loadgen = LoadGenerator(self.workdir, self.options.load_generator, install=not self.options.quick)
             self.labels["load_generator"] = self._loadgen.name
         return self._loadgen
 

@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--envs", type=_ints, help="environment counts for the memory scenario (100,1000)")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=None,
                         help="run the peers (default: yes, except with --quick)")
+    parser.add_argument("--load-generator", choices=("auto", "wrk", "asyncio"), default="auto",
+                        help="throughput driver (auto: wrk, installed with apt when missing except in --quick)")
     parser.add_argument("--src", type=Path, help="lambdad source tree to measure (default: this checkout's src/)")
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/<timestamp>.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs)")
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     options = Options.quick_defaults() if args.quick else Options()
     if args.envs:
         options.env_counts = args.envs
+    options.load_generator = args.load_generator
     if args.peers is not None:
         options.peers = args.peers
     only = {s for s in args.only.split(",") if s}

@@ -42,6 +42,9 @@ def throughput(ctx: Context) -> None:
         if not ctx.options.quick:  # let lambdad make its `conns` environments before measuring (both alike)
             gen.run(srv.port, request, conns, 1)
             gen.run(echo_port, request, conns, 1)
+            # an environment whose start hangs (lambdad drops an early INIT_DONE; up to 10 s) would
+            # otherwise hold a connection of the measured run: measure the steady state
+            procs.wait_until(lambda: srv.health()["environments"]["busy"] == 0, 15.0, 0.1)
         env_before = {p: procs.cpu_seconds(p) for p in srv.environments()}
         lam, server_cpu = run_with_cpu(gen, srv.port, request, conns, seconds, [srv.pid])
         env_cpu = sum(procs.cpu_seconds(p) - env_before.get(p, 0.0) for p in srv.environments())
