@@ -121,7 +121,9 @@ def idle_memory(srv: LambdadServer, settle_timeout: float = 15.0) -> dict[str, A
                 total += m
         per_env.append(total)
     zygotes = [procs.memory(z) for z in srv.zygotes(tree)]
-    return {"environments": len(per_env), "pss_kib": [m.pss_kib for m in per_env],
+    envs = srv.environments(tree)
+    return {"environments": len(per_env), "private_by_mapping_kib": procs.private_by_mapping(envs[0]) if envs else [],
+            "pss_kib": [m.pss_kib for m in per_env],
             "uss_kib": [m.uss_kib for m in per_env], "rss_kib": [m.rss_kib for m in per_env],
             "zygote_pss_kib": [z.pss_kib for z in zygotes if z]}
 
@@ -156,6 +158,7 @@ def memory(ctx: Context) -> None:
         ctx.record(**{f"n{n}": {
             "label": label, **held, "failures": held["failures"][:20], "failure_count": len(held["failures"]),
             "environment_processes": mem["environments"], "zygote_pss_kib": mem["zygote_pss_kib"],
+            "one_environment_private_by_mapping_kib": mem["private_by_mapping_kib"],
             "pss_kib": _summary(mem["pss_kib"]), "uss_kib": _summary(mem["uss_kib"]),
             "rss_kib": _summary(mem["rss_kib"]),
             "fresh_interpreter_kib": {"pss": base.pss_kib, "uss": base.uss_kib, "rss": base.rss_kib}}})
@@ -167,7 +170,9 @@ def memory(ctx: Context) -> None:
                         f"{percentile(mem['uss_kib'], 50) / 1024:.2f} MB, RSS p50 "
                         f"{percentile(mem['rss_kib'], 50) / 1024:.1f} MB; zygote PSS "
                         f"{sum(mem['zygote_pss_kib']) / 1024:.1f} MB; the fresh python: USS "
-                        f"{base.uss_kib / 1024:.2f} MB, RSS {base.rss_kib / 1024:.1f} MB")
+                        f"{base.uss_kib / 1024:.2f} MB, RSS {base.rss_kib / 1024:.1f} MB; one environment's "
+                        "private memory by mapping: " + ", ".join(
+                            f"{where} {kib / 1024:.2f} MB" for where, kib in mem["private_by_mapping_kib"][:4]))
         measured = f"{n:,}" if mem["environments"] >= n else f"{mem['environments']:,} of {n:,}"
         ctx.add(f"memory per idle environment, PSS mean ({measured} envs) [{label}]", "MB", mean_pss_mb,
                 baseline=base_kib / 1024, baseline_label="fresh python, json imported",
