@@ -91,11 +91,23 @@ class LambdadServer:
                 raise ServerError(f"lambdad exited with {self.proc.returncode}: {self.log_tail()}")
             try:
                 self.health()
-                return self
             except OSError:
                 time.sleep(0.05)
+                continue
+            self._ensure_role()
+            return self
         self.stop()
         raise ServerError(f"lambdad did not become healthy in {timeout:.0f} s: {self.log_tail()}")
+
+    def _ensure_role(self) -> None:
+        """Functions need an existing execution role that Lambda may assume, as on AWS."""
+        iam = self.client("iam")
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        try:
+            iam.create_role(RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=trust)
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
 
     def stop(self) -> None:
         # Idle keep-alive connections would hold uvicorn's graceful shutdown for its full timeout.

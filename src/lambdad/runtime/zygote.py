@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ class Zygote:
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         self._pending: dict[str, asyncio.Future[int]] = {}
         self._exit_listeners: dict[str, ExitListener] = {}
+        self._outbox: collections.deque[tuple[bytes, list[int]]] = collections.deque()
         self.alive = False
 
     async def start(self) -> None:
@@ -99,6 +101,8 @@ class Zygote:
     def _on_dead(self) -> None:
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            asyncio.get_running_loop().remove_writer(self._sock.fileno())
+        self._outbox.clear()
         self.alive = False
         err = ZygoteError(f"zygote for {self.interpreter} exited")
         if self._ready and not self._ready.done():
@@ -119,9 +123,8 @@ class Zygote:
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending[spec["id"]] = fut
         self._exit_listeners[spec["id"]] = on_exit
-        msg = frames.pack_json(frames.SPAWN, spec)
         try:
-            socket.send_fds(self._sock, [msg], [channel_fd, log_fd])
+            self._send(frames.pack_json(frames.SPAWN, spec), [channel_fd, log_fd])
         except OSError as exc:
             self._pending.pop(spec["id"], None)
             self._exit_listeners.pop(spec["id"], None)
@@ -135,16 +138,45 @@ class Zygote:
     def kill(self, env_id: str) -> None:
         if self.alive and self._sock is not None:
             try:
-                self._sock.send(frames.pack_json(frames.KILL, {"id": env_id}))
+                self._send(frames.pack_json(frames.KILL, {"id": env_id}), [])
             except OSError:
                 pass
+
+    def _send(self, msg: bytes, fds: list[int]) -> None:
+        """Send now, or queue behind earlier messages when the socket is full (a burst of spawns
+        outruns the zygote's fork rate); the queue drains as the socket becomes writable."""
+        assert self._sock is not None
+        if not self._outbox:
+            try:
+                socket.send_fds(self._sock, [msg], fds) if fds else self._sock.send(msg)
+                return
+            except BlockingIOError:
+                asyncio.get_running_loop().add_writer(self._sock.fileno(), self._drain_outbox)
+        self._outbox.append((msg, fds))
+
+    def _drain_outbox(self) -> None:
+        sock = self._sock
+        while self._outbox and sock is not None:
+            msg, fds = self._outbox[0]
+            try:
+                socket.send_fds(sock, [msg], fds) if fds else sock.send(msg)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._outbox.clear()  # the zygote is gone; _on_dead fails the waiters
+                break
+            self._outbox.popleft()
+        if sock is not None:
+            asyncio.get_running_loop().remove_writer(sock.fileno())
 
     async def aclose(self) -> None:
         if self._sock is not None:
             try:
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())
+                asyncio.get_running_loop().remove_writer(self._sock.fileno())
             except (ValueError, RuntimeError):
                 pass
+            self._outbox.clear()
             self._sock.close()
             self._sock = None
         self.alive = False

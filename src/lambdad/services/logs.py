@@ -43,9 +43,10 @@ class LogStore:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        self.store.executemany(
-            "INSERT INTO log_events (account, log_group, stream, ts, ingested, message) VALUES (?,?,?,?,?,?)",
-            batch)
+        with self.store.transaction():  # one commit per batch, not one per row
+            self.store.executemany(
+                "INSERT INTO log_events (account, log_group, stream, ts, ingested, message) VALUES (?,?,?,?,?,?)",
+                batch)
 
     async def run_flusher(self) -> None:
         try:
