@@ -66,10 +66,11 @@ class AlbListeners:
         self.core = core
         cfg = core.config
         self.servers: dict[int, asyncio.Task[asyncio.AbstractServer]] = {}
-        self._config = uvicorn.Config(self._app, http=protocol_class(cfg.request_read_timeout, cfg.max_header_bytes),
-                                      ws="none", lifespan="off", interface="asgi3", log_config=None, log_level="warning",
-                                      access_log=False, proxy_headers=False, server_header=False, date_header=False,
-                                      limit_concurrency=cfg.max_connections, timeout_keep_alive=cfg.keep_alive_timeout)
+        self._config = uvicorn.Config(
+            self._app, http=protocol_class(cfg.request_read_timeout, cfg.max_header_bytes), ws="none",
+            lifespan="off", interface="asgi3", log_config=None, log_level="warning", access_log=False,
+            proxy_headers=False, server_header=False, date_header=False, limit_concurrency=cfg.max_connections,
+            timeout_keep_alive=cfg.keep_alive_timeout)
         self._config.load()
         self._state = ServerState()
         self._closing = False
