@@ -104,15 +104,16 @@ class App:
                                                "InvokeFunction operation") from None
             front = self.core.front_door_for(request)
             if front is not None:
-                return await front(request)
-            if request.path.startswith("/_lambdad/"):
+                response = await front(request)  # function URLs answer with a request id too
+            elif request.path.startswith("/_lambdad/"):
                 return await self._own_endpoint(request)
-            service = self._anonymous_service(request) or self._authenticate(request)
-            handler = self.services.get(service)
-            if handler is None:
-                raise UnknownOperationException(f"Service '{service}' is not available on this lambdad server.")
-            request.service = service
-            response = await handler(request)
+            else:
+                service = self._anonymous_service(request) or self._authenticate(request)
+                handler = self.services.get(service)
+                if handler is None:
+                    raise UnknownOperationException(f"Service '{service}' is not available on this lambdad server.")
+                request.service = service
+                response = await handler(request)
         except ApiError as exc:
             response = self._render_error(exc, request)
         except Exception as exc:  # a bug: answer like AWS's ServiceException, keep serving
