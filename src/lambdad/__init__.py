@@ -6,9 +6,10 @@ Layout:
     api/                           wire protocols from botocore's models (rest-json, json, query), SigV4
     auth/                          SigV4 verification, credentials, IAM policy evaluation
     control/                       functions, versions, names, validation, code packages
+    frontdoors/                    plain HTTP in, invocations out: function URLs, ALB listeners
     invoke/                        the invoke path: concurrency, routing, results and logs
     runtime/                       zygotes, environments, pools, sandbox; guest/ runs inside functions
-    services/                      embedded services: function logs, SQS, SNS (+ filter policies)
+    services/                      embedded services: function logs, SQS, SNS (+ filter policies), ELBv2
     store/                         SQLite store and content-addressed blobs
 """
 

@@ -242,13 +242,15 @@ def test_url_on_alias_and_after_alias_delete(server: Server, lam: Any) -> None:
 def test_request_context_and_forwarded_headers(server: Server, lam: Any) -> None:
     name = create_function(lam, ECHO)
     url = public_url(lam, name)
-    resp = call(server, url, path="/a%2Fb/c?q=1", headers={"X-Forwarded-For": "10.1.1.1", "Authorization": "Bearer t",
-                                                           "User-Agent": "tests/1"})
+    resp = httpx.get(f"{server.endpoint}/a%2Fb/c?q=1", timeout=30, headers=[
+        ("Host", urlparse(url).netloc), ("X-Forwarded-For", "10.1.1.1"), ("Authorization", "Bearer t"),
+        ("User-Agent", "tests/1"), ("X-Rep", "one"), ("X-Rep", "two")])
     assert resp.headers["x-amzn-requestid"]
     event = resp.json()["event"]
     assert event["rawPath"] == "/a%2Fb/c"
     headers = event["headers"]
     assert headers["authorization"] == "Bearer t", "NONE URLs pass the application's own auth header on"
+    assert headers["x-rep"] == "one,two", "repeated headers are comma-joined"
     assert headers["x-forwarded-for"] == "10.1.1.1, 127.0.0.1" and headers["x-forwarded-proto"] == "http"
     assert headers["x-amzn-trace-id"].startswith("Root=1-") and "connection" not in headers
     ctx = event["requestContext"]

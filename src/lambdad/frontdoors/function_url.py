@@ -2,6 +2,8 @@
 
 `<url-id>.lambda-url.<region>.<public-host>` names the target. AWS_IAM URLs need a SigV4 signature
 (service `lambda`); every URL needs a resource policy that lets its caller invoke it, as on AWS.
+InvokeMode RESPONSE_STREAM is accepted and answered buffered (the whole response at once) until
+functions can stream.
 """
 
 from __future__ import annotations
