@@ -66,8 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
             "each load-balancer listener); requests beyond it are answered 503.", int),
     Setting("keep_alive_timeout", 75.0, "Seconds an idle client connection stays open (also how long a new "
             "connection may wait before sending its first byte).", float),
-    Setting("request_read_timeout", 60.0, "Seconds a client gets to send a whole request (headers and body) once "
-            "it has started; slower clients are disconnected.", float),
+    Setting("request_read_timeout", 60.0, "Seconds a client gets to send a request's headers once it has started, "
+            "and the longest it may pause while sending a body; slower clients are disconnected.", float),
     Setting("max_header_bytes", 64 * 1024, "Largest request line plus headers accepted (larger: 400, as ALB "
             "answers).", int),
     Setting("shutdown_timeout", 30.0, "Seconds a stopping server (SIGTERM) lets in-flight requests finish before "

@@ -5,8 +5,9 @@ lacks (uvicorn arms its keep-alive timer only after a first response and bounds 
 sizes nor the time a request may take to arrive):
 
 - a connection that sends nothing is closed after the keep-alive timeout;
-- a request must arrive whole, headers and body, within `request_read_timeout` of its first byte,
-  so slow clients (slowloris, trickled bodies) cannot pin connections or handler tasks;
+- a request's headers must arrive within `request_read_timeout` of its first byte, and its body
+  may not pause longer than that (ALB's idle timeout works the same way), so slow clients
+  (slowloris, trickled bodies) cannot pin connections or handler tasks for long;
 - the request line plus headers are bounded by `max_header_bytes` (answered 400, as ALB does).
 
 Connections and in-flight requests are further bounded by uvicorn's `limit_concurrency` (503).
@@ -51,6 +52,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count(len(name) + len(value) + 4)
         super().on_header(name, value)
+
+    def on_body(self, body: bytes) -> None:
+        self._arm(self.request_read_timeout)  # progress: a large upload on a slow link is fine
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()
