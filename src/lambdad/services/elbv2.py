@@ -59,6 +59,8 @@ class Elbv2:
         self.rules: dict[str, dict[str, Any]] = {}
         #: called with (listener) after create/modify, and (listener, None) on delete, to (un)bind ports
         self.on_listener_change: Callable[[dict[str, Any], bool], Any] | None = None
+        #: port -> (listener, its rules by priority); rebuilt after any change, read per request
+        self._routes: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
         store.ensure_schema(SCHEMA)
         for row in store.all("SELECT arn, kind, data FROM elbv2_resources"):
             getattr(self, row["kind"])[row["arn"]] = json.loads(row["data"])
@@ -66,11 +68,13 @@ class Elbv2:
     # -- persistence ------------------------------------------------------------------------
     def _save(self, kind: str, account: str, item: dict[str, Any], arn_key: str) -> None:
         getattr(self, kind)[item[arn_key]] = item
+        self._routes = None
         self.store.execute("INSERT OR REPLACE INTO elbv2_resources (arn, account, kind, data) VALUES (?,?,?,?)",
                            (item[arn_key], account, kind, json.dumps(item)))
 
     def _delete(self, kind: str, arn: str) -> None:
         getattr(self, kind).pop(arn, None)
+        self._routes = None
         self.store.execute("DELETE FROM elbv2_resources WHERE arn=?", (arn,))
 
     @staticmethod
@@ -446,11 +450,15 @@ class Elbv2:
     # -- matching (the listener's hot path) -------------------------------------------------
     def match(self, port: int, method: str, path: str, host: str, headers: dict[str, str],
               query: list[tuple[str, str]], source_ip: str) -> tuple[dict[str, Any], Match] | None:
-        listener = next((li for li in self.listeners.values() if li["Port"] == port), None)
-        if listener is None:
+        if self._routes is None:
+            self._routes = {li["Port"]: (li, sorted((r for r in self.rules.values()
+                                                     if r["_listener"] == li["ListenerArn"]),
+                                                    key=lambda r: int(r["Priority"])))
+                            for li in self.listeners.values()}
+        route = self._routes.get(port)
+        if route is None:
             return None
-        rules = sorted((r for r in self.rules.values() if r["_listener"] == listener["ListenerArn"]),
-                       key=lambda r: int(r["Priority"]))
+        listener, rules = route
         for rule in rules:
             if all(_condition_holds(c, method, path, host, headers, query, source_ip) for c in rule["Conditions"]):
                 return listener, Match(_first_action(rule["Actions"]), rule["RuleArn"])
