@@ -33,6 +33,8 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
     elbv2: Elbv2 = core.elbv2
     model = botocore.session.get_session().get_service_model("elbv2")
     svc = query.QueryService(model, missing_parameter=_missing)
+    # IAM authorization of each call, where the server has per-service hooks (auth/hooks.py).
+    svc.authorize = getattr(core, "authz_hooks", {}).get("elasticloadbalancing")  # type: ignore[attr-defined]
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None
