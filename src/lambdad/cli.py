@@ -101,7 +101,19 @@ def _settings(args: argparse.Namespace) -> config.Config:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from lambdad.api.http_protocol import protocol_class
     from lambdad.server import Lambdad
+
+    class _Server(uvicorn.Server):
+        """Stops the load-balancer listeners together with the API port, so they drain in parallel."""
+
+        def __init__(self, core: Lambdad, config: uvicorn.Config) -> None:
+            super().__init__(config)
+            self.core = core
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            self.core.begin_shutdown()
+            await super().shutdown(sockets)
 
     cfg = _settings(args)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -115,10 +127,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"lambdad {__version__} listening on {cfg.endpoint_url} (data in {cfg.data_path})", flush=True)
     if not cfg.root_access_key_id:
         print(f"credentials: AWS_SHARED_CREDENTIALS_FILE={cfg.data_path / 'credentials'}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(
-        core.app, host=cfg.host, port=cfg.port, loop="uvloop", http="httptools", lifespan="on",
-        log_level="warning", access_log=False, proxy_headers=False, timeout_keep_alive=75, timeout_graceful_shutdown=10,
-        h11_max_incomplete_event_size=1 << 20,
+    server = _Server(core, uvicorn.Config(
+        core.app, host=cfg.host, port=cfg.port, loop="uvloop", lifespan="on",
+        http=protocol_class(cfg.request_read_timeout, cfg.max_header_bytes),
+        log_level="warning", access_log=False, proxy_headers=False, server_header=False,
+        limit_concurrency=cfg.max_connections, timeout_keep_alive=cfg.keep_alive_timeout,
+        timeout_graceful_shutdown=cfg.shutdown_timeout,
     ))
     # uvicorn re-raises the stop signal once it has shut down gracefully; with these no-op handlers
     # in place that re-raise returns here, so a clean stop exits 0 instead of dying by the signal.

@@ -69,6 +69,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_unzipped_bytes", 250 * MB, "Largest unzipped size of code plus layers.", int),
     Setting("max_sync_payload_bytes", 6 * MB, "Largest synchronous request and response payload.", int),
     Setting("max_async_payload_bytes", 256 * 1024, "Largest asynchronous invocation payload.", int),
+    Setting("max_connections", 1024, "Most open client connections or in-flight requests per port (API port and "
+            "each load-balancer listener); requests beyond it are answered 503.", int),
+    Setting("keep_alive_timeout", 75.0, "Seconds an idle client connection stays open (also how long a new "
+            "connection may wait before sending its first byte).", float),
+    Setting("request_read_timeout", 60.0, "Seconds a client gets to send a request's headers once it has started, "
+            "and the longest it may pause while sending a body; slower clients are disconnected.", float),
+    Setting("max_header_bytes", 64 * 1024, "Largest request line plus headers accepted (larger: 400, as ALB "
+            "answers).", int),
+    Setting("shutdown_timeout", 30.0, "Seconds a stopping server (SIGTERM) lets in-flight requests finish before "
+            "cancelling them.", float),
     Setting("log_level", "info", "Server log level (debug, info, warning, error)."),
     Setting("demo", False, "Create the demo function 'hello' at start if it does not exist.", _bool),
 )

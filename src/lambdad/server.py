@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lambdad.api import iam_api, lambda_api, logs_api, sns_api, sqs_api
+from lambdad.api import elbv2_api, iam_api, lambda_api, logs_api, sns_api, sqs_api
 from lambdad.api.app import App
 from lambdad.api.base import ApiRequest, ApiResponse, Principal
 from lambdad.auth import hooks, policy
@@ -33,6 +33,7 @@ from lambdad.errors import (
     RequestTooLargeException,
     ResourceNotFoundException,
 )
+from lambdad.frontdoors.alb import AlbListeners
 from lambdad.frontdoors.function_url import FunctionUrlDoor, url_id_of
 from lambdad.invoke.async_queue import AsyncQueue
 from lambdad.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
@@ -44,6 +45,7 @@ from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
 from lambdad.runtime.pool import PoolManager
 from lambdad.services.audit import AuditLog
+from lambdad.services.elbv2 import Elbv2
 from lambdad.services.iam import Iam
 from lambdad.services.logs import LogStore
 from lambdad.services.sns import SnsService
@@ -93,6 +95,9 @@ class Lambdad:
         self.permissions = Permissions(self.registry)
         self.function_urls = FunctionUrls(self.registry, config.public_host, config.port)
         self.url_door = FunctionUrlDoor(self)
+        self.elbv2 = Elbv2(self.store, config.region, config.public_host)
+        self.alb_listeners = AlbListeners(self)
+        self.elbv2.on_listener_change = self.alb_listeners.on_change
         self.destinations = Destinations(self.store, config.region)
         self.destinations.invoke_function = self._invoke_function_async
         self.destinations.send_to_queue = self._send_to_queue
@@ -100,7 +105,8 @@ class Lambdad:
         self.async_queue = AsyncQueue(self.store, self.registry, self.resolve_for_invoke, self.invoker.invoke,
                                       self.destinations.deliver_outcome, config.async_retry_base_delay,
                                       max_parallel=max(16, config.account_concurrency))
-        self.authz_hooks = {"logs": hooks.logs_hook(self), "sqs": hooks.sqs_hook(self), "sns": hooks.sns_hook(self)}
+        self.authz_hooks = {"logs": hooks.logs_hook(self), "sqs": hooks.sqs_hook(self), "sns": hooks.sns_hook(self),
+                            "elasticloadbalancing": hooks.elbv2_hook(self)}
         self.app = App(self)
         lambda_service = lambda_api.build(self)
         lambda_service.authorize = hooks.lambda_hook(self)
@@ -111,6 +117,7 @@ class Lambdad:
         self.app.add_service("sqs", *sqs_api.build(self))
         self.app.add_service("sns", *sns_api.build(self))
         self.app.add_anonymous("sns", sns_api.anonymous)
+        self.app.add_service("elasticloadbalancing", *elbv2_api.build(self))
         self._tasks: list[asyncio.Task[Any]] = []
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -129,12 +136,18 @@ class Lambdad:
         self._tasks.append(asyncio.create_task(self.sqs.run_sweeper(), name="sqs-sweeper"))
         self.sns.lambda_deliverer = self._deliver_sns_to_lambda
         self._tasks.append(asyncio.create_task(self.sns.run_delivery(), name="sns-delivery"))
+        await self.alb_listeners.start()
         if self.config.demo:
             from lambdad.demo import ensure_demo_function
 
             ensure_demo_function(self)
 
+    def begin_shutdown(self) -> None:
+        """The server is stopping: stop accepting on the other ports too (their requests drain)."""
+        self.alb_listeners.begin_shutdown()
+
     async def aclose(self) -> None:
+        await self.alb_listeners.aclose()  # first: its in-flight requests still need environments
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -216,3 +216,85 @@ def test_permissions_api(lam: Any) -> None:
     lam.remove_permission(FunctionName=name, StatementId="s3")
     with pytest.raises(ClientError):
         lam.get_policy(FunctionName=name)
+
+
+def test_url_on_alias_and_after_alias_delete(server: Server, lam: Any) -> None:
+    name = create_function(lam, ECHO)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    created = lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")
+    assert created["FunctionArn"] == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}:live"
+    for sid, action, extra in (("url", "lambda:InvokeFunctionUrl", {"FunctionUrlAuthType": "NONE"}),
+                               ("invoke", "lambda:InvokeFunction", {"InvokedViaFunctionUrl": True})):
+        lam.add_permission(FunctionName=name, Qualifier="live", StatementId=sid, Action=action, Principal="*",
+                           **extra)
+    assert call(server, created["FunctionUrl"]).status_code == 200
+    with pytest.raises(ClientError):
+        lam.get_function_url_config(FunctionName=name)  # the alias's URL is not $LATEST's
+    lam.delete_alias(FunctionName=name, Name="live")
+    gone = call(server, created["FunctionUrl"])
+    assert gone.status_code == 403  # as AWS answered in test_lambda_url_persists_after_alias_delete
+    assert gone.headers["x-amzn-errortype"] == "AccessDeniedException"
+    assert gone.json() == {"Message": "Forbidden. For troubleshooting Function URL authorization issues, see: "
+                                      "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}
+
+
+def test_request_context_and_forwarded_headers(server: Server, lam: Any) -> None:
+    name = create_function(lam, ECHO)
+    url = public_url(lam, name)
+    resp = httpx.get(f"{server.endpoint}/a%2Fb/c?q=1", timeout=30, headers=[
+        ("Host", urlparse(url).netloc), ("X-Forwarded-For", "10.1.1.1"), ("Authorization", "Bearer t"),
+        ("User-Agent", "tests/1"), ("X-Rep", "one"), ("X-Rep", "two")])
+    assert resp.headers["x-amzn-requestid"]
+    event = resp.json()["event"]
+    assert event["rawPath"] == "/a%2Fb/c"
+    headers = event["headers"]
+    assert headers["authorization"] == "Bearer t", "NONE URLs pass the application's own auth header on"
+    assert headers["x-rep"] == "one,two", "repeated headers are comma-joined"
+    assert headers["x-forwarded-for"] == "10.1.1.1, 127.0.0.1" and headers["x-forwarded-proto"] == "http"
+    assert headers["x-amzn-trace-id"].startswith("Root=1-") and "connection" not in headers
+    ctx = event["requestContext"]
+    assert ctx["accountId"] == "anonymous" and ctx["requestId"] == resp.headers["x-amzn-requestid"]
+    assert ctx["http"]["userAgent"] == "tests/1" and ctx["http"]["sourceIp"] == "127.0.0.1"
+    assert ctx["routeKey"] == "$default" and ctx["stage"] == "$default"
+    assert ctx["domainName"] == urlparse(url).netloc.split(":")[0]
+    assert set(event) == {"version", "routeKey", "rawPath", "rawQueryString", "headers", "queryStringParameters",
+                          "requestContext", "isBase64Encoded"}
+
+
+@pytest.mark.parametrize(("returned", "body"), [
+    ('{"hello": "world"}', '{"hello": "world"}'), ('"hello"', "hello"), ("3", "3"), ("3.1", "3.1"),
+    ("True", "true"), ('["hello", 3, True]', '["hello", 3, true]'),
+    ('{"statusCode": 200, "body": "body123"}', "body123")])
+def test_plain_returns(server: Server, lam: Any, returned: str, body: str) -> None:
+    """What AWS answered for each kind of return value (test_lambda_url_invocation recordings)."""
+    name = create_function(lam, f"def handler(event, context):\n    return {returned}\n")
+    resp = call(server, public_url(lam, name))
+    assert (resp.status_code, resp.text, resp.headers["content-type"]) == (200, body, "application/json")
+
+
+def test_cors_overrides_function_headers(server: Server, lam: Any) -> None:
+    code = ("def handler(event, context):\n    return {'statusCode': 200, 'headers': "
+            "{'Access-Control-Allow-Origin': '*', 'X-Own': 'kept'}, 'body': 'ok'}\n")
+    name = create_function(lam, code)
+    url = public_url(lam, name, Cors={"AllowOrigins": ["https://app.example"], "AllowCredentials": True})
+    resp = call(server, url, headers={"Origin": "https://app.example"})
+    assert resp.headers.get_list("access-control-allow-origin") == ["https://app.example"]
+    assert resp.headers["access-control-allow-credentials"] == "true" and resp.headers["x-own"] == "kept"
+    other = call(server, url, headers={"Origin": "https://other.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_aws_iam_request_context(server: Server, lam: Any) -> None:
+    name = create_function(lam, ECHO)
+    url = lam.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
+    request = AWSRequest("POST", url + "p", data=b'{"a": 1}', headers={"content-type": "application/json"})
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "lambda", "us-east-1").add_auth(request)
+    resp = call(server, url, "POST", "/p", content=request.body, headers=dict(request.headers.items()))
+    assert resp.status_code == 200, resp.text
+    ctx = resp.json()["event"]["requestContext"]
+    assert ctx["accountId"] == ACCOUNT
+    assert set(ctx["authorizer"]["iam"]) == {"accessKey", "accountId", "callerId", "cognitoIdentity",
+                                             "principalOrgId", "userArn", "userId"}
+    tampered = call(server, url, "POST", "/p", content=b'{"a": 2}', headers=dict(request.headers.items()))
+    assert tampered.status_code == 403, "the signature covers the body"

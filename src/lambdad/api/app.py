@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lambdad import __version__
 from lambdad.api.base import ApiRequest, ApiResponse, Principal, json_error
+from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, read_body
 from lambdad.auth import sigv4
 from lambdad.errors import (
     AccessDeniedException,
@@ -65,8 +66,12 @@ class App:
         if scope["type"] != "http":
             return
         response = await self.handle(scope, receive)
+        if response is None:  # the client left before its request arrived: nobody to answer
+            return
         # An explicit length spares the chunked encoding uvicorn would otherwise choose.
         response.headers.append((b"content-length", str(len(response.body)).encode()))
+        if response.status == 413:  # do not read (or wait for) the rest of an oversized body
+            response.headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
         await send({"type": "http.response.body", "body": response.body})
 
@@ -86,26 +91,7 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
-        for name, value in scope["headers"]:
-            if name == b"content-length" and int(value or 0) > MAX_BODY:
-                raise RequestTooLargeException("Request must be smaller than 6291456 bytes for the "
-                                               "InvokeFunction operation")
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > MAX_BODY:
-                    raise RequestTooLargeException("Request body too large")
-                chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    async def handle(self, scope: dict[str, Any], receive: Any) -> ApiResponse:
+    async def handle(self, scope: dict[str, Any], receive: Any) -> ApiResponse | None:
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             key = name.decode("latin-1")
@@ -118,18 +104,25 @@ class App:
                              headers, b"", scope.get("client"))
         error_code = ""
         try:
-            request.body = await self._read_body(scope, receive)
+            try:
+                request.body = await read_body(scope, receive, MAX_BODY)
+            except ClientDisconnected:
+                return None
+            except BodyTooLarge:
+                raise RequestTooLargeException("Request must be smaller than 6291456 bytes for the "
+                                               "InvokeFunction operation") from None
             front = self.core.front_door_for(request)
             if front is not None:
-                return await front(request)
-            if request.path.startswith("/_lambdad/"):
+                response = await front(request)  # function URLs answer with a request id too
+            elif request.path.startswith("/_lambdad/"):
                 return await self._own_endpoint(request)
-            service = self._anonymous_service(request) or self._authenticate(request)
-            handler = self.services.get(service)
-            if handler is None:
-                raise UnknownOperationException(f"Service '{service}' is not available on this lambdad server.")
-            request.service = service
-            response = await handler(request)
+            else:
+                service = self._anonymous_service(request) or self._authenticate(request)
+                handler = self.services.get(service)
+                if handler is None:
+                    raise UnknownOperationException(f"Service '{service}' is not available on this lambdad server.")
+                request.service = service
+                response = await handler(request)
         except ApiError as exc:
             error_code = exc.code
             response = self._render_error(exc, request)

@@ -201,6 +201,31 @@ def sns_hook(core: Lambdad) -> Hook:
     return authorize
 
 
+# -- ELBv2 ----------------------------------------------------------------------------------------
+
+_ELBV2_ARN_PARAMS = ("RuleArn", "ListenerArn", "TargetGroupArn", "LoadBalancerArn")
+
+
+def elbv2_hook(core: Lambdad) -> Hook:
+    authz = core.authorizer
+
+    def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
+        principal = _principal(request)
+        resources = [str(params[k]) for k in _ELBV2_ARN_PARAMS if params.get(k)][:1]
+        resources += [str(arn) for arn in params.get("ResourceArns") or []]
+        request.action = "elasticloadbalancing:" + op
+        request.resource = resources[0] if resources else "*"
+        for resource in resources or ["*"]:
+            parts = resource.split(":")
+            account = parts[4] if len(parts) > 4 and parts[4] else principal.account
+            if principal.is_root and account == principal.account:
+                continue
+            authz.authorize(principal, request.action, resource, account, None, request_context(request),
+                            code="AccessDenied")
+
+    return authorize
+
+
 # -- IAM ------------------------------------------------------------------------------------------
 
 def iam_resource(core: Lambdad, principal: Principal, op: str, params: dict[str, Any]) -> str:

@@ -1,5 +1,13 @@
-"""ALB listeners: an HTTP server per listener port, rules matched per request, Lambda targets invoked
-with the ALB event shape and their responses mapped back (multi-value headers when enabled).
+"""ALB listeners: an HTTP port per listener, rules matched per request, Lambda targets invoked with
+the ALB event shape and their responses mapped back (multi-value headers when the target group says so).
+
+Listener ports run on the server's event loop with the same connection protocol and limits as the
+API port (`api/http_protocol.py`). What ALB documents for Lambda targets is followed: 1 MB request
+bodies (413) and response payloads (502), bodies base64-encoded unless text/*, application/json,
+application/javascript or application/xml, query strings passed undecoded, the last value of a
+repeated header or parameter unless multi-value headers are enabled, X-Forwarded-* and
+X-Amzn-Trace-Id added, hop-by-hop headers of the response dropped, and the function's resource
+policy must let elasticloadbalancing.amazonaws.com invoke it (checked at RegisterTargets and per request).
 """
 
 from __future__ import annotations
@@ -10,14 +18,16 @@ import binascii
 import json
 import logging
 import random
+import socket
+import time
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from lambdad.auth import policy
+from lambdad import ids
+from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, protocol_class, read_body
 from lambdad.control.names import parse_function_ref
 from lambdad.errors import ApiError, TooManyRequestsException
 from lambdad.invoke.invoker import InvokeMeta
@@ -28,56 +38,82 @@ if TYPE_CHECKING:
 log = logging.getLogger("lambdad.alb")
 
 ELB_PRINCIPAL = "elasticloadbalancing.amazonaws.com"
-REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently",
-           302: "Found", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-           404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
-           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
-TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "+json", "+xml",
-              "application/x-www-form-urlencoded")
-MAX_BODY = 1024 * 1024  # ALB's limit for Lambda targets: 1 MB request and response bodies
+REASONS = {301: "Moved Permanently", 302: "Found", 400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed",
+           413: "Request Entity Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
+           503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+# ALB's documented list: everything else reaches the function base64-encoded.
+TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "transfer-encoding", "upgrade", "content-length"})
+MAX_BODY = 1024 * 1024  # ALB's limit for Lambda targets: 1 MB request body and response JSON
+SERVER = (b"server", b"awselb/2.0")
+
+Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
-def _plain(status: int, body: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    html = (f"<html>\r\n<head><title>{status} {REASONS.get(status, '')}</title></head>\r\n<body>\r\n"
-            f"<center><h1>{status} {REASONS.get(status, '')}</h1></center>\r\n</body>\r\n</html>\r\n")
-    return status, [(b"content-type", b"text/html"), (b"server", b"awselb/2.0")], (body or html).encode()
+def _page(status: int) -> Reply:
+    """ALB's own HTML error page."""
+    title = f"{status} {REASONS.get(status, '')}".rstrip()
+    html = (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+            "</body>\r\n</html>\r\n")
+    return status, [(b"content-type", b"text/html"), SERVER], html.encode()
 
 
 class AlbListeners:
-    """Owns one listening socket per ALB listener port."""
+    """Owns one listening socket per ALB listener port, and the connections accepted on them."""
 
     def __init__(self, core: Lambdad) -> None:
         self.core = core
+        cfg = core.config
         self.servers: dict[int, asyncio.Task[asyncio.AbstractServer]] = {}
-        self._config = uvicorn.Config(self._app, loop="none", http="httptools", lifespan="off", log_level="warning",
-                                      access_log=False)
+        self._config = uvicorn.Config(
+            self._app, http=protocol_class(cfg.request_read_timeout, cfg.max_header_bytes), ws="none",
+            lifespan="off", interface="asgi3", log_config=None, log_level="warning", access_log=False,
+            proxy_headers=False, server_header=False, date_header=False, limit_concurrency=cfg.max_connections,
+            timeout_keep_alive=cfg.keep_alive_timeout)
         self._config.load()
         self._state = ServerState()
+        self._closing = False
 
+    # -- ports ------------------------------------------------------------------------------
     def on_change(self, listener: dict[str, Any], bind: bool) -> None:
+        """Bind (synchronously, so CreateListener can answer a failure) or release a listener's port."""
         port = listener["Port"]
         if not bind:
             task = self.servers.pop(port, None)
             if task is not None:
-                task.add_done_callback(lambda t: t.exception() is None and t.result().close())
+                self._stop(task, port)
             return
-        if port in self.servers:
+        if port in self.servers or self._closing:
             return
-        loop = asyncio.get_running_loop()
-        # A blocking bind keeps errors synchronous, so CreateListener can answer them.
-        import socket
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        host = self.core.config.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.core.config.host, port))
+            sock.bind((host, port))
+            sock.listen(2048)
         except OSError as exc:
             sock.close()
-            raise ApiError(f"Cannot listen on port {port}: {exc.strerror}", code="InvalidConfigurationRequest") from exc
-        sock.listen(512)
+            raise ApiError(f"Cannot listen on {host}:{port}: {exc.strerror}",
+                           code="InvalidConfigurationRequest") from exc
         sock.setblocking(False)
-        self.servers[port] = asyncio.ensure_future(loop.create_server(
-            lambda: HttpToolsProtocol(self._config, self._state, app_state={}), sock=sock))
+        protocol = self._config.http_protocol_class
+        self.servers[port] = asyncio.ensure_future(asyncio.get_running_loop().create_server(
+            lambda: protocol(config=self._config, server_state=self._state, app_state={}), sock=sock))
+
+    def _stop(self, task: asyncio.Task[asyncio.AbstractServer], port: int | None) -> None:
+        """Stop accepting on a port; its idle connections close, busy ones after their response."""
+        def close(done: asyncio.Task[asyncio.AbstractServer]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                done.result().close()
+        if task.done():
+            close(task)
+        else:
+            task.add_done_callback(close)
+        for conn in list(self._state.connections):
+            if port is None or (conn.server and conn.server[1] == port):
+                conn.shutdown()
 
     async def start(self) -> None:
         for listener in list(self.core.elbv2.listeners.values()):
@@ -87,102 +123,103 @@ class AlbListeners:
                 log.error("listener %s: %s", listener["ListenerArn"], exc.message)
         await asyncio.gather(*self.servers.values(), return_exceptions=True)
 
-    async def aclose(self) -> None:
+    def begin_shutdown(self) -> None:
+        """Stop accepting on every port; in-flight requests go on (aclose waits for them)."""
+        self._closing = True
         for task in self.servers.values():
-            try:
-                (await task).close()
-            except OSError:
-                pass
+            self._stop(task, None)
+
+    async def aclose(self) -> None:
+        self.begin_shutdown()
         self.servers.clear()
+        deadline = time.monotonic() + self.core.config.shutdown_timeout
+        while self._state.tasks and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for task in list(self._state.tasks):
+            task.cancel()
+        for conn in list(self._state.connections):
+            conn.transport.close()
+
+    def statistics(self) -> dict[str, int]:
+        return {"ports": len(self.servers), "connections": len(self._state.connections),
+                "in_flight": len(self._state.tasks)}
 
     # -- the ASGI app every listener serves --------------------------------------------------
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_BODY:
-                status, headers, data = _plain(413, "")
-                break
-            if not message.get("more_body"):
-                status, headers, data = await self.handle(scope, body)
-                break
+        close = False
+        try:
+            body = await read_body(scope, receive, MAX_BODY)
+            status, headers, data = await self.handle(scope, body)
+        except ClientDisconnected:
+            return
+        except BodyTooLarge:
+            (status, headers, data), close = _page(413), True
+        except Exception:  # a bug: answer like ALB does when it cannot, keep serving
+            log.exception("ALB listener request failed")
+            status, headers, data = _page(502)
         headers.append((b"content-length", str(len(data)).encode()))
+        headers.append((b"date", formatdate(usegmt=True).encode()))
+        if close:
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
 
-    async def handle(self, scope: dict[str, Any], body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def handle(self, scope: dict[str, Any], body: bytes) -> Reply:
+        method = scope["method"]
+        if method == "TRACE":
+            return _page(405)
         headers: dict[str, list[str]] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+        if "upgrade" in headers:  # WebSockets are not supported for Lambda targets
+            return _page(400)
         flat = {k: v[-1] for k, v in headers.items()}
         port = scope["server"][1] if scope.get("server") else 0
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         raw_query = scope["query_string"].decode("latin-1")
-        query = parse_qsl(raw_query, keep_blank_values=True)
+        query = [_pair(p) for p in raw_query.split("&") if p] if raw_query else []
         client_ip = (scope.get("client") or ("127.0.0.1", 0))[0]
-        found = self.core.elbv2.match(port, scope["method"], scope["path"], flat.get("host", ""), flat, query,
-                                      client_ip)
+        host = flat.get("host", "")
+        found = self.core.elbv2.match(port, method, path, host, flat, query, client_ip)
         if found is None:
-            return _plain(503, "")
-        listener, match = found
+            return _page(503)
+        _listener, match = found
         action = match.action
-        if action["Type"] == "fixed-response":
+        kind = action["Type"]
+        if kind == "fixed-response":
             cfg = action["FixedResponseConfig"]
-            return (int(cfg["StatusCode"]), [(b"content-type", cfg.get("ContentType", "text/plain").encode()),
-                                              (b"server", b"awselb/2.0")], cfg.get("MessageBody", "").encode())
-        if action["Type"] == "redirect":
-            return self._redirect(action["RedirectConfig"], flat.get("host", ""), port, scope["path"], raw_query)
-        groups = action["ForwardConfig"]["TargetGroups"]
-        tg_arn = _weighted(groups)
-        return await self._forward(listener, tg_arn, scope, headers, raw_query, body, client_ip)
+            content_type = cfg.get("ContentType") or "text/plain; charset=utf-8"
+            return (int(cfg["StatusCode"]), [(b"content-type", content_type.encode()), SERVER],
+                    (cfg.get("MessageBody") or "").encode())
+        if kind == "redirect":
+            return _redirect(action["RedirectConfig"], host, port, path, raw_query)
+        tg_arn = _weighted(action["ForwardConfig"]["TargetGroups"])
+        if tg_arn is None:
+            return _page(503)
+        event = (tg_arn, method, path, headers, query, body, client_ip, port)
+        return await self._forward(tg_arn, event)
 
-    @staticmethod
-    def _redirect(cfg: dict[str, Any], host: str, port: int, path: str, query: str
-                  ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        hostname = host.split(":", 1)[0]
-
-        def fill(template: str) -> str:
-            return (template.replace("#{host}", hostname).replace("#{port}", str(port))
-                    .replace("#{path}", path.lstrip("/")).replace("#{query}", query)
-                    .replace("#{protocol}", "http"))
-
-        protocol = fill(cfg.get("Protocol", "#{protocol}")).lower()
-        target_port = fill(cfg.get("Port", "#{port}"))
-        target_host = fill(cfg.get("Host", "#{host}"))
-        target_path = "/" + fill(cfg.get("Path", "/#{path}")).lstrip("/")
-        target_query = fill(cfg.get("Query", "#{query}"))
-        default_port = (protocol == "http" and target_port == "80") or (protocol == "https" and target_port == "443")
-        location = f"{protocol}://{target_host}{'' if default_port else ':' + target_port}{target_path}"
-        if target_query:
-            location += "?" + target_query
-        status = 301 if cfg.get("StatusCode") == "HTTP_301" else 302
-        return status, [(b"location", location.encode()), (b"server", b"awselb/2.0"),
-                        (b"content-type", b"text/html")], _plain(status, "")[2]
-
-    async def _forward(self, listener: dict[str, Any], tg_arn: str, scope: dict[str, Any],
-                       headers: dict[str, list[str]], raw_query: str, body: bytes, client_ip: str
-                       ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def _forward(self, tg_arn: str, request: tuple[Any, ...]) -> Reply:
         core = self.core
         tg = core.elbv2.target_groups.get(tg_arn)
         if tg is None or not tg["_targets"]:
-            return _plain(503, "")
+            return _page(503)
         multi = tg["_attributes"].get("lambda.multi_value_headers.enabled") == "true"
         function_arn = tg["_targets"][0]
         try:
             ref = parse_function_ref(function_arn, None, tg["_account"])
             if not self.can_invoke(function_arn, tg_arn, ref.account):
-                return _plain(502, "")
+                return _page(502)
             fv, invoked_arn = core.resolve_for_invoke(ref.account, ref.name, ref.qualifier)
-            event = _event(tg_arn, scope, headers, raw_query, body, client_ip, multi)
-            result = await core.invoker.invoke(fv, event, InvokeMeta(invoked_arn))
+            result = await core.invoker.invoke(fv, _event(*request, multi), InvokeMeta(invoked_arn))
         except TooManyRequestsException:
-            return _plain(503, "")
+            return _page(503)
         except ApiError:
-            return _plain(502, "")
+            return _page(502)
         if result.function_error:
-            return _plain(502, "")
+            return _page(502)
         return _response(result.payload, multi)
 
     def can_invoke(self, function_arn: str, tg_arn: str, account: str | None = None) -> bool:
@@ -193,85 +230,119 @@ class AlbListeners:
         except ApiError:
             return False
         rec = core.registry.find(ref.account, ref.name)
-        if rec is None:
+        if rec is None or (ref.qualifier is not None and not core.qualifier_exists(rec, ref.qualifier)):
             return False
-        doc = core.permissions.document(rec, ref.qualifier)
-        ctx = policy.RequestContext("", ref.account, "lambda:InvokeFunction",
-                                    core.function_arn(ref.account, ref.name, ref.qualifier), ref.account,
-                                    {"aws:SourceArn": tg_arn, "aws:SourceAccount": ref.account},
-                                    principal_service=ELB_PRINCIPAL)
-        return policy.evaluate(ctx, [], doc[0] if doc else None) is policy.Decision.ALLOW
+        return core.service_may_invoke(rec, ref.qualifier, ELB_PRINCIPAL, tg_arn)
 
 
-def _weighted(groups: list[dict[str, Any]]) -> str:
-    if len(groups) == 1:
+def _pair(item: str) -> tuple[str, str]:
+    key, _, value = item.partition("=")
+    return key, value
+
+
+def _weighted(groups: list[dict[str, Any]]) -> str | None:
+    if len(groups) == 1:  # a single target group gets everything, whatever its weight
         return groups[0]["TargetGroupArn"]
     weights = [max(0, int(g.get("Weight", 1))) for g in groups]
     if not any(weights):
-        return groups[0]["TargetGroupArn"]
+        return None
     return random.choices(groups, weights)[0]["TargetGroupArn"]
 
 
-def _is_text(content_type: str) -> bool:
-    return any(t in content_type.lower() for t in TEXT_TYPES)
+def _redirect(cfg: dict[str, Any], host: str, port: int, path: str, query: str) -> Reply:
+    hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+    def fill(template: str) -> str:
+        # #{path} is the path without its leading "/", as ALB defines it.
+        return (template.replace("#{host}", hostname).replace("#{port}", str(port))
+                .replace("#{path}", path.lstrip("/")).replace("#{query}", query).replace("#{protocol}", "http"))
+
+    protocol = fill(cfg.get("Protocol") or "#{protocol}").lower()
+    target_port = fill(cfg.get("Port") or "#{port}")
+    target_host = fill(cfg.get("Host") or "#{host}")
+    target_path = "/" + fill(cfg.get("Path") or "/#{path}").lstrip("/")
+    target_query = fill(cfg.get("Query") if cfg.get("Query") is not None else "#{query}")
+    default_port = (protocol == "http" and target_port == "80") or (protocol == "https" and target_port == "443")
+    location = f"{protocol}://{target_host}{'' if default_port else ':' + target_port}{target_path}"
+    if target_query:
+        location += "?" + target_query
+    status = 301 if cfg.get("StatusCode") == "HTTP_301" else 302
+    page = _page(status)
+    return status, [(b"location", location.encode()), *page[1]], page[2]
 
 
-def _event(tg_arn: str, scope: dict[str, Any], headers: dict[str, list[str]], raw_query: str, body: bytes,
-           client_ip: str, multi: bool) -> bytes:
-    headers = {k: list(v) for k, v in headers.items()}
-    headers.setdefault("x-forwarded-for", [client_ip])
-    headers.setdefault("x-forwarded-proto", ["http"])
-    headers.setdefault("x-forwarded-port", [str(scope["server"][1]) if scope.get("server") else "80"])
-    # ALB passes query strings through without decoding them.
-    pairs = [p.partition("=")[::2] for p in raw_query.split("&") if p] if raw_query else []
-    event: dict[str, Any] = {"requestContext": {"elb": {"targetGroupArn": tg_arn}}, "httpMethod": scope["method"],
-                             "path": scope["path"]}
+def _is_text(headers: dict[str, list[str]]) -> bool:
+    if "content-encoding" in headers:
+        return False
+    content_type = headers.get("content-type", [""])[-1].lower()
+    return any(content_type.startswith(t) for t in TEXT_TYPES)
+
+
+def _event(tg_arn: str, method: str, path: str, headers: dict[str, list[str]], query: list[tuple[str, str]],
+           body: bytes, client_ip: str, port: int, multi: bool) -> bytes:
+    headers = {k: list(v) for k, v in headers.items() if k == "content-length" or k not in HOP_BY_HOP}
+    forwarded = ", ".join(headers.get("x-forwarded-for", []))
+    headers["x-forwarded-for"] = [f"{forwarded}, {client_ip}" if forwarded else client_ip]
+    headers["x-forwarded-proto"] = ["http"]
+    headers["x-forwarded-port"] = [str(port)]
+    headers.setdefault("x-amzn-trace-id", [ids.trace_header().split(";", 1)[0]])
+    event: dict[str, Any] = {"requestContext": {"elb": {"targetGroupArn": tg_arn}}, "httpMethod": method,
+                             "path": path}
     if multi:
         mq: dict[str, list[str]] = {}
-        for k, v in pairs:
+        for k, v in query:
             mq.setdefault(k, []).append(v)
         event["multiValueQueryStringParameters"] = mq
         event["multiValueHeaders"] = headers
     else:
-        event["queryStringParameters"] = {k: v for k, v in pairs}
+        event["queryStringParameters"] = dict(query)  # the last value of a repeated key wins
         event["headers"] = {k: v[-1] for k, v in headers.items()}
-    content_type = headers.get("content-type", [""])[-1]
-    if body and not _is_text(content_type):
-        event["body"] = base64.b64encode(body).decode()
-        event["isBase64Encoded"] = True
-    else:
+    encoded = bool(body) and not _is_text(headers)
+    if not encoded:
         try:
             event["body"] = body.decode()
-            event["isBase64Encoded"] = False
         except UnicodeDecodeError:
-            event["body"] = base64.b64encode(body).decode()
-            event["isBase64Encoded"] = True
+            encoded = True
+    if encoded:
+        event["body"] = base64.b64encode(body).decode()
+    event["isBase64Encoded"] = encoded
     return json.dumps(event).encode()
 
 
-def _response(payload: bytes, multi: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def _response(payload: bytes, multi: bool) -> Reply:
+    if len(payload) > MAX_BODY:
+        return _page(502)
     try:
         result = json.loads(payload)
         status = int(result["statusCode"])
     except (ValueError, KeyError, TypeError):
-        return _plain(502, "")
+        return _page(502)
+    if not 100 <= status <= 599:
+        return _page(502)
     out_headers: list[tuple[bytes, bytes]] = []
     if multi:
         for k, values in (result.get("multiValueHeaders") or {}).items():
-            for value in values if isinstance(values, list) else [values]:
-                out_headers.append((k.lower().encode(), str(value).encode()))
+            if k.lower() not in HOP_BY_HOP:
+                for value in values if isinstance(values, list) else [values]:
+                    out_headers.append((k.encode("latin-1", "replace"), _header_value(value)))
     else:
         for k, value in (result.get("headers") or {}).items():
-            out_headers.append((k.lower().encode(), str(value).encode()))
-    body = result.get("body") or ""
-    if result.get("isBase64Encoded"):
+            if k.lower() not in HOP_BY_HOP:
+                out_headers.append((k.encode("latin-1", "replace"), _header_value(value)))
+    body = result.get("body")
+    if body is None:
+        data = b""
+    elif result.get("isBase64Encoded"):
         try:
             data = base64.b64decode(body)
-        except (binascii.Error, ValueError):
-            return _plain(502, "")
+        except (binascii.Error, ValueError, TypeError):
+            return _page(502)
     else:
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-    if len(data) > MAX_BODY:
-        return _plain(502, "")
-    out_headers.append((b"server", b"awselb/2.0"))
+    out_headers.append(SERVER)
     return status, out_headers, data
+
+
+def _header_value(value: Any) -> bytes:
+    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, bool) else str(value)
+    return text.encode("latin-1", "replace")

@@ -2,6 +2,8 @@
 
 `<url-id>.lambda-url.<region>.<public-host>` names the target. AWS_IAM URLs need a SigV4 signature
 (service `lambda`); every URL needs a resource policy that lets its caller invoke it, as on AWS.
+InvokeMode RESPONSE_STREAM is accepted and answered buffered (the whole response at once) until
+functions can stream.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from lambdad import ids
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.auth import policy, sigv4
 from lambdad.control.function_urls import UrlTarget
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
 
 FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
              "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html")
+# Connection-level headers are the front door's business: never passed on, in either direction.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "transfer-encoding", "upgrade"})
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/xhtml+xml",
               "application/x-www-form-urlencoded", "application/ld+json", "application/graphql", "+json", "+xml")
 
@@ -61,8 +67,10 @@ class FunctionUrlDoor:
                 and "access-control-request-method" in request.headers):
             return self._preflight(cors, origin)
         response = await self._invoke(request, target, url_id or "")
-        if cors and origin:
-            response.headers.extend(self._cors_headers(cors, origin))
+        if cors:  # the URL's CORS configuration overrides whatever the function said
+            response.headers = [h for h in response.headers if not h[0].startswith(b"access-control-")]
+            if origin:
+                response.headers.extend(self._cors_headers(cors, origin))
         return response
 
     # -- authorization ----------------------------------------------------------------------
@@ -91,6 +99,9 @@ class FunctionUrlDoor:
                            code="AccessDeniedException" if exc.status == 403 else exc.code, status=403) from None
         cred = core.credentials.lookup(info.access_key_id)
         assert cred is not None
+        if cred.session_token is not None and info.session_token != cred.session_token:
+            raise ApiError("The security token included in the request is invalid.", code="AccessDeniedException",
+                           status=403)
         ctx = policy.RequestContext(cred.principal_arn, cred.account, "lambda:InvokeFunctionUrl", resource,
                                     target.account, {"lambda:FunctionUrlAuthType": "AWS_IAM",
                                                      "aws:SourceIp": (request.client or ("", 0))[0]})
@@ -125,10 +136,13 @@ class FunctionUrlDoor:
 
     def _event(self, request: ApiRequest, url_id: str, target: UrlTarget,
                authorizer: dict[str, Any] | None) -> bytes:
-        headers = {k: v for k, v in request.headers.items() if k not in ("cookie", "authorization")}
-        headers.setdefault("x-forwarded-proto", "http")
+        headers = {k: v for k, v in request.headers.items() if k != "cookie" and k not in HOP_BY_HOP}
         client_ip = (request.client or ("127.0.0.1", 0))[0]
-        headers.setdefault("x-forwarded-for", client_ip)
+        forwarded = headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{forwarded}, {client_ip}" if forwarded else client_ip
+        headers["x-forwarded-proto"] = "http"
+        headers["x-forwarded-port"] = str(self.core.config.port)
+        headers.setdefault("x-amzn-trace-id", ids.trace_header().split(";", 1)[0])
         now = time.time()
         event: dict[str, Any] = {
             "version": "2.0",
@@ -146,7 +160,8 @@ class FunctionUrlDoor:
                 params[key] = f"{params[key]},{value}" if key in params else value
             event["queryStringParameters"] = params
         event["requestContext"] = {
-            "accountId": "anonymous" if authorizer is None else authorizer["iam"]["accountId"],
+            # AWS: the function owner's account, "anonymous" when the URL needs no signature.
+            "accountId": "anonymous" if authorizer is None else target.account,
             "apiId": url_id,
             "authorizer": authorizer,
             "domainName": request.headers.get("host", "").split(":", 1)[0],
@@ -183,7 +198,8 @@ class FunctionUrlDoor:
         except ValueError:
             return ApiResponse(200, payload, [(b"content-type", b"application/json")])
         if isinstance(result, dict) and "statusCode" in result:
-            headers = [(k.lower().encode(), str(v).encode()) for k, v in (result.get("headers") or {}).items()]
+            headers = [(k.lower().encode(), str(v).encode()) for k, v in (result.get("headers") or {}).items()
+                       if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
             if not any(k == b"content-type" for k, _ in headers):
                 headers.append((b"content-type", b"application/json"))
             for cookie in result.get("cookies") or []:

@@ -7,7 +7,7 @@ action answers a request. Everything persists in the store and is reloaded at st
 
 from __future__ import annotations
 
-import fnmatch
+import ipaddress
 import json
 import re
 import secrets
@@ -59,6 +59,8 @@ class Elbv2:
         self.rules: dict[str, dict[str, Any]] = {}
         #: called with (listener) after create/modify, and (listener, None) on delete, to (un)bind ports
         self.on_listener_change: Callable[[dict[str, Any], bool], Any] | None = None
+        #: port -> (listener, its rules by priority); rebuilt after any change, read per request
+        self._routes: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
         store.ensure_schema(SCHEMA)
         for row in store.all("SELECT arn, kind, data FROM elbv2_resources"):
             getattr(self, row["kind"])[row["arn"]] = json.loads(row["data"])
@@ -66,11 +68,13 @@ class Elbv2:
     # -- persistence ------------------------------------------------------------------------
     def _save(self, kind: str, account: str, item: dict[str, Any], arn_key: str) -> None:
         getattr(self, kind)[item[arn_key]] = item
+        self._routes = None
         self.store.execute("INSERT OR REPLACE INTO elbv2_resources (arn, account, kind, data) VALUES (?,?,?,?)",
                            (item[arn_key], account, kind, json.dumps(item)))
 
     def _delete(self, kind: str, arn: str) -> None:
         getattr(self, kind).pop(arn, None)
+        self._routes = None
         self.store.execute("DELETE FROM elbv2_resources WHERE arn=?", (arn,))
 
     @staticmethod
@@ -149,6 +153,8 @@ class Elbv2:
             raise _error("ValidationError", "lambdad target groups must have TargetType 'lambda'")
         for tg in self.target_groups.values():
             if tg["TargetGroupName"] == name and tg["_account"] == account:
+                if _same_health_check(tg, p):
+                    return tg  # AWS: creating an identical target group again returns it
                 raise _error("DuplicateTargetGroupName", "A target group with the same name '" + name + "' exists, "
                              "but with different settings")
         arn = f"arn:aws:elasticloadbalancing:{self.region}:{account}:targetgroup/{name}/{secrets.token_hex(8)}"
@@ -168,6 +174,7 @@ class Elbv2:
             "_account": account,
             "_targets": [],
             "_attributes": dict(DEFAULT_TG_ATTRIBUTES),
+            "_tags": p.get("Tags") or [],
         }
         self._save("target_groups", account, tg, "TargetGroupArn")
         return tg
@@ -289,7 +296,7 @@ class Elbv2:
 
     def create_listener(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         lb = self.load_balancer(account, p.get("LoadBalancerArn", ""))
-        port = int(p.get("Port") or 80)
+        port = _port(p.get("Port") or 80)
         if p.get("Protocol", "HTTP") != "HTTP":
             raise _error("ValidationError", "lambdad listeners speak HTTP only")
         for li in self.listeners.values():
@@ -308,6 +315,7 @@ class Elbv2:
             "Protocol": "HTTP",
             "DefaultActions": self._check_actions(account, p.get("DefaultActions") or []),
             "_account": account,
+            "_tags": p.get("Tags") or [],
         }
         if self.on_listener_change is not None:
             self.on_listener_change(listener, True)  # binds the port; raises when it cannot
@@ -323,8 +331,9 @@ class Elbv2:
     def describe_listeners(self, account: str, lb_arn: str | None, arns: list[str] | None) -> list[dict[str, Any]]:
         if arns:
             return [self.listener(account, arn) for arn in arns]
-        if lb_arn:
-            self.load_balancer(account, lb_arn)
+        if not lb_arn:
+            raise _error("ValidationError", "You must specify either listener ARNs or a load balancer ARN")
+        self.load_balancer(account, lb_arn)
         return [li for li in self.listeners.values() if li["_account"] == account
                 and (lb_arn is None or li["LoadBalancerArn"] == lb_arn)]
 
@@ -332,12 +341,22 @@ class Elbv2:
         li = self.listener(account, p.get("ListenerArn", ""))
         if p.get("DefaultActions"):
             li["DefaultActions"] = self._check_actions(account, p["DefaultActions"])
-        if p.get("Port") and int(p["Port"]) != li["Port"]:
+        if p.get("Protocol") not in (None, "HTTP"):
+            raise _error("ValidationError", "lambdad listeners speak HTTP only")
+        if p.get("Port") and _port(p["Port"]) != li["Port"]:
+            port = _port(p["Port"])
+            if any(other["Port"] == port for other in self.listeners.values()):
+                raise _error("DuplicateListener", "A listener already exists on this port for this load balancer "
+                             f"'{li['LoadBalancerArn']}'")
+            old = dict(li)
+            li["Port"] = port
             if self.on_listener_change is not None:
-                self.on_listener_change(li, False)
-            li["Port"] = int(p["Port"])
-            if self.on_listener_change is not None:
-                self.on_listener_change(li, True)
+                try:
+                    self.on_listener_change(li, True)  # bind the new port first: a failure changes nothing
+                except ApiError:
+                    li["Port"] = old["Port"]
+                    raise
+                self.on_listener_change(old, False)
         self._save("listeners", account, li, "ListenerArn")
         return li
 
@@ -370,6 +389,7 @@ class Elbv2:
             "IsDefault": False,
             "_listener": li["ListenerArn"],
             "_account": account,
+            "_tags": p.get("Tags") or [],
         }
         self._save("rules", account, rule, "RuleArn")
         return rule
@@ -383,7 +403,9 @@ class Elbv2:
     def describe_rules(self, account: str, listener_arn: str | None, arns: list[str] | None) -> list[dict[str, Any]]:
         if arns:
             return [self.rule(account, arn) for arn in arns]
-        li = self.listener(account, listener_arn or "")
+        if not listener_arn:
+            raise _error("ValidationError", "You must specify either listener rule ARNs or a listener ARN")
+        li = self.listener(account, listener_arn)
         rules = sorted((r for r in self.rules.values() if r["_listener"] == li["ListenerArn"]),
                        key=lambda r: int(r["Priority"]))
         default = {"RuleArn": li["ListenerArn"].replace(":listener/", ":listener-rule/") + "/default",
@@ -406,6 +428,15 @@ class Elbv2:
     def set_rule_priorities(self, account: str, priorities: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rules = [self.rule(account, p["RuleArn"]) for p in priorities]
         wanted = {p["RuleArn"]: str(p["Priority"]) for p in priorities}
+        for value in wanted.values():
+            if not 1 <= int(value) <= 50000:
+                raise _error("ValidationError", "Priority must be between 1 and 50000")
+        seen: set[tuple[str, str]] = set()
+        for rule in rules:
+            key = (rule["_listener"], wanted[rule["RuleArn"]])
+            if key in seen:
+                raise _error("PriorityInUse", f"Priority '{key[1]}' is currently in use")
+            seen.add(key)
         for rule in rules:
             clash = [r for r in self.rules.values() if r["_listener"] == rule["_listener"]
                      and r["RuleArn"] not in wanted and r["Priority"] == wanted[rule["RuleArn"]]]
@@ -419,15 +450,77 @@ class Elbv2:
     # -- matching (the listener's hot path) -------------------------------------------------
     def match(self, port: int, method: str, path: str, host: str, headers: dict[str, str],
               query: list[tuple[str, str]], source_ip: str) -> tuple[dict[str, Any], Match] | None:
-        listener = next((li for li in self.listeners.values() if li["Port"] == port), None)
-        if listener is None:
+        if self._routes is None:
+            self._routes = {li["Port"]: (li, sorted((r for r in self.rules.values()
+                                                     if r["_listener"] == li["ListenerArn"]),
+                                                    key=lambda r: int(r["Priority"])))
+                            for li in self.listeners.values()}
+        route = self._routes.get(port)
+        if route is None:
             return None
-        rules = sorted((r for r in self.rules.values() if r["_listener"] == listener["ListenerArn"]),
-                       key=lambda r: int(r["Priority"]))
+        listener, rules = route
         for rule in rules:
-            if all(_condition_holds(c, method, path, host, headers, query) for c in rule["Conditions"]):
-                return listener, Match(rule["Actions"][0], rule["RuleArn"])
-        return listener, Match(listener["DefaultActions"][0], "default")
+            if all(_condition_holds(c, method, path, host, headers, query, source_ip) for c in rule["Conditions"]):
+                return listener, Match(_first_action(rule["Actions"]), rule["RuleArn"])
+        return listener, Match(_first_action(listener["DefaultActions"]), "default")
+
+    # -- tags -------------------------------------------------------------------------------
+    def _tagged(self, account: str, arn: str) -> tuple[str, dict[str, Any]]:
+        for kind in ("load_balancers", "target_groups", "listeners", "rules"):
+            item = getattr(self, kind).get(arn)
+            if item is not None and item["_account"] == account:
+                return kind, item
+        codes = {"loadbalancer": "LoadBalancerNotFound", "targetgroup": "TargetGroupNotFound",
+                 "listener": "ListenerNotFound", "listener-rule": "RuleNotFound"}
+        code = codes.get(arn.split(":", 5)[-1].split("/", 1)[0], "ValidationError")
+        raise _error(code, f"'{arn}' is not a valid resource ARN" if code == "ValidationError" else
+                     "One or more resources not found")
+
+    def tags(self, account: str, arns: list[str]) -> list[dict[str, Any]]:
+        return [{"ResourceArn": arn, "Tags": self._tagged(account, arn)[1].get("_tags") or []} for arn in arns]
+
+    def add_tags(self, account: str, arns: list[str], tags: list[dict[str, str]]) -> None:
+        keys = [t["Key"] for t in tags]
+        if len(keys) != len(set(keys)):
+            raise _error("DuplicateTagKeys", "Tag keys must be unique")
+        found = [self._tagged(account, arn) for arn in arns]
+        for kind, item in found:
+            merged = {t["Key"]: t.get("Value", "") for t in item.get("_tags") or []}
+            merged.update({t["Key"]: t.get("Value", "") for t in tags})
+            if len(merged) > 50:
+                raise _error("TooManyTags", "You've reached the limit on the number of tags for this resource")
+            item["_tags"] = [{"Key": k, "Value": v} for k, v in merged.items()]
+            self._save(kind, account, item, _ARN_KEYS[kind])
+
+    def remove_tags(self, account: str, arns: list[str], keys: list[str]) -> None:
+        for kind, item in [self._tagged(account, arn) for arn in arns]:
+            item["_tags"] = [t for t in item.get("_tags") or [] if t["Key"] not in keys]
+            self._save(kind, account, item, _ARN_KEYS[kind])
+
+
+_ARN_KEYS = {"load_balancers": "LoadBalancerArn", "target_groups": "TargetGroupArn", "listeners": "ListenerArn",
+             "rules": "RuleArn"}
+
+
+def _port(value: Any) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = 0
+    if not 1 <= port <= 65535:
+        raise _error("ValidationError", f"Port '{value}' must be between 1 and 65535")
+    return port
+
+
+def _same_health_check(tg: dict[str, Any], p: dict[str, Any]) -> bool:
+    return all(p.get(key) is None or p[key] == tg.get(key)
+               for key in ("HealthCheckEnabled", "HealthCheckIntervalSeconds", "HealthCheckTimeoutSeconds",
+                           "HealthyThresholdCount", "UnhealthyThresholdCount", "HealthCheckPath"))
+
+
+def _first_action(actions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The action that answers: actions run in `Order`, and lambdad's are all terminal."""
+    return min(actions, key=lambda a: int(a.get("Order") or 0))
 
 
 def public(item: dict[str, Any]) -> dict[str, Any]:
@@ -463,14 +556,36 @@ def _normalize_condition(cond: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_GLOBS: dict[tuple[str, bool], re.Pattern[str]] = {}
+
+
 def _glob(pattern: str, value: str, case_sensitive: bool) -> bool:
-    if not case_sensitive:
-        pattern, value = pattern.lower(), value.lower()
-    return fnmatch.fnmatchcase(value, pattern)
+    """ELB wildcards: `*` any run of characters, `?` exactly one; nothing else is special."""
+    compiled = _GLOBS.get((pattern, case_sensitive))
+    if compiled is None:
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+        compiled = re.compile(regex, 0 if case_sensitive else re.IGNORECASE | re.DOTALL)
+        if len(_GLOBS) < 4096:
+            _GLOBS[(pattern, case_sensitive)] = compiled
+    return compiled.fullmatch(value) is not None
+
+
+def _in_cidrs(ip: str, cidrs: list[str]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for cidr in cidrs:
+        try:
+            if addr in ipaddress.ip_network(cidr, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _condition_holds(cond: dict[str, Any], method: str, path: str, host: str, headers: dict[str, str],
-                     query: list[tuple[str, str]]) -> bool:
+                     query: list[tuple[str, str]], source_ip: str = "") -> bool:
     field = cond["Field"]
     if field == "path-pattern":
         return any(_glob(v, path, True) for v in cond["PathPatternConfig"]["Values"])
@@ -490,5 +605,6 @@ def _condition_holds(cond: dict[str, Any], method: str, path: str, host: str, he
                    for k, v in query):
                 return True
         return False
-    # source-ip: every client of a loopback listener is local; accepted, not filtered.
-    return field == "source-ip"
+    if field == "source-ip":
+        return _in_cidrs(source_ip, cond["SourceIpConfig"]["Values"])
+    return False

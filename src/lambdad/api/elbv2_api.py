@@ -1,0 +1,146 @@
+"""ELBv2 on the wire: the query protocol (form `Action=<Op>`, XML), from botocore's `elbv2` model.
+
+boto3's `elbv2` client and `aws elbv2` sign with the service name `elasticloadbalancing`, which is
+what the app dispatches on. The operations are thin: `services/elbv2.py` holds the domain, and the
+query codec drops its private `_` keys because they are not members of the model's shapes. Every
+ELBv2 error is a Sender fault with HTTP 400 except AccessDenied (403), as botocore's model says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import botocore.session
+
+from lambdad.api import query
+from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.errors import ApiError
+from lambdad.services.elbv2 import Elbv2
+
+if TYPE_CHECKING:
+    from lambdad.server import Lambdad
+
+
+def _missing(operation: str, name: str) -> ApiError:
+    member = name[:1].lower() + name[1:]
+    return ApiError(f"1 validation error detected: Value null at '{member}' failed to satisfy constraint: "
+                    "Member must not be null", code="ValidationError")
+
+
+def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]],
+                                  Callable[[ApiError, ApiRequest], ApiResponse]]:
+    elbv2: Elbv2 = core.elbv2
+    model = botocore.session.get_session().get_service_model("elbv2")
+    svc = query.QueryService(model, missing_parameter=_missing)
+    # IAM authorization of each call, where the server has per-service hooks (auth/hooks.py).
+    svc.authorize = core.authz_hooks["elasticloadbalancing"]
+
+    def account(request: ApiRequest) -> str:
+        assert request.principal is not None
+        return request.principal.account
+
+    # -- load balancers ---------------------------------------------------------------------
+    @svc.operation("CreateLoadBalancer")
+    async def create_load_balancer(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"LoadBalancers": [elbv2.create_load_balancer(account(request), p)]}
+
+    @svc.operation("DescribeLoadBalancers")
+    async def describe_load_balancers(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"LoadBalancers": elbv2.describe_load_balancers(account(request), p.get("LoadBalancerArns"),
+                                                               p.get("Names"))}
+
+    @svc.operation("DeleteLoadBalancer")
+    async def delete_load_balancer(request: ApiRequest, p: dict[str, Any]) -> None:
+        elbv2.delete_load_balancer(account(request), p["LoadBalancerArn"])
+
+    # -- target groups ----------------------------------------------------------------------
+    @svc.operation("CreateTargetGroup")
+    async def create_target_group(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"TargetGroups": [elbv2.create_target_group(account(request), p)]}
+
+    @svc.operation("DescribeTargetGroups")
+    async def describe_target_groups(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"TargetGroups": elbv2.describe_target_groups(account(request), p)}
+
+    @svc.operation("DeleteTargetGroup")
+    async def delete_target_group(request: ApiRequest, p: dict[str, Any]) -> None:
+        elbv2.delete_target_group(account(request), p["TargetGroupArn"])
+
+    @svc.operation("DescribeTargetGroupAttributes")
+    async def describe_target_group_attributes(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Attributes": elbv2.attributes(account(request), p["TargetGroupArn"])}
+
+    @svc.operation("ModifyTargetGroupAttributes")
+    async def modify_target_group_attributes(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Attributes": elbv2.modify_attributes(account(request), p["TargetGroupArn"], p["Attributes"])}
+
+    @svc.operation("RegisterTargets")
+    async def register_targets(request: ApiRequest, p: dict[str, Any]) -> None:
+        elbv2.register_targets(account(request), p["TargetGroupArn"], p["Targets"], core.alb_listeners.can_invoke)
+
+    @svc.operation("DeregisterTargets")
+    async def deregister_targets(request: ApiRequest, p: dict[str, Any]) -> None:
+        elbv2.deregister_targets(account(request), p["TargetGroupArn"], p["Targets"])
+
+    @svc.operation("DescribeTargetHealth")
+    async def describe_target_health(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        found = elbv2.target_health(account(request), p["TargetGroupArn"])
+        wanted = {t["Id"] for t in p.get("Targets") or []}
+        if wanted:
+            found = [d for d in found if d["Target"]["Id"] in wanted]
+        return {"TargetHealthDescriptions": found}
+
+    # -- listeners --------------------------------------------------------------------------
+    @svc.operation("CreateListener")
+    async def create_listener(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Listeners": [elbv2.create_listener(account(request), p)]}
+
+    @svc.operation("DescribeListeners")
+    async def describe_listeners(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Listeners": elbv2.describe_listeners(account(request), p.get("LoadBalancerArn"),
+                                                      p.get("ListenerArns"))}
+
+    @svc.operation("ModifyListener")
+    async def modify_listener(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Listeners": [elbv2.modify_listener(account(request), p)]}
+
+    @svc.operation("DeleteListener")
+    async def delete_listener(request: ApiRequest, p: dict[str, Any]) -> None:
+        elbv2.delete_listener(account(request), p["ListenerArn"])
+
+    # -- rules ------------------------------------------------------------------------------
+    @svc.operation("CreateRule")
+    async def create_rule(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Rules": [elbv2.create_rule(account(request), p)]}
+
+    @svc.operation("DescribeRules")
+    async def describe_rules(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Rules": elbv2.describe_rules(account(request), p.get("ListenerArn"), p.get("RuleArns"))}
+
+    @svc.operation("ModifyRule")
+    async def modify_rule(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Rules": [elbv2.modify_rule(account(request), p)]}
+
+    @svc.operation("DeleteRule")
+    async def delete_rule(request: ApiRequest, p: dict[str, Any]) -> None:
+        elbv2.delete_rule(account(request), p["RuleArn"])
+
+    @svc.operation("SetRulePriorities")
+    async def set_rule_priorities(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Rules": elbv2.set_rule_priorities(account(request), p["RulePriorities"])}
+
+    # -- tags -------------------------------------------------------------------------------
+    @svc.operation("AddTags")
+    async def add_tags(request: ApiRequest, p: dict[str, Any]) -> None:
+        elbv2.add_tags(account(request), p["ResourceArns"], p["Tags"])
+
+    @svc.operation("RemoveTags")
+    async def remove_tags(request: ApiRequest, p: dict[str, Any]) -> None:
+        elbv2.remove_tags(account(request), p["ResourceArns"], p["TagKeys"])
+
+    @svc.operation("DescribeTags")
+    async def describe_tags(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"TagDescriptions": elbv2.tags(account(request), p["ResourceArns"])}
+
+    return svc.dispatch, svc.render_error
