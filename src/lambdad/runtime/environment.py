@@ -79,6 +79,9 @@ class Environment:
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self._exited = asyncio.get_running_loop().create_future()
         self.frozen = False
+        #: (file, frozen value, thawed value) of its cgroup freezer, when the sandbox has one
+        self.freezer: tuple[str, bytes, bytes] | None = None
+        self._freeze_timer: asyncio.TimerHandle | None = None
 
     # -- set-up by the launcher -------------------------------------------------------------
     async def attach(self, sock: Any, log_fd: int) -> None:
@@ -144,6 +147,44 @@ class Environment:
         if fut is not None and not fut.done():
             fut.set_result((kind, body))
 
+    # -- freezer (idle environments do not run, as on Lambda) ---------------------------------
+    def schedule_freeze(self, delay: float) -> None:
+        """Freeze after `delay` seconds unless it is used again first (no-op without a freezer)."""
+        if self.freezer is None or delay < 0 or self.state is not EnvState.IDLE:
+            return
+        if delay == 0:
+            self.freeze()
+        elif self._freeze_timer is None:
+            self._freeze_timer = asyncio.get_running_loop().call_later(delay, self.freeze)
+
+    def freeze(self) -> None:
+        self._freeze_timer = None
+        if self.freezer is not None and not self.frozen and self.state is EnvState.IDLE:
+            self.frozen = self._write_freezer(self.freezer[1])
+
+    def thaw(self) -> None:
+        """Before anything is sent to it. The kernel thaws synchronously."""
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
+        if self.frozen and self.freezer is not None:
+            self._write_freezer(self.freezer[2])
+            self.frozen = False
+
+    def _write_freezer(self, value: bytes) -> bool:
+        assert self.freezer is not None
+        try:
+            fd = os.open(self.freezer[0], os.O_WRONLY)
+        except OSError:
+            return False
+        try:
+            os.write(fd, value)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
     # -- logs -------------------------------------------------------------------------------
     def _drain_logs(self) -> None:
         while True:
@@ -178,6 +219,10 @@ class Environment:
         """Called by the zygote client when the process was reaped."""
         self.exit_info = info
         self.state = EnvState.DEAD
+        self.frozen = False
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
         fut = self._waiter
         if fut is not None and not fut.done():
             fut.set_result((-1, b""))
@@ -186,9 +231,12 @@ class Environment:
         self._close_fds()
 
     def kill(self) -> None:
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
         if self.state is not EnvState.DEAD:
             self.state = EnvState.DEAD
-            self._kill_fn(self.id)
+            self._kill_fn(self.id)  # the zygote thaws it before the kill can land
 
     async def wait_exited(self, timeout: float = 5.0) -> None:
         try:

@@ -17,6 +17,7 @@ from lambdad.config import Config
 from lambdad.control.functions import FunctionVersion
 from lambdad.runtime.environment import Environment
 from lambdad.runtime.interpreters import Interpreters
+from lambdad.runtime.sandbox_host import SandboxHost
 from lambdad.runtime.zygote import Zygote, ZygoteError
 
 log = logging.getLogger("lambdad.launcher")
@@ -34,12 +35,13 @@ CredentialsFor = Callable[[FunctionVersion], dict[str, str]]
 
 class Launcher:
     def __init__(self, config: Config, interpreters: Interpreters, credentials_for: CredentialsFor,
-                 sandbox_config: dict[str, Any]) -> None:
+                 sandbox: SandboxHost) -> None:
         self.config = config
         self.interpreters = interpreters
         self.credentials_for = credentials_for
-        self.sandbox_config = sandbox_config
-        self.sandboxed = bool(sandbox_config.get("enabled"))
+        self.sandbox = sandbox
+        self.sandbox_config = sandbox.zygote_config()
+        self.sandboxed = bool(self.sandbox_config.get("enabled"))
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[str, asyncio.Task[Zygote]] = {}
         self.tmp_root = config.data_path / "tmp"
@@ -66,6 +68,8 @@ class Launcher:
             await z.start()
         except ZygoteError as exc:
             raise LaunchError(str(exc)) from exc
+        for problem in z.sandbox_status.get("errors", ()):
+            log.warning("sandbox (zygote for %s): %s", interpreter, problem)
         self._zygotes[interpreter] = z
         return z
 
@@ -111,9 +115,14 @@ class Launcher:
             "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
         }
         env.update(self.credentials_for(fv))
-        env.update((cfg.get("Environment") or {}).get("Variables") or {})
+        variables = (cfg.get("Environment") or {}).get("Variables") or {}
+        env.update(variables)
         return {
             "id": env_id,
+            # One uid per live environment (the sandbox drops to it; peers are identified by it).
+            "uid": self.sandbox.allocate_uid(),
+            "network": self.sandbox.network_for(variables),
+            "hostname": "localhost",
             "handler": cfg.get("Handler", ""),
             "runtime": runtime,
             "code_dir": code_dir,
@@ -141,11 +150,18 @@ class Launcher:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         env = Environment(env_id, spec, zygote.kill)
+        env.freezer = self.sandbox.freezer(env_id)
+        uid = spec["uid"]
+
+        def on_exit(info: dict[str, Any]) -> None:
+            self.sandbox.release_uid(uid)  # reported after every process of it is gone
+            env.on_exit(info)
+
         try:
             await env.attach(ours, log_r)
-            env.pid = await zygote.spawn(spec, theirs.fileno(), log_w, env.on_exit)
+            env.pid = await zygote.spawn(spec, theirs.fileno(), log_w, on_exit)
         except ZygoteError as exc:
-            env.on_exit({"id": env_id, "code": None, "signal": None})
+            on_exit({"id": env_id, "code": None, "signal": None})
             raise LaunchError(str(exc)) from exc
         finally:
             theirs.close()

@@ -28,10 +28,12 @@ class PoolStats:
 class FunctionPool:
     """Environments of one function version at one revision."""
 
-    def __init__(self, key: tuple[str, str, str], revision: str, factory: Factory) -> None:
+    def __init__(self, key: tuple[str, str, str], revision: str, factory: Factory,
+                 freeze_after: float = -1.0) -> None:
         self.key = key
         self.revision = revision
         self.factory = factory
+        self.freeze_after = freeze_after
         self.idle: list[Environment] = []
         self.environments: set[Environment] = set()
         self.retired = False
@@ -44,6 +46,7 @@ class FunctionPool:
         while idle:
             env = idle.pop()
             if env.state is EnvState.IDLE:
+                env.thaw()
                 self.warm_starts += 1
                 return env, False
         self.cold_starts += 1
@@ -54,6 +57,7 @@ class FunctionPool:
     def release(self, env: Environment) -> None:
         if env.state is EnvState.IDLE and not self.retired:
             self.idle.append(env)
+            env.schedule_freeze(self.freeze_after)
         else:
             self.discard(env)
 
@@ -90,8 +94,9 @@ class FunctionPool:
 
 
 class PoolManager:
-    def __init__(self, idle_timeout: float) -> None:
+    def __init__(self, idle_timeout: float, freeze_after: float = -1.0) -> None:
         self.idle_timeout = idle_timeout
+        self.freeze_after = freeze_after
         self.pools: dict[tuple[str, str, str], FunctionPool] = {}
         self._retired: list[FunctionPool] = []
 
@@ -101,7 +106,7 @@ class PoolManager:
             return pool
         if pool is not None:
             pool.retire()
-        pool = self.pools[key] = FunctionPool(key, revision, factory)
+        pool = self.pools[key] = FunctionPool(key, revision, factory, self.freeze_after)
         return pool
 
     def retire(self, account: str, name: str, version: str | None) -> None:

@@ -30,6 +30,8 @@ class Zygote:
         self.interpreter = interpreter
         self.config = config
         self.python_version = ""
+        #: what the zygote's sandbox set-up reported (guest/sandbox.py prepare_zygote)
+        self.sandbox_status: dict[str, Any] = {}
         self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
@@ -64,6 +66,7 @@ class Zygote:
             raise ZygoteError(f"zygote for {self.interpreter} did not start: {exc}") from exc
         self.pid = hello["pid"]
         self.python_version = hello["python"]
+        self.sandbox_status = hello.get("sandbox") or {}
         self.alive = True
         log.debug("zygote %s ready (Python %s, pid %d)", self.interpreter, self.python_version, self.pid)
 
