@@ -709,7 +709,14 @@ def shutdown():
     for _ in range(80):
         _pending[:] = [rec for rec in _pending if not _release(rec)]
         if not _pending:
-            return
+            break
         import time
 
         time.sleep(0.025)
+    # The server is gone or closing (it closed our socket). If it was killed, the last of its
+    # zygotes to leave removes the instance's directories; while others have environments they stay.
+    for path in _cg_dirs.values():
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
