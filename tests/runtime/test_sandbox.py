@@ -6,6 +6,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -194,6 +196,31 @@ def test_memory_limit_kills_only_that_environment(lam: Any) -> None:
     assert out["errorType"] == "Runtime.OutOfMemory"
     # the next invoke gets a fresh environment
     assert call(lam, name, op="alloc", mb=10) == {"allocated": 10}
+
+
+def test_memory_limit_during_init_is_out_of_memory(lam: Any) -> None:
+    name = create_function(lam, "hog = b'\\1' * (400 << 20)\n\ndef handler(event, context):\n    return 1\n",
+                           MemorySize=128)
+    resp = lam.invoke(FunctionName=name, Payload=b"{}")
+    assert resp["FunctionError"] == "Unhandled"
+    assert json.loads(resp["Payload"].read())["errorType"] == "Runtime.OutOfMemory"
+
+
+def test_doctor_reports_each_protection(tmp_path: Path) -> None:
+    def doctor(*flags: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "lambdad", "doctor", "--data-dir", str(tmp_path), *flags],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    on = doctor()
+    for name in ("namespaces", "memory-cgroup", "pids-cgroup", "private-tmp", "unprivileged-uid", "freezer"):
+        assert re.search(rf"{name}\s+active", on), on
+    assert re.search(r"network-isolation\s+OFF", on)
+    assert re.search(r"network-isolation\s+active", doctor("--sandbox-network", "none"))
+    off = doctor("--sandbox", "false")
+    assert re.search(r"namespaces\s+OFF\s+\(the sandbox setting is off\)", off), off
+    assert not os.path.exists(tmp_path / "sandbox"), "doctor only looks"
 
 
 def test_tmp_has_ephemeral_storage_capacity_and_does_not_count_as_memory(lam: Any) -> None:

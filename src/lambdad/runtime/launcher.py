@@ -146,7 +146,11 @@ class Launcher:
                      opt_dir: str | None = None) -> Environment:
         env_id = uuid.uuid4().hex
         spec = self.build_spec(fv, code_dir, env_id, init_type, opt_dir)
-        zygote = await self.zygote_for(self.interpreter_for(fv.runtime))
+        try:
+            zygote = await self.zygote_for(self.interpreter_for(fv.runtime))
+        except BaseException:
+            self.sandbox.release_uid(spec["uid"])
+            raise
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         env = Environment(env_id, spec, zygote.kill)

@@ -225,11 +225,8 @@ class SandboxHost:
             self.notes.append(f"sandbox OFF: all {MAX_INSTANCES} instance slots in {RUN_DIR} are taken")
             return
         cleanup_leftovers(own=self.instance)
-        try:
-            # Shared from now on: our zygotes take it shared too; a cleaner needs it exclusive.
-            fcntl.flock(self._lock_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            pass
+        # Shared from now on: our zygotes take it shared too; a cleaner needs it exclusive.
+        fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
         self._switch_favordynmods()
         self._make_cgroups()
         shutil.rmtree(self.tmp_fallback_dir, ignore_errors=True)

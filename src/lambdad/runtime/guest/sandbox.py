@@ -346,9 +346,9 @@ def _prepare_cgroups(cg):
 
 
 # -- per environment, in the zygote -----------------------------------------------------------------
-# Cgroup directories and /tmp subvolumes are made ahead of need ("slots", when the zygote is idle),
-# so a spawn only renames the cgroups to the environment's id (the server finds the freezer by that
-# name) and writes its limits.
+# Cgroup directories (v1) and /tmp subvolumes are made ahead of need ("slots", when the zygote is
+# idle), so a spawn only renames the cgroups to the environment's id (the server finds the freezer by
+# that name) and writes its limits.
 _SLOTS = 4
 _slots = []
 _slot_seq = [0]
@@ -371,6 +371,11 @@ def before_fork(spec):
             os.rename(path, target)
             rec["cg"].append(target)
         slot["cg"] = []
+        if _cg_version == 2:  # v2 refuses to rename cgroups (EPERM): made here, under the right name
+            path = os.path.join(_cg_dirs[""], env_id)
+            os.mkdir(path)
+            rec["cg"].append(path)
+            _set_fixed_limits(path)
         _set_limits(rec["cg"], spec)
         if rec["tmp"]:
             _assign_tmp(rec["tmp"], spec, uid)
@@ -388,10 +393,10 @@ def before_fork(spec):
 
 def _new_slot():
     _slot_seq[0] += 1
-    name = "slot-{0}".format(_slot_seq[0])
+    name = "slot-{0}-{1}".format(os.getpid(), _slot_seq[0])  # zygotes of one server share a parent
     slot = {"cg": [], "tmp": None}
     try:
-        for parent in _cg_dirs.values():
+        for parent in _cg_dirs.values() if _cg_version == 1 else ():
             path = os.path.join(parent, name)
             os.mkdir(path)
             slot["cg"].append(path)
@@ -446,7 +451,7 @@ def _set_limits(paths, spec):
     shares = max(2, 1024 * memory_mb // 1769)  # Lambda: 1,769 MB is one vCPU
     for path in paths:
         if _cg_version == 2:
-            _write(path + "/memory.max", memory)
+            _try_write(path + "/memory.max", memory)
             _try_write(path + "/cpu.weight", str(_shares_to_weight(shares)).encode())
         elif _is(path, "memory"):
             _write(path + "/memory.limit_in_bytes", memory)

@@ -1,0 +1,163 @@
+"""Cold start and idle memory with the sandbox on and off, through the real Invoke API.
+
+    python benchmarks/sandbox_cold_start.py [--functions 40] [--json out.json]
+
+For each setting of `sandbox` (the `--sandbox true|false` flag, env `LAMBDAD_SANDBOX`), starts a real
+server, creates N functions whose handler imports json, warms the zygote with one of them, then
+invokes each of the others once: every one of those is a cold start (fork, sandbox set-up, handler
+import, first result) measured as the client's Invoke round trip, next to the Init Duration the
+function reports. Then it reads the proportional set size (PSS) of every idle environment process
+and, with the sandbox, the memory its cgroup is charged (kernel objects included).
+
+`measure(sandbox=True, functions=40)` is the reusable entry point for the benchmark suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from botocore.config import Config as BotoConfig
+
+KEY, SECRET = "AKIABENCHSANDBOX0001", "bench-sandbox-secret-key-000000000000001"
+HANDLER = "import json\n\ndef handler(event, context):\n    return {'ok': json.dumps(event)}\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", HANDLER)
+    return buf.getvalue()
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    m = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def measure(sandbox: bool = True, functions: int = 40) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="lambdad-bench-"))
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAMBDAD_", "AWS_"))}
+    env.update(LAMBDAD_ROOT_ACCESS_KEY_ID=KEY, LAMBDAD_ROOT_SECRET_ACCESS_KEY=SECRET,
+               LAMBDAD_SANDBOX="true" if sandbox else "false", LAMBDAD_FREEZE_IDLE_AFTER="-1")
+    log = open(work / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "lambdad", "serve", "--port", str(port), "--data-dir",
+                             str(work / "data")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(endpoint + "/_lambdad/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        lam = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY,
+                           aws_secret_access_key=SECRET, config=BotoConfig(retries={"max_attempts": 0}))
+        names = [f"bench-cold-{i}" for i in range(functions + 1)]
+        code = _zip()
+        for name in names:
+            lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler",
+                                Role="arn:aws:iam::000000000000:role/bench", Code={"ZipFile": code})
+        lam.invoke(FunctionName=names[0], Payload=b"{}")  # starts the zygote
+        cold, init = [], []
+        for name in names[1:]:
+            time.sleep(0.05)  # cold starts happen after idle moments, not back to back
+            t = time.perf_counter()
+            resp = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+            cold.append((time.perf_counter() - t) * 1000)
+            tail = base64.b64decode(resp["LogResult"]).decode()
+            m = re.search(r"Init Duration: ([\d.]+) ms", tail)
+            if m:
+                init.append(float(m.group(1)))
+        warm = []
+        for _ in range(200):
+            t = time.perf_counter()
+            lam.invoke(FunctionName=names[1], Payload=b"{}")
+            warm.append((time.perf_counter() - t) * 1000)
+        envs = [pid for z in _children(proc.pid) for pid in _children(z)]
+        pss = [_pss_kib(pid) for pid in envs]
+        charged = []
+        if sandbox:
+            for pid in envs:
+                try:
+                    cg = re.search(r":memory:(\S+)", Path(f"/proc/{pid}/cgroup").read_text())
+                    if cg:
+                        charged.append(int(Path(f"/sys/fs/cgroup/memory{cg.group(1)}/memory.usage_in_bytes")
+                                           .read_text()) // 1024)
+                except OSError:
+                    pass
+        return {
+            "sandbox": sandbox,
+            "cold_start_ms_p50": statistics.median(cold),
+            "cold_start_ms_p90": sorted(cold)[int(len(cold) * 0.9)],
+            "init_duration_ms_p50": statistics.median(init) if init else None,
+            "warm_invoke_ms_p50": statistics.median(warm),
+            "idle_environments": len(envs),
+            "pss_kib_per_env_p50": statistics.median(pss) if pss else None,
+            "cgroup_charged_kib_per_env_p50": statistics.median(charged) if charged else None,
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--functions", type=int, default=40)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    rows = [measure(sandbox=False, functions=args.functions), measure(sandbox=True, functions=args.functions)]
+    keys = [k for k in rows[0] if k != "sandbox"]
+    print(f"{'figure':<32} {'sandbox off':>12} {'sandbox on':>12} {'added':>9}")
+    for k in keys:
+        off, on = rows[0][k], rows[1][k]
+        added = f"{on - off:+.2f}" if isinstance(off, (int, float)) and isinstance(on, (int, float)) else ""
+        fmt = (lambda v: f"{v:.2f}" if isinstance(v, float) else str(v))
+        print(f"{k:<32} {fmt(off):>12} {fmt(on):>12} {added:>9}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
