@@ -75,7 +75,7 @@ def measure(sandbox: bool = True, functions: int = 40) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAMBDAD_", "AWS_"))}
     env.update(LAMBDAD_ROOT_ACCESS_KEY_ID=KEY, LAMBDAD_ROOT_SECRET_ACCESS_KEY=SECRET,
                LAMBDAD_SANDBOX="true" if sandbox else "false", LAMBDAD_FREEZE_IDLE_AFTER="-1")
-    log = open(work / "server.log", "wb")  # noqa: SIM115 - closed below
+    log = open(work / "server.log", "wb")  # closed below
     proc = subprocess.Popen([sys.executable, "-m", "lambdad", "serve", "--port", str(port), "--data-dir",
                              str(work / "data")], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -141,6 +141,10 @@ def measure(sandbox: bool = True, functions: int = 40) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _fmt(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--functions", type=int, default=40)
@@ -152,8 +156,7 @@ def main() -> int:
     for k in keys:
         off, on = rows[0][k], rows[1][k]
         added = f"{on - off:+.2f}" if isinstance(off, (int, float)) and isinstance(on, (int, float)) else ""
-        fmt = (lambda v: f"{v:.2f}" if isinstance(v, float) else str(v))
-        print(f"{k:<32} {fmt(off):>12} {fmt(on):>12} {added:>9}")
+        print(f"{k:<32} {_fmt(off):>12} {_fmt(on):>12} {added:>9}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
