@@ -77,6 +77,8 @@ class Environment:
         self._log_fd = -1
         self._log_buf = bytearray()
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        # Frames that arrived while nobody waited (INIT_DONE can beat the zygote's SPAWNED report).
+        self._unclaimed: list[tuple[int, bytes]] = []
         self._exited = asyncio.get_running_loop().create_future()
         self.frozen = False
         #: (file, frozen value, thawed value) of its cgroup freezer, when the sandbox has one
@@ -127,6 +129,8 @@ class Environment:
 
     async def _next_frame(self, timeout: float) -> tuple[int, bytes]:
         """(kind, body); kind -1 when the environment died, -2 on timeout."""
+        if self._unclaimed:
+            return self._unclaimed.pop(0)
         if self.state is EnvState.DEAD:
             return -1, b""
         loop = asyncio.get_running_loop()
@@ -146,6 +150,8 @@ class Environment:
         fut = self._waiter
         if fut is not None and not fut.done():
             fut.set_result((kind, body))
+        else:
+            self._unclaimed.append((kind, body))
 
     # -- freezer (idle environments do not run, as on Lambda) ---------------------------------
     def schedule_freeze(self, delay: float) -> None:

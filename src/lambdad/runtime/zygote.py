@@ -124,7 +124,19 @@ class Zygote:
         self._exit_listeners[spec["id"]] = on_exit
         msg = frames.pack_json(frames.SPAWN, spec)
         try:
-            socket.send_fds(self._sock, [msg], [channel_fd, log_fd])
+            delay = 0.0005
+            while True:
+                try:
+                    socket.send_fds(self._sock, [msg], [channel_fd, log_fd])
+                    break
+                except BlockingIOError:
+                    # A burst of spawns fills the zygote's queue (a seqpacket peer takes at most
+                    # net.unix.max_dgram_qlen messages, 10 by default) faster than it forks. Its
+                    # readiness is not reliably signalled to a poller, so back off briefly.
+                    if self._sock is None:
+                        raise
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.01)
         except OSError as exc:
             self._pending.pop(spec["id"], None)
             self._exit_listeners.pop(spec["id"], None)
