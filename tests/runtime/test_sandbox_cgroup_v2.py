@@ -77,7 +77,7 @@ finally:
 '''
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not (UNIFIED / "cgroup.freeze").exists(),
+@pytest.mark.skipif(os.geteuid() != 0 or not (UNIFIED / "cgroup.subtree_control").exists(),
                     reason="needs root and a cgroup2 mount at /sys/fs/cgroup/unified")
 def test_v2_join_freeze_kill_and_remove() -> None:
     parent = UNIFIED / f"lambdad-v2test-{os.getpid()}"
