@@ -32,6 +32,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--json")
+    ap.add_argument("--keep-alive", action="store_true", help="keep every environment alive (as idle ones)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root", file=sys.stderr)
@@ -72,6 +73,7 @@ def _zygote(args: argparse.Namespace, dirs: dict[str, str], work: Path, stage: P
         "binds": [site] if site else []})
     prepare_ms = (time.perf_counter() - t) * 1000
     samples: dict[str, list[float]] = {}
+    alive: list[tuple[int, str]] = []
     for i in range(args.runs + 3):
         spec = {"id": f"bench{i}", "uid": 990000 + i, "memory_mb": 128, "ephemeral_mb": 512,
                 "code_dir": str(code)}
@@ -90,6 +92,9 @@ def _zygote(args: argparse.Namespace, dirs: dict[str, str], work: Path, stage: P
                 steps["enter: " + name] = (b - a) * 1000
             steps["enter total"] = (marks[-1][1] - marks[1][1]) * 1000
             os.write(w, json.dumps(steps).encode())
+            os.close(w)
+            if args.keep_alive:  # stay, like an idle warm environment
+                time.sleep(3600)
             os._exit(0)
         t2 = time.perf_counter()
         os.close(w)
@@ -97,10 +102,14 @@ def _zygote(args: argparse.Namespace, dirs: dict[str, str], work: Path, stage: P
         while chunk := os.read(r, 65536):
             data += chunk
         os.close(r)
-        os.waitpid(pid, 0)
-        t3 = time.perf_counter()
-        sandbox.on_exit(spec["id"])
-        t4 = time.perf_counter()
+        if args.keep_alive:
+            alive.append((pid, spec["id"]))
+            t3 = t4 = time.perf_counter()
+        else:
+            os.waitpid(pid, 0)
+            t3 = time.perf_counter()
+            sandbox.on_exit(spec["id"])
+            t4 = time.perf_counter()
         steps = json.loads(data)
         steps["before_fork (cgroups + /tmp subvolume)"] = (t1 - t0) * 1000
         steps["fork (in the zygote)"] = (t2 - t1) * 1000
@@ -113,6 +122,10 @@ def _zygote(args: argparse.Namespace, dirs: dict[str, str], work: Path, stage: P
         while sandbox.housekeeping() == 0:  # what the zygote does between spawns
             pass
         time.sleep(0.02)
+    for pid, env_id in alive:
+        sandbox.kill(env_id, pid)
+        os.waitpid(pid, 0)
+        sandbox.on_exit(env_id)
     sandbox.shutdown()
     while sandbox.housekeeping():
         time.sleep(0.02)

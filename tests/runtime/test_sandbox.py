@@ -175,6 +175,19 @@ def test_unprivileged_uid_without_capabilities(lam: Any, probe: str) -> None:
     assert me["pid"] == 1, "own pid namespace"
 
 
+def test_cgroup_limits_follow_the_configuration(lam: Any) -> None:
+    name = create_function(lam, PROBE, MemorySize=1769)
+    me = call(lam, name, op="whoami")
+    memory = Path(_env_cgroup(me))
+    rel = memory.relative_to("/sys/fs/cgroup/memory")
+    assert int((memory / "memory.limit_in_bytes").read_text()) == 1769 << 20
+    assert (Path("/sys/fs/cgroup/pids") / rel / "pids.max").read_text().strip() == "1024"
+    assert (Path("/sys/fs/cgroup/cpu") / rel / "cpu.shares").read_text().strip() == "1024", "1,769 MB = 1 vCPU"
+    small = _env_cgroup(call(lam, create_function(lam, PROBE, MemorySize=128), op="whoami"))
+    shares = Path("/sys/fs/cgroup/cpu") / Path(small).relative_to("/sys/fs/cgroup/memory") / "cpu.shares"
+    assert shares.read_text().strip() == str(1024 * 128 // 1769)
+
+
 def test_other_functions_tmp_and_environment_are_invisible(lam: Any, probe: str) -> None:
     assert call(lam, probe, op="write", path="/tmp/secret.txt") == {"ok": True}
     other = create_function(lam, PROBE)
@@ -324,7 +337,9 @@ def test_deleting_a_function_removes_its_environments(lam: Any) -> None:
     me = call(lam, name, op="whoami")
     cgroup = _env_cgroup(me)
     assert os.path.isdir(cgroup) and _host_pids_of_uid(me["uid"])
-    lam.delete_function(FunctionName=name)
+    freezer = Path(cgroup.replace("/memory/", "/freezer/")) / "freezer.state"
+    assert _wait_until(lambda: freezer.read_text().strip() == "FROZEN"), "idle environments are frozen"
+    lam.delete_function(FunctionName=name)  # a frozen environment is thawed to be killed
     assert _wait_until(lambda: not _host_pids_of_uid(me["uid"]))
     assert _wait_until(lambda: not os.path.exists(cgroup))
 

@@ -688,11 +688,22 @@ def _release(rec):
 _pending = []  # records of exited environments (and unused slots) still to release
 
 
-def housekeeping():
-    """Deferred work for idle moments: release what exited, keep slots ready.
+_QUIET = 0.005  # seconds without requests before deferred work runs
 
-    Returns how long the zygote may sleep before calling again: 0 when there is more to do now,
-    a short delay while a release is busy (a cgroup whose last task is still exiting), else None.
+
+def work_delay():
+    """How long the zygote should wait for requests before calling housekeeping(); None: no work."""
+    if _pending or (_enabled and not _closing[0] and len(_slots) < _SLOTS):
+        return _QUIET
+    return None
+
+
+def housekeeping():
+    """Deferred work for quiet moments: release what exited, keep slots ready (one per call).
+
+    Returns how long the zygote may wait for requests before calling again: 0 when there is more
+    to do (after a poll for requests), a short delay while a release is busy (a cgroup whose last
+    task is still exiting), else None.
     """
     if _pending:
         _pending[:] = [rec for rec in _pending if not _release(rec)]

@@ -89,9 +89,10 @@ def main():
     ctl.sendall(frames.pack_json(frames.READY, {"pid": os.getpid(), "python": sys.version.split()[0],
                                                 "sandbox": sandbox_status}))
 
-    wait = 0  # seconds until the sandbox's deferred work (releases, ready-made slots) wants a turn
+    wait = sandbox.work_delay()  # the sandbox's deferred work (releases, ready-made slots) runs when idle
     while True:
-        for key, _ in sel.select(wait):
+        events = sel.select(wait)
+        for key, _ in events:
             if key.data == "wake":
                 try:
                     os.read(wake_r, 512)
@@ -116,7 +117,8 @@ def main():
                     sandbox.kill(body["id"], pid)
                 for fd in fds:
                     os.close(fd)
-        wait = sandbox.housekeeping()
+        # Only after a quiet moment, so it never competes with a cold start for the CPU.
+        wait = sandbox.housekeeping() if not events else sandbox.work_delay()
 
 
 def _spawn(ctl, spec, fds, children, by_id):
