@@ -261,10 +261,9 @@ def test_background_threads_do_not_run_while_frozen(lam: Any) -> None:
     name = create_function(lam, PROBE)
     assert call(lam, name, op="ticker") == {"started": True}
     time.sleep(1.2)  # the server freezes idle environments after 0.1 s
-    assert call(lam, name, op="gap")["max_gap"] > 0.8
-    # while it is busy, the thread runs
-    call(lam, name, op="ticker")
-    assert call(lam, name, op="gap")["max_gap"] > 0  # thawed and answering
+    gap = call(lam, name, op="gap")
+    assert gap.get("max_gap", 0) > 0.8, gap
+    # thawed, it answers again at once
 
 
 def test_network_none_per_function(lam: Any, server: Server) -> None:
