@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,30 @@ def handler(event, context):
             return _err(exc)
         finally:
             s.close()
+    if op == "scan":
+        # Where else in this process's memory is the needle? (libc memmem in place: no copies.)
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.memmem.restype = ctypes.c_void_p
+        libc.memmem.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t)
+        needle = event["a"].encode() + event["b"].encode()  # the only whole copy we make
+        own = ctypes.cast(ctypes.c_char_p(needle), ctypes.c_void_p).value
+        found = 0
+        with open("/proc/self/maps") as maps:
+            regions = [line.split() for line in maps]
+        for fields in regions:
+            if not fields[1].startswith("r") or (len(fields) > 5 and fields[5].startswith("[v")):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            pos = start
+            while pos < end:
+                hit = libc.memmem(pos, end - pos, needle, len(needle))
+                if not hit:
+                    break
+                found += hit != own
+                pos = hit + 1
+        return {"found": found}
     raise ValueError(op)
 '''
 
@@ -206,6 +231,17 @@ def test_other_functions_tmp_and_environment_are_invisible(lam: Any, probe: str)
     assert "PROBE_SECRET" not in seen["mine"]
     # and they run as different uids
     assert call(lam, other, op="whoami")["uid"] != call(lam, probe, op="whoami")["uid"]
+
+
+def test_secrets_of_one_function_never_reach_another_through_the_zygote(lam: Any) -> None:
+    canary = "canary-" + uuid.uuid4().hex
+    # long enough that no later allocation of the zygote would happen to overwrite every copy
+    first = create_function(lam, PROBE, Environment={"Variables": {"SECRET": (canary + ";") * 60}})
+    half = len(canary) // 2
+    assert call(lam, first, op="scan", a=canary[:half], b=canary[half:])["found"] > 0, "the scan works"
+    # every environment starts as a copy of the zygote's memory: the secret must never have been in it
+    second = create_function(lam, PROBE)
+    assert call(lam, second, op="scan", a=canary[:half], b=canary[half:]) == {"found": 0}
 
 
 def test_memory_limit_kills_only_that_environment(lam: Any) -> None:

@@ -153,6 +153,8 @@ class Launcher:
             raise
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
+        # Environment variables go over the environment's own channel, not through the zygote.
+        variables = spec.pop("env")
         env = Environment(env_id, spec, zygote.kill)
         env.freezer = self.sandbox.freezer(env_id)
         uid = spec["uid"]
@@ -163,6 +165,7 @@ class Launcher:
 
         try:
             await env.attach(ours, log_r)
+            env.send_setup(variables)
             env.pid = await zygote.spawn(spec, theirs.fileno(), log_w, on_exit)
         except ZygoteError as exc:
             on_exit({"id": env_id, "code": None, "signal": None})
