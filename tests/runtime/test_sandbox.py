@@ -119,6 +119,20 @@ def handler(event, context):
             return _err(exc)
         finally:
             s.close()
+    if op == "userns":
+        import ctypes, subprocess
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        out = {"unshare": libc.unshare(0x10000000), "errno": errno.errorcode.get(ctypes.get_errno())}
+        t = threading.Thread(target=lambda: None)
+        t.start()
+        t.join()
+        out["subprocess"] = subprocess.run(["/bin/sh", "-c", "echo ok"], capture_output=True).stdout.decode()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        out["fork"] = os.waitpid(pid, 0)[1] >> 8
+        return out
     if op == "scan":
         # Where else in this process's memory is the needle? (libc memmem in place: no copies.)
         import ctypes
@@ -188,6 +202,11 @@ def test_task_root_is_read_only_and_code_readable(lam: Any, probe: str) -> None:
     assert call(lam, probe, op="write", path="/usr/evil")["errno"] in ("EROFS", "EACCES")
     assert call(lam, probe, op="write", path="/opt/evil")["errno"] in ("EROFS", "EACCES")
     assert "def handler" in call(lam, probe, op="read", path="/var/task/app.py")["data"]
+
+
+def test_no_user_namespaces_but_threads_and_processes_work(lam: Any, probe: str) -> None:
+    out = call(lam, probe, op="userns")
+    assert out == {"unshare": -1, "errno": "EPERM", "subprocess": "ok\n", "fork": 7}, out
 
 
 def test_unprivileged_uid_without_capabilities(lam: Any, probe: str) -> None:

@@ -22,6 +22,7 @@ import errno
 import fcntl
 import logging
 import os
+import platform
 import shutil
 import signal
 import time
@@ -44,7 +45,7 @@ PIDS_MAX = 1024  # Lambda's limit on processes and threads per execution environ
 
 PROTECTIONS = ("namespaces", "read-only-root", "private-tmp", "tmp-capacity", "memory-cgroup", "pids-cgroup",
                "cpu-weight", "freezer", "fast-cgroup-join", "unprivileged-uid", "no-new-privs",
-               "network-isolation")
+               "no-user-namespaces", "network-isolation")
 
 
 @dataclass(slots=True)
@@ -94,6 +95,10 @@ def probe(config: Config) -> Protections:
     p.set("read-only-root", True, "code at /var/task and layers at /opt read-only; host files hidden")
     p.set("unprivileged-uid", True, f"a uid of its own per environment from {UID_BASE}")
     p.set("no-new-privs", True)
+    if platform.machine() in ("x86_64", "aarch64"):
+        p.set("no-user-namespaces", True, "seccomp refuses CLONE_NEWUSER (as Lambda does); 64-bit ABI only")
+    else:
+        p.set("no-user-namespaces", False, f"no seccomp filter written for {platform.machine()}")
     _probe_cgroups(p)
     _probe_tmp(p)
     if p.network == "none":

@@ -73,6 +73,16 @@ BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA = 4
 BTRFS_QGROUP_LIMIT_MAX_RFER = 1
 BTRFS_QGROUP_LIMIT_MAX_EXCL = 2
 
+# seccomp: refuse new user namespaces (Lambda does too). Inside one, a function would be "root"
+# over fresh namespaces: no way out of this sandbox, but a large kernel surface for exploits.
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+CLONE_NEWUSER = 0x10000000
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_ERRNO = 0x00050000
+# arch -> (AUDIT_ARCH, unshare, clone, clone3)
+_SECCOMP_ARCH = {"x86_64": (0xC000003E, 272, 56, 435), "aarch64": (0xC00000B7, 97, 220, 435)}
+
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
@@ -179,9 +189,11 @@ def prepare_zygote(config):
     _prepare_cgroups(config.get("cgroup") or {})
     if config.get("pidns"):
         _pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    if config.get("no_user_namespaces", True):
+        _seccomp[0] = _user_ns_filter()
     _enabled = True
     _status.update({"enabled": True, "tmp": "btrfs" if _btrfs else "directory", "pidns": _pidns_fd >= 0,
-                    "cgroup": _cg_version})
+                    "cgroup": _cg_version, "seccomp": _seccomp[0] is not None})
     return dict(_status)
 
 
@@ -569,6 +581,46 @@ def _loopback_up():
         s.close()
 
 
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _user_ns_filter():
+    """The BPF program (built once in the zygote), or None on an architecture we have no numbers for."""
+    arch = _SECCOMP_ARCH.get(platform.machine())
+    if arch is None:
+        return None
+    audit_arch, nr_unshare, nr_clone, nr_clone3 = arch
+    ld_w_abs, jeq_k, jge_k, and_k, ret_k = 0x20, 0x15, 0x35, 0x54, 0x06
+    enosys = SECCOMP_RET_ERRNO | errno.ENOSYS
+    prog = [  # jump offsets count from the next instruction
+        (ld_w_abs, 0, 0, 4),  # 0: seccomp_data.arch
+        (jeq_k, 1, 0, audit_arch),  # 1: native -> 3
+        (ret_k, 0, 0, enosys),  # 2: other ABIs (i386 via int 0x80 ...) could dodge the numbers below
+        (ld_w_abs, 0, 0, 0),  # 3: seccomp_data.nr
+        (jge_k, 9, 0, 0x40000000),  # 4: the x32 ABI -> 14
+        (jeq_k, 3, 0, nr_unshare),  # 5: -> 9
+        (jeq_k, 2, 0, nr_clone),  # 6: -> 9
+        (jeq_k, 6, 0, nr_clone3),  # 7: -> 14 (flags behind a pointer; libc falls back to clone on ENOSYS)
+        (ret_k, 0, 0, SECCOMP_RET_ALLOW),  # 8
+        (ld_w_abs, 0, 0, 16),  # 9: args[0] low 32 bits, the flags
+        (and_k, 0, 0, CLONE_NEWUSER),  # 10
+        (jeq_k, 1, 0, 0),  # 11: no CLONE_NEWUSER -> 13
+        (ret_k, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM),  # 12
+        (ret_k, 0, 0, SECCOMP_RET_ALLOW),  # 13
+        (ret_k, 0, 0, enosys),  # 14
+    ]
+    filters = (_SockFilter * len(prog))(*[_SockFilter(*ins) for ins in prog])
+    return filters, _SockFprog(len(prog), filters)
+
+
+_seccomp = [None]
+
+
 def _drop_privileges(uid):
     if uid:
         os.setgroups([])
@@ -577,6 +629,9 @@ def _drop_privileges(uid):
     # With no_new_privs, exec can never grant privileges again (setuid bits and file capabilities
     # are ignored), so the capability bounding set need not be emptied call by call.
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if _seccomp[0] is not None:
+        _check(_lib().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(_seccomp[0][1]), 0, 0),
+               "seccomp")
     # Dies with the zygote (set after setuid, which clears it). The kernel delivers SIGKILL even to
     # a pid-namespace init because it comes from outside the namespace.
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
