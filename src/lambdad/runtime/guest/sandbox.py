@@ -190,7 +190,12 @@ def prepare_zygote(config):
     if config.get("pidns"):
         _pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     if config.get("no_user_namespaces", True):
+        # Installed on the zygote itself (it needs no user namespace): every child inherits the
+        # filter instead of compiling its own (~0.05 ms each).
         _seccomp[0] = _user_ns_filter()
+        if _seccomp[0] is not None:
+            _check(_lib().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(_seccomp[0][1]), 0, 0),
+                   "seccomp")
     _enabled = True
     _status.update({"enabled": True, "tmp": "btrfs" if _btrfs else "directory", "pidns": _pidns_fd >= 0,
                     "cgroup": _cg_version, "seccomp": _seccomp[0] is not None})
@@ -629,9 +634,6 @@ def _drop_privileges(uid):
     # With no_new_privs, exec can never grant privileges again (setuid bits and file capabilities
     # are ignored), so the capability bounding set need not be emptied call by call.
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    if _seccomp[0] is not None:
-        _check(_lib().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(_seccomp[0][1]), 0, 0),
-               "seccomp")
     # Dies with the zygote (set after setuid, which clears it). The kernel delivers SIGKILL even to
     # a pid-namespace init because it comes from outside the namespace.
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
