@@ -151,6 +151,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"lambdad {__version__} on {os.uname().sysname} {os.uname().release}, euid {os.geteuid()}")
     for line in protections.report_lines():
         print("  " + line)
+    if protections.enabled:
+        print("  (a running server also reports what each zygote could set up in its log)")
     return 0
 
 

@@ -34,6 +34,13 @@ def _bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _network(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("host", "none"):
+        raise ValueError(f"sandbox_network must be 'host' or 'none', not {text!r}")
+    return value
+
+
 MB = 1024 * 1024
 
 SETTINGS: tuple[Setting, ...] = (
@@ -65,6 +72,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("node_binary", "node", "Node.js executable for the nodejs runtimes."),
     Setting("sandbox", True, "Run each execution environment in its own namespaces and cgroups "
             "(needs root; degrades visibly otherwise).", _bool),
+    Setting("sandbox_network", "host", "Network of sandboxed environments: 'host' (shared with the host) "
+            "or 'none' (only loopback). A function can also ask for 'none' with its environment variable "
+            "LAMBDAD_NETWORK=none.", _network),
+    Setting("freeze_idle_after", 0.1, "Seconds after an invocation before an idle environment is frozen "
+            "(cgroup freezer), so its background threads stop as on Lambda; 0 freezes at once, a negative "
+            "value never freezes. A short delay keeps freeze/thaw off the path of busy environments.", float),
     Setting("max_zip_bytes", 50 * MB, "Largest deployment package accepted by direct upload.", int),
     Setting("max_unzipped_bytes", 250 * MB, "Largest unzipped size of code plus layers.", int),
     Setting("max_sync_payload_bytes", 6 * MB, "Largest synchronous request and response payload.", int),

@@ -85,9 +85,11 @@ class Lambdad:
             if rec.meta.get("reserved_concurrency") is not None:
                 self.limiter.set_reserved((rec.account, rec.name), rec.meta["reserved_concurrency"])
         self.protections = sandbox_host.probe(config)
+        self.sandbox = sandbox_host.SandboxHost(config, self.protections)
+        self.sandbox.start()
         self.launcher = Launcher(config, Interpreters(config.python_interpreters), self._credentials_for,
-                                 self.protections.zygote_config(data))
-        self.pools = PoolManager(config.idle_timeout)
+                                 self.sandbox)
+        self.pools = PoolManager(config.idle_timeout, config.freeze_idle_after)
         self.invoker = Invoker(config, self.registry, self.blobs, self.launcher, self.pools, self.limiter,
                                self.logs, self.layers.opt_dir)
         self.provisioned = ProvisionedConcurrency(self.store, self.registry, self.aliases, self.invoker,
@@ -122,6 +124,10 @@ class Lambdad:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
+        for line in self.sandbox.notes:
+            log.warning("%s", line)
+        if self.sandbox.tag:
+            log.info("sandbox: instance %s", self.sandbox.tag)
         for line in self.protections.report_lines():
             log.info("sandbox: %s", line)
         self._tasks.append(asyncio.create_task(self.pools.run_reaper(), name="reaper"))
@@ -155,6 +161,7 @@ class Lambdad:
         await self.provisioned.aclose()
         await self.pools.aclose()
         await self.launcher.aclose()
+        self.sandbox.close()
         self.logs.flush()
         if self.audit is not None:
             self.audit.flush()

@@ -99,7 +99,7 @@ def test_tag_limits(lam):
 
 def test_tagging_keeps_warm_environments(lam):
     """Tags and publishing move RevisionId but change nothing that runs: no new cold start."""
-    name = create_function(lam, "import os\ndef handler(e, c):\n    return os.getpid()\n")
+    name = create_function(lam, "def handler(e, c):\n    return c.log_stream_name\n")
     first = lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()
     lam.tag_resource(Resource=arn(name), Tags={"team": "a"})
     lam.publish_version(FunctionName=name)

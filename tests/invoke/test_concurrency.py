@@ -21,7 +21,7 @@ import os, time
 def handler(event, context):
     start = time.time()
     time.sleep(event.get("sleep", 0.5))
-    return {"start": start, "end": time.time(), "pid": os.getpid(),
+    return {"start": start, "end": time.time(), "env": context.log_stream_name,
             "environment": os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]}
 """
 
@@ -45,13 +45,13 @@ def test_concurrent_invocations_run_in_separate_environments(lam: Any) -> None:
     name = create_function(lam, SLEEPER, Timeout=30)
     results = _together(lam, name, 8, {"sleep": 0.5})
     assert all("error" not in r for r in results), results
-    assert len({r["pid"] for r in results}) == 8
+    assert len({r["env"] for r in results}) == 8
     assert len({r["environment"] for r in results}) == 8
     # All eight were running at one moment: the last to start began before the first one finished.
     assert max(r["start"] for r in results) < min(r["end"] for r in results)
     # Those environments stay warm: the next round reuses them instead of starting new ones.
     again = _together(lam, name, 4, {"sleep": 0.2})
-    assert {r["pid"] for r in again} <= {r["pid"] for r in results}
+    assert {r["env"] for r in again} <= {r["env"] for r in results}
 
 
 def _throttled(result: dict[str, Any]) -> bool:
@@ -153,7 +153,7 @@ def test_idle_environments_are_reaped_after_the_keep_alive(fresh_server: Any) ->
             break
         time.sleep(0.05)
     assert _environments(fresh_server) == 0
-    assert _invoke(lam, name, {"sleep": 0})["pid"] != first["pid"], "a reaped environment is not reused"
+    assert _invoke(lam, name, {"sleep": 0})["env"] != first["env"], "a reaped environment is not reused"
 
 
 def _environments(server: Any) -> int:

@@ -21,7 +21,7 @@ print("init done", INIT)
 
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
-    return {"init": INIT, "version": context.function_version, "pid": os.getpid()}
+    return {"init": INIT, "version": context.function_version, "env": context.log_stream_name}
 """
 
 
@@ -77,7 +77,7 @@ def test_provisioned_version_lifecycle(lam):
     with ThreadPoolExecutor(2) as pool:
         both = list(pool.map(lambda _: invoke(lam, name, "1", sleep=0.3), range(2)))
     assert {body["init"] for body, _ in both} == {"provisioned-concurrency"}
-    assert len({body["pid"] for body, _ in both}) == 2
+    assert len({body["env"] for body, _ in both}) == 2
     for _, log in both:
         assert "REPORT RequestId" in log and "Init Duration" not in log
         assert "init done" not in log  # the init ran before any request

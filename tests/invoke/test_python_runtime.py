@@ -226,7 +226,7 @@ def handler(event, context):
     if event.get("sys_exit") is not None:
         import sys
         sys.exit(event["sys_exit"])
-    return {"count": count, "pid": os.getpid()}
+    return {"count": count, "env": context.log_stream_name}
 """
 
 
@@ -235,7 +235,7 @@ def test_timeout_replaces_the_environment(lam: Any) -> None:
     _, first = invoke(lam, name)
     _, second = invoke(lam, name)
     assert (first["count"], second["count"]) == (1, 2), "warm reuse keeps module state"
-    assert first["pid"] == second["pid"]
+    assert first["env"] == second["env"]
     resp, err = invoke(lam, name, {"sleep": 5}, LogType="Tail")
     assert resp["FunctionError"] == "Unhandled"
     assert err == {"errorType": "Sandbox.Timedout",
@@ -244,7 +244,7 @@ def test_timeout_replaces_the_environment(lam: Any) -> None:
     assert tail(resp).splitlines()[-1].endswith("\tStatus: timeout")
     _, fresh = invoke(lam, name)
     assert fresh["count"] == 1, "the timed-out environment was destroyed; module state starts over"
-    assert fresh["pid"] != first["pid"]
+    assert fresh["env"] != first["env"]
 
 
 @pytest.mark.parametrize(("event", "reason"), [
@@ -260,7 +260,7 @@ def test_process_exit(lam: Any, event: dict[str, int], reason: str) -> None:
     assert err == {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id(resp)} Error: {reason}"}
     assert tail(resp).splitlines()[-1].endswith("\tStatus: error\tError Type: Runtime.ExitError")
     _, after = invoke(lam, name)
-    assert after["count"] == 1 and after["pid"] != before["pid"]
+    assert after["count"] == 1 and after["env"] != before["env"]
 
 
 def test_marshal_error_and_decimal(lam: Any) -> None:

@@ -197,7 +197,7 @@ class Invoker:
             info = exc.exit_info or {}
             reason = f"signal: {_signal_name(info['signal'])}" if info.get("signal") else \
                 f"exit status {info.get('code')}"
-            error_type = "Runtime.ExitError"
+            error_type = "Runtime.OutOfMemory" if info.get("oom") else "Runtime.ExitError"
             body = _error_payload(error_type, f"RequestId: {request_id} Error: {_exit_reason(info, reason)}")
         memory = fv.config.get("MemorySize", 128)
         lines = [*_split(failure.logs),

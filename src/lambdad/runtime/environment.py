@@ -83,6 +83,9 @@ class Environment:
         self._channel_closed = False
         self._exited = asyncio.get_running_loop().create_future()
         self.frozen = False
+        #: (file, frozen value, thawed value) of its cgroup freezer, when the sandbox has one
+        self.freezer: tuple[str, bytes, bytes] | None = None
+        self._freeze_timer: asyncio.TimerHandle | None = None
 
     # -- set-up by the launcher -------------------------------------------------------------
     async def attach(self, sock: Any, log_fd: int) -> None:
@@ -91,6 +94,11 @@ class Environment:
         self._log_fd = log_fd
         os.set_blocking(log_fd, False)
         loop.add_reader(log_fd, self._drain_logs)
+
+    def send_setup(self, variables: dict[str, str]) -> None:
+        """The environment's variables, its first frame (buffered until it reads them)."""
+        assert self._channel is not None and self._channel.transport is not None
+        self._channel.transport.write(frames.pack_json(frames.SETUP, {"env": variables}))
 
     async def wait_init(self, timeout: float) -> None:
         """Wait for the handler import to finish; raise InitFailed with AWS's payload if it fails."""
@@ -156,6 +164,44 @@ class Environment:
         else:
             self._frames.append((kind, body))
 
+    # -- freezer (idle environments do not run, as on Lambda) ---------------------------------
+    def schedule_freeze(self, delay: float) -> None:
+        """Freeze after `delay` seconds unless it is used again first (no-op without a freezer)."""
+        if self.freezer is None or delay < 0 or self.state is not EnvState.IDLE:
+            return
+        if delay == 0:
+            self.freeze()
+        elif self._freeze_timer is None:
+            self._freeze_timer = asyncio.get_running_loop().call_later(delay, self.freeze)
+
+    def freeze(self) -> None:
+        self._freeze_timer = None
+        if self.freezer is not None and not self.frozen and self.state is EnvState.IDLE:
+            self.frozen = self._write_freezer(self.freezer[1])
+
+    def thaw(self) -> None:
+        """Before anything is sent to it. The kernel thaws synchronously."""
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
+        if self.frozen and self.freezer is not None:
+            self._write_freezer(self.freezer[2])
+            self.frozen = False
+
+    def _write_freezer(self, value: bytes) -> bool:
+        assert self.freezer is not None
+        try:
+            fd = os.open(self.freezer[0], os.O_WRONLY)
+        except OSError:
+            return False
+        try:
+            os.write(fd, value)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
     # -- logs -------------------------------------------------------------------------------
     def _drain_logs(self) -> None:
         while True:
@@ -195,6 +241,10 @@ class Environment:
         """Called by the zygote client when the process was reaped."""
         self.exit_info = info
         self.state = EnvState.DEAD
+        self.frozen = False
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
         if not self._exited.done():
             self._exited.set_result(None)
         self._close_log()
@@ -216,9 +266,12 @@ class Environment:
             fut.set_result((-1, b""))
 
     def kill(self) -> None:
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
         if self.state is not EnvState.DEAD:
             self.state = EnvState.DEAD
-            self._kill_fn(self.id)
+            self._kill_fn(self.id)  # the zygote thaws it before the kill can land
 
     async def wait_exited(self, timeout: float = 5.0) -> None:
         try:

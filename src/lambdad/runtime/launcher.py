@@ -16,6 +16,7 @@ from lambdad.config import Config
 from lambdad.control.functions import FunctionVersion
 from lambdad.runtime.environment import Environment
 from lambdad.runtime.interpreters import Interpreters
+from lambdad.runtime.sandbox_host import SandboxHost
 from lambdad.runtime.zygote import Zygote, ZygoteError
 
 log = logging.getLogger("lambdad.launcher")
@@ -33,12 +34,13 @@ CredentialsFor = Callable[[FunctionVersion], dict[str, str]]
 
 class Launcher:
     def __init__(self, config: Config, interpreters: Interpreters, credentials_for: CredentialsFor,
-                 sandbox_config: dict[str, Any]) -> None:
+                 sandbox: SandboxHost) -> None:
         self.config = config
         self.interpreters = interpreters
         self.credentials_for = credentials_for
-        self.sandbox_config = sandbox_config
-        self.sandboxed = bool(sandbox_config.get("enabled"))
+        self.sandbox = sandbox
+        self.sandbox_config = sandbox.zygote_config()
+        self.sandboxed = bool(self.sandbox_config.get("enabled"))
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[str, asyncio.Task[Zygote]] = {}
         self.tmp_root = config.data_path / "tmp"
@@ -63,6 +65,8 @@ class Launcher:
             await z.start()
         except ZygoteError as exc:
             raise LaunchError(str(exc)) from exc
+        for problem in z.sandbox_status.get("errors", ()):
+            log.warning("sandbox (zygote for %s): %s", interpreter, problem)
         self._zygotes[interpreter] = z
         return z
 
@@ -108,9 +112,14 @@ class Launcher:
             env["NODE_PATH"] = (f"{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:"
                                 f"/var/runtime/node_modules:/var/runtime:{task_root}")
         env.update(self.credentials_for(fv))
-        env.update((cfg.get("Environment") or {}).get("Variables") or {})
+        variables = (cfg.get("Environment") or {}).get("Variables") or {}
+        env.update(variables)
         return {
             "id": env_id,
+            # One uid per live environment (the sandbox drops to it; peers are identified by it).
+            "uid": self.sandbox.allocate_uid(),
+            "network": self.sandbox.network_for(variables),
+            "hostname": "localhost",
             "handler": cfg.get("Handler", ""),
             "runtime": runtime,
             "code_dir": code_dir,
@@ -134,15 +143,29 @@ class Launcher:
                      opt_dir: str | None = None) -> Environment:
         env_id = uuid.uuid4().hex
         spec = self.build_spec(fv, code_dir, env_id, init_type, opt_dir)
-        zygote = await self.zygote_for(self.interpreter_for(fv.runtime))
+        try:
+            zygote = await self.zygote_for(self.interpreter_for(fv.runtime))
+        except BaseException:
+            self.sandbox.release_uid(spec["uid"])
+            raise
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
+        # Environment variables go over the environment's own channel, not through the zygote.
+        variables = spec.pop("env")
         env = Environment(env_id, spec, zygote.kill)
+        env.freezer = self.sandbox.freezer(env_id)
+        uid = spec["uid"]
+
+        def on_exit(info: dict[str, Any]) -> None:
+            self.sandbox.release_uid(uid)  # reported after every process of it is gone
+            env.on_exit(info)
+
         try:
             await env.attach(ours, log_r)
-            env.pid = await zygote.spawn(spec, theirs.fileno(), log_w, env.on_exit)
+            env.send_setup(variables)
+            env.pid = await zygote.spawn(spec, theirs.fileno(), log_w, on_exit)
         except ZygoteError as exc:
-            env.on_exit({"id": env_id, "code": None, "signal": None})
+            on_exit({"id": env_id, "code": None, "signal": None})
             raise LaunchError(str(exc)) from exc
         finally:
             theirs.close()

@@ -39,10 +39,12 @@ class PoolStats:
 class FunctionPool:
     """Environments of one function version at one revision."""
 
-    def __init__(self, key: tuple[str, str, str], revision: str, factory: Factory) -> None:
+    def __init__(self, key: tuple[str, str, str], revision: str, factory: Factory,
+                 freeze_after: float = -1.0) -> None:
         self.key = key
         self.revision = revision
         self.factory = factory
+        self.freeze_after = freeze_after
         self.idle: list[Environment] = []
         self.environments: set[Environment] = set()
         self.retired = False
@@ -62,6 +64,7 @@ class FunctionPool:
                 if time.monotonic() - env.created > MAX_ENVIRONMENT_AGE:
                     self.discard(env)
                     continue
+                env.thaw()
                 self.warm_starts += 1
                 return env, False
         self.cold_starts += 1
@@ -75,6 +78,7 @@ class FunctionPool:
         while idle:
             env = idle.pop()
             if env.state is EnvState.IDLE:
+                env.thaw()
                 self.warm_starts += 1
                 return env
             self.discard(env)  # died while idle
@@ -100,10 +104,12 @@ class FunctionPool:
         if env in self.provisioned:
             if env.state is EnvState.IDLE and not self.retired and len(self.provisioned) <= self.provisioned_target:
                 self._idle_provisioned.append(env)
+                env.schedule_freeze(self.freeze_after)
             else:
                 self.discard(env)
         elif env.state is EnvState.IDLE and not self.retired:
             self.idle.append(env)
+            env.schedule_freeze(self.freeze_after)
         else:
             self.discard(env)
 
@@ -149,8 +155,9 @@ class FunctionPool:
 
 
 class PoolManager:
-    def __init__(self, idle_timeout: float) -> None:
+    def __init__(self, idle_timeout: float, freeze_after: float = -1.0) -> None:
         self.idle_timeout = idle_timeout
+        self.freeze_after = freeze_after
         self.pools: dict[tuple[str, str, str], FunctionPool] = {}
         self._retired: list[FunctionPool] = []
 
@@ -160,7 +167,7 @@ class PoolManager:
             return pool
         if pool is not None:
             pool.retire()
-        new = self.pools[key] = FunctionPool(key, revision, factory)
+        new = self.pools[key] = FunctionPool(key, revision, factory, self.freeze_after)
         if pool is not None and pool.provisioned_target and pool.on_provisioned_lost is not None:
             # What runs changed under provisioned environments: the new pool needs its own.
             new.provisioned_target = pool.provisioned_target

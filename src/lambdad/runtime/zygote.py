@@ -31,6 +31,8 @@ class Zygote:
         self.interpreter = interpreter
         self.config = config
         self.python_version = ""
+        #: what the zygote's sandbox set-up reported (guest/sandbox.py prepare_zygote)
+        self.sandbox_status: dict[str, Any] = {}
         self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
@@ -38,6 +40,7 @@ class Zygote:
         self._pending: dict[str, asyncio.Future[int]] = {}
         self._exit_listeners: dict[str, ExitListener] = {}
         self._outbox: collections.deque[tuple[bytes, list[int]]] = collections.deque()
+        self._drain_timer: asyncio.TimerHandle | None = None
         self.alive = False
 
     async def start(self) -> None:
@@ -66,6 +69,7 @@ class Zygote:
             raise ZygoteError(f"zygote for {self.interpreter} did not start: {exc}") from exc
         self.pid = hello["pid"]
         self.python_version = hello["python"]
+        self.sandbox_status = hello.get("sandbox") or {}
         self.alive = True
         log.debug("zygote %s ready (Python %s, pid %d)", self.interpreter, self.python_version, self.pid)
 
@@ -143,15 +147,19 @@ class Zygote:
                 pass
 
     def _send(self, msg: bytes, fds: list[int]) -> None:
-        """Send now, or queue behind earlier messages when the socket is full (a burst of spawns
-        outruns the zygote's fork rate); the queue drains as the socket becomes writable."""
+        """Send now, or queue behind earlier messages when the socket is full: a burst of spawns
+        fills the zygote's queue (a seqpacket peer takes at most net.unix.max_dgram_qlen messages,
+        10 by default) faster than it forks. The queue drains when the socket polls writable and,
+        because that wake-up is not reliably signalled for a full seqpacket peer, on a short timer."""
         assert self._sock is not None
         if not self._outbox:
             try:
                 socket.send_fds(self._sock, [msg], fds) if fds else self._sock.send(msg)
                 return
             except BlockingIOError:
-                asyncio.get_running_loop().add_writer(self._sock.fileno(), self._drain_outbox)
+                loop = asyncio.get_running_loop()
+                loop.add_writer(self._sock.fileno(), self._drain_outbox)
+                self._drain_timer = loop.call_later(0.002, self._drain_outbox)
         self._outbox.append((msg, fds))
 
     def _drain_outbox(self) -> None:
@@ -161,11 +169,16 @@ class Zygote:
             try:
                 socket.send_fds(sock, [msg], fds) if fds else sock.send(msg)
             except BlockingIOError:
+                if self._drain_timer is None or self._drain_timer.when() <= asyncio.get_running_loop().time():
+                    self._drain_timer = asyncio.get_running_loop().call_later(0.002, self._drain_outbox)
                 return
             except OSError:
                 self._outbox.clear()  # the zygote is gone; _on_dead fails the waiters
                 break
             self._outbox.popleft()
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         if sock is not None:
             asyncio.get_running_loop().remove_writer(sock.fileno())
 

@@ -1,7 +1,8 @@
 """The framed protocol between the server and an environment (and the server and a zygote).
 
 A frame is `!IB` (body length, kind) followed by the body. One stream socket per environment
-carries, in order: INIT_DONE or INIT_ERROR once, then INVOKE -> RESULT | ERROR pairs.
+carries, in order: SETUP (server -> environment, its environment variables; absent when the spec
+carried them), INIT_DONE or INIT_ERROR once, then INVOKE -> RESULT | ERROR pairs.
 An INVOKE body is `!I` header length, a JSON header, then the payload bytes untouched, so the
 server never re-encodes a payload on the way in; RESULT bodies are `!I` max-RSS in KiB followed
 by the response bytes.
@@ -15,6 +16,7 @@ U32 = struct.Struct("!I")
 
 # server -> environment
 INVOKE = ord("I")
+SETUP = ord("V")  # first frame when the spec had no "env": {"env": {...}} (secrets never pass the zygote)
 # environment -> server
 INIT_DONE = ord("D")
 INIT_ERROR = ord("F")

@@ -193,15 +193,23 @@ def _run_snapshot_hooks(name):
 
 def run(spec, channel_fd):
     """Never returns: the environment process exits when the channel closes."""
+    sock = socket.socket(fileno=channel_fd)
+    rfile = sock.makefile("rb", buffering=1 << 16)
+    send = sock.sendall
+    env = spec.get("env")
+    if env is None:
+        # The variables (credentials, the function's secrets) come straight from the server, never
+        # through the zygote, whose memory every later environment of any function inherits.
+        frame = frames.read_frame(rfile)
+        if frame is None or frame[0] != frames.SETUP:
+            os._exit(1)
+        env = json.loads(frame[1])["env"]
     os.environ.clear()
-    os.environ.update(spec["env"])
+    os.environ.update(env)
     os.chdir(spec["task_root"])
     # Lambda's order: the task root, then layers (/opt/python...), the runtime's own libraries last.
     sys.path[:0] = spec["path_head"]
     sys.path.extend(spec["path_tail"])
-    sock = socket.socket(fileno=channel_fd)
-    rfile = sock.makefile("rb", buffering=1 << 16)
-    send = sock.sendall
 
     sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)

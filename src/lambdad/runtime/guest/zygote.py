@@ -68,7 +68,7 @@ def main():
     config = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     sys.path[:] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
     _preload(config.get("preload", ()))
-    sandbox.prepare_zygote(config.get("sandbox") or {})
+    sandbox_status = sandbox.prepare_zygote(config.get("sandbox") or {}) or {}
     gc.collect()
     if hasattr(gc, "freeze"):
         gc.freeze()  # keep the collector from dirtying shared pages in every child
@@ -86,10 +86,13 @@ def main():
     sel = selectors.DefaultSelector()
     sel.register(ctl, selectors.EVENT_READ, "ctl")
     sel.register(wake_r, selectors.EVENT_READ, "wake")
-    ctl.sendall(frames.pack_json(frames.READY, {"pid": os.getpid(), "python": sys.version.split()[0]}))
+    ctl.sendall(frames.pack_json(frames.READY, {"pid": os.getpid(), "python": sys.version.split()[0],
+                                                "sandbox": sandbox_status}))
 
+    wait = sandbox.work_delay()  # the sandbox's deferred work (releases, ready-made slots) runs when idle
     while True:
-        for key, _ in sel.select():
+        events = sel.select(wait)
+        for key, _ in events:
             if key.data == "wake":
                 try:
                     os.read(wake_r, 512)
@@ -114,6 +117,8 @@ def main():
                     sandbox.kill(body["id"], pid)
                 for fd in fds:
                     os.close(fd)
+        # Only after a quiet moment, so it never competes with a cold start for the CPU.
+        wait = sandbox.housekeeping() if not events else sandbox.work_delay()
 
 
 def _spawn(ctl, spec, fds, children, by_id):
@@ -125,7 +130,7 @@ def _spawn(ctl, spec, fds, children, by_id):
         return
     try:
         sandbox.before_fork(spec)
-        pid = os.fork()
+        pid = sandbox.fork(spec)
     except Exception as exc:
         for fd in fds:
             os.close(fd)
@@ -162,12 +167,13 @@ def _reap(ctl, children, by_id):
         if env_id is None:
             continue
         by_id.pop(env_id, None)
-        sandbox.on_exit(env_id)
+        extra = sandbox.on_exit(env_id, status) or {}
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        report = {"id": env_id, "pid": pid, "code": code, "signal": sig}
+        report.update(extra)  # e.g. "oom": true when the memory cgroup killed it
         try:
-            ctl.sendall(frames.pack_json(frames.EXITED, {"id": env_id, "pid": pid, "code": code,
-                                                          "signal": sig}))
+            ctl.sendall(frames.pack_json(frames.EXITED, report))
         except OSError:
             pass
 
@@ -181,6 +187,7 @@ def _shutdown(children):
         except ChildProcessError:
             pass
         sandbox.on_exit(env_id)
+    sandbox.shutdown()
 
 
 if __name__ == "__main__":
