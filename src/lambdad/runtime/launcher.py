@@ -136,7 +136,7 @@ class Launcher:
             "log_stream": log_stream,
             "tmp_dir": str(self.tmp_root / env_id),
             "path_head": [task_root, f"{opt}/python", f"{opt}/python/lib/python{minor}/site-packages"],
-            "path_tail": [_BOTO3_DIR],
+            "path_tail": ["/var/runtime" if self.sandboxed else _BOTO3_DIR],
         }
 
     async def launch(self, fv: FunctionVersion, code_dir: str, init_type: str,

@@ -36,6 +36,7 @@ log = logging.getLogger("lambdad.sandbox")
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
+RUNTIME_LIBS_DIR = str(Path(__import__("boto3").__file__).resolve().parent.parent)
 RUN_DIR = Path("/run/lambdad")
 PREFIX = "lambdad-"
 MAX_INSTANCES = 64
@@ -299,7 +300,6 @@ class SandboxHost:
         cg: dict[str, Any] = {}
         if self._dirs:
             cg = {"version": p.cgroup_version, "dirs": {k: str(v) for k, v in self._dirs.items()}}
-        binds = [str(Path(__import__("boto3").__file__).resolve().parent.parent)]
         free = shutil.disk_usage(self.data_dir).free
         return {
             "enabled": True,
@@ -312,7 +312,10 @@ class SandboxHost:
             # so a full /tmp store says ENOSPC before the host disk is full.
             "tmp": {"btrfs": p.btrfs, "image": str(self.data_dir / "sandbox" / "store-{pid}.img"),
                     "size": max(1 << 30, free - (1 << 30)), "fallback_dir": str(self.tmp_fallback_dir)},
-            "binds": binds,
+            "binds": [],
+            # boto3's site-packages, bound at AWS's /var/runtime (a fixed path: the host path may
+            # lie under /tmp, which each environment's own /tmp would hide).
+            "runtime_libs": RUNTIME_LIBS_DIR,
         }
 
     def allocate_uid(self) -> int:

@@ -241,6 +241,8 @@ def _build_root(root, config):
         os.mkdir(os.path.join(root, name), 0o755)
     # The interpreter's own prefix (pyenv builds live under /root, which stays hidden otherwise),
     # and the runtime's libraries (boto3), at their host paths so sys.path works unchanged.
+    if config.get("runtime_libs") and os.path.isdir(config["runtime_libs"]):
+        _bind_ro(config["runtime_libs"], os.path.join(root, "var", "runtime"))
     binds = [os.path.realpath(sys.prefix)]
     binds += [os.path.realpath(p) for p in config.get("binds", ())]
     for host in binds:
