@@ -44,8 +44,8 @@ class Lambdad:
             if rec.meta.get("reserved_concurrency") is not None:
                 self.limiter.set_reserved((rec.account, rec.name), rec.meta["reserved_concurrency"])
         self.protections = sandbox_host.probe(config)
-        self.launcher = Launcher(config, Interpreters(config.python_interpreters), self._credentials_for,
-                                 self.protections.zygote_config(data))
+        interpreters = Interpreters(config.python_interpreters, config.node_binary)
+        self.launcher = Launcher(config, interpreters, self._credentials_for, self.protections.zygote_config(data))
         self.pools = PoolManager(config.idle_timeout)
         self.invoker = Invoker(config, self.registry, self.blobs, self.launcher, self.pools, self.limiter,
                                self.logs)

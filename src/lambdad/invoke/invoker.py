@@ -160,7 +160,7 @@ class Invoker:
             error_type, reason = "Runtime.ExitError", f"signal: {_signal_name(info['signal'])}"
         else:
             error_type, reason = "Runtime.ExitError", f"exit status {info.get('code')}"
-        message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+        message = f"RequestId: {request_id} Error: {_exit_reason(info, reason)}"
         lines.append(message)
         lines.append(f"{error_type}")
         return InvokeResult(_error_payload(error_type, message), fv.version, "Unhandled")
@@ -169,18 +169,24 @@ class Invoker:
                      meta: InvokeMeta) -> InvokeResult:
         if exc.payload:
             body = exc.payload
-            error_type = json.loads(body).get("errorType", "Runtime.Unknown")
+            try:
+                error_type = str(json.loads(body).get("errorType", "Runtime.Unknown"))
+            except (ValueError, AttributeError):
+                error_type = "Runtime.Unknown"
         elif exc.exit_info and exc.exit_info.get("timeout"):
             error_type = "Sandbox.Timedout"
             body = _error_payload(error_type, f"RequestId: {request_id} Error: Task timed out during init")
+        elif exc.exit_info and exc.exit_info.get("error_type"):  # the platform could not start it
+            error_type = exc.exit_info["error_type"]
+            body = _error_payload(error_type, f"RequestId: {request_id} Error: {exc.exit_info['reason']}")
         else:
             info = exc.exit_info or {}
             reason = f"signal: {_signal_name(info['signal'])}" if info.get("signal") else \
                 f"exit status {info.get('code')}"
             error_type = "Runtime.ExitError"
-            body = _error_payload(error_type, f"RequestId: {request_id} Error: Runtime exited with error: "
-                                              f"{reason}")
-        lines = [f"INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: {error_type}",
+            body = _error_payload(error_type, f"RequestId: {request_id} Error: {_exit_reason(info, reason)}")
+        lines = [*_split(exc.logs),
+                 f"INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: {error_type}",
                  f"START RequestId: {request_id} Version: {fv.version}", f"END RequestId: {request_id}",
                  f"REPORT RequestId: {request_id}\tDuration: 0.00 ms\tBilled Duration: 0 ms\t"
                  f"Memory Size: {fv.config.get('MemorySize', 128)} MB\tMax Memory Used: 0 MB\t"]
@@ -201,6 +207,13 @@ def _split(raw: bytes) -> list[str]:
 def _tail(lines: list[str]) -> str:
     data = ("\n".join(lines) + "\n").encode()
     return base64.b64encode(data[-TAIL_BYTES:]).decode()
+
+
+def _exit_reason(info: dict[str, Any], reason: str) -> str:
+    # AWS words a clean exit (status 0) without an answer differently from a failure.
+    if info.get("code") == 0 and not info.get("signal"):
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: {reason}"
 
 
 def _signal_name(sig: int) -> str:

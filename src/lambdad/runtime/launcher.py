@@ -1,4 +1,9 @@
-"""Makes execution environments: builds each one's spec and asks the right zygote to fork it."""
+"""Makes execution environments: builds each one's spec and asks the right zygote to fork it.
+
+Python environments fork from their interpreter's zygote; Node.js and custom runtimes fork from
+the server Python's zygote and exec their program (runtimes.py), custom runtimes with their own
+HTTP Runtime API listener (runtime_api.py).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,11 @@ from typing import Any
 
 from lambdad.config import Config
 from lambdad.control.functions import FunctionVersion
+from lambdad.runtime import runtimes
 from lambdad.runtime.environment import Environment
-from lambdad.runtime.interpreters import Interpreters
+from lambdad.runtime.interpreters import Interpreters, server_python
+from lambdad.runtime.runtime_api import HttpRuntimeEnvironment
+from lambdad.runtime.sockdiag import PeerUids
 from lambdad.runtime.zygote import Zygote, ZygoteError
 
 log = logging.getLogger("lambdad.launcher")
@@ -46,6 +54,11 @@ class Launcher:
         self.tmp_root.mkdir(parents=True, exist_ok=True)
         #: runtime -> note written once into that function's log (interpreter minor differs)
         self.interpreter_notes: dict[str, str] = {}
+        #: who is connecting to a Runtime API listener (one netlink socket for all of them)
+        self.peers = PeerUids()
+        # AWS accepts a runtime's response up to 6 MB plus 100 bytes of framing.
+        limit = config.max_sync_payload_bytes
+        self.max_runtime_response = limit + 100 if limit == 6 * 1024 * 1024 else limit
 
     async def zygote_for(self, interpreter: str) -> Zygote:
         z = self._zygotes.get(interpreter)
@@ -70,6 +83,9 @@ class Launcher:
         return z
 
     def interpreter_for(self, runtime: str) -> str:
+        """The interpreter whose zygote forks this runtime's environments."""
+        if runtimes.family(runtime) != runtimes.PYTHON:
+            return server_python()
         path, exact = self.interpreters.python(runtime)
         if not exact and runtime not in self.interpreter_notes:
             minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -87,10 +103,8 @@ class Launcher:
         opt = "/opt" if self.sandboxed else (opt_dir or "/opt")
         log_group = (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{fv.name}"
         log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fv.version}]{env_id}"
-        env = {
-            "PATH": f"/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:{opt}/bin",
-            "LD_LIBRARY_PATH": f"/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:"
-                               f"/var/task/lib:{opt}/lib",
+        env = runtimes.runtime_env(runtime, opt)
+        env.update({
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
             "LAMBDA_TASK_ROOT": task_root,
@@ -98,7 +112,6 @@ class Launcher:
             "_HANDLER": cfg.get("Handler", ""),
             "AWS_REGION": self.config.region,
             "AWS_DEFAULT_REGION": self.config.region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
             "AWS_LAMBDA_FUNCTION_NAME": fv.name,
             "AWS_LAMBDA_FUNCTION_VERSION": fv.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
@@ -109,9 +122,10 @@ class Launcher:
             "AWS_ENDPOINT_URL": self.config.endpoint_url,
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
-        }
+        })
         env.update(self.credentials_for(fv))
-        env.update((cfg.get("Environment") or {}).get("Variables") or {})
+        variables = (cfg.get("Environment") or {}).get("Variables") or {}
+        env.update(variables)
         return {
             "id": env_id,
             "handler": cfg.get("Handler", ""),
@@ -131,16 +145,35 @@ class Launcher:
             "tmp_dir": str(self.tmp_root / env_id),
             "path_head": [task_root, f"{opt}/python", f"{opt}/python/lib/python{minor}/site-packages"],
             "path_tail": [_BOTO3_DIR],
+            "exec": runtimes.exec_spec(runtime, task_root, opt, memory, self.node_for(runtime), variables),
         }
+
+    def node_for(self, runtime: str) -> str:
+        if runtimes.family(runtime) != runtimes.NODEJS:
+            return ""
+        path, version = self.interpreters.node(runtime)
+        if not path:
+            raise LaunchError(f"no Node.js executable for {runtime} (setting node_binary)")
+        wanted = runtime.removeprefix("nodejs").split(".")[0]
+        if version.split(".")[0] != wanted and runtime not in self.interpreter_notes:
+            self.interpreter_notes[runtime] = (
+                f"lambdad: no local Node.js {wanted} for {runtime}; running it on Node.js {version} ({path})")
+        return path
 
     async def launch(self, fv: FunctionVersion, code_dir: str, init_type: str,
                      opt_dir: str | None = None) -> Environment:
         env_id = uuid.uuid4().hex
         spec = self.build_spec(fv, code_dir, env_id, init_type, opt_dir)
         zygote = await self.zygote_for(self.interpreter_for(fv.runtime))
+        env: Environment
+        if runtimes.speaks_http(fv.runtime):
+            env = HttpRuntimeEnvironment(env_id, spec, zygote.kill, peer_uid=spec.get("uid", os.geteuid()),
+                                         peers=self.peers, max_response=self.max_runtime_response)
+            spec["env"]["AWS_LAMBDA_RUNTIME_API"] = await env.listen()
+        else:
+            env = Environment(env_id, spec, zygote.kill)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
-        env = Environment(env_id, spec, zygote.kill)
         try:
             await env.attach(ours, log_r)
             env.pid = await zygote.spawn(spec, theirs.fileno(), log_w, env.on_exit)
@@ -156,3 +189,4 @@ class Launcher:
         for z in self._zygotes.values():
             await z.aclose()
         self._zygotes.clear()
+        self.peers.close()
