@@ -127,14 +127,26 @@ class Environment:
         self._deliver(header, payload)
         kind, body = await self._next_frame(timeout)
         self.last_used = time.monotonic()
-        if kind == frames.RESULT or kind == frames.ERROR:
+        if kind == frames.RESULT or kind == frames.ERROR or kind == frames.FATAL:
             (rss,) = frames.U32.unpack_from(body)
-            self.state = EnvState.IDLE
+            if kind == frames.FATAL:
+                self.kill()  # it is on its way out: no later invocation may be handed to it
+            else:
+                self.state = EnvState.IDLE
             return Outcome("result" if kind == frames.RESULT else "error", body[4:], rss)
         if kind == -2:
             self.kill()
             return Outcome("timeout", b"")
         return Outcome("exit", b"", exit_info=self.exit_info)
+
+    @property
+    def ready(self) -> bool:
+        """The runtime is waiting for work (a framed runtime is, as soon as it answered)."""
+        return True
+
+    async def wait_ready(self) -> bool:
+        """Wait until the runtime waits for work; False if it died or never got there."""
+        return self.state is EnvState.IDLE
 
     def _deliver(self, header: dict[str, Any], payload: bytes) -> None:
         """Hand one invocation to the runtime (here: an INVOKE frame on the channel)."""

@@ -43,7 +43,8 @@ class FunctionPool:
         idle = self.idle
         while idle:
             env = idle.pop()
-            if env.state is EnvState.IDLE:
+            # An HTTP runtime is ready again only once it asks for the next invocation.
+            if env.state is EnvState.IDLE and (env.ready or await env.wait_ready()):
                 self.warm_starts += 1
                 return env, False
         self.cold_starts += 1

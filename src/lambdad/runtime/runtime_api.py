@@ -198,6 +198,7 @@ class HttpRuntimeEnvironment(Environment):
         self._current: str | None = None  # request id fetched and not yet answered
         self._answered: collections.deque[str] = collections.deque(maxlen=8)
         self._parked: collections.deque[_Connection] = collections.deque()  # waiting in /next
+        self._ready_waiter: asyncio.Future[bool] | None = None
 
     async def listen(self) -> str:
         """Open the listener; returns host:port for AWS_LAMBDA_RUNTIME_API."""
@@ -265,6 +266,37 @@ class HttpRuntimeEnvironment(Environment):
             self._on_frame(frames.INIT_DONE, json.dumps({"init_ms": init_ms}).encode())
         self._parked.append(conn)
         self._dispatch()
+        if self._parked:
+            self._set_ready(True)
+
+    # As on Lambda, an environment takes its next invocation once the runtime asks for it: a
+    # runtime that answers and then exits (aws-lambda-ric on an uncaught exception) is never
+    # handed a second one.
+    @property
+    def ready(self) -> bool:
+        return bool(self._parked)
+
+    async def wait_ready(self) -> bool:
+        if self.state is not EnvState.IDLE:
+            return False
+        if self._parked:
+            return True
+        self._ready_waiter = fut = asyncio.get_running_loop().create_future()
+        try:
+            # It should come straight back; one that does not within the function's timeout is stuck.
+            ready = await asyncio.wait_for(fut, float(self.spec.get("timeout", 3)))
+        except TimeoutError:
+            ready = False
+        finally:
+            self._ready_waiter = None
+        if not ready:
+            self.kill()
+        return ready and self.state is EnvState.IDLE
+
+    def _set_ready(self, ready: bool) -> None:
+        fut = self._ready_waiter
+        if fut is not None and not fut.done():
+            fut.set_result(ready)
 
     def _deliver(self, header: dict[str, Any], payload: bytes) -> None:
         self._pending = (header, payload)
@@ -334,7 +366,12 @@ class HttpRuntimeEnvironment(Environment):
     def _on_channel_closed(self) -> None:
         """The framed channel closes when the program is exec'd; its death comes from on_exit."""
 
+    def kill(self) -> None:
+        super().kill()
+        self._set_ready(False)
+
     def _close_fds(self) -> None:
+        self._set_ready(False)
         super()._close_fds()
         if self._server is not None:
             self._server.close()

@@ -24,6 +24,7 @@ const INIT_DONE = 0x44; // 'D'
 const INIT_ERROR = 0x46; // 'F'
 const RESULT = 0x52; // 'R'
 const ERROR = 0x45; // 'E'
+const FATAL = 0x54; // 'T': an error, and this process ends right after
 
 // ---- logging: console.* in Lambda's text format ---------------------------------------------------
 let currentRequestId; // undefined until the first invocation, as AWS prints it
@@ -192,8 +193,12 @@ class FrameTransport {
     if (on) this.sock.ref(); else this.sock.unref();
   }
 
-  answer(id, ok, text, then) {
-    this.sock.write(frame(ok ? RESULT : ERROR, Buffer.concat([maxRssBuffer(), Buffer.from(text)])), then);
+  answer(id, ok, text) {
+    this.sock.write(frame(ok ? RESULT : ERROR, Buffer.concat([maxRssBuffer(), Buffer.from(text)])));
+  }
+
+  fatal(id, text, then) {
+    this.sock.write(frame(FATAL, Buffer.concat([maxRssBuffer(), Buffer.from(text)])), then);
   }
 }
 
@@ -253,11 +258,20 @@ class HttpTransport {
 
   hold() {}
 
-  async answer(id, ok, text, then) {
+  async post(id, ok, text) {
     const headers = { 'Content-Type': 'application/json' };
     if (!ok) headers['Lambda-Runtime-Function-Error-Type'] = JSON.parse(text).errorType;
     await this.request('POST', `invocation/${id}/${ok ? 'response' : 'error'}`, text, headers);
-    if (then) then(); else this.poll();
+  }
+
+  async answer(id, ok, text) {
+    await this.post(id, ok, text);
+    this.poll();
+  }
+
+  async fatal(id, text, then) {
+    await this.post(id, false, text).catch(() => {});
+    then();
   }
 }
 
@@ -298,7 +312,7 @@ function serve(transport, handler) {
     if (!current) process.exit(code);
     inFlight = null;
     current.settled = true;
-    transport.answer(current.id, false, JSON.stringify(response), () => process.exit(code));
+    transport.fatal(current.id, JSON.stringify(response), () => process.exit(code));
   };
 
   function complete(id, err, result) {
