@@ -145,7 +145,7 @@ class Launcher:
             "tmp_dir": str(self.tmp_root / env_id),
             "path_head": [task_root, f"{opt}/python", f"{opt}/python/lib/python{minor}/site-packages"],
             "path_tail": [_BOTO3_DIR],
-            "exec": runtimes.exec_spec(runtime, task_root, opt, memory, self.node_for(runtime), variables),
+            "exec": runtimes.exec_spec(runtime, task_root, opt, self.node_for(runtime), variables),
         }
 
     def node_for(self, runtime: str) -> str:

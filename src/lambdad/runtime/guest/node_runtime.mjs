@@ -42,6 +42,21 @@ function patchConsole() {
   }
 }
 
+// AWS starts Node with --expose-gc; that flag would cost every cold start ~10 ms (no start-up
+// snapshot), so gc() appears on first use instead.
+function lazyGc() {
+  Object.defineProperty(globalThis, 'gc', {
+    configurable: true,
+    get() {
+      const require = createRequire(import.meta.url);
+      require('node:v8').setFlagsFromString('--expose-gc');
+      const gc = require('node:vm').runInNewContext('gc');
+      Object.defineProperty(globalThis, 'gc', { value: gc, writable: true, configurable: true });
+      return gc;
+    },
+  });
+}
+
 // ---- errors -------------------------------------------------------------------------------------
 class RuntimeError extends Error {
   constructor(name, message) {
@@ -393,6 +408,7 @@ function serve(transport, handler) {
 
 async function main() {
   patchConsole();
+  if (globalThis.gc === undefined) lazyGc();
   const fd = process.argv[2] ? Number(process.argv[2]) : NaN;
   const transport = Number.isInteger(fd) ? new FrameTransport(fd) : new HttpTransport(process.env.AWS_LAMBDA_RUNTIME_API);
   if (transport.init) await transport.init();
