@@ -187,6 +187,13 @@ def test_multi_line_message_stays_one_log_event(lam: Any) -> None:
     assert re.search(r"\tINFO\tfirst\rsecond$", tail, re.M)
 
 
+def test_gc_is_exposed_as_on_lambda(lam: Any) -> None:
+    name = deploy(lam, {"index.js": "exports.handler = async () => { gc(); return typeof global.gc; };"},
+                  runtime="nodejs20.x", handler="index.handler")
+    payload, error, _ = invoke(lam, name, {})
+    assert error is None and payload == "function"
+
+
 def test_undefined_result_is_null(lam: Any) -> None:
     name = deploy(lam, {"index.mjs": "export const handler = async () => {};"}, runtime="nodejs20.x",
                   handler="index.handler")
@@ -239,13 +246,15 @@ def test_init_errors(lam: Any, files: dict[str, str], handler: str, error_type: 
 
 
 def test_exec_wrapper(lam: Any) -> None:
-    wrapper = '#!/bin/sh\necho "wrapped: $1 ... $(basename "$5")"\nexport FROM_WRAPPER=yes\nexec "$@"\n'
+    wrapper = ('#!/bin/sh\n'
+               'echo "wrapped: $(basename "$1") ... $(for a in "$@"; do basename -- "$a"; done | grep mjs)"\n'
+               'export FROM_WRAPPER=yes\nexec "$@"\n')
     name = deploy(lam, {"index.js": "exports.handler = async () => process.env.FROM_WRAPPER;", "wrap.sh": wrapper},
                   runtime="nodejs20.x", handler="index.handler", executable=("wrap.sh",),
                   Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "./wrap.sh"}})
     payload, error, tail = invoke(lam, name, {})
     assert error is None and payload == "yes"
-    assert re.search(r"wrapped: \S*node \.\.\. node_runtime\.mjs", tail)
+    assert re.search(r"wrapped: node\S* \.\.\. node_runtime\.mjs", tail), tail
 
 
 def test_exec_wrapper_missing(lam: Any) -> None:
