@@ -85,10 +85,13 @@ def _exec(spec, how):
     wrapper = how.get("wrapper")
     if wrapper:
         argv.insert(0, wrapper)
+    env = spec.get("env")
+    if env is None:  # the variables came over the channel (the first frame) rather than in the spec
+        env = json.loads(_read_frame_exactly(3)[1])["env"]
     os.set_inheritable(3, bool(how.get("channel")))
     os.chdir(spec["task_root"])
     try:
-        os.execve(argv[0], argv, spec["env"])
+        os.execve(argv[0], argv, env)
     except OSError as exc:
         if wrapper:
             # AWS's runtimes start the wrapper from a shell script: the shell's error, status 127.
@@ -96,6 +99,20 @@ def _exec(spec, how):
             os._exit(127)
         _exec_failed("Runtime.InvalidEntrypoint",
                      "fork/exec {0}: {1}".format(argv[0], (exc.strerror or str(exc)).lower()))
+
+
+def _read_frame_exactly(fd):
+    """One frame, not a byte more: what follows belongs to the program about to be exec'd."""
+    def read(n):
+        data = b""
+        while len(data) < n:
+            chunk = os.read(fd, n - len(data))
+            if not chunk:
+                os._exit(1)  # the server went away before the environment started
+            data += chunk
+        return data
+    length, kind = frames.HEADER.unpack(read(frames.HEADER.size))
+    return kind, read(length)
 
 
 def _exec_failed(error_type, reason):
