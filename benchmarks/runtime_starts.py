@@ -8,7 +8,8 @@ Rows (client-observed latency of a boto3 Invoke, so every row carries the same c
   provided: node over HTTP   the same Node runtime as a custom runtime over the HTTP Runtime API
   provided: bash + curl      AWS's tutorial-style shell runtime
   provided: awslambdaric     AWS's Python runtime interface client as bootstrap (if installed)
-A cold start is forced by changing an environment variable (a new revision retires the pool).
+A cold start is forced by changing an environment variable (a new revision retires the pool),
+--cold-gap seconds apart (0.2: a spare Node.js process is ready again; 0: back to back).
 "Init" is the REPORT line's Init Duration (process start to ready for an exec'd runtime).
 Baselines in the same run: `node -e 0` and `python3 -c pass` process starts.
 """
@@ -161,6 +162,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold", type=int, default=20)
     parser.add_argument("--warm", type=int, default=300)
+    parser.add_argument("--cold-gap", type=float, default=0.2,
+                        help="seconds between cold starts (lets a spare Node.js process start; 0: back to back)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     server = Server()
@@ -177,6 +180,7 @@ def main() -> int:
             for i in range(args.cold):
                 lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"RUN": str(i)}})
                 lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05})
+                time.sleep(args.cold_gap)
                 elapsed, init, _ = invoke(lam, name)
                 cold.append(elapsed)
                 inits.append(init or 0.0)

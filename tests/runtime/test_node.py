@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import shutil
+import time
 from typing import Any
 
 import pytest
@@ -291,3 +292,48 @@ exports.handler = async (event, context) => {
     payload, error, _ = invoke(lam, name, {"crash": True})
     assert error == "Unhandled" and payload["errorMessage"] == "from a timer"
     assert invoke(lam, name, {})[0]["count"] == 1, "it reported the error, exited, and was replaced"
+
+
+# -- spare processes (runtime/spares.py) -----------------------------------------------------------
+REPORTER = '''const started = Date.now() - process.uptime() * 1000;
+exports.handler = async () => ({ started, env: process.env, cwd: process.cwd(), paths: module.paths.length,
+                                 tz: new Date(0).getTimezoneOffset() });
+'''
+
+
+def test_a_spare_process_takes_on_only_its_own_function(lam: Any) -> None:
+    first = deploy(lam, {"index.js": REPORTER}, runtime="nodejs20.x", handler="index.handler",
+                   Environment={"Variables": {"SECRET_OF_FIRST": "a"}})
+    invoke(lam, first, {})  # a Node cold start: the next one can be a spare
+    served_by_spare = False
+    for attempt in range(5):  # a spare may still be starting (other tests take them too)
+        time.sleep(0.2 * attempt)
+        created_at = time.time() * 1000
+        second = deploy(lam, {"index.js": REPORTER}, runtime="nodejs22.x", handler="index.handler",
+                        Environment={"Variables": {"MINE": "b"}})
+        out, error, tail = invoke(lam, second, {})
+        assert error is None
+        env = out["env"]
+        assert "SECRET_OF_FIRST" not in env and env["MINE"] == "b"
+        assert env["AWS_LAMBDA_FUNCTION_NAME"] == second and env["AWS_EXECUTION_ENV"] == "AWS_Lambda_nodejs22.x"
+        assert env["_HANDLER"] == "index.handler" and "node22" in env["NODE_PATH"]
+        assert out["cwd"] == env["LAMBDA_TASK_ROOT"] and out["tz"] == 0
+        assert "Init Duration" in tail
+        if env["LAMBDA_TASK_ROOT"] == "/var/task":
+            pytest.skip("sandboxed: spare processes are off")
+        if out["started"] < created_at:  # its node started before the function existed
+            served_by_spare = True
+            break
+    assert served_by_spare
+
+
+def test_node_options_get_a_fresh_process(lam: Any) -> None:
+    """NODE_OPTIONS is read while node starts, so such a function never gets a spare."""
+    code = "exports.handler = async () => { const f = (n) => n ? f(n - 1) : x.y; return f(20); };"
+    warm_up = deploy(lam, {"index.js": REPORTER}, runtime="nodejs20.x", handler="index.handler")
+    invoke(lam, warm_up, {})
+    name = deploy(lam, {"index.js": code}, runtime="nodejs20.x", handler="index.handler",
+                  Environment={"Variables": {"NODE_OPTIONS": "--stack-trace-limit=2"}})
+    payload, error, _ = invoke(lam, name, {})
+    assert error == "Unhandled" and payload["errorType"] == "ReferenceError"
+    assert len(payload["trace"]) == 3, payload["trace"]

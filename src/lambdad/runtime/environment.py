@@ -101,6 +101,11 @@ class Environment:
         os.set_blocking(log_fd, False)
         loop.add_reader(log_fd, self._drain_logs)
 
+    def send_setup(self, variables: dict[str, str]) -> None:
+        """The environment's variables, its first frame (buffered until it reads them)."""
+        assert self._channel is not None and self._channel.transport is not None
+        self._channel.transport.write(frames.pack_json(frames.SETUP, {"env": variables}))
+
     async def wait_init(self, timeout: float) -> None:
         """Wait for the handler import to finish; raise InitFailed with AWS's payload if it fails."""
         kind, body = await self._next_frame(timeout)

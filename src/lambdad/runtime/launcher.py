@@ -25,6 +25,7 @@ from lambdad.runtime.environment import Environment
 from lambdad.runtime.interpreters import Interpreters, server_python
 from lambdad.runtime.runtime_api import HttpRuntimeEnvironment
 from lambdad.runtime.sockdiag import PeerUids
+from lambdad.runtime.spares import Spares, can_take_over
 from lambdad.runtime.zygote import Zygote, ZygoteError
 
 log = logging.getLogger("lambdad.launcher")
@@ -59,6 +60,7 @@ class Launcher:
         # AWS accepts a runtime's response up to 6 MB plus 100 bytes of framing.
         limit = config.max_sync_payload_bytes
         self.max_runtime_response = limit + 100 if limit == 6 * 1024 * 1024 else limit
+        self.spares = Spares(0 if self.sandboxed else config.node_spare_processes, self._start_spare)
 
     async def zygote_for(self, interpreter: str) -> Zygote:
         z = self._zygotes.get(interpreter)
@@ -162,8 +164,14 @@ class Launcher:
 
     async def launch(self, fv: FunctionVersion, code_dir: str, init_type: str,
                      opt_dir: str | None = None) -> Environment:
-        env_id = uuid.uuid4().hex
+        spare = self._take_spare(fv)
+        env_id = spare.id if spare is not None else uuid.uuid4().hex
         spec = self.build_spec(fv, code_dir, env_id, init_type, opt_dir)
+        if spare is not None:
+            spare.spec = spec
+            spare.created = spare.last_used = time.monotonic()
+            spare.send_setup(spec["env"])
+            return spare
         zygote = await self.zygote_for(self.interpreter_for(fv.runtime))
         env: Environment
         if runtimes.speaks_http(fv.runtime):
@@ -172,20 +180,40 @@ class Launcher:
             spec["env"]["AWS_LAMBDA_RUNTIME_API"] = await env.listen()
         else:
             env = Environment(env_id, spec, zygote.kill)
+        return await self._spawn(env, zygote)
+
+    async def _spawn(self, env: Environment, zygote: Zygote) -> Environment:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:
             await env.attach(ours, log_r)
-            env.pid = await zygote.spawn(spec, theirs.fileno(), log_w, env.on_exit)
+            env.pid = await zygote.spawn(env.spec, theirs.fileno(), log_w, env.on_exit)
         except ZygoteError as exc:
-            env.on_exit({"id": env_id, "code": None, "signal": None})
+            env.on_exit({"id": env.id, "code": None, "signal": None})
             raise LaunchError(str(exc)) from exc
         finally:
             theirs.close()
             os.close(log_w)
         return env
 
+    # -- spare Node.js processes (spares.py) ----------------------------------------------------
+    def _take_spare(self, fv: FunctionVersion) -> Environment | None:
+        if not self.spares.per_executable or runtimes.family(fv.runtime) != runtimes.NODEJS:
+            return None
+        if not can_take_over((fv.config.get("Environment") or {}).get("Variables") or {}):
+            return None
+        return self.spares.take(self.node_for(fv.runtime))
+
+    async def _start_spare(self, node: str) -> Environment:
+        env_id = uuid.uuid4().hex
+        spec = {"id": env_id, "task_root": "/", "tmp_dir": str(self.tmp_root / env_id),
+                "env": {"PATH": "/usr/local/bin:/usr/bin/:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC"},
+                "exec": {"argv": runtimes.node_argv(node, spare=True), "channel": True}}
+        zygote = await self.zygote_for(server_python())
+        return await self._spawn(Environment(env_id, spec, zygote.kill), zygote)
+
     async def aclose(self) -> None:
+        await self.spares.aclose()
         for z in self._zygotes.values():
             await z.aclose()
         self._zygotes.clear()

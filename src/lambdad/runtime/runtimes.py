@@ -54,6 +54,13 @@ def runtime_env(runtime: str, opt: str) -> dict[str, str]:
     return env
 
 
+def node_argv(node: str, spare: bool = False) -> list[str]:
+    # No V8 flags: any of them (AWS passes --expose-gc and --max-old-space-size) makes Node
+    # skip its start-up snapshot, ~10 ms per cold start. Node sizes its heap to the memory
+    # cgroup by itself, and the runtime provides gc() on first use. "3": the channel's fd.
+    return [node, "--max-http-header-size=81920", str(NODE_RUNTIME), "3", *(["spare"] if spare else [])]
+
+
 def exec_spec(runtime: str, task_root: str, opt: str, node: str,
               variables: dict[str, str]) -> dict[str, Any] | None:
     """What the zygote's child execs after entering the sandbox (None: stay in Python)."""
@@ -61,9 +68,5 @@ def exec_spec(runtime: str, task_root: str, opt: str, node: str,
     if kind == PROVIDED:
         return {"argv": ["bootstrap"], "search": [f"{task_root}/bootstrap", f"{opt}/bootstrap"]}
     if kind == NODEJS:
-        # No V8 flags: any of them (AWS passes --expose-gc and --max-old-space-size) makes Node
-        # skip its start-up snapshot, ~10 ms per cold start. Node sizes its heap to the memory
-        # cgroup by itself, and the runtime provides gc() on first use.
-        argv = [node, "--max-http-header-size=81920", str(NODE_RUNTIME), "3"]  # 3: the channel
-        return {"argv": argv, "channel": True, "wrapper": variables.get("AWS_LAMBDA_EXEC_WRAPPER") or None}
+        return {"argv": node_argv(node), "channel": True, "wrapper": variables.get("AWS_LAMBDA_EXEC_WRAPPER") or None}
     return None

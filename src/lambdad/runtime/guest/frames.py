@@ -19,6 +19,7 @@ U32 = struct.Struct("!I")
 
 # server -> environment
 INVOKE = ord("I")
+SETUP = ord("V")  # {"env": {...}}: the variables of the function a spare Node.js process now runs
 # environment -> server
 INIT_DONE = ord("D")
 INIT_ERROR = ord("F")

@@ -25,6 +25,7 @@ const INIT_ERROR = 0x46; // 'F'
 const RESULT = 0x52; // 'R'
 const ERROR = 0x45; // 'E'
 const FATAL = 0x54; // 'T': an error, and this process ends right after
+const SETUP = 0x56; // 'V': server -> a spare process, the variables of the function it now runs
 
 // ---- logging: console.* in Lambda's text format ---------------------------------------------------
 let currentRequestId; // undefined until the first invocation, as AWS prints it
@@ -171,21 +172,52 @@ class FrameTransport {
   constructor(fd) {
     this.fd = fd;
     this.buf = Buffer.alloc(0);
+    this.sock = null;
+    this.onFrame = null;
+  }
+
+  open() {
+    if (this.sock) return;
+    this.sock = new net.Socket({ fd: this.fd, readable: true, writable: true });
+    this.sock.on('data', (data) => this.feed(data));
+    this.sock.on('end', () => process.exit(0)); // the server closed the channel: this environment is done
+    this.sock.on('error', () => process.exit(0));
+  }
+
+  // A spare process waits here for the function it is handed (SETUP: its environment variables).
+  setup() {
+    this.open();
+    return new Promise((resolve) => {
+      this.onFrame = (kind, body) => {
+        if (kind === SETUP) {
+          this.onFrame = null;
+          resolve(JSON.parse(body.toString()));
+        }
+      };
+    });
   }
 
   initError(response) {
-    fs.writeSync(this.fd, frame(INIT_ERROR, Buffer.from(JSON.stringify(response))));
+    const data = frame(INIT_ERROR, Buffer.from(JSON.stringify(response)));
+    if (!this.sock) {
+      fs.writeSync(this.fd, data);
+      return undefined;
+    }
+    return new Promise((resolve) => this.sock.write(data, resolve));
   }
 
   start(initMs, onInvoke) {
-    this.sock = new net.Socket({ fd: this.fd, readable: true, writable: true });
-    this.sock.on('data', (data) => this.feed(data, onInvoke));
-    this.sock.on('end', () => process.exit(0)); // the server closed the channel: this environment is done
-    this.sock.on('error', () => process.exit(0));
+    this.open();
+    this.onFrame = (kind, body) => {
+      if (kind === INVOKE) {
+        const headLength = body.readUInt32BE(0);
+        onInvoke(JSON.parse(body.subarray(4, 4 + headLength).toString()), body.subarray(4 + headLength));
+      }
+    };
     this.sock.write(frame(INIT_DONE, Buffer.from(JSON.stringify({ init_ms: initMs }))));
   }
 
-  feed(data, onInvoke) {
+  feed(data) {
     let buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
     while (buf.length >= 5) {
       const length = buf.readUInt32BE(0);
@@ -193,11 +225,7 @@ class FrameTransport {
       const kind = buf[4];
       const body = buf.subarray(5, 5 + length);
       buf = buf.subarray(5 + length);
-      if (kind === INVOKE) {
-        const headLength = body.readUInt32BE(0);
-        const header = JSON.parse(body.subarray(4, 4 + headLength).toString());
-        onInvoke(header, body.subarray(4 + headLength));
-      }
+      if (this.onFrame) this.onFrame(kind, body);
     }
     this.buf = buf;
   }
@@ -406,12 +434,27 @@ function serve(transport, handler) {
   };
 }
 
+// A spare process was started before anyone knew which function it would run: it takes on that
+// function's variables and task root now (NODE_PATH is read again; TZ takes effect on assignment).
+function becomeFunction(env) {
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  Object.assign(process.env, env);
+  createRequire(import.meta.url)('node:module')._initPaths();
+  process.chdir(env.LAMBDA_TASK_ROOT || '/');
+}
+
 async function main() {
   patchConsole();
   if (globalThis.gc === undefined) lazyGc();
   const fd = process.argv[2] ? Number(process.argv[2]) : NaN;
   const transport = Number.isInteger(fd) ? new FrameTransport(fd) : new HttpTransport(process.env.AWS_LAMBDA_RUNTIME_API);
   if (transport.init) await transport.init();
+  let initStart = 0; // Init Duration covers Node's own start-up too, as on Lambda...
+  if (process.argv[3] === 'spare') {
+    const setup = await transport.setup();
+    initStart = performance.now(); // ...except for a spare, which started before it was asked for
+    becomeFunction(setup.env);
+  }
   const appRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
   let handler;
   try {
@@ -422,8 +465,7 @@ async function main() {
     await transport.initError(response);
     process.exit(1);
   }
-  // Init Duration covers Node's own start-up too, as on Lambda.
-  transport.start(performance.now(), serve(transport, handler));
+  transport.start(performance.now() - initStart, serve(transport, handler));
 }
 
 // As on Lambda: an error nobody caught fails the invocation in flight and ends the environment.
