@@ -121,6 +121,14 @@ while True:
                 % (BASE, rid, API)).encode()
         interim, _ = raw_exchange(head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
         late.append(["chunked", interim.split("\r\n")[0]])
+    elif action == "huge-head":
+        head = ("GET %sinvocation/next HTTP/1.1\r\nHost: %s\r\nX-Pad: %s\r\n\r\n"
+                % (BASE, API, "p" * 100000)).encode()
+        try:
+            interim, _ = raw_exchange(head)
+        except OSError as exc:
+            interim = type(exc).__name__
+        respond(rid, interim.split("\r\n")[0])
     elif action == "big":
         s, _, b = call("POST", "invocation/%s/response" % rid, b"[" + b"1," * (event["bytes"] // 2) + b"1]")
         late.append(["big", s, json.loads(b)])
@@ -209,6 +217,14 @@ def test_expect_continue_and_chunked_bodies(lam: Any, probe: str) -> None:
     report, _, _ = invoke(lam, probe, {})
     assert ["continue", "HTTP/1.1 100 Continue", "HTTP/1.1 202 Accepted"] in report["late"]
     assert ["chunked", "HTTP/1.1 202 Accepted"] in report["late"]
+
+
+def test_oversized_request_head_is_refused(lam: Any, probe: str) -> None:
+    payload, error, _ = invoke(lam, probe, {"action": "huge-head"})
+    assert error is None
+    assert payload in ("HTTP/1.1 400 Bad Request", "ConnectionResetError", "BrokenPipeError"), payload
+    after, error, _ = invoke(lam, probe, {})
+    assert error is None and after["count"] > 1
 
 
 def test_response_over_the_limit(lam: Any, probe: str) -> None:

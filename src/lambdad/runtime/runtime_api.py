@@ -36,6 +36,8 @@ log = logging.getLogger("lambdad.runtime_api")
 
 PREFIX = b"/2018-06-01/runtime/"
 MAX_CONNECTIONS = 32  # per environment; a runtime needs one or two
+MAX_HEAD = 64 * 1024  # request line and headers: a function cannot make the server hoard its bytes
+MAX_QUEUED = 8  # pipelined requests waiting behind one being answered
 _OK = b'{"status":"OK"}'
 _REASONS = {100: b"Continue", 200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden",
             404: b"Not Found", 405: b"Method Not Allowed", 413: b"Request Entity Too Large"}
@@ -84,6 +86,7 @@ class _Connection(asyncio.Protocol):
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
         self._size = 0
+        self._head = 0
         self._too_large = False
         self._queue: collections.deque[_Request] = collections.deque()
         self._busy = False  # a request is being answered (e.g. a parked /next)
@@ -116,13 +119,21 @@ class _Connection(asyncio.Protocol):
         self._headers = {}
         self._body = []
         self._size = 0
+        self._head = 0
         self._too_large = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.lower()] = value
+        self._count_head(len(name) + len(value))
+
+    def _count_head(self, n: int) -> None:
+        self._head += n
+        if self._head > MAX_HEAD:
+            raise httptools.HttpParserError("request head too large")
 
     def on_headers_complete(self) -> None:
         limit = self.env.max_body
@@ -143,6 +154,8 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         method = self.parser.get_method()
         self._keep_alive = self.parser.should_keep_alive()
+        if len(self._queue) >= MAX_QUEUED:
+            raise httptools.HttpParserError("too many pipelined requests")
         self._queue.append(_Request(method, self._url, self._headers, b"".join(self._body), self._too_large))
         self._body = []
         self._next_request()
@@ -192,6 +205,7 @@ class HttpRuntimeEnvironment(Environment):
         self.address = ""
         self._server: asyncio.AbstractServer | None = None
         self._conns: set[_Connection] = set()
+        self._refused = 0
         self._started = time.perf_counter()
         self._init_done = False
         self._pending: tuple[dict[str, Any], bytes] | None = None  # not yet fetched by /next
@@ -218,8 +232,10 @@ class HttpRuntimeEnvironment(Environment):
             local = transport.get_extra_info("sockname")
             uid = self._peers.uid_of(peer, local) if peer and local else None
             if uid != self.peer_uid:
-                log.warning("runtime API of %s refused a connection from uid %s (expects %s)", self.id, uid,
-                            self.peer_uid)
+                if not self._refused:  # once per environment: refusals must not flood the server log
+                    log.warning("runtime API of environment %s refused a connection from uid %s (expects %s)",
+                                self.id, uid, self.peer_uid)
+                self._refused += 1
                 return False
         self._conns.add(conn)
         return True
