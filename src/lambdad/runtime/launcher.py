@@ -147,7 +147,8 @@ class Launcher:
             "tmp_dir": str(self.tmp_root / env_id),
             "path_head": [task_root, f"{opt}/python", f"{opt}/python/lib/python{minor}/site-packages"],
             "path_tail": [_BOTO3_DIR],
-            "exec": runtimes.exec_spec(runtime, task_root, opt, self.node_for(runtime), variables),
+            "exec": runtimes.exec_spec(runtime, task_root, opt, self.node_for(runtime), variables,
+                                       runtimes.SANDBOX_RUNTIME_DIR if self.sandboxed else str(runtimes.GUEST_DIR)),
         }
 
     def node_for(self, runtime: str) -> str:
@@ -208,7 +209,7 @@ class Launcher:
         env_id = uuid.uuid4().hex
         spec = {"id": env_id, "task_root": "/", "tmp_dir": str(self.tmp_root / env_id),
                 "env": {"PATH": "/usr/local/bin:/usr/bin/:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC"},
-                "exec": {"argv": runtimes.node_argv(node, spare=True), "channel": True}}
+                "exec": {"argv": runtimes.node_argv(node, str(runtimes.GUEST_DIR), spare=True), "channel": True}}
         zygote = await self.zygote_for(server_python())
         return await self._spawn(Environment(env_id, spec, zygote.kill), zygote)
 

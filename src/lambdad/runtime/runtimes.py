@@ -16,6 +16,9 @@ from typing import Any
 
 GUEST_DIR = Path(__file__).resolve().parent / "guest"
 NODE_RUNTIME = GUEST_DIR / "node_runtime.mjs"
+# Inside the sandbox the guest directory is seen at AWS's LAMBDA_RUNTIME_DIR (the sandbox binds it
+# there), whatever the host path of lambdad's sources; outside, at its own path.
+SANDBOX_RUNTIME_DIR = "/var/runtime"
 
 PYTHON, NODEJS, PROVIDED = "python", "nodejs", "provided"
 
@@ -54,19 +57,21 @@ def runtime_env(runtime: str, opt: str) -> dict[str, str]:
     return env
 
 
-def node_argv(node: str, spare: bool = False) -> list[str]:
+def node_argv(node: str, runtime_dir: str, spare: bool = False) -> list[str]:
     # No V8 flags: any of them (AWS passes --expose-gc and --max-old-space-size) makes Node
     # skip its start-up snapshot, ~10 ms per cold start. Node sizes its heap to the memory
     # cgroup by itself, and the runtime provides gc() on first use. "3": the channel's fd.
-    return [node, "--max-http-header-size=81920", str(NODE_RUNTIME), "3", *(["spare"] if spare else [])]
+    return [node, "--max-http-header-size=81920", f"{runtime_dir}/{NODE_RUNTIME.name}", "3",
+            *(["spare"] if spare else [])]
 
 
-def exec_spec(runtime: str, task_root: str, opt: str, node: str,
-              variables: dict[str, str]) -> dict[str, Any] | None:
+def exec_spec(runtime: str, task_root: str, opt: str, node: str, variables: dict[str, str],
+              runtime_dir: str = str(GUEST_DIR)) -> dict[str, Any] | None:
     """What the zygote's child execs after entering the sandbox (None: stay in Python)."""
     kind = family(runtime)
     if kind == PROVIDED:
         return {"argv": ["bootstrap"], "search": [f"{task_root}/bootstrap", f"{opt}/bootstrap"]}
     if kind == NODEJS:
-        return {"argv": node_argv(node), "channel": True, "wrapper": variables.get("AWS_LAMBDA_EXEC_WRAPPER") or None}
+        return {"argv": node_argv(node, runtime_dir), "channel": True,
+                "wrapper": variables.get("AWS_LAMBDA_EXEC_WRAPPER") or None}
     return None
