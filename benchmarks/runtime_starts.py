@@ -100,7 +100,7 @@ def cases() -> list[tuple[str, str, str, dict[str, str | bytes]]]:
 
 
 class Server:
-    def __init__(self) -> None:
+    def __init__(self, *serve_args: str) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="lambdad-bench-")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -110,7 +110,7 @@ class Server:
         env.update(LAMBDAD_ROOT_ACCESS_KEY_ID=self.key, LAMBDAD_ROOT_SECRET_ACCESS_KEY=self.secret,
                    LAMBDAD_LOG_LEVEL="warning", PYTHONPATH=str(REPO / "src"))
         self.proc = subprocess.Popen([sys.executable, "-m", "lambdad", "serve", "--port", str(self.port),
-                                      "--data-dir", self.tmp.name + "/data"], env=env)
+                                      "--data-dir", self.tmp.name + "/data", *serve_args], env=env)
         self.client = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1",
                                    aws_access_key_id=self.key, aws_secret_access_key=self.secret,
                                    config=Config(retries={"max_attempts": 0}, read_timeout=60))
@@ -164,9 +164,10 @@ def main() -> int:
     parser.add_argument("--warm", type=int, default=300)
     parser.add_argument("--cold-gap", type=float, default=0.2,
                         help="seconds between cold starts (lets a spare Node.js process start; 0: back to back)")
+    parser.add_argument("--node-spares", type=int, default=1, help="the server's node_spare_processes")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    server = Server()
+    server = Server("--node-spare-processes", str(args.node_spares))
     lam = server.client
     results: dict[str, Any] = {}
     try:
