@@ -69,7 +69,11 @@ SETTINGS: tuple[Setting, ...] = (
             "invocation; the second waits twice as long (AWS: about 1 then 2 minutes).", float),
     Setting("python_interpreters", "", "Comma-separated runtime=interpreter pairs, e.g. "
             "'python3.12=/usr/bin/python3.12'; unlisted runtimes use the closest local Python found."),
-    Setting("node_binary", "node", "Node.js executable for the nodejs runtimes."),
+    Setting("node_binary", "node", "Node.js executable for the nodejs runtimes, or runtime=path pairs, e.g. "
+            "'nodejs20.x=/usr/bin/node,nodejs22.x=/opt/node22/bin/node'."),
+    Setting("node_spare_processes", 1, "Node.js processes started ahead of time per Node executable and handed "
+            "a function at its cold start (saves Node's own start-up); 0 turns them off. Not used while the "
+            "sandbox is on.", int),
     Setting("sandbox", True, "Run each execution environment in its own namespaces and cgroups "
             "(needs root; degrades visibly otherwise).", _bool),
     Setting("sandbox_network", "host", "Network of sandboxed environments: 'host' (shared with the host) "

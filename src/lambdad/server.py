@@ -87,8 +87,8 @@ class Lambdad:
         self.protections = sandbox_host.probe(config)
         self.sandbox = sandbox_host.SandboxHost(config, self.protections)
         self.sandbox.start()
-        self.launcher = Launcher(config, Interpreters(config.python_interpreters), self._credentials_for,
-                                 self.sandbox)
+        interpreters = Interpreters(config.python_interpreters, config.node_binary)
+        self.launcher = Launcher(config, interpreters, self._credentials_for, self.sandbox)
         self.pools = PoolManager(config.idle_timeout, config.freeze_idle_after)
         self.invoker = Invoker(config, self.registry, self.blobs, self.launcher, self.pools, self.limiter,
                                self.logs, self.layers.opt_dir)

@@ -74,7 +74,7 @@ class Invoker:
             try:
                 await env.wait_init(timeout=max(10.0, float(fv.config.get("Timeout", 3))))
             except InitFailed as exc:
-                raise _InitFailure(exc, env.take_logs(), (time.perf_counter() - started) * 1000.0) from exc
+                raise _InitFailure(exc, exc.logs + env.take_logs(), (time.perf_counter() - started) * 1000.0) from exc
             return env
         return make
 
@@ -111,7 +111,8 @@ class Invoker:
                 log.error("cannot start an environment for %s: %s", fv.arn, exc)
                 raise ServiceException(f"Could not start an execution environment: {exc}") from exc
         if cold:  # a new environment: say once in its log when the interpreter is not the runtime's
-            note = self.launcher.interpreters.note(fv.runtime) if fv.runtime.startswith("python") else None
+            note = (self.launcher.interpreters.note(fv.runtime) if fv.runtime.startswith("python")
+                    else self.launcher.interpreter_notes.get(fv.runtime))
             if note:
                 lines.append(note)
             lines.extend(_split(env.take_logs()))
@@ -189,10 +190,16 @@ class Invoker:
         exc = failure.error
         if exc.payload:
             body = exc.payload
-            error_type = json.loads(body).get("errorType", "Runtime.Unknown")
+            try:
+                error_type = str(json.loads(body).get("errorType", "Runtime.Unknown"))
+            except (ValueError, AttributeError):
+                error_type = "Runtime.Unknown"
         elif exc.exit_info and exc.exit_info.get("timeout"):
             error_type = "Sandbox.Timedout"
             body = _error_payload(error_type, f"RequestId: {request_id} Error: Task timed out during init")
+        elif exc.exit_info and exc.exit_info.get("error_type"):  # the platform could not start it
+            error_type = exc.exit_info["error_type"]
+            body = _error_payload(error_type, f"RequestId: {request_id} Error: {exc.exit_info['reason']}")
         else:
             info = exc.exit_info or {}
             reason = f"signal: {_signal_name(info['signal'])}" if info.get("signal") else \
@@ -241,6 +248,13 @@ def _split(raw: bytes) -> list[str]:
 def _tail(lines: list[str]) -> str:
     data = ("\n".join(lines) + "\n").encode()
     return base64.b64encode(data[-TAIL_BYTES:]).decode()
+
+
+def _exit_reason(info: dict[str, Any], reason: str) -> str:
+    # AWS words a clean exit (status 0) without an answer differently from a failure.
+    if info.get("code") == 0 and not info.get("signal"):
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: {reason}"
 
 
 def _signal_name(sig: int) -> str:

@@ -1,6 +1,10 @@
 """One execution environment as the server sees it: a framed channel, a log pipe, a lifecycle.
 
 An environment only runs invocations; the scheduler (invoke/) decides when, where and how long.
+Everything the environment reports arrives as (kind, body) events in the framed protocol's terms
+(INIT_DONE, INIT_ERROR, RESULT, ERROR, EXEC_FAILED); built-in runtimes send them as frames, and
+runtime_api.HttpRuntimeEnvironment turns HTTP Runtime API calls into the same events, so the
+invoker, pools and timeouts treat both kinds alike.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -34,10 +39,15 @@ class Outcome:
 
 
 class InitFailed(Exception):
-    def __init__(self, payload: bytes, exit_info: dict[str, Any] | None = None) -> None:
+    """The environment did not finish init. payload: the runtime's own error report (JSON), if any;
+    exit_info: how it ended otherwise ({"timeout": True}, the exit status, or {"error_type", "reason"}
+    when the platform could not start it)."""
+
+    def __init__(self, payload: bytes, exit_info: dict[str, Any] | None = None, logs: bytes = b"") -> None:
         super().__init__("init failed")
         self.payload = payload
         self.exit_info = exit_info
+        self.logs = logs  # what it wrote during init (a traceback, the runtime's own report)
 
 
 class _Channel(asyncio.Protocol):
@@ -104,35 +114,53 @@ class Environment:
         """Wait for the handler import to finish; raise InitFailed with AWS's payload if it fails."""
         kind, body = await self._next_frame(timeout)
         if kind == frames.INIT_DONE:
-            import json
-
             self.init_ms = json.loads(body)["init_ms"]
             self.state = EnvState.IDLE
             return
+        self.kill()
+        logs = self.take_logs()
         if kind == frames.INIT_ERROR:
-            self.kill()
-            raise InitFailed(body)
+            raise InitFailed(body, logs=logs)
+        if kind == frames.EXEC_FAILED:
+            failed = json.loads(body)
+            raise InitFailed(b"", {"error_type": failed["errorType"], "reason": failed["reason"]}, logs)
         if kind == -2:
-            self.kill()
-            raise InitFailed(b"", {"timeout": True})
-        raise InitFailed(b"", self.exit_info)
+            raise InitFailed(b"", {"timeout": True}, logs)
+        raise InitFailed(b"", self.exit_info, logs)
 
     # -- invocations ------------------------------------------------------------------------
     async def invoke(self, header: dict[str, Any], payload: bytes, timeout: float) -> Outcome:
-        assert self._channel is not None and self._channel.transport is not None
         self.state = EnvState.BUSY
         self.invocations += 1
-        self._channel.transport.write(frames.pack_invoke(header, payload))
+        self._frames.clear()  # nothing from an earlier invocation may answer this one
+        self._deliver(header, payload)
         kind, body = await self._next_frame(timeout)
         self.last_used = time.monotonic()
-        if kind == frames.RESULT or kind == frames.ERROR:
+        if kind == frames.RESULT or kind == frames.ERROR or kind == frames.FATAL:
             (rss,) = frames.U32.unpack_from(body)
-            self.state = EnvState.IDLE
+            if kind == frames.FATAL:
+                self.kill()  # it is on its way out: no later invocation may be handed to it
+            else:
+                self.state = EnvState.IDLE
             return Outcome("result" if kind == frames.RESULT else "error", body[4:], rss)
         if kind == -2:
             self.kill()
             return Outcome("timeout", b"")
         return Outcome("exit", b"", exit_info=self.exit_info)
+
+    @property
+    def ready(self) -> bool:
+        """The runtime is waiting for work (a framed runtime is, as soon as it answered)."""
+        return True
+
+    async def wait_ready(self) -> bool:
+        """Wait until the runtime waits for work; False if it died or never got there."""
+        return self.state is EnvState.IDLE
+
+    def _deliver(self, header: dict[str, Any], payload: bytes) -> None:
+        """Hand one invocation to the runtime (here: an INVOKE frame on the channel)."""
+        assert self._channel is not None and self._channel.transport is not None
+        self._channel.transport.write(frames.pack_invoke(header, payload))
 
     async def _next_frame(self, timeout: float) -> tuple[int, bytes]:
         """(kind, body); kind -1 when the environment died, -2 on timeout."""
@@ -161,7 +189,7 @@ class Environment:
         fut = self._waiter
         if fut is not None and not fut.done():
             fut.set_result((kind, body))
-        else:
+        elif self.state is not EnvState.DEAD:
             self._frames.append((kind, body))
 
     # -- freezer (idle environments do not run, as on Lambda) ---------------------------------

@@ -27,14 +27,23 @@ def _pyenv_candidates(minor: str) -> list[str]:
     return [p for p in found if os.access(p, os.X_OK)]
 
 
+def _pairs(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        runtime, _, path = pair.partition("=")
+        out[runtime.strip()] = path.strip()
+    return out
+
+
 class Interpreters:
-    def __init__(self, overrides: str = "") -> None:
-        self.overrides: dict[str, str] = {}
-        for pair in filter(None, (p.strip() for p in overrides.split(","))):
-            runtime, _, path = pair.partition("=")
-            self.overrides[runtime.strip()] = path.strip()
+    def __init__(self, overrides: str = "", node: str = "node") -> None:
+        self.overrides = _pairs(overrides)
+        # node_binary: one executable for every nodejs runtime, or runtime=path pairs
+        self.node_overrides = _pairs(node) if "=" in node else {}
+        self.node_default = "" if "=" in node else node
         self._cache: dict[str, tuple[str, bool]] = {}
         self._versions: dict[str, str] = {}
+        self._node_versions: dict[str, str] = {}
 
     def python(self, runtime: str) -> tuple[str, bool]:
         """(interpreter path, exact) for a pythonX.Y runtime; exact is False when its minor version differs."""
@@ -77,6 +86,25 @@ class Interpreters:
             return None
         return (f"lambdad: no local interpreter for {runtime}; running it on Python "
                 f"{self.version(path) or 'unknown'} ({path})")
+
+
+    def node(self, runtime: str) -> tuple[str, str]:
+        """(node executable, its version like '20.11.1') for a nodejsNN.x runtime; ('', '') if none."""
+        path = self.node_overrides.get(runtime) or self.node_default or "node"
+        found = shutil.which(path)
+        real = os.path.realpath(found) if found else ""
+        if not real:
+            return "", ""
+        version = self._node_versions.get(real)
+        if version is None:
+            # Once per executable and server lifetime, for the "running nodejsNN.x on Node MM" note.
+            try:
+                out = subprocess.run([real, "--version"], capture_output=True, timeout=10, check=True).stdout
+                version = out.decode().strip().lstrip("v")
+            except (OSError, subprocess.SubprocessError):
+                version = ""
+            self._node_versions[real] = version
+        return real, version
 
 
 def server_python() -> str:

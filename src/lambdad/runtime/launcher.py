@@ -1,4 +1,9 @@
-"""Makes execution environments: builds each one's spec and asks the right zygote to fork it."""
+"""Makes execution environments: builds each one's spec and asks the right zygote to fork it.
+
+Python environments fork from their interpreter's zygote; Node.js and custom runtimes fork from
+the server Python's zygote and exec their program (runtimes.py), custom runtimes with their own
+HTTP Runtime API listener (runtime_api.py).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,13 @@ from typing import Any
 
 from lambdad.config import Config
 from lambdad.control.functions import FunctionVersion
+from lambdad.runtime import runtimes
 from lambdad.runtime.environment import Environment
-from lambdad.runtime.interpreters import Interpreters
+from lambdad.runtime.interpreters import Interpreters, server_python
+from lambdad.runtime.runtime_api import HttpRuntimeEnvironment
 from lambdad.runtime.sandbox_host import SandboxHost
+from lambdad.runtime.sockdiag import PeerUids
+from lambdad.runtime.spares import Spares, can_take_over
 from lambdad.runtime.zygote import Zygote, ZygoteError
 
 log = logging.getLogger("lambdad.launcher")
@@ -45,6 +54,15 @@ class Launcher:
         self._starting: dict[str, asyncio.Task[Zygote]] = {}
         self.tmp_root = config.data_path / "tmp"
         self.tmp_root.mkdir(parents=True, exist_ok=True)
+        #: runtime -> note written once into that function's log (the Node.js major differs)
+        self.interpreter_notes: dict[str, str] = {}
+        #: who is connecting to a Runtime API listener (one netlink socket for all of them)
+        self.peers = PeerUids()
+        # AWS accepts a runtime's response up to 6 MB plus 100 bytes of framing.
+        limit = config.max_sync_payload_bytes
+        self.max_runtime_response = limit + 100 if limit == 6 * 1024 * 1024 else limit
+        # Spare Node.js processes are taken over by a function; the sandbox needs a fresh process.
+        self.spares = Spares(0 if self.sandboxed else config.node_spare_processes, self._start_spare)
 
     async def zygote_for(self, interpreter: str) -> Zygote:
         z = self._zygotes.get(interpreter)
@@ -71,6 +89,9 @@ class Launcher:
         return z
 
     def interpreter_for(self, runtime: str) -> str:
+        """The interpreter whose zygote forks this runtime's environments."""
+        if runtimes.family(runtime) != runtimes.PYTHON:
+            return server_python()
         return self.interpreters.python(runtime)[0]
 
     def build_spec(self, fv: FunctionVersion, code_dir: str, env_id: str, init_type: str,
@@ -83,10 +104,8 @@ class Launcher:
         opt = "/opt" if self.sandboxed else (opt_dir or "/opt")
         log_group = (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{fv.name}"
         log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fv.version}]{env_id}"
-        env = {
-            "PATH": f"/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:{opt}/bin",
-            "LD_LIBRARY_PATH": f"/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:"
-                               f"/var/task/lib:{opt}/lib",
+        env = runtimes.runtime_env(runtime, opt)
+        env.update({
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
             "LAMBDA_TASK_ROOT": task_root,
@@ -94,7 +113,6 @@ class Launcher:
             "_HANDLER": cfg.get("Handler", ""),
             "AWS_REGION": self.config.region,
             "AWS_DEFAULT_REGION": self.config.region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
             "AWS_LAMBDA_FUNCTION_NAME": fv.name,
             "AWS_LAMBDA_FUNCTION_VERSION": fv.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
@@ -105,8 +123,8 @@ class Launcher:
             "AWS_ENDPOINT_URL": self.config.endpoint_url,
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
-        }
-        if runtime.startswith("nodejs"):
+        })
+        if runtimes.family(runtime) == runtimes.NODEJS:
             # Lambda's order: layers (per-major first), the runtime's modules, then the task root.
             major = runtime.removeprefix("nodejs").split(".")[0]
             env["NODE_PATH"] = (f"{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:"
@@ -136,43 +154,96 @@ class Launcher:
             "log_stream": log_stream,
             "tmp_dir": str(self.tmp_root / env_id),
             "path_head": [task_root, f"{opt}/python", f"{opt}/python/lib/python{minor}/site-packages"],
-            "path_tail": ["/var/runtime" if self.sandboxed else _BOTO3_DIR],
+            # boto3 for Python functions: inside the sandbox at /var/lang/site-packages (sandbox.py).
+            "path_tail": ["/var/lang/site-packages" if self.sandboxed else _BOTO3_DIR],
+            "exec": runtimes.exec_spec(runtime, task_root, opt, self.node_for(runtime), variables,
+                                       runtimes.SANDBOX_RUNTIME_DIR if self.sandboxed else str(runtimes.GUEST_DIR)),
         }
+
+    def node_for(self, runtime: str) -> str:
+        if runtimes.family(runtime) != runtimes.NODEJS:
+            return ""
+        path, version = self.interpreters.node(runtime)
+        if not path:
+            raise LaunchError(f"no Node.js executable for {runtime} (setting node_binary)")
+        wanted = runtime.removeprefix("nodejs").split(".")[0]
+        if version.split(".")[0] != wanted and runtime not in self.interpreter_notes:
+            self.interpreter_notes[runtime] = (
+                f"lambdad: no local Node.js {wanted} for {runtime}; running it on Node.js {version} ({path})")
+        return path
 
     async def launch(self, fv: FunctionVersion, code_dir: str, init_type: str,
                      opt_dir: str | None = None) -> Environment:
-        env_id = uuid.uuid4().hex
+        spare = self._take_spare(fv)
+        env_id = spare.id if spare is not None else uuid.uuid4().hex
         spec = self.build_spec(fv, code_dir, env_id, init_type, opt_dir)
+        if spare is not None:  # only without the sandbox: a spare runs under the server's uid
+            self.sandbox.release_uid(spec["uid"])
+            spare.spec = spec
+            spare.created = spare.last_used = time.monotonic()
+            spare.send_setup(spec.pop("env"))
+            return spare
         try:
             zygote = await self.zygote_for(self.interpreter_for(fv.runtime))
         except BaseException:
             self.sandbox.release_uid(spec["uid"])
             raise
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        log_r, log_w = os.pipe()
-        # Environment variables go over the environment's own channel, not through the zygote.
-        variables = spec.pop("env")
-        env = Environment(env_id, spec, zygote.kill)
+        env: Environment
+        if runtimes.speaks_http(fv.runtime):
+            env = HttpRuntimeEnvironment(env_id, spec, zygote.kill, peer_uid=spec["uid"], peers=self.peers,
+                                         max_response=self.max_runtime_response)
+            try:
+                spec["env"]["AWS_LAMBDA_RUNTIME_API"] = await env.listen()
+            except OSError as exc:
+                self.sandbox.release_uid(spec["uid"])
+                raise LaunchError(f"cannot open a Runtime API listener: {exc}") from exc
+        else:
+            env = Environment(env_id, spec, zygote.kill)
         env.freezer = self.sandbox.freezer(env_id)
-        uid = spec["uid"]
+        # Environment variables go over the environment's own channel, never through the zygote.
+        return await self._spawn(env, zygote, spec.pop("env"))
+
+    async def _spawn(self, env: Environment, zygote: Zygote, variables: dict[str, str]) -> Environment:
+        uid = env.spec.get("uid")
 
         def on_exit(info: dict[str, Any]) -> None:
-            self.sandbox.release_uid(uid)  # reported after every process of it is gone
+            if uid is not None:
+                self.sandbox.release_uid(uid)  # reported after every process of it is gone
             env.on_exit(info)
 
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        log_r, log_w = os.pipe()
         try:
             await env.attach(ours, log_r)
             env.send_setup(variables)
-            env.pid = await zygote.spawn(spec, theirs.fileno(), log_w, on_exit)
+            env.pid = await zygote.spawn(env.spec, theirs.fileno(), log_w, on_exit)
         except ZygoteError as exc:
-            on_exit({"id": env_id, "code": None, "signal": None})
+            on_exit({"id": env.id, "code": None, "signal": None})
             raise LaunchError(str(exc)) from exc
         finally:
             theirs.close()
             os.close(log_w)
         return env
 
+    # -- spare Node.js processes (spares.py) ----------------------------------------------------
+    def _take_spare(self, fv: FunctionVersion) -> Environment | None:
+        if not self.spares.per_executable or runtimes.family(fv.runtime) != runtimes.NODEJS:
+            return None
+        if not can_take_over((fv.config.get("Environment") or {}).get("Variables") or {}):
+            return None
+        return self.spares.take(self.node_for(fv.runtime))
+
+    async def _start_spare(self, node: str) -> Environment:
+        env_id = uuid.uuid4().hex
+        spec = {"id": env_id, "task_root": "/", "tmp_dir": str(self.tmp_root / env_id),
+                "env": {"PATH": "/usr/local/bin:/usr/bin/:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC"},
+                "exec": {"argv": runtimes.node_argv(node, str(runtimes.GUEST_DIR), spare=True), "channel": True}}
+        zygote = await self.zygote_for(server_python())
+        return await self._spawn(Environment(env_id, spec, zygote.kill), zygote, spec.pop("env"))
+
     async def aclose(self) -> None:
+        await self.spares.aclose()
         for z in self._zygotes.values():
             await z.aclose()
         self._zygotes.clear()
+        self.peers.close()

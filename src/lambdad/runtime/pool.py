@@ -60,11 +60,15 @@ class FunctionPool:
         idle = self.idle
         while idle:
             env = idle.pop()
+            # An HTTP runtime is ready again only once it asks for the next invocation.
             if env.state is EnvState.IDLE:
                 if time.monotonic() - env.created > MAX_ENVIRONMENT_AGE:
                     self.discard(env)
                     continue
                 env.thaw()
+                if not (env.ready or await env.wait_ready()):
+                    self.discard(env)  # it ended instead of asking for more work
+                    continue
                 self.warm_starts += 1
                 return env, False
         self.cold_starts += 1

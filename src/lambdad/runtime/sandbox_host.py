@@ -313,9 +313,9 @@ class SandboxHost:
             "tmp": {"btrfs": p.btrfs, "image": str(self.data_dir / "sandbox" / "store-{pid}.img"),
                     "size": max(1 << 30, free - (1 << 30)), "fallback_dir": str(self.tmp_fallback_dir)},
             "binds": [],
-            # boto3's site-packages, bound at AWS's /var/runtime (a fixed path: the host path may
-            # lie under /tmp, which each environment's own /tmp would hide).
+            # Bound at fixed paths inside (guest/sandbox.py): the host paths may lie under /tmp.
             "runtime_libs": RUNTIME_LIBS_DIR,
+            "runtime_dir": str(Path(__file__).resolve().parent / "guest"),
         }
 
     def allocate_uid(self) -> int:

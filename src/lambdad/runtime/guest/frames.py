@@ -2,7 +2,11 @@
 
 A frame is `!IB` (body length, kind) followed by the body. One stream socket per environment
 carries, in order: SETUP (server -> environment, its environment variables; absent when the spec
-carried them), INIT_DONE or INIT_ERROR once, then INVOKE -> RESULT | ERROR pairs.
+carried them), INIT_DONE or INIT_ERROR once, then INVOKE -> RESULT | ERROR pairs. When the
+environment is a program the zygote execs (Node.js, a custom runtime's bootstrap), EXEC_FAILED may
+come instead of INIT_DONE: the program could not be started ({"errorType", "reason"}); and FATAL
+may answer an INVOKE instead of ERROR: the same body, and the runtime ends itself right after (an
+uncaught exception), so the environment must not be reused.
 An INVOKE body is `!I` header length, a JSON header, then the payload bytes untouched, so the
 server never re-encodes a payload on the way in; RESULT bodies are `!I` max-RSS in KiB followed
 by the response bytes.
@@ -16,12 +20,15 @@ U32 = struct.Struct("!I")
 
 # server -> environment
 INVOKE = ord("I")
-SETUP = ord("V")  # first frame when the spec had no "env": {"env": {...}} (secrets never pass the zygote)
+SETUP = ord("V")  # {"env": {...}}: first frame when the spec has no "env" (secrets never pass the zygote);
+# also how a spare Node.js process learns the variables of the function it now runs
 # environment -> server
 INIT_DONE = ord("D")
 INIT_ERROR = ord("F")
 RESULT = ord("R")
 ERROR = ord("E")
+EXEC_FAILED = ord("B")
+FATAL = ord("T")
 # server -> zygote
 SPAWN = ord("S")
 KILL = ord("K")

@@ -241,8 +241,14 @@ def _build_root(root, config):
         os.mkdir(os.path.join(root, name), 0o755)
     # The interpreter's own prefix (pyenv builds live under /root, which stays hidden otherwise),
     # and the runtime's libraries (boto3), at their host paths so sys.path works unchanged.
-    if config.get("runtime_libs") and os.path.isdir(config["runtime_libs"]):
-        _bind_ro(config["runtime_libs"], os.path.join(root, "var", "runtime"))
+    # Fixed in-sandbox paths (a host path under /tmp would be hidden by each environment's own /tmp):
+    # lambdad's guest runtimes at AWS's LAMBDA_RUNTIME_DIR, boto3's site-packages for Python functions.
+    for key, inside in (("runtime_dir", ("var", "runtime")), ("runtime_libs", ("var", "lang", "site-packages"))):
+        host = config.get(key)
+        if host and os.path.isdir(host):
+            target = os.path.join(root, *inside)
+            os.makedirs(target, 0o755, exist_ok=True)
+            _bind_ro(host, target)
     binds = [os.path.realpath(sys.prefix)]
     binds += [os.path.realpath(p) for p in config.get("binds", ())]
     for host in binds:

@@ -4,7 +4,8 @@ Started once per interpreter by the server (`python -s zygote.py CTL_FD CONFIG_J
 SOCK_SEQPACKET frames on CTL_FD: SPAWN {spec} with two descriptors (the environment's channel and
 its log pipe) -> fork -> SPAWNED {id, pid}; KILL {id}; and it reports EXITED {id, code, signal}
 when it reaps a child. Each child closes every descriptor that is not its own, enters its sandbox,
-and becomes an execution environment (python_runtime.run).
+and becomes an execution environment: python_runtime.run, or, when the spec has "exec", the program
+it names (Node.js, a custom runtime's bootstrap), so the same sandbox wraps every runtime.
 """
 
 import gc
@@ -60,7 +61,63 @@ def _child(spec, chan_fd, log_fd):
     os.dup2(chan_fd, 3)
     _close_inherited({0, 1, 2, 3})
     sandbox.enter(spec)
+    if spec.get("exec"):
+        _exec(spec, spec["exec"])
     python_runtime.run(spec, 3)
+
+
+def _exec(spec, how):
+    """Replace this process with the environment's program; never returns.
+
+    how = {"argv": [...], "search": [paths] (argv[0] becomes the first that exists), "wrapper": path
+    (AWS_LAMBDA_EXEC_WRAPPER, run in front of argv), "channel": keep fd 3 (the framed channel) open}.
+    A program that cannot start is reported as EXEC_FAILED in the words AWS uses (its init uses
+    Go's os/exec, hence "fork/exec PATH: permission denied").
+    """
+    argv = list(how["argv"])
+    search = how.get("search")
+    if search:
+        found = [p for p in search if os.path.isfile(p)]
+        if not found:
+            _exec_failed("Runtime.InvalidEntrypoint",
+                         "Couldn't find valid bootstrap(s): [{0}]".format(" ".join(search)))
+        argv[0] = found[0]
+    wrapper = how.get("wrapper")
+    if wrapper:
+        argv.insert(0, wrapper)
+    env = spec.get("env")
+    if env is None:  # the variables came over the channel (the first frame) rather than in the spec
+        env = json.loads(_read_frame_exactly(3)[1])["env"]
+    os.set_inheritable(3, bool(how.get("channel")))
+    os.chdir(spec["task_root"])
+    try:
+        os.execve(argv[0], argv, env)
+    except OSError as exc:
+        if wrapper:
+            # AWS's runtimes start the wrapper from a shell script: the shell's error, status 127.
+            os.write(2, "{0}: {1}\n".format(wrapper, exc.strerror).encode())
+            os._exit(127)
+        _exec_failed("Runtime.InvalidEntrypoint",
+                     "fork/exec {0}: {1}".format(argv[0], (exc.strerror or str(exc)).lower()))
+
+
+def _read_frame_exactly(fd):
+    """One frame, not a byte more: what follows belongs to the program about to be exec'd."""
+    def read(n):
+        data = b""
+        while len(data) < n:
+            chunk = os.read(fd, n - len(data))
+            if not chunk:
+                os._exit(1)  # the server went away before the environment started
+            data += chunk
+        return data
+    length, kind = frames.HEADER.unpack(read(frames.HEADER.size))
+    return kind, read(length)
+
+
+def _exec_failed(error_type, reason):
+    os.write(3, frames.pack_json(frames.EXEC_FAILED, {"errorType": error_type, "reason": reason}))
+    os._exit(127)
 
 
 def main():
