@@ -96,6 +96,7 @@ class Environment:
         #: (file, frozen value, thawed value) of its cgroup freezer, when the sandbox has one
         self.freezer: tuple[str, bytes, bytes] | None = None
         self._freeze_timer: asyncio.TimerHandle | None = None
+        self._claimed = False
 
     # -- set-up by the launcher -------------------------------------------------------------
     async def attach(self, sock: Any, log_fd: int) -> None:
@@ -194,24 +195,34 @@ class Environment:
 
     # -- freezer (idle environments do not run, as on Lambda) ---------------------------------
     def schedule_freeze(self, delay: float) -> None:
-        """Freeze after `delay` seconds unless it is used again first (no-op without a freezer)."""
+        """Freeze once it has been idle for `delay` seconds (no-op without a freezer). One timer
+        per environment is re-armed from `last_used`, not one per invocation: a busy environment
+        costs the hot path nothing here."""
         if self.freezer is None or delay < 0 or self.state is not EnvState.IDLE:
             return
+        self._claimed = False
         if delay == 0:
             self.freeze()
         elif self._freeze_timer is None:
-            self._freeze_timer = asyncio.get_running_loop().call_later(delay, self.freeze)
+            self._freeze_timer = asyncio.get_running_loop().call_later(delay, self._freeze_when_due, delay)
+
+    def _freeze_when_due(self, delay: float) -> None:
+        self._freeze_timer = None
+        if self.state is not EnvState.IDLE or self._claimed:
+            return  # in use (or about to be): its next release arms the timer again
+        remaining = self.last_used + delay - time.monotonic()
+        if remaining > 0.001:
+            self._freeze_timer = asyncio.get_running_loop().call_later(remaining, self._freeze_when_due, delay)
+        else:
+            self.freeze()
 
     def freeze(self) -> None:
-        self._freeze_timer = None
         if self.freezer is not None and not self.frozen and self.state is EnvState.IDLE:
             self.frozen = self._write_freezer(self.freezer[1])
 
     def thaw(self) -> None:
         """Before anything is sent to it. The kernel thaws synchronously."""
-        if self._freeze_timer is not None:
-            self._freeze_timer.cancel()
-            self._freeze_timer = None
+        self._claimed = True  # taken from the pool: no freeze until it is released again
         if self.frozen and self.freezer is not None:
             self._write_freezer(self.freezer[2])
             self.frozen = False
