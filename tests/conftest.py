@@ -161,3 +161,14 @@ def create_function(lam: Any, code: str | dict[str, str | bytes], *, name: str |
     if wait:
         lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
     return name
+
+
+def function_arn(name: str, qualifier: str | None = None) -> str:
+    base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+    return f"{base}:{qualifier}" if qualifier else base
+
+
+def api_error(exc: pytest.ExceptionInfo[Any]) -> tuple[int, str, str]:
+    """(HTTP status, error code, message) of a botocore ClientError."""
+    resp = exc.value.response
+    return resp["ResponseMetadata"]["HTTPStatusCode"], resp["Error"]["Code"], resp["Error"]["Message"]

@@ -6,17 +6,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCOUNT, REGION, ROLE, create_function, make_zip, unique
+from tests.conftest import api_error as error
+from tests.conftest import function_arn as arn
 from tests.unvalidated import unvalidated_client
-
-
-def arn(name: str, qualifier: str | None = None) -> str:
-    base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-    return f"{base}:{qualifier}" if qualifier else base
-
-
-def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    resp = exc.value.response
-    return resp["ResponseMetadata"]["HTTPStatusCode"], resp["Error"]["Code"], resp["Error"]["Message"]
 
 
 def test_tag_lifecycle(lam):

@@ -7,7 +7,9 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCOUNT, REGION, create_function, make_zip
+from tests.conftest import ACCOUNT, create_function, make_zip
+from tests.conftest import api_error as error
+from tests.conftest import function_arn as arn
 
 VERSIONED = """
 import os
@@ -22,14 +24,6 @@ def code(tag: str) -> str:
     return f"TAG = {tag!r}\n" + VERSIONED
 
 
-def arn(name: str, qualifier: str | None = None) -> str:
-    base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-    return f"{base}:{qualifier}" if qualifier else base
-
-
-def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    resp = exc.value.response
-    return resp["ResponseMetadata"]["HTTPStatusCode"], resp["Error"]["Code"], resp["Error"]["Message"]
 
 
 def invoke(lam, name: str, qualifier: str | None = None) -> tuple[dict, dict]:

@@ -10,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCOUNT, REGION, create_function, make_zip
+from tests.conftest import api_error as error
+from tests.conftest import create_function, make_zip
+from tests.conftest import function_arn as arn
 from tests.unvalidated import unvalidated_client
 
 CODE = """
@@ -25,14 +27,6 @@ def handler(event, context):
 """
 
 
-def arn(name: str, qualifier: str | None = None) -> str:
-    base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-    return f"{base}:{qualifier}" if qualifier else base
-
-
-def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    resp = exc.value.response
-    return resp["ResponseMetadata"]["HTTPStatusCode"], resp["Error"]["Code"], resp["Error"]["Message"]
 
 
 def wait_status(lam, name: str, qualifier: str, status: str = "READY", available: int | None = None) -> dict:

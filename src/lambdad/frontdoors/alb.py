@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import logging
 import random
@@ -30,6 +29,7 @@ from lambdad import ids
 from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, protocol_class, read_body
 from lambdad.control.names import parse_function_ref
 from lambdad.errors import ApiError, TooManyRequestsException
+from lambdad.frontdoors import proxy
 from lambdad.invoke.invoker import InvokeMeta
 
 if TYPE_CHECKING:
@@ -43,8 +43,7 @@ REASONS = {301: "Moved Permanently", 302: "Found", 400: "Bad Request", 403: "For
            503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
 # ALB's documented list: everything else reaches the function base64-encoded.
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                        "transfer-encoding", "upgrade", "content-length"})
+HOP_BY_HOP = proxy.HOP_BY_HOP | {"content-length"}
 MAX_BODY = 1024 * 1024  # ALB's limit for Lambda targets: 1 MB request body and response JSON
 SERVER = (b"server", b"awselb/2.0")
 
@@ -329,16 +328,10 @@ def _response(payload: bytes, multi: bool) -> Reply:
         for k, value in (result.get("headers") or {}).items():
             if k.lower() not in HOP_BY_HOP:
                 out_headers.append((k.encode("latin-1", "replace"), _header_value(value)))
-    body = result.get("body")
-    if body is None:
-        data = b""
-    elif result.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(body)
-        except (binascii.Error, ValueError, TypeError):
-            return _page(502)
-    else:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    try:
+        data = proxy.response_body(result)
+    except proxy.BadProxyResponse:
+        return _page(502)
     out_headers.append(SERVER)
     return status, out_headers, data
 

@@ -9,7 +9,6 @@ functions can stream.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.auth import policy, sigv4
 from lambdad.control.function_urls import UrlTarget
 from lambdad.errors import ApiError, TooManyRequestsException
+from lambdad.frontdoors import proxy
 from lambdad.invoke.invoker import InvokeMeta
 
 if TYPE_CHECKING:
@@ -27,9 +27,7 @@ if TYPE_CHECKING:
 
 FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
              "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html")
-# Connection-level headers are the front door's business: never passed on, in either direction.
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                        "transfer-encoding", "upgrade"})
+HOP_BY_HOP = proxy.HOP_BY_HOP
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/xhtml+xml",
               "application/x-www-form-urlencoded", "application/ld+json", "application/graphql", "+json", "+xml")
 
@@ -204,16 +202,10 @@ class FunctionUrlDoor:
                 headers.append((b"content-type", b"application/json"))
             for cookie in result.get("cookies") or []:
                 headers.append((b"set-cookie", str(cookie).encode()))
-            body = result.get("body")
-            if body is None:
-                data = b""
-            elif result.get("isBase64Encoded"):
-                try:
-                    data = base64.b64decode(body)
-                except (binascii.Error, ValueError, TypeError):
-                    return _message(502, "Internal Server Error")
-            else:
-                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            try:
+                data = proxy.response_body(result)
+            except proxy.BadProxyResponse:
+                return _message(502, "Internal Server Error")
             try:
                 status = int(result["statusCode"])
             except (TypeError, ValueError):
