@@ -435,8 +435,8 @@ def test_leftovers_of_a_killed_server_are_cleaned_at_next_start(fresh_server: Se
     fresh_server.proc.wait()
     # environments die with their zygote (parent-death signal) ...
     assert _wait_until(lambda: not _host_pids_of_uid(me["uid"]))
-    assert os.path.isdir(cgroup), "left behind until the next start"
-    # ... and the next server removes what is left
+    # ... and the next server removes what is left (any lambdad server starting on this host
+    # removes the leftovers of dead instances, so another one may already have done it)
     fresh_server.start()
     assert _wait_until(lambda: not os.path.exists(cgroup))
     assert call(fresh_server.client(), name, op="whoami")["uid"] >= 990000

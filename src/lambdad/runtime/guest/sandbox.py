@@ -416,6 +416,17 @@ def before_fork(spec):
         raise
 
 
+def record(env_id):
+    """What before_fork prepared for an environment, for a child forked earlier (a spare)."""
+    return _envs.get(env_id)
+
+
+def adopt(env_id, rec):
+    """In a spare child: take over the record the zygote prepared after this child was forked."""
+    if rec is not None:
+        _envs[env_id] = rec
+
+
 def _new_slot():
     _slot_seq[0] += 1
     name = "slot-{0}-{1}".format(os.getpid(), _slot_seq[0])  # zygotes of one server share a parent

@@ -162,6 +162,7 @@ def main():
             except (BlockingIOError, InterruptedError):
                 continue
             if not msg:
+                _retire_spares()
                 _shutdown(children)
                 return
             kind = frames.HEADER.unpack_from(msg)[1]
@@ -175,7 +176,79 @@ def main():
                 for fd in fds:
                     os.close(fd)
         # Only after a quiet moment, so it never competes with a cold start for the CPU.
-        wait = sandbox.housekeeping() if not events else sandbox.work_delay()
+        if not events:
+            wait = sandbox.housekeeping()
+            _top_up_spares(ctl)
+        else:
+            wait = sandbox.work_delay()
+        if len(_spares) < SPARES:
+            wait = QUIET if wait is None else min(wait, QUIET)
+
+
+# -- spare children --------------------------------------------------------------------------------
+# Forking this process is the largest part of a cold start (page tables for its whole heap). A
+# spare is a child forked ahead of time, in a quiet moment, that waits for its spec; a SPAWN hands
+# the spec to a spare and answers at once. A spare holds nothing of any function until then.
+SPARES = 1
+QUIET = 0.005  # seconds without requests before a spare is forked
+_spares = []  # [(pid, socket to it)]
+
+
+def _top_up_spares(ctl):
+    """Fork one spare if fewer than SPARES wait (called when the zygote is idle)."""
+    if len(_spares) >= SPARES:
+        return
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        pid = sandbox.fork({})
+    except OSError:
+        ours.close()
+        theirs.close()
+        return
+    if pid == 0:
+        try:
+            signal.set_wakeup_fd(-1)
+            ctl.close()
+            ours.close()
+            for _, other in _spares:
+                other.close()
+            msg, fds, _flags, _addr = socket.recv_fds(theirs, 1 << 20, 4)
+            if not msg or len(fds) != 2:
+                os._exit(0)  # the zygote is gone, or retired this spare
+            theirs.close()
+            job = json.loads(msg)
+            sandbox.adopt(job["spec"]["id"], job["record"])
+            _child(job["spec"], fds[0], fds[1])
+        except BaseException:
+            try:
+                traceback.print_exc()
+                sys.stderr.flush()
+            finally:
+                os._exit(127)
+        os._exit(0)
+    theirs.close()
+    _spares.append((pid, ours))
+
+
+def _hand_to_spare(spec, fds):
+    """The pid of a spare now running this spec, or None when no spare could take it."""
+    while _spares:
+        pid, sock = _spares.pop()
+        job = json.dumps({"spec": spec, "record": sandbox.record(spec["id"])}).encode()
+        try:
+            socket.send_fds(sock, [job], fds)
+        except OSError:
+            continue  # it died: the reaper collects it
+        finally:
+            sock.close()
+        return pid
+    return None
+
+
+def _retire_spares():
+    for _, sock in _spares:
+        sock.close()  # each sees EOF and exits
+    del _spares[:]
 
 
 def _spawn(ctl, spec, fds, children, by_id):
@@ -187,7 +260,9 @@ def _spawn(ctl, spec, fds, children, by_id):
         return
     try:
         sandbox.before_fork(spec)
-        pid = sandbox.fork(spec)
+        pid = _hand_to_spare(spec, fds)
+        if pid is None:
+            pid = sandbox.fork(spec)
     except Exception as exc:
         for fd in fds:
             os.close(fd)
