@@ -2,7 +2,8 @@
 
 A frame is `!IB` (body length, kind) followed by the body. One stream socket per environment
 carries, in order: SETUP (server -> environment, its environment variables; absent when the spec
-carried them), INIT_DONE or INIT_ERROR once, then INVOKE -> RESULT | ERROR pairs.
+carried them), INIT_DONE or INIT_ERROR once, then INVOKE -> RESULT | ERROR pairs. An environment
+forked from a SnapStart template says HELLO first and waits for its SETUP (guest/template.py).
 An INVOKE body is `!I` header length, a JSON header, then the payload bytes untouched, so the
 server never re-encodes a payload on the way in; RESULT bodies are `!I` max-RSS in KiB followed
 by the response bytes.
@@ -22,6 +23,10 @@ INIT_DONE = ord("D")
 INIT_ERROR = ord("F")
 RESULT = ord("R")
 ERROR = ord("E")
+# SnapStart (guest/template.py): server -> template, with the new environment's channel and log pipe
+FORK = ord("C")
+# a new environment forked from a template -> server, first on its channel (the kernel adds its pid)
+HELLO = ord("H")
 # server -> zygote
 SPAWN = ord("S")
 KILL = ord("K")
