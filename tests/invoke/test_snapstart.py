@@ -407,3 +407,18 @@ def test_restart_restores_again_and_stop_leaves_nothing(fresh_server: Server) ->
     assert not _pids_of_uid(after["uid"])
     assert not os.path.exists(_memory_cgroup(after))
 
+
+
+def test_a_snapshot_interrupted_by_a_crash_is_made_at_the_next_start(fresh_server: Server) -> None:
+    fresh_server.start()
+    lam = fresh_server.client()
+    name = create_function(lam, CODE, SnapStart=SNAP, Environment={"Variables": {"SLOW_INIT": "1"}})
+    version = publish(lam, name, wait=False)["Version"]
+    assert lam.get_function_configuration(FunctionName=name, Qualifier=version)["State"] == "Pending"
+    fresh_server.stop(signal.SIGKILL)  # while the template is still initializing
+    fresh_server.start()
+    lam = fresh_server.client()
+    assert wait_state(lam, name, version, "Active")["LastUpdateStatus"] == "Successful"
+    body, logs = invoke(lam, name, version)
+    assert body["init"] == "snap-start" and "Restore Duration" in report_of(logs)
+    fresh_server.stop(signal.SIGTERM)
