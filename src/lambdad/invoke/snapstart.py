@@ -212,7 +212,7 @@ class SnapStart:
         env = exc.env
         error_type = "Runtime.RestoreTimeout" if exc.timed_out else (
             json.loads(exc.payload).get("errorType", "Runtime.Unknown") if exc.payload else "Runtime.ExitError")
-        lines = _split(env.take_logs())
+        lines = _split(exc.logs)
         lines.append(f"RESTORE_REPORT Restore Duration: {exc.restore_ms:.2f} ms\tStatus: "
                      f"{'timeout' if exc.timed_out else 'error'}\tError Type: {error_type}")
         self.logs.append(fv.account, env.spec["log_group"], env.spec["log_stream"], lines)

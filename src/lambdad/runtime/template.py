@@ -71,6 +71,8 @@ class RestoreFailed(Exception):
         super().__init__("restore failed")
         self.env = env
         self.payload = error.payload
+        # what the fork wrote (a hook's traceback): wait_init may have taken it already (InitFailed.logs)
+        self.logs = getattr(error, "logs", b"") + env.take_logs()
         self.timed_out = bool((error.exit_info or {}).get("timeout"))
         self.restore_ms = restore_ms
 
