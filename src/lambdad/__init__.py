@@ -7,8 +7,9 @@ Layout:
     auth/                          SigV4, credentials, master key, IAM policy evaluation, authorization hooks
     control/                       functions, versions, names, validation, code packages
     frontdoors/                    plain HTTP in, invocations out: function URLs, ALB listeners
-    invoke/                        the invoke path: concurrency, routing, results and logs
-    runtime/                       zygotes, environments, pools, sandbox; guest/ runs inside functions
+    invoke/                        the invoke path: concurrency, routing, results and logs, SnapStart
+    runtime/                       zygotes, environments, pools, sandbox, SnapStart templates; guest/ runs
+                                   inside functions
     services/                      embedded services: function logs, SQS, SNS (+ filter policies), IAM, STS,
                                    audit, ELBv2
     store/                         SQLite store and content-addressed blobs

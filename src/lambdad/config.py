@@ -82,6 +82,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("freeze_idle_after", 0.1, "Seconds after an invocation before an idle environment is frozen "
             "(cgroup freezer), so its background threads stop as on Lambda; 0 freezes at once, a negative "
             "value never freezes. A short delay keeps freeze/thaw off the path of busy environments.", float),
+    Setting("snapstart_park_fork", True, "Keep one fork of each SnapStart template parked (forked, in its own "
+            "cgroups, before any user code) so a restore only runs the after-restore hooks; false forks on "
+            "demand (a few ms more per restore, one process less per published version).", _bool),
     Setting("max_zip_bytes", 50 * MB, "Largest deployment package accepted by direct upload.", int),
     Setting("max_unzipped_bytes", 250 * MB, "Largest unzipped size of code plus layers.", int),
     Setting("max_sync_payload_bytes", 6 * MB, "Largest synchronous request and response payload.", int),

@@ -10,6 +10,8 @@
     │   ├── RequestTooLargeException         (413) payload above the sync/async limit
     │   ├── TooManyRequestsException         (429) throttled by a concurrency limit
     │   ├── UnsupportedMediaTypeException    (415)
+    │   ├── SnapStartException               (400) an after-restore hook failed (invoke/snapstart.py)
+    │   ├── SnapStartTimeoutException        (408) restoring took longer than 10 seconds
     │   └── ServiceException                 (500) a bug or a failed environment on our side
     ├── ValidationException           (400) the botocore model's constraint failed
     ├── AccessDeniedException         (403) authenticated but not authorized
@@ -94,6 +96,17 @@ class TooManyRequestsException(LambdaError):
 class UnsupportedMediaTypeException(LambdaError):
     status = 415
     code = "UnsupportedMediaTypeException"
+
+
+class SnapStartException(LambdaError):
+    code = "SnapStartException"
+    message_key = "Message"
+
+
+class SnapStartTimeoutException(LambdaError):
+    status = 408
+    code = "SnapStartTimeoutException"
+    message_key = "Message"
 
 
 class ServiceException(LambdaError):

@@ -40,6 +40,7 @@ from lambdad.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
 from lambdad.invoke.destinations import Destinations
 from lambdad.invoke.invoker import Invoker
 from lambdad.invoke.provisioned import ProvisionedConcurrency
+from lambdad.invoke.snapstart import SnapStart
 from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
@@ -92,6 +93,8 @@ class Lambdad:
         self.pools = PoolManager(config.idle_timeout, config.freeze_idle_after)
         self.invoker = Invoker(config, self.registry, self.blobs, self.launcher, self.pools, self.limiter,
                                self.logs, self.layers.opt_dir)
+        self.snapstart = SnapStart(self.registry, self.launcher, self.blobs, self.logs, self.layers.opt_dir)
+        self.invoker.snapstart = self.versions.snapshots = self.snapstart
         self.provisioned = ProvisionedConcurrency(self.store, self.registry, self.aliases, self.invoker,
                                                   self.limiter, self.logs)
         self.permissions = Permissions(self.registry)
@@ -135,6 +138,7 @@ class Lambdad:
         if self.audit is not None:
             self._tasks.append(asyncio.create_task(self.audit.run_flusher(), name="audit-flusher"))
         await self.provisioned.start()
+        await self.snapstart.start()
         pending = self.async_queue.load()
         if pending:
             log.info("resuming %d accepted asynchronous events", pending)
@@ -160,6 +164,7 @@ class Lambdad:
         self._tasks.clear()
         await self.provisioned.aclose()
         await self.pools.aclose()
+        await self.snapstart.aclose()
         await self.launcher.aclose()
         self.sandbox.close()
         self.logs.flush()

@@ -194,7 +194,8 @@ class App:
         path = request.path
         if path == "/_lambdad/health":
             return ApiResponse.json({"status": "ok", "version": __version__,
-                                     "environments": self.core.pools.statistics()})
+                                     "environments": self.core.pools.statistics(),
+                                     "snapstart": self.core.snapstart.statistics()})
         if path.startswith("/_lambdad/code/") and path.endswith(".zip"):
             digest = path[len("/_lambdad/code/"):-4]
             token = request.query.get("token", [""])[0]

@@ -359,6 +359,27 @@ class FunctionRegistry:
         self._save_version(fv)
         fv.function.versions[fv.version] = fv
 
+    def set_state(self, account: str, name: str, version: str, fields: dict[str, Any]) -> FunctionVersion | None:
+        """A version's State/LastUpdateStatus moved on (a SnapStart snapshot was made or failed): a new
+        RevisionId as on AWS, the same environments (env_revision), no listeners (nothing that runs
+        changed). Fields set to None are removed. None when the version is gone."""
+        rec = self.find(account, name)
+        fv = rec.versions.get(version) if rec is not None else None
+        if fv is None:
+            return None
+        cfg = dict(fv.config)
+        cfg[ENV_REVISION] = fv.env_revision
+        cfg["RevisionId"] = str(uuid.uuid4())
+        for key, value in fields.items():
+            if value is None:
+                cfg.pop(key, None)
+            else:
+                cfg[key] = value
+        new = FunctionVersion(fv.account, fv.name, fv.version, cfg, fv.code_digest, fv.function)
+        self._save_version(new)
+        fv.function.versions[fv.version] = new
+        return new
+
     def touch_revision(self, fv: FunctionVersion) -> FunctionVersion:
         """A new RevisionId for a change that does not alter what runs (see env_revision)."""
         cfg = dict(fv.config)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lambdad.control.functions import ENV_REVISION, LATEST, FunctionRegistry, FunctionVersion, now_timestamp
 from lambdad.control.names import function_arn
@@ -33,6 +33,22 @@ VERSION_RE = re.compile(r"[0-9]+")
 ALIAS_NAME_RE = re.compile(r"(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
 LATEST_ONLY = ("Current operation does not support versions other than $LATEST. Please set the version to "
                "$LATEST or do not set a version in your request.")
+
+
+#: A published SnapStart version while its snapshot is made (Active, or Failed, once it is done).
+SNAPSHOT_PENDING = {"State": "Pending", "StateReason": "The function is being created.", "StateReasonCode": "Creating",
+                    "LastUpdateStatus": "InProgress", "LastUpdateStatusReason": "The function is being created.",
+                    "LastUpdateStatusReasonCode": "Creating"}
+
+
+class SnapshotMaker(Protocol):
+    """Makes SnapStart snapshots of published versions (invoke/snapstart.py)."""
+
+    def wants(self, fv: FunctionVersion) -> bool:
+        """Whether a snapshot will be made of this version (it is published Pending then)."""
+
+    def make(self, fv: FunctionVersion) -> None:
+        """Start making it (in the background); it sets the version's State when done."""
 
 
 def is_version(qualifier: str) -> bool:
@@ -68,6 +84,7 @@ class Versions:
         self.registry = registry
         self.aliases = aliases
         self.region = registry.region
+        self.snapshots: SnapshotMaker | None = None
 
     def publish(self, account: str, name: str, *, description: str | None = None,
                 code_sha256: str | None = None, revision_id: str | None = None) -> FunctionVersion:
@@ -97,6 +114,9 @@ class Versions:
         if snap and snap.get("ApplyOn") == "PublishedVersions":
             cfg["SnapStart"] = {**snap, "OptimizationStatus": "On"}
         fv = FunctionVersion(account, name, number, cfg, latest.code_digest, rec)
+        snapshot = self.snapshots is not None and self.snapshots.wants(fv)
+        if snapshot:
+            cfg.update(SNAPSHOT_PENDING)
         rec.meta["next_version"] = int(number) + 1
         rec.meta["published"] = {"fingerprint": print_, "version": number}
         with self.registry.store.transaction():
@@ -104,6 +124,9 @@ class Versions:
             self.registry.save_meta(rec)
             # Publishing moves $LATEST's RevisionId on AWS; its warm environments stay.
             self.registry.touch_revision(latest)
+        if snapshot:
+            assert self.snapshots is not None
+            self.snapshots.make(fv)
         return fv
 
     def list(self, account: str, name: str) -> list[dict[str, Any]]:

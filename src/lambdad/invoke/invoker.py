@@ -9,7 +9,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdad import ids
 from lambdad.config import Config
@@ -19,8 +19,12 @@ from lambdad.invoke.concurrency import ConcurrencyLimiter
 from lambdad.runtime.environment import Environment, InitFailed, Outcome
 from lambdad.runtime.launcher import Launcher, LaunchError
 from lambdad.runtime.pool import FunctionPool, PoolManager
+from lambdad.runtime.template import RestoredEnvironment
 from lambdad.services.logs import LogStore
 from lambdad.store import BlobStore
+
+if TYPE_CHECKING:
+    from lambdad.invoke.snapstart import SnapStart
 
 log = logging.getLogger("lambdad.invoke")
 
@@ -63,10 +67,14 @@ class Invoker:
         self.limiter = limiter
         self.logs = logs
         self.max_payload = config.max_sync_payload_bytes
+        #: New environments of SnapStart versions are restored from a template (invoke/snapstart.py).
+        self.snapstart: SnapStart | None = None
         registry.add_listener(pools.retire)
 
     def _factory(self, fv: FunctionVersion):
         async def make(init_type: str) -> Environment:
+            if init_type == "on-demand" and self.snapstart is not None and self.snapstart.wants(fv):
+                return await self.snapstart.restore(fv)
             code_dir = str(self.blobs.tree(fv.code_digest))
             started = time.perf_counter()
             opt_dir = self.opt_dir_for(fv) if self.opt_dir_for is not None else None
@@ -142,7 +150,10 @@ class Invoker:
                   f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\t"
                   f"Memory Size: {cfg.get('MemorySize', 128)} MB\t"
                   f"Max Memory Used: {max(1, outcome.max_rss_kib // 1024)} MB\t")
-        if cold:
+        if cold and isinstance(env, RestoredEnvironment):
+            report += (f"Restore Duration: {env.restore_ms:.2f} ms\t"
+                       f"Billed Restore Duration: {max(1, math.ceil(env.billed_restore_ms))} ms\t")
+        elif cold:
             report += f"Init Duration: {env.init_ms:.2f} ms\t"
         if outcome.kind == "timeout":
             report += "Status: timeout"

@@ -205,6 +205,7 @@ class SandboxHost:
         self._next_uid = 0
         self._uid_end = 0
         self.notes: list[str] = []
+        self._swap = False  # whether the host swaps (then memory.memsw gets the memory limit too)
 
     @property
     def enabled(self) -> bool:
@@ -236,6 +237,10 @@ class SandboxHost:
         self._switch_favordynmods()
         self._make_cgroups()
         shutil.rmtree(self.tmp_fallback_dir, ignore_errors=True)
+        try:
+            self._swap = len(Path("/proc/swaps").read_text().splitlines()) > 1
+        except OSError:
+            pass
         self._next_uid = UID_BASE + self.instance * UID_BLOCK
         self._uid_end = self._next_uid + UID_BLOCK
 
@@ -348,6 +353,102 @@ class SandboxHost:
             return "none"
         return "host"
 
+    # -- cgroups of processes no zygote forked (environments forked from a SnapStart template) ------
+    # The same limits guest/sandbox.py gives the environments it forks; named by environment id under
+    # this instance's directories, so freezer() finds them and cleanup_leftovers() removes them.
+    def make_cgroups(self, env_id: str, memory_mb: int) -> list[str]:
+        """Create an environment's cgroups with its limits (none without cgroups); returns their paths."""
+        if not self.enabled:
+            return []
+        made: list[str] = []
+        v2 = self.protections.cgroup_version == 2
+        memory = str(memory_mb * 1024 * 1024).encode()
+        shares = max(2, 1024 * memory_mb // 1769)  # Lambda: 1,769 MB is one vCPU
+        try:
+            for ctrl, parent in self._dirs.items():
+                path = str(parent / env_id)
+                os.mkdir(path)
+                made.append(path)
+                if v2:
+                    weight = 1 + ((shares - 2) * 9999) // 262142  # systemd's and runc's shares -> weight
+                    for knob, value in (("memory.max", memory), ("memory.swap.max", b"0"), ("memory.oom.group", b"1"),
+                                        ("pids.max", str(PIDS_MAX).encode()), ("cpu.weight", str(weight).encode())):
+                        _write_quiet(Path(path) / knob, value)
+                elif ctrl == "memory":
+                    _write(f"{path}/memory.limit_in_bytes", memory)
+                    if self._swap:
+                        _write_quiet(Path(path) / "memory.memsw.limit_in_bytes", memory)
+                elif ctrl == "pids":
+                    _write(f"{path}/pids.max", str(PIDS_MAX).encode())
+                elif ctrl == "cpu":
+                    _write(f"{path}/cpu.shares", str(shares).encode())
+        except OSError:
+            self.remove_cgroups(made)
+            raise
+        return made
+
+    @staticmethod
+    def join_cgroups(paths: list[str], pid: int) -> None:
+        for path in paths:
+            _write(f"{path}/cgroup.procs", str(pid).encode())
+
+    def kill_cgroups(self, paths: list[str]) -> None:
+        """SIGKILL every process in an environment's cgroups (frozen meanwhile, so none forks away)."""
+        if not paths:
+            return
+        if self.protections.cgroup_version == 2:
+            _write_quiet(Path(paths[0]) / "cgroup.kill", b"1")
+            _write_quiet(Path(paths[0]) / "cgroup.freeze", b"0")
+            return
+        freezer = [p for p in paths if Path(p).parent == self._dirs.get("freezer")]
+        for path in freezer:
+            _write_quiet(Path(path) / "freezer.state", b"FROZEN")
+        for _ in range(3):
+            try:
+                pids = Path(paths[0], "cgroup.procs").read_text().split()
+            except OSError:
+                pids = []
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+            for path in freezer:  # a frozen task cannot die until thawed
+                _write_quiet(Path(path) / "freezer.state", b"THAWED")
+            if not pids:
+                break
+
+    @staticmethod
+    def remove_cgroups(paths: list[str]) -> list[str]:
+        """Remove what can be; returns the paths still busy (a task still exiting)."""
+        left = []
+        for path in paths:
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append(path)
+        return left
+
+    def oom_killed(self, paths: list[str]) -> bool:
+        """Whether the memory cgroup's OOM killer killed something in it."""
+        for path in paths:
+            if self.protections.cgroup_version == 2:
+                name, keys = "memory.events", ("oom_kill", "oom_group_kill")
+            elif Path(path).parent == self._dirs.get("memory"):
+                name, keys = "memory.oom_control", ("oom_kill",)
+            else:
+                continue
+            try:
+                for line in Path(path, name).read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key in keys and int(value) > 0:
+                        return True
+            except (OSError, ValueError):
+                pass
+        return False
+
 
 # -- leftovers ------------------------------------------------------------------------------------
 def _instance_dirs() -> dict[str, list[Path]]:
@@ -432,6 +533,14 @@ def _subdirs(path: Path) -> list[Path]:
         return [p for p in path.iterdir() if p.is_dir()]
     except OSError:
         return []
+
+
+def _write(path: str, value: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value)
+    finally:
+        os.close(fd)
 
 
 def _write_quiet(path: Path, value: bytes) -> None:

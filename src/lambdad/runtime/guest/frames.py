@@ -7,6 +7,8 @@ environment is a program the zygote execs (Node.js, a custom runtime's bootstrap
 come instead of INIT_DONE: the program could not be started ({"errorType", "reason"}); and FATAL
 may answer an INVOKE instead of ERROR: the same body, and the runtime ends itself right after (an
 uncaught exception), so the environment must not be reused.
+An environment forked from a SnapStart template says HELLO first and waits for its SETUP
+(guest/template.py).
 An INVOKE body is `!I` header length, a JSON header, then the payload bytes untouched, so the
 server never re-encodes a payload on the way in; RESULT bodies are `!I` max-RSS in KiB followed
 by the response bytes.
@@ -29,6 +31,10 @@ RESULT = ord("R")
 ERROR = ord("E")
 EXEC_FAILED = ord("B")
 FATAL = ord("T")
+# SnapStart (guest/template.py): server -> template, with the new environment's channel and log pipe
+FORK = ord("C")
+# a new environment forked from a template -> server, first on its channel (the kernel adds its pid)
+HELLO = ord("H")
 # server -> zygote
 SPAWN = ord("S")
 KILL = ord("K")

@@ -17,6 +17,8 @@ import time
 import traceback
 
 import frames
+import snapshot_restore_py  # noqa: F401  (loaded here so every environment can import it, as on Lambda)
+import template
 
 
 class CognitoIdentity(object):
@@ -104,8 +106,8 @@ def _setup_logging():
     root.setLevel(logging.WARNING)
 
 
-_RUNTIME_FILES = (os.path.abspath(__file__).rstrip("c"), os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                                       "zygote.py"))
+_RUNTIME_FILES = tuple(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+                       for name in ("python_runtime.py", "zygote.py", "template.py"))
 
 
 def _user_frames(tb):
@@ -185,15 +187,11 @@ def _maxrss_kib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _run_snapshot_hooks(name):
-    hooks = sys.modules.get("snapshot_restore_py")
-    if hooks is not None and hasattr(hooks, "_lambdad_run"):
-        hooks._lambdad_run(name)
-
-
 def run(spec, channel_fd):
     """Never returns: the environment process exits when the channel closes."""
     sock = socket.socket(fileno=channel_fd)
+    if spec.get("snapstart") == "template":
+        template.serve(spec, sock)  # a SnapStart template: init once, then fork environments
     rfile = sock.makefile("rb", buffering=1 << 16)
     send = sock.sendall
     env = spec.get("env")
@@ -204,6 +202,15 @@ def run(spec, channel_fd):
         if frame is None or frame[0] != frames.SETUP:
             os._exit(1)
         env = json.loads(frame[1])["env"]
+    enter(spec, env)
+    handler, init_ms = initialize(spec, send)
+    send(frames.pack_json(frames.INIT_DONE, {"init_ms": init_ms}))
+
+    invoke_loop(spec, handler, rfile, send)
+
+
+def enter(spec, env):
+    """The function's environment variables, working directory, import path, stdout/stderr, logging."""
     os.environ.clear()
     os.environ.update(env)
     os.chdir(spec["task_root"])
@@ -215,22 +222,26 @@ def run(spec, channel_fd):
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
     _setup_logging()
 
+
+def initialize(spec, send):
+    """(handler, init ms). A failed init is reported with AWS's payload and ends the process."""
     t0 = time.perf_counter()
     try:
         handler = load_handler(spec["handler"])
     except _InitError as exc:
         payload = {"errorMessage": exc.message, "errorType": exc.error_type, "requestId": "",
                    "stackTrace": exc.stack}
-        _log_error(payload)
-        sys.stdout.flush()
-        send(frames.pack_json(frames.INIT_ERROR, payload))
-        os._exit(1)
+        init_failed(payload, send)
     except SystemExit as exc:
         _exit(exc)
-    init_ms = (time.perf_counter() - t0) * 1000.0
-    send(frames.pack_json(frames.INIT_DONE, {"init_ms": init_ms}))
+    return handler, (time.perf_counter() - t0) * 1000.0
 
-    invoke_loop(spec, handler, rfile, send)
+
+def init_failed(payload, send):
+    _log_error(payload)
+    sys.stdout.flush()
+    send(frames.pack_json(frames.INIT_ERROR, payload))
+    os._exit(1)
 
 
 def _exit(exc):
