@@ -342,4 +342,4 @@ def principal_of(cred: Credential) -> Principal:
                      cred.user_name, cred.role_name, cred.principal_id)
 
 
-__all__ = ["Lambdad", "ResourceNotFoundException", "principal_of"]
+__all__ = ["Lambdad", "principal_of"]
