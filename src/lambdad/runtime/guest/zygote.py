@@ -218,14 +218,9 @@ def _top_up_spares(ctl):
             theirs.close()
             job = json.loads(msg)
             sandbox.adopt(job["spec"]["id"], job["record"])
-            _child(job["spec"], fds[0], fds[1])
         except BaseException:
-            try:
-                traceback.print_exc()
-                sys.stderr.flush()
-            finally:
-                os._exit(127)
-        os._exit(0)
+            os._exit(127)
+        _become_environment(job["spec"], fds)
     theirs.close()
     _spares.append((pid, ours))
 
@@ -251,6 +246,19 @@ def _retire_spares():
     del _spares[:]
 
 
+def _become_environment(spec, fds):
+    """In a forked child: run as the environment; never returns (a failure exits 127)."""
+    try:
+        _child(spec, fds[0], fds[1])
+    except BaseException:
+        try:
+            traceback.print_exc()
+            sys.stderr.flush()
+        finally:
+            os._exit(127)
+    os._exit(0)
+
+
 def _spawn(ctl, spec, fds, children, by_id):
     env_id = spec["id"]
     if len(fds) != 2:
@@ -270,15 +278,7 @@ def _spawn(ctl, spec, fds, children, by_id):
         ctl.sendall(frames.pack_json(frames.SPAWN_FAILED, {"id": env_id, "error": str(exc)}))
         return
     if pid == 0:
-        try:
-            _child(spec, fds[0], fds[1])
-        except BaseException:
-            try:
-                traceback.print_exc()
-                sys.stderr.flush()
-            finally:
-                os._exit(127)
-        os._exit(0)
+        _become_environment(spec, fds)
     for fd in fds:
         os.close(fd)
     children[pid] = env_id
