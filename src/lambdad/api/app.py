@@ -195,7 +195,8 @@ class App:
         if path == "/_lambdad/health":
             return ApiResponse.json({"status": "ok", "version": __version__,
                                      "environments": self.core.pools.statistics(),
-                                     "snapstart": self.core.snapstart.statistics()})
+                                     "snapstart": self.core.snapstart.statistics(),
+                                     "async": self.core.async_queue.statistics()})
         if path.startswith("/_lambdad/code/") and path.endswith(".zip"):
             digest = path[len("/_lambdad/code/"):-4]
             token = request.query.get("token", [""])[0]
