@@ -15,6 +15,7 @@ by the response bytes.
 """
 
 import json
+import os
 import struct
 
 HEADER = struct.Struct("!IB")
@@ -45,6 +46,20 @@ EXITED = ord("X")
 READY = ord("Y")
 
 MAX_FRAME = 64 * 1024 * 1024
+
+
+def reaped_children():
+    """(pid, exit report fields) for every child that has exited, without blocking. The fields are
+    the EXITED body's {"code", "signal"}: the exit status, or the signal that ended it."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status, {"code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None}
 
 
 def pack(kind, body):

@@ -118,20 +118,12 @@ def _fork_loop(spec, sock, handler):
 
 
 def _reap(sock, forks):
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    for pid, _status, fields in frames.reaped_children():
         env_id = forks.pop(pid, None)
         if env_id is None:
             continue  # an orphan of some fork: reaped because we are pid 1 here
-        report = {"id": env_id, "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-                  "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None}
         try:
-            sock.sendall(frames.pack_json(frames.EXITED, report))
+            sock.sendall(frames.pack_json(frames.EXITED, {"id": env_id, **fields}))
         except OSError:
             pass
 

@@ -288,22 +288,13 @@ def _spawn(ctl, spec, fds, children, by_id):
 
 
 def _reap(ctl, children, by_id):
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    for pid, status, fields in frames.reaped_children():
         env_id = children.pop(pid, None)
         if env_id is None:
-            continue
+            continue  # a spare that ended, or nothing of ours
         by_id.pop(env_id, None)
-        extra = sandbox.on_exit(env_id, status) or {}
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        report = {"id": env_id, "pid": pid, "code": code, "signal": sig}
-        report.update(extra)  # e.g. "oom": true when the memory cgroup killed it
+        report = {"id": env_id, "pid": pid, **fields}
+        report.update(sandbox.on_exit(env_id, status) or {})  # e.g. "oom": true when the memory cgroup killed it
         try:
             ctl.sendall(frames.pack_json(frames.EXITED, report))
         except OSError:
