@@ -10,6 +10,7 @@ from lambdad.api.base import ApiRequest
 from lambdad.api.restjson import RestJsonService
 from lambdad.control.functions import LATEST, FunctionRecord
 from lambdad.control.names import function_arn, parse_function_ref, validation_error
+from lambdad.control.validation import check_int_range
 from lambdad.errors import InvalidParameterValueException, ResourceNotFoundException
 
 if TYPE_CHECKING:
@@ -47,24 +48,11 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
     def validate(rec: FunctionRecord, params: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         errors = []
-        retries = params.get("MaximumRetryAttempts")
-        if retries is not None:
-            if retries < 0:
-                errors.append(f"Value '{retries}' at 'maximumRetryAttempts' failed to satisfy constraint: "
-                              "Member must have value greater than or equal to 0")
-            elif retries > 2:
-                errors.append(f"Value '{retries}' at 'maximumRetryAttempts' failed to satisfy constraint: "
-                              "Member must have value less than or equal to 2")
-            out["MaximumRetryAttempts"] = retries
-        age = params.get("MaximumEventAgeInSeconds")
-        if age is not None:
-            if age < 60:
-                errors.append(f"Value '{age}' at 'maximumEventAgeInSeconds' failed to satisfy constraint: "
-                              "Member must have value greater than or equal to 60")
-            elif age > 21600:
-                errors.append(f"Value '{age}' at 'maximumEventAgeInSeconds' failed to satisfy constraint: "
-                              "Member must have value less than or equal to 21600")
-            out["MaximumEventAgeInSeconds"] = age
+        check_int_range(params, "MaximumRetryAttempts", "maximumRetryAttempts", 0, 2, errors)
+        check_int_range(params, "MaximumEventAgeInSeconds", "maximumEventAgeInSeconds", 60, 21600, errors)
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if params.get(key) is not None:
+                out[key] = params[key]
         dest_cfg = params.get("DestinationConfig")
         if dest_cfg is not None:
             for key, label in (("OnSuccess", "onSuccess"), ("OnFailure", "onFailure")):

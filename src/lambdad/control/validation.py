@@ -68,7 +68,7 @@ def function_name_for_create(raw: Any) -> str:
     return name
 
 
-def _int_range(params: dict[str, Any], key: str, label: str, lo: int, hi: int, errors: list[str]) -> None:
+def check_int_range(params: dict[str, Any], key: str, label: str, lo: int, hi: int, errors: list[str]) -> None:
     value = params.get(key)
     if value is None:
         return
@@ -128,15 +128,15 @@ def function_configuration(params: dict[str, Any], *, creating: bool,
                            current: dict[str, Any] | None = None) -> dict[str, Any]:
     """The configuration fields set by CreateFunction / UpdateFunctionConfiguration."""
     errors: list[str] = []
-    _int_range(params, "MemorySize", "memorySize", 128, 10240, errors)
-    _int_range(params, "Timeout", "timeout", 1, 900, errors)
+    check_int_range(params, "MemorySize", "memorySize", 128, 10240, errors)
+    check_int_range(params, "Timeout", "timeout", 1, 900, errors)
     storage = params.get("EphemeralStorage")
     if storage is not None:
         if not isinstance(storage, dict) or "Size" not in storage:
             errors.append("Value null at 'ephemeralStorage.size' failed to satisfy constraint: Member must "
                           "not be null")
         else:
-            _int_range(storage, "Size", "ephemeralStorage.size", 512, 10240, errors)
+            check_int_range(storage, "Size", "ephemeralStorage.size", 512, 10240, errors)
     handler = params.get("Handler")
     if handler is not None and (not isinstance(handler, str) or len(handler) > 128
                                 or not _HANDLER_RE.fullmatch(handler)):
