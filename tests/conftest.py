@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -172,3 +173,35 @@ def api_error(exc: pytest.ExceptionInfo[Any]) -> tuple[int, str, str]:
     """(HTTP status, error code, message) of a botocore ClientError."""
     resp = exc.value.response
     return resp["ResponseMetadata"]["HTTPStatusCode"], resp["Error"]["Code"], resp["Error"]["Message"]
+
+
+# -- looking at environments from the host (the sandbox tests and SnapStart's) -----------------------
+def host_pids_of_uid(uid: int) -> list[int]:
+    """Host pids of every process running as `uid` (each environment has a uid of its own)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            m = re.search(r"^Uid:\s+(\d+)", status, re.M)
+            if m and int(m.group(1)) == uid:
+                pids.append(int(entry))
+    return pids
+
+
+def memory_cgroup(reported: dict[str, Any]) -> str:
+    """The host path of the memory cgroup an environment reported (its /proc/self/cgroup text)."""
+    m = re.search(r"memory:(/lambdad-\d+/\w+)", reported["cgroup"])
+    assert m, reported["cgroup"]
+    return "/sys/fs/cgroup/memory" + m.group(1)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

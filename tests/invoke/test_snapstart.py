@@ -13,13 +13,12 @@ import re
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.conftest import Server, create_function
+from tests.conftest import Server, create_function, host_pids_of_uid, memory_cgroup, wait_until
 
 SNAP = {"ApplyOn": "PublishedVersions"}
 
@@ -337,51 +336,22 @@ def test_memory_limit_holds_in_restored_environments(lam: Any) -> None:
 
 
 # -- lifecycle: nothing left behind ---------------------------------------------------------------------
-def _pids_of_uid(uid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                status = Path(f"/proc/{entry}/status").read_text()
-            except OSError:
-                continue
-            m = re.search(r"^Uid:\s+(\d+)", status, re.M)
-            if m and int(m.group(1)) == uid:
-                found.append(int(entry))
-    return found
-
-
-def _memory_cgroup(body: dict[str, Any]) -> str:
-    m = re.search(r"memory:(/lambdad-\d+/\w+)", body["cgroup"])
-    assert m, body["cgroup"]
-    return "/sys/fs/cgroup/memory" + m.group(1)
-
-
-def _wait_until(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 @sandboxed
 @pytest.mark.parametrize("what", ["version", "function"])
 def test_deleting_the_version_or_function_ends_its_template(lam: Any, what: str) -> None:
     name, version = snapstart_function(lam)
     body, _ = invoke(lam, name, version)
-    cgroup = _memory_cgroup(body)
+    cgroup = memory_cgroup(body)
     # the template, the environment it restored, and one fork parked for the next restore
-    assert _wait_until(lambda: len(_pids_of_uid(body["uid"])) >= 3), _pids_of_uid(body["uid"])
+    assert wait_until(lambda: len(host_pids_of_uid(body["uid"])) >= 3), host_pids_of_uid(body["uid"])
     assert os.path.isdir(cgroup)
     latest, _ = invoke(lam, name)
     if what == "version":
         lam.delete_function(FunctionName=name, Qualifier=version)
     else:
         lam.delete_function(FunctionName=name)
-    assert _wait_until(lambda: not _pids_of_uid(body["uid"])), _pids_of_uid(body["uid"])
-    assert _wait_until(lambda: not os.path.exists(cgroup))
+    assert wait_until(lambda: not host_pids_of_uid(body["uid"])), host_pids_of_uid(body["uid"])
+    assert wait_until(lambda: not os.path.exists(cgroup))
     if what == "version":  # $LATEST's environment lives on
         assert invoke(lam, name)[0]["stream"] == latest["stream"]
 
@@ -394,8 +364,8 @@ def test_restart_restores_again_and_stop_leaves_nothing(fresh_server: Server) ->
     before, _ = invoke(lam, name, version)
     fresh_server.stop(signal.SIGTERM)
     assert fresh_server.proc is not None and fresh_server.proc.returncode is not None
-    assert not _pids_of_uid(before["uid"])
-    assert not os.path.exists(_memory_cgroup(before))
+    assert not host_pids_of_uid(before["uid"])
+    assert not os.path.exists(memory_cgroup(before))
 
     fresh_server.start()  # Active survives the restart; the template is made again on first use
     lam = fresh_server.client()
@@ -404,8 +374,8 @@ def test_restart_restores_again_and_stop_leaves_nothing(fresh_server: Server) ->
     assert after["init"] == "snap-start" and "Restore Duration" in report_of(logs)
     assert after["hooks"] == ["before-2", "before-1", "after-1", "after-2!"]
     fresh_server.stop(signal.SIGTERM)
-    assert not _pids_of_uid(after["uid"])
-    assert not os.path.exists(_memory_cgroup(after))
+    assert not host_pids_of_uid(after["uid"])
+    assert not os.path.exists(memory_cgroup(after))
 
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, create_function
+from tests.conftest import Server, create_function, host_pids_of_uid, memory_cgroup, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root")
 
@@ -228,12 +228,12 @@ def test_sandbox_works_on_every_interpreter(lam: Any, runtime: str) -> None:
 def test_cgroup_limits_follow_the_configuration(lam: Any) -> None:
     name = create_function(lam, PROBE, MemorySize=1769)
     me = call(lam, name, op="whoami")
-    memory = Path(_env_cgroup(me))
+    memory = Path(memory_cgroup(me))
     rel = memory.relative_to("/sys/fs/cgroup/memory")
     assert int((memory / "memory.limit_in_bytes").read_text()) == 1769 << 20
     assert (Path("/sys/fs/cgroup/pids") / rel / "pids.max").read_text().strip() == "1024"
     assert (Path("/sys/fs/cgroup/cpu") / rel / "cpu.shares").read_text().strip() == "1024", "1,769 MB = 1 vCPU"
-    small = _env_cgroup(call(lam, create_function(lam, PROBE, MemorySize=128), op="whoami"))
+    small = memory_cgroup(call(lam, create_function(lam, PROBE, MemorySize=128), op="whoami"))
     shares = Path("/sys/fs/cgroup/cpu") / Path(small).relative_to("/sys/fs/cgroup/memory") / "cpu.shares"
     assert shares.read_text().strip() == str(1024 * 128 // 1769)
 
@@ -335,20 +335,6 @@ def test_network_none_per_function(lam: Any, server: Server) -> None:
 
 
 # -- lifecycle: nothing left behind ---------------------------------------------------------------
-def _host_pids_of_uid(uid: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                status = Path(f"/proc/{entry}/status").read_text()
-            except OSError:
-                continue
-            m = re.search(r"^Uid:\s+(\d+)", status, re.M)
-            if m and int(m.group(1)) == uid:
-                pids.append(int(entry))
-    return pids
-
-
 def _cgroup_dirs(tag: str) -> list[str]:
     found = []
     for root in Path("/sys/fs/cgroup").iterdir():
@@ -356,21 +342,6 @@ def _cgroup_dirs(tag: str) -> list[str]:
         if d.is_dir():
             found.append(str(d))
     return found
-
-
-def _wait_until(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def _env_cgroup(me: dict[str, Any]) -> str:
-    m = re.search(r"memory:(/lambdad-\d+/\w+)", me["cgroup"])
-    assert m, me["cgroup"]
-    return "/sys/fs/cgroup/memory" + m.group(1)
 
 
 def _tag(server: Server) -> str:
@@ -394,13 +365,13 @@ def _loops_of(data_dir: Path) -> list[str]:
 def test_deleting_a_function_removes_its_environments(lam: Any) -> None:
     name = create_function(lam, PROBE)
     me = call(lam, name, op="whoami")
-    cgroup = _env_cgroup(me)
-    assert os.path.isdir(cgroup) and _host_pids_of_uid(me["uid"])
+    cgroup = memory_cgroup(me)
+    assert os.path.isdir(cgroup) and host_pids_of_uid(me["uid"])
     freezer = Path(cgroup.replace("/memory/", "/freezer/")) / "freezer.state"
-    assert _wait_until(lambda: freezer.read_text().strip() == "FROZEN"), "idle environments are frozen"
+    assert wait_until(lambda: freezer.read_text().strip() == "FROZEN"), "idle environments are frozen"
     lam.delete_function(FunctionName=name)  # a frozen environment is thawed to be killed
-    assert _wait_until(lambda: not _host_pids_of_uid(me["uid"]))
-    assert _wait_until(lambda: not os.path.exists(cgroup))
+    assert wait_until(lambda: not host_pids_of_uid(me["uid"]))
+    assert wait_until(lambda: not os.path.exists(cgroup))
 
 
 def test_stopping_the_server_leaves_nothing(fresh_server: Server) -> None:
@@ -412,9 +383,9 @@ def test_stopping_the_server_leaves_nothing(fresh_server: Server) -> None:
     assert _cgroup_dirs(tag) and _loops_of(fresh_server.data_dir)
     fresh_server.stop(signal.SIGTERM)
     assert fresh_server.proc is not None and fresh_server.proc.returncode is not None
-    assert not _host_pids_of_uid(me["uid"])
+    assert not host_pids_of_uid(me["uid"])
     assert _cgroup_dirs(tag) == []
-    assert _wait_until(lambda: not _loops_of(fresh_server.data_dir))
+    assert wait_until(lambda: not _loops_of(fresh_server.data_dir))
     assert str(fresh_server.data_dir) not in Path("/proc/self/mountinfo").read_text()
     assert not list((fresh_server.data_dir / "sandbox").glob("*.img"))
 
@@ -424,7 +395,7 @@ def test_leftovers_of_a_killed_server_are_cleaned_at_next_start(fresh_server: Se
     lam = fresh_server.client()
     name = create_function(lam, PROBE)
     me = call(lam, name, op="whoami")
-    cgroup = _env_cgroup(me)
+    cgroup = memory_cgroup(me)
     # kill -9 the server and its zygotes at once: nothing gets to clean up
     assert fresh_server.proc is not None
     zygotes = [int(p) for p in Path(f"/proc/{fresh_server.proc.pid}/task/{fresh_server.proc.pid}/children")
@@ -434,10 +405,10 @@ def test_leftovers_of_a_killed_server_are_cleaned_at_next_start(fresh_server: Se
         os.kill(pid, signal.SIGKILL)
     fresh_server.proc.wait()
     # environments die with their zygote (parent-death signal) ...
-    assert _wait_until(lambda: not _host_pids_of_uid(me["uid"]))
+    assert wait_until(lambda: not host_pids_of_uid(me["uid"]))
     # ... and the next server removes what is left (any lambdad server starting on this host
     # removes the leftovers of dead instances, so another one may already have done it)
     fresh_server.start()
-    assert _wait_until(lambda: not os.path.exists(cgroup))
+    assert wait_until(lambda: not os.path.exists(cgroup))
     assert call(fresh_server.client(), name, op="whoami")["uid"] >= 990000
     fresh_server.stop(signal.SIGTERM)
