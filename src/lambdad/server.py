@@ -14,6 +14,7 @@ from typing import Any
 from lambdad.api import elbv2_api, iam_api, lambda_api, logs_api, sns_api, sqs_api
 from lambdad.api.app import App
 from lambdad.api.base import ApiRequest, ApiResponse, Principal
+from lambdad.api.http_protocol import RequestBody
 from lambdad.auth import hooks, policy
 from lambdad.auth.authorizer import Authorizer
 from lambdad.auth.credentials import Credential, CredentialStore
@@ -265,7 +266,7 @@ class Lambdad:
             raise RequestTooLargeException("destination record too large")
         self.async_queue.accept(fv.account, fv.name, ref.qualifier, payload)
 
-    def front_door_for(self, request: ApiRequest) -> Callable[[ApiRequest], Awaitable[ApiResponse]] | None:
+    def front_door_for(self, request: ApiRequest) -> Callable[[ApiRequest, RequestBody], Awaitable[ApiResponse]] | None:
         """A handler when the request is for a function URL or a load-balancer listener."""
         if url_id_of(request.headers.get("host", "")) is not None:
             return self.url_door

@@ -16,7 +16,8 @@ Connections and in-flight requests are further bounded by uvicorn's `limit_concu
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import tempfile
+from typing import IO, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -97,29 +98,89 @@ class BodyTooLarge(Exception):
     """The request body is larger than the port accepts; answer 413 and close the connection."""
 
 
-async def read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
-    """The whole request body, refusing one larger than `limit` before reading it when its
-    Content-Length says so, and as soon as it grows past it otherwise (chunked uploads)."""
+def declared_length(scope: dict[str, Any]) -> int | None:
+    """The request's Content-Length, None when it has none (chunked) or an unreadable one."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                declared = int(value)
+                return int(value)
             except ValueError:
-                declared = 0
-            if declared > limit:
-                raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge
-            chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                return None
+    return None
+
+
+class RequestBody:
+    """A request body that is read only when (and as far as) its handler decides to.
+
+    The API port verifies who is calling before it reads what they send: an unread body stays in
+    the kernel's socket buffer (uvicorn stops reading from a connection whose request is not being
+    consumed), and a response to a request whose body was left unread closes the connection.
+    """
+
+    def __init__(self, scope: dict[str, Any], receive: Any) -> None:
+        self._receive = receive
+        self.declared = declared_length(scope)
+        chunked = any(name == b"transfer-encoding" for name, _ in scope["headers"])
+        # Without Content-Length or Transfer-Encoding an HTTP/1.1 request has no body.
+        self.present = not (self.declared == 0 or (self.declared is None and not chunked))
+        self._read = False
+
+    @property
+    def consumed(self) -> bool:
+        """Whether nothing of the request is left on the connection (a later request may follow)."""
+        return self._read or not self.present
+
+    async def read(self, limit: int, *, hasher: Any = None, spool_after: int | None = None,
+                   spool_dir: str | None = None) -> bytes:
+        """The whole body, refused (BodyTooLarge) past `limit`: before reading it when its
+        Content-Length says so, as soon as it grows past it otherwise (chunked uploads).
+
+        `hasher` (a hashlib object) sees every byte as it arrives. With `spool_after`, no more than
+        that many bytes are held in memory while the body arrives: the rest waits in an unlinked
+        file in `spool_dir` until the caller has the whole body (a caller whose signature can only
+        be checked against the body's hash must read it before it knows who sent it).
+        """
+        if self._read:
+            raise RuntimeError("the request body was read already")
+        if self.declared is not None and self.declared > limit:
+            raise BodyTooLarge
+        chunks: list[bytes] = []
+        size = 0
+        spool: IO[bytes] | None = None
+        try:
+            while True:
+                message = await self._receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        raise BodyTooLarge
+                    if hasher is not None:
+                        hasher.update(chunk)
+                    if spool is not None:
+                        spool.write(chunk)
+                    elif spool_after is not None and size > spool_after:
+                        spool = tempfile.TemporaryFile(dir=spool_dir)  # closed below
+                        for held in chunks:
+                            spool.write(held)
+                        spool.write(chunk)
+                        chunks.clear()
+                    else:
+                        chunks.append(chunk)
+                if not message.get("more_body"):
+                    break
+            self._read = True
+            if spool is not None:
+                spool.seek(0)
+                return spool.read()  # one allocation of the body's size
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        finally:
+            if spool is not None:
+                spool.close()
+
+
+async def read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
+    """The whole request body, refusing one larger than `limit` (see `RequestBody.read`)."""
+    return await RequestBody(scope, receive).read(limit)
