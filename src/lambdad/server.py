@@ -54,8 +54,11 @@ from lambdad.services.sns import SnsService
 from lambdad.services.sqs import SqsService
 from lambdad.services.sts import Sts
 from lambdad.store import BlobStore, Store
+from lambdad.workers import WorkerPool
 
 log = logging.getLogger("lambdad")
+# Threads for blocking work (zip inspection and extraction): uploads in parallel, the loop free.
+WORKER_THREADS = 4
 
 
 class Lambdad:
@@ -66,6 +69,7 @@ class Lambdad:
         self.public_url = f"http://{config.public_host}:{config.port}"
         self.url_secret = secrets.token_bytes(32)
         self.store = Store(data / "lambdad.db")
+        self.workers = WorkerPool(WORKER_THREADS)
         self.blobs = BlobStore(data / "code", config.max_unzipped_bytes)
         self.keyring = Keyring(load_master_key(config))
         self.credentials = CredentialStore(config, self.store, self.keyring)
@@ -172,6 +176,7 @@ class Lambdad:
         if self.audit is not None:
             self.audit.flush()
         self.store.close()
+        self.workers.close()
 
     # -- helpers for the API modules --------------------------------------------------------
     def resolve(self, account: str, name: str, qualifier: str | None) -> FunctionVersion:
@@ -208,6 +213,16 @@ class Lambdad:
             raise ResourceNotFoundException(
                 f"Function not found: {function_arn(self.config.region, account, name, qualifier)}")
         return rec.versions[alias.pick()], alias.arn
+
+    async def stage_code(self, code: dict[str, Any]) -> tuple[str, int]:
+        """A function's Code checked, stored, unpacked and measured on the worker pool (a large zip
+        takes seconds: the loop keeps serving meanwhile); (digest, size) for registry.create/update_code."""
+        return await self.workers.run(self._stage_code, code)
+
+    def _stage_code(self, code: dict[str, Any]) -> tuple[str, int]:
+        digest, size = self.registry.stage_code(code)
+        self.layers.unzipped_size(digest)  # measured now rather than by the layers' config hook, on the loop
+        return digest, size
 
     def publish(self, fv: FunctionVersion) -> FunctionVersion:
         """Publish $LATEST of fv's function (CreateFunction/UpdateFunctionCode with Publish)."""
