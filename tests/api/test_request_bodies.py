@@ -7,6 +7,7 @@ uploads cannot make the server hold them; signed large uploads still work.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -26,6 +27,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from lambdad.api.http_protocol import RequestBody, Spool, SpoolFull
 from tests.conftest import ACCESS_KEY, REGION, ROLE, SECRET_KEY, Server, unique
 
 BODY = 60 * 1024 * 1024
@@ -200,3 +202,46 @@ def test_signed_50mb_create_function_still_works(own_server: Server) -> None:
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
     result: Any = lam.invoke(FunctionName=name)
     assert result["Payload"].read() == b'"big"'
+
+
+# -- the spool, driven through the ASGI receive interface ----------------------------------------------
+
+
+def _receiver(data: bytes, chunk: int = 65536) -> Any:
+    parts = [data[i:i + chunk] for i in range(0, len(data), chunk)] or [b""]
+
+    async def receive() -> dict[str, Any]:
+        part = parts.pop(0)
+        return {"type": "http.request", "body": part, "more_body": bool(parts)}
+
+    return receive
+
+
+def _scope(size: int) -> dict[str, Any]:
+    return {"headers": [(b"content-length", str(size).encode())]}
+
+
+def test_spooled_bodies_are_bounded_on_disk_too(tmp_path: Any) -> None:
+    spool = Spool(str(tmp_path), 1024 * 1024)
+    data = os.urandom(900 * 1024)
+    hasher = hashlib.sha256()
+    got = asyncio.run(RequestBody(_scope(len(data)), _receiver(data)).read(
+        BODY, hasher=hasher, spool=spool, spool_after=256 * 1024))
+    assert got == data and hasher.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert spool.used == 0 and not os.listdir(tmp_path)
+
+    big = os.urandom(2 * 1024 * 1024)
+    with pytest.raises(SpoolFull):
+        asyncio.run(RequestBody(_scope(len(big)), _receiver(big)).read(BODY, spool=spool, spool_after=256 * 1024))
+    assert spool.used == 0 and not os.listdir(tmp_path)
+
+    class Refused(Exception):
+        pass
+
+    def refuse() -> None:
+        raise Refused
+
+    with pytest.raises(Refused):  # checked once the last byte is in, before the body is loaded
+        asyncio.run(RequestBody(_scope(len(data)), _receiver(data)).read(
+            BODY, spool=spool, spool_after=256 * 1024, on_complete=refuse))
+    assert spool.used == 0

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from lambdad import __version__
 from lambdad.api.base import ApiRequest, ApiResponse, Principal, json_error
-from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, RequestBody
+from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, RequestBody, Spool, SpoolFull
 from lambdad.auth import sigv4
 from lambdad.errors import (
     AccessDeniedException,
     ApiError,
     AuthError,
     RequestTooLargeException,
+    TooManyRequestsException,
     UnknownOperationException,
 )
 
@@ -43,6 +44,8 @@ ANONYMOUS_MAX_BODY = 64 * 1024
 # Most of a body held in memory before its signature is checked; the rest of a larger one waits on
 # disk (in the data dir) until the whole body has arrived and its hash shows who sent it.
 UNVERIFIED_IN_MEMORY = 256 * 1024
+# Most bytes of such bodies waiting on disk at once (across requests): past it they are answered 429.
+SPOOL_BYTES = 2 * 1024 * 1024 * 1024
 _QUERY_VERSIONS = {b"2010-05-08": "iam", b"2011-06-15": "sts", b"2012-11-05": "sqs", b"2010-03-31": "sns"}
 
 
@@ -55,8 +58,9 @@ class App:
         self.auth = core.config.auth
         self.lookup_secret = core.credentials.secret_for
         self.audit = getattr(core, "audit", None)
-        self.spool_dir = str(core.config.data_path / "spool")
-        os.makedirs(self.spool_dir, mode=0o700, exist_ok=True)
+        spool_dir = core.config.data_path / "spool"
+        os.makedirs(spool_dir, mode=0o700, exist_ok=True)
+        self.spool = Spool(str(spool_dir), SPOOL_BYTES)
 
     def add_service(self, name: str, handler: ServiceHandler, errors: ErrorRenderer | None = None) -> None:
         self.services[name] = handler
@@ -166,7 +170,7 @@ class App:
             except BodyTooLarge:
                 pass
             return self._anonymous_service(request) or self._authenticate(request)
-        request.body, info = await verified_body(request, body, self.lookup_secret, MAX_BODY, self.spool_dir,
+        request.body, info = await verified_body(request, body, self.lookup_secret, MAX_BODY, self.spool,
                                                  self._refuse)
         return self._authenticate(request, info)
 
@@ -274,7 +278,7 @@ class App:
 
 
 async def verified_body(request: ApiRequest, body: RequestBody, lookup_secret: Callable[[str], str | None],
-                        limit: int, spool_dir: str, refuse: Callable[[ApiRequest, sigv4.SigV4Error], ApiError]
+                        limit: int, spool: Spool, refuse: Callable[[ApiRequest, sigv4.SigV4Error], ApiError]
                         ) -> tuple[bytes, sigv4.SignedRequestInfo]:
     """The body of a SigV4-signed request, read only once what the headers can prove is proven.
 
@@ -289,9 +293,18 @@ async def verified_body(request: ApiRequest, body: RequestBody, lookup_secret: C
     except sigv4.SigV4Error as exc:
         raise refuse(request, exc) from None
     hasher = hashlib.sha256()
-    spool_after = None if pending.verified else UNVERIFIED_IN_MEMORY
-    data = await body.read(limit, hasher=hasher, spool_after=spool_after, spool_dir=spool_dir)
+    verified: list[sigv4.SignedRequestInfo] = []
+
+    def check() -> None:  # once the last byte is in, before a spooled body is loaded into memory
+        verified.append(pending.finish(hasher.hexdigest()))
+
     try:
-        return data, pending.finish(hasher.hexdigest())
+        data = await body.read(limit, hasher=hasher, spool=None if pending.verified else spool,
+                               spool_after=UNVERIFIED_IN_MEMORY, on_complete=check)
     except sigv4.SigV4Error as exc:
         raise refuse(request, exc) from None
+    except SpoolFull:
+        request.service = pending.info.service
+        raise TooManyRequestsException("Too many large requests are being verified at once; retry later.",
+                                       Reason="CallerRateLimitExceeded") from None
+    return data, verified[0]

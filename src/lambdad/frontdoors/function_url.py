@@ -101,7 +101,7 @@ class FunctionUrlDoor:
             request.body = await body.read(MAX_PAYLOAD)
             return None
         request.body, info = await verified_body(request, body, core.credentials.secret_for, MAX_PAYLOAD,
-                                                 core.app.spool_dir, _refusal)
+                                                 core.app.spool, _refusal)
         cred = core.credentials.lookup(info.access_key_id)
         assert cred is not None
         if cred.session_token is not None and info.session_token != cred.session_token:
