@@ -14,6 +14,7 @@ from typing import Any
 from lambdad.api import elbv2_api, iam_api, lambda_api, logs_api, sns_api, sqs_api
 from lambdad.api.app import App
 from lambdad.api.base import ApiRequest, ApiResponse, Principal
+from lambdad.api.http_protocol import RequestBody
 from lambdad.auth import hooks, policy
 from lambdad.auth.authorizer import Authorizer
 from lambdad.auth.credentials import Credential, CredentialStore
@@ -53,8 +54,11 @@ from lambdad.services.sns import SnsService
 from lambdad.services.sqs import SqsService
 from lambdad.services.sts import Sts
 from lambdad.store import BlobStore, Store
+from lambdad.workers import WorkerPool
 
 log = logging.getLogger("lambdad")
+# Threads for blocking work (zip inspection and extraction): uploads in parallel, the loop free.
+WORKER_THREADS = 4
 
 
 class Lambdad:
@@ -65,6 +69,7 @@ class Lambdad:
         self.public_url = f"http://{config.public_host}:{config.port}"
         self.url_secret = secrets.token_bytes(32)
         self.store = Store(data / "lambdad.db")
+        self.workers = WorkerPool(WORKER_THREADS)
         self.blobs = BlobStore(data / "code", config.max_unzipped_bytes)
         self.keyring = Keyring(load_master_key(config))
         self.credentials = CredentialStore(config, self.store, self.keyring)
@@ -171,6 +176,7 @@ class Lambdad:
         if self.audit is not None:
             self.audit.flush()
         self.store.close()
+        self.workers.close()
 
     # -- helpers for the API modules --------------------------------------------------------
     def resolve(self, account: str, name: str, qualifier: str | None) -> FunctionVersion:
@@ -207,6 +213,16 @@ class Lambdad:
             raise ResourceNotFoundException(
                 f"Function not found: {function_arn(self.config.region, account, name, qualifier)}")
         return rec.versions[alias.pick()], alias.arn
+
+    async def stage_code(self, code: dict[str, Any]) -> tuple[str, int]:
+        """A function's Code checked, stored, unpacked and measured on the worker pool (a large zip
+        takes seconds: the loop keeps serving meanwhile); (digest, size) for registry.create/update_code."""
+        return await self.workers.run(self._stage_code, code)
+
+    def _stage_code(self, code: dict[str, Any]) -> tuple[str, int]:
+        digest, size = self.registry.stage_code(code)
+        self.layers.unzipped_size(digest)  # measured now rather than by the layers' config hook, on the loop
+        return digest, size
 
     def publish(self, fv: FunctionVersion) -> FunctionVersion:
         """Publish $LATEST of fv's function (CreateFunction/UpdateFunctionCode with Publish)."""
@@ -265,7 +281,7 @@ class Lambdad:
             raise RequestTooLargeException("destination record too large")
         self.async_queue.accept(fv.account, fv.name, ref.qualifier, payload)
 
-    def front_door_for(self, request: ApiRequest) -> Callable[[ApiRequest], Awaitable[ApiResponse]] | None:
+    def front_door_for(self, request: ApiRequest) -> Callable[[ApiRequest, RequestBody], Awaitable[ApiResponse]] | None:
         """A handler when the request is for a function URL or a load-balancer listener."""
         if url_id_of(request.headers.get("host", "")) is not None:
             return self.url_door

@@ -10,18 +10,20 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from lambdad import __version__
 from lambdad.api.base import ApiRequest, ApiResponse, Principal, json_error
-from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, read_body
+from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, RequestBody, Spool, SpoolFull
 from lambdad.auth import sigv4
 from lambdad.errors import (
     AccessDeniedException,
     ApiError,
     AuthError,
     RequestTooLargeException,
+    TooManyRequestsException,
     UnknownOperationException,
 )
 
@@ -36,6 +38,14 @@ ErrorRenderer = Callable[[ApiError, ApiRequest], ApiResponse]
 # Largest request body read at all: a sync payload of 6 MB arrives base64-free, a 50 MB zip as
 # base64 inside JSON (4/3 larger).
 MAX_BODY = 70 * 1024 * 1024
+# Largest body of a request that names no signer: SNS's anonymous confirmation links, lambdad's own
+# endpoints, and whatever an unsigned caller sends before it is refused.
+ANONYMOUS_MAX_BODY = 64 * 1024
+# Most of a body held in memory before its signature is checked; the rest of a larger one waits on
+# disk (in the data dir) until the whole body has arrived and its hash shows who sent it.
+UNVERIFIED_IN_MEMORY = 256 * 1024
+# Most bytes of such bodies waiting on disk at once (across requests): past it they are answered 429.
+SPOOL_BYTES = 2 * 1024 * 1024 * 1024
 _QUERY_VERSIONS = {b"2010-05-08": "iam", b"2011-06-15": "sts", b"2012-11-05": "sqs", b"2010-03-31": "sns"}
 
 
@@ -48,6 +58,9 @@ class App:
         self.auth = core.config.auth
         self.lookup_secret = core.credentials.secret_for
         self.audit = getattr(core, "audit", None)
+        spool_dir = core.config.data_path / "spool"
+        os.makedirs(spool_dir, mode=0o700, exist_ok=True)
+        self.spool = Spool(str(spool_dir), SPOOL_BYTES)
 
     def add_service(self, name: str, handler: ServiceHandler, errors: ErrorRenderer | None = None) -> None:
         self.services[name] = handler
@@ -65,12 +78,13 @@ class App:
             return
         if scope["type"] != "http":
             return
-        response = await self.handle(scope, receive)
+        body = RequestBody(scope, receive)
+        response = await self.handle(scope, body)
         if response is None:  # the client left before its request arrived: nobody to answer
             return
         # An explicit length spares the chunked encoding uvicorn would otherwise choose.
         response.headers.append((b"content-length", str(len(response.body)).encode()))
-        if response.status == 413:  # do not read (or wait for) the rest of an oversized body
+        if not body.consumed:  # do not read (or wait for) the rest of a body refused unread
             response.headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
         await send({"type": "http.response.body", "body": response.body})
@@ -91,7 +105,7 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def handle(self, scope: dict[str, Any], receive: Any) -> ApiResponse | None:
+    async def handle(self, scope: dict[str, Any], body: RequestBody) -> ApiResponse | None:
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             key = name.decode("latin-1")
@@ -105,24 +119,27 @@ class App:
         error_code = ""
         try:
             try:
-                request.body = await read_body(scope, receive, MAX_BODY)
+                if body.declared is not None and body.declared > MAX_BODY:
+                    raise BodyTooLarge  # more than any request may send, whoever sends it
+                front = self.core.front_door_for(request)
+                if front is not None:
+                    response = await front(request, body)  # function URLs answer with a request id too
+                elif request.path.startswith("/_lambdad/"):
+                    request.body = await body.read(ANONYMOUS_MAX_BODY)
+                    return await self._own_endpoint(request)
+                else:
+                    service = await self._authenticate_and_read(request, body)
+                    handler = self.services.get(service)
+                    if handler is None:
+                        raise UnknownOperationException(
+                            f"Service '{service}' is not available on this lambdad server.")
+                    request.service = service
+                    response = await handler(request)
             except ClientDisconnected:
                 return None
             except BodyTooLarge:
                 raise RequestTooLargeException("Request must be smaller than 6291456 bytes for the "
                                                "InvokeFunction operation") from None
-            front = self.core.front_door_for(request)
-            if front is not None:
-                response = await front(request)  # function URLs answer with a request id too
-            elif request.path.startswith("/_lambdad/"):
-                return await self._own_endpoint(request)
-            else:
-                service = self._anonymous_service(request) or self._authenticate(request)
-                handler = self.services.get(service)
-                if handler is None:
-                    raise UnknownOperationException(f"Service '{service}' is not available on this lambdad server.")
-                request.service = service
-                response = await handler(request)
         except ApiError as exc:
             error_code = exc.code
             response = self._render_error(exc, request)
@@ -138,29 +155,56 @@ class App:
             self.audit.record(request, response.status, error_code)
         return response
 
+    async def _authenticate_and_read(self, request: ApiRequest, body: RequestBody) -> str:
+        """Authenticate a request to an AWS API, reading its body only as far as the caller has
+        shown who it is; answer the service it is for."""
+        if not self.auth:
+            request.body = await body.read(MAX_BODY)
+            return self._authenticate(request)
+        signed = "authorization" in request.headers or "X-Amz-Credential" in request.query
+        if not signed:
+            # Nobody to answer to: a small body (SNS's anonymous confirmation links have none; the
+            # rest only says which protocol to refuse it in), an unread one past that.
+            try:
+                request.body = await body.read(ANONYMOUS_MAX_BODY)
+            except BodyTooLarge:
+                pass
+            return self._anonymous_service(request) or self._authenticate(request)
+        request.body, info = await verified_body(request, body, self.lookup_secret, MAX_BODY, self.spool,
+                                                 self._refuse)
+        return self._authenticate(request, info)
+
+    def _refuse(self, request: ApiRequest, exc: sigv4.SigV4Error) -> ApiError:
+        # Answer in the protocol of the service asked (an unsigned request names none: guess it).
+        info = sigv4.parse_scope(request.headers, request.query)
+        request.service = info.service if info is not None else self._guess_service(request)
+        err = AuthError(exc.message, code=exc.code, status=exc.status)
+        if exc.code == "UnrecognizedClientException":
+            err.message_key = "message"
+        return err
+
     def _render_error(self, exc: ApiError, request: ApiRequest) -> ApiResponse:
         renderer = self.error_renderers.get(request.service)
         if renderer is not None:
             return renderer(exc, request)
         return json_error(exc, request.request_id)
 
-    def _authenticate(self, request: ApiRequest) -> str:
-        info = sigv4.parse_scope(request.headers, request.query)
+    def _authenticate(self, request: ApiRequest, verified: sigv4.SignedRequestInfo | None = None) -> str:
+        """Who sent a request whose body is read (`verified`: what `verified_body` found its
+        signature to say); set request.principal and answer the service it is for."""
         if not self.auth:
+            info = sigv4.parse_scope(request.headers, request.query)
             account = self.core.config.account_id
             request.principal = Principal(account, f"arn:aws:iam::{account}:root", is_root=True,
                                           principal_id=account)
             return info.service if info else self._guess_service(request)
-        try:
-            info = sigv4.verify(request.method, request.raw_path, request.raw_query, request.headers,
-                                request.body, self.lookup_secret)
-        except sigv4.SigV4Error as exc:
-            # Answer in the protocol of the service asked (an unsigned request names none: guess it).
-            request.service = info.service if info is not None else self._guess_service(request)
-            err = AuthError(exc.message, code=exc.code, status=exc.status)
-            if exc.code == "UnrecognizedClientException":
-                err.message_key = "message"
-            raise err from None
+        info = verified
+        if info is None:
+            try:
+                info = sigv4.verify(request.method, request.raw_path, request.raw_query, request.headers,
+                                    request.body, self.lookup_secret)
+            except sigv4.SigV4Error as exc:
+                raise self._refuse(request, exc) from None
         cred = self.core.credentials.lookup(info.access_key_id)
         assert cred is not None
         if cred.session_token is not None and info.session_token != cred.session_token:
@@ -231,3 +275,36 @@ class App:
             return json_error(ApiError("The body must be JSON."), request.request_id)
         except ApiError as exc:
             return json_error(exc, request.request_id)
+
+
+async def verified_body(request: ApiRequest, body: RequestBody, lookup_secret: Callable[[str], str | None],
+                        limit: int, spool: Spool, refuse: Callable[[ApiRequest, sigv4.SigV4Error], ApiError]
+                        ) -> tuple[bytes, sigv4.SignedRequestInfo]:
+    """The body of a SigV4-signed request, read only once what the headers can prove is proven.
+
+    A request whose signature fails without its body (unknown key, stale date, a declared payload
+    hash it was not signed with) is refused before any of its body is read. When the signature
+    covers a declared hash it is checked first and the body is hashed as it arrives; otherwise the
+    body's hash is what the signature is checked against, so the body is read first, holding no
+    more than UNVERIFIED_IN_MEMORY of it in memory until then.
+    """
+    try:
+        pending = sigv4.begin(request.method, request.raw_path, request.raw_query, request.headers, lookup_secret)
+    except sigv4.SigV4Error as exc:
+        raise refuse(request, exc) from None
+    hasher = hashlib.sha256()
+    verified: list[sigv4.SignedRequestInfo] = []
+
+    def check() -> None:  # once the last byte is in, before a spooled body is loaded into memory
+        verified.append(pending.finish(hasher.hexdigest()))
+
+    try:
+        data = await body.read(limit, hasher=hasher, spool=None if pending.verified else spool,
+                               spool_after=UNVERIFIED_IN_MEMORY, on_complete=check)
+    except sigv4.SigV4Error as exc:
+        raise refuse(request, exc) from None
+    except SpoolFull:
+        request.service = pending.info.service
+        raise TooManyRequestsException("Too many large requests are being verified at once; retry later.",
+                                       Reason="CallerRateLimitExceeded") from None
+    return data, verified[0]

@@ -30,7 +30,8 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
     @svc.handler("PublishLayerVersion")
     async def publish_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params, "PublishLayerVersion")
-        lv = layers.publish(account, name, params)
+        content = await core.workers.run(layers.stage_content, params)  # unpacking blocks: not on the loop
+        lv = layers.publish(account, name, params, content)
         return lv.to_api(core.code_url(lv.digest))
 
     @svc.handler("GetLayerVersion")

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from lambdad import ids
+from lambdad.api.app import verified_body
 from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.http_protocol import BodyTooLarge, RequestBody
 from lambdad.auth import policy, sigv4
 from lambdad.control.function_urls import UrlTarget
 from lambdad.errors import ApiError, TooManyRequestsException
@@ -28,8 +30,15 @@ if TYPE_CHECKING:
 FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
              "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html")
 HOP_BY_HOP = proxy.HOP_BY_HOP
+# AWS's limit on a function URL's request payload (as on a synchronous Invoke).
+MAX_PAYLOAD = 6 * 1024 * 1024
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/xhtml+xml",
               "application/x-www-form-urlencoded", "application/ld+json", "application/graphql", "+json", "+xml")
+
+
+def _refusal(request: ApiRequest, exc: sigv4.SigV4Error) -> ApiError:
+    return ApiError(FORBIDDEN if exc.code == "MissingAuthenticationTokenException" else exc.message,
+                    code="AccessDeniedException" if exc.status == 403 else exc.code, status=403)
 
 
 def _message(status: int, message: str, error_type: str | None = None) -> ApiResponse:
@@ -54,7 +63,7 @@ class FunctionUrlDoor:
     def __init__(self, core: Lambdad) -> None:
         self.core = core
 
-    async def __call__(self, request: ApiRequest) -> ApiResponse:
+    async def __call__(self, request: ApiRequest, body: RequestBody) -> ApiResponse:
         url_id = url_id_of(request.headers.get("host", ""))
         target = self.core.function_urls.target(url_id or "")
         if target is None:
@@ -64,7 +73,7 @@ class FunctionUrlDoor:
         if (cors and request.method == "OPTIONS" and origin
                 and "access-control-request-method" in request.headers):
             return self._preflight(cors, origin)
-        response = await self._invoke(request, target, url_id or "")
+        response = await self._invoke(request, body, target, url_id or "")
         if cors:  # the URL's CORS configuration overrides whatever the function said
             response.headers = [h for h in response.headers if not h[0].startswith(b"access-control-")]
             if origin:
@@ -72,8 +81,9 @@ class FunctionUrlDoor:
         return response
 
     # -- authorization ----------------------------------------------------------------------
-    def _authorize(self, request: ApiRequest, target: UrlTarget) -> dict[str, Any] | None:
-        """None if allowed (with request.principal set for AWS_IAM), else raise 403."""
+    async def _authorize(self, request: ApiRequest, body: RequestBody, target: UrlTarget) -> dict[str, Any] | None:
+        """Read the body of an allowed request (None for NONE URLs, the IAM authorizer context for
+        AWS_IAM), else raise 403. Nothing of the body is read before the caller may send it."""
         core = self.core
         auth_type = target.config["AuthType"]
         rec = core.registry.find(target.account, target.name)
@@ -88,13 +98,10 @@ class FunctionUrlDoor:
                 ctx = policy.RequestContext("", "", action, resource, target.account, {**keys, **extra})
                 if policy.evaluate(ctx, [], resource_policy) is not policy.Decision.ALLOW:
                     raise ApiError(FORBIDDEN, code="AccessDeniedException", status=403)
+            request.body = await body.read(MAX_PAYLOAD)
             return None
-        try:
-            info = sigv4.verify(request.method, request.raw_path, request.raw_query, request.headers, request.body,
-                                core.credentials.secret_for)
-        except sigv4.SigV4Error as exc:
-            raise ApiError(FORBIDDEN if exc.code == "MissingAuthenticationTokenException" else exc.message,
-                           code="AccessDeniedException" if exc.status == 403 else exc.code, status=403) from None
+        request.body, info = await verified_body(request, body, core.credentials.secret_for, MAX_PAYLOAD,
+                                                 core.app.spool, _refusal)
         cred = core.credentials.lookup(info.access_key_id)
         assert cred is not None
         if cred.session_token is not None and info.session_token != cred.session_token:
@@ -112,12 +119,14 @@ class FunctionUrlDoor:
                         "userId": cred.access_key_id}}
 
     # -- invocation -------------------------------------------------------------------------
-    async def _invoke(self, request: ApiRequest, target: UrlTarget, url_id: str) -> ApiResponse:
+    async def _invoke(self, request: ApiRequest, body: RequestBody, target: UrlTarget, url_id: str) -> ApiResponse:
         try:
-            authorizer = self._authorize(request, target)
+            authorizer = await self._authorize(request, body, target)
             fv, invoked_arn = self.core.resolve_for_invoke(target.account, target.name, target.qualifier)
             event = self._event(request, url_id, target, authorizer)
             result = await self.core.invoker.invoke(fv, event, InvokeMeta(invoked_arn, request_id=request.request_id))
+        except BodyTooLarge:
+            return _message(413, "Request Entity Too Large", "RequestTooLargeException")
         except TooManyRequestsException:
             return _message(429, "Rate Exceeded.", "TooManyRequestsException")
         except ApiError as exc:
