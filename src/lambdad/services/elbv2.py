@@ -340,8 +340,7 @@ class Elbv2:
 
     def modify_listener(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         li = self.listener(account, p.get("ListenerArn", ""))
-        if p.get("DefaultActions"):
-            li["DefaultActions"] = self._check_actions(account, p["DefaultActions"])
+        actions = self._check_actions(account, p["DefaultActions"]) if p.get("DefaultActions") else None
         if p.get("Protocol") not in (None, "HTTP"):
             raise _error("ValidationError", "lambdad listeners speak HTTP only")
         if p.get("Port") and _port(p["Port"]) != li["Port"]:
@@ -358,6 +357,8 @@ class Elbv2:
                     li["Port"] = old["Port"]
                     raise
                 self.on_listener_change(old, False)
+        if actions is not None:  # only once nothing can fail: a refused change changes nothing
+            li["DefaultActions"] = actions
         self._save("listeners", account, li, "ListenerArn")
         return li
 
