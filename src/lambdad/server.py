@@ -112,6 +112,7 @@ class Lambdad:
         self.destinations.invoke_function = self._invoke_function_async
         self.destinations.send_to_queue = self._send_to_queue
         self.destinations.publish_to_topic = self._publish_to_topic
+        self.destinations.denied_action = self.registry.delivery_check = hooks.delivery_check(self)
         self.async_queue = AsyncQueue(self.store, self.registry, self.resolve_for_invoke, self.invoker.invoke,
                                       self.destinations.deliver_outcome, config.async_retry_base_delay,
                                       max_parallel=max(16, config.account_concurrency))

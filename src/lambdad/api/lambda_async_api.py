@@ -83,6 +83,11 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
                             "You can't specify the function as a destination for itself.")
                     if registry.find(ref.account, ref.name) is None:
                         raise InvalidParameterValueException(f"The destination ARN {dest} is invalid.")
+                check = core.destinations.denied_action
+                denied = check(str(rec.latest.config.get("Role") or ""), rec.name, dest) if check else None
+                if denied is not None:  # Lambda delivers as the execution role (checked again at delivery)
+                    raise InvalidParameterValueException(
+                        f"The function's execution role does not have permissions to call {denied} on {dest}")
                 clean[key] = {"Destination": dest}
             out["DestinationConfig"] = clean
         return out

@@ -265,3 +265,50 @@ def iam_hook(core: Lambdad) -> Hook:
                         code="AccessDenied")
 
     return authorize
+
+
+# -- what Lambda does with a function's execution role ----------------------------------------------
+
+# The API a destination or dead-letter target is written with, by the target's service.
+DELIVERY_ACTIONS = {"sqs": "SendMessage", "sns": "Publish", "lambda": "InvokeFunction", "events": "PutEvents"}
+#: (role ARN, function name, target ARN) -> None if the role may deliver there, else the API it may not call
+DeliveryCheck = Callable[[str, str, str], str | None]
+
+
+def delivery_check(core: Lambdad) -> DeliveryCheck:
+    """Lambda sends destination records and dead-letter messages as the function's execution role, so
+    the role must allow sqs:SendMessage, sns:Publish, lambda:InvokeFunction or events:PutEvents on the
+    target, and a target of another account must allow it too (its resource-based policy)."""
+
+    def resource_policy(service: str, target: str) -> dict[str, Any] | None:
+        text = None
+        if service == "sqs":
+            queue = core.sqs.find(target)
+            text = queue.attributes.get("Policy") if queue is not None else None
+        elif service == "sns":
+            topic = core.sns.topics.get(target)
+            text = topic.attributes.get("Policy") if topic is not None else None
+        elif service == "lambda":
+            try:
+                ref = parse_function_ref(target, None, core.config.account_id)
+            except ApiError:
+                return None
+            rec = core.registry.find(ref.account, ref.name)
+            found = core.permissions.document(rec, ref.qualifier) if rec is not None else None
+            return found[0] if found else None
+        return json.loads(text) if text else None
+
+    def check(role_arn: str, function_name: str, target: str) -> str | None:
+        service = target.split(":")[2] if target.count(":") >= 5 else ""
+        api = DELIVERY_ACTIONS.get(service)
+        if api is None:
+            return None  # not a target Lambda can deliver to; validation says so
+        allowed = core.authorizer.execution_role_allowed(role_arn, function_name, f"{service}:{api}", target,
+                                                         resource_policy(service, target))
+        if allowed is None:
+            # No such role: with require_existing_roles off a function may name any role, and its deliveries
+            # keep working (nothing to judge them by); otherwise the role is gone and allows nothing.
+            allowed = not core.config.require_existing_roles
+        return None if allowed else api
+
+    return check

@@ -69,7 +69,10 @@ class AsyncEvent:
 
 Resolve = Callable[[str, str, str | None], tuple[FunctionVersion, str]]
 Run = Callable[[FunctionVersion, bytes, InvokeMeta], Awaitable[InvokeResult]]
-Outcome = Callable[[AsyncEvent, FunctionVersion | None, str, InvokeResult | None], Awaitable[None]]
+# Delivers an event's final outcome; returns the names of the deliveries that failed (metric names).
+Outcome = Callable[[AsyncEvent, FunctionVersion, str, InvokeResult | None], Awaitable[list[str]]]
+#: AWS's CloudWatch metrics of failed outcome deliveries, counted in `statistics()`
+DELIVERY_METRICS = ("DestinationDeliveryFailures", "DeadLetterErrors")
 
 
 class AsyncQueue:
@@ -88,6 +91,7 @@ class AsyncQueue:
         self._running: set[asyncio.Task[None]] = set()
         self.accepted = 0
         self.completed = 0
+        self.delivery_failures = dict.fromkeys(DELIVERY_METRICS, 0)
         store.ensure_schema(SCHEMA)
 
     def load(self) -> int:
@@ -205,14 +209,15 @@ class AsyncQueue:
     async def _finish(self, ev: AsyncEvent, fv: FunctionVersion | None, condition: str,
                       result: InvokeResult | None) -> None:
         if fv is not None:
-            await self.on_outcome(ev, fv, condition, result)
+            for metric in await self.on_outcome(ev, fv, condition, result):
+                self.delivery_failures[metric] = self.delivery_failures.get(metric, 0) + 1
         self.store.execute("DELETE FROM async_events WHERE id=?", (ev.id,))
         self._events.pop(ev.id, None)
         self.completed += 1
 
     def statistics(self) -> dict[str, int]:
         return {"pending": len(self._events), "running": len(self._running), "accepted": self.accepted,
-                "completed": self.completed}
+                "completed": self.completed, **self.delivery_failures}
 
 
 def invocation_record(ev: AsyncEvent, fv: FunctionVersion, condition: str,
