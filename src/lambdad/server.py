@@ -278,13 +278,21 @@ class Lambdad:
         """The IAM policies of a caller: its user's (and groups') or its assumed role's."""
         return self.authorizer.identity_policies(principal_of(cred))
 
-    def environment_visible(self, request: ApiRequest, fv: FunctionVersion) -> bool:
-        """Whether a caller may read a function's environment variables (lambda:GetFunctionConfiguration)."""
+    def environment_visible(self, request: ApiRequest, arn: str) -> bool:
+        """Whether a caller may read the environment variables of the function version shown as `arn`:
+        it must be allowed lambda:GetFunctionConfiguration on that ARN, as that call itself would be
+        (auth/hooks.py: same resource, same resource policy)."""
         principal = request.principal
-        if principal is None or (principal.is_root and principal.account == fv.account):
+        parts = arn.split(":")
+        account = parts[4] if len(parts) > 6 else ""
+        if principal is None or (principal.is_root and principal.account == account):
             return True
-        found = self.permissions.document(fv.function, None)
-        return self.authorizer.allowed(principal, "lambda:GetFunctionConfiguration", fv.arn, fv.account,
+        rec = self.registry.find(account, parts[6]) if account else None
+        if rec is None:
+            return False
+        qualifier = parts[7] if len(parts) > 7 else None
+        found = self.permissions.document(rec, None if qualifier == LATEST else qualifier)
+        return self.authorizer.allowed(principal, "lambda:GetFunctionConfiguration", arn, account,
                                        found[0] if found else None, hooks.request_context(request))
 
     def _check_execution_role(self, account: str, role_arn: str) -> None:
