@@ -85,6 +85,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("snapstart_park_fork", True, "Keep one fork of each SnapStart template parked (forked, in its own "
             "cgroups, before any user code) so a restore only runs the after-restore hooks; false forks on "
             "demand (a few ms more per restore, one process less per published version).", _bool),
+    Setting("code_link_lifetime", 600.0, "Seconds a code download link (GetFunction's Code.Location, a layer "
+            "version's Content.Location) stays valid; AWS's presigned links last 10 minutes.", float),
     Setting("max_zip_bytes", 50 * MB, "Largest deployment package accepted by direct upload.", int),
     Setting("max_unzipped_bytes", 250 * MB, "Largest unzipped size of code plus layers.", int),
     Setting("max_sync_payload_bytes", 6 * MB, "Largest synchronous request and response payload.", int),

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +17,7 @@ from lambdad.auth.credentials import Credential, CredentialStore
 from lambdad.auth.keyring import Keyring, load_master_key
 from lambdad.config import Config
 from lambdad.control.aliases import Aliases
+from lambdad.control.code_links import CodeLinks
 from lambdad.control.function_urls import FunctionUrls
 from lambdad.control.functions import LATEST, FunctionRecord, FunctionRegistry, FunctionVersion
 from lambdad.control.layers import Layers
@@ -63,7 +61,6 @@ class Lambdad:
         data = config.data_path
         data.mkdir(parents=True, exist_ok=True)
         self.public_url = f"http://{config.public_host}:{config.port}"
-        self.url_secret = secrets.token_bytes(32)
         self.store = Store(data / "lambdad.db")
         self.blobs = BlobStore(data / "code", config.max_unzipped_bytes)
         self.keyring = Keyring(load_master_key(config))
@@ -77,6 +74,8 @@ class Lambdad:
         self.aliases = Aliases(self.store, self.registry)
         self.versions = Versions(self.registry, self.aliases)
         self.layers = Layers(self.store, self.blobs, self.registry, config)
+        self.code_links = CodeLinks(self.public_url, self._code_of, self.blobs.read_zip,
+                                    lifetime=config.code_link_lifetime)
         self.tagging = Tagging(self.registry)
         self.logs = LogStore(self.store)
         self.sqs = SqsService(self.store, config)
@@ -219,10 +218,19 @@ class Lambdad:
         self.registry.delete(account, name, None)
         self.limiter.set_reserved((account, name), None)
 
-    def code_url(self, digest: str) -> str:
-        """A download URL for a stored zip (function code, layer content), signed for this server."""
-        token = hmac.new(self.url_secret, digest.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{self.public_url}/_lambdad/code/{digest}.zip?token={token}"
+    def _code_of(self, arn: str) -> str | None:
+        """The digest of the code a function version or layer version ARN holds now (None: gone)."""
+        parts = arn.split(":")
+        if len(parts) != 8:
+            return None
+        if parts[5] == "function":
+            rec = self.registry.find(parts[4], parts[6])
+            fv = rec.versions.get(parts[7]) if rec is not None else None
+            return fv.code_digest if fv is not None else None
+        if parts[5] == "layer" and parts[7].isdigit():
+            lv = self.layers.find(parts[4], parts[6], int(parts[7]))
+            return lv.digest if lv is not None else None
+        return None
 
     def set_reserved_concurrency(self, account: str, name: str, value: int | None) -> None:
         rec = self.registry.get_record(account, name)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import re
 import uuid
@@ -103,8 +101,8 @@ def build(core: Lambdad) -> RestJsonService:
     svc.filters["FunctionConfiguration"] = mask_environment
 
     def code_location(fv: FunctionVersion) -> str:
-        token = hmac.new(core.url_secret, fv.code_digest.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{core.public_url}/_lambdad/code/{fv.code_digest}.zip?token={token}"
+        """A link bound to the version holding the code (an alias may move; that version keeps its code)."""
+        return core.code_links.url(fv.code_digest, function_arn(region, fv.account, fv.name, fv.version))
 
     @svc.handler("CreateFunction")
     async def create_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
