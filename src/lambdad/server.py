@@ -51,6 +51,7 @@ from lambdad.services.sns import SnsService
 from lambdad.services.sqs import SqsService
 from lambdad.services.sts import Sts
 from lambdad.store import BlobStore, Store
+from lambdad.store.datadir import DataDir
 
 log = logging.getLogger("lambdad")
 
@@ -59,9 +60,10 @@ class Lambdad:
     def __init__(self, config: Config) -> None:
         self.config = config
         data = config.data_path
-        data.mkdir(parents=True, exist_ok=True)
+        # First: the lock (one server per data dir), private modes, the disk reserve (store/datadir.py).
+        self.data_dir = DataDir(data, config.disk_reserve_bytes)
         self.public_url = f"http://{config.public_host}:{config.port}"
-        self.store = Store(data / "lambdad.db")
+        self.store = Store(data / "lambdad.db", self.data_dir.reserve)
         self.blobs = BlobStore(data / "code", config.max_unzipped_bytes)
         self.keyring = Keyring(load_master_key(config))
         self.credentials = CredentialStore(config, self.store, self.keyring)
@@ -170,6 +172,7 @@ class Lambdad:
         if self.audit is not None:
             self.audit.flush()
         self.store.close()
+        self.data_dir.close()
 
     # -- helpers for the API modules --------------------------------------------------------
     def resolve(self, account: str, name: str, qualifier: str | None) -> FunctionVersion:

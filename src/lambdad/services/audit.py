@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -53,9 +54,15 @@ class AuditLog:
                 "accessKeyId": key, "service": service, "action": action, "resource": resource, "sourceIp": ip,
                 "userAgent": agent, "status": status, "outcome": "Failure" if code else "Success",
                 "errorCode": code or None}, separators=(",", ":")))
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a") as fh:
-            fh.write("\n".join(lines) + "\n")
+        text = "\n".join(lines) + "\n"
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a") as fh:
+                fh.write(text)
+        except OSError as exc:  # a full disk must not end the flusher: keep the lines for the next flush
+            if len(self._pending) < 100_000:
+                self._pending[:0] = batch
+            logging.getLogger("lambdad").warning("audit log not written (%s); %d calls kept", exc, len(batch))
 
     async def run_flusher(self) -> None:
         try:

@@ -9,10 +9,14 @@ into one event per line.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 from lambdad.store import Store
+from lambdad.store.datadir import is_disk_full
+
+log = logging.getLogger("lambdad.logs")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS log_events (
@@ -43,10 +47,16 @@ class LogStore:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        with self.store.transaction():  # one commit per batch, not one per row
-            self.store.executemany(
-                "INSERT INTO log_events (account, log_group, stream, ts, ingested, message) VALUES (?,?,?,?,?,?)",
-                batch)
+        try:
+            with self.store.transaction():  # one commit per batch, not one per row
+                self.store.executemany(
+                    "INSERT INTO log_events (account, log_group, stream, ts, ingested, message) VALUES (?,?,?,?,?,?)",
+                    batch)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            # Keep the flusher (and reads, which flush first) alive; the server log says what was lost.
+            log.warning("the data disk is full: %d function log events dropped", len(batch))
 
     async def run_flusher(self) -> None:
         try:
