@@ -25,9 +25,11 @@ from lambdad.errors import ApiError, InvalidRequestContentException, UnknownOper
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | ApiResponse]]
 # Called with (request, operation name, parsed input) before the handler; raises to refuse (auth/hooks.py).
 Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
-# Called with (request, value) for every value of one output shape, wherever in an output it appears;
+# Called with (request, value) for every value of one output shape, wherever in an output body it appears;
 # returns what is shown instead (lambda_api.py masks environment variables this way).
 ShapeFilter = Callable[[ApiRequest, dict[str, Any]], dict[str, Any]]
+# (shape name, value) -> the value to encode (the filters of one request, in _encode)
+Rewrite = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 _LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 
@@ -165,10 +167,6 @@ class RestJsonService:
         headers: list[tuple[bytes, bytes]] = []
         if shape is None:
             return ApiResponse(status, b"", headers)
-        filters = {name: (lambda value, f=f: f(request, value)) for name, f in self.filters.items()
-                   } if request is not None else {}
-        if shape.name in filters:  # the output is itself the filtered shape (e.g. FunctionConfiguration)
-            result = filters[shape.name](result)
         payload_member = shape.serialization.get("payload")
         body_fields: dict[str, Any] = {}
         for name, value in result.items():
@@ -189,7 +187,12 @@ class RestJsonService:
         if payload_member:
             body_fields = body_fields.get(payload_member, {})
         headers.append((b"content-type", b"application/json"))
-        return ApiResponse(status, json.dumps(_encode(shape, body_fields, filters) if not payload_member
+        rewrite: Rewrite | None = None
+        if request is not None and self.filters:
+            def rewrite(shape_name: str, value: dict[str, Any]) -> dict[str, Any]:
+                found = self.filters.get(shape_name)
+                return value if found is None else found(request, value)
+        return ApiResponse(status, json.dumps(_encode(shape, body_fields, rewrite) if not payload_member
                                               else body_fields).encode(), headers)
 
 
@@ -254,25 +257,23 @@ def _decode(shape: Shape, value: Any, path: str = "") -> Any:
     return value
 
 
-def _encode(shape: Shape, value: Any, filters: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
-            top: bool = True) -> Any:
-    """Python -> JSON value by the shape; `filters` rewrite values of the shapes they name (the
-    top-level value was already filtered by the caller)."""
+def _encode(shape: Shape, value: Any, rewrite: Rewrite | None = None) -> Any:
+    """Python -> JSON value by the shape; `rewrite` may replace each structure (by its shape's name)."""
     t = shape.type_name
     if t == "structure" and isinstance(value, dict):
-        if filters and not top and shape.name in filters:
-            value = filters[shape.name](value)
+        if rewrite is not None:
+            value = rewrite(shape.name, value)
         out = {}
         for key, item in value.items():
             member = shape.members.get(key)
             if member is None or item is None:
                 continue
-            out[key] = _encode(member, item, filters, False)
+            out[key] = _encode(member, item, rewrite)
         return out
     if t == "list" and isinstance(value, list):
-        return [_encode(shape.member, item, filters, False) for item in value]
+        return [_encode(shape.member, item, rewrite) for item in value]
     if t == "map" and isinstance(value, dict):
-        return {k: _encode(shape.value, item, filters, False) for k, item in value.items()}
+        return {k: _encode(shape.value, item, rewrite) for k, item in value.items()}
     if t == "blob" and isinstance(value, bytes):
         return base64.b64encode(value).decode()
     return value
