@@ -234,6 +234,10 @@ def test_deletes_work_on_a_full_disk_and_start_says_it_is_full(small_disk: Path)
         listed = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
         assert set(names) & listed == {names[2]}
         assert json.loads(lam.invoke(FunctionName=names[2], Payload=b"4")["Payload"].read()) == {"ok": 4}
+        # The audit log lived through it in whole lines (what could not be written was kept, then written).
+        assert wait_until(lambda: "DeleteFunction" in (small_disk / "audit.log").read_text())
+        events = [json.loads(line) for line in (small_disk / "audit.log").read_text().splitlines()]
+        assert sum(e["action"] == "lambda:DeleteFunction" and e["status"] == 204 for e in events) == 2
     finally:
         srv.stop(signal.SIGKILL)
         _wait_loops_released(small_disk)
