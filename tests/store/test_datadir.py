@@ -121,10 +121,12 @@ def test_an_existing_data_dir_is_made_private_at_start(open_server: Server) -> N
         for f in filenames:
             os.chmod(os.path.join(dirpath, f), 0o644)
     os.chmod(data, 0o755)
+    (data / "notes.txt").write_text("not lambdad's")  # someone else's file: left as it is
+    os.chmod(data / "notes.txt", 0o644)
     assert _readable_by_nobody(data)
     open_server.extra_args = ["--sandbox", "false"]  # and functions still run without the sandbox
     open_server.start()
-    assert _not_private(data) == {}
+    assert _not_private(data) == {"notes.txt": "0o644"}
     assert _readable_by_nobody(data) == []
     lam = open_server.client("lambda")
     assert json.loads(lam.invoke(FunctionName=name, Payload=b"3")["Payload"].read()) == {"ok": 3}

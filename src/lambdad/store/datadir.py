@@ -28,6 +28,9 @@ log = logging.getLogger("lambdad.store")
 
 LOCK_NAME = "lambdad.lock"
 RESERVE_NAME = "reserve"
+#: What lambdad keeps in the data dir (make_private touches nothing else).
+_OWN = ("lambdad.db", "lambdad.db-wal", "lambdad.db-shm", "lambdad.db-journal", "audit.log", "credentials",
+        "master.key", LOCK_NAME, RESERVE_NAME, "code", "sandbox", "tmp")
 #: Subtrees whose contents environments read or write as other uids: only their roots are made 0700.
 _NOT_PRIVATE = ("code/trees", "code/opt", "sandbox", "tmp")
 
@@ -98,22 +101,33 @@ class DataDir:
 
 
 def make_private(root: Path) -> None:
-    """Directories 0700 and files 0600 under root (an older server left them 0755/0644)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        keep = []
-        for name in dirnames:
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                continue
-            os.chmod(full, 0o700)
-            if os.path.normpath(os.path.join(rel, name)) not in _NOT_PRIVATE:
-                keep.append(name)
-        dirnames[:] = keep
-        for name in filenames:
-            full = os.path.join(dirpath, name)
-            if not os.path.islink(full):
-                os.chmod(full, 0o600)
+    """Directories 0700 and files 0600 of what lambdad keeps in root (an older server left them
+    0755/0644). Only its own entries: a data dir may be shared with files that are none of its business."""
+    for name in _OWN:
+        path = root / name
+        if path.is_symlink() or not path.exists():
+            continue
+        if not path.is_dir():
+            os.chmod(path, 0o600)
+            continue
+        os.chmod(path, 0o700)
+        if name in _NOT_PRIVATE:
+            continue
+        for dirpath, dirnames, filenames in os.walk(path):
+            rel = os.path.relpath(dirpath, root)
+            keep = []
+            for d in dirnames:
+                full = os.path.join(dirpath, d)
+                if os.path.islink(full):
+                    continue
+                os.chmod(full, 0o700)
+                if os.path.normpath(os.path.join(rel, d)) not in _NOT_PRIVATE:
+                    keep.append(d)
+            dirnames[:] = keep
+            for f in filenames:
+                full = os.path.join(dirpath, f)
+                if not os.path.islink(full):
+                    os.chmod(full, 0o600)
 
 
 def private_file(path: Path) -> None:
