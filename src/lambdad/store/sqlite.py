@@ -102,8 +102,10 @@ class Store:
                 yield
             except BaseException:
                 self._depth = depth
-                for statement in rollback.split("; "):
-                    self._conn.execute(statement)
+                # SQLite may have rolled the whole transaction back itself (SQLITE_FULL does).
+                if self._conn.in_transaction:
+                    for statement in rollback.split("; "):
+                        self._conn.execute(statement)
                 raise
             self._depth = depth
             try:
