@@ -123,7 +123,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not cfg.auth:
         logging.getLogger("lambdad").warning("AUTHENTICATION IS OFF: anyone reaching %s:%s can run code",
                                              cfg.host, cfg.port)
-    core = Lambdad(cfg)
+    from lambdad.store.datadir import DataDirError, is_disk_full
+
+    try:
+        core = Lambdad(cfg)
+    except DataDirError as exc:  # in use by another server, or a full disk: say so in one line
+        print(f"lambdad: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        print(f"lambdad: the disk of the data dir {cfg.data_path} is full ({exc}); free some space and start "
+              "again", file=sys.stderr)
+        return 1
     print(f"lambdad {__version__} listening on {cfg.endpoint_url} (data in {cfg.data_path})", flush=True)
     if not cfg.root_access_key_id:
         print(f"credentials: AWS_SHARED_CREDENTIALS_FILE={cfg.data_path / 'credentials'}", flush=True)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +18,7 @@ from lambdad.auth.credentials import Credential, CredentialStore
 from lambdad.auth.keyring import Keyring, load_master_key
 from lambdad.config import Config
 from lambdad.control.aliases import Aliases
+from lambdad.control.code_links import CodeLinks
 from lambdad.control.function_urls import FunctionUrls
 from lambdad.control.functions import LATEST, FunctionRecord, FunctionRegistry, FunctionVersion
 from lambdad.control.layers import Layers
@@ -54,6 +52,7 @@ from lambdad.services.sns import SnsService
 from lambdad.services.sqs import SqsService
 from lambdad.services.sts import Sts
 from lambdad.store import BlobStore, Store
+from lambdad.store.datadir import DataDir
 from lambdad.workers import WorkerPool
 
 log = logging.getLogger("lambdad")
@@ -65,10 +64,10 @@ class Lambdad:
     def __init__(self, config: Config) -> None:
         self.config = config
         data = config.data_path
-        data.mkdir(parents=True, exist_ok=True)
+        # First: the lock (one server per data dir), private modes, the disk reserve (store/datadir.py).
+        self.data_dir = DataDir(data, config.disk_reserve_bytes)
         self.public_url = f"http://{config.public_host}:{config.port}"
-        self.url_secret = secrets.token_bytes(32)
-        self.store = Store(data / "lambdad.db")
+        self.store = Store(data / "lambdad.db", self.data_dir.reserve)
         self.workers = WorkerPool(WORKER_THREADS)
         self.blobs = BlobStore(data / "code", config.max_unzipped_bytes)
         self.keyring = Keyring(load_master_key(config))
@@ -82,6 +81,8 @@ class Lambdad:
         self.aliases = Aliases(self.store, self.registry)
         self.versions = Versions(self.registry, self.aliases)
         self.layers = Layers(self.store, self.blobs, self.registry, config)
+        self.code_links = CodeLinks(self.public_url, self._code_of, self.blobs.read_zip,
+                                    lifetime=config.code_link_lifetime)
         self.tagging = Tagging(self.registry)
         self.logs = LogStore(self.store)
         self.sqs = SqsService(self.store, config)
@@ -178,6 +179,7 @@ class Lambdad:
             self.audit.flush()
         self.store.close()
         self.workers.close()
+        self.data_dir.close()
 
     # -- helpers for the API modules --------------------------------------------------------
     def resolve(self, account: str, name: str, qualifier: str | None) -> FunctionVersion:
@@ -236,10 +238,19 @@ class Lambdad:
         self.registry.delete(account, name, None)
         self.limiter.set_reserved((account, name), None)
 
-    def code_url(self, digest: str) -> str:
-        """A download URL for a stored zip (function code, layer content), signed for this server."""
-        token = hmac.new(self.url_secret, digest.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{self.public_url}/_lambdad/code/{digest}.zip?token={token}"
+    def _code_of(self, arn: str) -> str | None:
+        """The digest of the code a function version or layer version ARN holds now (None: gone)."""
+        parts = arn.split(":")
+        if len(parts) != 8:
+            return None
+        if parts[5] == "function":
+            rec = self.registry.find(parts[4], parts[6])
+            fv = rec.versions.get(parts[7]) if rec is not None else None
+            return fv.code_digest if fv is not None else None
+        if parts[5] == "layer" and parts[7].isdigit():
+            lv = self.layers.find(parts[4], parts[6], int(parts[7]))
+            return lv.digest if lv is not None else None
+        return None
 
     def set_reserved_concurrency(self, account: str, name: str, value: int | None) -> None:
         rec = self.registry.get_record(account, name)
@@ -295,13 +306,21 @@ class Lambdad:
         """The IAM policies of a caller: its user's (and groups') or its assumed role's."""
         return self.authorizer.identity_policies(principal_of(cred))
 
-    def environment_visible(self, request: ApiRequest, fv: FunctionVersion) -> bool:
-        """Whether a caller may read a function's environment variables (lambda:GetFunctionConfiguration)."""
+    def environment_visible(self, request: ApiRequest, arn: str) -> bool:
+        """Whether a caller may read the environment variables of the function version shown as `arn`:
+        it must be allowed lambda:GetFunctionConfiguration on that ARN, as that call itself would be
+        (auth/hooks.py: same resource, same resource policy)."""
         principal = request.principal
-        if principal is None or (principal.is_root and principal.account == fv.account):
+        parts = arn.split(":")
+        account = parts[4] if len(parts) > 6 else ""
+        if principal is None or (principal.is_root and principal.account == account):
             return True
-        found = self.permissions.document(fv.function, None)
-        return self.authorizer.allowed(principal, "lambda:GetFunctionConfiguration", fv.arn, fv.account,
+        rec = self.registry.find(account, parts[6]) if account else None
+        if rec is None:
+            return False
+        qualifier = parts[7] if len(parts) > 7 else None
+        found = self.permissions.document(rec, None if qualifier == LATEST else qualifier)
+        return self.authorizer.allowed(principal, "lambda:GetFunctionConfiguration", arn, account,
                                        found[0] if found else None, hooks.request_context(request))
 
     def _check_execution_role(self, account: str, role_arn: str) -> None:

@@ -7,7 +7,6 @@ the query `Action`; lambdad's own endpoints live under `/_lambdad/`.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from lambdad import __version__
 from lambdad.api.base import ApiRequest, ApiResponse, Principal, json_error
 from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, RequestBody, Spool, SpoolFull
 from lambdad.auth import sigv4
+from lambdad.control import code_links
 from lambdad.errors import (
     AccessDeniedException,
     ApiError,
@@ -241,13 +241,8 @@ class App:
                                      "environments": self.core.pools.statistics(),
                                      "snapstart": self.core.snapstart.statistics(),
                                      "async": self.core.async_queue.statistics()})
-        if path.startswith("/_lambdad/code/") and path.endswith(".zip"):
-            digest = path[len("/_lambdad/code/"):-4]
-            token = request.query.get("token", [""])[0]
-            expected = hmac.new(self.core.url_secret, digest.encode(), hashlib.sha256).hexdigest()[:32]
-            if not hmac.compare_digest(token, expected) or not self.core.blobs.zip_path(digest).exists():
-                return ApiResponse(403, b"Access Denied", [(b"content-type", b"text/plain")])
-            return ApiResponse(200, self.core.blobs.read_zip(digest), [(b"content-type", b"application/zip")])
+        if path.startswith(code_links.PATH_PREFIX):  # signed, expiring code links (control/code_links.py)
+            return self.core.code_links.respond(path, request.query, request.request_id)
         if path == "/_lambdad/accounts":
             return self._accounts_endpoint(request)
         return ApiResponse(404, json.dumps({"message": "Not Found"}).encode(),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import re
 import uuid
@@ -85,21 +83,26 @@ def build(core: Lambdad) -> RestJsonService:
         return parse_function_ref(params.get("Resource", ""), None, request.principal.account, field="resource",
                                   max_name=256, region=region)
 
-    def visible_config(request: ApiRequest, fv: FunctionVersion) -> dict[str, Any]:
-        return redacted(request, fv, public_config(fv))
+    def mask_environment(request: ApiRequest, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The one rule for every configuration an answer carries (GetFunction, ListFunctions,
+        PublishVersion, ListVersionsByFunction, Create/Update..., whatever renders a FunctionConfiguration):
+        environment variables are secrets at rest (control/functions.py), shown only to callers allowed
+        lambda:GetFunctionConfiguration on the version shown; others get EnvironmentResponse's Error."""
+        env = cfg.get("Environment")
+        if not env or not env.get("Variables"):
+            return cfg
+        arn = cfg.get("FunctionArn", "")
+        if core.environment_visible(request, arn):
+            return cfg
+        who = request.principal.arn if request.principal else "anonymous"
+        return {**cfg, "Environment": {"Error": {"ErrorCode": "AccessDeniedException", "Message": (
+            f"User: {who} is not authorized to perform: lambda:GetFunctionConfiguration on resource: {arn}")}}}
 
-    def redacted(request: ApiRequest, fv: FunctionVersion, cfg: dict[str, Any]) -> dict[str, Any]:
-        """Environment variables withheld from callers not allowed lambda:GetFunctionConfiguration
-        (they are secrets at rest: see control/functions.py)."""
-        if (cfg.get("Environment") or {}).get("Variables") and not core.environment_visible(request, fv):
-            cfg["Environment"] = {"Error": {"ErrorCode": "AccessDeniedException", "Message": (
-                f"User: {request.principal.arn if request.principal else 'anonymous'} is not authorized to "
-                f"perform: lambda:GetFunctionConfiguration on resource: {fv.arn}")}}
-        return cfg
+    svc.filters["FunctionConfiguration"] = mask_environment
 
     def code_location(fv: FunctionVersion) -> str:
-        token = hmac.new(core.url_secret, fv.code_digest.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{core.public_url}/_lambdad/code/{fv.code_digest}.zip?token={token}"
+        """A link bound to the version holding the code (an alias may move; that version keeps its code)."""
+        return core.code_links.url(fv.code_digest, function_arn(region, fv.account, fv.name, fv.version))
 
     @svc.handler("CreateFunction")
     async def create_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +119,7 @@ def build(core: Lambdad) -> RestJsonService:
     async def get_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
         fv = core.resolve(r.account, r.name, r.qualifier)
-        out: dict[str, Any] = {"Configuration": visible_config(request, fv),
+        out: dict[str, Any] = {"Configuration": public_config(fv),
                                "Code": {"RepositoryType": "S3", "Location": code_location(fv)}}
         tags = fv.function.meta.get("tags")
         if tags:
@@ -139,11 +142,10 @@ def build(core: Lambdad) -> RestJsonService:
             raise validation_error([f"Value '{which}' at 'functionVersion' failed to satisfy constraint: Member "
                                     "must satisfy enum value set: [ALL]"])
         if which == "ALL":
-            items = [redacted(request, fv, listed_config(fv, qualified=True))
-                     for rec in registry.list_records(request.principal.account)
+            items = [listed_config(fv, qualified=True) for rec in registry.list_records(request.principal.account)
                      for fv in sorted(rec.versions.values(), key=_version_order)]
         else:
-            items = [redacted(request, fv, listed_config(fv)) for fv in registry.list_latest(request.principal.account)]
+            items = [listed_config(fv) for fv in registry.list_latest(request.principal.account)]
         page, marker = paginate(items, params.get("Marker"), params.get("MaxItems"))
         out: dict[str, Any] = {"Functions": page}
         if marker:
