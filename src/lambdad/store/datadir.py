@@ -30,7 +30,7 @@ LOCK_NAME = "lambdad.lock"
 RESERVE_NAME = "reserve"
 #: What lambdad keeps in the data dir (make_private touches nothing else).
 _OWN = ("lambdad.db", "lambdad.db-wal", "lambdad.db-shm", "lambdad.db-journal", "audit.log", "credentials",
-        "master.key", LOCK_NAME, RESERVE_NAME, "code", "sandbox", "tmp")
+        "master.key", LOCK_NAME, RESERVE_NAME, "code", "sandbox", "tmp", "spool")
 #: Subtrees whose contents environments read or write as other uids: only their roots are made 0700.
 _NOT_PRIVATE = ("code/trees", "code/opt", "sandbox", "tmp")
 
