@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LAMBDA_TRUST, REGION, Server, free_port, server_env, unique
+from tests.conftest import LAMBDA_TRUST, REGION, Server, free_port, server_env, unique, wait_until
 from tests.runtime.conftest import deploy
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root")
@@ -234,3 +234,101 @@ def test_doctor_lists_the_refused_syscalls(tmp_path: Path) -> None:
     for name in ("CLONE_NEWUSER", *REFUSED[platform.machine()]):
         assert re.search(rf"\b{name}\b", line), (name, line)
     assert "EPERM" in line
+
+
+# -- each link of finding 1 on its own ------------------------------------------------------------------
+REAPER = r'''
+import ctypes, json, os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+import frames
+
+pid = os.fork()
+if pid == 0:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace(0, 0, None, None)  # PTRACE_TRACEME: the parent is the tracer
+    getattr(libc, "raise")(signal.SIGSTOP)
+    os._exit(5)
+deadline = time.monotonic() + 20
+while open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] != "t" and time.monotonic() < deadline:
+    time.sleep(0.01)  # until it is in its ptrace-stop
+stopped = [p for p, _status, _fields in frames.reaped_children()]
+os.kill(pid, signal.SIGKILL)
+ended = []
+while not ended and time.monotonic() < deadline:
+    ended = [(p, fields) for p, _status, fields in frames.reaped_children()]
+    time.sleep(0.01)
+print(json.dumps([pid, stopped, ended]))
+'''
+
+
+def test_the_reaper_never_takes_a_ptrace_stop_for_an_exit(tmp_path: Path) -> None:
+    guest = Path(__file__).resolve().parents[2] / "src" / "lambdad" / "runtime" / "guest"
+    out = subprocess.run([sys.executable, "-c", REAPER, str(guest)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    pid, stopped, ended = json.loads(out.stdout)
+    assert stopped == [], "a stopped child is still running"
+    assert ended == [[pid, {"code": None, "signal": 9}]]
+
+
+def test_a_uid_is_reused_first_in_first_out_and_never_while_a_process_runs_as_it(tmp_path: Path) -> None:
+    from lambdad import config
+    from lambdad.runtime import sandbox_host
+
+    cfg = config.resolve({"data_dir": str(tmp_path)}, environ={})
+    host = sandbox_host.SandboxHost(cfg, sandbox_host.probe(cfg), uid_block=3)
+    host.start()
+    try:
+        assert host.enabled
+        a, b, c = (host.allocate_uid() for _ in range(3))
+        assert len({a, b, c}) == 3
+        ghost = subprocess.Popen(["sleep", "600"], user=a, group=a)
+        try:
+            assert wait_until(lambda: a in sandbox_host.uids_in_use())
+            host.release_uid(b)
+            host.release_uid(a)  # released last, but a process still runs as it
+            assert host.allocate_uid() == b
+            with pytest.raises(RuntimeError):
+                host.allocate_uid()
+            host.release_uid(c)
+            assert host.allocate_uid() == c
+        finally:
+            ghost.kill()
+            ghost.wait()
+        assert host.allocate_uid() == a, "free once nothing runs as it"
+    finally:
+        host.close()
+
+
+REPORTING_BOOTSTRAP = r'''#!/bin/bash
+set -euo pipefail
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  HEADERS="$(mktemp)"
+  EVENT=$(curl -sS -D "$HEADERS" "$API/invocation/next")
+  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+  rm -f "$HEADERS"
+  curl -sS -o /dev/null "$API/invocation/$REQUEST_ID/response" \
+    -d "{\"answered_by\": \"victim\", \"uid\": $(id -u), \"api\": \"$AWS_LAMBDA_RUNTIME_API\", \"event\": $EVENT}"
+done
+'''
+
+
+def test_the_runtime_api_refuses_a_process_of_the_same_uid_outside_the_environment(lam: Any) -> None:
+    name = deploy(lam, {"bootstrap": REPORTING_BOOTSTRAP}, runtime="provided.al2", Timeout=3)
+    first, error = _invoke(lam, name, {"n": 0})
+    assert error is None and first["answered_by"] == "victim", first
+    uid, api = first["uid"], first["api"]
+    # A process running as the environment's uid, on the host (not in its cgroup), parks on /next.
+    impostor = subprocess.Popen(["curl", "-sS", "-m", "30", f"http://{api}/2018-06-01/runtime/invocation/next"],
+                                user=uid, group=uid, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={"PATH": "/usr/bin:/bin"})
+    try:
+        answers = [_invoke(lam, name, {"n": n}) for n in range(1, 4)]
+        assert [a for a in answers if a[0].get("answered_by") != "victim"] == [], answers
+        stdout, stderr = impostor.communicate(timeout=60)
+    finally:
+        if impostor.poll() is None:
+            impostor.kill()
+            impostor.wait()
+    assert stdout == b"", "the impostor was never handed an event"
+    assert impostor.returncode == 52, stderr  # curl: empty reply, the server closed the connection

@@ -96,7 +96,7 @@ def held_in_cgroup(inode: int, procs_file: str) -> bool:
             pids = f.read().split()
     except OSError:
         return False
-    for pid in pids:
+    for pid in reversed(pids):  # the newest first: the connecting client (curl) rather than its shell
         fd_dir = f"/proc/{pid}/fd"
         try:
             fds = os.listdir(fd_dir)
