@@ -7,8 +7,9 @@ running server holds on the host:
   shared, by each of its zygotes). Every cgroup is named under it, so a server that starts cleans
   up exactly the leftovers of servers that are gone (kill -9) and never those of one still running;
 - the instance's cgroup directories (v1: memory, pids, cpu, freezer; v2: one directory);
-- a block of unprivileged uids, one per live environment (`spec["uid"]`; the Runtime API can
-  identify an environment by the uid of its peer socket);
+- a block of unprivileged uids, one per live environment (`spec["uid"]`), handed out first-in
+  first-out and reused only once no process runs as it (the Runtime API checks a peer socket's uid,
+  and that the environment's cgroup holds it: `procs_file`);
 - the freezer knob of each environment (the server freezes idle environments itself: one write,
   no round trip through the zygote).
 
