@@ -102,7 +102,7 @@ def probe(config: Config) -> Protections:
     if platform.machine() in guest_sandbox.SECCOMP_ARCHES:
         p.set("seccomp", True, "EPERM for " + ", ".join(("unshare/clone with CLONE_NEWUSER",
                                                         *guest_sandbox.REFUSED_SYSCALLS))
-              + " (as Docker's default profile); other ABIs ENOSYS")
+              + " (Docker's default profile's errno); other ABIs ENOSYS")
     else:
         p.set("seccomp", False, f"no seccomp filter written for {platform.machine()}")
     _probe_cgroups(p)

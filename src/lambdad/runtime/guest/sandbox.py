@@ -75,8 +75,8 @@ BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA = 4
 BTRFS_QGROUP_LIMIT_MAX_RFER = 1
 BTRFS_QGROUP_LIMIT_MAX_EXCL = 2
 
-# seccomp, installed on the zygote and inherited by every environment. Refused with EPERM (what
-# Docker's default profile answers; Lambda refuses them too):
+# seccomp, installed on the zygote and inherited by every environment. Refused with EPERM (the errno
+# Docker's default profile answers; it refuses the keyring calls, io_uring and userfaultfd too):
 # - new user namespaces (unshare/clone with CLONE_NEWUSER): "root" over fresh namespaces is no way
 #   out of this sandbox, but a large kernel surface for exploits;
 # - ptrace, process_vm_readv/writev: one process reading or steering another of its uid (a tracee of
