@@ -331,7 +331,7 @@ def test_the_runtime_api_refuses_a_process_of_the_same_uid_outside_the_environme
             impostor.kill()
             impostor.wait()
     assert stdout == b"", "the impostor was never handed an event"
-    assert impostor.returncode == 52, stderr  # curl: empty reply, the server closed the connection
+    assert impostor.returncode in (52, 56), stderr  # curl: empty reply or reset: the server closed it
 
 
 ENDS = r'''
