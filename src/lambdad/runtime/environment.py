@@ -15,11 +15,23 @@ import enum
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from lambdad.runtime.guest import frames
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def override(method: _F) -> _F:
+    """Marks a method that replaces one of a base class (typing.override, which Python 3.11 lacks).
+
+    Environment checks the mark when a subclass is defined: a hook renamed in the base class makes
+    the subclass fail to import instead of silently never being called.
+    """
+    method.__override__ = True  # type: ignore[attr-defined]
+    return method
 
 class EnvState(enum.Enum):
     STARTING = "starting"
@@ -73,6 +85,13 @@ class _Channel(asyncio.Protocol):
 
 
 class Environment:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, attr in vars(cls).items():
+            marked = attr.fget if isinstance(attr, property) else attr
+            if getattr(marked, "__override__", False) and not any(hasattr(base, name) for base in cls.__mro__[1:]):
+                raise TypeError(f"{cls.__qualname__}.{name} is marked @override but overrides nothing")
+
     def __init__(self, env_id: str, spec: dict[str, Any], kill_fn: Any) -> None:
         self.id = env_id
         self.spec = spec
@@ -286,7 +305,7 @@ class Environment:
             self._freeze_timer = None
         if not self._exited.done():
             self._exited.set_result(None)
-        self._close_log()
+        self.release_resources()
         if self._channel_closed:
             self._wake_dead()
         else:  # a descendant may still hold the channel open: stop waiting for its EOF soon
@@ -318,7 +337,10 @@ class Environment:
         except TimeoutError:
             pass
 
-    def _close_log(self) -> None:
+    def release_resources(self) -> None:
+        """Close every descriptor the server holds for this environment (it has exited, or never
+        started). The one lifecycle hook for that: subclasses that hold more (a listener) extend it
+        with @override. Idempotent."""
         if self._log_fd >= 0:
             loop = asyncio.get_running_loop()
             try:

@@ -211,18 +211,26 @@ class Launcher:
                 self.sandbox.release_uid(uid)  # reported after every process of it is gone
             env.on_exit(info)
 
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        log_r, log_w = os.pipe()
+        theirs: socket.socket | None = None
+        log_w = -1
         try:
-            await env.attach(ours, log_r)
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                log_r, log_w = os.pipe()
+            except OSError:
+                ours.close()
+                raise
+            await env.attach(ours, log_r)  # the environment owns both from here
             env.send_setup(variables)
             env.pid = await zygote.spawn(env.spec, theirs.fileno(), log_w, on_exit)
-        except ZygoteError as exc:
-            on_exit({"id": env.id, "code": None, "signal": None})
+        except (ZygoteError, OSError) as exc:  # OSError: out of descriptors (EMFILE) making the channel
+            on_exit({"id": env.id, "code": None, "signal": None})  # releases its uid and descriptors
             raise LaunchError(str(exc)) from exc
         finally:
-            theirs.close()
-            os.close(log_w)
+            if theirs is not None:
+                theirs.close()
+            if log_w >= 0:
+                os.close(log_w)
         return env
 
     # -- spare Node.js processes (spares.py) ----------------------------------------------------
