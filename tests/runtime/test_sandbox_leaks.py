@@ -5,12 +5,18 @@ Each test performs what a function (or a crash) does and looks at the server fro
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server, wait_until
+from tests.conftest import Server, create_function, memory_cgroup, wait_until
 from tests.runtime.conftest import deploy, invoke
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root")
 
 # A stdlib-only custom runtime: answers every invocation with its event.
 ECHO_BOOTSTRAP = r'''#!/usr/bin/python3
@@ -85,3 +91,59 @@ def test_a_renamed_lifecycle_hook_cannot_go_unnoticed() -> None:
             @override
             def _close_fds(self) -> None:  # the old name of the hook
                 pass
+
+
+# -- finding: each zygote death left its cgroup directories (ready-made slots, its environments') ----
+CGROUP_PROBE = """
+def handler(event, context):
+    return {"cgroup": open("/proc/self/cgroup").read()}
+"""
+
+
+def _instance_cgroups(server: Server) -> list[str]:
+    tags = re.findall(r"sandbox: instance (lambdad-\d+)", server.log_text())
+    assert tags, server.log_text()[-2000:]
+    found = []
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        instance = hierarchy / tags[-1]
+        if instance.is_dir():
+            found += [str(d) for d in instance.iterdir() if d.is_dir()]
+    return sorted(found)
+
+
+def _zygotes(server: Server) -> list[int]:
+    assert server.proc is not None
+    pid = server.proc.pid
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@needs_root
+def test_a_killed_zygote_leaves_no_cgroups(fresh_server: Server) -> None:
+    fresh_server.start()
+    lam = fresh_server.client()
+    name = create_function(lam, CGROUP_PROBE)
+    env_cgroup = os.path.basename(memory_cgroup(json.loads(lam.invoke(FunctionName=name)["Payload"].read())))
+    for _ in range(3):
+        zygotes = _zygotes(fresh_server)
+        assert zygotes
+        # Its ready-made slots (named after it) and its idle, frozen environment's cgroups exist ...
+        slots = f"/slot-{zygotes[0]}-"
+        assert wait_until(lambda slots=slots: any(slots in d for d in _instance_cgroups(fresh_server)))
+        assert any(d.endswith("/" + env_cgroup) for d in _instance_cgroups(fresh_server))
+        for pid in zygotes:
+            os.kill(pid, signal.SIGKILL)
+        # ... and go with it, while a new zygote and environment take over.
+        for _attempt in range(3):  # an invoke racing the kill may still meet the dying environment
+            resp = lam.invoke(FunctionName=name)
+            payload = json.loads(resp["Payload"].read())
+            if "FunctionError" not in resp or payload.get("errorType") != "Runtime.ExitError":
+                break
+        assert "FunctionError" not in resp, payload
+
+        def gone(zygotes: list[int] = zygotes, env_cgroup: str = env_cgroup) -> bool:
+            left = _instance_cgroups(fresh_server)
+            return not [d for d in left if d.endswith("/" + env_cgroup)
+                        or any(f"/slot-{pid}-" in d for pid in zygotes)]
+        assert wait_until(gone), _instance_cgroups(fresh_server)
+        env_cgroup = os.path.basename(memory_cgroup(payload))
+    assert fresh_server.proc is not None and fresh_server.proc.poll() is None
