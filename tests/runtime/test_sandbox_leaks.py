@@ -10,10 +10,11 @@ import os
 import re
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import Server, create_function, memory_cgroup, wait_until
+from tests.conftest import Server, create_function, make_zip, memory_cgroup, unique, wait_until
 from tests.runtime.conftest import deploy, invoke
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root")
@@ -147,3 +148,50 @@ def test_a_killed_zygote_leaves_no_cgroups(fresh_server: Server) -> None:
         assert wait_until(gone), _instance_cgroups(fresh_server)
         env_cgroup = os.path.basename(memory_cgroup(payload))
     assert fresh_server.proc is not None and fresh_server.proc.poll() is None
+
+
+# -- finding: host paths and the zygote's configuration were readable from inside -----------------
+PATHS_PROBE = """
+import os, sys
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("latin-1")
+    except OSError as exc:
+        return "unreadable: %s" % exc
+
+
+def handler(event, context):
+    seen = {path: _read(path) for path in ("/proc/self/mountinfo", "/proc/1/cmdline", "/proc/1/environ",
+                                           "/proc/self/cmdline", "/proc/self/environ")}
+    seen["argv"] = " ".join(sys.argv)
+    seen["layer"] = _read("/opt/layer.txt")
+    seen["code"] = _read("/var/task/app.py")[:40]
+    return seen
+"""
+
+
+@needs_root
+def test_no_host_path_or_zygote_configuration_is_visible_inside(server: Server, lam: Any) -> None:
+    import boto3
+
+    import lambdad.runtime.guest as guest
+
+    layer = lam.publish_layer_version(LayerName=unique("paths"), Content={"ZipFile": make_zip({"layer.txt": "L1"})},
+                                      CompatibleRuntimes=["python3.12"])["LayerVersionArn"]
+    name = create_function(lam, PATHS_PROBE, Layers=[layer])
+    seen = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    assert seen["layer"] == "L1" and seen["code"].startswith("\nimport os"), seen  # still mounted, read-only
+    assert " /var/task " in seen["/proc/self/mountinfo"] and " /opt " in seen["/proc/self/mountinfo"]
+    data_dir = str(server.data_dir)
+    secrets = {
+        "the data dir": data_dir, "its real path": os.path.realpath(data_dir),
+        "the run dir (lock, stage)": "/run/lambdad", "config keys": '"stage"', "the lock": "instance-",
+        "the /tmp image": "store-", "lambdad's guest runtimes": str(Path(guest.__file__).resolve().parent),
+        "the runtime's libraries": str(Path(boto3.__file__).resolve().parent.parent),
+    }
+    for what, text in seen.items():
+        for secret, value in secrets.items():
+            assert value not in text, f"{secret} ({value}) shows in {what}: {text[:3000]}"

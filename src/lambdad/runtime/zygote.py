@@ -55,13 +55,19 @@ class Zygote:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
+            # Every environment is a fork of this process, so its command line is what /proc/1/cmdline
+            # shows inside: no host paths there (the script by its name, from its directory) and no
+            # configuration (it comes as the first frame on the control socket).
             self._proc = subprocess.Popen(
-                [self.interpreter, "-s", "-E", "-B", str(GUEST_DIR / "zygote.py"), str(theirs.fileno()),
-                 json.dumps(self.config)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd="/",
+                [self.interpreter, "-s", "-E", "-B", "zygote.py", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd=GUEST_DIR,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
             )
+            ours.sendall(frames.pack_json(frames.SETUP, self.config))
         except OSError as exc:
+            if self._proc is not None:
+                self._proc.kill()
+                self._proc.wait()
             ours.close()
             raise ZygoteError(f"cannot start {self.interpreter}: {exc}") from exc
         finally:
