@@ -36,7 +36,7 @@ while True:
 
 CRASHING_BOOTSTRAP = "#!/bin/sh\necho crashing >&2\nexit 3\n"
 
-LIFETIMES = 100
+LIFETIMES = 50  # of each kind: 100 environment lifetimes in all
 FD_SLACK = 8  # descriptors the server may open lazily meanwhile (a log database page, a pool's timer)
 
 

@@ -33,6 +33,7 @@ def override(method: _F) -> _F:
     method.__override__ = True  # type: ignore[attr-defined]
     return method
 
+
 class EnvState(enum.Enum):
     STARTING = "starting"
     IDLE = "idle"

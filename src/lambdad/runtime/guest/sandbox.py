@@ -176,26 +176,35 @@ def _mount_ro_unnamed(src, target):
     code tree), whatever it was bound through. A read-only overlay is a filesystem of its own (its
     root is "/"), and its options show the layer paths as given: descriptor paths here. Overlay
     without an upper layer wants two layers; the second is the empty mount point itself.
-    About 0.05 ms more than a bind. Without overlayfs, a bind.
+    About 0.1 ms more than a bind. Without overlayfs (or on a filesystem it cannot stack on), a bind.
     """
-    if not _overlay[0]:
-        _bind_ro(src, target)
-        return
-    fds = []
-    try:
-        for path in (src, target):
-            fds.append(os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
-        _mount("lambdad", target, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
-               "lowerdir=/proc/self/fd/{0}:/proc/self/fd/{1}".format(*fds))
-    finally:
-        for fd in fds:
-            os.close(fd)
+    if _overlay[0]:
+        fds = []
+        try:
+            for path in (src, target):
+                fds.append(os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+            _mount("lambdad", target, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                   "lowerdir=/proc/self/fd/{0}:/proc/self/fd/{1}".format(*fds))
+            return
+        except OSError as exc:
+            if _probing[0]:
+                raise
+            if exc.errno == errno.ENOENT:
+                raise  # no such tree: a bind would fail alike
+        finally:
+            for fd in fds:
+                os.close(fd)
+    _bind_ro(src, target)
+
+
+_probing = [False]
 
 
 def _probe_overlay(stage):
     src, target = os.path.join(stage, "overlay-src"), os.path.join(stage, "overlay-target")
     os.mkdir(src, 0o755)
     os.mkdir(target, 0o755)
+    _probing[0] = True
     try:
         _mount_ro_unnamed(src, target)
         _check(_lib().umount2(_b(target), MNT_DETACH), "umount " + target)
@@ -203,6 +212,7 @@ def _probe_overlay(stage):
         _overlay[0] = False
         _status["errors"].append("no read-only overlayfs ({0}): mountinfo shows code paths".format(exc))
     finally:
+        _probing[0] = False
         os.rmdir(src)
         os.rmdir(target)
 
