@@ -151,7 +151,8 @@ def test_a_killed_zygote_leaves_no_cgroups(fresh_server: Server) -> None:
             if "FunctionError" not in resp and not memory_cgroup(payload).endswith("/" + env_cgroup):
                 break
             assert "FunctionError" not in resp or payload.get("errorType") == "Runtime.ExitError", payload
-        assert "FunctionError" not in resp and not memory_cgroup(payload).endswith("/" + env_cgroup), payload
+        assert "FunctionError" not in resp and not memory_cgroup(payload).endswith("/" + env_cgroup), (
+            payload, zygotes, _zygotes(fresh_server))
 
         def gone(zygotes: list[int] = zygotes, env_cgroup: str = env_cgroup) -> bool:
             left = _instance_cgroups(fresh_server)

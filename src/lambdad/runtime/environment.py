@@ -136,7 +136,8 @@ class Environment:
         kind, body = await self._next_frame(timeout)
         if kind == frames.INIT_DONE:
             self.init_ms = json.loads(body)["init_ms"]
-            self.state = EnvState.IDLE
+            if self.state is not EnvState.DEAD:  # it may have answered, then died (its zygote killed)
+                self.state = EnvState.IDLE
             return
         self.kill()
         logs = self.take_logs()
@@ -151,6 +152,8 @@ class Environment:
 
     # -- invocations ------------------------------------------------------------------------
     async def invoke(self, header: dict[str, Any], payload: bytes, timeout: float) -> Outcome:
+        if self.state is EnvState.DEAD:
+            return Outcome("exit", b"", exit_info=self.exit_info)
         self.state = EnvState.BUSY
         self.invocations += 1
         self._frames.clear()  # nothing from an earlier invocation may answer this one
@@ -161,7 +164,7 @@ class Environment:
             (rss,) = frames.U32.unpack_from(body)
             if kind == frames.FATAL:
                 self.kill()  # it is on its way out: no later invocation may be handed to it
-            else:
+            elif self.state is not EnvState.DEAD:  # it may have answered and died before we got here
                 self.state = EnvState.IDLE
             return Outcome("result" if kind == frames.RESULT else "error", body[4:], rss)
         if kind == -2:
