@@ -101,6 +101,7 @@ def _settings(args: argparse.Namespace) -> config.Config:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from lambdad.api.app import AsgiApp
     from lambdad.api.http_protocol import protocol_class
     from lambdad.server import Lambdad
 
@@ -128,7 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not cfg.root_access_key_id:
         print(f"credentials: AWS_SHARED_CREDENTIALS_FILE={cfg.data_path / 'credentials'}", flush=True)
     server = _Server(core, uvicorn.Config(
-        core.app, host=cfg.host, port=cfg.port, loop="uvloop", lifespan="on",
+        AsgiApp(core), host=cfg.host, port=cfg.port, loop="uvloop", lifespan="on",
         http=protocol_class(cfg.request_read_timeout, cfg.max_header_bytes),
         log_level="warning", access_log=False, proxy_headers=False, server_header=False,
         limit_concurrency=cfg.max_connections, timeout_keep_alive=cfg.keep_alive_timeout,

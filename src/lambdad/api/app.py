@@ -1,36 +1,36 @@
 """The one ASGI app on the one port: authentication, then dispatch by service.
 
 The service is read from the SigV4 credential scope (every AWS SDK signs), then `X-Amz-Target`, then
-the query `Action`; lambdad's own endpoints live under `/_lambdad/`.
+the query `Action`; lambdad's own endpoints live under `/_lambdad/`. `AsgiApp` is what uvicorn
+serves: its lifespan enters the server (`Lambdad`, which builds the `Router`) and leaves it at
+shutdown; every request then goes to the Router.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from lambdad import __version__
-from lambdad.api.base import ApiRequest, ApiResponse, Principal, json_error
+from lambdad.api.base import ApiRequest, ApiResponse, Service, json_error
 from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, read_body
 from lambdad.auth import sigv4
+from lambdad.auth.authn import Authenticator
 from lambdad.errors import (
-    AccessDeniedException,
     ApiError,
     AuthError,
+    LambdadError,
     RequestTooLargeException,
+    ServiceException,
     UnknownOperationException,
 )
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.own_endpoints import OwnEndpoints
+    from lambdad.services.audit import AuditLog
 
 log = logging.getLogger("lambdad.api")
 
-ServiceHandler = Callable[[ApiRequest], Awaitable[ApiResponse]]
 ErrorRenderer = Callable[[ApiError, ApiRequest], ApiResponse]
 
 # Largest request body read at all: a sync payload of 6 MB arrives base64-free, a 50 MB zip as
@@ -39,57 +39,49 @@ MAX_BODY = 70 * 1024 * 1024
 _QUERY_VERSIONS = {b"2010-05-08": "iam", b"2011-06-15": "sts", b"2012-11-05": "sqs", b"2010-03-31": "sns"}
 
 
-class App:
-    def __init__(self, core: Lambdad) -> None:
-        self.core = core
-        self.services: dict[str, ServiceHandler] = {}
-        self.error_renderers: dict[str, ErrorRenderer] = {}
-        self.anonymous: list[tuple[str, Callable[[ApiRequest], bool]]] = []
-        self.auth = core.config.auth
-        self.lookup_secret = core.credentials.secret_for
-        self.audit = getattr(core, "audit", None)
+class FrontDoor(Protocol):
+    """Plain HTTP on the API port that is not an AWS API call (function URLs, by Host header)."""
 
-    def add_service(self, name: str, handler: ServiceHandler, errors: ErrorRenderer | None = None) -> None:
-        self.services[name] = handler
+    def matches(self, request: ApiRequest) -> bool: ...
+
+    async def __call__(self, request: ApiRequest) -> ApiResponse: ...
+
+
+class ServiceWithoutAuthorization(LambdadError):
+    """A service was registered without an authorization hook while authentication is on: the
+    server refuses to start rather than serve it unauthorized."""
+
+
+class Router:
+    """Every request of the API port: front doors, lambdad's own endpoints, then SigV4 and a service."""
+
+    def __init__(self, authenticator: Authenticator, own_endpoints: OwnEndpoints, *,
+                 audit: AuditLog | None = None) -> None:
+        self.authenticator = authenticator
+        self.own_endpoints = own_endpoints
+        self.audit = audit
+        self.services: dict[str, Service] = {}
+        self.error_renderers: dict[str, ErrorRenderer] = {}
+        self.front_doors: list[FrontDoor] = []
+        self.anonymous: list[tuple[str, Callable[[ApiRequest], bool]]] = []
+
+    def add_service(self, name: str, service: Service, errors: ErrorRenderer | None = None) -> None:
+        """Serve `name` (the SigV4 scope's service). With authentication on, the service must carry its
+        authorization hook: one without is refused here, so the server fails to start, never open."""
+        if self.authenticator.enabled and service.authorize is None:
+            raise ServiceWithoutAuthorization(
+                f"service {name!r} has no authorization hook; refusing to serve it with authentication on")
+        self.services[name] = service
         if errors is not None:
             self.error_renderers[name] = errors
+
+    def add_front_door(self, door: FrontDoor) -> None:
+        self.front_doors.append(door)
 
     def add_anonymous(self, service: str, matches: Callable[[ApiRequest], bool]) -> None:
         """Serve unsigned requests that `matches` by `service` without a principal (AWS serves
         SNS's SubscribeURL and UnsubscribeURL that way)."""
         self.anonymous.append((service, matches))
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        response = await self.handle(scope, receive)
-        if response is None:  # the client left before its request arrived: nobody to answer
-            return
-        # An explicit length spares the chunked encoding uvicorn would otherwise choose.
-        response.headers.append((b"content-length", str(len(response.body)).encode()))
-        if response.status == 413:  # do not read (or wait for) the rest of an oversized body
-            response.headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
-        await send({"type": "http.response.body", "body": response.body})
-
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.core.start()
-                except Exception as exc:
-                    log.exception("startup failed")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.core.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     async def handle(self, scope: dict[str, Any], receive: Any) -> ApiResponse | None:
         headers: dict[str, str] = {}
@@ -111,25 +103,23 @@ class App:
             except BodyTooLarge:
                 raise RequestTooLargeException("Request must be smaller than 6291456 bytes for the "
                                                "InvokeFunction operation") from None
-            front = self.core.front_door_for(request)
+            front = next((door for door in self.front_doors if door.matches(request)), None)
             if front is not None:
                 response = await front(request)  # function URLs answer with a request id too
             elif request.path.startswith("/_lambdad/"):
-                return await self._own_endpoint(request)
+                return await self.own_endpoints.handle(request, self.authenticate)
             else:
-                service = self._anonymous_service(request) or self._authenticate(request)
+                service = self._anonymous_service(request) or self.authenticate(request)
                 handler = self.services.get(service)
                 if handler is None:
                     raise UnknownOperationException(f"Service '{service}' is not available on this lambdad server.")
                 request.service = service
-                response = await handler(request)
+                response = await handler.dispatch(request)
         except ApiError as exc:
             error_code = exc.code
             response = self._render_error(exc, request)
         except Exception as exc:  # a bug: answer like AWS's ServiceException, keep serving
             log.exception("unhandled error for %s %s", request.method, request.path)
-            from lambdad.errors import ServiceException
-
             error_code = "ServiceException"
             response = self._render_error(ServiceException(f"Internal error: {type(exc).__name__}"), request)
         if not any(name == b"x-amzn-requestid" for name, _ in response.headers):
@@ -144,31 +134,20 @@ class App:
             return renderer(exc, request)
         return json_error(exc, request.request_id)
 
-    def _authenticate(self, request: ApiRequest) -> str:
-        info = sigv4.parse_scope(request.headers, request.query)
-        if not self.auth:
-            account = self.core.config.account_id
-            request.principal = Principal(account, f"arn:aws:iam::{account}:root", is_root=True,
-                                          principal_id=account)
-            return info.service if info else self._guess_service(request)
+    def authenticate(self, request: ApiRequest) -> str:
+        """Verify the signature, set request.principal, and answer the service the request is for."""
         try:
-            info = sigv4.verify(request.method, request.raw_path, request.raw_query, request.headers,
-                                request.body, self.lookup_secret)
+            info, request.principal = self.authenticator.authenticate(
+                request.method, request.raw_path, request.raw_query, request.query, request.headers, request.body)
         except sigv4.SigV4Error as exc:
             # Answer in the protocol of the service asked (an unsigned request names none: guess it).
-            request.service = info.service if info is not None else self._guess_service(request)
+            scope = sigv4.parse_scope(request.headers, request.query)
+            request.service = scope.service if scope is not None else self._guess_service(request)
             err = AuthError(exc.message, code=exc.code, status=exc.status)
             if exc.code == "UnrecognizedClientException":
                 err.message_key = "message"
             raise err from None
-        cred = self.core.credentials.lookup(info.access_key_id)
-        assert cred is not None
-        if cred.session_token is not None and info.session_token != cred.session_token:
-            raise AuthError("The security token included in the request is invalid.",
-                            code="UnrecognizedClientException")
-        request.principal = Principal(cred.account, cred.principal_arn, cred.access_key_id, cred.is_root,
-                                      cred.session_token, cred.user_name, cred.role_name, cred.principal_id)
-        return info.service
+        return info.service if info is not None else self._guess_service(request)
 
     def _anonymous_service(self, request: ApiRequest) -> str | None:
         if not self.anonymous or "authorization" in request.headers or "X-Amz-Credential" in request.query:
@@ -190,44 +169,54 @@ class App:
             return _QUERY_VERSIONS.get(version, "lambda")
         return "lambda"
 
-    async def _own_endpoint(self, request: ApiRequest) -> ApiResponse:
-        path = request.path
-        if path == "/_lambdad/health":
-            return ApiResponse.json({"status": "ok", "version": __version__,
-                                     "environments": self.core.pools.statistics(),
-                                     "snapstart": self.core.snapstart.statistics(),
-                                     "async": self.core.async_queue.statistics()})
-        if path.startswith("/_lambdad/code/") and path.endswith(".zip"):
-            digest = path[len("/_lambdad/code/"):-4]
-            token = request.query.get("token", [""])[0]
-            expected = hmac.new(self.core.url_secret, digest.encode(), hashlib.sha256).hexdigest()[:32]
-            if not hmac.compare_digest(token, expected) or not self.core.blobs.zip_path(digest).exists():
-                return ApiResponse(403, b"Access Denied", [(b"content-type", b"text/plain")])
-            return ApiResponse(200, self.core.blobs.read_zip(digest), [(b"content-type", b"application/zip")])
-        if path == "/_lambdad/accounts":
-            return self._accounts_endpoint(request)
-        return ApiResponse(404, json.dumps({"message": "Not Found"}).encode(),
-                           [(b"content-type", b"application/json")])
 
-    def _accounts_endpoint(self, request: ApiRequest) -> ApiResponse:
-        """Accounts administration (`lambdad account`): only the configured account's root may use it.
-        GET lists accounts; POST {"Name": ...} creates one and answers its root keys (shown once)."""
-        try:
-            self._authenticate(request)
-            principal = request.principal
-            if principal is None or not principal.is_root or principal.account != self.core.config.account_id:
-                raise AccessDeniedException("Only the root user of the server's own account may manage accounts.")
-            iam = self.core.iam
-            if request.method == "GET":
-                return ApiResponse.json({"Accounts": iam.list_accounts()})
-            if request.method != "POST":
-                raise UnknownOperationException("Use GET or POST.")
-            body = request.json()
-            account, key_id, secret = iam.create_account(body.get("Name") if isinstance(body, dict) else None)
-            log.info("account %s created by %s", account, principal.arn)
-            return ApiResponse.json({"AccountId": account, "Name": body["Name"], "AccessKeyId": key_id,
-                                     "SecretAccessKey": secret})
-        except ValueError:
-            return json_error(ApiError("The body must be JSON."), request.request_id)
-        except ApiError as exc:
-            return json_error(exc, request.request_id)
+class Lifecycle(Protocol):
+    """The server behind the app: entered at ASGI startup (building its Router), left at shutdown."""
+
+    @property
+    def router(self) -> Router: ...
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+
+class AsgiApp:
+    """The ASGI callable uvicorn serves: the lifespan enters the server, requests go to its Router."""
+
+    def __init__(self, server: Lifecycle) -> None:
+        self.server = server
+        self.router: Router | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http" or self.router is None:  # uvicorn serves only after startup
+            return
+        response = await self.router.handle(scope, receive)
+        if response is None:  # the client left before its request arrived: nobody to answer
+            return
+        # An explicit length spares the chunked encoding uvicorn would otherwise choose.
+        response.headers.append((b"content-length", str(len(response.body)).encode()))
+        if response.status == 413:  # do not read (or wait for) the rest of an oversized body
+            response.headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.server.__aenter__()
+                except Exception as exc:  # the server has released whatever it had acquired
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                self.router = self.server.router
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.server.__aexit__(None, None, None)
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -6,20 +6,19 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.errors import ApiError, UnknownOperationException
 
 Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any]]]
-# Called with (request, operation name, parsed input) before the operation; raises to refuse.
-Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
 
 
 class JsonService:
-    def __init__(self, target_prefix: str, content_type: str = "application/x-amz-json-1.1") -> None:
+    def __init__(self, target_prefix: str, content_type: str = "application/x-amz-json-1.1", *,
+                 authorize: Authorize | None) -> None:
         self.target_prefix = target_prefix
         self.content_type = content_type.encode()
         self.operations: dict[str, Operation] = {}
-        self.authorize: Authorize | None = None
+        self.authorize = authorize
 
     def operation(self, name: str) -> Callable[[Operation], Operation]:
         def register(fn: Operation) -> Operation:

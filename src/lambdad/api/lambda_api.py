@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from lambdad.api import lambda_access_api, lambda_async_api
-from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.api.restjson import RestJsonService
+from lambdad.auth import hooks
+from lambdad.auth.access import environment_visible
 from lambdad.control.functions import LATEST, FunctionVersion
 from lambdad.control.names import FunctionRef, function_arn, parse_function_ref, validation_error
 from lambdad.control.versions import require_latest
@@ -25,7 +25,7 @@ from lambdad.errors import (
 from lambdad.invoke.invoker import InvokeMeta
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.lambda_backend import LambdaBackend
 
 PAGE_DEFAULT = 50
 _ALIAS_RE = re.compile(r"[a-zA-Z0-9-_]+")
@@ -60,10 +60,11 @@ def listed_config(fv: FunctionVersion, qualified: bool = False) -> dict[str, Any
     return cfg
 
 
-def build(core: Lambdad) -> RestJsonService:
-    svc = RestJsonService("lambda")
-    registry = core.registry
-    region = core.config.region
+def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonService:
+    svc = RestJsonService("lambda", authorize=authorize)
+    registry = backend.registry
+    resolver = backend.resolver
+    region = backend.limits.region
 
     def ref(request: ApiRequest, params: dict[str, Any], *, max_name: int = 170,
             qualifier: bool = True) -> FunctionRef:
@@ -91,15 +92,20 @@ def build(core: Lambdad) -> RestJsonService:
     def redacted(request: ApiRequest, fv: FunctionVersion, cfg: dict[str, Any]) -> dict[str, Any]:
         """Environment variables withheld from callers not allowed lambda:GetFunctionConfiguration
         (they are secrets at rest: see control/functions.py)."""
-        if (cfg.get("Environment") or {}).get("Variables") and not core.environment_visible(request, fv):
+        if (cfg.get("Environment") or {}).get("Variables") and not _environment_visible(request, fv):
             cfg["Environment"] = {"Error": {"ErrorCode": "AccessDeniedException", "Message": (
                 f"User: {request.principal.arn if request.principal else 'anonymous'} is not authorized to "
                 f"perform: lambda:GetFunctionConfiguration on resource: {fv.arn}")}}
         return cfg
 
-    def code_location(fv: FunctionVersion) -> str:
-        token = hmac.new(core.url_secret, fv.code_digest.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{core.public_url}/_lambdad/code/{fv.code_digest}.zip?token={token}"
+    def _environment_visible(request: ApiRequest, fv: FunctionVersion) -> bool:
+        found = backend.permissions.document(fv.function, None)
+        return environment_visible(backend.authorizer, request.principal, fv.arn, fv.account,
+                                   found[0] if found else None, hooks.request_context(request))
+
+    def publish(fv: FunctionVersion) -> FunctionVersion:
+        """Publish $LATEST of fv's function (CreateFunction/UpdateFunctionCode with Publish)."""
+        return backend.versions.publish(fv.account, fv.name)
 
     @svc.handler("CreateFunction")
     async def create_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
@@ -107,19 +113,19 @@ def build(core: Lambdad) -> RestJsonService:
         fv = registry.create(request.principal.account, params)
         out = public_config(fv, creating=True)
         if params.get("Publish"):
-            out["Version"] = core.publish(fv).version  # AWS answers with the unqualified ARN, Version "1"
+            out["Version"] = publish(fv).version  # AWS answers with the unqualified ARN, Version "1"
         return out
 
     @svc.handler("GetFunction")
     async def get_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
-        fv = core.resolve(r.account, r.name, r.qualifier)
+        fv = resolver.resolve(r.account, r.name, r.qualifier)
         out: dict[str, Any] = {"Configuration": visible_config(request, fv),
-                               "Code": {"RepositoryType": "S3", "Location": code_location(fv)}}
+                               "Code": {"RepositoryType": "S3", "Location": backend.code_url(fv.code_digest)}}
         tags = fv.function.meta.get("tags")
         if tags:
             out["Tags"] = tags
-        reserved = fv.function.meta.get("reserved_concurrency")
+        reserved = backend.reservations.get(fv.account, fv.name)
         if reserved is not None:
             out["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return out
@@ -127,7 +133,7 @@ def build(core: Lambdad) -> RestJsonService:
     @svc.handler("GetFunctionConfiguration")
     async def get_function_configuration(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
-        return public_config(core.resolve(r.account, r.name, r.qualifier))
+        return public_config(resolver.resolve(r.account, r.name, r.qualifier))
 
     @svc.handler("ListFunctions")
     async def list_functions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +160,7 @@ def build(core: Lambdad) -> RestJsonService:
         require_latest(r.qualifier)
         fv = registry.update_code(r.account, r.name, params)
         if params.get("Publish"):
-            return public_config(core.publish(fv), creating=True)
+            return public_config(publish(fv), creating=True)
         return public_config(fv, updating=True)
 
     @svc.handler("UpdateFunctionConfiguration")
@@ -168,13 +174,16 @@ def build(core: Lambdad) -> RestJsonService:
         r = ref(request, params, max_name=140)
         if r.qualifier is not None and _ALIAS_RE.fullmatch(r.qualifier) and not r.qualifier.isdigit():
             raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
-        core.delete_function(r.account, r.name, r.qualifier)
+        if r.qualifier is not None:
+            backend.versions.delete(r.account, r.name, r.qualifier)
+        else:
+            registry.delete(r.account, r.name, None)  # its reserved concurrency goes with it (Reservations)
         return {"StatusCode": 204}
 
     @svc.handler("Invoke")
     async def invoke(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any] | ApiResponse:
         r = ref(request, params)
-        fv, invoked_arn = core.resolve_for_invoke(r.account, r.name, r.qualifier)
+        fv, invoked_arn = resolver.for_invoke(r.account, r.name, r.qualifier)
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload = params.get("Payload") or b""
         if invocation_type == "DryRun":
@@ -182,14 +191,15 @@ def build(core: Lambdad) -> RestJsonService:
         if payload:
             _check_json(payload)
         if invocation_type == "Event":
-            return await core.invoke_async(fv, r.qualifier, payload, request)
+            event_id = backend.async_queue.accept(fv.account, fv.name, r.qualifier, payload, request.request_id)
+            return ApiResponse(202, b"", [(b"x-amzn-requestid", event_id.encode())])
         if invocation_type != "RequestResponse":
             raise validation_error([f"Value '{invocation_type}' at 'invocationType' failed to satisfy constraint: "
                                     "Member must satisfy enum value set: [RequestResponse, Event, DryRun]"])
         meta = InvokeMeta(invoked_arn, log_tail=params.get("LogType") == "Tail",
                           client_context=_client_context(params.get("ClientContext")),
                           request_id=request.request_id)
-        result = await core.invoker.invoke(fv, payload, meta)
+        result = await backend.invoker.invoke(fv, payload, meta)
         headers = [(b"content-type", b"application/json"),
                    (b"x-amz-executed-version", result.executed_version.encode()),
                    (b"x-amzn-requestid", request.request_id.encode())]
@@ -202,11 +212,11 @@ def build(core: Lambdad) -> RestJsonService:
     @svc.handler("InvokeAsync")
     async def invoke_async(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
-        fv, _ = core.resolve_for_invoke(r.account, r.name, None)
+        fv, _ = resolver.for_invoke(r.account, r.name, None)
         payload = params.get("InvokeArgs") or b""
         if payload:
             _check_json(payload)
-        await core.invoke_async(fv, None, payload, request)
+        backend.async_queue.accept(fv.account, fv.name, None, payload, request.request_id)
         return {"Status": 202}
 
     @svc.handler("GetAccountSettings")
@@ -218,10 +228,10 @@ def build(core: Lambdad) -> RestJsonService:
         return {
             "AccountLimit": {
                 "TotalCodeSize": 80530636800,
-                "CodeSizeUnzipped": core.config.max_unzipped_bytes,
-                "CodeSizeZipped": core.config.max_zip_bytes,
-                "ConcurrentExecutions": core.limiter.account_limit,
-                "UnreservedConcurrentExecutions": core.limiter.unreserved_limit,
+                "CodeSizeUnzipped": backend.limits.max_unzipped_bytes,
+                "CodeSizeZipped": backend.limits.max_zip_bytes,
+                "ConcurrentExecutions": backend.limiter.account_limit,
+                "UnreservedConcurrentExecutions": backend.limiter.unreserved_limit,
             },
             "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": len(functions)},
         }
@@ -232,30 +242,29 @@ def build(core: Lambdad) -> RestJsonService:
         if registry.find(r.account, r.name) is None:
             raise ResourceNotFoundException(f"Function not found: {function_arn(region, r.account, r.name, LATEST)}")
         value = params.get("ReservedConcurrentExecutions")
-        core.set_reserved_concurrency(r.account, r.name, value)
+        backend.reservations.set(r.account, r.name, value)
         return {"ReservedConcurrentExecutions": value}
 
     @svc.handler("GetFunctionConcurrency")
     async def get_function_concurrency(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = unqualified(request, params)
-        rec = registry.get_record(r.account, r.name)
-        value = rec.meta.get("reserved_concurrency")
+        value = backend.reservations.get(r.account, r.name)
         return {} if value is None else {"ReservedConcurrentExecutions": value}
 
     @svc.handler("DeleteFunctionConcurrency")
     async def delete_function_concurrency(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = unqualified(request, params)
-        core.set_reserved_concurrency(r.account, r.name, None)
+        backend.reservations.set(r.account, r.name, None)
         return {}
 
     # Versions, aliases, provisioned concurrency, layers and tags live in their own modules.
     from lambdad.api import lambda_layers_api, lambda_tags_api, lambda_versions_api
 
     for module in (lambda_versions_api, lambda_layers_api, lambda_tags_api):
-        module.register(svc, core)
+        module.register(svc, backend)
 
-    lambda_async_api.register(svc, core)
-    lambda_access_api.register(svc, core)
+    lambda_async_api.register(svc, backend)
+    lambda_access_api.register(svc, backend)
     return svc
 
 

@@ -14,7 +14,7 @@ from lambdad.control.validation import check_int_range
 from lambdad.errors import InvalidParameterValueException, ResourceNotFoundException
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.lambda_backend import LambdaBackend
 
 DESTINATION_PATTERN = (
     r"^$|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
@@ -23,9 +23,9 @@ _DEST_RE = re.compile(DESTINATION_PATTERN)
 _DEST_SERVICES = {"sqs", "sns", "lambda", "events"}
 
 
-def register(svc: RestJsonService, core: Lambdad) -> None:
-    registry = core.registry
-    region = core.config.region
+def register(svc: RestJsonService, backend: LambdaBackend) -> None:
+    registry = backend.registry
+    region = backend.limits.region
 
     def target(request: ApiRequest, params: dict[str, Any]) -> tuple[FunctionRecord, str]:
         assert request.principal is not None
@@ -34,7 +34,7 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
         if rec is None:
             raise ResourceNotFoundException("The function doesn't exist.")
         qualifier = r.qualifier or LATEST
-        if not core.qualifier_exists(rec, qualifier):
+        if not backend.resolver.qualifier_exists(rec, qualifier):
             raise ResourceNotFoundException("The function doesn't exist.")
         return rec, qualifier
 

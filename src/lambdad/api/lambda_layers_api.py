@@ -10,11 +10,12 @@ from lambdad.api.lambda_api import paginate
 from lambdad.api.restjson import RestJsonService
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.lambda_backend import LambdaBackend
 
 
-def register(svc: RestJsonService, core: Lambdad) -> None:
-    layers = core.layers
+def register(svc: RestJsonService, backend: LambdaBackend) -> None:
+    layers = backend.layers
+    code_url = backend.code_url
 
     def caller(request: ApiRequest) -> str:
         assert request.principal is not None
@@ -31,18 +32,18 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
     async def publish_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params, "PublishLayerVersion")
         lv = layers.publish(account, name, params)
-        return lv.to_api(core.code_url(lv.digest))
+        return lv.to_api(code_url(lv.digest))
 
     @svc.handler("GetLayerVersion")
     async def get_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params)
         lv = layers.get(caller(request), account, name, params.get("VersionNumber"))
-        return lv.to_api(core.code_url(lv.digest))
+        return lv.to_api(code_url(lv.digest))
 
     @svc.handler("GetLayerVersionByArn")
     async def get_layer_version_by_arn(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         lv = layers.get_by_arn(caller(request), params.get("Arn"))
-        return lv.to_api(core.code_url(lv.digest))
+        return lv.to_api(code_url(lv.digest))
 
     @svc.handler("ListLayerVersions")
     async def list_layer_versions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:

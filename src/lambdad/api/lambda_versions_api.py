@@ -11,7 +11,7 @@ from lambdad.control.names import FunctionRef, parse_function_ref, validation_er
 from lambdad.control.versions import require_latest
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.lambda_backend import LambdaBackend
 
 
 def function_ref(request: ApiRequest, params: dict[str, Any]) -> FunctionRef:
@@ -25,8 +25,8 @@ def required_qualifier(ref: FunctionRef) -> str:
     return ref.qualifier
 
 
-def register(svc: RestJsonService, core: Lambdad) -> None:
-    versions, aliases, provisioned = core.versions, core.aliases, core.provisioned
+def register(svc: RestJsonService, backend: LambdaBackend) -> None:
+    versions, aliases, provisioned = backend.versions, backend.aliases, backend.provisioned
 
     # -- versions ---------------------------------------------------------------------------
     @svc.handler("PublishVersion")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.base import ApiRequest, Authorize
 from lambdad.api.jsonproto import JsonService, render_error
 from lambdad.errors import ApiError
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.services.logs import LogStore
 
 
 def _token(last_id: int) -> str:
@@ -30,10 +29,8 @@ def _after(token: str | None) -> int:
         raise ApiError("The specified nextToken is invalid.", code="InvalidParameterException") from exc
 
 
-def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
-    svc = JsonService("Logs_20140328")
-    svc.authorize = getattr(core, "authz_hooks", {}).get("logs")  # auth/hooks.py
-    logs = core.logs
+def build(logs: LogStore, region: str, authorize: Authorize | None) -> JsonService:
+    svc = JsonService("Logs_20140328", authorize=authorize)
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None
@@ -42,7 +39,7 @@ def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
     @svc.operation("DescribeLogGroups")
     async def describe_log_groups(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         groups = logs.groups(account(request), p.get("logGroupNamePrefix", ""))
-        return {"logGroups": [{"logGroupName": g, "arn": f"arn:aws:logs:{core.config.region}:"
+        return {"logGroups": [{"logGroupName": g, "arn": f"arn:aws:logs:{region}:"
                                f"{account(request)}:log-group:{g}:*"} for g in groups]}
 
     @svc.operation("DescribeLogStreams")
@@ -71,7 +68,7 @@ def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
         return {"events": [{k: e[k] for k in ("timestamp", "message", "ingestionTime")} for e in events],
                 "nextForwardToken": "f/" + _token(last), "nextBackwardToken": "b/" + _token(after)}
 
-    return svc.dispatch
+    return svc
 
 
 __all__ = ["build", "render_error"]

@@ -25,12 +25,10 @@ from xml.sax.saxutils import escape
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.errors import ApiError, AuthError
 
 Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
-# Called with (request, operation name, parsed input) before the operation; raises to refuse.
-Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
 
 _XML_CONTENT_TYPE = (b"content-type", b"text/xml")
 # SigV4 failures in the query protocol's spelling (auth/sigv4.py answers with the JSON protocol's).
@@ -273,13 +271,14 @@ class QueryService:
     """Operations of one query-protocol service, parsed and rendered from its botocore model."""
 
     def __init__(self, model: ServiceModel, xmlns: str | None = None, *, error_detail: bool = False,
-                 missing_parameter: Callable[[str, str], ApiError] | None = None) -> None:
+                 missing_parameter: Callable[[str, str], ApiError] | None = None,
+                 authorize: Authorize | None) -> None:
         self.model = model
         self.xmlns = xmlns or model.metadata.get("xmlNamespace", "")
         self.error_detail = error_detail
         self.missing_parameter = missing_parameter
         self.operations: dict[str, Operation] = {}
-        self.authorize: Authorize | None = None
+        self.authorize = authorize
         self._models: dict[str, OperationModel] = {}
 
     def operation(self, name: str) -> Callable[[Operation], Operation]:

@@ -19,12 +19,10 @@ from urllib.parse import unquote
 import botocore.session
 from botocore.model import OperationModel, Shape
 
-from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.errors import ApiError, InvalidRequestContentException, UnknownOperationException
 
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | ApiResponse]]
-# Called with (request, operation name, parsed input) before the handler; raises to refuse (auth/hooks.py).
-Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
 
 _LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 
@@ -63,11 +61,11 @@ def _compile(op: OperationModel) -> Route:
 
 
 class RestJsonService:
-    def __init__(self, service_name: str) -> None:
+    def __init__(self, service_name: str, *, authorize: Authorize | None) -> None:
         self.model = botocore.session.get_session().get_service_model(service_name)
         self.routes: dict[str, list[Route]] = {}
         self.by_name: dict[str, Route] = {}
-        self.authorize: Authorize | None = None
+        self.authorize = authorize
         for name in self.model.operation_names:
             route = _compile(self.model.operation_model(name))
             self.routes.setdefault(route.method, []).append(route)

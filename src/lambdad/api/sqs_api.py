@@ -13,13 +13,13 @@ import base64
 import copy
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import botocore.session
 from botocore.model import ServiceModel
 
 from lambdad.api import query
-from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.api.restjson import decode_value, encode_value
 from lambdad.errors import ApiError, SqsError, UnknownOperationException
 from lambdad.services.sqs import (
@@ -32,9 +32,6 @@ from lambdad.services.sqs import (
     missing_parameter,
     validate_message_attributes,
 )
-
-if TYPE_CHECKING:
-    from lambdad.server import Lambdad
 
 XMLNS = "http://queue.amazonaws.com/doc/2012-11-05/"
 _JSON_CONTENT_TYPE = b"application/x-amz-json-1.0"
@@ -166,14 +163,23 @@ def _after(token: str | None) -> str:
         raise invalid_parameter("NextToken", token, "Invalid NextToken value.") from None
 
 
-def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]],
-                                  Callable[[ApiError, ApiRequest], ApiResponse]]:
-    sqs: SqsService = core.sqs
+class SqsWire:
+    """SQS's two protocols behind one `Service`: JSON (X-Amz-Target) and query (Action=...)."""
+
+    def __init__(self, by_protocol: Callable[[ApiRequest], Awaitable[ApiResponse]],
+                 authorize: Authorize | None) -> None:
+        self._by_protocol = by_protocol
+        self.authorize = authorize  # both protocols' operations call it (through the query codec's)
+
+    async def dispatch(self, request: ApiRequest) -> ApiResponse:
+        return await self._by_protocol(request)
+
+
+def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
     json_model, query_model = _models()
     qsvc = query.QueryService(query_model, XMLNS, error_detail=True,
-                              missing_parameter=lambda op, name: missing_parameter(name))
+                              missing_parameter=lambda op, name: missing_parameter(name), authorize=authorize)
     handlers: dict[str, Handler] = {}
-    qsvc.authorize = getattr(core, "authz_hooks", {}).get("sqs")  # auth/hooks.py; both protocols use it
 
     def op(name: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -396,4 +402,4 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
                 params["QueueUrl"] = "/" + "/".join(segments)
         return await qsvc.dispatch(request, params)
 
-    return dispatch, render_error
+    return SqsWire(dispatch, authorize)

@@ -23,7 +23,7 @@ from lambdad.auth import policy
 from lambdad.errors import AccessDeniedException, ApiError
 
 if TYPE_CHECKING:
-    from lambdad.api.base import Principal
+    from lambdad.auth.principal import Principal
     from lambdad.services.iam import Iam
 
 Policies = list[dict[str, Any]]
@@ -108,16 +108,3 @@ class Authorizer:
         if principal.account != resource_account and alone is policy.Decision.ALLOW:
             return f"{head} because no resource-based policy allows the {action} action"
         return f"{head} because no identity-based policy allows the {action} action"
-
-    def service_allowed(self, service: str, action: str, resource: str, resource_account: str,
-                        resource_policy: Mapping[str, Any] | None, source_arn: str | None = None,
-                        source_account: str | None = None) -> bool:
-        """Whether an AWS service principal (e.g. ``sns.amazonaws.com`` delivering to a function) may act,
-        judged by the resource policy alone as AWS does for service principals."""
-        keys: dict[str, str | list[str]] = {}
-        if source_arn:
-            keys["aws:SourceArn"] = source_arn
-        if source_account:
-            keys["aws:SourceAccount"] = source_account
-        ctx = policy.RequestContext("", "", action, resource, resource_account, keys, principal_service=service)
-        return policy.evaluate(ctx, [], resource_policy) is policy.Decision.ALLOW

@@ -12,18 +12,23 @@ AWS Lambda", ... ): an operation authorizes the action of the same name, except 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from lambdad.api.base import ApiRequest, Principal
+from lambdad.api.base import ApiRequest, Authorize
+from lambdad.auth.authorizer import Authorizer
+from lambdad.auth.principal import Principal
 from lambdad.control.names import function_arn, parse_function_ref
 from lambdad.errors import ApiError
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.control.functions import FunctionRegistry
+    from lambdad.control.permissions import Permissions
+    from lambdad.services.iam import Iam
+    from lambdad.services.sns import SnsService
+    from lambdad.services.sqs import SqsService
 
-Hook = Callable[[ApiRequest, str, dict[str, Any]], None]
+Hook = Authorize
 
 # Lambda operations whose IAM action has another name.
 LAMBDA_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction",
@@ -44,10 +49,7 @@ def _principal(request: ApiRequest) -> Principal:
 
 # -- Lambda ---------------------------------------------------------------------------------------
 
-def lambda_hook(core: Lambdad) -> Hook:
-    authz = core.authorizer
-    region = core.config.region
-    registry = core.registry
+def lambda_hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions, region: str) -> Hook:
 
     def target(op: str, params: dict[str, Any], account: str) -> tuple[str, str, Any, str | None]:
         """(resource ARN, its account, function record or None, qualifier)."""
@@ -94,7 +96,7 @@ def lambda_hook(core: Lambdad) -> Hook:
             return
         resource_policy = None
         if rec is not None:
-            found = core.permissions.document(rec, None if qualifier == "$LATEST" else qualifier)
+            found = permissions.document(rec, None if qualifier == "$LATEST" else qualifier)
             resource_policy = found[0] if found else None
         authz.authorize(principal, action, resource, account, resource_policy, context)
         role = params.get("Role")
@@ -108,9 +110,7 @@ def lambda_hook(core: Lambdad) -> Hook:
 
 # -- CloudWatch Logs ------------------------------------------------------------------------------
 
-def logs_hook(core: Lambdad) -> Hook:
-    authz = core.authorizer
-    region = core.config.region
+def logs_hook(authz: Authorizer, region: str) -> Hook:
 
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
         principal = _principal(request)
@@ -131,12 +131,10 @@ def logs_hook(core: Lambdad) -> Hook:
 
 # -- SQS ------------------------------------------------------------------------------------------
 
-def sqs_hook(core: Lambdad) -> Hook:
-    authz = core.authorizer
+def sqs_hook(authz: Authorizer, sqs: SqsService) -> Hook:
 
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
         principal = _principal(request)
-        sqs = core.sqs
         account = principal.account
         resource_policy = None
         if op == "ListQueues":
@@ -169,15 +167,13 @@ def sqs_hook(core: Lambdad) -> Hook:
 
 # -- SNS ------------------------------------------------------------------------------------------
 
-def sns_hook(core: Lambdad) -> Hook:
-    authz = core.authorizer
+def sns_hook(authz: Authorizer, sns: SnsService) -> Hook:
 
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
         if request.principal is None:  # an anonymous action (ConfirmSubscription via SubscribeURL)
             request.action, request.resource = "sns:" + op, str(params.get("TopicArn") or "*")
             return
         principal = request.principal
-        sns = core.sns
         account = principal.account
         if op == "CreateTopic":
             resource = sns.topic_arn(account, str(params.get("Name", "")))
@@ -206,8 +202,7 @@ def sns_hook(core: Lambdad) -> Hook:
 _ELBV2_ARN_PARAMS = ("RuleArn", "ListenerArn", "TargetGroupArn", "LoadBalancerArn")
 
 
-def elbv2_hook(core: Lambdad) -> Hook:
-    authz = core.authorizer
+def elbv2_hook(authz: Authorizer) -> Hook:
 
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
         principal = _principal(request)
@@ -228,9 +223,8 @@ def elbv2_hook(core: Lambdad) -> Hook:
 
 # -- IAM ------------------------------------------------------------------------------------------
 
-def iam_resource(core: Lambdad, principal: Principal, op: str, params: dict[str, Any]) -> str:
+def iam_resource(iam: Iam, principal: Principal, op: str, params: dict[str, Any]) -> str:
     """The resource an IAM operation acts on (IAM is global: no region in its ARNs)."""
-    iam = core.iam
     account = principal.account
     if params.get("PolicyArn") and not any(k in params for k in ("UserName", "RoleName", "GroupName")):
         return str(params["PolicyArn"])
@@ -252,16 +246,29 @@ def iam_resource(core: Lambdad, principal: Principal, op: str, params: dict[str,
     return "*"
 
 
-def iam_hook(core: Lambdad) -> Hook:
-    authz = core.authorizer
+def iam_hook(authz: Authorizer, iam: Iam) -> Hook:
 
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
         principal = _principal(request)
-        resource = iam_resource(core, principal, op, params)
+        resource = iam_resource(iam, principal, op, params)
         request.action, request.resource = "iam:" + op, resource
         if principal.is_root:
             return
         authz.authorize(principal, request.action, resource, principal.account, None, request_context(request),
                         code="AccessDenied")
+
+    return authorize
+
+
+# -- STS ------------------------------------------------------------------------------------------
+
+def sts_hook() -> Hook:
+    """STS judges in its operations: GetCallerIdentity needs no permission (a Deny cannot stop it),
+    AssumeRole is decided with the role's trust policy (`Authorizer.authorize_assume_role`), and
+    GetSessionToken is open to IAM users. Here the call is named for the audit log."""
+
+    def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
+        request.action = "sts:" + op
+        request.resource = str(params.get("RoleArn") or "*") if op == "AssumeRole" else "*"
 
     return authorize

@@ -88,6 +88,10 @@ class FunctionVersion:
         return self.config.get("Runtime", "")
 
     @property
+    def role(self) -> str:
+        return self.config.get("Role") or ""
+
+    @property
     def pool_key(self) -> tuple[str, str, str]:
         return (self.account, self.name, self.version)
 
@@ -117,14 +121,15 @@ ConfigHook = Callable[[str, dict[str, Any], str], None]
 
 
 class FunctionRegistry:
-    def __init__(self, store: Store, blobs: BlobStore, config: Config, keyring: Keyring | None = None) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, config: Config, keyring: Keyring | None = None,
+                 role_check: Callable[[str, str], None] | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.config = config
         self.region = config.region
         self.keyring = keyring
-        #: (account, role ARN) -> None or raise: checks a function's execution role (set by the server)
-        self.role_check: Callable[[str, str], None] | None = None
+        #: (account, role ARN) -> None or raise: checks a function's execution role
+        self.role_check = role_check
         self._functions: dict[tuple[str, str], FunctionRecord] = {}
         self._listeners: list[ChangeListener] = []
         self._config_hooks: list[ConfigHook] = []

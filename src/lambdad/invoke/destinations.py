@@ -42,12 +42,13 @@ class DestinationError(Exception):
 
 
 class Destinations:
-    def __init__(self, store: Store, region: str) -> None:
+    def __init__(self, store: Store, region: str, *, send_to_queue: SendToQueue, publish_to_topic: PublishToTopic,
+                 invoke_function: InvokeFunction) -> None:
         self.store = store
         self.region = region
-        self.send_to_queue: SendToQueue | None = None
-        self.publish_to_topic: PublishToTopic | None = None
-        self.invoke_function: InvokeFunction | None = None
+        self.send_to_queue = send_to_queue
+        self.publish_to_topic = publish_to_topic
+        self.invoke_function = invoke_function
         store.ensure_schema(SCHEMA)
 
     async def deliver_outcome(self, ev: AsyncEvent, fv: FunctionVersion, condition: str,
@@ -81,11 +82,11 @@ class Destinations:
     async def _raw(self, account: str, target: str, body: str, attributes: dict[str, dict[str, str]]) -> None:
         service = _service_of(target)
         try:
-            if service == "sqs" and self.send_to_queue is not None:
+            if service == "sqs":
                 await self.send_to_queue(account, target, body, attributes)
-            elif service == "sns" and self.publish_to_topic is not None:
+            elif service == "sns":
                 await self.publish_to_topic(account, target, body, attributes)
-            elif service == "lambda" and self.invoke_function is not None:
+            elif service == "lambda":
                 await self.invoke_function(account, target, body.encode())
             elif service == "events":
                 self._put_bus_event(account, target, json.loads(body), True)

@@ -56,7 +56,8 @@ def _error_payload(error_type: str, message: str) -> bytes:
 class Invoker:
     def __init__(self, config: Config, registry: FunctionRegistry, blobs: BlobStore, launcher: Launcher,
                  pools: PoolManager, limiter: ConcurrencyLimiter, logs: LogStore,
-                 opt_dir_for: Callable[[FunctionVersion], str | None] | None = None) -> None:
+                 opt_dir_for: Callable[[FunctionVersion], str | None] | None = None,
+                 snapstart: SnapStart | None = None) -> None:
         self.config = config
         #: The merged layer tree a version's environments see at /opt (control/layers.py).
         self.opt_dir_for = opt_dir_for
@@ -68,7 +69,7 @@ class Invoker:
         self.logs = logs
         self.max_payload = config.max_sync_payload_bytes
         #: New environments of SnapStart versions are restored from a template (invoke/snapstart.py).
-        self.snapstart: SnapStart | None = None
+        self.snapstart = snapstart
         registry.add_listener(pools.retire)
 
     def _factory(self, fv: FunctionVersion):

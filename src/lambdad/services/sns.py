@@ -3,7 +3,7 @@
 No HTTP here (`api/sns_api.py` speaks the query protocol). Other components call:
 
     await sns.publish(topic_arn, message, subject=..., attributes=...)   # destinations, DLQs
-    sns.lambda_deliverer = async_invoke                                    # set by server.py
+    SnsService(..., lambda_deliverer=async_invoke)                          # given by server.py
 
 Publish is one store transaction: SQS subscriptions receive their message inside it (an SQS send
 is an INSERT), HTTP(S) and Lambda subscriptions get a row in `sns_deliveries`. So an accepted
@@ -250,12 +250,13 @@ class PublishEntry:
 
 
 class SnsService:
-    def __init__(self, store: Store, config: Config, sqs: SqsService) -> None:
+    def __init__(self, store: Store, config: Config, sqs: SqsService,
+                 lambda_deliverer: LambdaDeliverer | None = None) -> None:
         self.store = store
         self.sqs = sqs
         self.region = config.region
         self.public_base = f"http://{config.public_host}:{config.port}"
-        self.lambda_deliverer: LambdaDeliverer | None = None
+        self.lambda_deliverer = lambda_deliverer
         self._signing_key = secrets.token_bytes(32)
         self._wakeup = asyncio.Event()
         self._inflight: set[int] = set()
