@@ -289,7 +289,7 @@ def cmd_account(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from lambdad.services import audit
+    from lambdad.api import audit
 
     path = Path(args.data_dir) / "audit.log"
     if not path.exists() and not args.follow:

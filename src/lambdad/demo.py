@@ -8,7 +8,7 @@ from lambdad.control.codezip import make_zip_from_dir
 
 if TYPE_CHECKING:
     from lambdad.control.functions import FunctionRegistry
-    from lambdad.services.iam import Iam
+    from lambdad.services.iam.identities import Iam
 
 DEMO_NAME = "hello"
 DEMO_SOURCE = '''\

@@ -15,19 +15,19 @@ import signal
 from contextlib import AsyncExitStack
 from typing import Any
 
-from lambdad.api import elbv2_api, iam_api, lambda_api, logs_api, sns_api, sqs_api
+from lambdad.api import lambda_api, lambda_authz
 from lambdad.api.app import Router
+from lambdad.api.audit import AuditLog
 from lambdad.api.jsonproto import render_error as json_render_error
 from lambdad.api.lambda_backend import LambdaBackend, LambdaLimits
 from lambdad.api.own_endpoints import CodeLinks, OwnEndpoints
-from lambdad.auth import hooks
 from lambdad.auth.authn import Authenticator
 from lambdad.auth.authorizer import Authorizer
-from lambdad.auth.credentials import CredentialStore
-from lambdad.auth.execution_roles import ExecutionRoles
+from lambdad.auth.credentials import EXECUTION_SESSION_SECONDS, CredentialStore
 from lambdad.auth.keyring import Keyring, load_master_key
 from lambdad.config import Config
 from lambdad.control.aliases import Aliases
+from lambdad.control.codezip import extract_zip
 from lambdad.control.function_urls import FunctionUrls
 from lambdad.control.functions import FunctionRegistry
 from lambdad.control.layers import Layers
@@ -49,13 +49,23 @@ from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
 from lambdad.runtime.pool import PoolManager
-from lambdad.services.audit import AuditLog
-from lambdad.services.elbv2 import Elbv2
-from lambdad.services.iam import Iam
-from lambdad.services.logs import LogStore
-from lambdad.services.sns import SnsService
-from lambdad.services.sqs import SqsService
-from lambdad.services.sts import Sts
+from lambdad.services.elbv2 import authz as elbv2_authz
+from lambdad.services.elbv2 import wire as elbv2_wire
+from lambdad.services.elbv2.load_balancers import Elbv2
+from lambdad.services.iam import authz as iam_authz
+from lambdad.services.iam import wire as iam_wire
+from lambdad.services.iam.execution_roles import ExecutionRoles
+from lambdad.services.iam.identities import Iam
+from lambdad.services.iam.sts import Sts
+from lambdad.services.logs import authz as logs_authz
+from lambdad.services.logs import wire as logs_wire
+from lambdad.services.logs.function_logs import LogStore
+from lambdad.services.sns import authz as sns_authz
+from lambdad.services.sns import wire as sns_wire
+from lambdad.services.sns.topics import SnsService
+from lambdad.services.sqs import authz as sqs_authz
+from lambdad.services.sqs import wire as sqs_wire
+from lambdad.services.sqs.queues import SqsService
 from lambdad.store import BlobStore, Store
 from lambdad.supervisor import Supervisor
 
@@ -111,7 +121,8 @@ class Lambdad:
 
         store = Store(data / "lambdad.db")
         stack.callback(store.close)
-        blobs = BlobStore(data / "code", config.max_unzipped_bytes)
+        blobs = BlobStore(data / "code", config.max_unzipped_bytes,
+                          lambda data, path, limit: extract_zip(data, path, max_unzipped_bytes=limit))
         keyring = Keyring(load_master_key(config))
         credentials = CredentialStore(config, store, keyring)
         iam = Iam(store, keyring, credentials, config.account_id, config.region)
@@ -145,9 +156,12 @@ class Lambdad:
         launcher = Launcher(config, Interpreters(config.python_interpreters, config.node_binary),
                             roles.environment_credentials, sandbox)
         stack.push_async_callback(launcher.aclose)
-        snapstart = SnapStart(registry, launcher, blobs, logs, layers.opt_dir)
+        # An environment's role credentials last EXECUTION_SESSION_SECONDS: none is reused when they could
+        # expire during a maximal (15 minute) invocation.
+        max_environment_age = EXECUTION_SESSION_SECONDS - 16 * 60
+        snapstart = SnapStart(registry, launcher, blobs, logs, layers.opt_dir, max_template_age=max_environment_age)
         stack.push_async_callback(snapstart.aclose)
-        pools = PoolManager(config.idle_timeout, config.freeze_idle_after)
+        pools = PoolManager(config.idle_timeout, config.freeze_idle_after, max_environment_age)
         stack.push_async_callback(pools.aclose)
         limiter = ConcurrencyLimiter(config.account_concurrency)
         invoker = Invoker(config, registry, blobs, launcher, pools, limiter, logs, layers.opt_dir, snapstart)
@@ -193,21 +207,21 @@ class Lambdad:
         backend = LambdaBackend(LambdaLimits(config.region, config.max_zip_bytes, config.max_unzipped_bytes),
                                 registry, resolver, versions, aliases, layers, tagging, permissions, function_urls,
                                 provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links.url)
-        router.add_service("lambda", lambda_api.build(backend, hooks.lambda_hook(authorizer, registry, permissions,
+        router.add_service("lambda", lambda_api.build(backend, lambda_authz.hook(authorizer, registry, permissions,
                                                                                   config.region)))
-        iam_service = iam_api.build_iam(iam, hooks.iam_hook(authorizer, iam))
+        iam_service = iam_wire.build_iam(iam, iam_authz.iam(authorizer, iam))
         router.add_service("iam", iam_service, iam_service.render_error)
-        sts_service = iam_api.build_sts(sts, hooks.sts_hook())
+        sts_service = iam_wire.build_sts(sts, iam_authz.sts())
         router.add_service("sts", sts_service, sts_service.render_error)
-        router.add_service("logs", logs_api.build(logs, config.region,
-                                                  hooks.logs_hook(authorizer, config.region)),
+        router.add_service("logs", logs_wire.build(logs, config.region,
+                                                  logs_authz.hook(authorizer, config.region)),
                            json_render_error)
-        router.add_service("sqs", sqs_api.build(sqs, hooks.sqs_hook(authorizer, sqs)),
-                           sqs_api.render_error)
-        sns_service = sns_api.build(sns, hooks.sns_hook(authorizer, sns))
+        router.add_service("sqs", sqs_wire.build(sqs, sqs_authz.hook(authorizer, sqs)),
+                           sqs_wire.render_error)
+        sns_service = sns_wire.build(sns, sns_authz.hook(authorizer, sns))
         router.add_service("sns", sns_service, sns_service.render_error)
-        router.add_anonymous("sns", sns_api.anonymous)
-        elbv2_service = elbv2_api.build(elbv2, alb.can_invoke, hooks.elbv2_hook(authorizer))
+        router.add_anonymous("sns", sns_wire.anonymous)
+        elbv2_service = elbv2_wire.build(elbv2, alb.can_invoke, elbv2_authz.hook(authorizer))
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
         self._router = router
 

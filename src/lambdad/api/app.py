@@ -24,10 +24,11 @@ from lambdad.errors import (
     ServiceException,
     UnknownOperationException,
 )
+from lambdad.store.errors import StoreError
 
 if TYPE_CHECKING:
+    from lambdad.api.audit import AuditLog
     from lambdad.api.own_endpoints import OwnEndpoints
-    from lambdad.services.audit import AuditLog
 
 log = logging.getLogger("lambdad.api")
 
@@ -118,6 +119,10 @@ class Router:
         except ApiError as exc:
             error_code = exc.code
             response = self._render_error(exc, request)
+        except StoreError as exc:  # the storage beneath failed: AWS's 500 for a failure on its side
+            log.error("store failure for %s %s: %s", request.method, request.path, exc)
+            error_code = "ServiceException"
+            response = self._render_error(ServiceException(str(exc)), request)
         except Exception as exc:  # a bug: answer like AWS's ServiceException, keep serving
             log.exception("unhandled error for %s %s", request.method, request.path)
             error_code = "ServiceException"

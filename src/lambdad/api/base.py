@@ -63,6 +63,11 @@ def json_error(exc: ApiError, request_id: str) -> ApiResponse:
     )
 
 
+def request_context(request: ApiRequest) -> dict[str, str | list[str]]:
+    """The global condition keys of a request (aws:SourceIp, aws:SecureTransport)."""
+    return {"aws:SourceIp": (request.client or ("", 0))[0], "aws:SecureTransport": "false"}
+
+
 # Called with (request, operation name, parsed input) after parsing and before the operation; raises
 # to refuse. It also records request.action / request.resource for the audit log.
 Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]

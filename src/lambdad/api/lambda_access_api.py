@@ -88,7 +88,7 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
 
     @svc.handler("ListFunctionUrlConfigs")
     async def list_urls(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        from lambdad.api.lambda_api import paginate
+        from lambdad.api.lambda_common import paginate
 
         rec, _ = url_target(request, params)
         page, marker = paginate(urls.list(rec), params.get("Marker"), params.get("MaxItems"))

@@ -6,13 +6,12 @@ import base64
 import binascii
 import json
 import re
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from lambdad.api import lambda_access_api, lambda_async_api
-from lambdad.api.base import ApiRequest, ApiResponse, Authorize
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize, request_context
+from lambdad.api.lambda_common import listed_config, paginate, public_config
 from lambdad.api.restjson import RestJsonService
-from lambdad.auth import hooks
 from lambdad.auth.access import environment_visible
 from lambdad.control.functions import LATEST, FunctionVersion
 from lambdad.control.names import FunctionRef, function_arn, parse_function_ref, validation_error
@@ -27,37 +26,7 @@ from lambdad.invoke.invoker import InvokeMeta
 if TYPE_CHECKING:
     from lambdad.api.lambda_backend import LambdaBackend
 
-PAGE_DEFAULT = 50
 _ALIAS_RE = re.compile(r"[a-zA-Z0-9-_]+")
-
-
-# Fields AWS leaves out of ListFunctions entries (the state lives on GetFunction/GetFunctionConfiguration).
-_NOT_LISTED = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason",
-               "LastUpdateStatusReasonCode")
-
-
-def public_config(fv: FunctionVersion, *, creating: bool = False, updating: bool = False) -> dict[str, Any]:
-    """The FunctionConfiguration as AWS shows it: Pending right after create, InProgress after update.
-
-    lambdad finishes creates and updates before answering, so the transient state is only what the
-    answer shows; as on AWS, it carries a revision of its own that the finished state replaces.
-    """
-    cfg = dict(fv.config)
-    if creating:
-        cfg.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating",
-                   RevisionId=str(uuid.uuid4()))
-        cfg.pop("LastUpdateStatus", None)
-    elif updating:
-        cfg.update(LastUpdateStatus="InProgress", LastUpdateStatusReason="The function is being created.",
-                   LastUpdateStatusReasonCode="Creating", RevisionId=str(uuid.uuid4()))
-    return cfg
-
-
-def listed_config(fv: FunctionVersion, qualified: bool = False) -> dict[str, Any]:
-    cfg = {k: v for k, v in fv.config.items() if k not in _NOT_LISTED}
-    if qualified:
-        cfg["FunctionArn"] = f"{fv.function.latest.arn}:{fv.version}"
-    return cfg
 
 
 def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonService:
@@ -101,7 +70,7 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     def _environment_visible(request: ApiRequest, fv: FunctionVersion) -> bool:
         found = backend.permissions.document(fv.function, None)
         return environment_visible(backend.authorizer, request.principal, fv.arn, fv.account,
-                                   found[0] if found else None, hooks.request_context(request))
+                                   found[0] if found else None, request_context(request))
 
     def publish(fv: FunctionVersion) -> FunctionVersion:
         """Publish $LATEST of fv's function (CreateFunction/UpdateFunctionCode with Publish)."""
@@ -266,26 +235,6 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     lambda_async_api.register(svc, backend)
     lambda_access_api.register(svc, backend)
     return svc
-
-
-def paginate(items: list[Any], marker: str | None, max_items: int | None) -> tuple[list[Any], str | None]:
-    """Opaque markers are base64 offsets, as stable as the sorted listing they index."""
-    start = 0
-    if marker:
-        try:
-            start = int(base64.b64decode(marker).decode())
-        except (ValueError, binascii.Error) as exc:
-            raise InvalidParameterValueException("Invalid marker") from exc
-    size = PAGE_DEFAULT if max_items is None else max_items
-    if size < 1:
-        raise validation_error([f"Value '{size}' at 'maxItems' failed to satisfy constraint: Member must have "
-                                "value greater than or equal to 1"])
-    if size > 10000:
-        raise validation_error([f"Value '{size}' at 'maxItems' failed to satisfy constraint: Member must have "
-                                "value less than or equal to 10000"])
-    page = items[start:start + size]
-    next_start = start + size
-    return page, base64.b64encode(str(next_start).encode()).decode() if next_start < len(items) else None
 
 
 def _check_json(payload: bytes) -> None:

@@ -144,7 +144,7 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
 
     @svc.handler("ListFunctionEventInvokeConfigs")
     async def list_configs(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        from lambdad.api.lambda_api import paginate
+        from lambdad.api.lambda_common import paginate
 
         assert request.principal is not None
         r = parse_function_ref(params.get("FunctionName", ""), None, request.principal.account)

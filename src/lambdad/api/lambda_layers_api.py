@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from lambdad.api.base import ApiRequest
-from lambdad.api.lambda_api import paginate
+from lambdad.api.lambda_common import paginate
 from lambdad.api.restjson import RestJsonService
 
 if TYPE_CHECKING:

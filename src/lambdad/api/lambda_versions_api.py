@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lambdad.api.base import ApiRequest
-from lambdad.api.lambda_api import paginate, public_config
+from lambdad.api.lambda_common import paginate, public_config
 from lambdad.api.restjson import RestJsonService
 from lambdad.control.names import FunctionRef, parse_function_ref, validation_error
 from lambdad.control.versions import require_latest

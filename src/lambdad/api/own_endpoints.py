@@ -12,7 +12,7 @@ from typing import Any
 from lambdad import __version__
 from lambdad.api.base import ApiRequest, ApiResponse, json_error
 from lambdad.errors import AccessDeniedException, ApiError, UnknownOperationException
-from lambdad.services.iam import Iam
+from lambdad.services.iam.identities import Iam
 from lambdad.store import BlobStore
 
 log = logging.getLogger("lambdad.api")

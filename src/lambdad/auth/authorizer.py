@@ -1,7 +1,8 @@
 """Authorization of API calls: (principal, action, resource, context) -> allow, or AWS's AccessDenied.
 
-Every service's codec calls its hook (auth/hooks.py) with the operation and its parameters after
-authentication; the hook names the IAM action and resource ARN and asks `Authorizer.authorize`.
+Every service's codec calls its authorization hook (api/lambda_authz.py, services/<name>/authz.py)
+with the operation and its parameters after authentication; the hook names the IAM action and
+resource ARN and asks `Authorizer.authorize`.
 
 - The account root acting in its own account is allowed at once: no policy is read, nothing is
   evaluated (the hot path of the common single-user setup).
@@ -16,21 +17,29 @@ authentication; the hook names the IAM action and resource ARN and asks `Authori
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from lambdad.auth import policy
+from lambdad.auth.principal import Principal
 from lambdad.errors import AccessDeniedException, ApiError
-
-if TYPE_CHECKING:
-    from lambdad.auth.principal import Principal
-    from lambdad.services.iam import Iam
 
 Policies = list[dict[str, Any]]
 
 
+class PolicySource(Protocol):
+    """Where identity policies come from (the IAM service): policies by user or role, and a call
+    whenever any of them changes."""
+
+    def user_policies(self, account: str, name: str) -> Policies: ...
+
+    def role_policies(self, account: str, name: str) -> Policies: ...
+
+    def add_listener(self, listener: Callable[[], None]) -> None: ...
+
+
 class Authorizer:
-    def __init__(self, iam: Iam, region: str) -> None:
+    def __init__(self, iam: PolicySource, region: str) -> None:
         self.iam = iam
         self.region = region
         self._cache: dict[tuple[str, str, str], Policies] = {}

@@ -26,7 +26,7 @@ from lambdad.config import Config
 from lambdad.control import validation as v
 from lambdad.control.codezip import CodeZipError, inspect_zip
 from lambdad.control.names import function_arn
-from lambdad.control.tags import check_tags
+from lambdad.control.validation import check_tags
 from lambdad.errors import (
     ApiError,
     InvalidParameterValueException,

@@ -35,7 +35,7 @@ from lambdad.errors import ApiError, TooManyRequestsException
 from lambdad.frontdoors import proxy
 from lambdad.invoke.invoker import InvokeMeta, Invoker
 from lambdad.invoke.triggers import Triggers
-from lambdad.services.elbv2 import Elbv2
+from lambdad.services.elbv2.load_balancers import Elbv2
 
 log = logging.getLogger("lambdad.alb")
 

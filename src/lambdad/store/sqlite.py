@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lambdad.errors import ServiceException
+from lambdad.store.errors import StoreError
 
 
 class Store:
@@ -40,14 +40,14 @@ class Store:
             with self._lock:
                 return self._conn.execute(sql, params)
         except sqlite3.Error as exc:
-            raise ServiceException(f"Store failure: {exc}") from exc
+            raise StoreError(f"Store failure: {exc}") from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
             with self._lock:
                 self._conn.executemany(sql, rows)
         except sqlite3.Error as exc:
-            raise ServiceException(f"Store failure: {exc}") from exc
+            raise StoreError(f"Store failure: {exc}") from exc
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         return self.execute(sql, params).fetchone()

@@ -25,7 +25,7 @@ from lambdad.auth import policy
 from lambdad.auth.credentials import Credential, CredentialStore, new_key_id, new_secret
 from lambdad.auth.keyring import Keyring
 from lambdad.errors import IamError
-from lambdad.services import aws_managed_policies
+from lambdad.services.iam import managed_policies as aws_managed_policies
 from lambdad.store import Store
 
 SCHEMA = """

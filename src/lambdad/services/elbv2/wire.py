@@ -16,7 +16,7 @@ import botocore.session
 from lambdad.api import query
 from lambdad.api.base import ApiRequest, Authorize
 from lambdad.errors import ApiError
-from lambdad.services.elbv2 import Elbv2
+from lambdad.services.elbv2.load_balancers import Elbv2
 
 # (function ARN, target group ARN) -> whether the function's policy lets ELB invoke it
 CanInvoke = Callable[[str, str], bool]

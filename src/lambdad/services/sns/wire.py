@@ -15,7 +15,7 @@ import botocore.session
 from lambdad.api import query
 from lambdad.api.base import ApiRequest, Authorize
 from lambdad.errors import SnsError
-from lambdad.services.sns import MAX_BATCH, MAX_MESSAGE_BYTES, PAGE, PublishEntry, SnsService, Topic, invalid
+from lambdad.services.sns.topics import MAX_BATCH, MAX_MESSAGE_BYTES, PAGE, PublishEntry, SnsService, Topic, invalid
 
 _ANONYMOUS_ACTIONS = frozenset({"ConfirmSubscription", "Unsubscribe"})
 _BATCH_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")

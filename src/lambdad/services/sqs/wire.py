@@ -22,7 +22,7 @@ from lambdad.api import query
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.api.restjson import decode_value, encode_value
 from lambdad.errors import ApiError, SqsError, UnknownOperationException
-from lambdad.services.sqs import (
+from lambdad.services.sqs.queues import (
     MAX_BATCH_BYTES,
     Queue,
     SendEntry,

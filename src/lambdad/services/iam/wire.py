@@ -14,12 +14,11 @@ from urllib.parse import quote
 import botocore.session
 
 from lambdad.api import query
-from lambdad.api.base import ApiRequest, Authorize
-from lambdad.auth.hooks import request_context
+from lambdad.api.base import ApiRequest, Authorize, request_context
 from lambdad.auth.principal import Principal
 from lambdad.errors import ApiError
-from lambdad.services.iam import Iam, paginate, validation
-from lambdad.services.sts import Sts
+from lambdad.services.iam.identities import Iam, paginate, validation
+from lambdad.services.iam.sts import Sts
 
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 

@@ -34,8 +34,8 @@ from urllib.parse import quote
 
 from lambdad.config import Config
 from lambdad.errors import SnsError, SqsError
-from lambdad.services.sns_filter import FilterPolicy, FilterPolicyError, compile_policy
-from lambdad.services.sqs import SendEntry, SqsService
+from lambdad.services.sns.filter_policy import FilterPolicy, FilterPolicyError, compile_policy
+from lambdad.services.sqs.queues import SendEntry, SqsService
 from lambdad.store import Store
 
 log = logging.getLogger("lambdad.sns")

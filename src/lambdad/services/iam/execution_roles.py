@@ -6,7 +6,7 @@ from typing import Protocol
 
 from lambdad.auth.credentials import CredentialStore
 from lambdad.errors import InvalidParameterValueException
-from lambdad.services.iam import Iam
+from lambdad.services.iam.identities import Iam
 
 
 class RunsAsRole(Protocol):

@@ -10,7 +10,7 @@ from lambdad.api.jsonproto import JsonService, render_error
 from lambdad.errors import ApiError
 
 if TYPE_CHECKING:
-    from lambdad.services.logs import LogStore
+    from lambdad.services.logs.function_logs import LogStore
 
 
 def _token(last_id: int) -> str:
