@@ -16,8 +16,9 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from lambdad.api import lambda_api, lambda_authz
-from lambdad.api.app import Router
+from lambdad.api.app import SPOOL_BYTES, Router
 from lambdad.api.audit import AuditLog
+from lambdad.api.http_protocol import Spool
 from lambdad.api.jsonproto import render_error as json_render_error
 from lambdad.api.lambda_backend import LambdaBackend, LambdaLimits
 from lambdad.api.own_endpoints import CodeLinks, OwnEndpoints
@@ -27,6 +28,7 @@ from lambdad.auth.credentials import EXECUTION_SESSION_SECONDS, CredentialStore
 from lambdad.auth.keyring import Keyring, load_master_key
 from lambdad.config import Config
 from lambdad.control.aliases import Aliases
+from lambdad.control.code_staging import CodeStaging
 from lambdad.control.codezip import extract_zip
 from lambdad.control.function_urls import FunctionUrls
 from lambdad.control.functions import FunctionRegistry
@@ -68,8 +70,11 @@ from lambdad.services.sqs import wire as sqs_wire
 from lambdad.services.sqs.queues import SqsService
 from lambdad.store import BlobStore, Store
 from lambdad.supervisor import Supervisor
+from lambdad.workers import WorkerPool
 
 log = logging.getLogger("lambdad")
+# Threads for blocking work (zip inspection and extraction): uploads in parallel, the loop free.
+WORKER_THREADS = 4
 
 
 class Lambdad:
@@ -121,6 +126,10 @@ class Lambdad:
 
         store = Store(data / "lambdad.db")
         stack.callback(store.close)
+        workers = WorkerPool(WORKER_THREADS)
+        stack.callback(workers.close)  # closed before the store: work still running finishes first
+        spool_dir = data / "spool"
+        spool_dir.mkdir(mode=0o700, exist_ok=True)
         blobs = BlobStore(data / "code", config.max_unzipped_bytes,
                           lambda data, path, limit: extract_zip(data, path, max_unzipped_bytes=limit))
         keyring = Keyring(load_master_key(config))
@@ -201,12 +210,15 @@ class Lambdad:
             return {"environments": pools.statistics(), "snapstart": snapstart.statistics(),
                     "async": dispatcher.statistics(), "background": supervisor.statistics()}
 
-        router = Router(authenticator, OwnEndpoints(statistics, code_links, iam, config.account_id), audit=audit)
+        spool = Spool(str(spool_dir), SPOOL_BYTES)
+        router = Router(authenticator, OwnEndpoints(statistics, code_links, iam, config.account_id), spool,
+                        audit=audit)
         router.add_front_door(FunctionUrlDoor(function_urls, registry, permissions, resolver, invoker, authenticator,
-                                              authorizer, region=config.region, port=config.port))
+                                              authorizer, spool, region=config.region, port=config.port))
         backend = LambdaBackend(LambdaLimits(config.region, config.max_zip_bytes, config.max_unzipped_bytes),
                                 registry, resolver, versions, aliases, layers, tagging, permissions, function_urls,
-                                provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links.url)
+                                provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links.url,
+                                CodeStaging(registry, layers, workers))
         router.add_service("lambda", lambda_api.build(backend, lambda_authz.hook(authorizer, registry, permissions,
                                                                                   config.region)))
         iam_service = iam_wire.build_iam(iam, iam_authz.iam(authorizer, iam))

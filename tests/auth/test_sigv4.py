@@ -258,10 +258,25 @@ def test_session_token_header_is_returned() -> None:
     assert wire.verify().session_token == TOKEN
 
 
-def test_unsigned_payload_header() -> None:
-    wire = sign("lambda", "POST", f"{ENDPOINT}/p", b"signed?", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+def test_unsigned_payload_header_only_for_s3() -> None:
+    wire = sign("s3", "PUT", f"{ENDPOINT}/b/k", b"signed?", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
     wire.body = b"anything at all"
-    assert wire.verify().service == "lambda"
+    assert wire.verify().service == "s3"
+    # Other services sign the body's hash whatever the header says: a signature made over
+    # UNSIGNED-PAYLOAD does not cover the body, so it does not match (a swapped body is refused).
+    for body in (b"signed?", b"anything at all"):
+        wire = sign("lambda", "POST", f"{ENDPOINT}/p", b"signed?", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+        wire.body = body
+        expect_error(wire, "InvalidSignatureException", BAD_SIGNATURE)
+
+
+def test_presigned_non_s3_unsigned_payload_is_refused() -> None:
+    # A presigned STS URL whose signer chose UNSIGNED-PAYLOAD must not let a body ride along.
+    wire = sign("sts", "GET", f"{ENDPOINT}/?Action=GetCallerIdentity&Version=2011-06-15", signer=S3SigV4QueryAuth)
+    wire.body = b"Action=GetSessionToken&Version=2011-06-15"
+    expect_error(wire, "InvalidSignatureException", BAD_SIGNATURE)
+    wire.body = b""
+    expect_error(wire, "InvalidSignatureException", BAD_SIGNATURE)
 
 
 def test_content_sha256_header_must_match_body() -> None:

@@ -8,20 +8,23 @@ shutdown; every request then goes to the Router.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lambdad.api.base import ApiRequest, ApiResponse, Service, json_error
-from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, read_body
+from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, RequestBody, Spool, SpoolFull
 from lambdad.auth import sigv4
 from lambdad.auth.authn import Authenticator
+from lambdad.auth.principal import Principal
 from lambdad.errors import (
     ApiError,
     AuthError,
     LambdadError,
     RequestTooLargeException,
     ServiceException,
+    TooManyRequestsException,
     UnknownOperationException,
 )
 from lambdad.store.errors import StoreError
@@ -37,6 +40,14 @@ ErrorRenderer = Callable[[ApiError, ApiRequest], ApiResponse]
 # Largest request body read at all: a sync payload of 6 MB arrives base64-free, a 50 MB zip as
 # base64 inside JSON (4/3 larger).
 MAX_BODY = 70 * 1024 * 1024
+# Largest body of a request that names no signer: SNS's anonymous confirmation links, lambdad's own
+# endpoints, and whatever an unsigned caller sends before it is refused.
+ANONYMOUS_MAX_BODY = 64 * 1024
+# Most of a body held in memory before its signature is checked; the rest of a larger one waits on
+# disk (in the data dir) until the whole body has arrived and its hash shows who sent it.
+UNVERIFIED_IN_MEMORY = 256 * 1024
+# Most bytes of such bodies waiting on disk at once (across requests): past it they are answered 429.
+SPOOL_BYTES = 2 * 1024 * 1024 * 1024
 _QUERY_VERSIONS = {b"2010-05-08": "iam", b"2011-06-15": "sts", b"2012-11-05": "sqs", b"2010-03-31": "sns"}
 
 
@@ -45,7 +56,7 @@ class FrontDoor(Protocol):
 
     def matches(self, request: ApiRequest) -> bool: ...
 
-    async def __call__(self, request: ApiRequest) -> ApiResponse: ...
+    async def __call__(self, request: ApiRequest, body: RequestBody) -> ApiResponse: ...
 
 
 class ServiceWithoutAuthorization(LambdadError):
@@ -56,10 +67,11 @@ class ServiceWithoutAuthorization(LambdadError):
 class Router:
     """Every request of the API port: front doors, lambdad's own endpoints, then SigV4 and a service."""
 
-    def __init__(self, authenticator: Authenticator, own_endpoints: OwnEndpoints, *,
+    def __init__(self, authenticator: Authenticator, own_endpoints: OwnEndpoints, spool: Spool, *,
                  audit: AuditLog | None = None) -> None:
         self.authenticator = authenticator
         self.own_endpoints = own_endpoints
+        self.spool = spool  # bodies waiting for their signature check (api/http_protocol.py)
         self.audit = audit
         self.services: dict[str, Service] = {}
         self.error_renderers: dict[str, ErrorRenderer] = {}
@@ -84,7 +96,7 @@ class Router:
         SNS's SubscribeURL and UnsubscribeURL that way)."""
         self.anonymous.append((service, matches))
 
-    async def handle(self, scope: dict[str, Any], receive: Any) -> ApiResponse | None:
+    async def handle(self, scope: dict[str, Any], body: RequestBody) -> ApiResponse | None:
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             key = name.decode("latin-1")
@@ -98,24 +110,27 @@ class Router:
         error_code = ""
         try:
             try:
-                request.body = await read_body(scope, receive, MAX_BODY)
+                if body.declared is not None and body.declared > MAX_BODY:
+                    raise BodyTooLarge  # more than any request may send, whoever sends it
+                front = next((door for door in self.front_doors if door.matches(request)), None)
+                if front is not None:
+                    response = await front(request, body)  # function URLs answer with a request id too
+                elif request.path.startswith("/_lambdad/"):
+                    request.body = await body.read(ANONYMOUS_MAX_BODY)
+                    return await self.own_endpoints.handle(request, self.authenticate)
+                else:
+                    service = await self._authenticate_and_read(request, body)
+                    handler = self.services.get(service)
+                    if handler is None:
+                        raise UnknownOperationException(
+                            f"Service '{service}' is not available on this lambdad server.")
+                    request.service = service
+                    response = await handler.dispatch(request)
             except ClientDisconnected:
                 return None
             except BodyTooLarge:
                 raise RequestTooLargeException("Request must be smaller than 6291456 bytes for the "
                                                "InvokeFunction operation") from None
-            front = next((door for door in self.front_doors if door.matches(request)), None)
-            if front is not None:
-                response = await front(request)  # function URLs answer with a request id too
-            elif request.path.startswith("/_lambdad/"):
-                return await self.own_endpoints.handle(request, self.authenticate)
-            else:
-                service = self._anonymous_service(request) or self.authenticate(request)
-                handler = self.services.get(service)
-                if handler is None:
-                    raise UnknownOperationException(f"Service '{service}' is not available on this lambdad server.")
-                request.service = service
-                response = await handler.dispatch(request)
         except ApiError as exc:
             error_code = exc.code
             response = self._render_error(exc, request)
@@ -139,20 +154,43 @@ class Router:
             return renderer(exc, request)
         return json_error(exc, request.request_id)
 
+    async def _authenticate_and_read(self, request: ApiRequest, body: RequestBody) -> str:
+        """Authenticate a request to an AWS API, reading its body only as far as the caller has
+        shown who it is; answer the service it is for."""
+        if not self.authenticator.enabled:
+            request.body = await body.read(MAX_BODY)
+            return self.authenticate(request)
+        signed = "authorization" in request.headers or "X-Amz-Credential" in request.query
+        if not signed:
+            # Nobody to answer to: a small body (SNS's anonymous confirmation links have none; the
+            # rest only says which protocol to refuse it in), an unread one past that.
+            try:
+                request.body = await body.read(ANONYMOUS_MAX_BODY)
+            except BodyTooLarge:
+                pass
+            return self._anonymous_service(request) or self.authenticate(request)
+        request.body, info, request.principal = await verified_body(
+            request, body, self.authenticator, MAX_BODY, self.spool, self._refuse)
+        return info.service
+
     def authenticate(self, request: ApiRequest) -> str:
-        """Verify the signature, set request.principal, and answer the service the request is for."""
+        """For a request whose body is read: verify the signature, set request.principal, and answer
+        the service the request is for."""
         try:
             info, request.principal = self.authenticator.authenticate(
                 request.method, request.raw_path, request.raw_query, request.query, request.headers, request.body)
         except sigv4.SigV4Error as exc:
-            # Answer in the protocol of the service asked (an unsigned request names none: guess it).
-            scope = sigv4.parse_scope(request.headers, request.query)
-            request.service = scope.service if scope is not None else self._guess_service(request)
-            err = AuthError(exc.message, code=exc.code, status=exc.status)
-            if exc.code == "UnrecognizedClientException":
-                err.message_key = "message"
-            raise err from None
+            raise self._refuse(request, exc) from None
         return info.service if info is not None else self._guess_service(request)
+
+    def _refuse(self, request: ApiRequest, exc: sigv4.SigV4Error) -> ApiError:
+        # Answer in the protocol of the service asked (an unsigned request names none: guess it).
+        scope = sigv4.parse_scope(request.headers, request.query)
+        request.service = scope.service if scope is not None else self._guess_service(request)
+        err = AuthError(exc.message, code=exc.code, status=exc.status)
+        if exc.code == "UnrecognizedClientException":
+            err.message_key = "message"
+        return err
 
     def _anonymous_service(self, request: ApiRequest) -> str | None:
         if not self.anonymous or "authorization" in request.headers or "X-Amz-Credential" in request.query:
@@ -199,12 +237,13 @@ class AsgiApp:
             return
         if scope["type"] != "http" or self.router is None:  # uvicorn serves only after startup
             return
-        response = await self.router.handle(scope, receive)
+        body = RequestBody(scope, receive)
+        response = await self.router.handle(scope, body)
         if response is None:  # the client left before its request arrived: nobody to answer
             return
         # An explicit length spares the chunked encoding uvicorn would otherwise choose.
         response.headers.append((b"content-length", str(len(response.body)).encode()))
-        if response.status == 413:  # do not read (or wait for) the rest of an oversized body
+        if not body.consumed:  # do not read (or wait for) the rest of a body refused unread
             response.headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
         await send({"type": "http.response.body", "body": response.body})
@@ -225,3 +264,38 @@ class AsgiApp:
                 await self.server.__aexit__(None, None, None)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def verified_body(request: ApiRequest, body: RequestBody, authenticator: Authenticator, limit: int,
+                        spool: Spool, refuse: Callable[[ApiRequest, sigv4.SigV4Error], ApiError]
+                        ) -> tuple[bytes, sigv4.SignedRequestInfo, Principal]:
+    """The body of a SigV4-signed request, read only once what the headers can prove is proven, with
+    what its signature says and who signed it.
+
+    A request whose signature fails without its body (unknown key, stale date, a declared payload
+    hash it was not signed with) is refused before any of its body is read. When the signature
+    covers a declared hash it is checked first and the body is hashed as it arrives; otherwise the
+    body's hash is what the signature is checked against, so the body is read first, holding no
+    more than UNVERIFIED_IN_MEMORY of it in memory until then.
+    """
+    try:
+        pending = authenticator.begin(request.method, request.raw_path, request.raw_query, request.headers)
+    except sigv4.SigV4Error as exc:
+        raise refuse(request, exc) from None
+    hasher = hashlib.sha256()
+    verified: list[sigv4.SignedRequestInfo] = []
+
+    def check() -> None:  # once the last byte is in, before a spooled body is loaded into memory
+        verified.append(pending.finish(hasher.hexdigest()))
+
+    try:
+        data = await body.read(limit, hasher=hasher, spool=None if pending.verified else spool,
+                               spool_after=UNVERIFIED_IN_MEMORY, on_complete=check)
+        principal = authenticator.principal_for(verified[0])
+    except sigv4.SigV4Error as exc:
+        raise refuse(request, exc) from None
+    except SpoolFull:
+        request.service = pending.info.service
+        raise TooManyRequestsException("Too many large requests are being verified at once; retry later.",
+                                       Reason="CallerRateLimitExceeded") from None
+    return data, verified[0], principal

@@ -16,7 +16,9 @@ Connections and in-flight requests are further bounded by uvicorn's `limit_concu
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import tempfile
+from collections.abc import Callable
+from typing import IO, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -97,29 +99,121 @@ class BodyTooLarge(Exception):
     """The request body is larger than the port accepts; answer 413 and close the connection."""
 
 
-async def read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
-    """The whole request body, refusing one larger than `limit` before reading it when its
-    Content-Length says so, and as soon as it grows past it otherwise (chunked uploads)."""
+class SpoolFull(Exception):
+    """Bodies waiting on disk to be verified already use the whole `Spool`."""
+
+
+class Spool:
+    """Where bodies wait, on disk, until their signature can be checked, and the most bytes of
+    them kept at once: callers who only know an access key id cannot fill the disk with uploads
+    they could never sign."""
+
+    def __init__(self, directory: str, limit: int) -> None:
+        self.directory = directory
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> None:
+        if self.used + size > self.limit:
+            raise SpoolFull
+        self.used += size
+
+    def release(self, size: int) -> None:
+        self.used -= size
+
+
+def declared_length(scope: dict[str, Any]) -> int | None:
+    """The request's Content-Length, None when it has none (chunked) or an unreadable one."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                declared = int(value)
+                return int(value)
             except ValueError:
-                declared = 0
-            if declared > limit:
-                raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge
-            chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                return None
+    return None
+
+
+class RequestBody:
+    """A request body that is read only when (and as far as) its handler decides to.
+
+    The API port verifies who is calling before it reads what they send: an unread body stays in
+    the kernel's socket buffer (uvicorn stops reading from a connection whose request is not being
+    consumed), and a response to a request whose body was left unread closes the connection.
+    """
+
+    def __init__(self, scope: dict[str, Any], receive: Any) -> None:
+        self._receive = receive
+        self.declared = declared_length(scope)
+        chunked = any(name == b"transfer-encoding" for name, _ in scope["headers"])
+        # Without Content-Length or Transfer-Encoding an HTTP/1.1 request has no body.
+        self.present = not (self.declared == 0 or (self.declared is None and not chunked))
+        self._read = False
+
+    @property
+    def consumed(self) -> bool:
+        """Whether nothing of the request is left on the connection (a later request may follow)."""
+        return self._read or not self.present
+
+    async def read(self, limit: int, *, hasher: Any = None, spool: Spool | None = None, spool_after: int = 0,
+                   on_complete: Callable[[], object] | None = None) -> bytes:
+        """The whole body, refused (BodyTooLarge) past `limit`: before reading it when its
+        Content-Length says so, as soon as it grows past it otherwise (chunked uploads).
+
+        `hasher` (a hashlib object) sees every byte as it arrives. With a `spool`, no more than
+        `spool_after` bytes are held in memory while the body arrives: the rest waits in an unlinked
+        file of the spool until the caller has the whole body (a caller whose signature can only
+        be checked against the body's hash must read it before it knows who sent it), counted
+        against the spool's limit while it is there (SpoolFull past it). `on_complete` runs once the
+        last byte is in, before the body is loaded: an exception from it refuses the body unloaded.
+        """
+        if self._read:
+            raise RuntimeError("the request body was read already")
+        if self.declared is not None and self.declared > limit:
+            raise BodyTooLarge
+        chunks: list[bytes] = []
+        size = 0
+        spooled_to: IO[bytes] | None = None
+        spooled = 0
+        try:
+            while True:
+                message = await self._receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        raise BodyTooLarge
+                    if hasher is not None:
+                        hasher.update(chunk)
+                    if spool is not None and spooled_to is None and size > spool_after:
+                        spooled_to = tempfile.TemporaryFile(dir=spool.directory)  # closed below
+                        chunks.append(chunk)
+                        chunk = b"".join(chunks)
+                        chunks.clear()
+                    if spooled_to is not None:
+                        assert spool is not None
+                        spool.take(len(chunk))
+                        spooled += len(chunk)
+                        spooled_to.write(chunk)
+                    else:
+                        chunks.append(chunk)
+                if not message.get("more_body"):
+                    break
+            self._read = True
+            if on_complete is not None:
+                on_complete()
+            if spooled_to is not None:
+                spooled_to.seek(0)
+                return spooled_to.read()  # one allocation of the body's size
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        finally:
+            if spooled_to is not None:
+                spooled_to.close()
+            if spool is not None:
+                spool.release(spooled)
+
+
+async def read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
+    """The whole request body, refusing one larger than `limit` (see `RequestBody.read`)."""
+    return await RequestBody(scope, receive).read(limit)

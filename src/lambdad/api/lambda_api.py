@@ -79,7 +79,9 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     @svc.handler("CreateFunction")
     async def create_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
-        fv = registry.create(request.principal.account, params)
+        registry.check_create(request.principal.account, params)  # answered before the code is unpacked
+        code = await backend.code_staging.function_code(params.get("Code") or {})
+        fv = registry.create(request.principal.account, params, code)
         out = public_config(fv, creating=True)
         if params.get("Publish"):
             out["Version"] = publish(fv).version  # AWS answers with the unqualified ARN, Version "1"
@@ -127,7 +129,9 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     async def update_function_code(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
         require_latest(r.qualifier)
-        fv = registry.update_code(r.account, r.name, params)
+        registry.get_record(r.account, r.name)  # a missing function is answered before its upload is unpacked
+        code = await backend.code_staging.function_code(registry.code_of_update(params))
+        fv = registry.update_code(r.account, r.name, params, code)
         if params.get("Publish"):
             return public_config(publish(fv), creating=True)
         return public_config(fv, updating=True)

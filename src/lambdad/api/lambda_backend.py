@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lambdad.auth.authorizer import Authorizer
 from lambdad.control.aliases import Aliases
+from lambdad.control.code_staging import CodeStaging
 from lambdad.control.function_urls import FunctionUrls
 from lambdad.control.functions import FunctionRegistry
 from lambdad.control.layers import Layers
@@ -46,3 +47,4 @@ class LambdaBackend:
     async_queue: AsyncQueue
     authorizer: Authorizer  # what a caller may see (environment variables)
     code_url: Callable[[str], str]  # a download link for a stored zip, by digest
+    code_staging: CodeStaging  # uploads unpacked off the event loop

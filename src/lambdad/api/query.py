@@ -48,9 +48,15 @@ def _invalid(message: str) -> ApiError:
 # -- input ------------------------------------------------------------------------------------------
 
 def form_params(request: ApiRequest) -> dict[str, str]:
-    """Query-string and form-body parameters of a request, body winning (as AWS treats POSTs)."""
+    """Query-string and form-body parameters of a request, body winning (as AWS treats POSTs).
+
+    Only a header-signed POST takes parameters from its body: a GET's body means nothing in HTTP,
+    and a presigned URL's signature covers its query string, not whatever body a holder of the URL
+    sends with it, so neither may change the parameters (a presigned GetCallerIdentity must not
+    become GetSessionToken).
+    """
     params = dict(parse_qsl(request.raw_query, keep_blank_values=True)) if request.raw_query else {}
-    if request.body:
+    if request.body and request.method == "POST" and not _presigned(request):
         ctype = request.headers.get("content-type", "")
         if not ctype or "x-www-form-urlencoded" in ctype:
             try:
@@ -59,6 +65,11 @@ def form_params(request: ApiRequest) -> dict[str, str]:
                 raise _invalid("The request body is not valid UTF-8.") from exc
             params.update(parse_qsl(text, keep_blank_values=True))
     return params
+
+
+def _presigned(request: ApiRequest) -> bool:
+    return not request.headers.get("authorization") and any(
+        key.lower() in ("x-amz-signature", "x-amz-credential") for key in request.query)
 
 
 class _Node:

@@ -31,6 +31,16 @@ class Authenticator:
         if not self.enabled:
             return sigv4.parse_scope(headers, query), self._anonymous_root
         info = sigv4.verify(method, raw_path, raw_query, headers, body, self.credentials.secret_for)
+        return info, self.principal_for(info)
+
+    def begin(self, method: str, raw_path: str, raw_query: str,
+              headers: Mapping[str, str]) -> sigv4.PendingSignature:
+        """Check what the headers alone can prove, before any of the body is read (SigV4Error if that
+        fails); `finish(body_hash)` on the result completes it, then `principal_for` says who signed."""
+        return sigv4.begin(method, raw_path, raw_query, headers, self.credentials.secret_for)
+
+    def principal_for(self, info: sigv4.SignedRequestInfo) -> Principal:
+        """Who signed a verified request (SigV4Error if the key or its session token no longer holds)."""
         cred = self.credentials.lookup(info.access_key_id)
         if cred is None:  # revoked between the signature check and now
             raise sigv4.SigV4Error("UnrecognizedClientException",
@@ -38,5 +48,5 @@ class Authenticator:
         if cred.session_token is not None and info.session_token != cred.session_token:
             raise sigv4.SigV4Error("UnrecognizedClientException",
                                    "The security token included in the request is invalid.")
-        return info, principal_of(cred)
+        return principal_of(cred)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, unquote_to_bytes
 
-__all__ = ["SigV4Error", "SignedRequestInfo", "parse_scope", "verify"]
+__all__ = ["PendingSignature", "SigV4Error", "SignedRequestInfo", "begin", "parse_scope", "verify"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -375,22 +375,59 @@ def parse_scope(headers: Mapping[str, str], query: Mapping[str, list[str]]) -> S
     return SignedRequestInfo(parts[0], parts[2], parts[3], token)
 
 
-def verify(
+class PendingSignature:
+    """A signature whose every part but the payload has been checked (see `begin`).
+
+    ``verified`` says whether the signature itself is checked already: the request declared its
+    payload hash in ``x-amz-content-sha256`` (the body must then hash to ``expected_body_hash``),
+    or it is an S3 request signed over ``UNSIGNED-PAYLOAD``. Otherwise the signature covers the
+    body's hash, and `finish` needs it.
+    """
+
+    __slots__ = ("_head", "_key", "_prefix", "_provided", "expected_body_hash", "info", "verified")
+
+    def __init__(self, info: SignedRequestInfo, head: str, prefix: str, key: bytes, provided: bytes) -> None:
+        self.info = info
+        self._head = head
+        self._prefix = prefix
+        self._key = key
+        self._provided = provided
+        self.verified = False
+        self.expected_body_hash: str | None = None
+
+    def _matches(self, payload_hash: str) -> bool:
+        canonical_hash = hashlib.sha256((self._head + payload_hash).encode("utf-8", "surrogateescape")).hexdigest()
+        expected = hmac.digest(self._key, (self._prefix + canonical_hash).encode(), "sha256").hex().encode()
+        return hmac.compare_digest(expected, self._provided)
+
+    def finish(self, body_hash: str) -> SignedRequestInfo:
+        """Who signed the request, given the hex SHA-256 of the body received; or `SigV4Error`."""
+        if not self.verified:
+            if not self._matches(body_hash):
+                raise _bad_signature()
+        elif self.expected_body_hash is not None and self.expected_body_hash != body_hash:
+            # The signature covers the header, not the body: the body must be the one hashed.
+            raise SigV4Error(
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                400,
+            )
+        return self.info
+
+
+def begin(
     method: str,
     raw_path: str | bytes,
     raw_query: bytes | str,
     headers: Mapping[str, str],
-    body: bytes,
     lookup_secret: Callable[[str], str | None],
     now: float | None = None,
     max_skew_seconds: int = 900,
-) -> SignedRequestInfo:
-    """Verify a SigV4-signed request; return who signed it or raise `SigV4Error`.
+) -> PendingSignature:
+    """Check everything of a SigV4 signature that does not need the body (form, scope, dates, the
+    key, and the signature itself when the payload hash is declared), before reading the body.
 
-    ``raw_path`` and ``raw_query`` are as received on the wire (ASGI ``raw_path`` and
-    ``query_string``), not decoded. ``headers`` has lower-case names, repeated headers joined
-    with ``","``. ``lookup_secret`` maps an access key id to its secret (None: unknown key); the
-    caller judges any session token in the result.
+    Arguments as for `verify`. Raises `SigV4Error` for a request that no body could make valid.
     """
     if isinstance(raw_query, bytes):
         raw_query = raw_query.decode("latin-1")
@@ -443,31 +480,6 @@ def verify(
             f"'{scope_date}' != '{claim.amz_date[:8]}', from '{claim.amz_date}'.",
         )
 
-    # Payload hashes to try, in order. Each one is a canonical request the key holder could
-    # have signed, so trying more than one never accepts a request that was not signed.
-    body_hash_claim: str | None = None
-    content_sha = headers.get("x-amz-content-sha256")
-    if content_sha is not None:
-        if content_sha in (UNSIGNED_PAYLOAD, _STREAMING_UNSIGNED_TRAILER):
-            candidates = (content_sha,)
-        elif len(content_sha) == 64 and _HEX.issuperset(content_sha):
-            candidates = (content_sha,)
-            body_hash_claim = content_sha
-        else:
-            # aws-chunked uploads sign each chunk; nothing here verifies those chunks.
-            raise SigV4Error(
-                "NotImplemented",
-                f"x-amz-content-sha256 '{content_sha}' is not supported by this server.",
-                501,
-            )
-    elif presigned:
-        # A presigned URL is made before the body is known: S3 signers use UNSIGNED-PAYLOAD,
-        # botocore's generic presigner hashes the (usually empty) body, other SDKs vary.
-        body_hash = hashlib.sha256(body).hexdigest()
-        candidates = (UNSIGNED_PAYLOAD, body_hash) if service == "s3" else (body_hash, UNSIGNED_PAYLOAD)
-    else:
-        candidates = (hashlib.sha256(body).hexdigest(),)
-
     head = (
         f"{method.upper()}\n{_canonical_uri(path, path_encoding, service)}\n"
         f"{_canonical_query(pairs, presigned)}\n"
@@ -475,20 +487,55 @@ def verify(
     )
     prefix = f"{ALGORITHM}\n{claim.amz_date}\n{scope_date}/{region}/{service}/{_TERMINATOR}\n"
     key = _signing_key(secret, scope_date, region, service)
-    provided = claim.signature.encode("utf-8", "replace")
-    for payload_hash in candidates:
-        canonical_hash = hashlib.sha256((head + payload_hash).encode("utf-8", "surrogateescape")).hexdigest()
-        expected = hmac.digest(key, (prefix + canonical_hash).encode(), "sha256").hex().encode()
-        if hmac.compare_digest(expected, provided):
-            break
-    else:
-        raise _bad_signature()
+    pending = PendingSignature(SignedRequestInfo(access_key, region, service, token), head, prefix, key,
+                               claim.signature.encode("utf-8", "replace"))
 
-    if body_hash_claim is not None and body_hash_claim.lower() != hashlib.sha256(body).hexdigest():
-        # The signature covers the header, not the body: check the body is the one hashed.
-        raise SigV4Error(
-            "XAmzContentSHA256Mismatch",
-            "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            400,
-        )
-    return SignedRequestInfo(access_key, region, service, token)
+    # The payload hash in the canonical request. Only S3 lets a signature leave the body out
+    # (UNSIGNED-PAYLOAD, header-signed or presigned); every other service signs the body's hash,
+    # so a request signed over UNSIGNED-PAYLOAD simply does not match there (AWS's answer too),
+    # and no body can be swapped under a signature.
+    content_sha = headers.get("x-amz-content-sha256")
+    if content_sha is not None:
+        if content_sha in (UNSIGNED_PAYLOAD, _STREAMING_UNSIGNED_TRAILER):
+            if service == "s3":
+                if not pending._matches(content_sha):
+                    raise _bad_signature()
+                pending.verified = True
+        elif len(content_sha) == 64 and _HEX.issuperset(content_sha):
+            if not pending._matches(content_sha):
+                raise _bad_signature()
+            pending.verified = True
+            pending.expected_body_hash = content_sha.lower()
+        else:
+            # aws-chunked uploads sign each chunk; nothing here verifies those chunks.
+            raise SigV4Error(
+                "NotImplemented",
+                f"x-amz-content-sha256 '{content_sha}' is not supported by this server.",
+                501,
+            )
+    elif presigned and service == "s3" and pending._matches(UNSIGNED_PAYLOAD):
+        # S3 presigners sign UNSIGNED-PAYLOAD: the URL is made before the body is known.
+        pending.verified = True
+    return pending
+
+
+def verify(
+    method: str,
+    raw_path: str | bytes,
+    raw_query: bytes | str,
+    headers: Mapping[str, str],
+    body: bytes,
+    lookup_secret: Callable[[str], str | None],
+    now: float | None = None,
+    max_skew_seconds: int = 900,
+) -> SignedRequestInfo:
+    """Verify a SigV4-signed request; return who signed it or raise `SigV4Error`.
+
+    ``raw_path`` and ``raw_query`` are as received on the wire (ASGI ``raw_path`` and
+    ``query_string``), not decoded. ``headers`` has lower-case names, repeated headers joined
+    with ``","``. ``lookup_secret`` maps an access key id to its secret (None: unknown key); the
+    caller judges any session token in the result. (`begin` + `PendingSignature.finish`, for a
+    body already in hand.)
+    """
+    pending = begin(method, raw_path, raw_query, headers, lookup_secret, now, max_skew_seconds)
+    return pending.finish(hashlib.sha256(body).hexdigest())

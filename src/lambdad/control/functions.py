@@ -226,7 +226,10 @@ class FunctionRegistry:
         return list(self._functions.values())
 
     # -- writes -----------------------------------------------------------------------------
-    def _code_from_params(self, code: dict[str, Any]) -> tuple[str, int]:
+    def stage_code(self, code: dict[str, Any]) -> tuple[str, int]:
+        """Validate, store and unpack a function's Code (digest, size). Blocking (a large zip takes
+        seconds) and touching no registry state: the server runs it on its worker pool and hands
+        the result to `create`/`update_code`."""
         if not isinstance(code, dict):
             raise InvalidParameterValueException("Code must be an object with ZipFile.")
         if code.get("S3Bucket") or code.get("S3Key") or code.get("S3ObjectVersion"):
@@ -243,6 +246,7 @@ class FunctionRegistry:
         return self.store_zip(data)
 
     def store_zip(self, data: bytes) -> tuple[str, int]:
+        """Check, store durably and unpack a zip (blocking; see `stage_code`)."""
         if len(data) > self.config.max_zip_bytes:
             raise ApiError(f"Zipped size must be smaller than {self.config.max_zip_bytes} bytes",
                            code="RequestEntityTooLargeException", status=413)
@@ -257,7 +261,8 @@ class FunctionRegistry:
             raise InvalidParameterValueException(exc.message) from exc
         return digest, len(data)
 
-    def create(self, account: str, params: dict[str, Any]) -> FunctionVersion:
+    def check_create(self, account: str, params: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
+        """Everything CreateFunction validates but its code: (name, configuration, tags)."""
         name = v.function_name_for_create(params.get("FunctionName"))
         if (account, name) in self._functions:
             raise ResourceConflictException(f"Function already exist: {name}")
@@ -268,8 +273,12 @@ class FunctionRegistry:
         cfg = v.function_configuration(params, creating=True)
         if self.role_check is not None:
             self.role_check(account, cfg["Role"])
-        tags = check_tags(params.get("Tags") or {})
-        digest, size = self._code_from_params(params.get("Code") or {})
+        return name, cfg, check_tags(params.get("Tags") or {})
+
+    def create(self, account: str, params: dict[str, Any], code: tuple[str, int] | None = None) -> FunctionVersion:
+        """A new function; `code` is what `stage_code` made of params["Code"] (staged here if None)."""
+        name, cfg, tags = self.check_create(account, params)
+        digest, size = code if code is not None else self.stage_code(params.get("Code") or {})
         cfg.update({
             "FunctionName": name,
             "FunctionArn": function_arn(self.region, account, name),
@@ -315,11 +324,18 @@ class FunctionRegistry:
                 "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/"
                 "GetAlias API to retrieve the latest Revision Id")
 
-    def update_code(self, account: str, name: str, params: dict[str, Any]) -> FunctionVersion:
+    @staticmethod
+    def code_of_update(params: dict[str, Any]) -> dict[str, Any]:
+        """The Code an UpdateFunctionCode call names (for `stage_code`)."""
+        return {k: params.get(k) for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
+                if params.get(k) is not None}
+
+    def update_code(self, account: str, name: str, params: dict[str, Any],
+                    code: tuple[str, int] | None = None) -> FunctionVersion:
+        """New code for $LATEST; `code` as for `create` (what `stage_code` made of `code_of_update`)."""
         rec = self.get_record(account, name)
         self.check_revision(rec.latest, params.get("RevisionId"))
-        digest, size = self._code_from_params({k: params.get(k) for k in (
-            "ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri") if params.get(k) is not None})
+        digest, size = code if code is not None else self.stage_code(self.code_of_update(params))
         cfg = dict(rec.latest.config)
         cfg["CodeSha256"] = base64.b64encode(bytes.fromhex(digest)).decode()
         cfg["CodeSize"] = size

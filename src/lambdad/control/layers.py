@@ -266,21 +266,32 @@ class Layers:
         return out
 
     # -- writes -----------------------------------------------------------------------------
-    def publish(self, account: str, name: str, params: dict[str, Any]) -> LayerVersion:
-        runtimes = params.get("CompatibleRuntimes")
-        architectures = params.get("CompatibleArchitectures")
-        _check_compatibility(runtimes, architectures)
+    def stage_content(self, params: dict[str, Any]) -> tuple[str, int]:
+        """Check, store and unpack a PublishLayerVersion's Content (digest, size). Blocking and
+        touching no layer state: the server runs it on its worker pool."""
+        _check_compatibility(params.get("CompatibleRuntimes"), params.get("CompatibleArchitectures"))
         content = params.get("Content") or {}
+        if not isinstance(content, dict):
+            raise InvalidParameterValueException("Content must be an object with ZipFile.")
         if content.get("S3Bucket") or content.get("S3Key") or content.get("S3ObjectVersion"):
             raise InvalidParameterValueException(
                 "Content.S3Bucket is not supported by this lambdad server yet; upload the layer with Content.ZipFile.")
         if not content.get("ZipFile"):
             raise InvalidParameterValueException("Please provide a source for the layer content (Content.ZipFile).")
         digest, size = self.registry.store_zip(content["ZipFile"])
+        self.unzipped_size(digest)  # measured here, off the loop, not by `publish`
+        return digest, size
+
+    def publish(self, account: str, name: str, params: dict[str, Any],
+                content: tuple[str, int] | None = None) -> LayerVersion:
+        """A new layer version; `content` is what `stage_content` made of params (staged here if None)."""
+        runtimes = params.get("CompatibleRuntimes")
+        architectures = params.get("CompatibleArchitectures")
+        digest, size = content if content is not None else self.stage_content(params)
         key = (account, name)
         number = self._next.get(key, 1)
         lv = LayerVersion(account, name, number, self.layer_arn(account, name), digest, size,
-                          self._unzipped_size(digest), now_timestamp(), params.get("Description") or "",
+                          self.unzipped_size(digest), now_timestamp(), params.get("Description") or "",
                           list(runtimes) if runtimes is not None else None,
                           list(architectures) if architectures is not None else None, params.get("LicenseInfo"))
         with self.store.transaction():
@@ -411,7 +422,7 @@ class Layers:
                 self._check_access(account, lv)
                 entry = {"Arn": arn, "CodeSize": lv.code_size, "_digest": lv.digest, "_unzipped": lv.unzipped_size}
             resolved.append(entry)
-        total = self._unzipped_size(code_digest) + sum(entry["_unzipped"] for entry in resolved)
+        total = self.unzipped_size(code_digest) + sum(entry["_unzipped"] for entry in resolved)
         limit = self.config.max_unzipped_bytes
         if total > limit:
             raise InvalidParameterValueException(
@@ -435,7 +446,8 @@ class Layers:
                 f"User: arn:aws:iam::{caller}:root is not authorized to perform: lambda:GetLayerVersion on "
                 f"resource: {lv.arn} because no resource-based policy allows the lambda:GetLayerVersion action")
 
-    def _unzipped_size(self, digest: str) -> int:
+    def unzipped_size(self, digest: str) -> int:
+        """Bytes of an unpacked package (walks its tree once: blocking for a large one)."""
         size = self._code_sizes.get(digest)
         if size is None:
             size = self._code_sizes[digest] = tree_size(self.blobs.tree(digest))

@@ -15,7 +15,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from lambdad import ids
+from lambdad.api.app import verified_body
 from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.http_protocol import BodyTooLarge, RequestBody, Spool
 from lambdad.auth import policy, sigv4
 from lambdad.auth.authn import Authenticator
 from lambdad.auth.authorizer import Authorizer
@@ -31,8 +33,15 @@ from lambdad.invoke.invoker import InvokeMeta, Invoker
 FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
              "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html")
 HOP_BY_HOP = proxy.HOP_BY_HOP
+# AWS's limit on a function URL's request payload (as on a synchronous Invoke).
+MAX_PAYLOAD = 6 * 1024 * 1024
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/xhtml+xml",
               "application/x-www-form-urlencoded", "application/ld+json", "application/graphql", "+json", "+xml")
+
+
+def _refusal(request: ApiRequest, exc: sigv4.SigV4Error) -> ApiError:
+    return ApiError(FORBIDDEN if exc.code == "MissingAuthenticationTokenException" else exc.message,
+                    code="AccessDeniedException" if exc.status == 403 else exc.code, status=403)
 
 
 def _message(status: int, message: str, error_type: str | None = None) -> ApiResponse:
@@ -55,8 +64,8 @@ def _is_text(content_type: str) -> bool:
 
 class FunctionUrlDoor:
     def __init__(self, urls: FunctionUrls, registry: FunctionRegistry, permissions: Permissions, resolver: Resolver,
-                 invoker: Invoker, authenticator: Authenticator, authorizer: Authorizer, *, region: str,
-                 port: int) -> None:
+                 invoker: Invoker, authenticator: Authenticator, authorizer: Authorizer, spool: Spool, *,
+                 region: str, port: int) -> None:
         self.urls = urls
         self.registry = registry
         self.permissions = permissions
@@ -64,13 +73,14 @@ class FunctionUrlDoor:
         self.invoker = invoker
         self.authenticator = authenticator
         self.authorizer = authorizer
+        self.spool = spool
         self.region = region
         self.port = port
 
     def matches(self, request: ApiRequest) -> bool:
         return url_id_of(request.headers.get("host", "")) is not None
 
-    async def __call__(self, request: ApiRequest) -> ApiResponse:
+    async def __call__(self, request: ApiRequest, body: RequestBody) -> ApiResponse:
         url_id = url_id_of(request.headers.get("host", ""))
         target = self.urls.target(url_id or "")
         if target is None:
@@ -80,7 +90,7 @@ class FunctionUrlDoor:
         if (cors and request.method == "OPTIONS" and origin
                 and "access-control-request-method" in request.headers):
             return self._preflight(cors, origin)
-        response = await self._invoke(request, target, url_id or "")
+        response = await self._invoke(request, body, target, url_id or "")
         if cors:  # the URL's CORS configuration overrides whatever the function said
             response.headers = [h for h in response.headers if not h[0].startswith(b"access-control-")]
             if origin:
@@ -88,8 +98,9 @@ class FunctionUrlDoor:
         return response
 
     # -- authorization ----------------------------------------------------------------------
-    def _authorize(self, request: ApiRequest, target: UrlTarget) -> dict[str, Any] | None:
-        """None if allowed (with request.principal set for AWS_IAM), else raise 403."""
+    async def _authorize(self, request: ApiRequest, body: RequestBody, target: UrlTarget) -> dict[str, Any] | None:
+        """Read the body of an allowed request (None for NONE URLs, the IAM authorizer context for
+        AWS_IAM), else raise 403. Nothing of the body is read before the caller may send it."""
         auth_type = target.config["AuthType"]
         rec = self.registry.find(target.account, target.name)
         assert rec is not None
@@ -103,14 +114,10 @@ class FunctionUrlDoor:
                 ctx = policy.RequestContext("", "", action, resource, target.account, {**keys, **extra})
                 if policy.evaluate(ctx, [], resource_policy) is not policy.Decision.ALLOW:
                     raise ApiError(FORBIDDEN, code="AccessDeniedException", status=403)
+            request.body = await body.read(MAX_PAYLOAD)
             return None
-        try:
-            _, who = self.authenticator.authenticate(request.method, request.raw_path, request.raw_query,
-                                                     request.query, request.headers, request.body)
-        except sigv4.SigV4Error as exc:
-            message = FORBIDDEN if exc.code == "MissingAuthenticationTokenException" else exc.message
-            raise ApiError(message, code="AccessDeniedException" if exc.status == 403 else exc.code,
-                           status=403) from None
+        request.body, _, who = await verified_body(request, body, self.authenticator, MAX_PAYLOAD, self.spool,
+                                                   _refusal)
         ctx = policy.RequestContext(who.arn, who.account, "lambda:InvokeFunctionUrl", resource,
                                     target.account, {"lambda:FunctionUrlAuthType": "AWS_IAM",
                                                      "aws:SourceIp": (request.client or ("", 0))[0]})
@@ -123,12 +130,14 @@ class FunctionUrlDoor:
                         "userId": who.access_key_id}}
 
     # -- invocation -------------------------------------------------------------------------
-    async def _invoke(self, request: ApiRequest, target: UrlTarget, url_id: str) -> ApiResponse:
+    async def _invoke(self, request: ApiRequest, body: RequestBody, target: UrlTarget, url_id: str) -> ApiResponse:
         try:
-            authorizer = self._authorize(request, target)
+            authorizer = await self._authorize(request, body, target)
             fv, invoked_arn = self.resolver.for_invoke(target.account, target.name, target.qualifier)
             event = self._event(request, url_id, target, authorizer)
             result = await self.invoker.invoke(fv, event, InvokeMeta(invoked_arn, request_id=request.request_id))
+        except BodyTooLarge:
+            return _message(413, "Request Entity Too Large", "RequestTooLargeException")
         except TooManyRequestsException:
             return _message(429, "Rate Exceeded.", "TooManyRequestsException")
         except ApiError as exc:

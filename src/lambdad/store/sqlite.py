@@ -3,6 +3,12 @@
 Writes commit immediately (autocommit outside `transaction()`); WAL with synchronous=NORMAL keeps
 every committed row across a `kill -9` of the server (the OS still holds the pages), which is the
 durability this server promises; only a power loss can cost the last few commits.
+
+The connection lives on the event loop's thread, so SQLite's busy handler would sleep the whole
+server while another process holds a lock on the database (an operator's `sqlite3` shell, a
+backup): the busy timeout is short (BUSY_TIMEOUT_MS) and a statement that still finds the database
+locked fails as a retryable `StoreError` (answered as a 500 ServiceException, which SDKs retry)
+instead of stalling every other request. Only the server's own connection writes, so in normal operation nothing waits.
 """
 
 from __future__ import annotations
@@ -15,6 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from lambdad.store.errors import StoreError
+
+# Longest the loop may sit in SQLite's busy handler per statement.
+BUSY_TIMEOUT_MS = 50
+
+
+def _failure(exc: sqlite3.Error) -> StoreError:
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return StoreError("The service is busy (its state is locked by another process); retry the request.")
+    return StoreError(f"Store failure: {exc}")
 
 
 class Store:
@@ -29,7 +44,7 @@ class Store:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     def ensure_schema(self, ddl: str) -> None:
         with self._lock:
@@ -40,14 +55,14 @@ class Store:
             with self._lock:
                 return self._conn.execute(sql, params)
         except sqlite3.Error as exc:
-            raise StoreError(f"Store failure: {exc}") from exc
+            raise _failure(exc) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
             with self._lock:
                 self._conn.executemany(sql, rows)
         except sqlite3.Error as exc:
-            raise StoreError(f"Store failure: {exc}") from exc
+            raise _failure(exc) from exc
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         return self.execute(sql, params).fetchone()
@@ -64,7 +79,7 @@ class Store:
             begin, commit, rollback = (("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK") if depth == 0 else
                                        (f"SAVEPOINT s{depth}", f"RELEASE s{depth}",
                                         f"ROLLBACK TO s{depth}; RELEASE s{depth}"))
-            self._conn.execute(begin)
+            self._run(begin)
             self._depth = depth + 1
             try:
                 yield
@@ -73,8 +88,20 @@ class Store:
                 for statement in rollback.split("; "):
                     self._conn.execute(statement)
                 raise
+            try:
+                self._run(commit)
+            except StoreError:
+                self._depth = depth
+                if depth == 0 and self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")  # a COMMIT that found the database locked
+                raise
             self._depth = depth
-            self._conn.execute(commit)
+
+    def _run(self, statement: str) -> None:
+        try:
+            self._conn.execute(statement)
+        except sqlite3.Error as exc:
+            raise _failure(exc) from exc
 
     def close(self) -> None:
         with self._lock:

@@ -9,10 +9,15 @@ into one event per line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from typing import Any
 
 from lambdad.store import Store
+from lambdad.store.errors import StoreError
+
+log = logging.getLogger("lambdad.logs")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS log_events (
@@ -40,21 +45,35 @@ class LogStore:
         self._pending.append((account, group, stream, now, now, "\n".join(lines)))
 
     def flush(self) -> None:
+        """Write what is pending; on a store failure (a locked database) keep it for the next try."""
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        with self.store.transaction():  # one commit per batch, not one per row
-            self.store.executemany(
-                "INSERT INTO log_events (account, log_group, stream, ts, ingested, message) VALUES (?,?,?,?,?,?)",
-                batch)
+        try:
+            with self.store.transaction():  # one commit per batch, not one per row
+                self.store.executemany(
+                    "INSERT INTO log_events (account, log_group, stream, ts, ingested, message) VALUES (?,?,?,?,?,?)",
+                    batch)
+        except StoreError:
+            self._pending[:0] = batch
+            raise
 
     async def run_flusher(self) -> None:
+        delay = self.flush_interval
         try:
             while True:
-                await asyncio.sleep(self.flush_interval)
-                self.flush()
+                await asyncio.sleep(delay)
+                try:
+                    self.flush()
+                    delay = self.flush_interval
+                except StoreError as exc:
+                    # Invocations keep running; their lines wait in memory until the store is back.
+                    if delay == self.flush_interval:
+                        log.warning("function logs not written yet: %s", exc.message)
+                    delay = min(delay * 2, 5.0)
         finally:
-            self.flush()
+            with contextlib.suppress(StoreError):  # still locked: nothing more to do at close
+                self.flush()
 
     # -- reads (FilterLogEvents / GetLogEvents / DescribeLogStreams) -------------------------
     def filter_events(self, account: str, group: str, *, streams: list[str] | None = None,
