@@ -41,6 +41,36 @@ def _network(text: str) -> str:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class PortRanges:
+    """Ports as comma-separated numbers and ranges, e.g. ``80,8000-8999``."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and any(low <= port <= high for low, high in self.ranges)
+
+    def __str__(self) -> str:
+        return ",".join(str(low) if low == high else f"{low}-{high}" for low, high in self.ranges)
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+
+def _port_ranges(text: str) -> PortRanges:
+    ranges = []
+    for item in text.split(","):
+        low, _, high = item.strip().partition("-")
+        try:
+            pair = (int(low), int(high or low))
+        except ValueError:
+            raise ValueError(f"not a port or port range: {item.strip()!r}") from None
+        if not 1 <= pair[0] <= pair[1] <= 65535:
+            raise ValueError(f"not a port range within 1-65535: {item.strip()!r}")
+        ranges.append(pair)
+    return PortRanges(tuple(ranges))
+
+
 MB = 1024 * 1024
 
 SETTINGS: tuple[Setting, ...] = (
@@ -85,6 +115,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("snapstart_park_fork", True, "Keep one fork of each SnapStart template parked (forked, in its own "
             "cgroups, before any user code) so a restore only runs the after-restore hooks; false forks on "
             "demand (a few ms more per restore, one process less per published version).", _bool),
+    Setting("alb_listener_ports", _port_ranges("1024-65535"), "Ports a load-balancer listener (ELBv2 "
+            "CreateListener/ModifyListener) may bind on this host, as comma-separated ports and ranges, e.g. "
+            "'8000-8999'. Any account can create listeners: include ports below 1024 only to let every tenant "
+            "bind privileged ports.", _port_ranges),
     Setting("max_zip_bytes", 50 * MB, "Largest deployment package accepted by direct upload.", int),
     Setting("max_unzipped_bytes", 250 * MB, "Largest unzipped size of code plus layers.", int),
     Setting("max_sync_payload_bytes", 6 * MB, "Largest synchronous request and response payload.", int),

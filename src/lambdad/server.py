@@ -41,6 +41,7 @@ from lambdad.frontdoors.alb import AlbListeners
 from lambdad.frontdoors.function_url import FunctionUrlDoor
 from lambdad.invoke.async_queue import AsyncDispatcher, AsyncQueue
 from lambdad.invoke.concurrency import ConcurrencyLimiter
+from lambdad.invoke.delivery_access import DeliveryAccess
 from lambdad.invoke.destinations import Destinations
 from lambdad.invoke.invoker import Invoker
 from lambdad.invoke.provisioned import ProvisionedConcurrency
@@ -192,8 +193,13 @@ class Lambdad:
                                    attributes: dict[str, dict[str, str]]) -> None:
             await sns.publish(topic_arn, message, attributes=attributes or None)
 
+        delivery_access = DeliveryAccess(authorizer, sqs, sns, registry, permissions,
+                                         require_existing_roles=config.require_existing_roles,
+                                         default_account=config.account_id)
+        registry.check_deliveries_with(delivery_access.denied_action)
         destinations = Destinations(store, config.region, send_to_queue=send_to_queue,
-                                    publish_to_topic=publish_to_topic, invoke_function=triggers.invoke_destination)
+                                    publish_to_topic=publish_to_topic, invoke_function=triggers.invoke_destination,
+                                    denied_action=delivery_access.denied_action)
         dispatcher = AsyncDispatcher(async_queue, resolver.for_invoke, invoker.invoke, destinations.deliver_outcome,
                                      config.async_retry_base_delay, max_parallel=max(16, config.account_concurrency))
 
@@ -218,7 +224,7 @@ class Lambdad:
         backend = LambdaBackend(LambdaLimits(config.region, config.max_zip_bytes, config.max_unzipped_bytes),
                                 registry, resolver, versions, aliases, layers, tagging, permissions, function_urls,
                                 provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links.url,
-                                CodeStaging(registry, layers, workers))
+                                CodeStaging(registry, layers, workers), delivery_access)
         router.add_service("lambda", lambda_api.build(backend, lambda_authz.hook(authorizer, registry, permissions,
                                                                                   config.region)))
         iam_service = iam_wire.build_iam(iam, iam_authz.iam(authorizer, iam))

@@ -14,6 +14,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.auth.test_authz import _create_account, _parse_keys
+from tests.auth.test_pathological_policies import health_watch
 from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, Server, create_function, free_port, unique
 from tests.frontdoors.alb_helpers import Alb, fixed, forward, function_target_group, lambda_target_group, make_alb
 
@@ -364,3 +366,58 @@ def test_listener_survives_restart(fresh_server: Server) -> None:
     fresh_server.stop()
     fresh_server.start()
     assert alb.get("/").headers["x-tag"] == "kept"
+
+
+# -- what a tenant may do with the host (issue 12) -----------------------------------------------------
+def test_listener_ports_come_from_the_configured_range(server: Server, lam: Any) -> None:
+    """Any account can create listeners, so the privileged port 81 of a root server is refused; a port in
+    `alb_listener_ports` (default 1024-65535) works, and moving a listener out of the range is refused."""
+    created = _create_account(server, unique("acct"))
+    assert created.returncode == 0, created.stderr
+    _, keys = _parse_keys(created.stdout)
+    tenant = server.client("elbv2", **keys)
+    lb_arn = tenant.create_load_balancer(Name=unique("lb"), Subnets=["subnet-a"])["LoadBalancers"][0][
+        "LoadBalancerArn"]
+    err = error_of(lambda: tenant.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=81,
+                                                  DefaultActions=[fixed("200", "mine")]))
+    assert (err["Code"], err["Status"]) == ("ValidationError", 400)
+    assert err["Message"] == ("1 validation error detected: Value '81' at 'port' failed to satisfy constraint: "
+                              "Member must be within this host's listener ports (1024-65535)")
+    with pytest.raises(httpx.ConnectError):
+        httpx.get("http://127.0.0.1:81/", timeout=5)
+    assert tenant.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"] == []
+
+    port = free_port()
+    listener = tenant.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=port,
+                                      DefaultActions=[fixed("200", "mine")])["Listeners"][0]
+    assert httpx.get(f"http://127.0.0.1:{port}/", timeout=30).text == "mine"
+    err = error_of(lambda: tenant.modify_listener(ListenerArn=listener["ListenerArn"], Port=80,
+                                                  DefaultActions=[fixed("200", "changed")]))
+    assert (err["Code"], err["Status"]) == ("ValidationError", 400)
+    assert httpx.get(f"http://127.0.0.1:{port}/", timeout=30).text == "mine", "a refused change changes nothing"
+
+
+def test_operator_may_allow_privileged_listener_ports(fresh_server: Server) -> None:
+    fresh_server.env["LAMBDAD_ALB_LISTENER_PORTS"] = "81,20000-20010"
+    fresh_server.start()
+    elb = fresh_server.client("elbv2")
+    lb_arn = elb.create_load_balancer(Name=unique("lb"), Subnets=["subnet-a"])["LoadBalancers"][0][
+        "LoadBalancerArn"]
+    err = error_of(lambda: elb.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=free_port(),
+                                               DefaultActions=[fixed("200", "x")]))
+    assert err["Message"].endswith("Member must be within this host's listener ports (81,20000-20010)")
+    elb.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=81, DefaultActions=[fixed("200", "on 81")])
+    assert httpx.get("http://127.0.0.1:81/", timeout=30).text == "on 81"
+
+
+def test_pathological_path_pattern_does_not_stall_the_server(server: Server, elb: Any) -> None:
+    """Rule patterns are the tenant's and paths the world's: `*a*a*...*b` against a long run of "a"s took a
+    backtracking regex forever, on the server's only event loop (issue 12, finding 2)."""
+    alb = make_alb(server, fixed("200", "default"))
+    elb.create_rule(ListenerArn=alb.listener_arn, Priority=1, Actions=[fixed("200", "evil")],
+                    Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/" + "*a" * 9 + "*b"]}}])
+    with health_watch(server) as seen:
+        for _ in range(3):
+            assert alb.get("/" + "a" * 4000).text == "default"
+        assert alb.get("/" + "xa" * 9 + "b").text == "evil"
+    assert seen and not [s for s in seen if isinstance(s, str)], seen[:3]

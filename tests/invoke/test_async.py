@@ -7,10 +7,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCOUNT, Server, create_function, free_port, server_env, unique
+from tests.conftest import ACCOUNT, Server, create_function, free_port, make_zip, server_env, unique, wait_until
 
 RECORDER = """
 import json
@@ -248,3 +249,121 @@ def test_thousand_events_survive_kill_9(fresh_server: Server) -> None:
         for message in drain(fresh_server, url, 1000 - len(seen), timeout=5):
             seen.add(json.loads(message["Body"])["responsePayload"]["i"])
     assert seen == set(range(1000))
+
+
+# -- the execution role delivers (issue 12, finding 14) ----------------------------------------------
+LAMBDA_TRUST_DOC = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def scoped_role(srv: Server, *statements: dict[str, Any]) -> tuple[str, str]:
+    """(name, ARN) of an execution role allowed only these statements (plus writing its logs)."""
+    iam = srv.client("iam")
+    name = unique("exec")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST_DOC)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="logs", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}))
+    if statements:
+        iam.put_role_policy(RoleName=name, PolicyName="deliver", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": list(statements)}))
+    return name, arn
+
+
+def function_with_role(lam: Any, role: str, **kwargs: Any) -> str:
+    name = unique()
+    lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", Role=role,
+                        Code={"ZipFile": make_zip({"app.py": FAILING})}, **kwargs)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+    return name
+
+
+def async_statistics(srv: Server) -> dict[str, int]:
+    return httpx.get(f"{srv.endpoint}/_lambdad/health", timeout=30).json()["async"]
+
+
+def test_destinations_and_dead_letter_queues_need_the_roles_permission(fast_retry_server: Server) -> None:
+    lam = fast_retry_server.client()
+    _, queue_arn = queue(fast_retry_server)
+    topic_arn = fast_retry_server.client("sns").create_topic(Name=unique("t"))["TopicArn"]
+    _, bare_role = scoped_role(fast_retry_server)
+    name = function_with_role(lam, bare_role)
+    with pytest.raises(ClientError) as err:
+        lam.put_function_event_invoke_config(FunctionName=name,
+                                             DestinationConfig={"OnFailure": {"Destination": queue_arn}})
+    assert (err.value.response["Error"]["Code"], err.value.response["Error"]["Message"]) == (
+        "InvalidParameterValueException",
+        f"The function's execution role does not have permissions to call SendMessage on {queue_arn}")
+    with pytest.raises(ClientError) as err:
+        lam.put_function_event_invoke_config(FunctionName=name,
+                                             DestinationConfig={"OnSuccess": {"Destination": topic_arn}})
+    assert err.value.response["Error"]["Message"] == (
+        f"The function's execution role does not have permissions to call Publish on {topic_arn}")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_event_invoke_config(FunctionName=name)  # nothing was stored
+    with pytest.raises(ClientError) as err:
+        lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": queue_arn})
+    assert (err.value.response["Error"]["Code"], err.value.response["Error"]["Message"]) == (
+        "InvalidParameterValueException", "The provided execution role does not have permissions to call "
+                                          "SendMessage on SQS")
+    with pytest.raises(ClientError) as err:
+        function_with_role(lam, bare_role, DeadLetterConfig={"TargetArn": topic_arn})
+    assert err.value.response["Error"]["Message"] == ("The provided execution role does not have permissions to "
+                                                      "call Publish on SNS")
+
+    # Allowed on exactly these targets, the same calls succeed.
+    _, role = scoped_role(fast_retry_server, {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn},
+                          {"Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn})
+    lam.update_function_configuration(FunctionName=name, Role=role, DeadLetterConfig={"TargetArn": queue_arn})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+    lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={
+        "OnFailure": {"Destination": queue_arn}, "OnSuccess": {"Destination": topic_arn}})
+    with pytest.raises(ClientError) as err:  # and a role change is judged against the DLQ too
+        lam.update_function_configuration(FunctionName=name, Role=bare_role)
+    assert err.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_delivery_fails_visibly_when_the_role_lost_its_permission(fast_retry_server: Server) -> None:
+    lam, iam = fast_retry_server.client(), fast_retry_server.client("iam")
+    dest_url, dest_arn = queue(fast_retry_server)
+    dlq_url, dlq_arn = queue(fast_retry_server)
+    role_name, role = scoped_role(fast_retry_server, {"Effect": "Allow", "Action": "sqs:SendMessage",
+                                                      "Resource": [dest_arn, dlq_arn]})
+    name = function_with_role(lam, role, DeadLetterConfig={"TargetArn": dlq_arn})
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0,
+                                         DestinationConfig={"OnFailure": {"Destination": dest_arn}})
+    iam.delete_role_policy(RoleName=role_name, PolicyName="deliver")  # after the configuration was accepted
+
+    before = async_statistics(fast_retry_server)
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"job": "denied"}))
+    assert wait_until(lambda: (after := async_statistics(fast_retry_server))["DestinationDeliveryFailures"]
+                      > before["DestinationDeliveryFailures"]
+                      and after["DeadLetterErrors"] > before["DeadLetterErrors"], timeout=60)
+    assert drain(fast_retry_server, dest_url, 1, timeout=1.5) == [], "the destination got a record"
+    assert drain(fast_retry_server, dlq_url, 1, timeout=1.5) == [], "the dead-letter queue got the event"
+    assert "its execution role may not call SendMessage there" in fast_retry_server.log_text()
+
+    # Given the permission back, the very same configuration delivers (so the check is what refused).
+    iam.put_role_policy(RoleName=role_name, PolicyName="deliver", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": [dest_arn, dlq_arn]}]}))
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"job": "allowed"}))
+    [record] = drain(fast_retry_server, dest_url, 1)
+    assert json.loads(record["Body"])["requestPayload"] == {"job": "allowed"}
+    [event] = drain(fast_retry_server, dlq_url, 1)
+    assert json.loads(event["Body"]) == {"job": "allowed"}
+
+
+def test_a_role_that_does_not_exist_is_not_checked_when_roles_need_not_exist(fresh_server: Server) -> None:
+    """LAMBDAD_REQUIRE_EXISTING_ROLES=false lets a function name any role; its deliveries keep working
+    (there is no policy to judge them by)."""
+    fresh_server.env["LAMBDAD_REQUIRE_EXISTING_ROLES"] = "false"
+    fresh_server.env["LAMBDAD_ASYNC_RETRY_BASE_DELAY"] = "0.2"
+    fresh_server.start()
+    lam = fresh_server.client()
+    url, arn = queue(fresh_server)
+    name = function_with_role(lam, f"arn:aws:iam::{ACCOUNT}:role/{unique('nowhere')}",
+                              DeadLetterConfig={"TargetArn": arn})
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"job": "kept"}))
+    [event] = drain(fresh_server, url, 1)
+    assert json.loads(event["Body"]) == {"job": "kept"}

@@ -83,6 +83,10 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
                             "You can't specify the function as a destination for itself.")
                     if registry.find(ref.account, ref.name) is None:
                         raise InvalidParameterValueException(f"The destination ARN {dest} is invalid.")
+                denied = backend.delivery_access.denied_action(rec.latest.role, rec.name, dest)
+                if denied is not None:  # Lambda delivers as the execution role (checked again at delivery)
+                    raise InvalidParameterValueException(
+                        f"The function's execution role does not have permissions to call {denied} on {dest}")
                 clean[key] = {"Destination": dest}
             out["DestinationConfig"] = clean
         return out

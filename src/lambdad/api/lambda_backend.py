@@ -17,6 +17,7 @@ from lambdad.control.tags import Tagging
 from lambdad.control.versions import Versions
 from lambdad.invoke.async_queue import AsyncQueue
 from lambdad.invoke.concurrency import ConcurrencyLimiter
+from lambdad.invoke.delivery_access import DeliveryAccess
 from lambdad.invoke.invoker import Invoker
 from lambdad.invoke.provisioned import ProvisionedConcurrency
 from lambdad.invoke.reservations import Reservations
@@ -48,3 +49,4 @@ class LambdaBackend:
     authorizer: Authorizer  # what a caller may see (environment variables)
     code_url: Callable[[str], str]  # a download link for a stored zip, by digest
     code_staging: CodeStaging  # uploads unpacked off the event loop
+    delivery_access: DeliveryAccess  # may the execution role send to a destination

@@ -35,6 +35,8 @@ class PolicySource(Protocol):
 
     def role_policies(self, account: str, name: str) -> Policies: ...
 
+    def find_role(self, account: str, name: str) -> dict[str, Any] | None: ...
+
     def add_listener(self, listener: Callable[[], None]) -> None: ...
 
 
@@ -117,3 +119,18 @@ class Authorizer:
         if principal.account != resource_account and alone is policy.Decision.ALLOW:
             return f"{head} because no resource-based policy allows the {action} action"
         return f"{head} because no identity-based policy allows the {action} action"
+
+    def execution_role_allowed(self, role_arn: str, session_name: str, action: str, resource: str,
+                               resource_policy: Mapping[str, Any] | None = None) -> bool | None:
+        """Whether a function's execution role (as its session ``session_name``) may act on a resource,
+        as Lambda acts with it for destinations and dead-letter queues; None when there is no such role."""
+        parts = role_arn.split(":", 5)
+        if len(parts) != 6 or not parts[5].startswith("role/"):
+            return None
+        account, name = parts[4], parts[5].rpartition("/")[2]
+        role = self.iam.find_role(account, name)
+        if role is None or role["Arn"] != role_arn:
+            return None
+        session = Principal(account, f"arn:aws:sts::{account}:assumed-role/{name}/{session_name}", role_name=name)
+        target = resource.split(":")
+        return self.allowed(session, action, resource, target[4] if len(target) > 4 else account, resource_policy)

@@ -29,12 +29,13 @@ import enum
 import functools
 import ipaddress
 import json
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from lambdad import wildcards
 
 __all__ = ["Decision", "PolicyError", "RequestContext", "evaluate", "validate_policy_document"]
 
@@ -94,42 +95,16 @@ def _statements(policy: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [s for s in _as_list(policy.get("Statement")) if isinstance(s, Mapping)]
 
 
-@functools.lru_cache(maxsize=4096)
-def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    """``*`` any run of characters, ``?`` any one character (actions, StringLike)."""
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
-@functools.lru_cache(maxsize=4096)
-def _arn_glob(pattern: str) -> re.Pattern[str]:
-    """Wildcards stay inside a colon-delimited ARN segment, except a ``*`` that ends a segment."""
-    parts = []
-    for i, c in enumerate(pattern):
-        if c == "*":
-            ends_segment = i + 1 == len(pattern) or pattern[i + 1] == ":"
-            parts.append(".*" if ends_segment else "[^:]*")
-        elif c == "?":
-            parts.append("[^:]")
-        else:
-            parts.append(re.escape(c))
-    return re.compile("".join(parts), re.DOTALL)
-
-
 def _action_matches(pattern: str, action: str) -> bool:
     if pattern == "*":
         return True
     if "*" not in pattern and "?" not in pattern:
         return pattern.lower() == action.lower()
-    return _glob(pattern, True).fullmatch(action) is not None
+    return wildcards.match(pattern, action, ignore_case=True)
 
 
 def _arn_matches(pattern: str, arn: str) -> bool:
-    if pattern == "*":
-        return True
-    if "*" not in pattern and "?" not in pattern:
-        return pattern == arn
-    return _arn_glob(pattern).fullmatch(arn) is not None
+    return pattern == "*" or wildcards.arn_match(pattern, arn)
 
 
 # --- policy variables ---------------------------------------------------------------------------
@@ -269,7 +244,7 @@ def _ip_in(actual: str, wanted: str) -> bool:
 _MATCHERS: dict[str, Callable[[str, str], bool]] = {
     "StringEquals": lambda a, b: a == b,
     "StringEqualsIgnoreCase": lambda a, b: a.casefold() == b.casefold(),
-    "StringLike": lambda a, b: _glob(b, False).fullmatch(a) is not None,
+    "StringLike": lambda a, b: wildcards.match(b, a),
     "ArnEquals": lambda a, b: _arn_matches(b, a),  # ArnEquals and ArnLike behave alike in IAM
     "ArnLike": lambda a, b: _arn_matches(b, a),
     "Bool": lambda a, b: a.lower() == b.lower(),

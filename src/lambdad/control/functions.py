@@ -130,6 +130,8 @@ class FunctionRegistry:
         self.keyring = keyring
         #: (account, role ARN) -> None or raise: checks a function's execution role
         self.role_check = role_check
+        #: (role ARN, function name, target ARN) -> the API the role may not call on it, or None
+        self.delivery_check: Callable[[str, str, str], str | None] | None = None
         self._functions: dict[tuple[str, str], FunctionRecord] = {}
         self._listeners: list[ChangeListener] = []
         self._config_hooks: list[ConfigHook] = []
@@ -151,6 +153,11 @@ class FunctionRegistry:
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
+
+    def check_deliveries_with(self, check: Callable[[str, str, str], str | None]) -> None:
+        """How a dead-letter queue is checked against the execution role (invoke/delivery_access.py).
+        Given after construction: that check reads other functions' resource policies from here."""
+        self.delivery_check = check
 
     def add_config_hook(self, hook: ConfigHook) -> None:
         """Run `hook` on every new or updated $LATEST configuration (layers resolve their ARNs here)."""
@@ -273,6 +280,7 @@ class FunctionRegistry:
         cfg = v.function_configuration(params, creating=True)
         if self.role_check is not None:
             self.role_check(account, cfg["Role"])
+        self._check_dead_letter(name, cfg)
         return name, cfg, check_tags(params.get("Tags") or {})
 
     def create(self, account: str, params: dict[str, Any], code: tuple[str, int] | None = None) -> FunctionVersion:
@@ -304,6 +312,17 @@ class FunctionRegistry:
             self._save_version(fv)
         self._functions[(account, name)] = rec
         return fv
+
+    def _check_dead_letter(self, name: str, cfg: dict[str, Any]) -> None:
+        """Lambda sends to the dead-letter queue as the execution role, so the role must allow it (AWS
+        checks when the configuration is set)."""
+        target = (cfg.get("DeadLetterConfig") or {}).get("TargetArn")
+        if not target or self.delivery_check is None:
+            return
+        denied = self.delivery_check(str(cfg.get("Role") or ""), name, target)
+        if denied is not None:
+            raise InvalidParameterValueException(f"The provided execution role does not have permissions to call "
+                                                 f"{denied} on {target.split(':')[2].upper()}")
 
     def _replace_latest(self, rec: FunctionRecord, cfg: dict[str, Any], digest: str) -> FunctionVersion:
         self._complete(rec.account, cfg, digest)
@@ -349,6 +368,8 @@ class FunctionRegistry:
         if "Role" in changes and self.role_check is not None:
             self.role_check(account, changes["Role"])
         cfg.update(changes)
+        if "Role" in changes or "DeadLetterConfig" in changes:
+            self._check_dead_letter(name, cfg)
         return self._replace_latest(rec, cfg, rec.latest.code_digest)
 
     def delete(self, account: str, name: str, qualifier: str | None) -> None:

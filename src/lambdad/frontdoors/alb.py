@@ -94,6 +94,10 @@ class AlbListeners:
             return
         if port in self.servers or self._closing:
             return
+        allowed = self.config.alb_listener_ports
+        if port not in allowed:  # any tenant may create listeners: the operator says which ports
+            raise ApiError(f"1 validation error detected: Value '{port}' at 'port' failed to satisfy constraint: "
+                           f"Member must be within this host's listener ports ({allowed})", code="ValidationError")
         host = self.config.host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)

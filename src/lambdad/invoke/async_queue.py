@@ -69,7 +69,10 @@ class AsyncEvent:
 
 Resolve = Callable[[str, str, str | None], tuple[FunctionVersion, str]]
 Run = Callable[[FunctionVersion, bytes, InvokeMeta], Awaitable[InvokeResult]]
-Outcome = Callable[[AsyncEvent, FunctionVersion | None, str, InvokeResult | None], Awaitable[None]]
+# Delivers an event's final outcome; returns the names of the deliveries that failed (metric names).
+Outcome = Callable[[AsyncEvent, FunctionVersion, str, InvokeResult | None], Awaitable[list[str]]]
+#: AWS's CloudWatch metrics of failed outcome deliveries, counted in `statistics()`
+DELIVERY_METRICS = ("DestinationDeliveryFailures", "DeadLetterErrors")
 
 
 class AsyncQueue:
@@ -163,6 +166,7 @@ class AsyncDispatcher:
         self.base_delay = base_delay
         self._slots = asyncio.Semaphore(max_parallel)
         self._running: set[asyncio.Task[None]] = set()
+        self.delivery_failures = dict.fromkeys(DELIVERY_METRICS, 0)
 
     async def run_dispatcher(self) -> None:
         try:
@@ -237,12 +241,13 @@ class AsyncDispatcher:
     async def _finish(self, ev: AsyncEvent, fv: FunctionVersion | None, condition: str,
                       result: InvokeResult | None) -> None:
         if fv is not None:
-            await self.on_outcome(ev, fv, condition, result)
+            for metric in await self.on_outcome(ev, fv, condition, result):
+                self.delivery_failures[metric] = self.delivery_failures.get(metric, 0) + 1
         self.queue.remove(ev)
 
     def statistics(self) -> dict[str, int]:
         return {"pending": self.queue.pending, "running": len(self._running), "accepted": self.queue.accepted,
-                "completed": self.queue.completed}
+                "completed": self.queue.completed, **self.delivery_failures}
 
 
 def invocation_record(ev: AsyncEvent, fv: FunctionVersion, condition: str,

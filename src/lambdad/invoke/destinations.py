@@ -16,6 +16,7 @@ from typing import Any
 
 from lambdad.control.functions import FunctionVersion
 from lambdad.invoke.async_queue import AsyncEvent, invocation_record
+from lambdad.invoke.delivery_access import DeliveryCheck
 from lambdad.invoke.invoker import InvokeResult
 from lambdad.store import Store
 
@@ -43,16 +44,20 @@ class DestinationError(Exception):
 
 class Destinations:
     def __init__(self, store: Store, region: str, *, send_to_queue: SendToQueue, publish_to_topic: PublishToTopic,
-                 invoke_function: InvokeFunction) -> None:
+                 invoke_function: InvokeFunction, denied_action: DeliveryCheck | None = None) -> None:
         self.store = store
         self.region = region
         self.send_to_queue = send_to_queue
         self.publish_to_topic = publish_to_topic
         self.invoke_function = invoke_function
+        #: (role ARN, function name, target) -> the API the execution role may not call there, or None
+        self.denied_action = denied_action
         store.ensure_schema(SCHEMA)
 
     async def deliver_outcome(self, ev: AsyncEvent, fv: FunctionVersion, condition: str,
-                              result: InvokeResult | None) -> None:
+                              result: InvokeResult | None) -> list[str]:
+        """Send the outcome where the function's configuration says; the failed deliveries' metrics."""
+        failed = []
         configs = fv.function.meta.get("event_invoke_configs") or {}
         cfg = configs.get(ev.qualifier or "$LATEST") or {}
         dests = cfg.get("DestinationConfig") or {}
@@ -60,7 +65,8 @@ class Destinations:
         target = (dests.get("OnSuccess" if success else "OnFailure") or {}).get("Destination")
         if target:
             record = invocation_record(ev, fv, condition, result)
-            await self._send(fv.account, target, record, success)
+            if not (self._role_allows(fv, target) and await self._send(fv.account, target, record, success)):
+                failed.append("DestinationDeliveryFailures")
         dlq = (fv.config.get("DeadLetterConfig") or {}).get("TargetArn")
         if not success and dlq:
             error_code, error_message = _error_of(result, condition)
@@ -69,17 +75,32 @@ class Destinations:
                 "ErrorCode": {"DataType": "Number", "StringValue": error_code},
                 "ErrorMessage": {"DataType": "String", "StringValue": error_message},
             }
-            await self._raw(fv.account, dlq, ev.payload.decode("utf-8", "replace"), attributes)
+            if not (self._role_allows(fv, dlq)
+                    and await self._raw(fv.account, dlq, ev.payload.decode("utf-8", "replace"), attributes)):
+                failed.append("DeadLetterErrors")
+        return failed
 
-    async def _send(self, account: str, target: str, record: dict[str, Any], success: bool) -> None:
+    def _role_allows(self, fv: FunctionVersion, target: str) -> bool:
+        """Lambda delivers as the execution role: the role's permissions are judged at each delivery
+        (they may have changed since the configuration was accepted)."""
+        if self.denied_action is None:
+            return True
+        denied = self.denied_action(str(fv.config.get("Role") or ""), fv.name, target)
+        if denied is not None:
+            log.warning("could not deliver an outcome of %s to %s: its execution role may not call %s there",
+                        fv.arn, target, denied)
+        return denied is None
+
+    async def _send(self, account: str, target: str, record: dict[str, Any], success: bool) -> bool:
         service = _service_of(target)
         if service == "events":
             self._put_bus_event(account, target, record, success)
-            return
+            return True
         body = json.dumps(record)
-        await self._raw(account, target, body, {})
+        return await self._raw(account, target, body, {})
 
-    async def _raw(self, account: str, target: str, body: str, attributes: dict[str, dict[str, str]]) -> None:
+    async def _raw(self, account: str, target: str, body: str, attributes: dict[str, dict[str, str]]) -> bool:
+        """Whether the target took the message."""
         service = _service_of(target)
         try:
             if service == "sqs":
@@ -95,6 +116,8 @@ class Destinations:
         except Exception as exc:
             # AWS drops a record its destination refuses; say so in the server log.
             log.warning("could not deliver to %s: %s", target, exc)
+            return False
+        return True
 
     def _put_bus_event(self, account: str, bus_arn: str, record: dict[str, Any], success: bool) -> None:
         t = time.time()

@@ -170,13 +170,14 @@ class Invoker:
 
     def _outcome(self, fv: FunctionVersion, outcome: Outcome, request_id: str, timeout: float,
                  lines: list[str]) -> InvokeResult:
+        if outcome.kind in ("result", "error") and len(outcome.body) > self.max_payload:
+            # An error payload is a response too: AWS refuses both over the limit alike.
+            limit = self.max_payload + 100 if self.max_payload == 6 * 1024 * 1024 else self.max_payload
+            return InvokeResult(_error_payload(
+                "Function.ResponseSizeTooLarge",
+                f"Response payload size exceeded maximum allowed payload size ({limit} bytes)."),
+                fv.version, "Unhandled")
         if outcome.kind == "result":
-            if len(outcome.body) > self.max_payload:
-                limit = self.max_payload + 100 if self.max_payload == 6 * 1024 * 1024 else self.max_payload
-                return InvokeResult(_error_payload(
-                    "Function.ResponseSizeTooLarge",
-                    f"Response payload size exceeded maximum allowed payload size ({limit} bytes)."),
-                    fv.version, "Unhandled")
             return InvokeResult(outcome.body, fv.version)
         if outcome.kind == "error":
             return InvokeResult(outcome.body, fv.version, "Unhandled")

@@ -50,23 +50,73 @@ class InitFailed(Exception):
         self.logs = logs  # what it wrote during init (a traceback, the runtime's own report)
 
 
+#: AWS's response limit: 6 MB plus 100 bytes of framing (the launcher sets each environment's).
+DEFAULT_MAX_RESPONSE = 6 * 1024 * 1024 + 100
+# Frames whose body is a payload under the limit: kind -> (bytes before the payload, reported as).
+# RESULT, ERROR and FATAL start with the max-RSS; an oversized result is reported as an error.
+_LIMITED = {frames.RESULT: (4, frames.ERROR), frames.ERROR: (4, frames.ERROR), frames.FATAL: (4, frames.FATAL),
+            frames.INIT_ERROR: (0, frames.INIT_ERROR)}
+
+
+def _too_large(limit: int) -> bytes:
+    return json.dumps({"errorMessage": f"Response payload size exceeded maximum allowed payload size ({limit} "
+                                       "bytes).", "errorType": "Function.ResponseSizeTooLarge"}).encode()
+
+
 class _Channel(asyncio.Protocol):
+    """The environment's frames. An answer (result or error) over the response limit is dropped
+    as it streams in, never buffered, and reported as AWS does: Function.ResponseSizeTooLarge."""
+
     def __init__(self, env: Environment) -> None:
         self.env = env
-        self.reader = frames.FrameReader()
         self.transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._skip = 0  # bytes still to drop of an oversized answer
+        self._skipped: tuple[int, bytes] | None = None  # the frame that reports it, once dropped
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        try:
-            batch = self.reader.feed(data)
-        except ValueError:
-            self.env.kill()
-            return
-        for kind, body in batch:
-            self.env._on_frame(kind, body)
+        if self._skip:
+            dropped = min(self._skip, len(data))
+            self._skip -= dropped
+            if self._skip:
+                return
+            data = data[dropped:]
+            assert self._skipped is not None
+            self.env._on_frame(*self._skipped)
+            self._skipped = None
+        buf = self._buf
+        buf += data
+        offset, size, header = 0, len(buf), frames.HEADER.size
+        limit = self.env.max_response
+        while size - offset >= header:
+            length, kind = frames.HEADER.unpack_from(buf, offset)
+            prefix, report = _LIMITED.get(kind, (0, 0))
+            if report and length - prefix > limit:
+                if size - offset < header + prefix:
+                    break  # the max-RSS is still on its way
+                body = bytes(buf[offset + header:offset + header + prefix]) + _too_large(limit)
+                available = min(size - offset - header, length)
+                offset += header + available
+                self._skip = length - available
+                if self._skip:
+                    self._skipped = (report, body)
+                    break
+                self.env._on_frame(report, body)
+                continue
+            if length > frames.MAX_FRAME:
+                del buf[:]
+                self.env.kill()
+                return
+            end = offset + header + length
+            if end > size:
+                break
+            self.env._on_frame(kind, bytes(buf[offset + header:end]))
+            offset = end
+        if offset:
+            del buf[:offset]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.env._on_channel_closed()
@@ -84,6 +134,8 @@ class Environment:
         self.invocations = 0
         self.exit_info: dict[str, Any] | None = None
         self._kill_fn = kill_fn
+        #: the largest result or error it may answer (bytes); bigger ones are refused unread
+        self.max_response = DEFAULT_MAX_RESPONSE
         self._channel: _Channel | None = None
         self._log_fd = -1
         self._log_buf = bytearray()

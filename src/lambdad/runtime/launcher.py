@@ -211,6 +211,7 @@ class Launcher:
                 self.sandbox.release_uid(uid)  # reported after every process of it is gone
             env.on_exit(info)
 
+        env.max_response = self.max_runtime_response
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:

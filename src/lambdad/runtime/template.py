@@ -287,6 +287,7 @@ class Template:
         env.pid = pid
         env.created = self.created  # what init captured (a client's credentials) is as old as the template
         env.freezer = self.sandbox.freezer(env_id) if cgroups else None
+        env.max_response = self.launcher.max_runtime_response
         rec = self.forks[env_id] = _Fork(env, pid, pidfd, cgroups)
         loop.add_reader(pidfd, self._on_fork_exit, rec)
         try:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad import wildcards
 from lambdad.errors import ApiError
 from lambdad.store import Store
 
@@ -339,8 +340,7 @@ class Elbv2:
 
     def modify_listener(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         li = self.listener(account, p.get("ListenerArn", ""))
-        if p.get("DefaultActions"):
-            li["DefaultActions"] = self._check_actions(account, p["DefaultActions"])
+        actions = self._check_actions(account, p["DefaultActions"]) if p.get("DefaultActions") else None
         if p.get("Protocol") not in (None, "HTTP"):
             raise _error("ValidationError", "lambdad listeners speak HTTP only")
         if p.get("Port") and _port(p["Port"]) != li["Port"]:
@@ -357,6 +357,8 @@ class Elbv2:
                     li["Port"] = old["Port"]
                     raise
                 self.on_listener_change(old, False)
+        if actions is not None:  # only once nothing can fail: a refused change changes nothing
+            li["DefaultActions"] = actions
         self._save("listeners", account, li, "ListenerArn")
         return li
 
@@ -556,18 +558,9 @@ def _normalize_condition(cond: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_GLOBS: dict[tuple[str, bool], re.Pattern[str]] = {}
-
-
 def _glob(pattern: str, value: str, case_sensitive: bool) -> bool:
     """ELB wildcards: `*` any run of characters, `?` exactly one; nothing else is special."""
-    compiled = _GLOBS.get((pattern, case_sensitive))
-    if compiled is None:
-        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-        compiled = re.compile(regex, 0 if case_sensitive else re.IGNORECASE | re.DOTALL)
-        if len(_GLOBS) < 4096:
-            _GLOBS[(pattern, case_sensitive)] = compiled
-    return compiled.fullmatch(value) is not None
+    return wildcards.match(pattern, value, ignore_case=not case_sensitive)
 
 
 def _in_cidrs(ip: str, cidrs: list[str]) -> bool:
