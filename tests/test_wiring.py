@@ -13,6 +13,7 @@ from lambdad import config, demo
 from lambdad.api.app import ServiceWithoutAuthorization
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.server import Lambdad
+from lambdad.store.datadir import DataDir
 from tests.conftest import ACCESS_KEY, SECRET_KEY, free_port
 
 
@@ -20,6 +21,12 @@ def _config(tmp_path: Path, **extra: object) -> config.Config:
     return config.resolve({"data_dir": str(tmp_path / "data"), "port": free_port(), "sandbox": False,
                            "root_access_key_id": ACCESS_KEY, "root_secret_access_key": SECRET_KEY, **extra},
                           environ={})
+
+
+def _server(cfg: config.Config) -> Lambdad:
+    """A server as `lambdad serve` builds it (the command holds the data dir; the test process exits
+    with it)."""
+    return Lambdad(cfg, DataDir(cfg.data_path, cfg.disk_reserve_bytes))
 
 
 class Unguarded:
@@ -33,7 +40,7 @@ class Unguarded:
 
 def test_every_service_carries_its_authorization_and_an_unguarded_one_is_refused(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with Lambdad(_config(tmp_path)) as server:
+        async with _server(_config(tmp_path)) as server:
             services = server.router.services
             assert {"lambda", "iam", "sts", "logs", "sqs", "sns", "elasticloadbalancing"} <= set(services)
             assert all(s.authorize is not None for s in services.values())
@@ -46,7 +53,7 @@ def test_every_service_carries_its_authorization_and_an_unguarded_one_is_refused
 
 def test_without_authentication_no_hook_is_required(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with Lambdad(_config(tmp_path, auth=False)) as server:
+        async with _server(_config(tmp_path, auth=False)) as server:
             server.router.add_service("s3", Unguarded())
 
     asyncio.run(scenario())
@@ -56,6 +63,7 @@ def test_a_failed_start_releases_everything(tmp_path: Path, monkeypatch: pytest.
     """The last step of start fails: the store, the loops and the listeners acquired before it are
     released, so the same data dir starts cleanly right after."""
     cfg = _config(tmp_path, demo=True)
+    data_dir = DataDir(cfg.data_path, cfg.disk_reserve_bytes)
 
     def broken_demo(*args: object) -> None:
         raise RuntimeError("demo failed")
@@ -63,11 +71,11 @@ def test_a_failed_start_releases_everything(tmp_path: Path, monkeypatch: pytest.
     async def scenario() -> None:
         monkeypatch.setattr(demo, "ensure_demo_function", broken_demo)
         with pytest.raises(RuntimeError, match="demo failed"):
-            async with Lambdad(cfg):
+            async with Lambdad(cfg, data_dir):
                 pass
         assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
         monkeypatch.undo()
-        async with Lambdad(cfg) as server:
+        async with Lambdad(cfg, data_dir) as server:
             assert server.router.services
 
     asyncio.run(scenario())

@@ -124,7 +124,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not cfg.auth:
         logging.getLogger("lambdad").warning("AUTHENTICATION IS OFF: anyone reaching %s:%s can run code",
                                              cfg.host, cfg.port)
-    core = Lambdad(cfg)
+    from lambdad.store.datadir import DataDir, DataDirError
+
+    try:  # the process's own claim on its data dir: refused in one line if another server has it
+        data_dir = DataDir(cfg.data_path, cfg.disk_reserve_bytes)
+    except DataDirError as exc:  # in use by another server, or a full disk
+        print(f"lambdad: {exc}", file=sys.stderr)
+        return 1
+    core = Lambdad(cfg, data_dir)  # builds nothing yet: the ASGI lifespan enters it (server.py)
     print(f"lambdad {__version__} listening on {cfg.endpoint_url} (data in {cfg.data_path})", flush=True)
     if not cfg.root_access_key_id:
         print(f"credentials: AWS_SHARED_CREDENTIALS_FILE={cfg.data_path / 'credentials'}", flush=True)
@@ -139,7 +146,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # in place that re-raise returns here, so a clean stop exits 0 instead of dying by the signal.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    server.run()
+    try:
+        server.run()
+    finally:
+        data_dir.close()
+    if not server.started:  # the lifespan's start failed (the log says why)
+        return 1
     print("lambdad stopped", flush=True)
     return 0
 

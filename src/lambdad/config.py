@@ -119,6 +119,10 @@ SETTINGS: tuple[Setting, ...] = (
             "CreateListener/ModifyListener) may bind on this host, as comma-separated ports and ranges, e.g. "
             "'8000-8999'. Any account can create listeners: include ports below 1024 only to let every tenant "
             "bind privileged ports.", _port_ranges),
+    Setting("code_link_lifetime", 600.0, "Seconds a code download link (GetFunction's Code.Location, a layer "
+            "version's Content.Location) stays valid; AWS's presigned links last 10 minutes.", float),
+    Setting("disk_reserve_bytes", 16 * MB, "Disk space kept preallocated in DATA_DIR/reserve and given back when "
+            "the disk is nearly full, so deletes still work; 0 turns it off.", int),
     Setting("max_zip_bytes", 50 * MB, "Largest deployment package accepted by direct upload.", int),
     Setting("max_unzipped_bytes", 250 * MB, "Largest unzipped size of code plus layers.", int),
     Setting("max_sync_payload_bytes", 6 * MB, "Largest synchronous request and response payload.", int),

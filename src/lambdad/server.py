@@ -3,14 +3,15 @@ their lifecycle. Wiring only: no domain logic lives here.
 
 `Lambdad` is an async context manager: `__aenter__` acquires the store, the sandbox and the ports and
 starts the background loops (under one Supervisor); if any step fails, everything acquired so far is
-released before the error propagates. `__aexit__` stops in the reverse order.
+released before the error propagates. `__aexit__` stops in the reverse order. The data dir itself
+(its lock: one server per data dir, its private modes, its disk reserve) is opened by the command
+before the server is built, so that a refused start is one line for the operator (cli.py).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 import signal
 from contextlib import AsyncExitStack
 from typing import Any
@@ -18,16 +19,18 @@ from typing import Any
 from lambdad.api import lambda_api, lambda_authz
 from lambdad.api.app import SPOOL_BYTES, Router
 from lambdad.api.audit import AuditLog
+from lambdad.api.code_links import CodeLinks
 from lambdad.api.http_protocol import Spool
 from lambdad.api.jsonproto import render_error as json_render_error
 from lambdad.api.lambda_backend import LambdaBackend, LambdaLimits
-from lambdad.api.own_endpoints import CodeLinks, OwnEndpoints
+from lambdad.api.own_endpoints import OwnEndpoints
 from lambdad.auth.authn import Authenticator
 from lambdad.auth.authorizer import Authorizer
 from lambdad.auth.credentials import EXECUTION_SESSION_SECONDS, CredentialStore
 from lambdad.auth.keyring import Keyring, load_master_key
 from lambdad.config import Config
 from lambdad.control.aliases import Aliases
+from lambdad.control.code_owners import CodeOwners
 from lambdad.control.code_staging import CodeStaging
 from lambdad.control.codezip import extract_zip
 from lambdad.control.function_urls import FunctionUrls
@@ -70,6 +73,7 @@ from lambdad.services.sqs import authz as sqs_authz
 from lambdad.services.sqs import wire as sqs_wire
 from lambdad.services.sqs.queues import SqsService
 from lambdad.store import BlobStore, Store
+from lambdad.store.datadir import DataDir
 from lambdad.supervisor import Supervisor
 from lambdad.workers import WorkerPool
 
@@ -79,8 +83,9 @@ WORKER_THREADS = 4
 
 
 class Lambdad:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, data_dir: DataDir) -> None:
         self.config = config
+        self.data_dir = data_dir
         self._stack: AsyncExitStack | None = None
         self._router: Router | None = None
         self.alb_listeners: AlbListeners | None = None
@@ -122,10 +127,9 @@ class Lambdad:
         right after acquiring it, so a failure anywhere unwinds exactly what was acquired."""
         config = self.config
         data = config.data_path
-        data.mkdir(parents=True, exist_ok=True)
         public_url = f"http://{config.public_host}:{config.port}"
 
-        store = Store(data / "lambdad.db")
+        store = Store(data / "lambdad.db", self.data_dir.reserve)
         stack.callback(store.close)
         workers = WorkerPool(WORKER_THREADS)
         stack.callback(workers.close)  # closed before the store: work still running finishes first
@@ -210,7 +214,8 @@ class Lambdad:
         stack.push_async_callback(alb.aclose)  # first to stop: its in-flight requests still need environments
 
         authenticator = Authenticator(credentials, enabled=config.auth, account_id=config.account_id)
-        code_links = CodeLinks(blobs, secrets.token_bytes(32), public_url)
+        code_links = CodeLinks(public_url, CodeOwners(registry, layers).digest_of, blobs.read_zip,
+                               lifetime=config.code_link_lifetime)
 
         def statistics() -> dict[str, Any]:
             return {"environments": pools.statistics(), "snapstart": snapstart.statistics(),
@@ -223,7 +228,7 @@ class Lambdad:
                                               authorizer, spool, region=config.region, port=config.port))
         backend = LambdaBackend(LambdaLimits(config.region, config.max_zip_bytes, config.max_unzipped_bytes),
                                 registry, resolver, versions, aliases, layers, tagging, permissions, function_urls,
-                                provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links.url,
+                                provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links,
                                 CodeStaging(registry, layers, workers), delivery_access)
         router.add_service("lambda", lambda_api.build(backend, lambda_authz.hook(authorizer, registry, permissions,
                                                                                   config.region)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from typing import Any
 
 import boto3
@@ -20,7 +21,19 @@ from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCESS_KEY, ACCOUNT, REGION, ROLE, SECRET_KEY, create_function, make_zip, unique
+from tests.conftest import (
+    ACCESS_KEY,
+    ACCOUNT,
+    REGION,
+    ROLE,
+    SECRET_KEY,
+    Server,
+    create_function,
+    function_arn,
+    make_zip,
+    unique,
+    wait_until,
+)
 
 CODE = "def handler(event, context):\n    return {'version': 1, 'event': event}\n"
 CODE_V2 = "def handler(event, context):\n    return {'version': 2, 'event': event}\n"
@@ -548,3 +561,55 @@ def test_unknown_route_and_unsigned_request(server: Any) -> None:
     unsigned = httpx.get(f"{server.endpoint}/2015-03-31/functions/", timeout=10)
     assert unsigned.status_code == 403
     assert_healthy(server)
+
+
+# -- code download links (issue 12, finding 11) ------------------------------------------------------
+
+def _refused(resp: httpx.Response, message: str) -> bool:
+    """S3's answer to a presigned URL it will not serve: 403 with an XML AccessDenied error."""
+    return (resp.status_code == 403 and resp.headers["content-type"] == "application/xml"
+            and "<Code>AccessDenied</Code>" in resp.text and f"<Message>{message}</Message>" in resp.text)
+
+
+def test_code_link_stops_working_when_its_function_is_deleted(lam: Any) -> None:
+    """The zip stays stored for another function using the same bytes; only that function's link works."""
+    code = make_zip({"app.py": CODE + f"# {unique('shared')}\n"})
+    names = [unique("del"), unique("keep")]
+    for name in names:
+        lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                            Code={"ZipFile": code})
+    lam.publish_version(FunctionName=names[0])
+    links = [lam.get_function(FunctionName=n)["Code"]["Location"] for n in names]
+    version_link = lam.get_function(FunctionName=names[0], Qualifier="1")["Code"]["Location"]
+    assert all(httpx.get(url, timeout=10).content == code for url in (*links, version_link))
+    lam.delete_function(FunctionName=names[0])
+    assert _refused(httpx.get(links[0], timeout=10), "Access Denied")
+    assert _refused(httpx.get(version_link, timeout=10), "Access Denied")
+    assert httpx.get(links[1], timeout=10).content == code
+
+
+def test_code_link_of_replaced_code_and_forged_links_are_refused(lam: Any) -> None:
+    name = create_function(lam, CODE)
+    old = lam.get_function(FunctionName=name)["Code"]["Location"]
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": CODE_V2}))
+    assert _refused(httpx.get(old, timeout=10), "Access Denied")
+    new = lam.get_function(FunctionName=name)["Code"]["Location"]
+    url = httpx.URL(new)
+    expires = int(url.params["expires"])
+    assert 300 < expires - time.time() <= 600  # AWS: 10 minutes
+    # The signature covers the digest, the resource and the expiry: none can be changed.
+    for key, value in (("expires", str(expires + 86400)), ("resource", function_arn(unique("other"))),
+                       ("signature", "0" * 64)):
+        assert _refused(httpx.get(url.copy_set_param(key, value), timeout=10), "Access Denied"), key
+    assert httpx.get(new, timeout=10).status_code == 200
+
+
+def test_code_link_expires(fresh_server: Server) -> None:
+    fresh_server.env["LAMBDAD_CODE_LINK_LIFETIME"] = "1"
+    fresh_server.start()
+    lam = fresh_server.client("lambda")
+    name = create_function(lam, CODE)
+    url = lam.get_function(FunctionName=name)["Code"]["Location"]
+    assert wait_until(lambda: _refused(httpx.get(url, timeout=10), "Request has expired"), timeout=30)
+    body = httpx.get(url, timeout=10).text
+    assert "<Expires>" in body and "<ServerTime>" in body

@@ -369,6 +369,55 @@ def test_environment_hidden_from_callers_not_allowed_get_function_configuration(
         "Variables": {"SECRET_TOKEN": "hidden"}}
 
 
+
+def test_every_answer_carrying_a_configuration_masks_the_environment(server: Server, lam: Any) -> None:
+    """Issue 12, finding 5: each operation that returns a FunctionConfiguration, called by a user allowed
+    that operation but not lambda:GetFunctionConfiguration, must not show the variables."""
+    env = {"Variables": {"SECRET_TOKEN": "hidden-" + unique("v")}}
+    name = unique("masked")
+    ops = ["lambda:CreateFunction", "lambda:GetFunction", "lambda:ListFunctions", "lambda:PublishVersion",
+           "lambda:ListVersionsByFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration"]
+    pass_role = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": ROLE}
+    _, keys = _user(server, {"Effect": "Allow", "Action": ops, "Resource": "*"}, pass_role)
+    _, allowed_keys = _user(server, {"Effect": "Allow", "Action": [*ops, "lambda:GetFunctionConfiguration"],
+                                     "Resource": "*"}, pass_role)
+
+    def answers(client: Any, fn: str) -> dict[str, list[dict[str, Any]]]:
+        """Every configuration each operation shows (the function has the variables throughout)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        out["CreateFunction"] = [client.create_function(
+            FunctionName=fn, Runtime="python3.12", Handler="app.handler", Role=ROLE, Environment=env,
+            Code={"ZipFile": make_zip({"app.py": ENV_READER})})]
+        lam.get_waiter("function_active_v2").wait(FunctionName=fn, WaiterConfig={"Delay": 0.2})
+        out["GetFunction"] = [client.get_function(FunctionName=fn)["Configuration"]]
+        out["PublishVersion"] = [client.publish_version(FunctionName=fn)]
+        out["ListFunctions"] = [f for f in client.list_functions(MaxItems=10000)["Functions"]
+                                if f["FunctionName"] == fn]
+        out["ListFunctions ALL"] = [f for f in client.list_functions(FunctionVersion="ALL", MaxItems=10000)[
+            "Functions"] if f["FunctionName"] == fn]
+        out["ListVersionsByFunction"] = client.list_versions_by_function(FunctionName=fn)["Versions"]
+        out["GetFunction version"] = [client.get_function(FunctionName=fn, Qualifier="1")["Configuration"]]
+        out["UpdateFunctionConfiguration"] = [client.update_function_configuration(FunctionName=fn,
+                                                                                    Description="changed")]
+        lam.get_waiter("function_updated_v2").wait(FunctionName=fn, WaiterConfig={"Delay": 0.2})
+        out["UpdateFunctionCode"] = [client.update_function_code(
+            FunctionName=fn, ZipFile=make_zip({"app.py": ENV_READER + "# v2\n"}))]
+        return out
+
+    shown = answers(server.client("lambda", **keys), name)
+    for op, configs in shown.items():
+        assert configs, op
+        for cfg in configs:
+            assert "Variables" not in cfg["Environment"], (op, cfg["Environment"])
+            error = cfg["Environment"]["Error"]
+            assert error["ErrorCode"] == "AccessDeniedException", op
+            assert "lambda:GetFunctionConfiguration" in error["Message"] and env["Variables"]["SECRET_TOKEN"] not in (
+                json.dumps(cfg)), op
+    # Allowed GetFunctionConfiguration too: the same operations show the variables.
+    seen = answers(server.client("lambda", **allowed_keys), unique("shown"))
+    for op, configs in seen.items():
+        assert all(cfg["Environment"] == env for cfg in configs), op
+
 # -- audit -------------------------------------------------------------------------------------------
 
 def _audit_events(path: Path, request_id: str) -> list[dict[str, Any]]:

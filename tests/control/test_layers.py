@@ -74,6 +74,10 @@ def test_layer_lifecycle(lam):
     assert lam.get_function_configuration(FunctionName=fn)["Layers"] == updated["Layers"]
     assert lam.invoke(FunctionName=fn, Payload=b"{}")["StatusCode"] == 200
     lam.delete_layer_version(LayerName=name, VersionNumber=1)  # idempotent
+    # The deleted version's download link is dead; version 2 (the same bytes) still serves its own.
+    refused = httpx.get(first["Content"]["Location"])
+    assert refused.status_code == 403 and "<Code>AccessDenied</Code>" in refused.text
+    assert httpx.get(lam.get_layer_version(LayerName=name, VersionNumber=2)["Content"]["Location"]).content == DUMMY
     lam.delete_layer_version(LayerName=name, VersionNumber=2)
     assert lam.list_layer_versions(LayerName=name)["LayerVersions"] == []
     # Version numbers keep counting after every version was deleted.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -53,9 +54,25 @@ class AuditLog:
                 "accessKeyId": key, "service": service, "action": action, "resource": resource, "sourceIp": ip,
                 "userAgent": agent, "status": status, "outcome": "Failure" if code else "Success",
                 "errorCode": code or None}, separators=(",", ":")))
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a") as fh:
-            fh.write("\n".join(lines) + "\n")
+        data = ("\n".join(lines) + "\n").encode()
+        fd, end = -1, 0
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            end = os.lseek(fd, 0, os.SEEK_END)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            # A full disk must neither end the flusher nor leave half a line: cut back to whole lines
+            # and keep the batch for the next flush.
+            if fd >= 0:
+                os.ftruncate(fd, end)
+            if len(self._pending) < 100_000:
+                self._pending[:0] = batch
+            logging.getLogger("lambdad").warning("audit log not written (%s); %d calls kept", exc, len(batch))
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     async def run_flusher(self) -> None:
         try:

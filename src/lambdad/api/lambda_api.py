@@ -55,22 +55,37 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
         return parse_function_ref(params.get("Resource", ""), None, request.principal.account, field="resource",
                                   max_name=256, region=region)
 
-    def visible_config(request: ApiRequest, fv: FunctionVersion) -> dict[str, Any]:
-        return redacted(request, fv, public_config(fv))
+    def mask_environment(request: ApiRequest, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The one rule for every configuration an answer carries (GetFunction, ListFunctions,
+        PublishVersion, ListVersionsByFunction, Create/Update..., whatever renders a FunctionConfiguration):
+        environment variables are secrets at rest (control/functions.py), shown only to callers allowed
+        lambda:GetFunctionConfiguration on the version shown; others get EnvironmentResponse's Error."""
+        env = cfg.get("Environment")
+        if not env or not env.get("Variables"):
+            return cfg
+        arn = cfg.get("FunctionArn", "")
+        if _environment_visible(request, arn):
+            return cfg
+        who = request.principal.arn if request.principal else "anonymous"
+        return {**cfg, "Environment": {"Error": {"ErrorCode": "AccessDeniedException", "Message": (
+            f"User: {who} is not authorized to perform: lambda:GetFunctionConfiguration on resource: {arn}")}}}
 
-    def redacted(request: ApiRequest, fv: FunctionVersion, cfg: dict[str, Any]) -> dict[str, Any]:
-        """Environment variables withheld from callers not allowed lambda:GetFunctionConfiguration
-        (they are secrets at rest: see control/functions.py)."""
-        if (cfg.get("Environment") or {}).get("Variables") and not _environment_visible(request, fv):
-            cfg["Environment"] = {"Error": {"ErrorCode": "AccessDeniedException", "Message": (
-                f"User: {request.principal.arn if request.principal else 'anonymous'} is not authorized to "
-                f"perform: lambda:GetFunctionConfiguration on resource: {fv.arn}")}}
-        return cfg
+    svc.filters["FunctionConfiguration"] = mask_environment
 
-    def _environment_visible(request: ApiRequest, fv: FunctionVersion) -> bool:
-        found = backend.permissions.document(fv.function, None)
-        return environment_visible(backend.authorizer, request.principal, fv.arn, fv.account,
+    def _environment_visible(request: ApiRequest, arn: str) -> bool:
+        """Allowed lambda:GetFunctionConfiguration on the ARN shown, as that call itself would be (same
+        resource, same resource policy: api/lambda_authz.py)."""
+        parts = arn.split(":")
+        account = parts[4] if len(parts) > 6 else ""
+        rec = registry.find(account, parts[6]) if account else None
+        qualifier = parts[7] if len(parts) > 7 else None
+        found = backend.permissions.document(rec, None if qualifier == LATEST else qualifier) if rec else None
+        return environment_visible(backend.authorizer, request.principal, arn, account,
                                    found[0] if found else None, request_context(request))
+
+    def code_location(fv: FunctionVersion) -> str:
+        """A link bound to the version holding the code (an alias may move; that version keeps its code)."""
+        return backend.code_links.url(fv.code_digest, function_arn(region, fv.account, fv.name, fv.version))
 
     def publish(fv: FunctionVersion) -> FunctionVersion:
         """Publish $LATEST of fv's function (CreateFunction/UpdateFunctionCode with Publish)."""
@@ -91,8 +106,8 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     async def get_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
         fv = resolver.resolve(r.account, r.name, r.qualifier)
-        out: dict[str, Any] = {"Configuration": visible_config(request, fv),
-                               "Code": {"RepositoryType": "S3", "Location": backend.code_url(fv.code_digest)}}
+        out: dict[str, Any] = {"Configuration": public_config(fv),
+                               "Code": {"RepositoryType": "S3", "Location": code_location(fv)}}
         tags = fv.function.meta.get("tags")
         if tags:
             out["Tags"] = tags
@@ -114,11 +129,10 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
             raise validation_error([f"Value '{which}' at 'functionVersion' failed to satisfy constraint: Member "
                                     "must satisfy enum value set: [ALL]"])
         if which == "ALL":
-            items = [redacted(request, fv, listed_config(fv, qualified=True))
-                     for rec in registry.list_records(request.principal.account)
+            items = [listed_config(fv, qualified=True) for rec in registry.list_records(request.principal.account)
                      for fv in sorted(rec.versions.values(), key=_version_order)]
         else:
-            items = [redacted(request, fv, listed_config(fv)) for fv in registry.list_latest(request.principal.account)]
+            items = [listed_config(fv) for fv in registry.list_latest(request.principal.account)]
         page, marker = paginate(items, params.get("Marker"), params.get("MaxItems"))
         out: dict[str, Any] = {"Functions": page}
         if marker:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from lambdad.api.code_links import CodeLinks
 from lambdad.auth.authorizer import Authorizer
 from lambdad.control.aliases import Aliases
 from lambdad.control.code_staging import CodeStaging
@@ -47,6 +47,6 @@ class LambdaBackend:
     invoker: Invoker
     async_queue: AsyncQueue
     authorizer: Authorizer  # what a caller may see (environment variables)
-    code_url: Callable[[str], str]  # a download link for a stored zip, by digest
+    code_links: CodeLinks  # expiring download links of stored zips
     code_staging: CodeStaging  # uploads unpacked off the event loop
     delivery_access: DeliveryAccess  # may the execution role send to a destination

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
 def register(svc: RestJsonService, backend: LambdaBackend) -> None:
     layers = backend.layers
-    code_url = backend.code_url
 
     def caller(request: ApiRequest) -> str:
         assert request.principal is not None
@@ -33,18 +32,18 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
         account, name = owner_and_name(request, params, "PublishLayerVersion")
         content = await backend.code_staging.layer_content(params)  # unpacking blocks: not on the loop
         lv = layers.publish(account, name, params, content)
-        return lv.to_api(code_url(lv.digest))
+        return lv.to_api(backend.code_links.url(lv.digest, lv.arn))
 
     @svc.handler("GetLayerVersion")
     async def get_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params)
         lv = layers.get(caller(request), account, name, params.get("VersionNumber"))
-        return lv.to_api(code_url(lv.digest))
+        return lv.to_api(backend.code_links.url(lv.digest, lv.arn))
 
     @svc.handler("GetLayerVersionByArn")
     async def get_layer_version_by_arn(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         lv = layers.get_by_arn(caller(request), params.get("Arn"))
-        return lv.to_api(code_url(lv.digest))
+        return lv.to_api(backend.code_links.url(lv.digest, lv.arn))
 
     @svc.handler("ListLayerVersions")
     async def list_layer_versions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:

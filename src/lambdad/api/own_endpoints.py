@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from lambdad import __version__
+from lambdad.api import code_links
 from lambdad.api.base import ApiRequest, ApiResponse, json_error
+from lambdad.api.code_links import CodeLinks
 from lambdad.errors import AccessDeniedException, ApiError, UnknownOperationException
 from lambdad.services.iam.identities import Iam
-from lambdad.store import BlobStore
 
 log = logging.getLogger("lambdad.api")
 
 Authenticate = Callable[[ApiRequest], str]
-
-
-class CodeLinks:
-    """Download links for stored zips (function code, layer content), signed for this server."""
-
-    def __init__(self, blobs: BlobStore, secret: bytes, public_url: str) -> None:
-        self.blobs = blobs
-        self._secret = secret
-        self.public_url = public_url
-
-    def url(self, digest: str) -> str:
-        return f"{self.public_url}/_lambdad/code/{digest}.zip?token={self._token(digest)}"
-
-    def _token(self, digest: str) -> str:
-        return hmac.new(self._secret, digest.encode(), hashlib.sha256).hexdigest()[:32]
-
-    def serve(self, request: ApiRequest) -> ApiResponse:
-        digest = request.path[len("/_lambdad/code/"):-4]
-        token = request.query.get("token", [""])[0]
-        if not hmac.compare_digest(token, self._token(digest)) or not self.blobs.zip_path(digest).exists():
-            return ApiResponse(403, b"Access Denied", [(b"content-type", b"text/plain")])
-        return ApiResponse(200, self.blobs.read_zip(digest), [(b"content-type", b"application/zip")])
 
 
 class OwnEndpoints:
@@ -54,8 +31,8 @@ class OwnEndpoints:
         path = request.path
         if path == "/_lambdad/health":
             return ApiResponse.json({"status": "ok", "version": __version__, **self.statistics()})
-        if path.startswith("/_lambdad/code/") and path.endswith(".zip"):
-            return self.code_links.serve(request)
+        if path.startswith(code_links.PATH_PREFIX):  # signed, expiring code links (api/code_links.py)
+            return self.code_links.respond(path, request.query, request.request_id)
         if path == "/_lambdad/accounts":
             return self._accounts(request, authenticate)
         return ApiResponse(404, json.dumps({"message": "Not Found"}).encode(),

@@ -23,6 +23,11 @@ from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.errors import ApiError, InvalidRequestContentException, UnknownOperationException
 
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | ApiResponse]]
+# Called with (request, value) for every value of one output shape, wherever in an output body it appears;
+# returns what is shown instead (lambda_api.py masks environment variables this way).
+ShapeFilter = Callable[[ApiRequest, dict[str, Any]], dict[str, Any]]
+# (shape name, value) -> the value to encode (the filters of one request, in _encode)
+Rewrite = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 _LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 
@@ -66,6 +71,8 @@ class RestJsonService:
         self.routes: dict[str, list[Route]] = {}
         self.by_name: dict[str, Route] = {}
         self.authorize = authorize
+        #: output shape name -> filter applied to each of its values on the way out
+        self.filters: dict[str, ShapeFilter] = {}
         for name in self.model.operation_names:
             route = _compile(self.model.operation_model(name))
             self.routes.setdefault(route.method, []).append(route)
@@ -103,7 +110,7 @@ class RestJsonService:
         result = await route.handler(request, params)
         if isinstance(result, ApiResponse):
             return result
-        return self.render_output(route.operation, result)
+        return self.render_output(route.operation, result, request)
 
     # -- input ------------------------------------------------------------------------------
     def parse_input(self, route: Route, values: list[str], request: ApiRequest) -> dict[str, Any]:
@@ -151,7 +158,8 @@ class RestJsonService:
         return params
 
     # -- output -----------------------------------------------------------------------------
-    def render_output(self, op: OperationModel, result: dict[str, Any]) -> ApiResponse:
+    def render_output(self, op: OperationModel, result: dict[str, Any], request: ApiRequest | None = None
+                      ) -> ApiResponse:
         status = op.http.get("responseCode", 200)
         shape = op.output_shape
         headers: list[tuple[bytes, bytes]] = []
@@ -177,8 +185,13 @@ class RestJsonService:
         if payload_member:
             body_fields = body_fields.get(payload_member, {})
         headers.append((b"content-type", b"application/json"))
-        return ApiResponse(status, json.dumps(_encode(shape, body_fields) if not payload_member else body_fields)
-                           .encode(), headers)
+        rewrite: Rewrite | None = None
+        if request is not None and self.filters:
+            def rewrite(shape_name: str, value: dict[str, Any]) -> dict[str, Any]:
+                found = self.filters.get(shape_name)
+                return value if found is None else found(request, value)
+        return ApiResponse(status, json.dumps(_encode(shape, body_fields, rewrite) if not payload_member
+                                              else body_fields).encode(), headers)
 
 
 def _member_for_location(shape: Shape, location: str, wire_name: str) -> str:
@@ -242,20 +255,23 @@ def _decode(shape: Shape, value: Any, path: str = "") -> Any:
     return value
 
 
-def _encode(shape: Shape, value: Any) -> Any:
+def _encode(shape: Shape, value: Any, rewrite: Rewrite | None = None) -> Any:
+    """Python -> JSON value by the shape; `rewrite` may replace each structure (by its shape's name)."""
     t = shape.type_name
     if t == "structure" and isinstance(value, dict):
+        if rewrite is not None:
+            value = rewrite(shape.name, value)
         out = {}
         for key, item in value.items():
             member = shape.members.get(key)
             if member is None or item is None:
                 continue
-            out[key] = _encode(member, item)
+            out[key] = _encode(member, item, rewrite)
         return out
     if t == "list" and isinstance(value, list):
-        return [_encode(shape.member, item) for item in value]
+        return [_encode(shape.member, item, rewrite) for item in value]
     if t == "map" and isinstance(value, dict):
-        return {k: _encode(shape.value, item) for k, item in value.items()}
+        return {k: _encode(shape.value, item, rewrite) for k, item in value.items()}
     if t == "blob" and isinstance(value, bytes):
         return base64.b64encode(value).decode()
     return value

@@ -53,7 +53,7 @@ class Launcher:
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[str, asyncio.Task[Zygote]] = {}
         self.tmp_root = config.data_path / "tmp"
-        self.tmp_root.mkdir(parents=True, exist_ok=True)
+        self.tmp_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         #: runtime -> note written once into that function's log (the Node.js major differs)
         self.interpreter_notes: dict[str, str] = {}
         #: who is connecting to a Runtime API listener (one netlink socket for all of them)

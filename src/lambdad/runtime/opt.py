@@ -55,7 +55,7 @@ class OptTrees:
     def __init__(self, blobs: BlobStore) -> None:
         self.blobs = blobs
         self.root = blobs.root / "opt"
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._paths: dict[tuple[str, ...], str] = {}
         self._building: dict[tuple[str, ...], Future[str]] = {}
         # One builder thread: a big merge (thousands of links) must not stall the event loop.

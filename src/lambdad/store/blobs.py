@@ -19,10 +19,11 @@ class BlobStore:
         self.extract = extract
         self.zips = root / "zips"
         self.trees = root / "trees"
-        self.zips.mkdir(parents=True, exist_ok=True)
-        self.trees.mkdir(parents=True, exist_ok=True)
-        # Trees hold users' code: the server's uid only (environments see them through binds).
-        os.chmod(root, 0o711)
+        # Users' code: the server's uid only. Environments (other uids) read their unpacked trees
+        # through bind mounts the root zygote makes, which need no path to them (store/datadir.py).
+        for path in (root, self.zips, self.trees):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(path, 0o700)
         self.max_unzipped_bytes = max_unzipped_bytes
         self._lock = threading.Lock()
 
@@ -32,7 +33,7 @@ class BlobStore:
         path = self.zips / f"{digest}.zip"
         if not path.exists():
             tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-            with open(tmp, "wb") as fh:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -15,7 +15,10 @@ import time
 from typing import Any
 
 from lambdad.store import Store
+from lambdad.store.datadir import is_disk_full
 from lambdad.store.errors import StoreError
+
+log = logging.getLogger("lambdad.logs")
 
 log = logging.getLogger("lambdad.logs")
 
@@ -54,8 +57,13 @@ class LogStore:
                 self.store.executemany(
                     "INSERT INTO log_events (account, log_group, stream, ts, ingested, message) VALUES (?,?,?,?,?,?)",
                     batch)
-        except StoreError:
-            self._pending[:0] = batch
+        except Exception as exc:
+            if is_disk_full(exc):
+                # Keep the flusher (and reads, which flush first) alive; the server log says what was lost.
+                log.warning("the data disk is full: %d function log events dropped", len(batch))
+                return
+            if isinstance(exc, StoreError):  # a locked database: the batch waits for the next try
+                self._pending[:0] = batch
             raise
 
     async def run_flusher(self) -> None:
