@@ -191,7 +191,8 @@ class Launcher:
         env: Environment
         if runtimes.speaks_http(fv.runtime):
             env = HttpRuntimeEnvironment(env_id, spec, zygote.kill, peer_uid=spec["uid"], peers=self.peers,
-                                         max_response=self.max_runtime_response)
+                                         max_response=self.max_runtime_response,
+                                         peer_procs=self.sandbox.procs_file(env_id))
             try:
                 spec["env"]["AWS_LAMBDA_RUNTIME_API"] = await env.listen()
             except OSError as exc:
@@ -208,7 +209,9 @@ class Launcher:
 
         def on_exit(info: dict[str, Any]) -> None:
             if uid is not None:
-                self.sandbox.release_uid(uid)  # reported after every process of it is gone
+                # Reported once its pid 1 has exited (a real exit: guest/frames.py) and its cgroup
+                # was killed; reused first-in first-out, and only once no process runs as it.
+                self.sandbox.release_uid(uid)
             env.on_exit(info)
 
         env.max_response = self.max_runtime_response

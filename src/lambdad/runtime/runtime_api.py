@@ -7,8 +7,9 @@ with `POST .../invocation/{id}/response|error`, or report `POST .../init/error`.
 Each environment gets its own listener on 127.0.0.1 and an ephemeral port (its
 `AWS_LAMBDA_RUNTIME_API`); a listener only ever carries its own environment's invocations, and it
 accepts a connection only when the kernel says the connecting socket belongs to the environment's
-uid (sockdiag), so with the sandbox's uid per environment no environment can fetch or answer
-another's invocations, and other local users cannot either.
+uid and is held open by a process in the environment's cgroup (sockdiag), so no other environment
+can fetch or answer its invocations (not even one that somehow still runs with the same uid), and
+other local users cannot either.
 
 HttpRuntimeEnvironment is an Environment whose events (init done, init error, result, error) come
 from these calls instead of frames, so everything above it is unchanged.
@@ -30,7 +31,7 @@ import httptools
 
 from lambdad.runtime.environment import Environment, EnvState
 from lambdad.runtime.guest import frames
-from lambdad.runtime.sockdiag import PeerUids
+from lambdad.runtime.sockdiag import PeerUids, held_in_cgroup
 
 log = logging.getLogger("lambdad.runtime_api")
 
@@ -196,10 +197,12 @@ class HttpRuntimeEnvironment(Environment):
     """An environment whose program speaks the HTTP Runtime API on its own loopback listener."""
 
     def __init__(self, env_id: str, spec: dict[str, Any], kill_fn: Any, *, peer_uid: int | None,
-                 peers: PeerUids, max_response: int) -> None:
+                 peers: PeerUids, max_response: int, peer_procs: str | None = None) -> None:
         super().__init__(env_id, spec, kill_fn)
         #: the uid every connection must come from (None: no check possible)
         self.peer_uid = peer_uid if peers.available else None
+        #: the cgroup.procs whose processes must hold the connecting socket (None: no cgroups)
+        self.peer_procs = peer_procs if self.peer_uid is not None else None
         self._peers = peers
         self.max_body = max_response
         self.address = ""
@@ -230,11 +233,16 @@ class HttpRuntimeEnvironment(Environment):
         if self.peer_uid is not None:
             peer = transport.get_extra_info("peername")
             local = transport.get_extra_info("sockname")
-            uid = self._peers.uid_of(peer, local) if peer and local else None
+            owner = self._peers.owner_of(peer, local) if peer and local else None
+            uid = owner[0] if owner else None
+            why = ""
             if uid != self.peer_uid:
+                why = f"from uid {uid} (expects {self.peer_uid})"
+            elif self.peer_procs is not None and owner and not held_in_cgroup(owner[1], self.peer_procs):
+                why = f"from uid {uid} by no process of the environment's cgroup"
+            if why:
                 if not self._refused:  # once per environment: refusals must not flood the server log
-                    log.warning("runtime API of environment %s refused a connection from uid %s (expects %s)",
-                                self.id, uid, self.peer_uid)
+                    log.warning("runtime API of environment %s refused a connection %s", self.id, why)
                 self._refused += 1
                 return False
         self._conns.add(conn)

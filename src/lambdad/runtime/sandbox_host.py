@@ -7,8 +7,9 @@ running server holds on the host:
   shared, by each of its zygotes). Every cgroup is named under it, so a server that starts cleans
   up exactly the leftovers of servers that are gone (kill -9) and never those of one still running;
 - the instance's cgroup directories (v1: memory, pids, cpu, freezer; v2: one directory);
-- a block of unprivileged uids, one per live environment (`spec["uid"]`; the Runtime API can
-  identify an environment by the uid of its peer socket);
+- a block of unprivileged uids, one per live environment (`spec["uid"]`), handed out first-in
+  first-out and reused only once no process runs as it (the Runtime API checks a peer socket's uid,
+  and that the environment's cgroup holds it: `procs_file`);
 - the freezer knob of each environment (the server freezes idle environments itself: one write,
   no round trip through the zygote).
 
@@ -18,6 +19,7 @@ private mount namespace and go away with it (see guest/sandbox.py).
 
 from __future__ import annotations
 
+import collections
 import errno
 import fcntl
 import logging
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdad.config import Config
+from lambdad.runtime.guest import sandbox as guest_sandbox
 
 log = logging.getLogger("lambdad.sandbox")
 
@@ -46,7 +49,7 @@ PIDS_MAX = 1024  # Lambda's limit on processes and threads per execution environ
 
 PROTECTIONS = ("namespaces", "read-only-root", "private-tmp", "tmp-capacity", "memory-cgroup", "pids-cgroup",
                "cpu-weight", "freezer", "fast-cgroup-join", "unprivileged-uid", "no-new-privs",
-               "no-user-namespaces", "network-isolation")
+               "seccomp", "network-isolation")
 
 
 @dataclass(slots=True)
@@ -96,10 +99,12 @@ def probe(config: Config) -> Protections:
     p.set("read-only-root", True, "code at /var/task and layers at /opt read-only; host files hidden")
     p.set("unprivileged-uid", True, f"a uid of its own per environment from {UID_BASE}")
     p.set("no-new-privs", True)
-    if platform.machine() in ("x86_64", "aarch64"):
-        p.set("no-user-namespaces", True, "seccomp refuses CLONE_NEWUSER (as Lambda does); 64-bit ABI only")
+    if platform.machine() in guest_sandbox.SECCOMP_ARCHES:
+        p.set("seccomp", True, "EPERM for " + ", ".join(("unshare/clone with CLONE_NEWUSER",
+                                                        *guest_sandbox.REFUSED_SYSCALLS))
+              + " (Docker's default profile's errno); other ABIs ENOSYS")
     else:
-        p.set("no-user-namespaces", False, f"no seccomp filter written for {platform.machine()}")
+        p.set("seccomp", False, f"no seccomp filter written for {platform.machine()}")
     _probe_cgroups(p)
     _probe_tmp(p)
     if p.network == "none":
@@ -193,7 +198,7 @@ def _probe_tmp(p: Protections) -> None:
 class SandboxHost:
     """Per-server host resources (see the module docstring). Inert when the sandbox is off."""
 
-    def __init__(self, config: Config, protections: Protections) -> None:
+    def __init__(self, config: Config, protections: Protections, *, uid_block: int = UID_BLOCK) -> None:
         self.config = config
         self.protections = protections
         self.data_dir = config.data_path
@@ -201,7 +206,8 @@ class SandboxHost:
         self.tag = ""
         self._lock_fd = -1
         self._dirs: dict[str, Path] = {}  # controller -> this instance's directory
-        self._free_uids: list[int] = []
+        self._free_uids: collections.deque[int] = collections.deque()  # released, oldest first
+        self._uid_block = uid_block
         self._next_uid = 0
         self._uid_end = 0
         self.notes: list[str] = []
@@ -242,7 +248,7 @@ class SandboxHost:
         except OSError:
             pass
         self._next_uid = UID_BASE + self.instance * UID_BLOCK
-        self._uid_end = self._next_uid + UID_BLOCK
+        self._uid_end = self._next_uid + min(self._uid_block, UID_BLOCK)
 
     def _switch_favordynmods(self) -> None:
         p = self.protections
@@ -324,14 +330,25 @@ class SandboxHost:
         }
 
     def allocate_uid(self) -> int:
+        """A uid for a new environment: first-in first-out over the instance's block.
+
+        Never the one just released (LIFO once handed a uid whose old environment still ran to
+        another account): fresh uids first, then the one released longest ago that no process
+        runs as any more (real, effective, saved or filesystem uid).
+        """
         if not self.enabled:
             return os.geteuid()
+        if self._next_uid < self._uid_end:
+            self._next_uid += 1
+            return self._next_uid - 1
         if self._free_uids:
-            return self._free_uids.pop()
-        if self._next_uid >= self._uid_end:
-            raise RuntimeError("no free sandbox uid")  # 65,536 environments alive at once
-        self._next_uid += 1
-        return self._next_uid - 1
+            busy = uids_in_use()  # a /proc scan, only once the block has gone round
+            for _ in range(len(self._free_uids)):
+                uid = self._free_uids.popleft()
+                if uid not in busy:
+                    return uid
+                self._free_uids.append(uid)  # something of its last environment lives: not yet
+        raise RuntimeError("no free sandbox uid")  # every uid of the block is alive
 
     def release_uid(self, uid: int) -> None:
         if self.enabled and uid >= UID_BASE:
@@ -345,6 +362,16 @@ class SandboxHost:
             return str(self._dirs["freezer"] / env_id / "freezer.state"), b"FROZEN", b"THAWED"
         if self.protections.cgroup_version == 2 and "" in self._dirs:
             return str(self._dirs[""] / env_id / "cgroup.freeze"), b"1", b"0"
+        return None
+
+    def procs_file(self, env_id: str) -> str | None:
+        """The cgroup.procs of an environment the zygote forks (its cgroups are named by its id), or
+        None without cgroups. The Runtime API admits only sockets held by a process listed there."""
+        if not self.enabled:
+            return None
+        for ctrl in ("", "pids", "memory", "cpu", "freezer"):
+            if ctrl in self._dirs:
+                return str(self._dirs[ctrl] / env_id / "cgroup.procs")
         return None
 
     def network_for(self, env_vars: dict[str, str]) -> str:
@@ -448,6 +475,23 @@ class SandboxHost:
             except (OSError, ValueError):
                 pass
         return False
+
+
+def uids_in_use() -> set[int]:
+    """Every uid some process runs as (real, effective, saved, filesystem), from /proc."""
+    found: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        at = data.find(b"\nUid:")
+        if at >= 0:
+            found.update(int(u) for u in data[at + 5:data.index(b"\n", at + 1)].split())
+    return found
 
 
 # -- leftovers ------------------------------------------------------------------------------------

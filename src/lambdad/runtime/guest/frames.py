@@ -48,18 +48,43 @@ READY = ord("Y")
 MAX_FRAME = 64 * 1024 * 1024
 
 
+_EXITS = (os.CLD_EXITED, os.CLD_KILLED, os.CLD_DUMPED)
+
+
 def reaped_children():
-    """(pid, exit report fields) for every child that has exited, without blocking. The fields are
-    the EXITED body's {"code", "signal"}: the exit status, or the signal that ended it."""
+    """(pid, wait status, exit report fields) for every child that has exited, without blocking.
+    The fields are the EXITED body's {"code", "signal"}: the exit status, or the signal that ended it.
+
+    Only real exits: a child that made itself our ptrace tracee (PTRACE_TRACEME) has its stops
+    reported to us whatever the flags (the kernel's rule for tracers), and a stopped child is still
+    running; taking one for an exit once let a live environment's uid go to another account.
+    """
     while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG)
         except ChildProcessError:
             return
-        if pid == 0:
+        if info is None or info.si_pid == 0:
             return
-        yield pid, status, {"code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-                            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None}
+        if info.si_code not in _EXITS:
+            continue  # a ptrace-stop (CLD_TRAPPED) or a job-control stop: consumed, not an exit
+        if info.si_code == os.CLD_EXITED:
+            status, fields = (info.si_status & 0xFF) << 8, {"code": info.si_status, "signal": None}
+        else:
+            status = info.si_status | (0x80 if info.si_code == os.CLD_DUMPED else 0)
+            fields = {"code": None, "signal": info.si_status}
+        yield info.si_pid, status, fields
+
+
+def wait_exit(pid):
+    """Block until that child has exited (a stop, as above, is no exit)."""
+    while True:
+        try:
+            info = os.waitid(os.P_PID, pid, os.WEXITED)
+        except ChildProcessError:
+            return
+        if info is None or info.si_code in _EXITS:
+            return
 
 
 def pack(kind, body):

@@ -7,8 +7,10 @@ Hooks, in the order the zygote calls them:
   fork(spec)              in the zygote: fork into a new pid namespace (unshare, fork, setns back)
   enter(spec)             in the child: join cgroups, own mount/uts/ipc(/net) namespaces, binds,
                           pivot_root, drop to the environment's uid with no_new_privs
-  kill(env_id, pid)       in the zygote: thaw, then kill the whole tree (pid 1 of its namespace)
-  on_exit(env_id)         in the zygote after the child was reaped: release everything; returns
+  kill(env_id, pid)       in the zygote: kill the whole tree (pid 1 of its namespace) and, thawed,
+                          every process in its cgroup
+  on_exit(env_id)         in the zygote after the child was reaped: kill what is left in its cgroup,
+                          release everything; returns
                           extra fields for the EXITED report ({"oom": True} when the memory
                           cgroup killed it)
   housekeeping()          in the zygote when idle: retry releases that were busy; True if any remain
@@ -73,15 +75,35 @@ BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA = 4
 BTRFS_QGROUP_LIMIT_MAX_RFER = 1
 BTRFS_QGROUP_LIMIT_MAX_EXCL = 2
 
-# seccomp: refuse new user namespaces (Lambda does too). Inside one, a function would be "root"
-# over fresh namespaces: no way out of this sandbox, but a large kernel surface for exploits.
+# seccomp, installed on the zygote and inherited by every environment. Refused with EPERM (the errno
+# Docker's default profile answers; it refuses the keyring calls, io_uring and userfaultfd too):
+# - new user namespaces (unshare/clone with CLONE_NEWUSER): "root" over fresh namespaces is no way
+#   out of this sandbox, but a large kernel surface for exploits;
+# - ptrace, process_vm_readv/writev: one process reading or steering another of its uid (a tracee of
+#   the zygote could also stop in ways its reaper must never take for an exit);
+# - add_key, request_key, keyctl: a uid's user keyring outlives the environment that filled it, so
+#   a later environment of that uid could read it;
+# - io_uring_setup/enter/register, userfaultfd: kernel attack surface a function does not need.
+# Other ABIs (i386 via int 0x80, x32) get ENOSYS: their numbers would dodge the table.
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 CLONE_NEWUSER = 0x10000000
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_ERRNO = 0x00050000
-# arch -> (AUDIT_ARCH, unshare, clone, clone3)
-_SECCOMP_ARCH = {"x86_64": (0xC000003E, 272, 56, 435), "aarch64": (0xC00000B7, 97, 220, 435)}
+REFUSED_SYSCALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "add_key", "request_key", "keyctl",
+                    "io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd")
+# arch -> (AUDIT_ARCH, syscall numbers of the native 64-bit ABI)
+_SECCOMP_ARCH = {
+    "x86_64": (0xC000003E, {"unshare": 272, "clone": 56, "clone3": 435, "ptrace": 101, "process_vm_readv": 310,
+                            "process_vm_writev": 311, "add_key": 248, "request_key": 249, "keyctl": 250,
+                            "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+                            "userfaultfd": 323}),
+    "aarch64": (0xC00000B7, {"unshare": 97, "clone": 220, "clone3": 435, "ptrace": 117, "process_vm_readv": 270,
+                             "process_vm_writev": 271, "add_key": 217, "request_key": 218, "keyctl": 219,
+                             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+                             "userfaultfd": 282}),
+}
+SECCOMP_ARCHES = tuple(_SECCOMP_ARCH)
 
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -192,7 +214,7 @@ def prepare_zygote(config):
     if config.get("no_user_namespaces", True):
         # Installed on the zygote itself (it needs no user namespace): every child inherits the
         # filter instead of compiling its own (~0.05 ms each).
-        _seccomp[0] = _user_ns_filter()
+        _seccomp[0] = _seccomp_filter()
         if _seccomp[0] is not None:
             _check(_lib().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(_seccomp[0][1]), 0, 0),
                    "seccomp")
@@ -613,33 +635,50 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def _user_ns_filter():
+def _seccomp_filter():
     """The BPF program (built once in the zygote), or None on an architecture we have no numbers for."""
     arch = _SECCOMP_ARCH.get(platform.machine())
     if arch is None:
         return None
-    audit_arch, nr_unshare, nr_clone, nr_clone3 = arch
+    audit_arch, nr = arch
     ld_w_abs, jeq_k, jge_k, and_k, ret_k = 0x20, 0x15, 0x35, 0x54, 0x06
-    enosys = SECCOMP_RET_ERRNO | errno.ENOSYS
-    prog = [  # jump offsets count from the next instruction
-        (ld_w_abs, 0, 0, 4),  # 0: seccomp_data.arch
-        (jeq_k, 1, 0, audit_arch),  # 1: native -> 3
-        (ret_k, 0, 0, enosys),  # 2: other ABIs (i386 via int 0x80 ...) could dodge the numbers below
-        (ld_w_abs, 0, 0, 0),  # 3: seccomp_data.nr
-        (jge_k, 9, 0, 0x40000000),  # 4: the x32 ABI -> 14
-        (jeq_k, 3, 0, nr_unshare),  # 5: -> 9
-        (jeq_k, 2, 0, nr_clone),  # 6: -> 9
-        (jeq_k, 6, 0, nr_clone3),  # 7: -> 14 (flags behind a pointer; libc falls back to clone on ENOSYS)
-        (ret_k, 0, 0, SECCOMP_RET_ALLOW),  # 8
-        (ld_w_abs, 0, 0, 16),  # 9: args[0] low 32 bits, the flags
-        (and_k, 0, 0, CLONE_NEWUSER),  # 10
-        (jeq_k, 1, 0, 0),  # 11: no CLONE_NEWUSER -> 13
-        (ret_k, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM),  # 12
-        (ret_k, 0, 0, SECCOMP_RET_ALLOW),  # 13
-        (ret_k, 0, 0, enosys),  # 14
+    eperm, enosys = SECCOMP_RET_ERRNO | errno.EPERM, SECCOMP_RET_ERRNO | errno.ENOSYS
+    # (code, jump-if-true label, jump-if-false label, k); labels resolve to forward offsets below.
+    prog = [
+        (ld_w_abs, None, None, 4),  # seccomp_data.arch
+        (jeq_k, None, "enosys", audit_arch),
+        (ld_w_abs, None, None, 0),  # seccomp_data.nr
+        (jge_k, "enosys", None, 0x40000000),  # the x32 ABI
     ]
-    filters = (_SockFilter * len(prog))(*[_SockFilter(*ins) for ins in prog])
-    return filters, _SockFprog(len(prog), filters)
+    prog += [(jeq_k, "eperm", None, nr[name]) for name in REFUSED_SYSCALLS]
+    prog += [
+        (jeq_k, "flags", None, nr["unshare"]),
+        (jeq_k, "flags", None, nr["clone"]),
+        (jeq_k, "enosys", None, nr["clone3"]),  # flags behind a pointer; libc falls back to clone on ENOSYS
+        (ret_k, None, None, SECCOMP_RET_ALLOW),
+        "flags",
+        (ld_w_abs, None, None, 16),  # args[0] low 32 bits: the flags
+        (and_k, None, None, CLONE_NEWUSER),
+        (jeq_k, "allow", "eperm", 0),
+        "eperm",
+        (ret_k, None, None, eperm),
+        "enosys",
+        (ret_k, None, None, enosys),
+        "allow",
+        (ret_k, None, None, SECCOMP_RET_ALLOW),
+    ]
+    labels, code = {}, []
+    for item in prog:
+        if isinstance(item, str):
+            labels[item] = len(code)
+        else:
+            code.append(item)
+    ins = []
+    for at, (op, jt, jf, k) in enumerate(code):
+        # BPF jumps only forward, counted from the next instruction
+        ins.append(_SockFilter(op, labels[jt] - at - 1 if jt else 0, labels[jf] - at - 1 if jf else 0, k))
+    filters = (_SockFilter * len(ins))(*ins)
+    return filters, _SockFprog(len(ins), filters)
 
 
 _seccomp = [None]
@@ -661,11 +700,6 @@ def _drop_privileges(uid):
 # -- ending -------------------------------------------------------------------------------------------
 def kill(env_id, pid):
     rec = _envs.get(env_id)
-    if rec is not None and _cg_version == 2 and rec["cg"]:
-        try:
-            _write(rec["cg"][0] + "/cgroup.kill", b"1")
-        except OSError:
-            pass
     try:
         if _enabled and _pidns_fd >= 0:
             os.kill(pid, signal.SIGKILL)  # pid 1 of its namespace: the kernel kills the rest
@@ -674,7 +708,38 @@ def kill(env_id, pid):
     except OSError:
         pass
     if rec is not None:
-        _thaw(rec)  # a frozen task cannot die until thawed
+        _kill_cgroup(rec)
+
+
+def _kill_cgroup(rec):
+    """SIGKILL every process in an environment's cgroup; True when it holds none.
+
+    An environment is over only when its cgroup is empty: its pid 1 may be gone (or look gone)
+    while something of it still runs, and its uid must not be handed on before that. v2 has
+    cgroup.kill; v1 gets a SIGKILL per pid of cgroup.procs (what forks meanwhile is found by the
+    next call: housekeeping() repeats the release until the directory can be removed). Thawed
+    first: a frozen task cannot die.
+    """
+    if not rec["cg"]:
+        return True
+    _thaw(rec)
+    path = rec["cg"][0]  # every controller's directory holds the same processes
+    if _cg_version == 2:
+        try:
+            _write(path + "/cgroup.kill", b"1")
+        except OSError:
+            pass
+    try:
+        with open(path + "/cgroup.procs") as f:
+            pids = [int(line) for line in f.read().split()]
+    except (OSError, ValueError):
+        return True
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return not pids
 
 
 def _thaw(rec):
@@ -703,6 +768,7 @@ def on_exit(env_id, status=None):
     killed = status is None or (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL)
     if killed and _oom_killed(rec):
         info["oom"] = True
+    _kill_cgroup(rec)  # pid 1 has exited: whatever else is in its cgroup goes too
     _pending.append(rec)
     return info
 
@@ -735,7 +801,7 @@ def _release(rec):
         except FileNotFoundError:
             pass
         except OSError:
-            _thaw({"cg": [path]})
+            _kill_cgroup({"cg": [path]})  # busy: something still in it (or still exiting)
             left.append(path)
     rec["cg"] = left
     if rec.get("dir"):

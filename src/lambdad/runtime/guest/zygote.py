@@ -305,10 +305,7 @@ def _shutdown(children):
     for pid, env_id in list(children.items()):
         sandbox.kill(env_id, pid)
     for pid, env_id in list(children.items()):
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
+        frames.wait_exit(pid)
         sandbox.on_exit(env_id)
     sandbox.shutdown()
 
