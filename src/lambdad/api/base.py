@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from lambdad import ids
+from lambdad import ids, safejson
 from lambdad.errors import ApiError
 
 
@@ -51,7 +51,7 @@ class ApiRequest:
     def json(self) -> Any:
         if not self.body:
             return {}
-        return json.loads(self.body)
+        return safejson.loads(self.body)
 
 
 @dataclass(slots=True)

@@ -6,11 +6,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from lambdad import safejson
 from lambdad.api import lambda_access_api, lambda_async_api
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.api.restjson import RestJsonService
@@ -279,10 +279,15 @@ def paginate(items: list[Any], marker: str | None, max_items: int | None) -> tup
     return page, base64.b64encode(str(next_start).encode()).decode() if next_start < len(items) else None
 
 
+# An invoke payload is only checked here (the function parses it): allow the depth AWS's Jackson front end
+# allows... within what this interpreter's recursion limit can parse.
+PAYLOAD_MAX_DEPTH = 512
+
+
 def _check_json(payload: bytes) -> None:
     try:
-        json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        safejson.loads(payload, max_depth=PAYLOAD_MAX_DEPTH)
+    except ValueError as exc:  # UnicodeDecodeError and JsonTooDeep included
         raise InvalidRequestContentException(
             "Could not parse request body into json: Could not parse payload into json: Unexpected character: "
             "was expecting a JSON value") from exc
@@ -292,7 +297,7 @@ def _client_context(raw: str | None) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(base64.b64decode(raw))
+        return safejson.loads(base64.b64decode(raw))
     except (ValueError, binascii.Error) as exc:
         raise InvalidParameterValueException("Client context must be a valid Base64-encoded JSON object.") from exc
 

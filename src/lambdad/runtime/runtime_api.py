@@ -28,6 +28,7 @@ from typing import Any
 
 import httptools
 
+from lambdad import safejson
 from lambdad.runtime.environment import Environment, EnvState
 from lambdad.runtime.guest import frames
 from lambdad.runtime.sockdiag import PeerUids
@@ -409,7 +410,7 @@ def _error_payload(req: _Request) -> bytes:
     """The error a runtime reported, as the caller will see it: its own JSON, or one built around it."""
     body = req.body
     try:
-        if isinstance(json.loads(body), dict):
+        if isinstance(safejson.loads(body), dict):
             return body
     except ValueError:
         pass
