@@ -32,7 +32,10 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
                                   Callable[[ApiError, ApiRequest], ApiResponse]]:
     elbv2: Elbv2 = core.elbv2
     model = botocore.session.get_session().get_service_model("elbv2")
-    svc = query.QueryService(model, missing_parameter=_missing)
+    # botocore's model marks no member of RulePriorityPair required, but a pair without either one means
+    # nothing: AWS answers it with a validation error, not by guessing.
+    svc = query.QueryService(model, missing_parameter=_missing,
+                             also_required={"RulePriorityPair": ("RuleArn", "Priority")})
     # IAM authorization of each call, where the server has per-service hooks (auth/hooks.py).
     svc.authorize = core.authz_hooks["elasticloadbalancing"]
 

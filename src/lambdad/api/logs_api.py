@@ -6,6 +6,8 @@ import base64
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import botocore.session
+
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.api.jsonproto import JsonService, render_error
 from lambdad.errors import ApiError
@@ -31,7 +33,8 @@ def _after(token: str | None) -> int:
 
 
 def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
-    svc = JsonService("Logs_20140328")
+    svc = JsonService("Logs_20140328", model=botocore.session.get_session().get_service_model("logs"),
+                      validation_code="InvalidParameterException")
     svc.authorize = getattr(core, "authz_hooks", {}).get("logs")  # auth/hooks.py
     logs = core.logs
 

@@ -25,6 +25,7 @@ from xml.sax.saxutils import escape
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from lambdad.api import shapes
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.errors import ApiError, AuthError
 
@@ -273,8 +274,10 @@ class QueryService:
     """Operations of one query-protocol service, parsed and rendered from its botocore model."""
 
     def __init__(self, model: ServiceModel, xmlns: str | None = None, *, error_detail: bool = False,
-                 missing_parameter: Callable[[str, str], ApiError] | None = None) -> None:
+                 missing_parameter: Callable[[str, str], ApiError] | None = None,
+                 also_required: Mapping[str, tuple[str, ...]] | None = None) -> None:
         self.model = model
+        self.also_required = also_required or {}
         self.xmlns = xmlns or model.metadata.get("xmlNamespace", "")
         self.error_detail = error_detail
         self.missing_parameter = missing_parameter
@@ -302,6 +305,10 @@ class QueryService:
             for required in shape.required_members:
                 if required not in decoded:
                     raise self.missing_parameter(name, _wire_name(shape.members[required], required))
+            # Below the top level too: handlers index what the model (or AWS) says is always there.
+            nested = shapes.missing_in_query(shape, decoded, self.also_required)
+            if nested:
+                raise self.missing_parameter(name, nested[0])
         return decoded
 
     async def dispatch(self, request: ApiRequest, params: Mapping[str, str] | None = None) -> ApiResponse:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 from botocore.model import ServiceModel
 
-from lambdad.api import query
+from lambdad.api import jsonproto, query, shapes
 from lambdad.api.base import ApiRequest, ApiResponse
-from lambdad.api.restjson import decode_value, encode_value
+from lambdad.api.restjson import encode_value
 from lambdad.errors import ApiError, SqsError, UnknownOperationException
 from lambdad.services.sqs import (
     MAX_BATCH_BYTES,
@@ -103,6 +103,13 @@ def _models() -> tuple[ServiceModel, ServiceModel]:
     return json_model, ServiceModel(q, "sqs")
 
 
+def _member_name(path: str) -> str:
+    """The model's name of the member at a validation path (`entries.1.member.messageBody` -> MessageBody):
+    SQS names a missing parameter by itself, not by its path."""
+    last = path.rsplit(".", 1)[-1]
+    return last[:1].upper() + last[1:]
+
+
 def _is_json(request: ApiRequest) -> bool:
     return "x-amz-target" in request.headers
 
@@ -171,7 +178,7 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
     sqs: SqsService = core.sqs
     json_model, query_model = _models()
     qsvc = query.QueryService(query_model, XMLNS, error_detail=True,
-                              missing_parameter=lambda op, name: missing_parameter(name))
+                              missing_parameter=lambda op, name: missing_parameter(_member_name(name)))
     handlers: dict[str, Handler] = {}
     qsvc.authorize = getattr(core, "authz_hooks", {}).get("sqs")  # auth/hooks.py; both protocols use it
 
@@ -364,21 +371,18 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
         fn = handlers.get(name) if prefix == "AmazonSQS" else None
         if fn is None:
             raise UnknownOperationException(f"Unknown operation {target}", status=400)
-        try:
-            raw = json.loads(request.body) if request.body else {}
-        except ValueError:
-            raise ApiError("Request body is not valid JSON", code="SerializationException") from None
-        if not isinstance(raw, dict):
-            raise ApiError("Request body must be a JSON object", code="SerializationException")
+        raw = jsonproto.parse_body(request.body)
         operation = json_model.operation_model(name)
         shape = operation.input_shape
-        params = decode_value(shape, raw) if shape is not None else {}
-        if shape is not None:
-            for required in shape.required_members:
-                if required == "QueueUrl" and not params.get("QueueUrl"):
-                    continue  # the queue URL may be the request path
-                if required not in params:
-                    raise missing_parameter(required)
+        missing: list[str] = []
+        try:
+            params = shapes.decode_json(shape, raw, "", missing) if shape is not None else {}
+        except shapes.TypeMismatch as exc:
+            raise ApiError(exc.message, code="SerializationException") from None
+        for path in missing:
+            if path == "queueUrl":
+                continue  # the queue URL may be the request path
+            raise missing_parameter(_member_name(path))
         if qsvc.authorize is not None:
             qsvc.authorize(request, name, params)
         result = await fn(request, params)
