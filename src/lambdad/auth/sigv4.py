@@ -453,13 +453,16 @@ def verify(
         elif len(content_sha) == 64 and _HEX.issuperset(content_sha):
             candidates = (content_sha,)
             body_hash_claim = content_sha
-        else:
+        elif content_sha.startswith("STREAMING-"):
             # aws-chunked uploads sign each chunk; nothing here verifies those chunks.
             raise SigV4Error(
                 "NotImplemented",
                 f"x-amz-content-sha256 '{content_sha}' is not supported by this server.",
                 501,
             )
+        else:  # not a hash nor a mode: the client's mistake (S3's answer), not a missing feature
+            raise SigV4Error("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
+                             "STREAMING-AWS4-HMAC-SHA256-PAYLOAD or a valid sha256 value.", 400)
     elif presigned:
         # A presigned URL is made before the body is known: S3 signers use UNSIGNED-PAYLOAD,
         # botocore's generic presigner hashes the (usually empty) body, other SDKs vary.
