@@ -160,3 +160,17 @@ def test_malformed_content_sha256_is_a_client_error(server: Server) -> None:
     response = signed(server, "lambda", "GET", "/2015-03-31/functions/", b"", {"X-Amz-Content-SHA256": "not-a-hash"})
     assert response.status_code == 400, response.text
     assert response.headers.get("x-amzn-errortype") == "InvalidArgument"
+
+
+def test_odd_query_list_indexes_are_ignored_not_a_500(server: Server) -> None:
+    """Found by the fuzzer: a flattened index '²' (str.isdigit accepts it, int() does not) or of 5,000
+    digits (past int()'s digit limit) was a ValueError 500 in the query codec."""
+    for index in ("\u00b2", "1" * 5000):
+        response = signed(server, "iam", "POST", "/", _form(**{
+            "Action": "TagUser", "Version": "2010-05-08", "UserName": "nobody", f"Tags.member.{index}.Key": "k"}),
+            FORM)
+        assert 400 <= response.status_code < 500, response.text[:300]
+        response = signed(server, "sns", "POST", "/", _form(**{
+            "Action": "UntagResource", "Version": "2010-03-31", "ResourceArn": "arn:aws:sns:us-east-1:000000000000:x",
+            f"TagKeys.member.{index}": "k"}), FORM)
+        assert 400 <= response.status_code < 500, response.text[:300]

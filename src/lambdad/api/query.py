@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -87,13 +88,18 @@ def _tree(params: Mapping[str, str]) -> _Node:
     return root
 
 
+_INDEX = re.compile(r"[0-9]{1,9}")
+
+
 def _wire_name(shape: Shape, default: str) -> str:
     return shape.serialization.get("name") or default
 
 
 def _indexed(node: _Node) -> list[_Node]:
-    """Children named 1, 2, 3... in numeric order (gaps tolerated, as AWS does)."""
-    items = [(int(k), child) for k, child in node.children.items() if k.isdigit()]
+    """Children named 1, 2, 3... in numeric order (gaps tolerated, as AWS does). Only ASCII decimal
+    indexes of a sane length count: `str.isdigit` also accepts '²' (which int() refuses) and a
+    5,000-digit index exceeds int()'s digit limit, both a ValueError 500 before."""
+    items = [(int(k), child) for k, child in node.children.items() if _INDEX.fullmatch(k)]
     items.sort(key=lambda kv: kv[0])
     return [child for _, child in items]
 
