@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import botocore.session
 import httpx
@@ -166,8 +166,6 @@ def serialize(svc: Service, op: OperationModel, params: dict[str, Any], endpoint
     if isinstance(body, str):
         body = body.encode()
     elif isinstance(body, dict):  # a query-protocol body botocore leaves for its HTTP layer to encode
-        from urllib.parse import urlencode
-
         body = urlencode(body, doseq=True).encode()
     elif body is None:
         body = b""
@@ -178,6 +176,38 @@ def serialize(svc: Service, op: OperationModel, params: dict[str, Any], endpoint
     if svc.protocol == "query":
         headers.setdefault("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
     return Request(req["method"], path, headers, bytes(body))
+
+
+_INDEXES = ["1", "2", "0", "-1", "01", "\u00b2", "\uff11", "1" * 5000, "99999999999", "", "x"]
+_SEGMENTS = ["member", "entry", "key", "value", "Name", "Value", "Key", "", "x"]
+
+
+def _key_paths(shape: Shape, depth: int = 0) -> st.SearchStrategy[list[str]]:
+    """Flattened-key paths that follow `shape` (member names, `member`/`entry` and an index, often an
+    odd one) and then sometimes stray off it."""
+    stray = st.lists(st.sampled_from(_SEGMENTS + _INDEXES), max_size=2)
+    if depth > 4:
+        return stray
+    t = shape.type_name
+    if t == "structure" and shape.members:
+        def below(item: tuple[str, Shape]) -> st.SearchStrategy[list[str]]:
+            wire = item[1].serialization.get("name") or item[0]
+            return _key_paths(item[1], depth + 1).map(lambda rest: [wire, *rest])
+
+        return st.sampled_from(sorted(shape.members.items())).flatmap(below)
+    if t in ("list", "map"):
+        inner = shape.member if t == "list" else shape.value
+        word = (shape.member.serialization.get("name") or "member") if t == "list" else "entry"
+        tail = _key_paths(inner, depth + 1) if t == "list" else st.sampled_from([["key"], ["value"], ["Name"]])
+        prefix = st.just([]) if shape.serialization.get("flattened") else st.just([word])
+        return st.tuples(prefix, st.sampled_from(_INDEXES), tail).map(lambda p: [*p[0], p[1], *p[2]])
+    return stray
+
+
+def query_pairs(shape: Shape) -> st.SearchStrategy[list[tuple[str, str]]]:
+    """Extra query-protocol pairs along the operation's input shape."""
+    key = _key_paths(shape).map(".".join)
+    return st.lists(st.tuples(key, st.text(max_size=12)), max_size=4)
 
 
 def raw_json(svc: Service, op: OperationModel, params: Any) -> Request:
@@ -293,6 +323,11 @@ class Fuzzer:
         mutate = data.draw(st.booleans(), label="mutate")
         params = data.draw(self.values.valid(shape, 0, mutate) if shape is not None else st.just({}), label="input")
         request = serialize(svc, op, params, self.endpoint)
+        if request is not None and svc.protocol == "query" and mutate and shape is not None:
+            # Flattened keys botocore would never write: odd indexes ('0', '²', 5,000 digits), unknown parts.
+            extra = data.draw(query_pairs(shape), label="query pairs")
+            if extra:
+                request.body += b"&" + urlencode(extra).encode()
         if request is None:
             if svc.protocol != "json":
                 return None
