@@ -6,6 +6,7 @@ raw SigV4-signed requests built with botocore's signer, against the real server.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -174,3 +175,17 @@ def test_odd_query_list_indexes_are_ignored_not_a_500(server: Server) -> None:
             "Action": "UntagResource", "Version": "2010-03-31", "ResourceArn": "arn:aws:sns:us-east-1:000000000000:x",
             f"TagKeys.member.{index}": "k"}), FORM)
         assert 400 <= response.status_code < 500, response.text[:300]
+
+
+def test_logs_limits_and_forged_tokens_are_invalid_parameters(server: Server) -> None:
+    """FilterLogEvents with limit 0 was an IndexError 500 (found probing after the fuzzer); a forged
+    nextToken naming an id past SQLite's integers an OverflowError 500."""
+    logs = unvalidated(server, "logs")
+    with pytest.raises(ClientError) as exc:
+        logs.filter_log_events(logGroupName="/aws/lambda/x", limit=0)
+    assert api_error(exc) == (400, "InvalidParameterException", "1 validation error detected: Value '0' at 'limit' "
+                              "failed to satisfy constraint: Member must have value greater than or equal to 1")
+    forged = base64.b64encode(b"id:" + b"9" * 30).decode()
+    with pytest.raises(ClientError) as exc:
+        logs.get_log_events(logGroupName="/aws/lambda/x", logStreamName="s", nextToken=forged)
+    assert api_error(exc) == (400, "InvalidParameterException", "The specified nextToken is invalid.")

@@ -2,8 +2,9 @@
 
 With the service's botocore model, each body is checked against the operation's input shape before
 its handler runs (api/shapes.py): a value of the wrong JSON type is a `SerializationException` with
-the deserializer's words, as AWS answers; absent required members are one validation error in AWS's
-wording, under the service's own code (`validation_code`: CloudWatch Logs says InvalidParameterException).
+the deserializer's words, as AWS answers; absent required members and integers outside the model's
+range are one validation error in AWS's wording, under the service's own code (`validation_code`:
+CloudWatch Logs says InvalidParameterException).
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ class JsonService:
             params = shapes.decode_json(shape, params, "", missing)
         except shapes.TypeMismatch as exc:
             raise ApiError(exc.message, code="SerializationException") from None
-        if missing:
-            raise ApiError(shapes.validation_message(missing), code=self.validation_code)
+        out_of_range = shapes.range_errors(shape, params)
+        if missing or out_of_range:
+            raise ApiError(shapes.validation_message(missing, out_of_range), code=self.validation_code)
         return params
 
 

@@ -27,9 +27,12 @@ def _after(token: str | None) -> int:
         token = token[2:]
     try:
         # Event ids are "<row>.<line>"; a token resumes after a whole row.
-        return int(base64.b64decode(token).decode().split(":", 1)[1].split(".", 1)[0])
+        after = int(base64.b64decode(token).decode().split(":", 1)[1].split(".", 1)[0])
     except (ValueError, IndexError) as exc:
         raise ApiError("The specified nextToken is invalid.", code="InvalidParameterException") from exc
+    if not 0 <= after < 2**63:  # a forged token past SQLite's integers was an OverflowError 500
+        raise ApiError("The specified nextToken is invalid.", code="InvalidParameterException")
+    return after
 
 
 def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:

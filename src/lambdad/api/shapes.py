@@ -44,10 +44,34 @@ def member_path(parent: str, name: str) -> str:
     return f"{parent}.{name}" if parent else name
 
 
-def validation_message(missing: list[str]) -> str:
-    n = len(missing)
-    return f"{n} validation {'error' if n == 1 else 'errors'} detected: " + "; ".join(
-        f"Value null at '{path}' failed to satisfy constraint: Member must not be null" for path in missing)
+def validation_message(missing: list[str], other: list[str] | None = None) -> str:
+    """AWS's sentence for absent required members (paths) and other failed constraints (clauses)."""
+    clauses = [f"Value null at '{path}' failed to satisfy constraint: Member must not be null" for path in missing]
+    clauses += other or []
+    n = len(clauses)
+    return f"{n} validation {'error' if n == 1 else 'errors'} detected: " + "; ".join(clauses)
+
+
+def range_errors(shape: Shape, value: Any, path: str = "") -> list[str]:
+    """The model's min/max of every integer in a decoded value, as AWS's validation clauses."""
+    errors: list[str] = []
+    t = shape.type_name
+    if t == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                errors += range_errors(member, value[name], member_path(path, name))
+    elif t == "list" and isinstance(value, list):
+        for i, item in enumerate(value, 1):
+            errors += range_errors(shape.member, item, f"{path}.{i}.member")
+    elif t in _INT_RANGES and isinstance(value, int):
+        low, high = shape.metadata.get("min"), shape.metadata.get("max")
+        if low is not None and value < low:
+            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value "
+                          f"greater than or equal to {low}")
+        if high is not None and value > high:
+            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value "
+                          f"less than or equal to {high}")
+    return errors
 
 
 def _token(value: Any) -> str:
