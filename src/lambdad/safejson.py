@@ -13,6 +13,9 @@ from typing import Any
 # Deep enough for any real API document (SNS filter policies allow 5 levels, IAM policies need 4),
 # shallow enough that every recursive walk of the result stays far from the recursion limit.
 MAX_DEPTH = 64
+# Function payloads (invoke payloads, results the front doors parse) may nest deeper, within what this
+# interpreter's recursion limit parses.
+PAYLOAD_MAX_DEPTH = 512
 
 
 class JsonTooDeep(ValueError):

@@ -279,14 +279,9 @@ def paginate(items: list[Any], marker: str | None, max_items: int | None) -> tup
     return page, base64.b64encode(str(next_start).encode()).decode() if next_start < len(items) else None
 
 
-# An invoke payload is only checked here (the function parses it): allow the depth AWS's Jackson front end
-# allows... within what this interpreter's recursion limit can parse.
-PAYLOAD_MAX_DEPTH = 512
-
-
 def _check_json(payload: bytes) -> None:
     try:
-        safejson.loads(payload, max_depth=PAYLOAD_MAX_DEPTH)
+        safejson.loads(payload, max_depth=safejson.PAYLOAD_MAX_DEPTH)
     except ValueError as exc:  # UnicodeDecodeError and JsonTooDeep included
         raise InvalidRequestContentException(
             "Could not parse request body into json: Could not parse payload into json: Unexpected character: "
