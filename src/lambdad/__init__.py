@@ -2,8 +2,10 @@
 
 Layout:
     cli.py, config.py, errors.py   commands; the settings registry; the error tree
+    safejson.py                    JSON from clients, with a nesting cap
     server.py                      composition root: builds components, owns background tasks
-    api/                           wire protocols from botocore's models (rest-json, json, query), SigV4
+    api/                           wire protocols from botocore's models (rest-json, json, query), SigV4;
+                                   shapes.py validates input against the models before any handler runs
     auth/                          SigV4, credentials, master key, IAM policy evaluation, authorization hooks
     control/                       functions, versions, names, validation, code packages
     frontdoors/                    plain HTTP in, invocations out: function URLs, ALB listeners

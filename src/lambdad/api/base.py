@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from lambdad import ids
+from lambdad import ids, safejson
 from lambdad.auth.principal import Principal
 from lambdad.errors import ApiError
 
@@ -39,7 +39,7 @@ class ApiRequest:
     def json(self) -> Any:
         if not self.body:
             return {}
-        return json.loads(self.body)
+        return safejson.loads(self.body)
 
 
 @dataclass(slots=True)

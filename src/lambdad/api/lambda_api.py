@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from lambdad import safejson
 from lambdad.api import lambda_access_api, lambda_async_api
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize, request_context
 from lambdad.api.lambda_common import listed_config, paginate, public_config
@@ -257,8 +257,8 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
 
 def _check_json(payload: bytes) -> None:
     try:
-        json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        safejson.loads(payload, max_depth=safejson.PAYLOAD_MAX_DEPTH)
+    except ValueError as exc:  # UnicodeDecodeError and JsonTooDeep included
         raise InvalidRequestContentException(
             "Could not parse request body into json: Could not parse payload into json: Unexpected character: "
             "was expecting a JSON value") from exc
@@ -268,7 +268,7 @@ def _client_context(raw: str | None) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(base64.b64decode(raw))
+        return safejson.loads(base64.b64decode(raw))
     except (ValueError, binascii.Error) as exc:
         raise InvalidParameterValueException("Client context must be a valid Base64-encoded JSON object.") from exc
 

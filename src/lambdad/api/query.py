@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ from xml.sax.saxutils import escape
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from lambdad.api import shapes
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.errors import ApiError, AuthError
 
@@ -95,13 +97,18 @@ def _tree(params: Mapping[str, str]) -> _Node:
     return root
 
 
+_INDEX = re.compile(r"[0-9]{1,9}")
+
+
 def _wire_name(shape: Shape, default: str) -> str:
     return shape.serialization.get("name") or default
 
 
 def _indexed(node: _Node) -> list[_Node]:
-    """Children named 1, 2, 3... in numeric order (gaps tolerated, as AWS does)."""
-    items = [(int(k), child) for k, child in node.children.items() if k.isdigit()]
+    """Children named 1, 2, 3... in numeric order (gaps tolerated, as AWS does). Only ASCII decimal
+    indexes of a sane length count: `str.isdigit` also accepts '²' (which int() refuses) and a
+    5,000-digit index exceeds int()'s digit limit, both a ValueError 500 before."""
+    items = [(int(k), child) for k, child in node.children.items() if _INDEX.fullmatch(k)]
     items.sort(key=lambda kv: kv[0])
     return [child for _, child in items]
 
@@ -283,8 +290,10 @@ class QueryService:
 
     def __init__(self, model: ServiceModel, xmlns: str | None = None, *, error_detail: bool = False,
                  missing_parameter: Callable[[str, str], ApiError] | None = None,
+                 also_required: Mapping[str, tuple[str, ...]] | None = None,
                  authorize: Authorize | None) -> None:
         self.model = model
+        self.also_required = also_required or {}
         self.xmlns = xmlns or model.metadata.get("xmlNamespace", "")
         self.error_detail = error_detail
         self.missing_parameter = missing_parameter
@@ -312,6 +321,10 @@ class QueryService:
             for required in shape.required_members:
                 if required not in decoded:
                     raise self.missing_parameter(name, _wire_name(shape.members[required], required))
+            # Below the top level too: handlers index what the model (or AWS) says is always there.
+            nested = shapes.missing_in_query(shape, decoded, self.also_required)
+            if nested:
+                raise self.missing_parameter(name, nested[0])
         return decoded
 
     async def dispatch(self, request: ApiRequest, params: Mapping[str, str] | None = None) -> ApiResponse:

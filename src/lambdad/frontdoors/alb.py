@@ -25,7 +25,7 @@ from typing import Any
 import uvicorn
 from uvicorn.server import ServerState
 
-from lambdad import ids
+from lambdad import ids, safejson
 from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, protocol_class, read_body
 from lambdad.config import Config
 from lambdad.control.functions import FunctionRegistry
@@ -323,7 +323,7 @@ def _response(payload: bytes, multi: bool) -> Reply:
     if len(payload) > MAX_BODY:
         return _page(502)
     try:
-        result = json.loads(payload)
+        result = safejson.loads(payload, max_depth=safejson.PAYLOAD_MAX_DEPTH)
         status = int(result["statusCode"])
     except (ValueError, KeyError, TypeError):
         return _page(502)

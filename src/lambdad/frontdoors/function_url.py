@@ -14,7 +14,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
-from lambdad import ids
+from lambdad import ids, safejson
 from lambdad.api.app import verified_body
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.api.http_protocol import BodyTooLarge, RequestBody, Spool
@@ -212,7 +212,7 @@ class FunctionUrlDoor:
     @staticmethod
     def _response(payload: bytes) -> ApiResponse:
         try:
-            result = json.loads(payload) if payload else None
+            result = safejson.loads(payload, max_depth=safejson.PAYLOAD_MAX_DEPTH) if payload else None
         except ValueError:
             return ApiResponse(200, payload, [(b"content-type", b"application/json")])
         if isinstance(result, dict) and "statusCode" in result:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lambdad import safejson
 from lambdad.control.functions import FunctionVersion
 from lambdad.invoke.async_queue import AsyncEvent, invocation_record
 from lambdad.invoke.delivery_access import DeliveryCheck
@@ -151,7 +152,7 @@ def _error_of(result: InvokeResult | None, condition: str) -> tuple[str, str]:
     if result is None:
         return "200", condition
     try:
-        payload = json.loads(result.payload)
+        payload = safejson.loads(result.payload, max_depth=safejson.PAYLOAD_MAX_DEPTH)
         return "200", str(payload.get("errorMessage", ""))
     except (ValueError, AttributeError):
         return "200", result.payload.decode("utf-8", "replace")

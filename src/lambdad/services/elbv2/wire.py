@@ -30,7 +30,10 @@ def _missing(operation: str, name: str) -> ApiError:
 
 def build(elbv2: Elbv2, can_invoke: CanInvoke, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("elbv2")
-    svc = query.QueryService(model, missing_parameter=_missing, authorize=authorize)
+    # botocore's model marks no member of RulePriorityPair required, but a pair without either one means
+    # nothing: AWS answers it with a validation error, not by guessing.
+    svc = query.QueryService(model, missing_parameter=_missing,
+                             also_required={"RulePriorityPair": ("RuleArn", "Priority")}, authorize=authorize)
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
+import botocore.session
+
 from lambdad.api.base import ApiRequest, Authorize
 from lambdad.api.jsonproto import JsonService, render_error
 from lambdad.errors import ApiError
@@ -24,13 +26,17 @@ def _after(token: str | None) -> int:
         token = token[2:]
     try:
         # Event ids are "<row>.<line>"; a token resumes after a whole row.
-        return int(base64.b64decode(token).decode().split(":", 1)[1].split(".", 1)[0])
+        after = int(base64.b64decode(token).decode().split(":", 1)[1].split(".", 1)[0])
     except (ValueError, IndexError) as exc:
         raise ApiError("The specified nextToken is invalid.", code="InvalidParameterException") from exc
+    if not 0 <= after < 2**63:  # a forged token past SQLite's integers was an OverflowError 500
+        raise ApiError("The specified nextToken is invalid.", code="InvalidParameterException")
+    return after
 
 
 def build(logs: LogStore, region: str, authorize: Authorize | None) -> JsonService:
-    svc = JsonService("Logs_20140328", authorize=authorize)
+    svc = JsonService("Logs_20140328", model=botocore.session.get_session().get_service_model("logs"),
+                      validation_code="InvalidParameterException", authorize=authorize)
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from lambdad import safejson
 from lambdad.config import Config
 from lambdad.errors import SnsError, SqsError
 from lambdad.services.sns.filter_policy import FilterPolicy, FilterPolicyError, compile_policy
@@ -208,7 +209,7 @@ def validate_attributes(attributes: Mapping[str, Any] | None, where: str = "mess
                                code="ParameterValueInvalid") from None
         if data_type == "String.Array":
             try:
-                parsed = json.loads(text)
+                parsed = safejson.loads(text)
             except ValueError:
                 parsed = None
             if not isinstance(parsed, list):
@@ -336,7 +337,7 @@ class SnsService:
         for key in ("Policy", "DeliveryPolicy", "DataProtectionPolicy", "ArchivePolicy"):
             if attributes.get(key):
                 try:
-                    if not isinstance(json.loads(attributes[key]), dict):
+                    if not isinstance(safejson.loads(attributes[key]), dict):
                         raise ValueError
                 except ValueError:
                     raise invalid(f"Attributes Reason: {key}: failed to parse JSON.") from None
@@ -446,7 +447,7 @@ class SnsService:
             return value
         if name in ("RedrivePolicy", "DeliveryPolicy", "FilterPolicy", "ReplayPolicy") and value:
             try:
-                parsed = json.loads(value)
+                parsed = safejson.loads(value)
             except ValueError as exc:
                 raise invalid(f"{prefix}{name}: failed to parse JSON. {exc}") from None
             if name == "RedrivePolicy":
@@ -614,7 +615,7 @@ class SnsService:
             if entry.structure != "json":
                 raise invalid("MessageStructure")
             try:
-                parsed = json.loads(message)
+                parsed = safejson.loads(message)
             except ValueError:
                 raise invalid("Message Structure - JSON message body failed to parse") from None
             if not isinstance(parsed, dict) or not isinstance(parsed.get("default"), str):

@@ -18,9 +18,9 @@ from typing import Any
 import botocore.session
 from botocore.model import ServiceModel
 
-from lambdad.api import query
+from lambdad.api import jsonproto, query, shapes
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
-from lambdad.api.restjson import decode_value, encode_value
+from lambdad.api.restjson import encode_value
 from lambdad.errors import ApiError, SqsError, UnknownOperationException
 from lambdad.services.sqs.queues import (
     MAX_BATCH_BYTES,
@@ -98,6 +98,13 @@ def _models() -> tuple[ServiceModel, ServiceModel]:
         if "output" in op:
             op["output"]["resultWrapper"] = f"{op_name}Result"
     return json_model, ServiceModel(q, "sqs")
+
+
+def _member_name(path: str) -> str:
+    """The model's name of the member at a validation path (`entries.1.member.messageBody` -> MessageBody):
+    SQS names a missing parameter by itself, not by its path."""
+    last = path.rsplit(".", 1)[-1]
+    return last[:1].upper() + last[1:]
 
 
 def _is_json(request: ApiRequest) -> bool:
@@ -178,7 +185,8 @@ class SqsWire:
 def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
     json_model, query_model = _models()
     qsvc = query.QueryService(query_model, XMLNS, error_detail=True,
-                              missing_parameter=lambda op, name: missing_parameter(name), authorize=authorize)
+                              missing_parameter=lambda op, name: missing_parameter(_member_name(name)),
+                              authorize=authorize)
     handlers: dict[str, Handler] = {}
 
     def op(name: str) -> Callable[[Handler], Handler]:
@@ -370,21 +378,18 @@ def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
         fn = handlers.get(name) if prefix == "AmazonSQS" else None
         if fn is None:
             raise UnknownOperationException(f"Unknown operation {target}", status=400)
-        try:
-            raw = json.loads(request.body) if request.body else {}
-        except ValueError:
-            raise ApiError("Request body is not valid JSON", code="SerializationException") from None
-        if not isinstance(raw, dict):
-            raise ApiError("Request body must be a JSON object", code="SerializationException")
+        raw = jsonproto.parse_body(request.body)
         operation = json_model.operation_model(name)
         shape = operation.input_shape
-        params = decode_value(shape, raw) if shape is not None else {}
-        if shape is not None:
-            for required in shape.required_members:
-                if required == "QueueUrl" and not params.get("QueueUrl"):
-                    continue  # the queue URL may be the request path
-                if required not in params:
-                    raise missing_parameter(required)
+        missing: list[str] = []
+        try:
+            params = shapes.decode_json(shape, raw, "", missing) if shape is not None else {}
+        except shapes.TypeMismatch as exc:
+            raise ApiError(exc.message, code="SerializationException") from None
+        for path in missing:
+            if path == "queueUrl":
+                continue  # the queue URL may be the request path
+            raise missing_parameter(_member_name(path))
         if qsvc.authorize is not None:
             qsvc.authorize(request, name, params)
         result = await fn(request, params)
