@@ -100,14 +100,19 @@ class LambdadServer:
         raise ServerError(f"lambdad did not become healthy in {timeout:.0f} s: {self.log_tail()}")
 
     def _ensure_role(self) -> None:
-        """Functions need an existing execution role that Lambda may assume, as on AWS."""
+        """Functions need an existing execution role that Lambda may assume, as on AWS, and one that may
+        send to the destinations the scenarios configure (Lambda delivers as the execution role)."""
         iam = self.client("iam")
         trust = json.dumps({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        name = ROLE.rsplit("/", 1)[1]
         try:
-            iam.create_role(RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=trust)
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
         except iam.exceptions.EntityAlreadyExistsException:
             pass
+        iam.put_role_policy(RoleName=name, PolicyName="bench-destinations", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sqs:SendMessage", "sns:Publish"],
+                                                    "Resource": "*"}]}))
 
     def stop(self) -> None:
         # Idle keep-alive connections would hold uvicorn's graceful shutdown for its full timeout.
