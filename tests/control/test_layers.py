@@ -261,7 +261,9 @@ def handler(event, context):
         "who": shared.WHO, "hello": only_a.HELLO, "site": sitepkg.NAME,
         "tool": subprocess.run(["greet", "lambda"], capture_output=True, text=True).stdout.strip(),
         "ld": os.environ["LD_LIBRARY_PATH"].split(":")[-1],
-        "shared": [st.st_ino, st.st_dev, st.st_nlink],
+        # Not st_dev: each environment's /opt is an overlay of its own (a device number per mount),
+        # and an overlay reports the file's own inode number from the one filesystem of the data dir.
+        "shared": [st.st_ino, st.st_nlink],
     }
 """
 
@@ -286,7 +288,7 @@ def test_layers_apply_at_opt(lam):
     assert first["tool"] == "hello lambda from a layer tool"
     assert first["ld"].endswith("/lib")
     assert first["shared"] == second["shared"], "both functions see the same merged tree"
-    assert first["shared"][2] >= 2, "the merged tree hard-links the layer's file instead of copying it"
+    assert first["shared"][1] >= 2, "the merged tree hard-links the layer's file instead of copying it"
 
     # Reversed order: now A's file wins.
     fn = create_function(lam, HANDLER, Layers=[b, a])

@@ -103,10 +103,13 @@ def handler(event, context):
                 time.sleep(0.01)
         threading.Thread(target=tick, daemon=True).start()
         time.sleep(0.05)
-        return {"started": True}
-    if op == "gap":
-        recent = ticks[-2000:]
-        return {"max_gap": max(b - a for a, b in zip(recent, recent[1:]))}
+        return {"started": True, "cgroup": open("/proc/self/cgroup").read()}
+    if op == "ticks":
+        # Wait (bounded) for the thread to tick again after this invocation began, then report its ticks.
+        began = time.monotonic()
+        while ticks[-1] <= began and time.monotonic() < began + 10:
+            time.sleep(0.005)
+        return {"ticks": [t for t in ticks if t >= event["since"]], "began": began}
     if op == "network":
         import socket
 
@@ -319,11 +322,28 @@ def test_fork_bomb_is_contained(lam: Any, server: Server) -> None:
 
 
 def test_background_threads_do_not_run_while_frozen(lam: Any) -> None:
+    """A thread ticking every 10 ms records no tick inside a window the host saw frozen throughout.
+
+    No scheduler timing is involved: the window is bounded by host reads of freezer.state (the
+    environment and the test share CLOCK_MONOTONIC), and a thread that ran in it would have ticked.
+    """
     name = create_function(lam, PROBE)
-    assert call(lam, name, op="ticker") == {"started": True}
-    time.sleep(1.2)  # the server freezes idle environments after 0.1 s
-    gap = call(lam, name, op="gap")
-    assert gap.get("max_gap", 0) > 0.8, gap
+    started = call(lam, name, op="ticker")
+    assert started["started"] is True
+    state = Path(memory_cgroup(started).replace("/memory/", "/freezer/")) / "freezer.state"
+    assert wait_until(lambda: state.read_text().strip() == "FROZEN"), "the server freezes idle environments"
+    frozen_from = time.monotonic()  # after a read that said FROZEN
+    frozen_until = frozen_from
+    while frozen_until < frozen_from + 0.5:  # 50 sleeps of the thread; each read must still say FROZEN
+        now = time.monotonic()
+        assert state.read_text().strip() == "FROZEN"
+        frozen_until = now  # before a read that said FROZEN
+        time.sleep(0.02)
+    out = call(lam, name, op="ticks", since=frozen_from - 5)
+    ticks = out["ticks"]
+    assert [t for t in ticks if frozen_from < t < frozen_until] == [], "a frozen environment's thread ran"
+    assert any(t < frozen_from for t in ticks), "the thread ran before the freeze"
+    assert any(t > out["began"] for t in ticks), "and runs again once thawed"
 
 
 def test_network_none_per_function(lam: Any, server: Server) -> None:

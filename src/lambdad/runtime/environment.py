@@ -15,10 +15,23 @@ import enum
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from lambdad.runtime.guest import frames
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def override(method: _F) -> _F:
+    """Marks a method that replaces one of a base class (typing.override, which Python 3.11 lacks).
+
+    Environment checks the mark when a subclass is defined: a hook renamed in the base class makes
+    the subclass fail to import instead of silently never being called.
+    """
+    method.__override__ = True  # type: ignore[attr-defined]
+    return method
 
 
 class EnvState(enum.Enum):
@@ -123,6 +136,13 @@ class _Channel(asyncio.Protocol):
 
 
 class Environment:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, attr in vars(cls).items():
+            marked = attr.fget if isinstance(attr, property) else attr
+            if getattr(marked, "__override__", False) and not any(hasattr(base, name) for base in cls.__mro__[1:]):
+                raise TypeError(f"{cls.__qualname__}.{name} is marked @override but overrides nothing")
+
     def __init__(self, env_id: str, spec: dict[str, Any], kill_fn: Any) -> None:
         self.id = env_id
         self.spec = spec
@@ -168,7 +188,8 @@ class Environment:
         kind, body = await self._next_frame(timeout)
         if kind == frames.INIT_DONE:
             self.init_ms = json.loads(body)["init_ms"]
-            self.state = EnvState.IDLE
+            if self.state is not EnvState.DEAD:  # it may have answered, then died (its zygote killed)
+                self.state = EnvState.IDLE
             return
         self.kill()
         logs = self.take_logs()
@@ -183,6 +204,8 @@ class Environment:
 
     # -- invocations ------------------------------------------------------------------------
     async def invoke(self, header: dict[str, Any], payload: bytes, timeout: float) -> Outcome:
+        if self.state is EnvState.DEAD:
+            return Outcome("exit", b"", exit_info=self.exit_info)
         self.state = EnvState.BUSY
         self.invocations += 1
         self._frames.clear()  # nothing from an earlier invocation may answer this one
@@ -193,7 +216,7 @@ class Environment:
             (rss,) = frames.U32.unpack_from(body)
             if kind == frames.FATAL:
                 self.kill()  # it is on its way out: no later invocation may be handed to it
-            else:
+            elif self.state is not EnvState.DEAD:  # it may have answered and died before we got here
                 self.state = EnvState.IDLE
             return Outcome("result" if kind == frames.RESULT else "error", body[4:], rss)
         if kind == -2:
@@ -338,7 +361,7 @@ class Environment:
             self._freeze_timer = None
         if not self._exited.done():
             self._exited.set_result(None)
-        self._close_log()
+        self.release_resources()
         if self._channel_closed:
             self._wake_dead()
         else:  # a descendant may still hold the channel open: stop waiting for its EOF soon
@@ -370,7 +393,10 @@ class Environment:
         except TimeoutError:
             pass
 
-    def _close_log(self) -> None:
+    def release_resources(self) -> None:
+        """Close every descriptor the server holds for this environment (it has exited, or never
+        started). The one lifecycle hook for that: subclasses that hold more (a listener) extend it
+        with @override. Idempotent."""
         if self._log_fd >= 0:
             loop = asyncio.get_running_loop()
             try:

@@ -52,6 +52,7 @@ class Launcher:
         self.sandboxed = bool(self.sandbox_config.get("enabled"))
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[str, asyncio.Task[Zygote]] = {}
+        self._cleaners: set[asyncio.Task[None]] = set()  # removing what dead zygotes left
         self.tmp_root = config.data_path / "tmp"
         self.tmp_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         #: runtime -> note written once into that function's log (the Node.js major differs)
@@ -78,7 +79,7 @@ class Launcher:
                 self._starting.pop(interpreter, None)
 
     async def _start_zygote(self, interpreter: str) -> Zygote:
-        z = Zygote(interpreter, {"sandbox": self.sandbox_config})
+        z = Zygote(interpreter, {"sandbox": self.sandbox_config}, on_death=self._zygote_died)
         try:
             await z.start()
         except ZygoteError as exc:
@@ -87,6 +88,26 @@ class Launcher:
             log.warning("sandbox (zygote for %s): %s", interpreter, problem)
         self._zygotes[interpreter] = z
         return z
+
+    def _zygote_died(self, zygote: Zygote, env_ids: list[str]) -> None:
+        task = asyncio.ensure_future(self._clean_after(zygote, env_ids))
+        self._cleaners.add(task)
+        task.add_done_callback(self._cleaners.discard)
+
+    async def _clean_after(self, zygote: Zygote, env_ids: list[str]) -> None:
+        """A zygote died (killed, crashed): reap it and remove the cgroups it can no longer release.
+        Its environments die with it (parent-death signal), a frozen one once its cgroup is thawed."""
+        await zygote.wait_reaped()
+        groups = self.sandbox.zygote_leftovers(zygote.pid, env_ids)
+        for paths in groups.values():
+            self.sandbox.kill_cgroups(paths)
+        left = [path for paths in groups.values() for path in paths]
+        for _ in range(200):  # tasks still exiting keep a cgroup busy for a moment
+            left = self.sandbox.remove_cgroups(left)
+            if not left:
+                return
+            await asyncio.sleep(0.05)
+        log.warning("sandbox: cgroups of dead zygote %d still busy: %s", zygote.pid, ", ".join(left))
 
     def interpreter_for(self, runtime: str) -> str:
         """The interpreter whose zygote forks this runtime's environments."""
@@ -215,18 +236,26 @@ class Launcher:
             env.on_exit(info)
 
         env.max_response = self.max_runtime_response
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        log_r, log_w = os.pipe()
+        theirs: socket.socket | None = None
+        log_w = -1
         try:
-            await env.attach(ours, log_r)
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                log_r, log_w = os.pipe()
+            except OSError:
+                ours.close()
+                raise
+            await env.attach(ours, log_r)  # the environment owns both from here
             env.send_setup(variables)
             env.pid = await zygote.spawn(env.spec, theirs.fileno(), log_w, on_exit)
-        except ZygoteError as exc:
-            on_exit({"id": env.id, "code": None, "signal": None})
+        except (ZygoteError, OSError) as exc:  # OSError: out of descriptors (EMFILE) making the channel
+            on_exit({"id": env.id, "code": None, "signal": None})  # releases its uid and descriptors
             raise LaunchError(str(exc)) from exc
         finally:
-            theirs.close()
-            os.close(log_w)
+            if theirs is not None:
+                theirs.close()
+            if log_w >= 0:
+                os.close(log_w)
         return env
 
     # -- spare Node.js processes (spares.py) ----------------------------------------------------
@@ -246,6 +275,8 @@ class Launcher:
         return await self._spawn(Environment(env_id, spec, zygote.kill), zygote, spec.pop("env"))
 
     async def aclose(self) -> None:
+        for task in self._cleaners:
+            task.cancel()  # the sandbox removes the whole instance's cgroups once the zygotes are gone
         await self.spares.aclose()
         for z in self._zygotes.values():
             await z.aclose()

@@ -30,7 +30,7 @@ from typing import Any
 import httptools
 
 from lambdad import safejson
-from lambdad.runtime.environment import Environment, EnvState
+from lambdad.runtime.environment import Environment, EnvState, override
 from lambdad.runtime.guest import frames
 from lambdad.runtime.sockdiag import PeerUids, held_in_cgroup
 
@@ -298,9 +298,11 @@ class HttpRuntimeEnvironment(Environment):
     # runtime that answers and then exits (aws-lambda-ric on an uncaught exception) is never
     # handed a second one.
     @property
+    @override
     def ready(self) -> bool:
         return bool(self._parked)
 
+    @override
     async def wait_ready(self) -> bool:
         if self.state is not EnvState.IDLE:
             return False
@@ -323,6 +325,7 @@ class HttpRuntimeEnvironment(Environment):
         if fut is not None and not fut.done():
             fut.set_result(ready)
 
+    @override
     def _deliver(self, header: dict[str, Any], payload: bytes) -> None:
         self._pending = (header, payload)
         self._dispatch()
@@ -388,16 +391,19 @@ class HttpRuntimeEnvironment(Environment):
                 f"Response payload size exceeded maximum allowed payload size ({limit} bytes)."))
 
     # -- lifecycle -------------------------------------------------------------------------
+    @override
     def _on_channel_closed(self) -> None:
         """The framed channel closes when the program is exec'd; its death comes from on_exit."""
 
+    @override
     def kill(self) -> None:
         super().kill()
         self._set_ready(False)
 
-    def _close_fds(self) -> None:
+    @override
+    def release_resources(self) -> None:
         self._set_ready(False)
-        super()._close_fds()
+        super().release_resources()
         if self._server is not None:
             self._server.close()
             self._server = None

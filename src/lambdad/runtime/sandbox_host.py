@@ -445,6 +445,22 @@ class SandboxHost:
             if not pids:
                 break
 
+    def zygote_leftovers(self, zygote_pid: int, env_ids: list[str]) -> dict[str, list[str]]:
+        """What a dead zygote may have left in this instance's cgroups, by name: its ready-made slots
+        (guest/sandbox.py names them slot-<zygote pid>-<n>) and the cgroups of its environments."""
+        wanted = set(env_ids)
+        prefix = f"slot-{zygote_pid}-"
+        found: dict[str, list[str]] = {}
+        for parent in self._dirs.values():
+            try:
+                entries = list(os.scandir(parent))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False) and (entry.name in wanted or entry.name.startswith(prefix)):
+                    found.setdefault(entry.name, []).append(entry.path)
+        return found
+
     @staticmethod
     def remove_cgroups(paths: list[str]) -> list[str]:
         """Remove what can be; returns the paths still busy (a task still exiting)."""

@@ -20,6 +20,12 @@ log = logging.getLogger("lambdad.zygote")
 GUEST_DIR = Path(__file__).resolve().parent / "guest"
 
 ExitListener = Callable[[dict[str, Any]], None]
+#: called once when a zygote has died: (the zygote, the ids of environments whose cgroups it may have held)
+DeathListener = Callable[["Zygote", list[str]], None]
+
+# Environments that exited lately: their cgroups may still be waiting in the zygote's release queue
+# (it releases within milliseconds of a quiet moment), so a zygote killed meanwhile leaves them.
+_RECENT_EXITS = 256
 
 
 class ZygoteError(Exception):
@@ -27,7 +33,7 @@ class ZygoteError(Exception):
 
 
 class Zygote:
-    def __init__(self, interpreter: str, config: dict[str, Any]) -> None:
+    def __init__(self, interpreter: str, config: dict[str, Any], on_death: DeathListener | None = None) -> None:
         self.interpreter = interpreter
         self.config = config
         self.python_version = ""
@@ -41,19 +47,27 @@ class Zygote:
         self._exit_listeners: dict[str, ExitListener] = {}
         self._outbox: collections.deque[tuple[bytes, list[int]]] = collections.deque()
         self._drain_timer: asyncio.TimerHandle | None = None
+        self._recent_exits: collections.deque[str] = collections.deque(maxlen=_RECENT_EXITS)
+        self._on_death = on_death
         self.alive = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
+            # Every environment is a fork of this process, so its command line is what /proc/1/cmdline
+            # shows inside: no host paths there (the script by its name, from its directory) and no
+            # configuration (it comes as the first frame on the control socket).
             self._proc = subprocess.Popen(
-                [self.interpreter, "-s", "-E", "-B", str(GUEST_DIR / "zygote.py"), str(theirs.fileno()),
-                 json.dumps(self.config)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd="/",
+                [self.interpreter, "-s", "-E", "-B", "zygote.py", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd=GUEST_DIR,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
             )
+            ours.sendall(frames.pack_json(frames.SETUP, self.config))
         except OSError as exc:
+            if self._proc is not None:
+                self._proc.kill()
+                self._proc.wait()
             ours.close()
             raise ZygoteError(f"cannot start {self.interpreter}: {exc}") from exc
         finally:
@@ -98,6 +112,7 @@ class Zygote:
                 if fut and not fut.done():
                     fut.set_exception(ZygoteError(body["error"]))
             elif kind == frames.EXITED:
+                self._recent_exits.append(body["id"])
                 listener = self._exit_listeners.pop(body["id"], None)
                 if listener:
                     listener(body)
@@ -106,8 +121,11 @@ class Zygote:
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
             asyncio.get_running_loop().remove_writer(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
         self._outbox.clear()
-        self.alive = False
+        was_alive, self.alive = self.alive, False
+        owned = [*self._exit_listeners, *self._recent_exits]
         err = ZygoteError(f"zygote for {self.interpreter} exited")
         if self._ready and not self._ready.done():
             self._ready.set_exception(err)
@@ -118,6 +136,20 @@ class Zygote:
         for env_id, listener in list(self._exit_listeners.items()):
             listener({"id": env_id, "code": None, "signal": 9, "zygote_died": True})
         self._exit_listeners.clear()
+        if was_alive and self._on_death is not None:
+            self._on_death(self, owned)
+
+    async def wait_reaped(self, timeout: float = 5.0) -> None:
+        """Until its process is gone (reaped here), killing it if it is still there after `timeout`."""
+        proc = self._proc
+        if proc is None:
+            return
+        deadline = asyncio.get_running_loop().time() + timeout
+        while proc.poll() is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     async def spawn(self, spec: dict[str, Any], channel_fd: int, log_fd: int,
                     on_exit: ExitListener) -> int:

@@ -188,6 +188,57 @@ def _bind_ro(src, target, extra=0):
     _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | extra)
 
 
+_overlay = [True]  # whether this kernel mounts overlayfs (probed in prepare_zygote)
+
+
+def _mount_ro_unnamed(src, target):
+    """src read-only at target, with no host path in /proc/self/mountinfo.
+
+    A bind mount's mountinfo names its source by its path in the source filesystem (the data dir's
+    code tree), whatever it was bound through. A read-only overlay is a filesystem of its own (its
+    root is "/"), and its options show the layer paths as given: descriptor paths here. Overlay
+    without an upper layer wants two layers; the second is the empty mount point itself.
+    About 0.1 ms more than a bind. Without overlayfs (or on a filesystem it cannot stack on), a bind.
+    """
+    if _overlay[0]:
+        fds = []
+        try:
+            for path in (src, target):
+                fds.append(os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+            _mount("lambdad", target, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                   "lowerdir=/proc/self/fd/{0}:/proc/self/fd/{1}".format(*fds))
+            return
+        except OSError as exc:
+            if _probing[0]:
+                raise
+            if exc.errno == errno.ENOENT:
+                raise  # no such tree: a bind would fail alike
+        finally:
+            for fd in fds:
+                os.close(fd)
+    _bind_ro(src, target)
+
+
+_probing = [False]
+
+
+def _probe_overlay(stage):
+    src, target = os.path.join(stage, "overlay-src"), os.path.join(stage, "overlay-target")
+    os.mkdir(src, 0o755)
+    os.mkdir(target, 0o755)
+    _probing[0] = True
+    try:
+        _mount_ro_unnamed(src, target)
+        _check(_lib().umount2(_b(target), MNT_DETACH), "umount " + target)
+    except OSError as exc:
+        _overlay[0] = False
+        _status["errors"].append("no read-only overlayfs ({0}): mountinfo shows code paths".format(exc))
+    finally:
+        _probing[0] = False
+        os.rmdir(src)
+        os.rmdir(target)
+
+
 # -- once per zygote --------------------------------------------------------------------------------
 def prepare_zygote(config):
     """Set up what all environments of this zygote share; returns what is active (for the server's log)."""
@@ -206,6 +257,7 @@ def prepare_zygote(config):
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     stage = config["stage"]
     _mount("lambdad", stage, "tmpfs", MS_NOSUID, "mode=755,size=64m")
+    _probe_overlay(stage)
     _build_root(os.path.join(stage, "root"), config)
     _prepare_store(stage, config)
     _prepare_cgroups(config.get("cgroup") or {})
@@ -270,7 +322,7 @@ def _build_root(root, config):
         if host and os.path.isdir(host):
             target = os.path.join(root, *inside)
             os.makedirs(target, 0o755, exist_ok=True)
-            _bind_ro(host, target)
+            _mount_ro_unnamed(host, target)
     binds = [os.path.realpath(sys.prefix)]
     binds += [os.path.realpath(p) for p in config.get("binds", ())]
     for host in binds:
@@ -580,12 +632,12 @@ def enter(spec):
     root = _root
     code = spec.get("code_dir")
     if code:
-        _bind_ro(code, root + "/var/task")
+        _mount_ro_unnamed(code, root + "/var/task")
         if trace is not None:
             trace.append(('bind-task', _now()))
     opt = spec.get("opt_dir")
     if opt:
-        _bind_ro(opt, root + "/opt")
+        _mount_ro_unnamed(opt, root + "/opt")
         if trace is not None:
             trace.append(('bind-opt', _now()))
     if rec["tmp"]:

@@ -1,11 +1,13 @@
 """The zygote: a fork-server per interpreter with the runtime and common stdlib pre-imported.
 
-Started once per interpreter by the server (`python -s zygote.py CTL_FD CONFIG_JSON`). It speaks
-SOCK_SEQPACKET frames on CTL_FD: SPAWN {spec} with two descriptors (the environment's channel and
-its log pipe) -> fork -> SPAWNED {id, pid}; KILL {id}; and it reports EXITED {id, code, signal}
-when it reaps a child. Each child closes every descriptor that is not its own, enters its sandbox,
-and becomes an execution environment: python_runtime.run, or, when the spec has "exec", the program
-it names (Node.js, a custom runtime's bootstrap), so the same sandbox wraps every runtime.
+Started once per interpreter by the server (`python -s zygote.py CTL_FD`, from this directory). It
+speaks SOCK_SEQPACKET frames on CTL_FD: first SETUP {config} (never on the command line, which every
+environment inherits as its /proc/1/cmdline); then SPAWN {spec} with two descriptors (the
+environment's channel and its log pipe) -> fork -> SPAWNED {id, pid}; KILL {id}; and it reports
+EXITED {id, code, signal} when it reaps a child. Each child closes every descriptor that is not its
+own, enters its sandbox, and becomes an execution environment: python_runtime.run, or, when the spec
+has "exec", the program it names (Node.js, a custom runtime's bootstrap), so the same sandbox wraps
+every runtime.
 """
 
 import gc
@@ -120,10 +122,21 @@ def _exec_failed(error_type, reason):
     os._exit(127)
 
 
+def _read_config(ctl):
+    msg = ctl.recv(1 << 20)
+    if not msg:
+        sys.exit(0)  # the server went away before configuring us
+    kind = frames.HEADER.unpack_from(msg)[1]
+    if kind != frames.SETUP:
+        raise SystemExit("zygote: expected the SETUP frame first, got kind {0}".format(kind))
+    return json.loads(msg[frames.HEADER.size:])
+
+
 def main():
-    ctl = socket.socket(fileno=int(sys.argv[1]))
-    config = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     sys.path[:] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
+    os.chdir("/")  # started from its own directory (a relative script name in the command line)
+    ctl = socket.socket(fileno=int(sys.argv[1]))
+    config = _read_config(ctl)
     _preload(config.get("preload", ()))
     sandbox_status = sandbox.prepare_zygote(config.get("sandbox") or {}) or {}
     gc.collect()
