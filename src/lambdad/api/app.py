@@ -282,20 +282,21 @@ async def verified_body(request: ApiRequest, body: RequestBody, authenticator: A
         pending = authenticator.begin(request.method, request.raw_path, request.raw_query, request.headers)
     except sigv4.SigV4Error as exc:
         raise refuse(request, exc) from None
+    signature = pending.signature
     hasher = hashlib.sha256()
     verified: list[sigv4.SignedRequestInfo] = []
 
     def check() -> None:  # once the last byte is in, before a spooled body is loaded into memory
-        verified.append(pending.finish(hasher.hexdigest()))
+        verified.append(signature.finish(hasher.hexdigest()))
 
     try:
-        data = await body.read(limit, hasher=hasher, spool=None if pending.verified else spool,
+        data = await body.read(limit, hasher=hasher, spool=None if signature.verified else spool,
                                spool_after=UNVERIFIED_IN_MEMORY, on_complete=check)
-        principal = authenticator.principal_for(verified[0])
+        principal = authenticator.principal_for(pending, verified[0])
     except sigv4.SigV4Error as exc:
         raise refuse(request, exc) from None
     except SpoolFull:
-        request.service = pending.info.service
+        request.service = signature.info.service
         raise TooManyRequestsException("Too many large requests are being verified at once; retry later.",
                                        Reason="CallerRateLimitExceeded") from None
     return data, verified[0], principal
