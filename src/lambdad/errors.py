@@ -20,11 +20,11 @@
     ├── UnknownOperationException     (404) no route for this request
     ├── SqsError                      SQS errors; `code` is the query-protocol code
     │                                 (AWS.SimpleQueueService.NonExistentQueue), `json_type` the JSON
-    │                                 protocol's (QueueDoesNotExist); raised by services/sqs.py
-    ├── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns.py
+    │                                 protocol's (QueueDoesNotExist); raised by services/sqs/queues.py
+    ├── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns/topics.py
     └── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
                                       MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
-                                      ValidationError 400, AccessDenied 403); services/iam.py, services/sts.py
+                                      ValidationError 400, AccessDenied 403); services/iam/identities.py, services/iam/sts.py
 
 Foreign errors (sqlite3, OSError) are translated where they enter, `raise X from exc`.
 """

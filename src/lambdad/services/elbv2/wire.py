@@ -1,7 +1,7 @@
 """ELBv2 on the wire: the query protocol (form `Action=<Op>`, XML), from botocore's `elbv2` model.
 
 boto3's `elbv2` client and `aws elbv2` sign with the service name `elasticloadbalancing`, which is
-what the app dispatches on. The operations are thin: `services/elbv2.py` holds the domain, and the
+what the app dispatches on. The operations are thin: `services/elbv2/load_balancers.py` holds the domain, and the
 query codec drops its private `_` keys because they are not members of the model's shapes. Every
 ELBv2 error is a Sender fault with HTTP 400 except AccessDenied (403), as botocore's model says.
 """

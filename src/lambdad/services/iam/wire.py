@@ -1,5 +1,5 @@
 """IAM and STS on the wire (query protocol, the shared codec in api/query.py): thin adapters from
-form parameters to services/iam.py and services/sts.py, rendering IAM's field sets.
+form parameters to services/iam/identities.py and services/iam/sts.py, rendering IAM's field sets.
 
 Policy documents go out URL-encoded, as IAM sends them (botocore unquotes and parses fields of
 type policyDocumentType); they are stored exactly as the caller wrote them.

@@ -1,6 +1,6 @@
 """Embedded SNS: topics (standard and FIFO), subscriptions, filter policies and durable delivery.
 
-No HTTP here (`api/sns_api.py` speaks the query protocol). Other components call:
+No HTTP here (`services/sns/wire.py` speaks the query protocol). Other components call:
 
     await sns.publish(topic_arn, message, subject=..., attributes=...)   # destinations, DLQs
     SnsService(..., lambda_deliverer=async_invoke)                          # given by server.py

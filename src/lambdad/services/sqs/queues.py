@@ -1,6 +1,6 @@
 """Embedded SQS: standard and FIFO queues, durable in the store, with long polling.
 
-No HTTP here: `api/sqs_api.py` speaks the wire protocols; other components (async invocation
+No HTTP here: `services/sqs/wire.py` speaks the wire protocols; other components (async invocation
 destinations, dead-letter queues, SNS) call the public methods directly:
 
     result = await sqs.send_message(queue_arn, body, {"RequestID": {"DataType": "String", ...}})
