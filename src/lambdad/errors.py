@@ -24,7 +24,7 @@
     ├── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns/topics.py
     └── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
                                       MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
-                                      ValidationError 400, AccessDenied 403); services/iam/identities.py, services/iam/sts.py
+                                      ValidationError 400, AccessDenied 403); services/iam/
 
 Foreign errors (sqlite3, OSError) are translated where they enter, `raise X from exc`.
 """
