@@ -30,8 +30,9 @@ def principal_of(request: ApiRequest) -> Principal:
 
 def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions, region: str) -> Authorize:
 
-    def target(op: str, params: dict[str, Any], account: str) -> tuple[str, str, Any, str | None]:
-        """(resource ARN, its account, function record or None, qualifier)."""
+    def target(op: str, params: dict[str, Any], account: str) -> tuple[str, str, tuple[str, str] | None, str | None]:
+        """(resource ARN, its account, (account, name) of the function it names or None, qualifier). The
+        function is looked up only when a policy is judged: the root fast path reads no registry."""
         name = params.get("FunctionName")
         if name and op not in _LAMBDA_STAR:
             try:
@@ -39,7 +40,7 @@ def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions
             except ApiError:  # the handler answers with the proper validation error
                 return function_arn(region, account, str(name)), account, None, None
             return (function_arn(region, ref.account, ref.name, ref.qualifier), ref.account,
-                    registry.find(ref.account, ref.name), ref.qualifier)
+                    (ref.account, ref.name), ref.qualifier)
         resource = params.get("Resource")
         if resource:
             parts = str(resource).split(":")
@@ -62,7 +63,7 @@ def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
         principal = principal_of(request)
         action = "lambda:" + LAMBDA_ACTIONS.get(op, op)
-        resource, account, rec, qualifier = target(op, params, principal.account)
+        resource, account, function, qualifier = target(op, params, principal.account)
         request.action, request.resource = action, resource
         if principal.is_root and account == principal.account:
             return
@@ -74,6 +75,7 @@ def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions
                 authz.authorize(principal, action, resource, principal.account, None, context)
             return
         resource_policy = None
+        rec = registry.find(*function) if function is not None else None
         if rec is not None:
             found = permissions.document(rec, None if qualifier == "$LATEST" else qualifier)
             resource_policy = found[0] if found else None
