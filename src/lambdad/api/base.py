@@ -63,6 +63,12 @@ def json_error(exc: ApiError, request_id: str) -> ApiResponse:
     )
 
 
+def signer(request: ApiRequest) -> Principal:
+    """Who signed a request that passed authentication (authorization hooks run only after it)."""
+    assert request.principal is not None
+    return request.principal
+
+
 def request_context(request: ApiRequest) -> dict[str, str | list[str]]:
     """The global condition keys of a request (aws:SourceIp, aws:SecureTransport)."""
     return {"aws:SourceIp": (request.client or ("", 0))[0], "aws:SecureTransport": "false"}

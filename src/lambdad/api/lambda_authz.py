@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdad.api.base import ApiRequest, Authorize, request_context
+from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.auth.authorizer import Authorizer
-from lambdad.auth.principal import Principal
 from lambdad.control.functions import FunctionRegistry
 from lambdad.control.names import function_arn, parse_function_ref
 from lambdad.control.permissions import Permissions
@@ -21,11 +20,6 @@ LAMBDA_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "Invok
 # Operations that take a FunctionName but authorize on "*" (lambda:FunctionArn is a condition key there).
 _LAMBDA_STAR = frozenset({"CreateEventSourceMapping", "ListEventSourceMappings", "ListFunctions",
                           "GetAccountSettings", "ListLayers", "ListLayerVersions", "ListCodeSigningConfigs"})
-
-
-def principal_of(request: ApiRequest) -> Principal:
-    assert request.principal is not None
-    return request.principal
 
 
 def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions, region: str) -> Authorize:
@@ -61,7 +55,7 @@ def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions
         return "*", account, None, None
 
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
-        principal = principal_of(request)
+        principal = signer(request)
         action = "lambda:" + LAMBDA_ACTIONS.get(op, op)
         resource, account, function, qualifier = target(op, params, principal.account)
         request.action, request.resource = action, resource

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdad.api.base import ApiRequest, Authorize, request_context
+from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.auth.authorizer import Authorizer
-from lambdad.auth.principal import Principal
-
-
-def principal_of(request: ApiRequest) -> Principal:
-    assert request.principal is not None
-    return request.principal
-
 
 _ELBV2_ARN_PARAMS = ("RuleArn", "ListenerArn", "TargetGroupArn", "LoadBalancerArn")
 
@@ -20,7 +13,7 @@ _ELBV2_ARN_PARAMS = ("RuleArn", "ListenerArn", "TargetGroupArn", "LoadBalancerAr
 def hook(authz: Authorizer) -> Authorize:
 
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
-        principal = principal_of(request)
+        principal = signer(request)
         resources = [str(params[k]) for k in _ELBV2_ARN_PARAMS if params.get(k)][:1]
         resources += [str(arn) for arn in params.get("ResourceArns") or []]
         request.action = "elasticloadbalancing:" + op

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdad.api.base import ApiRequest, Authorize, request_context
+from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.auth.authorizer import Authorizer
 from lambdad.auth.principal import Principal
 from lambdad.services.iam.identities import Iam
-
-
-def principal_of(request: ApiRequest) -> Principal:
-    assert request.principal is not None
-    return request.principal
 
 
 def iam_resource(iam: Iam, principal: Principal, op: str, params: dict[str, Any]) -> str:
@@ -41,7 +36,7 @@ def iam_resource(iam: Iam, principal: Principal, op: str, params: dict[str, Any]
 def iam(authz: Authorizer, iam: Iam) -> Authorize:
 
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
-        principal = principal_of(request)
+        principal = signer(request)
         resource = iam_resource(iam, principal, op, params)
         request.action, request.resource = "iam:" + op, resource
         if principal.is_root:

@@ -14,8 +14,7 @@ from urllib.parse import quote
 import botocore.session
 
 from lambdad.api import query
-from lambdad.api.base import ApiRequest, Authorize, request_context
-from lambdad.auth.principal import Principal
+from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.errors import ApiError
 from lambdad.services.iam.identities import Iam, paginate, validation
 from lambdad.services.iam.sts import Sts
@@ -85,9 +84,7 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
     def op(name: str) -> Callable[[Handler], Handler]:
         return svc.operation(name)
 
-    def principal(request: ApiRequest) -> Principal:
-        assert request.principal is not None
-        return request.principal
+    principal = signer
 
     def acct(request: ApiRequest) -> str:
         return principal(request).account
@@ -345,9 +342,7 @@ def build_sts(sts: Sts, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("sts")
     svc = query.QueryService(model, missing_parameter=_missing, authorize=authorize)
 
-    def principal(request: ApiRequest) -> Principal:
-        assert request.principal is not None
-        return request.principal
+    principal = signer
 
     @svc.operation("GetCallerIdentity")
     async def get_caller_identity(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:

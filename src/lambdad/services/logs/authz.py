@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdad.api.base import ApiRequest, Authorize, request_context
+from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.auth.authorizer import Authorizer
-from lambdad.auth.principal import Principal
-
-
-def principal_of(request: ApiRequest) -> Principal:
-    assert request.principal is not None
-    return request.principal
 
 
 def hook(authz: Authorizer, region: str) -> Authorize:
 
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
-        principal = principal_of(request)
+        principal = signer(request)
         account = principal.account
         group = params.get("logGroupName") or params.get("logGroupIdentifier")
         resource = "*"

@@ -6,21 +6,15 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from lambdad.api.base import ApiRequest, Authorize, request_context
+from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.auth.authorizer import Authorizer
-from lambdad.auth.principal import Principal
 from lambdad.services.sqs.queues import SqsService
-
-
-def principal_of(request: ApiRequest) -> Principal:
-    assert request.principal is not None
-    return request.principal
 
 
 def hook(authz: Authorizer, sqs: SqsService) -> Authorize:
 
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
-        principal = principal_of(request)
+        principal = signer(request)
         account = principal.account
         resource_policy = None
         if op == "ListQueues":
