@@ -97,7 +97,7 @@ def end_to_end(endpoint: str, messages: int, threads: int) -> list[tuple[str, fl
 
 def in_process(messages: int) -> list[tuple[str, float, str]]:
     from lambdad.config import resolve
-    from lambdad.services.sqs import SendEntry, SqsService
+    from lambdad.services.sqs.queues import SendEntry, SqsService
     from lambdad.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -101,6 +101,7 @@ def _settings(args: argparse.Namespace) -> config.Config:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from lambdad.api.app import AsgiApp
     from lambdad.api.http_protocol import protocol_class
     from lambdad.server import Lambdad
 
@@ -123,24 +124,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not cfg.auth:
         logging.getLogger("lambdad").warning("AUTHENTICATION IS OFF: anyone reaching %s:%s can run code",
                                              cfg.host, cfg.port)
-    from lambdad.store.datadir import DataDirError, is_disk_full
+    from lambdad.store.datadir import DataDir, DataDirError
 
-    try:
-        core = Lambdad(cfg)
-    except DataDirError as exc:  # in use by another server, or a full disk: say so in one line
+    try:  # the process's own claim on its data dir: refused in one line if another server has it
+        data_dir = DataDir(cfg.data_path, cfg.disk_reserve_bytes)
+    except DataDirError as exc:  # in use by another server, or a full disk
         print(f"lambdad: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:
-        if not is_disk_full(exc):
-            raise
-        print(f"lambdad: the disk of the data dir {cfg.data_path} is full ({exc}); free some space and start "
-              "again", file=sys.stderr)
-        return 1
+    core = Lambdad(cfg, data_dir)  # builds nothing yet: the ASGI lifespan enters it (server.py)
     print(f"lambdad {__version__} listening on {cfg.endpoint_url} (data in {cfg.data_path})", flush=True)
     if not cfg.root_access_key_id:
         print(f"credentials: AWS_SHARED_CREDENTIALS_FILE={cfg.data_path / 'credentials'}", flush=True)
     server = _Server(core, uvicorn.Config(
-        core.app, host=cfg.host, port=cfg.port, loop="uvloop", lifespan="on",
+        AsgiApp(core), host=cfg.host, port=cfg.port, loop="uvloop", lifespan="on",
         http=protocol_class(cfg.request_read_timeout, cfg.max_header_bytes),
         log_level="warning", access_log=False, proxy_headers=False, server_header=False,
         limit_concurrency=cfg.max_connections, timeout_keep_alive=cfg.keep_alive_timeout,
@@ -150,7 +146,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # in place that re-raise returns here, so a clean stop exits 0 instead of dying by the signal.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    server.run()
+    try:
+        server.run()
+    finally:
+        data_dir.close()
+    if not server.started:  # the lifespan's start failed (the log says why)
+        return 1
     print("lambdad stopped", flush=True)
     return 0
 
@@ -300,7 +301,7 @@ def cmd_account(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from lambdad.services import audit
+    from lambdad.api import audit
 
     path = Path(args.data_dir) / "audit.log"
     if not path.exists() and not args.follow:

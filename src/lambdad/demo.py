@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from lambdad.control.codezip import make_zip_from_dir
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.control.functions import FunctionRegistry
+    from lambdad.services.iam.identities import Iam
 
 DEMO_NAME = "hello"
 DEMO_SOURCE = '''\
@@ -22,18 +23,17 @@ def handler(event, context):
 '''
 
 
-def ensure_demo_function(core: Lambdad) -> None:
+def ensure_demo_function(registry: FunctionRegistry, iam: Iam, account: str) -> None:
     import tempfile
     from pathlib import Path
 
-    account = core.config.account_id
-    if core.registry.find(account, DEMO_NAME) is not None:
+    if registry.find(account, DEMO_NAME) is not None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "app.py").write_text(DEMO_SOURCE)
         data = make_zip_from_dir(Path(tmp))
-    role = core.iam.ensure_lambda_role(account, "lambdad-demo")
-    core.registry.create(account, {
+    role = iam.ensure_lambda_role(account, "lambdad-demo")
+    registry.create(account, {
         "FunctionName": DEMO_NAME, "Runtime": "python3.12", "Handler": "app.handler",
         "Role": role["Arn"], "Code": {"ZipFile": data},
         "Description": "lambdad demo function",

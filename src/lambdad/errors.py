@@ -1,5 +1,6 @@
 """Every error lambdad answers with, and how each becomes an AWS-shaped response.
 
+    LambdadError                      the root: everything lambdad raises on purpose
     ApiError                          status, code, message; rendered per protocol
     ├── LambdaError                   Lambda rest-json errors: body {"Type": "User", "message"|"Message": ...}
     │   ├── InvalidParameterValueException   (400) a parameter has a bad value
@@ -19,11 +20,11 @@
     ├── UnknownOperationException     (404) no route for this request
     ├── SqsError                      SQS errors; `code` is the query-protocol code
     │                                 (AWS.SimpleQueueService.NonExistentQueue), `json_type` the JSON
-    │                                 protocol's (QueueDoesNotExist); raised by services/sqs.py
-    ├── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns.py
+    │                                 protocol's (QueueDoesNotExist); raised by services/sqs/queues.py
+    ├── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns/topics.py
     └── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
                                       MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
-                                      ValidationError 400, AccessDenied 403); services/iam.py, services/sts.py
+                                      ValidationError 400, AccessDenied 403); services/iam/
 
 Foreign errors (sqlite3, OSError) are translated where they enter, `raise X from exc`.
 """
@@ -31,7 +32,11 @@ Foreign errors (sqlite3, OSError) are translated where they enter, `raise X from
 from __future__ import annotations
 
 
-class ApiError(Exception):
+class LambdadError(Exception):
+    """The root of lambdad's own errors (API errors, configuration and start-up errors, store errors)."""
+
+
+class ApiError(LambdadError):
     status: int = 400
     code: str = "ValidationException"
     #: Name of the message member in the JSON body, per the botocore model of the error.

@@ -158,6 +158,8 @@ exports.handler = async (event, context) => {
 '''
 
 
+# Its fixture builds the npm package's native code on first use (~35 s idle, minutes on a loaded machine).
+@pytest.mark.timeout(900)
 def test_aws_lambda_ric(lam: Any, aws_lambda_ric: Path) -> None:
     files: dict[str, str | bytes] = {
         f"node_modules/aws-lambda-ric/{part}": (aws_lambda_ric / part).read_bytes()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lambdad.services.sns_filter import FilterPolicyError, compile_policy
+from lambdad.services.sns.filter_policy import FilterPolicyError, compile_policy
 
 
 def attrs(**values: Any) -> dict[str, dict[str, str]]:

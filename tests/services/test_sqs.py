@@ -513,8 +513,8 @@ def test_python_api_for_destinations_and_dead_letter_queues(tmp_path: Any) -> No
 
     from lambdad.config import resolve
     from lambdad.errors import SnsError, SqsError
-    from lambdad.services.sns import SnsService
-    from lambdad.services.sqs import SqsService
+    from lambdad.services.sns.topics import SnsService
+    from lambdad.services.sqs.queues import SqsService
     from lambdad.store import Store
 
     async def scenario() -> None:

@@ -1,38 +1,40 @@
 """The one ASGI app on the one port: authentication, then dispatch by service.
 
 The service is read from the SigV4 credential scope (every AWS SDK signs), then `X-Amz-Target`, then
-the query `Action`; lambdad's own endpoints live under `/_lambdad/`.
+the query `Action`; lambdad's own endpoints live under `/_lambdad/`. `AsgiApp` is what uvicorn
+serves: its lifespan enters the server (`Lambdad`, which builds the `Router`) and leaves it at
+shutdown; every request then goes to the Router.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from lambdad import __version__
-from lambdad.api.base import ApiRequest, ApiResponse, Principal, json_error
+from lambdad.api.base import ApiRequest, ApiResponse, Service, json_error
 from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, RequestBody, Spool, SpoolFull
 from lambdad.auth import sigv4
-from lambdad.control import code_links
+from lambdad.auth.authn import Authenticator
+from lambdad.auth.principal import Principal
 from lambdad.errors import (
-    AccessDeniedException,
     ApiError,
     AuthError,
+    LambdadError,
     RequestTooLargeException,
+    ServiceException,
     TooManyRequestsException,
     UnknownOperationException,
 )
+from lambdad.store.errors import StoreError
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.audit import AuditLog
+    from lambdad.api.own_endpoints import OwnEndpoints
 
 log = logging.getLogger("lambdad.api")
 
-ServiceHandler = Callable[[ApiRequest], Awaitable[ApiResponse]]
 ErrorRenderer = Callable[[ApiError, ApiRequest], ApiResponse]
 
 # Largest request body read at all: a sync payload of 6 MB arrives base64-free, a 50 MB zip as
@@ -49,61 +51,50 @@ SPOOL_BYTES = 2 * 1024 * 1024 * 1024
 _QUERY_VERSIONS = {b"2010-05-08": "iam", b"2011-06-15": "sts", b"2012-11-05": "sqs", b"2010-03-31": "sns"}
 
 
-class App:
-    def __init__(self, core: Lambdad) -> None:
-        self.core = core
-        self.services: dict[str, ServiceHandler] = {}
-        self.error_renderers: dict[str, ErrorRenderer] = {}
-        self.anonymous: list[tuple[str, Callable[[ApiRequest], bool]]] = []
-        self.auth = core.config.auth
-        self.lookup_secret = core.credentials.secret_for
-        self.audit = getattr(core, "audit", None)
-        spool_dir = core.config.data_path / "spool"
-        os.makedirs(spool_dir, mode=0o700, exist_ok=True)
-        self.spool = Spool(str(spool_dir), SPOOL_BYTES)
+class FrontDoor(Protocol):
+    """Plain HTTP on the API port that is not an AWS API call (function URLs, by Host header)."""
 
-    def add_service(self, name: str, handler: ServiceHandler, errors: ErrorRenderer | None = None) -> None:
-        self.services[name] = handler
+    def matches(self, request: ApiRequest) -> bool: ...
+
+    async def __call__(self, request: ApiRequest, body: RequestBody) -> ApiResponse: ...
+
+
+class ServiceWithoutAuthorization(LambdadError):
+    """A service was registered without an authorization hook while authentication is on: the
+    server refuses to start rather than serve it unauthorized."""
+
+
+class Router:
+    """Every request of the API port: front doors, lambdad's own endpoints, then SigV4 and a service."""
+
+    def __init__(self, authenticator: Authenticator, own_endpoints: OwnEndpoints, spool: Spool, *,
+                 audit: AuditLog | None = None) -> None:
+        self.authenticator = authenticator
+        self.own_endpoints = own_endpoints
+        self.spool = spool  # bodies waiting for their signature check (api/http_protocol.py)
+        self.audit = audit
+        self.services: dict[str, Service] = {}
+        self.error_renderers: dict[str, ErrorRenderer] = {}
+        self.front_doors: list[FrontDoor] = []
+        self.anonymous: list[tuple[str, Callable[[ApiRequest], bool]]] = []
+
+    def add_service(self, name: str, service: Service, errors: ErrorRenderer | None = None) -> None:
+        """Serve `name` (the SigV4 scope's service). With authentication on, the service must carry its
+        authorization hook: one without is refused here, so the server fails to start, never open."""
+        if self.authenticator.enabled and service.authorize is None:
+            raise ServiceWithoutAuthorization(
+                f"service {name!r} has no authorization hook; refusing to serve it with authentication on")
+        self.services[name] = service
         if errors is not None:
             self.error_renderers[name] = errors
+
+    def add_front_door(self, door: FrontDoor) -> None:
+        self.front_doors.append(door)
 
     def add_anonymous(self, service: str, matches: Callable[[ApiRequest], bool]) -> None:
         """Serve unsigned requests that `matches` by `service` without a principal (AWS serves
         SNS's SubscribeURL and UnsubscribeURL that way)."""
         self.anonymous.append((service, matches))
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        body = RequestBody(scope, receive)
-        response = await self.handle(scope, body)
-        if response is None:  # the client left before its request arrived: nobody to answer
-            return
-        # An explicit length spares the chunked encoding uvicorn would otherwise choose.
-        response.headers.append((b"content-length", str(len(response.body)).encode()))
-        if not body.consumed:  # do not read (or wait for) the rest of a body refused unread
-            response.headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
-        await send({"type": "http.response.body", "body": response.body})
-
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.core.start()
-                except Exception as exc:
-                    log.exception("startup failed")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.core.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     async def handle(self, scope: dict[str, Any], body: RequestBody) -> ApiResponse | None:
         headers: dict[str, str] = {}
@@ -121,12 +112,12 @@ class App:
             try:
                 if body.declared is not None and body.declared > MAX_BODY:
                     raise BodyTooLarge  # more than any request may send, whoever sends it
-                front = self.core.front_door_for(request)
+                front = next((door for door in self.front_doors if door.matches(request)), None)
                 if front is not None:
                     response = await front(request, body)  # function URLs answer with a request id too
                 elif request.path.startswith("/_lambdad/"):
                     request.body = await body.read(ANONYMOUS_MAX_BODY)
-                    return await self._own_endpoint(request)
+                    return await self.own_endpoints.handle(request, self.authenticate)
                 else:
                     service = await self._authenticate_and_read(request, body)
                     handler = self.services.get(service)
@@ -134,7 +125,7 @@ class App:
                         raise UnknownOperationException(
                             f"Service '{service}' is not available on this lambdad server.")
                     request.service = service
-                    response = await handler(request)
+                    response = await handler.dispatch(request)
             except ClientDisconnected:
                 return None
             except BodyTooLarge:
@@ -143,10 +134,12 @@ class App:
         except ApiError as exc:
             error_code = exc.code
             response = self._render_error(exc, request)
+        except StoreError as exc:  # the storage beneath failed: AWS's 500 for a failure on its side
+            log.error("store failure for %s %s: %s", request.method, request.path, exc)
+            error_code = "ServiceException"
+            response = self._render_error(ServiceException(str(exc)), request)
         except Exception as exc:  # a bug: answer like AWS's ServiceException, keep serving
             log.exception("unhandled error for %s %s", request.method, request.path)
-            from lambdad.errors import ServiceException
-
             error_code = "ServiceException"
             response = self._render_error(ServiceException(f"Internal error: {type(exc).__name__}"), request)
         if not any(name == b"x-amzn-requestid" for name, _ in response.headers):
@@ -155,12 +148,18 @@ class App:
             self.audit.record(request, response.status, error_code)
         return response
 
+    def _render_error(self, exc: ApiError, request: ApiRequest) -> ApiResponse:
+        renderer = self.error_renderers.get(request.service)
+        if renderer is not None:
+            return renderer(exc, request)
+        return json_error(exc, request.request_id)
+
     async def _authenticate_and_read(self, request: ApiRequest, body: RequestBody) -> str:
         """Authenticate a request to an AWS API, reading its body only as far as the caller has
         shown who it is; answer the service it is for."""
-        if not self.auth:
+        if not self.authenticator.enabled:
             request.body = await body.read(MAX_BODY)
-            return self._authenticate(request)
+            return self.authenticate(request)
         signed = "authorization" in request.headers or "X-Amz-Credential" in request.query
         if not signed:
             # Nobody to answer to: a small body (SNS's anonymous confirmation links have none; the
@@ -169,50 +168,29 @@ class App:
                 request.body = await body.read(ANONYMOUS_MAX_BODY)
             except BodyTooLarge:
                 pass
-            return self._anonymous_service(request) or self._authenticate(request)
-        request.body, info = await verified_body(request, body, self.lookup_secret, MAX_BODY, self.spool,
-                                                 self._refuse)
-        return self._authenticate(request, info)
+            return self._anonymous_service(request) or self.authenticate(request)
+        request.body, info, request.principal = await verified_body(
+            request, body, self.authenticator, MAX_BODY, self.spool, self._refuse)
+        return info.service
+
+    def authenticate(self, request: ApiRequest) -> str:
+        """For a request whose body is read: verify the signature, set request.principal, and answer
+        the service the request is for."""
+        try:
+            info, request.principal = self.authenticator.authenticate(
+                request.method, request.raw_path, request.raw_query, request.query, request.headers, request.body)
+        except sigv4.SigV4Error as exc:
+            raise self._refuse(request, exc) from None
+        return info.service if info is not None else self._guess_service(request)
 
     def _refuse(self, request: ApiRequest, exc: sigv4.SigV4Error) -> ApiError:
         # Answer in the protocol of the service asked (an unsigned request names none: guess it).
-        info = sigv4.parse_scope(request.headers, request.query)
-        request.service = info.service if info is not None else self._guess_service(request)
+        scope = sigv4.parse_scope(request.headers, request.query)
+        request.service = scope.service if scope is not None else self._guess_service(request)
         err = AuthError(exc.message, code=exc.code, status=exc.status)
         if exc.code == "UnrecognizedClientException":
             err.message_key = "message"
         return err
-
-    def _render_error(self, exc: ApiError, request: ApiRequest) -> ApiResponse:
-        renderer = self.error_renderers.get(request.service)
-        if renderer is not None:
-            return renderer(exc, request)
-        return json_error(exc, request.request_id)
-
-    def _authenticate(self, request: ApiRequest, verified: sigv4.SignedRequestInfo | None = None) -> str:
-        """Who sent a request whose body is read (`verified`: what `verified_body` found its
-        signature to say); set request.principal and answer the service it is for."""
-        if not self.auth:
-            info = sigv4.parse_scope(request.headers, request.query)
-            account = self.core.config.account_id
-            request.principal = Principal(account, f"arn:aws:iam::{account}:root", is_root=True,
-                                          principal_id=account)
-            return info.service if info else self._guess_service(request)
-        info = verified
-        if info is None:
-            try:
-                info = sigv4.verify(request.method, request.raw_path, request.raw_query, request.headers,
-                                    request.body, self.lookup_secret)
-            except sigv4.SigV4Error as exc:
-                raise self._refuse(request, exc) from None
-        cred = self.core.credentials.lookup(info.access_key_id)
-        assert cred is not None
-        if cred.session_token is not None and info.session_token != cred.session_token:
-            raise AuthError("The security token included in the request is invalid.",
-                            code="UnrecognizedClientException")
-        request.principal = Principal(cred.account, cred.principal_arn, cred.access_key_id, cred.is_root,
-                                      cred.session_token, cred.user_name, cred.role_name, cred.principal_id)
-        return info.service
 
     def _anonymous_service(self, request: ApiRequest) -> str | None:
         if not self.anonymous or "authorization" in request.headers or "X-Amz-Credential" in request.query:
@@ -234,48 +212,65 @@ class App:
             return _QUERY_VERSIONS.get(version, "lambda")
         return "lambda"
 
-    async def _own_endpoint(self, request: ApiRequest) -> ApiResponse:
-        path = request.path
-        if path == "/_lambdad/health":
-            return ApiResponse.json({"status": "ok", "version": __version__,
-                                     "environments": self.core.pools.statistics(),
-                                     "snapstart": self.core.snapstart.statistics(),
-                                     "async": self.core.async_queue.statistics()})
-        if path.startswith(code_links.PATH_PREFIX):  # signed, expiring code links (control/code_links.py)
-            return self.core.code_links.respond(path, request.query, request.request_id)
-        if path == "/_lambdad/accounts":
-            return self._accounts_endpoint(request)
-        return ApiResponse(404, json.dumps({"message": "Not Found"}).encode(),
-                           [(b"content-type", b"application/json")])
 
-    def _accounts_endpoint(self, request: ApiRequest) -> ApiResponse:
-        """Accounts administration (`lambdad account`): only the configured account's root may use it.
-        GET lists accounts; POST {"Name": ...} creates one and answers its root keys (shown once)."""
-        try:
-            self._authenticate(request)
-            principal = request.principal
-            if principal is None or not principal.is_root or principal.account != self.core.config.account_id:
-                raise AccessDeniedException("Only the root user of the server's own account may manage accounts.")
-            iam = self.core.iam
-            if request.method == "GET":
-                return ApiResponse.json({"Accounts": iam.list_accounts()})
-            if request.method != "POST":
-                raise UnknownOperationException("Use GET or POST.")
-            body = request.json()
-            account, key_id, secret = iam.create_account(body.get("Name") if isinstance(body, dict) else None)
-            log.info("account %s created by %s", account, principal.arn)
-            return ApiResponse.json({"AccountId": account, "Name": body["Name"], "AccessKeyId": key_id,
-                                     "SecretAccessKey": secret})
-        except ValueError:
-            return json_error(ApiError("The body must be JSON."), request.request_id)
-        except ApiError as exc:
-            return json_error(exc, request.request_id)
+class Lifecycle(Protocol):
+    """The server behind the app: entered at ASGI startup (building its Router), left at shutdown."""
+
+    @property
+    def router(self) -> Router: ...
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
 
 
-async def verified_body(request: ApiRequest, body: RequestBody, lookup_secret: Callable[[str], str | None],
-                        limit: int, spool: Spool, refuse: Callable[[ApiRequest, sigv4.SigV4Error], ApiError]
-                        ) -> tuple[bytes, sigv4.SignedRequestInfo]:
-    """The body of a SigV4-signed request, read only once what the headers can prove is proven.
+class AsgiApp:
+    """The ASGI callable uvicorn serves: the lifespan enters the server, requests go to its Router."""
+
+    def __init__(self, server: Lifecycle) -> None:
+        self.server = server
+        self.router: Router | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http" or self.router is None:  # uvicorn serves only after startup
+            return
+        body = RequestBody(scope, receive)
+        response = await self.router.handle(scope, body)
+        if response is None:  # the client left before its request arrived: nobody to answer
+            return
+        # An explicit length spares the chunked encoding uvicorn would otherwise choose.
+        response.headers.append((b"content-length", str(len(response.body)).encode()))
+        if not body.consumed:  # do not read (or wait for) the rest of a body refused unread
+            response.headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.server.__aenter__()
+                except Exception as exc:  # the server has released whatever it had acquired
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                self.router = self.server.router
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.server.__aexit__(None, None, None)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def verified_body(request: ApiRequest, body: RequestBody, authenticator: Authenticator, limit: int,
+                        spool: Spool, refuse: Callable[[ApiRequest, sigv4.SigV4Error], ApiError]
+                        ) -> tuple[bytes, sigv4.SignedRequestInfo, Principal]:
+    """The body of a SigV4-signed request, read only once what the headers can prove is proven, with
+    what its signature says and who signed it.
 
     A request whose signature fails without its body (unknown key, stale date, a declared payload
     hash it was not signed with) is refused before any of its body is read. When the signature
@@ -284,22 +279,24 @@ async def verified_body(request: ApiRequest, body: RequestBody, lookup_secret: C
     more than UNVERIFIED_IN_MEMORY of it in memory until then.
     """
     try:
-        pending = sigv4.begin(request.method, request.raw_path, request.raw_query, request.headers, lookup_secret)
+        pending = authenticator.begin(request.method, request.raw_path, request.raw_query, request.headers)
     except sigv4.SigV4Error as exc:
         raise refuse(request, exc) from None
+    signature = pending.signature
     hasher = hashlib.sha256()
     verified: list[sigv4.SignedRequestInfo] = []
 
     def check() -> None:  # once the last byte is in, before a spooled body is loaded into memory
-        verified.append(pending.finish(hasher.hexdigest()))
+        verified.append(signature.finish(hasher.hexdigest()))
 
     try:
-        data = await body.read(limit, hasher=hasher, spool=None if pending.verified else spool,
+        data = await body.read(limit, hasher=hasher, spool=None if signature.verified else spool,
                                spool_after=UNVERIFIED_IN_MEMORY, on_complete=check)
+        principal = authenticator.principal_for(pending, verified[0])
     except sigv4.SigV4Error as exc:
         raise refuse(request, exc) from None
     except SpoolFull:
-        request.service = pending.info.service
+        request.service = signature.info.service
         raise TooManyRequestsException("Too many large requests are being verified at once; retry later.",
                                        Reason="CallerRateLimitExceeded") from None
-    return data, verified[0]
+    return data, verified[0], principal

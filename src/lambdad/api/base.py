@@ -1,28 +1,16 @@
-"""The request and response objects every protocol codec works with."""
+"""The request and response objects every protocol codec works with, and the shape of a service."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from lambdad import ids
+from lambdad import ids, safejson
+from lambdad.auth.principal import Principal
 from lambdad.errors import ApiError
-
-
-@dataclass(slots=True)
-class Principal:
-    """Who signed the request (filled in by authentication)."""
-
-    account: str
-    arn: str
-    access_key_id: str = ""
-    is_root: bool = False
-    session_token: str | None = None
-    user_name: str | None = None  # an IAM user (its keys or its GetSessionToken session)
-    role_name: str | None = None  # an assumed-role session (execution role or AssumeRole)
-    principal_id: str = ""
 
 
 @dataclass(slots=True)
@@ -51,7 +39,7 @@ class ApiRequest:
     def json(self) -> Any:
         if not self.body:
             return {}
-        return json.loads(self.body)
+        return safejson.loads(self.body)
 
 
 @dataclass(slots=True)
@@ -73,3 +61,28 @@ def json_error(exc: ApiError, request_id: str) -> ApiResponse:
         [(b"content-type", b"application/json"), (b"x-amzn-errortype", exc.code.encode()),
          (b"x-amzn-requestid", request_id.encode())],
     )
+
+
+def signer(request: ApiRequest) -> Principal:
+    """Who signed a request that passed authentication (authorization hooks run only after it)."""
+    assert request.principal is not None
+    return request.principal
+
+
+def request_context(request: ApiRequest) -> dict[str, str | list[str]]:
+    """The global condition keys of a request (aws:SourceIp, aws:SecureTransport)."""
+    return {"aws:SourceIp": (request.client or ("", 0))[0], "aws:SecureTransport": "false"}
+
+
+# Called with (request, operation name, parsed input) after parsing and before the operation; raises
+# to refuse. It also records request.action / request.resource for the audit log.
+Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
+
+
+class Service(Protocol):
+    """What `App.add_service` registers: a codec bound to its operations and its authorization hook.
+    `authorize` is None only for a server without authentication (`--auth false`)."""
+
+    authorize: Authorize | None
+
+    async def dispatch(self, request: ApiRequest) -> ApiResponse: ...

@@ -1,4 +1,11 @@
-"""The AWS JSON protocol (`X-Amz-Target: Prefix.Operation`, JSON body): dispatch and error shape."""
+"""The AWS JSON protocol (`X-Amz-Target: Prefix.Operation`, JSON body): dispatch and error shape.
+
+With the service's botocore model, each body is checked against the operation's input shape before
+its handler runs (api/shapes.py): a value of the wrong JSON type is a `SerializationException` with
+the deserializer's words, as AWS answers; absent required members and integers outside the model's
+range are one validation error in AWS's wording, under the service's own code (`validation_code`:
+CloudWatch Logs says InvalidParameterException).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +13,26 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lambdad.api.base import ApiRequest, ApiResponse
+from botocore.model import ServiceModel
+
+from lambdad import safejson
+from lambdad.api import shapes
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.errors import ApiError, UnknownOperationException
 
 Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any]]]
-# Called with (request, operation name, parsed input) before the operation; raises to refuse.
-Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
 
 
 class JsonService:
-    def __init__(self, target_prefix: str, content_type: str = "application/x-amz-json-1.1") -> None:
+    def __init__(self, target_prefix: str, content_type: str = "application/x-amz-json-1.1", *,
+                 model: ServiceModel | None = None, validation_code: str = "ValidationException",
+                 authorize: Authorize | None) -> None:
         self.target_prefix = target_prefix
+        self.model = model
+        self.validation_code = validation_code
         self.content_type = content_type.encode()
         self.operations: dict[str, Operation] = {}
-        self.authorize: Authorize | None = None
+        self.authorize = authorize
 
     def operation(self, name: str) -> Callable[[Operation], Operation]:
         def register(fn: Operation) -> Operation:
@@ -34,14 +47,43 @@ class JsonService:
         if op is None:
             raise UnknownOperationException(f"Unknown operation {target!r}", code="UnknownOperationException",
                                             status=400)
-        try:
-            params = json.loads(request.body) if request.body else {}
-        except ValueError as exc:
-            raise ApiError("Request body is not valid JSON", code="SerializationException") from exc
+        params = self.parse(name, request.body)
         if self.authorize is not None:
             self.authorize(request, name, params)
         result = await op(request, params)
         return ApiResponse(200, json.dumps(result).encode(), [(b"content-type", self.content_type)])
+
+    def parse(self, name: str, body: bytes) -> dict[str, Any]:
+        params = parse_body(body)
+        shape = self.model.operation_model(name).input_shape if self.model is not None else None
+        if shape is None:
+            return params
+        missing: list[str] = []
+        try:
+            params = shapes.decode_json(shape, params, "", missing)
+        except shapes.TypeMismatch as exc:
+            raise ApiError(exc.message, code="SerializationException") from None
+        out_of_range = shapes.range_errors(shape, params)
+        if missing or out_of_range:
+            raise ApiError(shapes.validation_message(missing, out_of_range), code=self.validation_code)
+        return params
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """A JSON-protocol body as an object (empty: no members), or SerializationException as AWS answers."""
+    if not body:
+        return {}
+    try:
+        params = safejson.loads(body)
+    except safejson.JsonTooDeep as exc:
+        raise ApiError(str(exc), code="SerializationException") from None
+    except ValueError:  # UnicodeDecodeError included
+        raise ApiError("Request body is not valid JSON", code="SerializationException") from None
+    if isinstance(params, list):
+        raise ApiError("Start of list found where not expected", code="SerializationException")
+    if not isinstance(params, dict):
+        raise ApiError("Request body must be a JSON object", code="SerializationException")
+    return params
 
 
 def render_error(exc: ApiError, request: ApiRequest) -> ApiResponse:

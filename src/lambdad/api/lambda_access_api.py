@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Any
 from lambdad.api.base import ApiRequest
 from lambdad.api.restjson import RestJsonService
 from lambdad.control.functions import LATEST, FunctionRecord
-from lambdad.control.names import parse_function_ref
+from lambdad.control.names import function_arn, parse_function_ref
 from lambdad.errors import ResourceNotFoundException
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.lambda_backend import LambdaBackend
 
 
-def register(svc: RestJsonService, core: Lambdad) -> None:
-    registry = core.registry
+def register(svc: RestJsonService, backend: LambdaBackend) -> None:
+    registry = backend.registry
+    region = backend.limits.region
 
     def target(request: ApiRequest, params: dict[str, Any], *, missing: str | None = None
                ) -> tuple[FunctionRecord, str | None]:
@@ -24,40 +25,41 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
         r = parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier"), request.principal.account)
         rec = registry.find(r.account, r.name)
         if rec is None:
-            raise ResourceNotFoundException(missing or f"Function not found: {core.function_arn(r.account, r.name)}")
-        if r.qualifier is not None and r.qualifier != LATEST and not core.qualifier_exists(rec, r.qualifier):
+            raise ResourceNotFoundException(missing or f"Function not found: {function_arn(region, r.account, r.name)}")
+        exists = backend.resolver.qualifier_exists
+        if r.qualifier is not None and r.qualifier != LATEST and not exists(rec, r.qualifier):
             if missing:
                 raise ResourceNotFoundException(missing)
             if r.qualifier.isdigit():
                 raise ResourceNotFoundException(
-                    f"Function not found: {core.function_arn(r.account, r.name, r.qualifier)}")
+                    f"Function not found: {function_arn(region, r.account, r.name, r.qualifier)}")
             raise ResourceNotFoundException(
-                f"Cannot find alias arn: {core.function_arn(r.account, r.name, r.qualifier)}")
+                f"Cannot find alias arn: {function_arn(region, r.account, r.name, r.qualifier)}")
         return rec, r.qualifier
 
     # -- resource policies ------------------------------------------------------------------
     @svc.handler("AddPermission")
     async def add_permission(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         rec, qualifier = target(request, params)
-        return {"Statement": json.dumps(core.permissions.add(rec, qualifier, params))}
+        return {"Statement": json.dumps(backend.permissions.add(rec, qualifier, params))}
 
     @svc.handler("RemovePermission")
     async def remove_permission(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         rec, qualifier = target(request, params, missing="No policy is associated with the given resource.")
-        core.permissions.remove(rec, qualifier, params.get("StatementId", ""), params.get("RevisionId"))
+        backend.permissions.remove(rec, qualifier, params.get("StatementId", ""), params.get("RevisionId"))
         return {}
 
     @svc.handler("GetPolicy")
     async def get_policy(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         rec, qualifier = target(request, params, missing="The resource you requested does not exist.")
-        found = core.permissions.document(rec, qualifier)
+        found = backend.permissions.document(rec, qualifier)
         if found is None:
             raise ResourceNotFoundException("The resource you requested does not exist.")
         doc, revision = found
         return {"Policy": json.dumps(doc), "RevisionId": revision}
 
     # -- function URLs ----------------------------------------------------------------------
-    urls = core.function_urls
+    urls = backend.function_urls
 
     def url_target(request: ApiRequest, params: dict[str, Any]) -> tuple[FunctionRecord, str | None]:
         rec, qualifier = target(request, params, missing="The resource you requested does not exist.")
@@ -86,7 +88,7 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
 
     @svc.handler("ListFunctionUrlConfigs")
     async def list_urls(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        from lambdad.api.lambda_api import paginate
+        from lambdad.api.lambda_common import paginate
 
         rec, _ = url_target(request, params)
         page, marker = paginate(urls.list(rec), params.get("Marker"), params.get("MaxItems"))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
-import uuid
 from typing import TYPE_CHECKING, Any
 
+from lambdad import safejson
 from lambdad.api import lambda_access_api, lambda_async_api
-from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize, request_context
+from lambdad.api.lambda_common import listed_config, paginate, public_config
 from lambdad.api.restjson import RestJsonService
+from lambdad.auth.access import environment_visible
 from lambdad.control.functions import LATEST, FunctionVersion
 from lambdad.control.names import FunctionRef, function_arn, parse_function_ref, validation_error
 from lambdad.control.versions import require_latest
@@ -23,45 +24,16 @@ from lambdad.errors import (
 from lambdad.invoke.invoker import InvokeMeta
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.lambda_backend import LambdaBackend
 
-PAGE_DEFAULT = 50
 _ALIAS_RE = re.compile(r"[a-zA-Z0-9-_]+")
 
 
-# Fields AWS leaves out of ListFunctions entries (the state lives on GetFunction/GetFunctionConfiguration).
-_NOT_LISTED = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason",
-               "LastUpdateStatusReasonCode")
-
-
-def public_config(fv: FunctionVersion, *, creating: bool = False, updating: bool = False) -> dict[str, Any]:
-    """The FunctionConfiguration as AWS shows it: Pending right after create, InProgress after update.
-
-    lambdad finishes creates and updates before answering, so the transient state is only what the
-    answer shows; as on AWS, it carries a revision of its own that the finished state replaces.
-    """
-    cfg = dict(fv.config)
-    if creating:
-        cfg.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating",
-                   RevisionId=str(uuid.uuid4()))
-        cfg.pop("LastUpdateStatus", None)
-    elif updating:
-        cfg.update(LastUpdateStatus="InProgress", LastUpdateStatusReason="The function is being created.",
-                   LastUpdateStatusReasonCode="Creating", RevisionId=str(uuid.uuid4()))
-    return cfg
-
-
-def listed_config(fv: FunctionVersion, qualified: bool = False) -> dict[str, Any]:
-    cfg = {k: v for k, v in fv.config.items() if k not in _NOT_LISTED}
-    if qualified:
-        cfg["FunctionArn"] = f"{fv.function.latest.arn}:{fv.version}"
-    return cfg
-
-
-def build(core: Lambdad) -> RestJsonService:
-    svc = RestJsonService("lambda")
-    registry = core.registry
-    region = core.config.region
+def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonService:
+    svc = RestJsonService("lambda", authorize=authorize)
+    registry = backend.registry
+    resolver = backend.resolver
+    region = backend.limits.region
 
     def ref(request: ApiRequest, params: dict[str, Any], *, max_name: int = 170,
             qualifier: bool = True) -> FunctionRef:
@@ -92,7 +64,7 @@ def build(core: Lambdad) -> RestJsonService:
         if not env or not env.get("Variables"):
             return cfg
         arn = cfg.get("FunctionArn", "")
-        if core.environment_visible(request, arn):
+        if _environment_visible(request, arn):
             return cfg
         who = request.principal.arn if request.principal else "anonymous"
         return {**cfg, "Environment": {"Error": {"ErrorCode": "AccessDeniedException", "Message": (
@@ -100,31 +72,46 @@ def build(core: Lambdad) -> RestJsonService:
 
     svc.filters["FunctionConfiguration"] = mask_environment
 
+    def _environment_visible(request: ApiRequest, arn: str) -> bool:
+        """Allowed lambda:GetFunctionConfiguration on the ARN shown, as that call itself would be (same
+        resource, same resource policy: api/lambda_authz.py)."""
+        parts = arn.split(":")
+        account = parts[4] if len(parts) > 6 else ""
+        rec = registry.find(account, parts[6]) if account else None
+        qualifier = parts[7] if len(parts) > 7 else None
+        found = backend.permissions.document(rec, None if qualifier == LATEST else qualifier) if rec else None
+        return environment_visible(backend.authorizer, request.principal, arn, account,
+                                   found[0] if found else None, request_context(request))
+
     def code_location(fv: FunctionVersion) -> str:
         """A link bound to the version holding the code (an alias may move; that version keeps its code)."""
-        return core.code_links.url(fv.code_digest, function_arn(region, fv.account, fv.name, fv.version))
+        return backend.code_links.url(fv.code_digest, function_arn(region, fv.account, fv.name, fv.version))
+
+    def publish(fv: FunctionVersion) -> FunctionVersion:
+        """Publish $LATEST of fv's function (CreateFunction/UpdateFunctionCode with Publish)."""
+        return backend.versions.publish(fv.account, fv.name)
 
     @svc.handler("CreateFunction")
     async def create_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
         registry.check_create(request.principal.account, params)  # answered before the code is unpacked
-        code = await core.stage_code(params.get("Code") or {})
+        code = await backend.code_staging.function_code(params.get("Code") or {})
         fv = registry.create(request.principal.account, params, code)
         out = public_config(fv, creating=True)
         if params.get("Publish"):
-            out["Version"] = core.publish(fv).version  # AWS answers with the unqualified ARN, Version "1"
+            out["Version"] = publish(fv).version  # AWS answers with the unqualified ARN, Version "1"
         return out
 
     @svc.handler("GetFunction")
     async def get_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
-        fv = core.resolve(r.account, r.name, r.qualifier)
+        fv = resolver.resolve(r.account, r.name, r.qualifier)
         out: dict[str, Any] = {"Configuration": public_config(fv),
                                "Code": {"RepositoryType": "S3", "Location": code_location(fv)}}
         tags = fv.function.meta.get("tags")
         if tags:
             out["Tags"] = tags
-        reserved = fv.function.meta.get("reserved_concurrency")
+        reserved = backend.reservations.get(fv.account, fv.name)
         if reserved is not None:
             out["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return out
@@ -132,7 +119,7 @@ def build(core: Lambdad) -> RestJsonService:
     @svc.handler("GetFunctionConfiguration")
     async def get_function_configuration(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
-        return public_config(core.resolve(r.account, r.name, r.qualifier))
+        return public_config(resolver.resolve(r.account, r.name, r.qualifier))
 
     @svc.handler("ListFunctions")
     async def list_functions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
@@ -157,10 +144,10 @@ def build(core: Lambdad) -> RestJsonService:
         r = ref(request, params)
         require_latest(r.qualifier)
         registry.get_record(r.account, r.name)  # a missing function is answered before its upload is unpacked
-        code = await core.stage_code(registry.code_of_update(params))
+        code = await backend.code_staging.function_code(registry.code_of_update(params))
         fv = registry.update_code(r.account, r.name, params, code)
         if params.get("Publish"):
-            return public_config(core.publish(fv), creating=True)
+            return public_config(publish(fv), creating=True)
         return public_config(fv, updating=True)
 
     @svc.handler("UpdateFunctionConfiguration")
@@ -174,13 +161,16 @@ def build(core: Lambdad) -> RestJsonService:
         r = ref(request, params, max_name=140)
         if r.qualifier is not None and _ALIAS_RE.fullmatch(r.qualifier) and not r.qualifier.isdigit():
             raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
-        core.delete_function(r.account, r.name, r.qualifier)
+        if r.qualifier is not None:
+            backend.versions.delete(r.account, r.name, r.qualifier)
+        else:
+            registry.delete(r.account, r.name, None)  # its reserved concurrency goes with it (Reservations)
         return {"StatusCode": 204}
 
     @svc.handler("Invoke")
     async def invoke(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any] | ApiResponse:
         r = ref(request, params)
-        fv, invoked_arn = core.resolve_for_invoke(r.account, r.name, r.qualifier)
+        fv, invoked_arn = resolver.for_invoke(r.account, r.name, r.qualifier)
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload = params.get("Payload") or b""
         if invocation_type == "DryRun":
@@ -188,14 +178,15 @@ def build(core: Lambdad) -> RestJsonService:
         if payload:
             _check_json(payload)
         if invocation_type == "Event":
-            return await core.invoke_async(fv, r.qualifier, payload, request)
+            event_id = backend.async_queue.accept(fv.account, fv.name, r.qualifier, payload, request.request_id)
+            return ApiResponse(202, b"", [(b"x-amzn-requestid", event_id.encode())])
         if invocation_type != "RequestResponse":
             raise validation_error([f"Value '{invocation_type}' at 'invocationType' failed to satisfy constraint: "
                                     "Member must satisfy enum value set: [RequestResponse, Event, DryRun]"])
         meta = InvokeMeta(invoked_arn, log_tail=params.get("LogType") == "Tail",
                           client_context=_client_context(params.get("ClientContext")),
                           request_id=request.request_id)
-        result = await core.invoker.invoke(fv, payload, meta)
+        result = await backend.invoker.invoke(fv, payload, meta)
         headers = [(b"content-type", b"application/json"),
                    (b"x-amz-executed-version", result.executed_version.encode()),
                    (b"x-amzn-requestid", request.request_id.encode())]
@@ -208,11 +199,11 @@ def build(core: Lambdad) -> RestJsonService:
     @svc.handler("InvokeAsync")
     async def invoke_async(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
-        fv, _ = core.resolve_for_invoke(r.account, r.name, None)
+        fv, _ = resolver.for_invoke(r.account, r.name, None)
         payload = params.get("InvokeArgs") or b""
         if payload:
             _check_json(payload)
-        await core.invoke_async(fv, None, payload, request)
+        backend.async_queue.accept(fv.account, fv.name, None, payload, request.request_id)
         return {"Status": 202}
 
     @svc.handler("GetAccountSettings")
@@ -224,10 +215,10 @@ def build(core: Lambdad) -> RestJsonService:
         return {
             "AccountLimit": {
                 "TotalCodeSize": 80530636800,
-                "CodeSizeUnzipped": core.config.max_unzipped_bytes,
-                "CodeSizeZipped": core.config.max_zip_bytes,
-                "ConcurrentExecutions": core.limiter.account_limit,
-                "UnreservedConcurrentExecutions": core.limiter.unreserved_limit,
+                "CodeSizeUnzipped": backend.limits.max_unzipped_bytes,
+                "CodeSizeZipped": backend.limits.max_zip_bytes,
+                "ConcurrentExecutions": backend.limiter.account_limit,
+                "UnreservedConcurrentExecutions": backend.limiter.unreserved_limit,
             },
             "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": len(functions)},
         }
@@ -238,57 +229,36 @@ def build(core: Lambdad) -> RestJsonService:
         if registry.find(r.account, r.name) is None:
             raise ResourceNotFoundException(f"Function not found: {function_arn(region, r.account, r.name, LATEST)}")
         value = params.get("ReservedConcurrentExecutions")
-        core.set_reserved_concurrency(r.account, r.name, value)
+        backend.reservations.set(r.account, r.name, value)
         return {"ReservedConcurrentExecutions": value}
 
     @svc.handler("GetFunctionConcurrency")
     async def get_function_concurrency(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = unqualified(request, params)
-        rec = registry.get_record(r.account, r.name)
-        value = rec.meta.get("reserved_concurrency")
+        value = backend.reservations.get(r.account, r.name)
         return {} if value is None else {"ReservedConcurrentExecutions": value}
 
     @svc.handler("DeleteFunctionConcurrency")
     async def delete_function_concurrency(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = unqualified(request, params)
-        core.set_reserved_concurrency(r.account, r.name, None)
+        backend.reservations.set(r.account, r.name, None)
         return {}
 
     # Versions, aliases, provisioned concurrency, layers and tags live in their own modules.
     from lambdad.api import lambda_layers_api, lambda_tags_api, lambda_versions_api
 
     for module in (lambda_versions_api, lambda_layers_api, lambda_tags_api):
-        module.register(svc, core)
+        module.register(svc, backend)
 
-    lambda_async_api.register(svc, core)
-    lambda_access_api.register(svc, core)
+    lambda_async_api.register(svc, backend)
+    lambda_access_api.register(svc, backend)
     return svc
-
-
-def paginate(items: list[Any], marker: str | None, max_items: int | None) -> tuple[list[Any], str | None]:
-    """Opaque markers are base64 offsets, as stable as the sorted listing they index."""
-    start = 0
-    if marker:
-        try:
-            start = int(base64.b64decode(marker).decode())
-        except (ValueError, binascii.Error) as exc:
-            raise InvalidParameterValueException("Invalid marker") from exc
-    size = PAGE_DEFAULT if max_items is None else max_items
-    if size < 1:
-        raise validation_error([f"Value '{size}' at 'maxItems' failed to satisfy constraint: Member must have "
-                                "value greater than or equal to 1"])
-    if size > 10000:
-        raise validation_error([f"Value '{size}' at 'maxItems' failed to satisfy constraint: Member must have "
-                                "value less than or equal to 10000"])
-    page = items[start:start + size]
-    next_start = start + size
-    return page, base64.b64encode(str(next_start).encode()).decode() if next_start < len(items) else None
 
 
 def _check_json(payload: bytes) -> None:
     try:
-        json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        safejson.loads(payload, max_depth=safejson.PAYLOAD_MAX_DEPTH)
+    except ValueError as exc:  # UnicodeDecodeError and JsonTooDeep included
         raise InvalidRequestContentException(
             "Could not parse request body into json: Could not parse payload into json: Unexpected character: "
             "was expecting a JSON value") from exc
@@ -298,7 +268,7 @@ def _client_context(raw: str | None) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(base64.b64decode(raw))
+        return safejson.loads(base64.b64decode(raw))
     except (ValueError, binascii.Error) as exc:
         raise InvalidParameterValueException("Client context must be a valid Base64-encoded JSON object.") from exc
 

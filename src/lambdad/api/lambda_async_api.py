@@ -14,7 +14,7 @@ from lambdad.control.validation import check_int_range
 from lambdad.errors import InvalidParameterValueException, ResourceNotFoundException
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.lambda_backend import LambdaBackend
 
 DESTINATION_PATTERN = (
     r"^$|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
@@ -23,9 +23,9 @@ _DEST_RE = re.compile(DESTINATION_PATTERN)
 _DEST_SERVICES = {"sqs", "sns", "lambda", "events"}
 
 
-def register(svc: RestJsonService, core: Lambdad) -> None:
-    registry = core.registry
-    region = core.config.region
+def register(svc: RestJsonService, backend: LambdaBackend) -> None:
+    registry = backend.registry
+    region = backend.limits.region
 
     def target(request: ApiRequest, params: dict[str, Any]) -> tuple[FunctionRecord, str]:
         assert request.principal is not None
@@ -34,7 +34,7 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
         if rec is None:
             raise ResourceNotFoundException("The function doesn't exist.")
         qualifier = r.qualifier or LATEST
-        if not core.qualifier_exists(rec, qualifier):
+        if not backend.resolver.qualifier_exists(rec, qualifier):
             raise ResourceNotFoundException("The function doesn't exist.")
         return rec, qualifier
 
@@ -83,8 +83,7 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
                             "You can't specify the function as a destination for itself.")
                     if registry.find(ref.account, ref.name) is None:
                         raise InvalidParameterValueException(f"The destination ARN {dest} is invalid.")
-                check = core.destinations.denied_action
-                denied = check(str(rec.latest.config.get("Role") or ""), rec.name, dest) if check else None
+                denied = backend.delivery_access.denied_action(rec.latest.role, rec.name, dest)
                 if denied is not None:  # Lambda delivers as the execution role (checked again at delivery)
                     raise InvalidParameterValueException(
                         f"The function's execution role does not have permissions to call {denied} on {dest}")
@@ -149,7 +148,7 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
 
     @svc.handler("ListFunctionEventInvokeConfigs")
     async def list_configs(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
-        from lambdad.api.lambda_api import paginate
+        from lambdad.api.lambda_common import paginate
 
         assert request.principal is not None
         r = parse_function_ref(params.get("FunctionName", ""), None, request.principal.account)

@@ -6,15 +6,15 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from lambdad.api.base import ApiRequest
-from lambdad.api.lambda_api import paginate
+from lambdad.api.lambda_common import paginate
 from lambdad.api.restjson import RestJsonService
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.lambda_backend import LambdaBackend
 
 
-def register(svc: RestJsonService, core: Lambdad) -> None:
-    layers = core.layers
+def register(svc: RestJsonService, backend: LambdaBackend) -> None:
+    layers = backend.layers
 
     def caller(request: ApiRequest) -> str:
         assert request.principal is not None
@@ -30,20 +30,20 @@ def register(svc: RestJsonService, core: Lambdad) -> None:
     @svc.handler("PublishLayerVersion")
     async def publish_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params, "PublishLayerVersion")
-        content = await core.workers.run(layers.stage_content, params)  # unpacking blocks: not on the loop
+        content = await backend.code_staging.layer_content(params)  # unpacking blocks: not on the loop
         lv = layers.publish(account, name, params, content)
-        return lv.to_api(core.code_links.url(lv.digest, lv.arn))
+        return lv.to_api(backend.code_links.url(lv.digest, lv.arn))
 
     @svc.handler("GetLayerVersion")
     async def get_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params)
         lv = layers.get(caller(request), account, name, params.get("VersionNumber"))
-        return lv.to_api(core.code_links.url(lv.digest, lv.arn))
+        return lv.to_api(backend.code_links.url(lv.digest, lv.arn))
 
     @svc.handler("GetLayerVersionByArn")
     async def get_layer_version_by_arn(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         lv = layers.get_by_arn(caller(request), params.get("Arn"))
-        return lv.to_api(core.code_links.url(lv.digest, lv.arn))
+        return lv.to_api(backend.code_links.url(lv.digest, lv.arn))
 
     @svc.handler("ListLayerVersions")
     async def list_layer_versions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:

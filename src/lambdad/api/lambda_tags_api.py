@@ -8,11 +8,11 @@ from lambdad.api.base import ApiRequest
 from lambdad.api.restjson import RestJsonService
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.lambda_backend import LambdaBackend
 
 
-def register(svc: RestJsonService, core: Lambdad) -> None:
-    tagging = core.tagging
+def register(svc: RestJsonService, backend: LambdaBackend) -> None:
+    tagging = backend.tagging
 
     @svc.handler("ListTags")
     async def list_tags(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:

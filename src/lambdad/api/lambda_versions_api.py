@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lambdad.api.base import ApiRequest
-from lambdad.api.lambda_api import paginate, public_config
+from lambdad.api.lambda_common import paginate, public_config
 from lambdad.api.restjson import RestJsonService
 from lambdad.control.names import FunctionRef, parse_function_ref, validation_error
 from lambdad.control.versions import require_latest
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.api.lambda_backend import LambdaBackend
 
 
 def function_ref(request: ApiRequest, params: dict[str, Any]) -> FunctionRef:
@@ -25,8 +25,8 @@ def required_qualifier(ref: FunctionRef) -> str:
     return ref.qualifier
 
 
-def register(svc: RestJsonService, core: Lambdad) -> None:
-    versions, aliases, provisioned = core.versions, core.aliases, core.provisioned
+def register(svc: RestJsonService, backend: LambdaBackend) -> None:
+    versions, aliases, provisioned = backend.versions, backend.aliases, backend.provisioned
 
     # -- versions ---------------------------------------------------------------------------
     @svc.handler("PublishVersion")

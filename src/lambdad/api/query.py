@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,12 +26,11 @@ from xml.sax.saxutils import escape
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api import shapes
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.errors import ApiError, AuthError
 
 Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
-# Called with (request, operation name, parsed input) before the operation; raises to refuse.
-Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
 
 _XML_CONTENT_TYPE = (b"content-type", b"text/xml")
 # SigV4 failures in the query protocol's spelling (auth/sigv4.py answers with the JSON protocol's).
@@ -97,13 +97,18 @@ def _tree(params: Mapping[str, str]) -> _Node:
     return root
 
 
+_INDEX = re.compile(r"[0-9]{1,9}")
+
+
 def _wire_name(shape: Shape, default: str) -> str:
     return shape.serialization.get("name") or default
 
 
 def _indexed(node: _Node) -> list[_Node]:
-    """Children named 1, 2, 3... in numeric order (gaps tolerated, as AWS does)."""
-    items = [(int(k), child) for k, child in node.children.items() if k.isdigit()]
+    """Children named 1, 2, 3... in numeric order (gaps tolerated, as AWS does). Only ASCII decimal
+    indexes of a sane length count: `str.isdigit` also accepts '²' (which int() refuses) and a
+    5,000-digit index exceeds int()'s digit limit, both a ValueError 500 before."""
+    items = [(int(k), child) for k, child in node.children.items() if _INDEX.fullmatch(k)]
     items.sort(key=lambda kv: kv[0])
     return [child for _, child in items]
 
@@ -284,13 +289,16 @@ class QueryService:
     """Operations of one query-protocol service, parsed and rendered from its botocore model."""
 
     def __init__(self, model: ServiceModel, xmlns: str | None = None, *, error_detail: bool = False,
-                 missing_parameter: Callable[[str, str], ApiError] | None = None) -> None:
+                 missing_parameter: Callable[[str, str], ApiError] | None = None,
+                 also_required: Mapping[str, tuple[str, ...]] | None = None,
+                 authorize: Authorize | None) -> None:
         self.model = model
+        self.also_required = also_required or {}
         self.xmlns = xmlns or model.metadata.get("xmlNamespace", "")
         self.error_detail = error_detail
         self.missing_parameter = missing_parameter
         self.operations: dict[str, Operation] = {}
-        self.authorize: Authorize | None = None
+        self.authorize = authorize
         self._models: dict[str, OperationModel] = {}
 
     def operation(self, name: str) -> Callable[[Operation], Operation]:
@@ -313,6 +321,10 @@ class QueryService:
             for required in shape.required_members:
                 if required not in decoded:
                     raise self.missing_parameter(name, _wire_name(shape.members[required], required))
+            # Below the top level too: handlers index what the model (or AWS) says is always there.
+            nested = shapes.missing_in_query(shape, decoded, self.also_required)
+            if nested:
+                raise self.missing_parameter(name, nested[0])
         return decoded
 
     async def dispatch(self, request: ApiRequest, params: Mapping[str, str] | None = None) -> ApiResponse:

@@ -19,12 +19,17 @@ from urllib.parse import unquote
 import botocore.session
 from botocore.model import OperationModel, Shape
 
-from lambdad.api.base import ApiRequest, ApiResponse
-from lambdad.errors import ApiError, InvalidRequestContentException, UnknownOperationException
+from lambdad import safejson
+from lambdad.api import shapes
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize
+from lambdad.errors import (
+    ApiError,
+    InvalidRequestContentException,
+    UnknownOperationException,
+    ValidationException,
+)
 
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | ApiResponse]]
-# Called with (request, operation name, parsed input) before the handler; raises to refuse (auth/hooks.py).
-Authorize = Callable[[ApiRequest, str, dict[str, Any]], None]
 # Called with (request, value) for every value of one output shape, wherever in an output body it appears;
 # returns what is shown instead (lambda_api.py masks environment variables this way).
 ShapeFilter = Callable[[ApiRequest, dict[str, Any]], dict[str, Any]]
@@ -68,11 +73,11 @@ def _compile(op: OperationModel) -> Route:
 
 
 class RestJsonService:
-    def __init__(self, service_name: str) -> None:
+    def __init__(self, service_name: str, *, authorize: Authorize | None) -> None:
         self.model = botocore.session.get_session().get_service_model(service_name)
         self.routes: dict[str, list[Route]] = {}
         self.by_name: dict[str, Route] = {}
-        self.authorize: Authorize | None = None
+        self.authorize = authorize
         #: output shape name -> filter applied to each of its values on the way out
         self.filters: dict[str, ShapeFilter] = {}
         for name in self.model.operation_names:
@@ -142,21 +147,30 @@ class RestJsonService:
             if member.type_name in ("blob", "string"):
                 params[payload_member] = request.body
                 return params
+        missing: list[str] = []
         if request.body:
             try:
-                body = json.loads(request.body)
-            except (ValueError, UnicodeDecodeError) as exc:
+                body = safejson.loads(request.body)
+            except ValueError as exc:  # UnicodeDecodeError and JsonTooDeep included
                 raise InvalidRequestContentException(
                     "Could not parse request body into json: Could not parse payload into json: "
                     f"{exc}") from exc
             if not isinstance(body, dict):
                 raise InvalidRequestContentException("Could not parse request body into json: expected an object")
-            target = shape.members[payload_member] if payload_member else shape
-            decoded = _decode(target, body)
             if payload_member:
-                params[payload_member] = decoded
+                params[payload_member] = _decode(shape.members[payload_member], body, missing)
             else:
-                params.update(decoded)
+                # Members the URI, query or headers carry are theirs: a body cannot override them.
+                decoded = _decode(shape, {k: v for k, v in body.items() if k not in params}, missing)
+                params = {**decoded, **params}
+        # Each handler may index what the model says is always there (the top level's members may
+        # have come from anywhere in the request, so they are looked for in the assembled input).
+        present = {shapes.member_path("", name) for name in params}
+        missing = [path for path in missing if path not in present]
+        top = {shapes.member_path("", name) for name in shape.required_members if name not in params}
+        missing.extend(sorted(top - set(missing)))
+        if missing:
+            raise ValidationException(shapes.validation_message(missing))
         return params
 
     # -- output -----------------------------------------------------------------------------
@@ -217,44 +231,19 @@ def _scalar(member: Shape, raw: str) -> Any:
     return raw
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "structure": (dict,), "map": (dict,), "list": (list,), "string": (str,), "blob": (str,),
-    "integer": (int,), "long": (int,), "boolean": (bool,), "float": (int, float), "double": (int, float),
-    "timestamp": (int, float, str),
-}
-
-
-def _decode(shape: Shape, value: Any, path: str = "") -> Any:
-    """JSON body value -> Python, checking types and decoding blobs from base64 as the model says.
-
-    A value of the wrong JSON type is a request the service cannot deserialize, answered (like AWS's
-    Jackson-based front end) with InvalidRequestContentException rather than a crash further in.
-    """
-    t = shape.type_name
-    expected = _JSON_TYPES.get(t)
-    if expected is not None and (not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected)):
-        raise InvalidRequestContentException(
-            f"Could not parse request body into json: Could not deserialize value of type {t} at "
-            f"'{path or shape.name}'")
-    if t == "structure":
-        out = {}
-        for key, item in value.items():
-            member = shape.members.get(key)
-            if item is None:  # an explicit null is the same as leaving the member out
-                continue
-            out[key] = _decode(member, item, f"{path}.{key}" if path else key) if member is not None else item
-        return out
-    if t == "list":
-        return [_decode(shape.member, item, f"{path}[{i}]") for i, item in enumerate(value)]
-    if t == "map":
-        return {k: _decode(shape.value, item, f"{path}.{k}") for k, item in value.items()}
-    if t == "blob":
-        try:
-            return base64.b64decode(value, validate=True)
-        except ValueError as exc:
+def _decode(shape: Shape, value: Any, missing: list[str]) -> Any:
+    """JSON body value -> Python, checked against the model (api/shapes.py). A value of the wrong JSON
+    type is a request the service cannot deserialize, answered (like AWS's Jackson-based front end)
+    with InvalidRequestContentException rather than a crash further in."""
+    try:
+        return shapes.decode_json(shape, value, "", missing)
+    except shapes.TypeMismatch as exc:
+        if exc.type_name == "blob" and exc.message.startswith("Base64"):
             raise InvalidRequestContentException(
-                "Could not parse request body into json: blob is not valid base64") from exc
-    return value
+                "Could not parse request body into json: blob is not valid base64") from None
+        raise InvalidRequestContentException(
+            f"Could not parse request body into json: Could not deserialize value of type {exc.type_name} at "
+            f"'{exc.path}'") from None
 
 
 def _encode(shape: Shape, value: Any, rewrite: Rewrite | None = None) -> Any:
@@ -279,6 +268,5 @@ def _encode(shape: Shape, value: Any, rewrite: Rewrite | None = None) -> Any:
     return value
 
 
-# Shape-driven JSON value codecs (blobs as base64), shared with the JSON-protocol services.
-decode_value = _decode
+# The shape-driven JSON output codec (blobs as base64), shared with the JSON-protocol services.
 encode_value = _encode

@@ -1,7 +1,8 @@
 """Authorization of API calls: (principal, action, resource, context) -> allow, or AWS's AccessDenied.
 
-Every service's codec calls its hook (auth/hooks.py) with the operation and its parameters after
-authentication; the hook names the IAM action and resource ARN and asks `Authorizer.authorize`.
+Every service's codec calls its authorization hook (api/lambda_authz.py, services/<name>/authz.py)
+with the operation and its parameters after authentication; the hook names the IAM action and
+resource ARN and asks `Authorizer.authorize`.
 
 - The account root acting in its own account is allowed at once: no policy is read, nothing is
   evaluated (the hot path of the common single-user setup).
@@ -16,21 +17,31 @@ authentication; the hook names the IAM action and resource ARN and asks `Authori
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
-from lambdad.api.base import Principal
 from lambdad.auth import policy
+from lambdad.auth.principal import Principal
 from lambdad.errors import AccessDeniedException, ApiError
-
-if TYPE_CHECKING:
-    from lambdad.services.iam import Iam
 
 Policies = list[dict[str, Any]]
 
 
+class PolicySource(Protocol):
+    """Where identity policies come from (the IAM service): policies by user or role, and a call
+    whenever any of them changes."""
+
+    def user_policies(self, account: str, name: str) -> Policies: ...
+
+    def role_policies(self, account: str, name: str) -> Policies: ...
+
+    def find_role(self, account: str, name: str) -> dict[str, Any] | None: ...
+
+    def add_listener(self, listener: Callable[[], None]) -> None: ...
+
+
 class Authorizer:
-    def __init__(self, iam: Iam, region: str) -> None:
+    def __init__(self, iam: PolicySource, region: str) -> None:
         self.iam = iam
         self.region = region
         self._cache: dict[tuple[str, str, str], Policies] = {}
@@ -123,16 +134,3 @@ class Authorizer:
         session = Principal(account, f"arn:aws:sts::{account}:assumed-role/{name}/{session_name}", role_name=name)
         target = resource.split(":")
         return self.allowed(session, action, resource, target[4] if len(target) > 4 else account, resource_policy)
-
-    def service_allowed(self, service: str, action: str, resource: str, resource_account: str,
-                        resource_policy: Mapping[str, Any] | None, source_arn: str | None = None,
-                        source_account: str | None = None) -> bool:
-        """Whether an AWS service principal (e.g. ``sns.amazonaws.com`` delivering to a function) may act,
-        judged by the resource policy alone as AWS does for service principals."""
-        keys: dict[str, str | list[str]] = {}
-        if source_arn:
-            keys["aws:SourceArn"] = source_arn
-        if source_account:
-            keys["aws:SourceAccount"] = source_account
-        ctx = policy.RequestContext("", "", action, resource, resource_account, keys, principal_service=service)
-        return policy.evaluate(ctx, [], resource_policy) is policy.Decision.ALLOW

@@ -2,7 +2,7 @@
 
 - Root keys of the configured account: from the settings, or generated at first start into
   DATA_DIR/credentials (mode 0600, AWS shared-credentials format). Root keys of further accounts and
-  IAM users' access keys are registered here by the IAM domain (services/iam.py), which keeps their
+  IAM users' access keys are registered here by the IAM domain (services/iam/identities.py), which keeps their
   secrets encrypted in the store.
 - Temporary keys (``ASIA...`` + session token): STS AssumeRole / GetSessionToken sessions, persisted
   encrypted so they outlive a restart, and execution-role sessions handed to function environments,

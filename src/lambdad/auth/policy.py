@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lambdad import wildcards
+from lambdad import safejson, wildcards
 
 __all__ = ["Decision", "PolicyError", "RequestContext", "evaluate", "validate_policy_document"]
 
@@ -534,7 +534,7 @@ def validate_policy_document(doc: str | Mapping[str, Any], kind: str = "identity
         raise ValueError(f"unknown policy kind {kind!r}")
     if isinstance(doc, str):
         try:
-            parsed = json.loads(doc)
+            parsed = safejson.loads(doc)
         except ValueError:
             raise _malformed("Syntax errors in policy.") from None
     else:

@@ -506,13 +506,16 @@ def begin(
                 raise _bad_signature()
             pending.verified = True
             pending.expected_body_hash = content_sha.lower()
-        else:
+        elif content_sha.startswith("STREAMING-"):
             # aws-chunked uploads sign each chunk; nothing here verifies those chunks.
             raise SigV4Error(
                 "NotImplemented",
                 f"x-amz-content-sha256 '{content_sha}' is not supported by this server.",
                 501,
             )
+        else:  # not a hash nor a mode: the client's mistake (S3's answer), not a missing feature
+            raise SigV4Error("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
+                             "STREAMING-AWS4-HMAC-SHA256-PAYLOAD or a valid sha256 value.", 400)
     elif presigned and service == "s3" and pending._matches(UNSIGNED_PAYLOAD):
         # S3 presigners sign UNSIGNED-PAYLOAD: the URL is made before the body is known.
         pending.verified = True

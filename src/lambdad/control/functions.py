@@ -26,7 +26,7 @@ from lambdad.config import Config
 from lambdad.control import validation as v
 from lambdad.control.codezip import CodeZipError, inspect_zip
 from lambdad.control.names import function_arn
-from lambdad.control.tags import check_tags
+from lambdad.control.validation import check_tags
 from lambdad.errors import (
     ApiError,
     InvalidParameterValueException,
@@ -88,6 +88,10 @@ class FunctionVersion:
         return self.config.get("Runtime", "")
 
     @property
+    def role(self) -> str:
+        return self.config.get("Role") or ""
+
+    @property
     def pool_key(self) -> tuple[str, str, str]:
         return (self.account, self.name, self.version)
 
@@ -117,15 +121,16 @@ ConfigHook = Callable[[str, dict[str, Any], str], None]
 
 
 class FunctionRegistry:
-    def __init__(self, store: Store, blobs: BlobStore, config: Config, keyring: Keyring | None = None) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, config: Config, keyring: Keyring | None = None,
+                 role_check: Callable[[str, str], None] | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.config = config
         self.region = config.region
         self.keyring = keyring
-        #: (account, role ARN) -> None or raise: checks a function's execution role (set by the server)
-        self.role_check: Callable[[str, str], None] | None = None
-        #: (role ARN, function name, target ARN) -> the API the role may not call on it, or None (set by the server)
+        #: (account, role ARN) -> None or raise: checks a function's execution role
+        self.role_check = role_check
+        #: (role ARN, function name, target ARN) -> the API the role may not call on it, or None
         self.delivery_check: Callable[[str, str, str], str | None] | None = None
         self._functions: dict[tuple[str, str], FunctionRecord] = {}
         self._listeners: list[ChangeListener] = []
@@ -148,6 +153,11 @@ class FunctionRegistry:
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
+
+    def check_deliveries_with(self, check: Callable[[str, str, str], str | None]) -> None:
+        """How a dead-letter queue is checked against the execution role (invoke/delivery_access.py).
+        Given after construction: that check reads other functions' resource policies from here."""
+        self.delivery_check = check
 
     def add_config_hook(self, hook: ConfigHook) -> None:
         """Run `hook` on every new or updated $LATEST configuration (layers resolve their ARNs here)."""

@@ -11,13 +11,12 @@ import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lambdad.control.names import function_arn, validation_error
+from lambdad.control.validation import MAX_TAGS, TOO_MANY_TAGS, check_tags
 from lambdad.errors import InvalidParameterValueException, ResourceNotFoundException
 
 if TYPE_CHECKING:
     from lambdad.control.functions import FunctionRecord, FunctionRegistry
 
-MAX_TAGS = 50
-TOO_MANY = "Number of tags exceeds resource tag limit."
 
 RESOURCE_PATTERN = (
     r"arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
@@ -31,15 +30,6 @@ _NOT_FOUND = {
     "capacity-provider": "Capacity provider not found: {arn}",
     "code-signing-config": "Code signing config not found: {arn}",
 }
-
-
-def check_tags(tags: Any) -> dict[str, str]:
-    """Tags given at create or merged by TagResource: a map of strings, at most 50."""
-    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
-        raise InvalidParameterValueException("Tags must be a map of strings to strings.")
-    if len(tags) > MAX_TAGS:
-        raise InvalidParameterValueException(TOO_MANY)
-    return dict(tags)
 
 
 class TagTarget(Protocol):
@@ -107,7 +97,7 @@ class Tagging:
             raise InvalidParameterValueException("An error occurred and the request cannot be processed.")
         current.update(check_tags(tags))
         if len(current) > MAX_TAGS:
-            raise InvalidParameterValueException(TOO_MANY)
+            raise InvalidParameterValueException(TOO_MANY_TAGS)
         target.set_tags(account, resource, arn, current)
 
     def untag(self, arn: str, keys: list[str] | None) -> None:

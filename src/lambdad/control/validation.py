@@ -212,3 +212,16 @@ def function_configuration(params: dict[str, Any], *, creating: bool,
                                     "Member must satisfy enum value set: [PublishedVersions, None]"])
         out["SnapStart"] = {"ApplyOn": apply_on, "OptimizationStatus": "Off"}
     return out
+
+
+MAX_TAGS = 50
+TOO_MANY_TAGS = "Number of tags exceeds resource tag limit."
+
+
+def check_tags(tags: Any) -> dict[str, str]:
+    """Tags given at create or merged by TagResource: a map of strings, at most 50."""
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise InvalidParameterValueException("Tags must be a map of strings to strings.")
+    if len(tags) > MAX_TAGS:
+        raise InvalidParameterValueException(TOO_MANY_TAGS)
+    return dict(tags)

@@ -80,11 +80,11 @@ def qualified_view(fv: FunctionVersion, arn: str) -> FunctionVersion:
 
 
 class Versions:
-    def __init__(self, registry: FunctionRegistry, aliases: Aliases) -> None:
+    def __init__(self, registry: FunctionRegistry, aliases: Aliases, snapshots: SnapshotMaker | None = None) -> None:
         self.registry = registry
         self.aliases = aliases
         self.region = registry.region
-        self.snapshots: SnapshotMaker | None = None
+        self.snapshots = snapshots
 
     def publish(self, account: str, name: str, *, description: str | None = None,
                 code_sha256: str | None = None, revision_id: str | None = None) -> FunctionVersion:

@@ -20,20 +20,22 @@ import random
 import socket
 import time
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import uvicorn
 from uvicorn.server import ServerState
 
-from lambdad import ids
+from lambdad import ids, safejson
 from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, protocol_class, read_body
+from lambdad.config import Config
+from lambdad.control.functions import FunctionRegistry
 from lambdad.control.names import parse_function_ref
+from lambdad.control.resolver import Resolver
 from lambdad.errors import ApiError, TooManyRequestsException
 from lambdad.frontdoors import proxy
-from lambdad.invoke.invoker import InvokeMeta
-
-if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+from lambdad.invoke.invoker import InvokeMeta, Invoker
+from lambdad.invoke.triggers import Triggers
+from lambdad.services.elbv2.load_balancers import Elbv2
 
 log = logging.getLogger("lambdad.alb")
 
@@ -61,9 +63,16 @@ def _page(status: int) -> Reply:
 class AlbListeners:
     """Owns one listening socket per ALB listener port, and the connections accepted on them."""
 
-    def __init__(self, core: Lambdad) -> None:
-        self.core = core
-        cfg = core.config
+    def __init__(self, config: Config, elbv2: Elbv2, registry: FunctionRegistry, resolver: Resolver,
+                 invoker: Invoker, triggers: Triggers) -> None:
+        self.config = config
+        self.elbv2 = elbv2
+        self.registry = registry
+        self.resolver = resolver
+        self.invoker = invoker
+        self.triggers = triggers
+        elbv2.on_listener_change = self.on_change
+        cfg = config
         self.servers: dict[int, asyncio.Task[asyncio.AbstractServer]] = {}
         self._config = uvicorn.Config(
             self._app, http=protocol_class(cfg.request_read_timeout, cfg.max_header_bytes), ws="none",
@@ -85,11 +94,11 @@ class AlbListeners:
             return
         if port in self.servers or self._closing:
             return
-        allowed = self.core.config.alb_listener_ports
+        allowed = self.config.alb_listener_ports
         if port not in allowed:  # any tenant may create listeners: the operator says which ports
             raise ApiError(f"1 validation error detected: Value '{port}' at 'port' failed to satisfy constraint: "
                            f"Member must be within this host's listener ports ({allowed})", code="ValidationError")
-        host = self.core.config.host
+        host = self.config.host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -119,7 +128,7 @@ class AlbListeners:
                 conn.shutdown()
 
     async def start(self) -> None:
-        for listener in list(self.core.elbv2.listeners.values()):
+        for listener in list(self.elbv2.listeners.values()):
             try:
                 self.on_change(listener, True)
             except ApiError as exc:
@@ -135,7 +144,7 @@ class AlbListeners:
     async def aclose(self) -> None:
         self.begin_shutdown()
         self.servers.clear()
-        deadline = time.monotonic() + self.core.config.shutdown_timeout
+        deadline = time.monotonic() + self.config.shutdown_timeout
         while self._state.tasks and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for task in list(self._state.tasks):
@@ -185,7 +194,7 @@ class AlbListeners:
         query = [_pair(p) for p in raw_query.split("&") if p] if raw_query else []
         client_ip = (scope.get("client") or ("127.0.0.1", 0))[0]
         host = flat.get("host", "")
-        found = self.core.elbv2.match(port, method, path, host, flat, query, client_ip)
+        found = self.elbv2.match(port, method, path, host, flat, query, client_ip)
         if found is None:
             return _page(503)
         _listener, match = found
@@ -205,8 +214,7 @@ class AlbListeners:
         return await self._forward(tg_arn, event)
 
     async def _forward(self, tg_arn: str, request: tuple[Any, ...]) -> Reply:
-        core = self.core
-        tg = core.elbv2.target_groups.get(tg_arn)
+        tg = self.elbv2.target_groups.get(tg_arn)
         if tg is None or not tg["_targets"]:
             return _page(503)
         multi = tg["_attributes"].get("lambda.multi_value_headers.enabled") == "true"
@@ -215,8 +223,8 @@ class AlbListeners:
             ref = parse_function_ref(function_arn, None, tg["_account"])
             if not self.can_invoke(function_arn, tg_arn, ref.account):
                 return _page(502)
-            fv, invoked_arn = core.resolve_for_invoke(ref.account, ref.name, ref.qualifier)
-            result = await core.invoker.invoke(fv, _event(*request, multi), InvokeMeta(invoked_arn))
+            fv, invoked_arn = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+            result = await self.invoker.invoke(fv, _event(*request, multi), InvokeMeta(invoked_arn))
         except TooManyRequestsException:
             return _page(503)
         except ApiError:
@@ -227,15 +235,14 @@ class AlbListeners:
 
     def can_invoke(self, function_arn: str, tg_arn: str, account: str | None = None) -> bool:
         """The function's resource policy must let elasticloadbalancing invoke it, as on AWS."""
-        core = self.core
         try:
-            ref = parse_function_ref(function_arn, None, account or core.config.account_id)
+            ref = parse_function_ref(function_arn, None, account or self.config.account_id)
         except ApiError:
             return False
-        rec = core.registry.find(ref.account, ref.name)
-        if rec is None or (ref.qualifier is not None and not core.qualifier_exists(rec, ref.qualifier)):
+        rec = self.registry.find(ref.account, ref.name)
+        if rec is None or (ref.qualifier is not None and not self.resolver.qualifier_exists(rec, ref.qualifier)):
             return False
-        return core.service_may_invoke(rec, ref.qualifier, ELB_PRINCIPAL, tg_arn)
+        return self.triggers.may_invoke(rec, ref.qualifier, ELB_PRINCIPAL, tg_arn)
 
 
 def _pair(item: str) -> tuple[str, str]:
@@ -316,7 +323,7 @@ def _response(payload: bytes, multi: bool) -> Reply:
     if len(payload) > MAX_BODY:
         return _page(502)
     try:
-        result = json.loads(payload)
+        result = safejson.loads(payload, max_depth=safejson.PAYLOAD_MAX_DEPTH)
         status = int(result["statusCode"])
     except (ValueError, KeyError, TypeError):
         return _page(502)

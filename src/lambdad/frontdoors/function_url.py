@@ -11,21 +11,24 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
-from lambdad import ids
+from lambdad import ids, safejson
 from lambdad.api.app import verified_body
 from lambdad.api.base import ApiRequest, ApiResponse
-from lambdad.api.http_protocol import BodyTooLarge, RequestBody
+from lambdad.api.http_protocol import BodyTooLarge, RequestBody, Spool
 from lambdad.auth import policy, sigv4
-from lambdad.control.function_urls import UrlTarget
+from lambdad.auth.authn import Authenticator
+from lambdad.auth.authorizer import Authorizer
+from lambdad.control.function_urls import FunctionUrls, UrlTarget
+from lambdad.control.functions import FunctionRegistry
+from lambdad.control.names import function_arn
+from lambdad.control.permissions import Permissions
+from lambdad.control.resolver import Resolver
 from lambdad.errors import ApiError, TooManyRequestsException
 from lambdad.frontdoors import proxy
-from lambdad.invoke.invoker import InvokeMeta
-
-if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+from lambdad.invoke.invoker import InvokeMeta, Invoker
 
 FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
              "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html")
@@ -60,12 +63,26 @@ def _is_text(content_type: str) -> bool:
 
 
 class FunctionUrlDoor:
-    def __init__(self, core: Lambdad) -> None:
-        self.core = core
+    def __init__(self, urls: FunctionUrls, registry: FunctionRegistry, permissions: Permissions, resolver: Resolver,
+                 invoker: Invoker, authenticator: Authenticator, authorizer: Authorizer, spool: Spool, *,
+                 region: str, port: int) -> None:
+        self.urls = urls
+        self.registry = registry
+        self.permissions = permissions
+        self.resolver = resolver
+        self.invoker = invoker
+        self.authenticator = authenticator
+        self.authorizer = authorizer
+        self.spool = spool
+        self.region = region
+        self.port = port
+
+    def matches(self, request: ApiRequest) -> bool:
+        return url_id_of(request.headers.get("host", "")) is not None
 
     async def __call__(self, request: ApiRequest, body: RequestBody) -> ApiResponse:
         url_id = url_id_of(request.headers.get("host", ""))
-        target = self.core.function_urls.target(url_id or "")
+        target = self.urls.target(url_id or "")
         if target is None:
             return _message(404, "Not Found")
         cors = target.config.get("Cors") or None
@@ -84,13 +101,12 @@ class FunctionUrlDoor:
     async def _authorize(self, request: ApiRequest, body: RequestBody, target: UrlTarget) -> dict[str, Any] | None:
         """Read the body of an allowed request (None for NONE URLs, the IAM authorizer context for
         AWS_IAM), else raise 403. Nothing of the body is read before the caller may send it."""
-        core = self.core
         auth_type = target.config["AuthType"]
-        rec = core.registry.find(target.account, target.name)
+        rec = self.registry.find(target.account, target.name)
         assert rec is not None
-        doc = core.permissions.document(rec, target.qualifier)
+        doc = self.permissions.document(rec, target.qualifier)
         resource_policy = doc[0] if doc else None
-        resource = core.function_arn(target.account, target.name, target.qualifier)
+        resource = function_arn(self.region, target.account, target.name, target.qualifier)
         if auth_type == "NONE":
             keys = {"lambda:FunctionUrlAuthType": "NONE", "aws:SourceIp": (request.client or ("", 0))[0]}
             for action, extra in (("lambda:InvokeFunctionUrl", {}),
@@ -100,31 +116,26 @@ class FunctionUrlDoor:
                     raise ApiError(FORBIDDEN, code="AccessDeniedException", status=403)
             request.body = await body.read(MAX_PAYLOAD)
             return None
-        request.body, info = await verified_body(request, body, core.credentials.secret_for, MAX_PAYLOAD,
-                                                 core.app.spool, _refusal)
-        cred = core.credentials.lookup(info.access_key_id)
-        assert cred is not None
-        if cred.session_token is not None and info.session_token != cred.session_token:
-            raise ApiError("The security token included in the request is invalid.", code="AccessDeniedException",
-                           status=403)
-        ctx = policy.RequestContext(cred.principal_arn, cred.account, "lambda:InvokeFunctionUrl", resource,
+        request.body, _, who = await verified_body(request, body, self.authenticator, MAX_PAYLOAD, self.spool,
+                                                   _refusal)
+        ctx = policy.RequestContext(who.arn, who.account, "lambda:InvokeFunctionUrl", resource,
                                     target.account, {"lambda:FunctionUrlAuthType": "AWS_IAM",
                                                      "aws:SourceIp": (request.client or ("", 0))[0]})
-        identity = core.identity_policies(cred)
-        decision = policy.evaluate(ctx, identity, resource_policy, is_account_root=cred.is_root)
+        identity = self.authorizer.identity_policies(who)
+        decision = policy.evaluate(ctx, identity, resource_policy, is_account_root=who.is_root)
         if decision is not policy.Decision.ALLOW:
             raise ApiError(FORBIDDEN, code="AccessDeniedException", status=403)
-        return {"iam": {"accessKey": cred.access_key_id, "accountId": cred.account, "callerId": cred.access_key_id,
-                        "cognitoIdentity": None, "principalOrgId": None, "userArn": cred.principal_arn,
-                        "userId": cred.access_key_id}}
+        return {"iam": {"accessKey": who.access_key_id, "accountId": who.account, "callerId": who.access_key_id,
+                        "cognitoIdentity": None, "principalOrgId": None, "userArn": who.arn,
+                        "userId": who.access_key_id}}
 
     # -- invocation -------------------------------------------------------------------------
     async def _invoke(self, request: ApiRequest, body: RequestBody, target: UrlTarget, url_id: str) -> ApiResponse:
         try:
             authorizer = await self._authorize(request, body, target)
-            fv, invoked_arn = self.core.resolve_for_invoke(target.account, target.name, target.qualifier)
+            fv, invoked_arn = self.resolver.for_invoke(target.account, target.name, target.qualifier)
             event = self._event(request, url_id, target, authorizer)
-            result = await self.core.invoker.invoke(fv, event, InvokeMeta(invoked_arn, request_id=request.request_id))
+            result = await self.invoker.invoke(fv, event, InvokeMeta(invoked_arn, request_id=request.request_id))
         except BodyTooLarge:
             return _message(413, "Request Entity Too Large", "RequestTooLargeException")
         except TooManyRequestsException:
@@ -148,7 +159,7 @@ class FunctionUrlDoor:
         forwarded = headers.get("x-forwarded-for")
         headers["x-forwarded-for"] = f"{forwarded}, {client_ip}" if forwarded else client_ip
         headers["x-forwarded-proto"] = "http"
-        headers["x-forwarded-port"] = str(self.core.config.port)
+        headers["x-forwarded-port"] = str(self.port)
         headers.setdefault("x-amzn-trace-id", ids.trace_header().split(";", 1)[0])
         now = time.time()
         event: dict[str, Any] = {
@@ -201,7 +212,7 @@ class FunctionUrlDoor:
     @staticmethod
     def _response(payload: bytes) -> ApiResponse:
         try:
-            result = json.loads(payload) if payload else None
+            result = safejson.loads(payload, max_depth=safejson.PAYLOAD_MAX_DEPTH) if payload else None
         except ValueError:
             return ApiResponse(200, payload, [(b"content-type", b"application/json")])
         if isinstance(result, dict) and "statusCode" in result:

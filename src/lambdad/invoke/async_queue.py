@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lambdad.control.functions import FunctionRegistry, FunctionVersion
-from lambdad.errors import ApiError, ResourceNotFoundException, TooManyRequestsException
+from lambdad.control.functions import FunctionVersion
+from lambdad.errors import ApiError, RequestTooLargeException, ResourceNotFoundException, TooManyRequestsException
 from lambdad.invoke.invoker import InvokeMeta, InvokeResult
 from lambdad.store import Store
 
@@ -76,22 +76,16 @@ DELIVERY_METRICS = ("DestinationDeliveryFailures", "DeadLetterErrors")
 
 
 class AsyncQueue:
-    def __init__(self, store: Store, registry: FunctionRegistry, resolve: Resolve, run: Run,
-                 on_outcome: Outcome, base_delay: float, max_parallel: int = 256) -> None:
+    """The durable half: events accepted, stored, scheduled by due time (the dispatcher runs them)."""
+
+    def __init__(self, store: Store, max_payload_bytes: int) -> None:
         self.store = store
-        self.registry = registry
-        self.resolve = resolve
-        self.run = run
-        self.on_outcome = on_outcome
-        self.base_delay = base_delay
+        self.max_payload_bytes = max_payload_bytes
         self._heap: list[tuple[float, str]] = []
         self._events: dict[str, AsyncEvent] = {}
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(max_parallel)
-        self._running: set[asyncio.Task[None]] = set()
         self.accepted = 0
         self.completed = 0
-        self.delivery_failures = dict.fromkeys(DELIVERY_METRICS, 0)
         store.ensure_schema(SCHEMA)
 
     def load(self) -> int:
@@ -106,7 +100,11 @@ class AsyncQueue:
 
     def accept(self, account: str, function_name: str, qualifier: str | None, payload: bytes,
                request_id: str | None = None) -> str:
-        """Store the event durably and schedule it; returns its request id."""
+        """Store the event durably and schedule it; returns its request id (the 202's x-amzn-RequestId).
+        An event over the asynchronous payload limit is refused as AWS refuses it."""
+        if len(payload) > self.max_payload_bytes:
+            raise RequestTooLargeException(
+                f"Request must be smaller than {self.max_payload_bytes} bytes for the InvokeFunction operation")
         event_id = request_id or str(uuid.uuid4())
         now = time.time()
         self.store.execute(
@@ -122,25 +120,63 @@ class AsyncQueue:
         heapq.heappush(self._heap, (ev.next_at, ev.id))
         self._wake.set()
 
+    def pop_due(self, now: float) -> AsyncEvent | None:
+        while self._heap and self._heap[0][0] <= now:
+            _, event_id = heapq.heappop(self._heap)
+            ev = self._events.get(event_id)
+            if ev is not None:
+                return ev
+        return None
+
+    async def wait_for_work(self) -> None:
+        """Until the next event is due or a new one arrives."""
+        self._wake.clear()
+        timeout = max(0.0, self._heap[0][0] - time.time()) if self._heap else None
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def reschedule(self, ev: AsyncEvent, next_at: float, *, durable: bool) -> None:
+        ev.next_at = next_at
+        if durable:  # only a consumed attempt must survive a restart; throttle back-off need not
+            self.store.execute("UPDATE async_events SET attempts=?, next_at=? WHERE id=?",
+                               (ev.attempts, ev.next_at, ev.id))
+        self._schedule(ev)
+
+    def remove(self, ev: AsyncEvent) -> None:
+        self.store.execute("DELETE FROM async_events WHERE id=?", (ev.id,))
+        self._events.pop(ev.id, None)
+        self.completed += 1
+
+    @property
+    def pending(self) -> int:
+        return len(self._events)
+
+
+class AsyncDispatcher:
+    """The policy half: runs due events through the invoke path, retries, delivers outcomes."""
+
+    def __init__(self, queue: AsyncQueue, resolve: Resolve, run: Run, on_outcome: Outcome, base_delay: float,
+                 max_parallel: int = 256) -> None:
+        self.queue = queue
+        self.resolve = resolve
+        self.run = run
+        self.on_outcome = on_outcome
+        self.base_delay = base_delay
+        self._slots = asyncio.Semaphore(max_parallel)
+        self._running: set[asyncio.Task[None]] = set()
+        self.delivery_failures = dict.fromkeys(DELIVERY_METRICS, 0)
+
     async def run_dispatcher(self) -> None:
         try:
             while True:
-                now = time.time()
-                while self._heap and self._heap[0][0] <= now:
-                    _, event_id = heapq.heappop(self._heap)
-                    ev = self._events.get(event_id)
-                    if ev is None:
-                        continue
+                while (ev := self.queue.pop_due(time.time())) is not None:
                     await self._slots.acquire()
                     task = asyncio.create_task(self._process(ev))
                     self._running.add(task)
                     task.add_done_callback(self._running.discard)
-                self._wake.clear()
-                timeout = max(0.0, self._heap[0][0] - time.time()) if self._heap else None
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
+                await self.queue.wait_for_work()
         finally:
             for task in list(self._running):
                 task.cancel()
@@ -200,24 +236,18 @@ class AsyncQueue:
         if delay is None:
             ev.throttles += 1
             delay = min(THROTTLE_BACKOFF_MAX, 0.05 * (2 ** min(ev.throttles, 10))) * random.uniform(0.5, 1.0)
-        ev.next_at = time.time() + delay
-        if consume:  # only a consumed attempt must survive a restart; throttle back-off need not
-            self.store.execute("UPDATE async_events SET attempts=?, next_at=? WHERE id=?",
-                               (ev.attempts, ev.next_at, ev.id))
-        self._schedule(ev)
+        self.queue.reschedule(ev, time.time() + delay, durable=consume)
 
     async def _finish(self, ev: AsyncEvent, fv: FunctionVersion | None, condition: str,
                       result: InvokeResult | None) -> None:
         if fv is not None:
             for metric in await self.on_outcome(ev, fv, condition, result):
                 self.delivery_failures[metric] = self.delivery_failures.get(metric, 0) + 1
-        self.store.execute("DELETE FROM async_events WHERE id=?", (ev.id,))
-        self._events.pop(ev.id, None)
-        self.completed += 1
+        self.queue.remove(ev)
 
     def statistics(self) -> dict[str, int]:
-        return {"pending": len(self._events), "running": len(self._running), "accepted": self.accepted,
-                "completed": self.completed, **self.delivery_failures}
+        return {"pending": self.queue.pending, "running": len(self._running), "accepted": self.queue.accepted,
+                "completed": self.queue.completed, **self.delivery_failures}
 
 
 def invocation_record(ev: AsyncEvent, fv: FunctionVersion, condition: str,

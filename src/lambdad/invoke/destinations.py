@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lambdad.auth.hooks import DeliveryCheck
+from lambdad import safejson
 from lambdad.control.functions import FunctionVersion
 from lambdad.invoke.async_queue import AsyncEvent, invocation_record
+from lambdad.invoke.delivery_access import DeliveryCheck
 from lambdad.invoke.invoker import InvokeResult
 from lambdad.store import Store
 
@@ -43,14 +44,15 @@ class DestinationError(Exception):
 
 
 class Destinations:
-    def __init__(self, store: Store, region: str) -> None:
+    def __init__(self, store: Store, region: str, *, send_to_queue: SendToQueue, publish_to_topic: PublishToTopic,
+                 invoke_function: InvokeFunction, denied_action: DeliveryCheck | None = None) -> None:
         self.store = store
         self.region = region
-        self.send_to_queue: SendToQueue | None = None
-        self.publish_to_topic: PublishToTopic | None = None
-        self.invoke_function: InvokeFunction | None = None
+        self.send_to_queue = send_to_queue
+        self.publish_to_topic = publish_to_topic
+        self.invoke_function = invoke_function
         #: (role ARN, function name, target) -> the API the execution role may not call there, or None
-        self.denied_action: DeliveryCheck | None = None
+        self.denied_action = denied_action
         store.ensure_schema(SCHEMA)
 
     async def deliver_outcome(self, ev: AsyncEvent, fv: FunctionVersion, condition: str,
@@ -102,11 +104,11 @@ class Destinations:
         """Whether the target took the message."""
         service = _service_of(target)
         try:
-            if service == "sqs" and self.send_to_queue is not None:
+            if service == "sqs":
                 await self.send_to_queue(account, target, body, attributes)
-            elif service == "sns" and self.publish_to_topic is not None:
+            elif service == "sns":
                 await self.publish_to_topic(account, target, body, attributes)
-            elif service == "lambda" and self.invoke_function is not None:
+            elif service == "lambda":
                 await self.invoke_function(account, target, body.encode())
             elif service == "events":
                 self._put_bus_event(account, target, json.loads(body), True)
@@ -150,7 +152,7 @@ def _error_of(result: InvokeResult | None, condition: str) -> tuple[str, str]:
     if result is None:
         return "200", condition
     try:
-        payload = json.loads(result.payload)
+        payload = safejson.loads(result.payload, max_depth=safejson.PAYLOAD_MAX_DEPTH)
         return "200", str(payload.get("errorMessage", ""))
     except (ValueError, AttributeError):
         return "200", result.payload.decode("utf-8", "replace")

@@ -16,11 +16,12 @@ from lambdad.config import Config
 from lambdad.control.functions import FunctionRegistry, FunctionVersion
 from lambdad.errors import RequestTooLargeException, ServiceException
 from lambdad.invoke.concurrency import ConcurrencyLimiter
+from lambdad.invoke.specs import function_spec
 from lambdad.runtime.environment import Environment, InitFailed, Outcome
 from lambdad.runtime.launcher import Launcher, LaunchError
 from lambdad.runtime.pool import FunctionPool, PoolManager
 from lambdad.runtime.template import RestoredEnvironment
-from lambdad.services.logs import LogStore
+from lambdad.services.logs.function_logs import LogStore
 from lambdad.store import BlobStore
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ def _error_payload(error_type: str, message: str) -> bytes:
 class Invoker:
     def __init__(self, config: Config, registry: FunctionRegistry, blobs: BlobStore, launcher: Launcher,
                  pools: PoolManager, limiter: ConcurrencyLimiter, logs: LogStore,
-                 opt_dir_for: Callable[[FunctionVersion], str | None] | None = None) -> None:
+                 opt_dir_for: Callable[[FunctionVersion], str | None] | None = None,
+                 snapstart: SnapStart | None = None) -> None:
         self.config = config
         #: The merged layer tree a version's environments see at /opt (control/layers.py).
         self.opt_dir_for = opt_dir_for
@@ -68,7 +70,7 @@ class Invoker:
         self.logs = logs
         self.max_payload = config.max_sync_payload_bytes
         #: New environments of SnapStart versions are restored from a template (invoke/snapstart.py).
-        self.snapstart: SnapStart | None = None
+        self.snapstart = snapstart
         registry.add_listener(pools.retire)
 
     def _factory(self, fv: FunctionVersion):
@@ -78,7 +80,7 @@ class Invoker:
             code_dir = str(self.blobs.tree(fv.code_digest))
             started = time.perf_counter()
             opt_dir = self.opt_dir_for(fv) if self.opt_dir_for is not None else None
-            env = await self.launcher.launch(fv, code_dir, init_type, opt_dir)
+            env = await self.launcher.launch(function_spec(fv), code_dir, init_type, opt_dir)
             try:
                 await env.wait_init(timeout=max(10.0, float(fv.config.get("Timeout", 3))))
             except InitFailed as exc:

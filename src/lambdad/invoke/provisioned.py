@@ -34,7 +34,7 @@ from lambdad.invoke.invoker import Invoker
 from lambdad.runtime.environment import InitFailed
 from lambdad.runtime.launcher import LaunchError
 from lambdad.runtime.pool import FunctionPool
-from lambdad.services.logs import LogStore
+from lambdad.services.logs.function_logs import LogStore
 from lambdad.store import Store
 
 log = logging.getLogger("lambdad.provisioned")

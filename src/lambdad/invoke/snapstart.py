@@ -29,10 +29,10 @@ from collections.abc import Callable
 
 from lambdad.control.functions import LATEST, FunctionRegistry, FunctionVersion
 from lambdad.errors import ResourceConflictException, SnapStartException, SnapStartTimeoutException
+from lambdad.invoke.specs import function_spec
 from lambdad.runtime.launcher import Launcher, LaunchError
-from lambdad.runtime.pool import MAX_ENVIRONMENT_AGE
 from lambdad.runtime.template import RestoredEnvironment, RestoreFailed, Template, TemplateFailed
-from lambdad.services.logs import LogStore
+from lambdad.services.logs.function_logs import LogStore
 from lambdad.store import BlobStore
 
 log = logging.getLogger("lambdad.snapstart")
@@ -55,8 +55,10 @@ Key = tuple[str, str, str]  # (account, function, version)
 
 class SnapStart:
     def __init__(self, registry: FunctionRegistry, launcher: Launcher, blobs: BlobStore, logs: LogStore,
-                 opt_dir_for: Callable[[FunctionVersion], str | None] | None = None) -> None:
+                 opt_dir_for: Callable[[FunctionVersion], str | None] | None = None,
+                 max_template_age: float = float("inf")) -> None:
         self.registry = registry
+        self.max_template_age = max_template_age  # as old as its init's credentials allow
         self.launcher = launcher
         self.blobs = blobs
         self.logs = logs
@@ -110,7 +112,7 @@ class SnapStart:
             raise _not_active(state)
         tpl = await self._template(current)
         try:
-            return await tpl.fork(self.launcher.credentials_for(current), RESTORE_TIMEOUT)
+            return await tpl.fork(self.launcher.credentials_for(function_spec(current)), RESTORE_TIMEOUT)
         except RestoreFailed as exc:
             self._log_restore_failure(current, exc)
             if exc.timed_out:
@@ -123,7 +125,7 @@ class SnapStart:
         key = fv.pool_key
         tpl = self._templates.get(key)
         if tpl is not None:
-            if tpl.alive and not tpl.retired and time.monotonic() - tpl.created < MAX_ENVIRONMENT_AGE:
+            if tpl.alive and not tpl.retired and time.monotonic() - tpl.created < self.max_template_age:
                 return tpl
             # Gone, or as old as the credentials its init captured may be: made again.
             self._retire(self._templates.pop(key))
@@ -154,7 +156,8 @@ class SnapStart:
     async def _make(self, fv: FunctionVersion) -> Template:
         code_dir = str(self.blobs.tree(fv.code_digest))
         opt_dir = self.opt_dir_for(fv) if self.opt_dir_for is not None else None
-        tpl = Template(self.launcher, fv, code_dir, opt_dir, park=self.launcher.config.snapstart_park_fork)
+        tpl = Template(self.launcher, function_spec(fv), code_dir, opt_dir,
+                       park=self.launcher.config.snapstart_park_fork)
         timeout = max(INIT_TIMEOUT, float(fv.config.get("Timeout", 3)))
         try:
             async with self._inits:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from lambdad.config import Config
-from lambdad.control.functions import FunctionVersion
 from lambdad.runtime import runtimes
 from lambdad.runtime.environment import Environment
 from lambdad.runtime.interpreters import Interpreters, server_python
@@ -26,6 +25,7 @@ from lambdad.runtime.runtime_api import HttpRuntimeEnvironment
 from lambdad.runtime.sandbox_host import SandboxHost
 from lambdad.runtime.sockdiag import PeerUids
 from lambdad.runtime.spares import Spares, can_take_over
+from lambdad.runtime.spec import FunctionSpec
 from lambdad.runtime.zygote import Zygote, ZygoteError
 
 log = logging.getLogger("lambdad.launcher")
@@ -38,7 +38,7 @@ class LaunchError(Exception):
     """No environment could be made (zygote or interpreter missing)."""
 
 
-CredentialsFor = Callable[[FunctionVersion], dict[str, str]]
+CredentialsFor = Callable[[FunctionSpec], dict[str, str]]
 
 
 class Launcher:
@@ -115,15 +115,15 @@ class Launcher:
             return server_python()
         return self.interpreters.python(runtime)[0]
 
-    def build_spec(self, fv: FunctionVersion, code_dir: str, env_id: str, init_type: str,
+    def build_spec(self, fv: FunctionSpec, code_dir: str, env_id: str, init_type: str,
                    opt_dir: str | None = None) -> dict[str, Any]:
-        cfg = fv.config
-        runtime = cfg.get("Runtime", "")
-        memory = cfg.get("MemorySize", 128)
+        """The guest's spec of one environment (keys: runtime/guest/frames.py)."""
+        runtime = fv.runtime
+        memory = fv.memory_mb
         minor = runtime.removeprefix("python")
         task_root = "/var/task" if self.sandboxed else code_dir
         opt = "/opt" if self.sandboxed else (opt_dir or "/opt")
-        log_group = (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{fv.name}"
+        log_group = fv.log_group_name
         log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fv.version}]{env_id}"
         env = runtimes.runtime_env(runtime, opt)
         env.update({
@@ -131,7 +131,7 @@ class Launcher:
             "TZ": ":UTC",
             "LAMBDA_TASK_ROOT": task_root,
             "LAMBDA_RUNTIME_DIR": "/var/runtime",
-            "_HANDLER": cfg.get("Handler", ""),
+            "_HANDLER": fv.handler,
             "AWS_REGION": self.config.region,
             "AWS_DEFAULT_REGION": self.config.region,
             "AWS_LAMBDA_FUNCTION_NAME": fv.name,
@@ -151,7 +151,7 @@ class Launcher:
             env["NODE_PATH"] = (f"{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:"
                                 f"/var/runtime/node_modules:/var/runtime:{task_root}")
         env.update(self.credentials_for(fv))
-        variables = (cfg.get("Environment") or {}).get("Variables") or {}
+        variables = dict(fv.variables)
         env.update(variables)
         return {
             "id": env_id,
@@ -159,15 +159,15 @@ class Launcher:
             "uid": self.sandbox.allocate_uid(),
             "network": self.sandbox.network_for(variables),
             "hostname": "localhost",
-            "handler": cfg.get("Handler", ""),
+            "handler": fv.handler,
             "runtime": runtime,
             "code_dir": code_dir,
             "opt_dir": opt_dir,
             "task_root": task_root,
             "env": env,
             "memory_mb": memory,
-            "timeout": cfg.get("Timeout", 3),
-            "ephemeral_mb": (cfg.get("EphemeralStorage") or {}).get("Size", 512),
+            "timeout": fv.timeout_s,
+            "ephemeral_mb": fv.ephemeral_mb,
             "function_name": fv.name,
             "function_version": fv.version,
             "function_key": f"{fv.account}/{fv.name}",
@@ -193,7 +193,7 @@ class Launcher:
                 f"lambdad: no local Node.js {wanted} for {runtime}; running it on Node.js {version} ({path})")
         return path
 
-    async def launch(self, fv: FunctionVersion, code_dir: str, init_type: str,
+    async def launch(self, fv: FunctionSpec, code_dir: str, init_type: str,
                      opt_dir: str | None = None) -> Environment:
         spare = self._take_spare(fv)
         env_id = spare.id if spare is not None else uuid.uuid4().hex
@@ -259,10 +259,10 @@ class Launcher:
         return env
 
     # -- spare Node.js processes (spares.py) ----------------------------------------------------
-    def _take_spare(self, fv: FunctionVersion) -> Environment | None:
+    def _take_spare(self, fv: FunctionSpec) -> Environment | None:
         if not self.spares.per_executable or runtimes.family(fv.runtime) != runtimes.NODEJS:
             return None
-        if not can_take_over((fv.config.get("Environment") or {}).get("Variables") or {}):
+        if not can_take_over(dict(fv.variables)):
             return None
         return self.spares.take(self.node_for(fv.runtime))
 

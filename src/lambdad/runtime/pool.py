@@ -15,15 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lambdad.auth.credentials import EXECUTION_SESSION_SECONDS
 from lambdad.runtime.environment import Environment, EnvState
 
 log = logging.getLogger("lambdad.pool")
 
 Factory = Callable[[str], Awaitable[Environment]]  # init type -> a started environment
-# An environment's execution-role credentials last EXECUTION_SESSION_SECONDS; one is not reused when
-# they could expire during a maximal (15 minute) invocation, so a new environment gets fresh ones.
-MAX_ENVIRONMENT_AGE = EXECUTION_SESSION_SECONDS - 16 * 60
 
 
 @dataclass(slots=True)
@@ -40,11 +36,12 @@ class FunctionPool:
     """Environments of one function version at one revision."""
 
     def __init__(self, key: tuple[str, str, str], revision: str, factory: Factory,
-                 freeze_after: float = -1.0) -> None:
+                 freeze_after: float = -1.0, max_age: float = float("inf")) -> None:
         self.key = key
         self.revision = revision
         self.factory = factory
         self.freeze_after = freeze_after
+        self.max_age = max_age
         self.idle: list[Environment] = []
         self.environments: set[Environment] = set()
         self.retired = False
@@ -62,7 +59,7 @@ class FunctionPool:
             env = idle.pop()
             # An HTTP runtime is ready again only once it asks for the next invocation.
             if env.state is EnvState.IDLE:
-                if time.monotonic() - env.created > MAX_ENVIRONMENT_AGE:
+                if time.monotonic() - env.created > self.max_age:
                     self.discard(env)
                     continue
                 env.thaw()
@@ -159,9 +156,13 @@ class FunctionPool:
 
 
 class PoolManager:
-    def __init__(self, idle_timeout: float, freeze_after: float = -1.0) -> None:
+    def __init__(self, idle_timeout: float, freeze_after: float = -1.0, max_age: float = float("inf")) -> None:
+        """`max_age`: an environment older than this is not reused (its execution-role credentials
+        could expire during an invocation); a new one gets fresh credentials."""
         self.idle_timeout = idle_timeout
+        self.max_age = max_age
         self.freeze_after = freeze_after
+        self.max_age = max_age
         self.pools: dict[tuple[str, str, str], FunctionPool] = {}
         self._retired: list[FunctionPool] = []
 
@@ -171,7 +172,7 @@ class PoolManager:
             return pool
         if pool is not None:
             pool.retire()
-        new = self.pools[key] = FunctionPool(key, revision, factory, self.freeze_after)
+        new = self.pools[key] = FunctionPool(key, revision, factory, self.freeze_after, self.max_age)
         if pool is not None and pool.provisioned_target and pool.on_provisioned_lost is not None:
             # What runs changed under provisioned environments: the new pool needs its own.
             new.provisioned_target = pool.provisioned_target

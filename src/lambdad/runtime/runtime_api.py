@@ -29,6 +29,7 @@ from typing import Any
 
 import httptools
 
+from lambdad import safejson
 from lambdad.runtime.environment import Environment, EnvState, override
 from lambdad.runtime.guest import frames
 from lambdad.runtime.sockdiag import PeerUids, held_in_cgroup
@@ -423,7 +424,7 @@ def _error_payload(req: _Request) -> bytes:
     """The error a runtime reported, as the caller will see it: its own JSON, or one built around it."""
     body = req.body
     try:
-        if isinstance(json.loads(body), dict):
+        if isinstance(safejson.loads(body), dict):
             return body
     except ValueError:
         pass

@@ -32,10 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lambdad.control.functions import FunctionVersion
 from lambdad.runtime.environment import Environment, EnvState, InitFailed
 from lambdad.runtime.guest import frames
 from lambdad.runtime.launcher import Launcher, LaunchError
+from lambdad.runtime.spec import FunctionSpec
 from lambdad.runtime.zygote import Zygote, ZygoteError
 
 log = logging.getLogger("lambdad.snapstart")
@@ -100,7 +100,7 @@ class _Fork:
 
 
 class Template:
-    def __init__(self, launcher: Launcher, fv: FunctionVersion, code_dir: str, opt_dir: str | None,
+    def __init__(self, launcher: Launcher, fv: FunctionSpec, code_dir: str, opt_dir: str | None,
                  park: bool = True) -> None:
         self.launcher = launcher
         self.park = park  # keep a fork parked for the next restore

@@ -6,14 +6,17 @@ import hashlib
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from lambdad.control.codezip import extract_zip
+#: Unpacks a zip's bytes into a new directory, refusing more than `max_unzipped_bytes` (control/codezip.py).
+Extract = Callable[[bytes, Path, int], object]
 
 
 class BlobStore:
-    def __init__(self, root: Path, max_unzipped_bytes: int) -> None:
+    def __init__(self, root: Path, max_unzipped_bytes: int, extract: Extract) -> None:
         self.root = root
+        self.extract = extract
         self.zips = root / "zips"
         self.trees = root / "trees"
         # Users' code: the server's uid only. Environments (other uids) read their unpacked trees
@@ -50,7 +53,7 @@ class BlobStore:
             return path
         with self._lock:
             if not path.is_dir():
-                extract_zip(self.read_zip(digest), path, max_unzipped_bytes=self.max_unzipped_bytes)
+                self.extract(self.read_zip(digest), path, self.max_unzipped_bytes)
         return path
 
     def remove_tree(self, digest: str) -> None:

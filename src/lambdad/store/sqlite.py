@@ -7,7 +7,7 @@ durability this server promises; only a power loss can cost the last few commits
 The connection lives on the event loop's thread, so SQLite's busy handler would sleep the whole
 server while another process holds a lock on the database (an operator's `sqlite3` shell, a
 backup): the busy timeout is short (BUSY_TIMEOUT_MS) and a statement that still finds the database
-locked fails as a retryable `ServiceException` (500, which SDKs retry) instead of stalling every
+locked fails as a retryable `StoreError` (answered 500, which SDKs retry) instead of stalling every
 other request. Only the server's own connection writes, so in normal operation nothing waits.
 """
 
@@ -20,17 +20,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lambdad.errors import ServiceException
 from lambdad.store.datadir import DiskReserve, is_disk_full, private_file
+from lambdad.store.errors import StoreError
 
 # Longest the loop may sit in SQLite's busy handler per statement.
 BUSY_TIMEOUT_MS = 50
 
 
-def _failure(exc: sqlite3.Error) -> ServiceException:
+def _failure(exc: sqlite3.Error) -> StoreError:
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return ServiceException("The service is busy (its state is locked by another process); retry the request.")
-    return ServiceException(f"Store failure: {exc}")
+        return StoreError("The service is busy (its state is locked by another process); retry the request.")
+    return StoreError(f"Store failure: {exc}")
 
 
 class Store:

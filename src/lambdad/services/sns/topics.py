@@ -1,9 +1,9 @@
 """Embedded SNS: topics (standard and FIFO), subscriptions, filter policies and durable delivery.
 
-No HTTP here (`api/sns_api.py` speaks the query protocol). Other components call:
+No HTTP here (`services/sns/wire.py` speaks the query protocol). Other components call:
 
     await sns.publish(topic_arn, message, subject=..., attributes=...)   # destinations, DLQs
-    sns.lambda_deliverer = async_invoke                                    # set by server.py
+    SnsService(..., lambda_deliverer=async_invoke)                          # given by server.py
 
 Publish is one store transaction: SQS subscriptions receive their message inside it (an SQS send
 is an INSERT), HTTP(S) and Lambda subscriptions get a row in `sns_deliveries`. So an accepted
@@ -32,10 +32,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from lambdad import safejson
 from lambdad.config import Config
 from lambdad.errors import SnsError, SqsError
-from lambdad.services.sns_filter import FilterPolicy, FilterPolicyError, compile_policy
-from lambdad.services.sqs import SendEntry, SqsService
+from lambdad.services.sns.filter_policy import FilterPolicy, FilterPolicyError, compile_policy
+from lambdad.services.sqs.queues import SendEntry, SqsService
 from lambdad.store import Store
 
 log = logging.getLogger("lambdad.sns")
@@ -208,7 +209,7 @@ def validate_attributes(attributes: Mapping[str, Any] | None, where: str = "mess
                                code="ParameterValueInvalid") from None
         if data_type == "String.Array":
             try:
-                parsed = json.loads(text)
+                parsed = safejson.loads(text)
             except ValueError:
                 parsed = None
             if not isinstance(parsed, list):
@@ -250,12 +251,13 @@ class PublishEntry:
 
 
 class SnsService:
-    def __init__(self, store: Store, config: Config, sqs: SqsService) -> None:
+    def __init__(self, store: Store, config: Config, sqs: SqsService,
+                 lambda_deliverer: LambdaDeliverer | None = None) -> None:
         self.store = store
         self.sqs = sqs
         self.region = config.region
         self.public_base = f"http://{config.public_host}:{config.port}"
-        self.lambda_deliverer: LambdaDeliverer | None = None
+        self.lambda_deliverer = lambda_deliverer
         self._signing_key = secrets.token_bytes(32)
         self._wakeup = asyncio.Event()
         self._inflight: set[int] = set()
@@ -335,7 +337,7 @@ class SnsService:
         for key in ("Policy", "DeliveryPolicy", "DataProtectionPolicy", "ArchivePolicy"):
             if attributes.get(key):
                 try:
-                    if not isinstance(json.loads(attributes[key]), dict):
+                    if not isinstance(safejson.loads(attributes[key]), dict):
                         raise ValueError
                 except ValueError:
                     raise invalid(f"Attributes Reason: {key}: failed to parse JSON.") from None
@@ -445,7 +447,7 @@ class SnsService:
             return value
         if name in ("RedrivePolicy", "DeliveryPolicy", "FilterPolicy", "ReplayPolicy") and value:
             try:
-                parsed = json.loads(value)
+                parsed = safejson.loads(value)
             except ValueError as exc:
                 raise invalid(f"{prefix}{name}: failed to parse JSON. {exc}") from None
             if name == "RedrivePolicy":
@@ -613,7 +615,7 @@ class SnsService:
             if entry.structure != "json":
                 raise invalid("MessageStructure")
             try:
-                parsed = json.loads(message)
+                parsed = safejson.loads(message)
             except ValueError:
                 raise invalid("Message Structure - JSON message body failed to parse") from None
             if not isinstance(parsed, dict) or not isinstance(parsed.get("default"), str):

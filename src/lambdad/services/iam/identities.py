@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from lambdad import safejson
 from lambdad.auth import policy
 from lambdad.auth.credentials import Credential, CredentialStore, new_key_id, new_secret
 from lambdad.auth.keyring import Keyring
 from lambdad.errors import IamError
-from lambdad.services import aws_managed_policies
+from lambdad.services.iam import managed_policies as aws_managed_policies
 from lambdad.store import Store
 
 SCHEMA = """
@@ -121,7 +122,7 @@ def parse_document(text: Any, kind: str) -> dict[str, Any]:
     if not isinstance(text, str) or not text.strip():
         raise malformed("Syntax errors in policy.")
     try:
-        json.loads(text)
+        safejson.loads(text)
     except ValueError:
         # IAM words this one differently for trust policies (recorded from AWS) than for others.
         raise malformed("This policy contains invalid Json" if kind == "trust" else "Syntax errors in policy.") \

@@ -8,18 +8,14 @@ without a signature (`anonymous`), as AWS does.
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import botocore.session
 
 from lambdad.api import query
-from lambdad.api.base import ApiRequest, ApiResponse
-from lambdad.errors import ApiError, SnsError
-from lambdad.services.sns import MAX_BATCH, MAX_MESSAGE_BYTES, PAGE, PublishEntry, SnsService, Topic, invalid
-
-if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+from lambdad.api.base import ApiRequest, Authorize
+from lambdad.errors import SnsError
+from lambdad.services.sns.topics import MAX_BATCH, MAX_MESSAGE_BYTES, PAGE, PublishEntry, SnsService, Topic, invalid
 
 _ANONYMOUS_ACTIONS = frozenset({"ConfirmSubscription", "Unsubscribe"})
 _BATCH_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
@@ -47,13 +43,10 @@ def _batch_error(code: str, message: str) -> SnsError:
     return SnsError(message, code=code)
 
 
-def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]],
-                                  Callable[[ApiError, ApiRequest], ApiResponse]]:
-    sns: SnsService = core.sns
+def build(sns: SnsService, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("sns")
     svc = query.QueryService(model, missing_parameter=lambda op, name: invalid(
-        f"{name} Reason: no value for required parameter"))
-    svc.authorize = getattr(core, "authz_hooks", {}).get("sns")  # auth/hooks.py
+        f"{name} Reason: no value for required parameter"), authorize=authorize)
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None
@@ -205,4 +198,4 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
         results = sns.publish_entries(topic, [entry(e) for e in entries])
         return {"Successful": [{"Id": e["Id"], **r} for e, r in zip(entries, results, strict=True)], "Failed": []}
 
-    return svc.dispatch, svc.render_error
+    return svc

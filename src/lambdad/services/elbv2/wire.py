@@ -1,25 +1,25 @@
 """ELBv2 on the wire: the query protocol (form `Action=<Op>`, XML), from botocore's `elbv2` model.
 
 boto3's `elbv2` client and `aws elbv2` sign with the service name `elasticloadbalancing`, which is
-what the app dispatches on. The operations are thin: `services/elbv2.py` holds the domain, and the
+what the app dispatches on. The operations are thin: `services/elbv2/load_balancers.py` holds the domain, and the
 query codec drops its private `_` keys because they are not members of the model's shapes. Every
 ELBv2 error is a Sender fault with HTTP 400 except AccessDenied (403), as botocore's model says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import botocore.session
 
 from lambdad.api import query
-from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.base import ApiRequest, Authorize
 from lambdad.errors import ApiError
-from lambdad.services.elbv2 import Elbv2
+from lambdad.services.elbv2.load_balancers import Elbv2
 
-if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+# (function ARN, target group ARN) -> whether the function's policy lets ELB invoke it
+CanInvoke = Callable[[str, str], bool]
 
 
 def _missing(operation: str, name: str) -> ApiError:
@@ -28,13 +28,12 @@ def _missing(operation: str, name: str) -> ApiError:
                     "Member must not be null", code="ValidationError")
 
 
-def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]],
-                                  Callable[[ApiError, ApiRequest], ApiResponse]]:
-    elbv2: Elbv2 = core.elbv2
+def build(elbv2: Elbv2, can_invoke: CanInvoke, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("elbv2")
-    svc = query.QueryService(model, missing_parameter=_missing)
-    # IAM authorization of each call, where the server has per-service hooks (auth/hooks.py).
-    svc.authorize = core.authz_hooks["elasticloadbalancing"]
+    # botocore's model marks no member of RulePriorityPair required, but a pair without either one means
+    # nothing: AWS answers it with a validation error, not by guessing.
+    svc = query.QueryService(model, missing_parameter=_missing,
+                             also_required={"RulePriorityPair": ("RuleArn", "Priority")}, authorize=authorize)
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None
@@ -77,7 +76,7 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
 
     @svc.operation("RegisterTargets")
     async def register_targets(request: ApiRequest, p: dict[str, Any]) -> None:
-        elbv2.register_targets(account(request), p["TargetGroupArn"], p["Targets"], core.alb_listeners.can_invoke)
+        elbv2.register_targets(account(request), p["TargetGroupArn"], p["Targets"], can_invoke)
 
     @svc.operation("DeregisterTargets")
     async def deregister_targets(request: ApiRequest, p: dict[str, Any]) -> None:
@@ -143,4 +142,4 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
     async def describe_tags(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         return {"TagDescriptions": elbv2.tags(account(request), p["ResourceArns"])}
 
-    return svc.dispatch, svc.render_error
+    return svc

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from lambdad.api.base import ApiRequest, ApiResponse
+import botocore.session
+
+from lambdad.api.base import ApiRequest, Authorize
 from lambdad.api.jsonproto import JsonService, render_error
 from lambdad.errors import ApiError
 
 if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+    from lambdad.services.logs.function_logs import LogStore
 
 
 def _token(last_id: int) -> str:
@@ -25,15 +26,17 @@ def _after(token: str | None) -> int:
         token = token[2:]
     try:
         # Event ids are "<row>.<line>"; a token resumes after a whole row.
-        return int(base64.b64decode(token).decode().split(":", 1)[1].split(".", 1)[0])
+        after = int(base64.b64decode(token).decode().split(":", 1)[1].split(".", 1)[0])
     except (ValueError, IndexError) as exc:
         raise ApiError("The specified nextToken is invalid.", code="InvalidParameterException") from exc
+    if not 0 <= after < 2**63:  # a forged token past SQLite's integers was an OverflowError 500
+        raise ApiError("The specified nextToken is invalid.", code="InvalidParameterException")
+    return after
 
 
-def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
-    svc = JsonService("Logs_20140328")
-    svc.authorize = getattr(core, "authz_hooks", {}).get("logs")  # auth/hooks.py
-    logs = core.logs
+def build(logs: LogStore, region: str, authorize: Authorize | None) -> JsonService:
+    svc = JsonService("Logs_20140328", model=botocore.session.get_session().get_service_model("logs"),
+                      validation_code="InvalidParameterException", authorize=authorize)
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None
@@ -42,7 +45,7 @@ def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
     @svc.operation("DescribeLogGroups")
     async def describe_log_groups(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         groups = logs.groups(account(request), p.get("logGroupNamePrefix", ""))
-        return {"logGroups": [{"logGroupName": g, "arn": f"arn:aws:logs:{core.config.region}:"
+        return {"logGroups": [{"logGroupName": g, "arn": f"arn:aws:logs:{region}:"
                                f"{account(request)}:log-group:{g}:*"} for g in groups]}
 
     @svc.operation("DescribeLogStreams")
@@ -71,7 +74,7 @@ def build(core: Lambdad) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
         return {"events": [{k: e[k] for k in ("timestamp", "message", "ingestionTime")} for e in events],
                 "nextForwardToken": "f/" + _token(last), "nextBackwardToken": "b/" + _token(after)}
 
-    return svc.dispatch
+    return svc
 
 
 __all__ = ["build", "render_error"]

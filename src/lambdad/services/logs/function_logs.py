@@ -14,9 +14,9 @@ import logging
 import time
 from typing import Any
 
-from lambdad.errors import ServiceException
 from lambdad.store import Store
 from lambdad.store.datadir import is_disk_full
+from lambdad.store.errors import StoreError
 
 log = logging.getLogger("lambdad.logs")
 
@@ -62,7 +62,7 @@ class LogStore:
                 # Keep the flusher (and reads, which flush first) alive; the server log says what was lost.
                 log.warning("the data disk is full: %d function log events dropped", len(batch))
                 return
-            if isinstance(exc, ServiceException):  # a locked database: the batch waits for the next try
+            if isinstance(exc, StoreError):  # a locked database: the batch waits for the next try
                 self._pending[:0] = batch
             raise
 
@@ -74,13 +74,13 @@ class LogStore:
                 try:
                     self.flush()
                     delay = self.flush_interval
-                except ServiceException as exc:
+                except StoreError as exc:
                     # Invocations keep running; their lines wait in memory until the store is back.
                     if delay == self.flush_interval:
                         log.warning("function logs not written yet: %s", exc.message)
                     delay = min(delay * 2, 5.0)
         finally:
-            with contextlib.suppress(ServiceException):  # still locked: nothing more to do at close
+            with contextlib.suppress(StoreError):  # still locked: nothing more to do at close
                 self.flush()
 
     # -- reads (FilterLogEvents / GetLogEvents / DescribeLogStreams) -------------------------

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lambdad.api.base import Principal
 from lambdad.auth.authorizer import Authorizer
 from lambdad.auth.credentials import CredentialStore
+from lambdad.auth.principal import Principal
 from lambdad.errors import AccessDeniedException, IamError
-from lambdad.services.iam import Iam
+from lambdad.services.iam.identities import Iam
 
 _SESSION_NAME_RE = re.compile(r"[\w+=,.@-]*")
 CHAINED_MAX = 3600  # a role session assuming a role gets at most an hour

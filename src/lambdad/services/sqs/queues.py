@@ -1,6 +1,6 @@
 """Embedded SQS: standard and FIFO queues, durable in the store, with long polling.
 
-No HTTP here: `api/sqs_api.py` speaks the wire protocols; other components (async invocation
+No HTTP here: `services/sqs/wire.py` speaks the wire protocols; other components (async invocation
 destinations, dead-letter queues, SNS) call the public methods directly:
 
     result = await sqs.send_message(queue_arn, body, {"RequestID": {"DataType": "String", ...}})
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from lambdad import safejson
 from lambdad.config import Config
 from lambdad.errors import SqsError
 from lambdad.store import Store
@@ -545,7 +546,7 @@ class SqsService:
                     raise invalid_attribute_value(name)
             elif name in _JSON_ATTRIBUTES and value != "":
                 try:
-                    parsed = json.loads(value)
+                    parsed = safejson.loads(value)
                 except ValueError:
                     if name == "RedrivePolicy":
                         raise invalid_attribute_value(name, "Redrive policy is not a valid JSON map.") from None

@@ -13,16 +13,16 @@ import base64
 import copy
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import botocore.session
 from botocore.model import ServiceModel
 
-from lambdad.api import query
-from lambdad.api.base import ApiRequest, ApiResponse
-from lambdad.api.restjson import decode_value, encode_value
+from lambdad.api import jsonproto, query, shapes
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize
+from lambdad.api.restjson import encode_value
 from lambdad.errors import ApiError, SqsError, UnknownOperationException
-from lambdad.services.sqs import (
+from lambdad.services.sqs.queues import (
     MAX_BATCH_BYTES,
     Queue,
     SendEntry,
@@ -32,9 +32,6 @@ from lambdad.services.sqs import (
     missing_parameter,
     validate_message_attributes,
 )
-
-if TYPE_CHECKING:
-    from lambdad.server import Lambdad
 
 XMLNS = "http://queue.amazonaws.com/doc/2012-11-05/"
 _JSON_CONTENT_TYPE = b"application/x-amz-json-1.0"
@@ -103,6 +100,13 @@ def _models() -> tuple[ServiceModel, ServiceModel]:
     return json_model, ServiceModel(q, "sqs")
 
 
+def _member_name(path: str) -> str:
+    """The model's name of the member at a validation path (`entries.1.member.messageBody` -> MessageBody):
+    SQS names a missing parameter by itself, not by its path."""
+    last = path.rsplit(".", 1)[-1]
+    return last[:1].upper() + last[1:]
+
+
 def _is_json(request: ApiRequest) -> bool:
     return "x-amz-target" in request.headers
 
@@ -166,14 +170,24 @@ def _after(token: str | None) -> str:
         raise invalid_parameter("NextToken", token, "Invalid NextToken value.") from None
 
 
-def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]],
-                                  Callable[[ApiError, ApiRequest], ApiResponse]]:
-    sqs: SqsService = core.sqs
+class SqsWire:
+    """SQS's two protocols behind one `Service`: JSON (X-Amz-Target) and query (Action=...)."""
+
+    def __init__(self, by_protocol: Callable[[ApiRequest], Awaitable[ApiResponse]],
+                 authorize: Authorize | None) -> None:
+        self._by_protocol = by_protocol
+        self.authorize = authorize  # both protocols' operations call it (through the query codec's)
+
+    async def dispatch(self, request: ApiRequest) -> ApiResponse:
+        return await self._by_protocol(request)
+
+
+def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
     json_model, query_model = _models()
     qsvc = query.QueryService(query_model, XMLNS, error_detail=True,
-                              missing_parameter=lambda op, name: missing_parameter(name))
+                              missing_parameter=lambda op, name: missing_parameter(_member_name(name)),
+                              authorize=authorize)
     handlers: dict[str, Handler] = {}
-    qsvc.authorize = getattr(core, "authz_hooks", {}).get("sqs")  # auth/hooks.py; both protocols use it
 
     def op(name: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -364,21 +378,18 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
         fn = handlers.get(name) if prefix == "AmazonSQS" else None
         if fn is None:
             raise UnknownOperationException(f"Unknown operation {target}", status=400)
-        try:
-            raw = json.loads(request.body) if request.body else {}
-        except ValueError:
-            raise ApiError("Request body is not valid JSON", code="SerializationException") from None
-        if not isinstance(raw, dict):
-            raise ApiError("Request body must be a JSON object", code="SerializationException")
+        raw = jsonproto.parse_body(request.body)
         operation = json_model.operation_model(name)
         shape = operation.input_shape
-        params = decode_value(shape, raw) if shape is not None else {}
-        if shape is not None:
-            for required in shape.required_members:
-                if required == "QueueUrl" and not params.get("QueueUrl"):
-                    continue  # the queue URL may be the request path
-                if required not in params:
-                    raise missing_parameter(required)
+        missing: list[str] = []
+        try:
+            params = shapes.decode_json(shape, raw, "", missing) if shape is not None else {}
+        except shapes.TypeMismatch as exc:
+            raise ApiError(exc.message, code="SerializationException") from None
+        for path in missing:
+            if path == "queueUrl":
+                continue  # the queue URL may be the request path
+            raise missing_parameter(_member_name(path))
         if qsvc.authorize is not None:
             qsvc.authorize(request, name, params)
         result = await fn(request, params)
@@ -396,4 +407,4 @@ def build(core: Lambdad) -> tuple[Callable[[ApiRequest], Awaitable[ApiResponse]]
                 params["QueueUrl"] = "/" + "/".join(segments)
         return await qsvc.dispatch(request, params)
 
-    return dispatch, render_error
+    return SqsWire(dispatch, authorize)

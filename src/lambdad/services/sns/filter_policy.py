@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad import safejson
+
 MAX_KEYS = 5
 MAX_COMBINATIONS = 150
 _OPERATORS = ("prefix", "suffix", "anything-but", "numeric", "exists", "equals-ignore-case", "cidr")
@@ -169,7 +171,7 @@ class FilterPolicy:
     def matches(self, attributes: Mapping[str, Mapping[str, Any]] | None, body: str) -> bool:
         if self.scope == "MessageBody":
             try:
-                payload = json.loads(body)
+                payload = safejson.loads(body)
             except ValueError:
                 return False
             if not isinstance(payload, dict):
@@ -184,7 +186,7 @@ class FilterPolicy:
 def compile_policy(text: str, scope: str = "MessageAttributes") -> FilterPolicy:
     """Parse and validate a policy (raises FilterPolicyError with AWS's reason)."""
     try:
-        policy = json.loads(text)
+        policy = safejson.loads(text)
     except ValueError as exc:
         raise FilterPolicyError(f"failed to parse JSON. {exc}") from None
     if not isinstance(policy, dict):
@@ -242,7 +244,7 @@ def _attribute_values(attributes: Mapping[str, Mapping[str, Any]], name: str) ->
             return []
     if data_type == "String.Array":
         try:
-            parsed = json.loads(value)
+            parsed = safejson.loads(value)
         except ValueError:
             return []
         return _flatten(parsed) if isinstance(parsed, list) else [parsed]

@@ -1,6 +1,6 @@
 """Application load balancers with Lambda targets: load balancers, target groups, listeners, rules.
 
-Domain logic only: the elbv2 query API (`api/elbv2_api.py`) calls these methods with parameters
+Domain logic only: the elbv2 query API (`services/elbv2/wire.py`) calls these methods with parameters
 shaped as boto3 passes them, and the listener front door (`frontdoors/alb.py`) asks `match()` which
 action answers a request. Everything persists in the store and is reloaded at start.
 """

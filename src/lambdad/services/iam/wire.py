@@ -1,5 +1,5 @@
 """IAM and STS on the wire (query protocol, the shared codec in api/query.py): thin adapters from
-form parameters to services/iam.py and services/sts.py, rendering IAM's field sets.
+form parameters to services/iam/identities.py and services/iam/sts.py, rendering IAM's field sets.
 
 Policy documents go out URL-encoded, as IAM sends them (botocore unquotes and parses fields of
 type policyDocumentType); they are stored exactly as the caller wrote them.
@@ -8,22 +8,18 @@ type policyDocumentType); they are stored exactly as the caller wrote them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import botocore.session
 
 from lambdad.api import query
-from lambdad.api.base import ApiRequest, ApiResponse, Principal
-from lambdad.auth.hooks import iam_hook, request_context
+from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.errors import ApiError
-from lambdad.services.iam import Iam, paginate, validation
-
-if TYPE_CHECKING:
-    from lambdad.server import Lambdad
+from lambdad.services.iam.identities import Iam, paginate, validation
+from lambdad.services.iam.sts import Sts
 
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
-Built = tuple[Callable[[ApiRequest], Awaitable[ApiResponse]], Callable[[ApiError, ApiRequest], ApiResponse]]
 
 
 def _missing(op: str, name: str) -> ApiError:
@@ -81,18 +77,14 @@ def _page(items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:
     return out
 
 
-def build_iam(core: Lambdad) -> Built:
-    iam: Iam = core.iam
+def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("iam")
-    svc = query.QueryService(model, missing_parameter=_missing)
-    svc.authorize = iam_hook(core)
+    svc = query.QueryService(model, missing_parameter=_missing, authorize=authorize)
 
     def op(name: str) -> Callable[[Handler], Handler]:
         return svc.operation(name)
 
-    def principal(request: ApiRequest) -> Principal:
-        assert request.principal is not None
-        return request.principal
+    principal = signer
 
     def acct(request: ApiRequest) -> str:
         return principal(request).account
@@ -343,33 +335,27 @@ def build_iam(core: Lambdad) -> Built:
         out["IsTruncated"] = False
         return out
 
-    return svc.dispatch, svc.render_error
+    return svc
 
 
-def build_sts(core: Lambdad) -> Built:
-    sts = core.sts
+def build_sts(sts: Sts, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("sts")
-    svc = query.QueryService(model, missing_parameter=_missing)
+    svc = query.QueryService(model, missing_parameter=_missing, authorize=authorize)
 
-    def principal(request: ApiRequest) -> Principal:
-        assert request.principal is not None
-        return request.principal
+    principal = signer
 
     @svc.operation("GetCallerIdentity")
     async def get_caller_identity(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         # No permission is needed to ask who one is (and a Deny cannot stop it), as on AWS.
-        request.action, request.resource = "sts:GetCallerIdentity", "*"
         return sts.caller_identity(principal(request))
 
     @svc.operation("AssumeRole")
     async def assume_role(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        request.action, request.resource = "sts:AssumeRole", str(p.get("RoleArn", ""))
         return sts.assume_role(principal(request), p["RoleArn"], p["RoleSessionName"], p.get("DurationSeconds"),
                                request_context(request))
 
     @svc.operation("GetSessionToken")
     async def get_session_token(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        request.action, request.resource = "sts:GetSessionToken", "*"
         return sts.get_session_token(principal(request), p.get("DurationSeconds"))
 
-    return svc.dispatch, svc.render_error
+    return svc

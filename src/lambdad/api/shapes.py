@@ -1,0 +1,187 @@
+"""Input validation against botocore's shapes, shared by the JSON codecs (rest-json, AWS JSON) and the query one.
+
+Every handler may then trust what the model promises: a member the model types as a string is a
+`str`, an integer an `int` in range, a structure a `dict`, and a required member is present at every
+level (not only at the top). A request that breaks the model is refused before any handler runs,
+the way AWS's front end refuses it:
+
+- a JSON value of the wrong type cannot be deserialized at all. AWS JSON-protocol services answer
+  `SerializationException` with the deserializer's text ("NUMBER_VALUE can not be converted to a
+  String", "Start of list found where not expected"); Lambda's rest-json front end answers
+  `InvalidRequestContentException` (`TypeMismatch` carries both, each codec picks its shape);
+- a missing required member is a validation error in AWS's wording, one per member, at AWS's path
+  (lowerCamel members, list items as `name.1.member`): "Value null at 'rulePriorities.1.member.ruleArn'
+  failed to satisfy constraint: Member must not be null". `validation_message` builds the sentence.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.model import Shape
+
+_INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+# How the AWS JSON deserializer names a target type in "<token> can not be converted to <type>".
+_TARGET = {"string": "a String", "integer": "an Integer", "long": "a Long", "boolean": "a Boolean",
+           "float": "a Float", "double": "a Double", "blob": "a ByteBuffer", "timestamp": "a Date"}
+
+
+class TypeMismatch(Exception):
+    """A JSON value of a type its shape cannot take. `message` is the AWS JSON-protocol text; `path`
+    and `type_name` let rest-json word it as Lambda does."""
+
+    def __init__(self, message: str, path: str, type_name: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.type_name = type_name
+
+
+def member_path(parent: str, name: str) -> str:
+    name = name[:1].lower() + name[1:]
+    return f"{parent}.{name}" if parent else name
+
+
+def validation_message(missing: list[str], other: list[str] | None = None) -> str:
+    """AWS's sentence for absent required members (paths) and other failed constraints (clauses)."""
+    clauses = [f"Value null at '{path}' failed to satisfy constraint: Member must not be null" for path in missing]
+    clauses += other or []
+    n = len(clauses)
+    return f"{n} validation {'error' if n == 1 else 'errors'} detected: " + "; ".join(clauses)
+
+
+def range_errors(shape: Shape, value: Any, path: str = "") -> list[str]:
+    """The model's min/max of every integer in a decoded value, as AWS's validation clauses."""
+    errors: list[str] = []
+    t = shape.type_name
+    if t == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                errors += range_errors(member, value[name], member_path(path, name))
+    elif t == "list" and isinstance(value, list):
+        for i, item in enumerate(value, 1):
+            errors += range_errors(shape.member, item, f"{path}.{i}.member")
+    elif t in _INT_RANGES and isinstance(value, int):
+        low, high = shape.metadata.get("min"), shape.metadata.get("max")
+        if low is not None and value < low:
+            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value "
+                          f"greater than or equal to {low}")
+        if high is not None and value > high:
+            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value "
+                          f"less than or equal to {high}")
+    return errors
+
+
+def _token(value: Any) -> str:
+    if value is True:
+        return "TRUE_VALUE"
+    if value is False:
+        return "FALSE_VALUE"
+    if isinstance(value, int | float):
+        return "NUMBER_VALUE"
+    return "STRING_VALUE"
+
+
+def _mismatch(shape: Shape, value: Any, path: str) -> TypeMismatch:
+    t = shape.type_name
+    if isinstance(value, list):
+        text = "Start of list found where not expected"
+    elif isinstance(value, dict):
+        text = "Start of structure or map found where not expected."
+    elif t == "list":
+        text = "Expected list or null"
+    elif t == "map":
+        text = "Expected map or null"
+    elif t == "structure":
+        text = "Expected null"
+    else:
+        text = f"{_token(value)} can not be converted to {_TARGET.get(t, 'a ' + t.capitalize())}"
+    return TypeMismatch(text, path or shape.name, t)
+
+
+def decode_json(shape: Shape, value: Any, path: str = "", missing: list[str] | None = None) -> Any:
+    """A JSON value checked against `shape` and converted (blobs from base64). Raises TypeMismatch;
+    appends the path of every absent required member to `missing` (when given)."""
+    t = shape.type_name
+    if t == "structure":
+        if not isinstance(value, dict):
+            raise _mismatch(shape, value, path)
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if item is None:  # an explicit null is the same as leaving the member out
+                continue
+            member = shape.members.get(key)
+            # Members the model does not know are ignored by AWS; kept as they came (handlers ignore them).
+            out[key] = decode_json(member, item, member_path(path, key), missing) if member is not None else item
+        if missing is not None:
+            missing.extend(member_path(path, name) for name in shape.required_members if name not in out)
+        return out
+    if t == "list":
+        if not isinstance(value, list):
+            raise _mismatch(shape, value, path)
+        return [decode_json(shape.member, item, f"{path}.{i}.member", missing) for i, item in enumerate(value, 1)
+                if item is not None]
+    if t == "map":
+        if not isinstance(value, dict):
+            raise _mismatch(shape, value, path)
+        return {k: decode_json(shape.value, item, f"{path}.{k}", missing) for k, item in value.items()
+                if item is not None}
+    if t == "string":
+        if not isinstance(value, str):
+            raise _mismatch(shape, value, path)
+        return value
+    if t == "boolean":
+        if not isinstance(value, bool):
+            raise _mismatch(shape, value, path)
+        return value
+    if t in _INT_RANGES:
+        low, high = _INT_RANGES[t]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _mismatch(shape, value, path)
+        return value
+    if t in ("float", "double"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _mismatch(shape, value, path)
+        return value
+    if t == "timestamp":
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise _mismatch(shape, value, path)
+        return value
+    if t == "blob":
+        if not isinstance(value, str):
+            raise _mismatch(shape, value, path)
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            raise TypeMismatch("Base64 encoded value is not valid", path or shape.name, t) from None
+    return value
+
+
+def missing_in_query(shape: Shape, value: dict[str, Any], also_required: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Absent required members below the top level of a decoded query-protocol structure (the codec
+    answers the top level in each service's own words), at AWS's validation paths. `also_required`
+    names members (by structure shape) that AWS requires although botocore's model does not say so."""
+    missing: list[str] = []
+    _walk_required(shape, value, "", missing, also_required, top=True)
+    return missing
+
+
+def _walk_required(shape: Shape, value: Any, path: str, missing: list[str],
+                   also_required: Mapping[str, tuple[str, ...]], *, top: bool = False) -> None:
+    t = shape.type_name
+    if t == "structure" and isinstance(value, dict):
+        if not top:
+            for name in (*shape.required_members, *also_required.get(shape.name, ())):
+                if name not in value:
+                    missing.append(member_path(path, name))
+        for name, member in shape.members.items():
+            if name in value:
+                _walk_required(member, value[name], member_path(path, name), missing, also_required)
+    elif t == "list" and isinstance(value, list):
+        for i, item in enumerate(value, 1):
+            _walk_required(shape.member, item, f"{path}.{i}.member", missing, also_required)
+    elif t == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            _walk_required(shape.value, item, f"{path}.{key}", missing, also_required)

@@ -1,0 +1,48 @@
+"""Invocations an AWS service makes on a function's behalf: SNS deliveries and Lambda destinations
+now; event sources plug in here. Each is allowed only by the function's resource policy (as on
+AWS) and runs as an asynchronous invocation, so retries and destinations apply."""
+
+from __future__ import annotations
+
+import json
+
+from lambdad.auth.access import service_may_invoke
+from lambdad.control.functions import FunctionRecord
+from lambdad.control.names import function_arn, parse_function_ref
+from lambdad.control.permissions import Permissions
+from lambdad.control.resolver import Resolver
+from lambdad.errors import AccessDeniedException
+from lambdad.invoke.async_queue import AsyncQueue
+
+
+class Triggers:
+    def __init__(self, resolver: Resolver, permissions: Permissions, queue: AsyncQueue, region: str,
+                 default_account: str) -> None:
+        self.resolver = resolver
+        self.permissions = permissions
+        self.queue = queue
+        self.region = region
+        self.default_account = default_account
+
+    def may_invoke(self, rec: FunctionRecord, qualifier: str | None, service: str, source_arn: str) -> bool:
+        found = self.permissions.document(rec, qualifier)
+        return service_may_invoke(found[0] if found else None,
+                                  function_arn(self.region, rec.account, rec.name, qualifier), rec.account,
+                                  service, source_arn)
+
+    async def invoke_destination(self, account: str, target_arn: str, payload: bytes) -> None:
+        """A Lambda destination of an asynchronous invocation: the record becomes the target's event."""
+        ref = parse_function_ref(target_arn, None, account)
+        fv, _ = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+        self.queue.accept(fv.account, fv.name, ref.qualifier, payload)
+
+    async def deliver_sns(self, target_arn: str, event: bytes) -> None:
+        """An SNS subscription's delivery to a function: the topic must be allowed by the function's
+        policy, as on AWS, then queued durably as an asynchronous invocation."""
+        ref = parse_function_ref(target_arn, None, self.default_account)
+        fv, _ = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+        topic_arn = json.loads(event)["Records"][0]["Sns"]["TopicArn"]
+        if not self.may_invoke(fv.function, ref.qualifier, "sns.amazonaws.com", topic_arn):
+            raise AccessDeniedException(f"sns.amazonaws.com may not invoke {target_arn}: add a permission with "
+                                        f"Principal sns.amazonaws.com and SourceArn {topic_arn}")
+        self.queue.accept(fv.account, fv.name, ref.qualifier, event)

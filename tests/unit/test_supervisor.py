@@ -1,0 +1,128 @@
+"""The supervisor owns background loops: a crash is logged, counted and restarted; a loop that keeps
+failing stops the server instead of vanishing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from lambdad.supervisor import Supervisor
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_a_crashed_loop_is_logged_counted_and_restarted(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> dict[str, object]:
+        runs = 0
+        steady = asyncio.Event()
+
+        async def flaky() -> None:
+            nonlocal runs
+            runs += 1
+            if runs <= 2:
+                raise RuntimeError(f"boom {runs}")
+            steady.set()
+            await asyncio.Event().wait()
+
+        sup = Supervisor(restart_delay=0)
+        sup.start("flaky", flaky)
+        await asyncio.wait_for(steady.wait(), 5)
+        stats = sup.statistics()["flaky"]
+        await sup.aclose()
+        return stats
+
+    with caplog.at_level(logging.ERROR, logger="lambdad.supervisor"):
+        stats = run(scenario())
+    assert stats == {"running": True, "restarts": 2, "last_error": "RuntimeError: boom 2", "given_up": False}
+    crashes = [r for r in caplog.records if "background loop flaky crashed" in r.getMessage()]
+    assert len(crashes) == 2 and all(r.exc_info for r in crashes)  # with the traceback
+
+
+def test_a_loop_that_returns_is_restarted_too() -> None:
+    async def scenario() -> int:
+        runs = 0
+        again = asyncio.Event()
+
+        async def quits() -> None:
+            nonlocal runs
+            runs += 1
+            if runs == 2:
+                again.set()
+                await asyncio.Event().wait()
+
+        sup = Supervisor(restart_delay=0)
+        sup.start("quits", quits)
+        await asyncio.wait_for(again.wait(), 5)
+        restarts = int(sup.statistics()["quits"]["restarts"])  # type: ignore[call-overload]
+        await sup.aclose()
+        return restarts
+
+    assert run(scenario()) == 1
+
+
+def test_a_loop_that_keeps_failing_stops_the_server() -> None:
+    async def scenario() -> tuple[list[str], dict[str, object]]:
+        fatal: list[str] = []
+        stopped = asyncio.Event()
+
+        async def broken() -> None:
+            raise OSError("disk gone")
+
+        def on_fatal(name: str, error: BaseException) -> None:
+            fatal.append(f"{name}: {error}")
+            stopped.set()
+
+        sup = Supervisor(restart_delay=0, max_restarts=3, window=60, on_fatal=on_fatal)
+        sup.start("broken", broken)
+        await asyncio.wait_for(stopped.wait(), 5)
+        stats = sup.statistics()["broken"]
+        await sup.aclose()
+        return fatal, stats
+
+    fatal, stats = run(scenario())
+    assert fatal == ["broken: disk gone"]
+    assert stats["given_up"] is True and stats["running"] is False and stats["restarts"] == 3
+
+
+def test_aclose_cancels_every_loop() -> None:
+    async def scenario() -> list[str]:
+        cancelled: list[str] = []
+
+        def forever(name: str):  # type: ignore[no-untyped-def]
+            async def loop() -> None:
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    cancelled.append(name)
+                    raise
+            return loop
+
+        sup = Supervisor()
+        for name in ("a", "b", "c"):
+            sup.start(name, forever(name))
+        await asyncio.sleep(0)
+        await sup.aclose()
+        return sorted(cancelled)
+
+    assert run(scenario()) == ["a", "b", "c"]
+
+
+def test_names_are_unique() -> None:
+    async def scenario() -> None:
+        sup = Supervisor()
+
+        async def idle() -> None:
+            await asyncio.Event().wait()
+
+        sup.start("x", idle)
+        try:
+            with pytest.raises(ValueError):
+                sup.start("x", idle)
+        finally:
+            await sup.aclose()
+
+    run(scenario())
