@@ -4,7 +4,8 @@ A loop is a coroutine meant to run until cancelled. If one returns or raises, th
 with its traceback, counts it (`statistics()`, shown on the health endpoint) and starts it again after
 a short delay; a loop that keeps failing (more than `max_restarts` within `window` seconds) is given up
 and `on_fatal` is called, which stops the server: work is never silently gone. `aclose()` cancels and
-awaits them all.
+awaits them all. A component's short-lived work items go in its own `TaskSet` (same promise: failures
+are logged, nothing outlives `aclose()`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger("lambdad.supervisor")
 
@@ -94,3 +96,34 @@ class Supervisor:
             except Exception:  # _guard catches loop errors; anything here is the supervisor's own bug
                 log.exception("supervised task %s failed while stopping", task.get_name())
         self._loops.clear()
+
+
+class TaskSet:
+    """The tasks of one component's own work items (a delivery, a reconcile, a spare process starting):
+    each is kept until it is done, an exception it ends with is logged with its traceback (never lost
+    unobserved), and `aclose()` cancels and awaits them all."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(work, name=name or self.owner)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: task %s failed", self.owner, task.get_name(), exc_info=task.exception())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # outcomes were logged by _done
+        self._tasks.clear()

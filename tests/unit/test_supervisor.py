@@ -126,3 +126,35 @@ def test_names_are_unique() -> None:
             await sup.aclose()
 
     run(scenario())
+
+
+def test_a_task_set_logs_a_failed_work_item_and_cancels_the_rest_at_close(caplog: pytest.LogCaptureFixture) -> None:
+    from lambdad.supervisor import TaskSet
+
+    async def scenario() -> tuple[int, list[str]]:
+        tasks = TaskSet("deliveries")
+        cancelled: list[str] = []
+
+        async def fails() -> None:
+            raise ValueError("target refused")
+
+        async def waits() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append("waits")
+                raise
+
+        tasks.spawn(fails(), name="delivery-1")
+        tasks.spawn(waits(), name="delivery-2")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        left = len(tasks)
+        await tasks.aclose()
+        return left, cancelled
+
+    with caplog.at_level(logging.ERROR, logger="lambdad.supervisor"):
+        left, cancelled = run(scenario())
+    assert left == 1 and cancelled == ["waits"]
+    failures = [r for r in caplog.records if "deliveries: task delivery-1 failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None

@@ -38,6 +38,7 @@ from lambdad.errors import SnsError, SqsError
 from lambdad.services.sns.filter_policy import FilterPolicy, FilterPolicyError, compile_policy
 from lambdad.services.sqs.queues import SendEntry, SqsService
 from lambdad.store import Store
+from lambdad.supervisor import TaskSet
 
 log = logging.getLogger("lambdad.sns")
 
@@ -261,7 +262,7 @@ class SnsService:
         self._signing_key = secrets.token_bytes(32)
         self._wakeup = asyncio.Event()
         self._inflight: set[int] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("sns delivery")
         self._concurrency = asyncio.Semaphore(32)
         store.ensure_schema(SCHEMA)
         self.topics: dict[str, Topic] = {}
@@ -860,9 +861,7 @@ class SnsService:
                     if row["id"] in self._inflight:
                         continue
                     self._inflight.add(row["id"])
-                    task = asyncio.create_task(self._deliver(row), name=f"sns-delivery-{row['id']}")
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._tasks.spawn(self._deliver(row), name=f"sns-delivery-{row['id']}")
                 nxt = self.store.one("SELECT MIN(due) AS t FROM sns_deliveries WHERE due>?", (now,))
                 timeout = 60.0
                 if nxt is not None and nxt["t"] is not None:
@@ -874,9 +873,7 @@ class SnsService:
                 except TimeoutError:
                     pass
         finally:
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._tasks.aclose()
 
     async def _deliver(self, row: Any) -> None:
         payload = json.loads(row["payload"])
