@@ -76,7 +76,7 @@ def test_a_loop_that_keeps_failing_stops_the_server() -> None:
             fatal.append(f"{name}: {error}")
             stopped.set()
 
-        sup = Supervisor(restart_delay=0, max_restarts=3, window=60, on_fatal=on_fatal)
+        sup = Supervisor(restart_delay=0, max_failures=4, on_fatal=on_fatal)
         sup.start("broken", broken)
         await asyncio.wait_for(stopped.wait(), 5)
         stats = sup.statistics()["broken"]
@@ -85,7 +85,7 @@ def test_a_loop_that_keeps_failing_stops_the_server() -> None:
 
     fatal, stats = run(scenario())
     assert fatal == ["broken: disk gone"]
-    assert stats["given_up"] is True and stats["running"] is False and stats["restarts"] == 3
+    assert stats["given_up"] is True and stats["running"] is False and stats["restarts"] == 3  # 4th failure ends it
 
 
 def test_aclose_cancels_every_loop() -> None:
@@ -158,3 +158,40 @@ def test_a_task_set_logs_a_failed_work_item_and_cancels_the_rest_at_close(caplog
     assert left == 1 and cancelled == ["waits"]
     failures = [r for r in caplog.records if "deliveries: task delivery-1 failed" in r.getMessage()]
     assert len(failures) == 1 and failures[0].exc_info is not None
+
+
+def test_restarts_back_off_and_a_healthy_run_starts_the_count_afresh() -> None:
+    """Failures in a row double the delay; one that comes after a long healthy run counts as the first."""
+
+    async def scenario() -> tuple[list[float], int]:
+        now = [0.0]
+        slept: list[float] = []
+
+        async def sleep(delay: float) -> None:  # the clock moves on; the loop does not wait
+            slept.append(delay)
+            now[0] += delay
+            await asyncio.sleep(0)
+
+        runs = 0
+        done = asyncio.Event()
+
+        async def loop() -> None:
+            nonlocal runs
+            runs += 1
+            if runs == 4:
+                now[0] += 120  # a long healthy run before this failure
+            if runs == 6:
+                done.set()
+                await asyncio.Event().wait()
+            raise RuntimeError("flaky")
+
+        sup = Supervisor(restart_delay=0.5, max_delay=1.5, max_failures=10, healthy_after=60,
+                         clock=lambda: now[0], sleep=sleep)
+        sup.start("flaky", loop)
+        await asyncio.wait_for(done.wait(), 5)
+        restarts = int(sup.statistics()["flaky"]["restarts"])  # type: ignore[call-overload]
+        await sup.aclose()
+        return slept, restarts
+
+    slept, restarts = run(scenario())
+    assert slept == [0.5, 1.0, 1.5, 0.5, 1.0] and restarts == 5
