@@ -34,7 +34,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _read_timer: asyncio.TimerHandle | None = None
     _header_bytes = 0
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._arm(self.timeout_keep_alive)
 

@@ -273,7 +273,7 @@ def _from_authorization(auth: str, headers: Mapping[str, str]) -> _Claim:
     ]
     if amz_date is None:
         problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
-    if problems:
+    if problems or amz_date is None:
         raise _incomplete(" ".join(problems) + f" Authorization={auth}")
     if algorithm != ALGORITHM:
         raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm}'")
@@ -441,7 +441,7 @@ def begin(
     auth = headers.get("authorization") or None  # an empty header is no credential at all
     presigned = auth is None
     pairs, amz = _parse_query(raw_query, presigned)
-    if presigned:
+    if auth is None:
         if not amz.get("x-amz-signature") and not amz.get("x-amz-credential") and not amz.get("x-amz-algorithm"):
             raise _missing_token()
         claim = _from_query(amz)

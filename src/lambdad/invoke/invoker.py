@@ -245,13 +245,6 @@ class _InitFailure(Exception):
         self.init_ms = init_ms
 
 
-def _exit_reason(info: dict[str, Any], reason: str) -> str:
-    # AWS words a clean exit (status 0, e.g. sys.exit() in a handler) differently from a failing one.
-    if info.get("code") == 0 and not info.get("signal"):
-        return "Runtime exited without providing a reason"
-    return f"Runtime exited with error: {reason}"
-
-
 def _split(raw: bytes) -> list[str]:
     if not raw:
         return []
@@ -265,7 +258,8 @@ def _tail(lines: list[str]) -> str:
 
 
 def _exit_reason(info: dict[str, Any], reason: str) -> str:
-    # AWS words a clean exit (status 0) without an answer differently from a failure.
+    # AWS words a clean exit (status 0, e.g. sys.exit() in a handler) without an answer differently
+    # from a failing one.
     if info.get("code") == 0 and not info.get("signal"):
         return "Runtime exited without providing a reason"
     return f"Runtime exited with error: {reason}"

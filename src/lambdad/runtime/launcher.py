@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from lambdad.config import Config
 from lambdad.runtime import runtimes
 from lambdad.runtime.environment import Environment
@@ -31,7 +33,7 @@ from lambdad.runtime.zygote import Zygote, ZygoteError
 log = logging.getLogger("lambdad.launcher")
 
 # Where the runtime's own libraries (boto3, as on AWS's Python runtime) are found.
-_BOTO3_DIR = str(Path(__import__("boto3").__file__).resolve().parent.parent)
+_BOTO3_DIR = str(Path(boto3.__file__).resolve().parent.parent)
 
 
 class LaunchError(Exception):
@@ -239,11 +241,12 @@ class Launcher:
 
     async def _start_spare(self, node: str) -> Environment:
         env_id = uuid.uuid4().hex
-        spec = {"id": env_id, "task_root": "/", "tmp_dir": str(self.tmp_root / env_id),
-                "env": {"PATH": "/usr/local/bin:/usr/bin/:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC"},
-                "exec": {"argv": runtimes.node_argv(node, str(runtimes.GUEST_DIR), spare=True), "channel": True}}
+        variables = {"PATH": "/usr/local/bin:/usr/bin/:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC"}
+        spec: dict[str, Any] = {"id": env_id, "task_root": "/", "tmp_dir": str(self.tmp_root / env_id),
+                                "exec": {"argv": runtimes.node_argv(node, str(runtimes.GUEST_DIR), spare=True),
+                                         "channel": True}}
         zygote = await self.zygote_for(server_python())
-        return await self._spawn(Environment(env_id, spec, zygote.kill), zygote, spec.pop("env"))
+        return await self._spawn(Environment(env_id, spec, zygote.kill), zygote, variables)
 
     async def aclose(self) -> None:
         await self.spares.aclose()

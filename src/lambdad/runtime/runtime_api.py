@@ -395,9 +395,11 @@ class HttpRuntimeEnvironment(Environment):
         super().kill()
         self._set_ready(False)
 
-    def _close_fds(self) -> None:
+    def on_exit(self, info: dict[str, Any]) -> None:
+        # The listener goes with the process (this was `_close_fds`, a hook the base class never had:
+        # every custom-runtime environment leaked its listening socket; mypy found it).
+        super().on_exit(info)
         self._set_ready(False)
-        super()._close_fds()
         if self._server is not None:
             self._server.close()
             self._server = None
