@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, unquote_to_bytes
 
+from lambdad.errors import LambdadError
+
 __all__ = ["PendingSignature", "SigV4Error", "SignedRequestInfo", "begin", "parse_scope", "verify"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -50,7 +52,7 @@ class SignedRequestInfo:
     session_token: str | None  # X-Amz-Security-Token header or query parameter
 
 
-class SigV4Error(Exception):
+class SigV4Error(LambdadError):
     """A request failed authentication; ``code``/``message``/``status`` are what AWS answers."""
 
     def __init__(self, code: str, message: str, status: int = 403) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lambdad import ids
 from lambdad.config import Config
 from lambdad.control.functions import FunctionRegistry, FunctionVersion
-from lambdad.errors import RequestTooLargeException, ServiceException
+from lambdad.errors import LambdadError, RequestTooLargeException, ServiceException
 from lambdad.invoke.concurrency import ConcurrencyLimiter
 from lambdad.invoke.specs import function_spec
 from lambdad.runtime.environment import Environment, InitFailed, Outcome
@@ -235,7 +235,7 @@ class Invoker:
                             request_id)
 
 
-class _InitFailure(Exception):
+class _InitFailure(LambdadError):
     """An environment whose init failed, with what it logged and how long init ran."""
 
     def __init__(self, error: InitFailed, logs: bytes, init_ms: float) -> None:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad.errors import LambdadError
 from lambdad.runtime.guest import frames
 
 
@@ -38,7 +39,7 @@ class Outcome:
     exit_info: dict[str, Any] | None = None
 
 
-class InitFailed(Exception):
+class InitFailed(LambdadError):
     """The environment did not finish init. payload: the runtime's own error report (JSON), if any;
     exit_info: how it ended otherwise ({"timeout": True}, the exit status, or {"error_type", "reason"}
     when the platform could not start it)."""

@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 
 from lambdad.config import Config
+from lambdad.errors import LambdadError
 from lambdad.runtime import runtimes
 from lambdad.runtime.environment import Environment
 from lambdad.runtime.interpreters import Interpreters, server_python
@@ -36,7 +37,7 @@ log = logging.getLogger("lambdad.launcher")
 _BOTO3_DIR = str(Path(boto3.__file__).resolve().parent.parent)
 
 
-class LaunchError(Exception):
+class LaunchError(LambdadError):
     """No environment could be made (zygote or interpreter missing)."""
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lambdad.errors import LambdadError
 from lambdad.runtime.guest import frames
 
 log = logging.getLogger("lambdad.zygote")
@@ -22,7 +23,7 @@ GUEST_DIR = Path(__file__).resolve().parent / "guest"
 ExitListener = Callable[[dict[str, Any]], None]
 
 
-class ZygoteError(Exception):
+class ZygoteError(LambdadError):
     """The zygote could not start or could not fork an environment."""
 
 
