@@ -47,7 +47,7 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
 
     def validate(rec: FunctionRecord, params: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        errors = []
+        errors: list[str] = []
         check_int_range(params, "MaximumRetryAttempts", "maximumRetryAttempts", 0, 2, errors)
         check_int_range(params, "MaximumEventAgeInSeconds", "maximumEventAgeInSeconds", 60, 21600, errors)
         for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):

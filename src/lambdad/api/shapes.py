@@ -22,13 +22,15 @@ from typing import Any
 
 from botocore.model import Shape
 
+from lambdad.errors import LambdadError
+
 _INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 # How the AWS JSON deserializer names a target type in "<token> can not be converted to <type>".
 _TARGET = {"string": "a String", "integer": "an Integer", "long": "a Long", "boolean": "a Boolean",
            "float": "a Float", "double": "a Double", "blob": "a ByteBuffer", "timestamp": "a Date"}
 
 
-class TypeMismatch(Exception):
+class TypeMismatch(LambdadError):
     """A JSON value of a type its shape cannot take. `message` is the AWS JSON-protocol text; `path`
     and `type_name` let rest-json word it as Lambda does."""
 

@@ -144,12 +144,12 @@ class FunctionRegistry:
             rec = FunctionRecord(row["account"], row["name"], json.loads(row["meta"]))
             self._functions[(rec.account, rec.name)] = rec
         for row in self.store.all("SELECT account, name, version, config, code_digest FROM function_versions"):
-            rec = self._functions.get((row["account"], row["name"]))
-            if rec is None:
+            owner = self._functions.get((row["account"], row["name"]))
+            if owner is None:
                 continue
-            rec.versions[row["version"]] = FunctionVersion(
-                row["account"], row["name"], row["version"], self.decode_config(rec, row["config"]),
-                row["code_digest"], rec)
+            owner.versions[row["version"]] = FunctionVersion(
+                row["account"], row["name"], row["version"], self.decode_config(owner, row["config"]),
+                row["code_digest"], owner)
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)

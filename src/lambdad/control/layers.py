@@ -337,6 +337,7 @@ class Layers:
                           "regular expression pattern: o-[a-z0-9]{10,32}")
         if errors:
             raise validation_error(errors)
+        assert isinstance(principal, str)  # checked above
         lv = self._policy_target(account, name, version)
         self._check_policy_revision(lv, params.get("RevisionId"))
         if any(st["Sid"] == sid for st in lv.statements):

@@ -16,6 +16,7 @@ from typing import Any
 
 from lambdad import safejson
 from lambdad.control.functions import FunctionVersion
+from lambdad.errors import LambdadError
 from lambdad.invoke.async_queue import AsyncEvent, invocation_record
 from lambdad.invoke.delivery_access import DeliveryCheck
 from lambdad.invoke.invoker import InvokeResult
@@ -39,7 +40,7 @@ PublishToTopic = Callable[[str, str, str, dict[str, dict[str, str]]], Awaitable[
 InvokeFunction = Callable[[str, str, bytes], Awaitable[None]]
 
 
-class DestinationError(Exception):
+class DestinationError(LambdadError):
     """A target could not take the record."""
 
 

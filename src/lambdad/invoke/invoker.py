@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lambdad import ids
 from lambdad.config import Config
 from lambdad.control.functions import FunctionRegistry, FunctionVersion
-from lambdad.errors import RequestTooLargeException, ServiceException
+from lambdad.errors import LambdadError, RequestTooLargeException, ServiceException
 from lambdad.invoke.concurrency import ConcurrencyLimiter
 from lambdad.invoke.specs import function_spec
 from lambdad.runtime.environment import Environment, InitFailed, Outcome
@@ -235,7 +235,7 @@ class Invoker:
                             request_id)
 
 
-class _InitFailure(Exception):
+class _InitFailure(LambdadError):
     """An environment whose init failed, with what it logged and how long init ran."""
 
     def __init__(self, error: InitFailed, logs: bytes, init_ms: float) -> None:
@@ -243,13 +243,6 @@ class _InitFailure(Exception):
         self.error = error
         self.logs = logs
         self.init_ms = init_ms
-
-
-def _exit_reason(info: dict[str, Any], reason: str) -> str:
-    # AWS words a clean exit (status 0, e.g. sys.exit() in a handler) differently from a failing one.
-    if info.get("code") == 0 and not info.get("signal"):
-        return "Runtime exited without providing a reason"
-    return f"Runtime exited with error: {reason}"
 
 
 def _split(raw: bytes) -> list[str]:
@@ -265,7 +258,8 @@ def _tail(lines: list[str]) -> str:
 
 
 def _exit_reason(info: dict[str, Any], reason: str) -> str:
-    # AWS words a clean exit (status 0) without an answer differently from a failure.
+    # AWS words a clean exit (status 0, e.g. sys.exit() in a handler) without an answer differently
+    # from a failing one.
     if info.get("code") == 0 and not info.get("signal"):
         return "Runtime exited without providing a reason"
     return f"Runtime exited with error: {reason}"

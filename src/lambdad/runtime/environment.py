@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from lambdad.errors import LambdadError
 from lambdad.runtime.guest import frames
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -51,7 +52,7 @@ class Outcome:
     exit_info: dict[str, Any] | None = None
 
 
-class InitFailed(Exception):
+class InitFailed(LambdadError):
     """The environment did not finish init. payload: the runtime's own error report (JSON), if any;
     exit_info: how it ended otherwise ({"timeout": True}, the exit status, or {"error_type", "reason"}
     when the platform could not start it)."""

@@ -220,8 +220,9 @@ class Iam:
     def _root_credential(self, account: str, key_id: str, secret: str) -> Credential:
         return Credential(key_id, secret, account, f"arn:aws:iam::{account}:root", is_root=True, principal_id=account)
 
-    def create_account(self, name: str) -> tuple[str, str, str]:
-        """A new account and its root keys: (account id, access key id, secret access key)."""
+    def create_account(self, name: object) -> tuple[str, str, str]:
+        """A new account and its root keys: (account id, access key id, secret access key). The name is
+        checked here: it comes straight from a request body."""
         if not isinstance(name, str) or not name.strip() or len(name) > 50:
             raise validation("An account name of 1 to 50 characters is required.")
         if any(a.get("Name") == name for a in self.accounts.values()):

@@ -77,7 +77,7 @@ class LogStore:
                 except StoreError as exc:
                     # Invocations keep running; their lines wait in memory until the store is back.
                     if delay == self.flush_interval:
-                        log.warning("function logs not written yet: %s", exc.message)
+                        log.warning("function logs not written yet: %s", exc)
                     delay = min(delay * 2, 5.0)
         finally:
             with contextlib.suppress(StoreError):  # still locked: nothing more to do at close

@@ -95,7 +95,7 @@ TOPIC_ATTRIBUTES = frozenset({"DisplayName", "Policy", "DeliveryPolicy", "KmsMas
                                           "FailureFeedbackRoleArn"))})
 SUBSCRIPTION_ATTRIBUTES = frozenset({"RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy",
                                      "DeliveryPolicy", "SubscriptionRoleArn", "ReplayPolicy"})
-DEFAULT_EFFECTIVE_DELIVERY_POLICY = {"http": {
+DEFAULT_EFFECTIVE_DELIVERY_POLICY: dict[str, dict[str, Any]] = {"http": {
     "defaultHealthyRetryPolicy": {"minDelayTarget": 20, "maxDelayTarget": 20, "numRetries": 3,
                                   "numMaxDelayRetries": 0, "numNoDelayRetries": 0, "numMinDelayRetries": 0,
                                   "backoffFunction": "linear"},
@@ -323,8 +323,8 @@ class SnsService:
                         else current != value:
                     raise invalid("Attributes Reason: Topic already exists with different attributes")
             if tags:
-                current = {t["Key"]: t["Value"] for t in existing.tags}
-                if any(current.get(t["Key"]) != t["Value"] for t in tags):
+                current_tags = {t["Key"]: t["Value"] for t in existing.tags}
+                if any(current_tags.get(t["Key"]) != t["Value"] for t in tags):
                     raise invalid("Tags Reason: Topic already exists with different tags")
             return existing
         topic = Topic(arn, account, name, attributes, tags)
@@ -690,6 +690,7 @@ class SnsService:
         if sub.protocol == "sqs":
             self._deliver_sqs(topic, sub, record)
         elif sub.protocol in ("http", "https", "lambda"):
+            payload: dict[str, Any]
             if sub.protocol == "lambda":
                 payload = {"event": self.lambda_event(sub, record)}
             else:

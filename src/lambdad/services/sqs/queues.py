@@ -680,7 +680,10 @@ class SqsService:
         dead-letter queues). Raises `SqsError` (QueueDoesNotExist, InvalidParameterValue...)."""
         target = self.get(queue)
         entry = SendEntry(body, attributes, delay_seconds, group_id, dedup_id, system_attributes)
-        return self.send(target, [entry], sender or target.account)[0]
+        result = self.send(target, [entry], sender or target.account)[0]
+        if isinstance(result, SqsError):  # cannot happen: a single send raises rather than returning errors
+            raise result
+        return result
 
     def send(self, queue: Queue, entries: list[SendEntry], sender: str,
              *, batch: bool = False) -> list[SendResult | SqsError]:
