@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from lambdad.clock import SYSTEM, Clock
 
 log = logging.getLogger("lambdad.supervisor")
 
@@ -34,7 +35,7 @@ class _Supervised:
 class Supervisor:
     def __init__(self, *, on_fatal: Callable[[str, BaseException], None] | None = None,
                  restart_delay: float = 0.5, max_restarts: int = 5, window: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = SYSTEM) -> None:
         self.on_fatal = on_fatal
         self.restart_delay = restart_delay
         self.max_restarts = max_restarts
@@ -64,7 +65,7 @@ class Supervisor:
                 error = exc
                 log.exception("background loop %s crashed; restarting it", entry.name)
             entry.last_error = f"{type(error).__name__}: {error}"
-            now = self.clock()
+            now = self.clock.monotonic()
             entry.failures = [t for t in entry.failures if now - t < self.window] + [now]
             if len(entry.failures) > self.max_restarts:
                 entry.given_up = True
@@ -74,7 +75,7 @@ class Supervisor:
                     self.on_fatal(entry.name, error)
                 return
             entry.restarts += 1
-            await asyncio.sleep(self.restart_delay)
+            await self.clock.sleep(self.restart_delay)
 
     def statistics(self) -> dict[str, dict[str, object]]:
         return {e.name: {"running": e.task is not None and not e.task.done(), "restarts": e.restarts,
