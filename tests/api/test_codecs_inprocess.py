@@ -84,7 +84,8 @@ class Server:
 def client(tmp_path: Path) -> httpx.AsyncClient:
     app = AsgiApp(Server(tmp_path))
     app.router = app.server.router  # what the lifespan's startup does
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lambdad.test")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                             base_url="http://lambdad.test")
 
 
 def signed(service: str, method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lambdad.clock import FakeClock
 from lambdad.runtime.environment import Environment, EnvState
@@ -59,6 +59,15 @@ class Factory:
         return env
 
 
+async def take(pool: FunctionPool) -> tuple[FakeEnvironment, bool]:
+    env, cold = await pool.acquire()
+    return cast(FakeEnvironment, env), cold
+
+
+def back(pool: FunctionPool, env: FakeEnvironment) -> None:
+    pool.release(cast(Environment, env))
+
+
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
@@ -68,16 +77,16 @@ def test_idle_environments_are_reused_most_recently_used_first() -> None:
         clock = FakeClock()
         factory = Factory(clock)
         pool = FunctionPool(KEY, "r1", factory, freeze_after=0.1, clock=clock)
-        (a, cold_a), (b, cold_b) = await pool.acquire(), await pool.acquire()
+        (a, cold_a), (b, cold_b) = await take(pool), await take(pool)
         assert cold_a and cold_b and len(factory.made) == 2
-        pool.release(a)
-        pool.release(b)
+        back(pool, a)
+        back(pool, b)
         assert a.freeze_delays == [0.1] and b.freeze_delays == [0.1], "a released environment is scheduled to freeze"
-        env, cold = await pool.acquire()
+        env, cold = await take(pool)
         assert env is b and not cold and b.thawed == 1, "the last released, thawed before use"
-        env, cold = await pool.acquire()
+        env, cold = await take(pool)
         assert env is a and not cold
-        env, cold = await pool.acquire()
+        env, cold = await take(pool)
         assert cold and len(factory.made) == 3
         s = pool.statistics()
         assert (s.environments, s.idle, s.busy, s.cold_starts, s.warm_starts) == (3, 0, 3, 3, 2)
@@ -89,10 +98,10 @@ def test_an_environment_that_died_idle_is_not_handed_out() -> None:
     async def scenario() -> None:
         clock = FakeClock()
         pool = FunctionPool(KEY, "r1", Factory(clock), clock=clock)
-        a, _ = await pool.acquire()
-        pool.release(a)
+        a, _ = await take(pool)
+        back(pool, a)
         a.kill()
-        env, cold = await pool.acquire()
+        env, cold = await take(pool)
         assert env is not a and cold and pool.idle == []
 
     run(scenario())
@@ -105,16 +114,16 @@ def test_a_new_revision_retires_the_pool() -> None:
         factory = Factory(clock)
         old = manager.pool(KEY, "r1", factory)
         assert manager.pool(KEY, "r1", factory) is old, "same revision, same pool"
-        idle, _ = await old.acquire()
-        busy, _ = await old.acquire()
-        old.release(idle)
+        idle, _ = await take(old)
+        busy, _ = await take(old)
+        back(old, idle)
         new = manager.pool(KEY, "r2", factory)
         assert new is not old and old.retired
         assert idle.killed, "idle environments of the old revision go at once"
         assert not busy.killed, "a busy one finishes its invocation"
-        old.release(busy)
+        back(old, busy)
         assert busy.killed and old.environments == set(), "and is discarded when released"
-        env, cold = await new.acquire()
+        env, cold = await take(new)
         assert cold and env not in (idle, busy)
 
     run(scenario())
@@ -125,12 +134,12 @@ def test_idle_environments_are_reaped_after_the_idle_timeout() -> None:
         clock = FakeClock()
         manager = PoolManager(idle_timeout=600, clock=clock)
         pool = manager.pool(KEY, "r1", Factory(clock))
-        early, _ = await pool.acquire()
-        late, _ = await pool.acquire()
-        pool.release(early)
+        early, _ = await take(pool)
+        late, _ = await take(pool)
+        back(pool, early)
         await clock.advance(300)
         late.last_used = clock.monotonic()
-        pool.release(late)
+        back(pool, late)
         reaper = asyncio.create_task(manager.run_reaper())
         try:
             # The reaper looks every 30 s (idle_timeout / 4, at most 30): at 630 s early has been idle
@@ -151,10 +160,10 @@ def test_an_environment_past_its_maximum_age_is_not_reused() -> None:
     async def scenario() -> None:
         clock = FakeClock()
         pool = FunctionPool(KEY, "r1", Factory(clock), max_age=3600, clock=clock)
-        a, _ = await pool.acquire()
-        pool.release(a)
+        a, _ = await take(pool)
+        back(pool, a)
         await clock.advance(3601)
-        env, cold = await pool.acquire()
+        env, cold = await take(pool)
         assert cold and env is not a and a.killed
 
     run(scenario())
