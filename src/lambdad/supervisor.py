@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
+
+from lambdad.clock import SYSTEM, Clock
 
 log = logging.getLogger("lambdad.supervisor")
 
@@ -38,15 +39,13 @@ class _Supervised:
 class Supervisor:
     def __init__(self, *, on_fatal: Callable[[str, BaseException], None] | None = None,
                  restart_delay: float = 0.5, max_delay: float = 30.0, max_failures: int = 20,
-                 healthy_after: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 healthy_after: float = 60.0, clock: Clock = SYSTEM) -> None:
         self.on_fatal = on_fatal
         self.restart_delay = restart_delay
         self.max_delay = max_delay
         self.max_failures = max_failures
         self.healthy_after = healthy_after
         self.clock = clock
-        self.sleep = sleep
         self._loops: dict[str, _Supervised] = {}
         self._closing = False
 
@@ -61,7 +60,7 @@ class Supervisor:
 
     async def _guard(self, entry: _Supervised) -> None:
         while not self._closing:
-            started = self.clock()
+            started = self.clock.monotonic()
             try:
                 await entry.loop()
                 error: BaseException = RuntimeError(f"background loop {entry.name} returned")
@@ -72,7 +71,7 @@ class Supervisor:
                 error = exc
                 log.exception("background loop %s crashed; restarting it", entry.name)
             entry.last_error = f"{type(error).__name__}: {error}"
-            if self.clock() - started >= self.healthy_after:
+            if self.clock.monotonic() - started >= self.healthy_after:
                 entry.failures_in_a_row = 0
             entry.failures_in_a_row += 1
             if entry.failures_in_a_row >= self.max_failures:
@@ -83,7 +82,7 @@ class Supervisor:
                     self.on_fatal(entry.name, error)
                 return
             entry.restarts += 1
-            await self.sleep(min(self.max_delay, self.restart_delay * 2 ** (entry.failures_in_a_row - 1)))
+            await self.clock.sleep(min(self.max_delay, self.restart_delay * 2 ** (entry.failures_in_a_row - 1)))
 
     def statistics(self) -> dict[str, dict[str, object]]:
         return {e.name: {"running": e.task is not None and not e.task.done(), "restarts": e.restarts,

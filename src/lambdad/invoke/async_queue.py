@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad.clock import SYSTEM, Clock
 from lambdad.control.functions import FunctionVersion
 from lambdad.errors import ApiError, RequestTooLargeException, ResourceNotFoundException, TooManyRequestsException
 from lambdad.invoke.invoker import InvokeMeta, InvokeResult
@@ -78,9 +79,10 @@ DELIVERY_METRICS = ("DestinationDeliveryFailures", "DeadLetterErrors")
 class AsyncQueue:
     """The durable half: events accepted, stored, scheduled by due time (the dispatcher runs them)."""
 
-    def __init__(self, store: Store, max_payload_bytes: int) -> None:
+    def __init__(self, store: Store, max_payload_bytes: int, *, clock: Clock = SYSTEM) -> None:
         self.store = store
         self.max_payload_bytes = max_payload_bytes
+        self.clock = clock
         self._heap: list[tuple[float, str]] = []
         self._events: dict[str, AsyncEvent] = {}
         self._wake = asyncio.Event()
@@ -106,7 +108,7 @@ class AsyncQueue:
             raise RequestTooLargeException(
                 f"Request must be smaller than {self.max_payload_bytes} bytes for the InvokeFunction operation")
         event_id = request_id or str(uuid.uuid4())
-        now = time.time()
+        now = self.clock.time()
         self.store.execute(
             "INSERT INTO async_events (id, account, function_name, qualifier, payload, received, attempts, "
             "next_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
@@ -131,11 +133,15 @@ class AsyncQueue:
     async def wait_for_work(self) -> None:
         """Until the next event is due or a new one arrives."""
         self._wake.clear()
-        timeout = max(0.0, self._heap[0][0] - time.time()) if self._heap else None
+        # The clock's timer, not wait_for's: a fake clock then decides when the next event is due.
+        timer = None
+        if self._heap:
+            timer = self.clock.call_later(max(0.0, self._heap[0][0] - self.clock.time()), self._wake.set)
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
+            await self._wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def reschedule(self, ev: AsyncEvent, next_at: float, *, durable: bool) -> None:
         ev.next_at = next_at
@@ -158,8 +164,9 @@ class AsyncDispatcher:
     """The policy half: runs due events through the invoke path, retries, delivers outcomes."""
 
     def __init__(self, queue: AsyncQueue, resolve: Resolve, run: Run, on_outcome: Outcome, base_delay: float,
-                 max_parallel: int = 256) -> None:
+                 max_parallel: int = 256, *, clock: Clock | None = None) -> None:
         self.queue = queue
+        self.clock = clock if clock is not None else queue.clock  # one time for due times and ages
         self.resolve = resolve
         self.run = run
         self.on_outcome = on_outcome
@@ -171,7 +178,7 @@ class AsyncDispatcher:
     async def run_dispatcher(self) -> None:
         try:
             while True:
-                while (ev := self.queue.pop_due(time.time())) is not None:
+                while (ev := self.queue.pop_due(self.clock.time())) is not None:
                     await self._slots.acquire()
                     task = asyncio.create_task(self._process(ev))
                     self._running.add(task)
@@ -205,7 +212,7 @@ class AsyncDispatcher:
         cfg = self._config(fv, ev.qualifier)
         max_age = cfg.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE)
         max_retries = cfg.get("MaximumRetryAttempts", DEFAULT_RETRIES)
-        if time.time() - ev.received > max_age:
+        if self.clock.time() - ev.received > max_age:
             await self._finish(ev, fv, "EventAgeExceeded", ev.last)
             return
         meta = InvokeMeta(invoked_arn, request_id=ev.id)
@@ -227,7 +234,7 @@ class AsyncDispatcher:
             await self._finish(ev, fv, "RetriesExhausted", result)
             return
         delay = self.base_delay * (2 ** (ev.attempts - 1))
-        if time.time() + delay - ev.received > max_age:
+        if self.clock.time() + delay - ev.received > max_age:
             await self._finish(ev, fv, "EventAgeExceeded", result)
             return
         self._retry_later(ev, consume=True, delay=delay)
@@ -236,7 +243,7 @@ class AsyncDispatcher:
         if delay is None:
             ev.throttles += 1
             delay = min(THROTTLE_BACKOFF_MAX, 0.05 * (2 ** min(ev.throttles, 10))) * random.uniform(0.5, 1.0)
-        self.queue.reschedule(ev, time.time() + delay, durable=consume)
+        self.queue.reschedule(ev, self.clock.time() + delay, durable=consume)
 
     async def _finish(self, ev: AsyncEvent, fv: FunctionVersion | None, condition: str,
                       result: InvokeResult | None) -> None:
