@@ -72,7 +72,7 @@ from lambdad.services.sns.topics import SnsService
 from lambdad.services.sqs import authz as sqs_authz
 from lambdad.services.sqs import wire as sqs_wire
 from lambdad.services.sqs.queues import SqsService
-from lambdad.store import BlobStore, Store
+from lambdad.store import BlobStore, SqliteStore
 from lambdad.store.datadir import DataDir
 from lambdad.supervisor import Supervisor
 from lambdad.workers import WorkerPool
@@ -129,7 +129,7 @@ class Lambdad:
         data = config.data_path
         public_url = f"http://{config.public_host}:{config.port}"
 
-        store = Store(data / "lambdad.db", self.data_dir.reserve)
+        store = SqliteStore(data / "lambdad.db", self.data_dir.reserve)
         stack.callback(store.close)
         workers = WorkerPool(WORKER_THREADS)
         stack.callback(workers.close)  # closed before the store: work still running finishes first
