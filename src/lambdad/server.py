@@ -184,7 +184,7 @@ class Lambdad:
         stack.push_async_callback(provisioned.aclose)
         reservations = Reservations(registry, limiter, provisioned)
 
-        async_queue = AsyncQueue(store, config.max_async_payload_bytes)
+        async_queue = AsyncQueue(store, config.max_async_payload_bytes, owner=self.data_dir.node_id)
         triggers = Triggers(resolver, permissions, async_queue, config.region, config.account_id)
         sqs = SqsService(store, config)
         sns = SnsService(store, config, sqs, lambda_deliverer=triggers.deliver_sns)
@@ -259,6 +259,7 @@ class Lambdad:
         if pending:
             log.info("resuming %d accepted asynchronous events", pending)
         supervisor.start("async-dispatcher", dispatcher.run_dispatcher)
+        supervisor.start("async-leases", async_queue.run_leases)
         supervisor.start("sqs-sweeper", sqs.run_sweeper)
         supervisor.start("sns-delivery", sns.run_delivery)
         await alb.start()
