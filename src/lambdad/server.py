@@ -73,7 +73,7 @@ from lambdad.services.sns.topics import SnsService
 from lambdad.services.sqs import authz as sqs_authz
 from lambdad.services.sqs import wire as sqs_wire
 from lambdad.services.sqs.queues import SqsService
-from lambdad.store import BlobStore, Store
+from lambdad.store import BlobStore, SqliteStore
 from lambdad.store.datadir import DataDir
 from lambdad.supervisor import Supervisor
 from lambdad.workers import WorkerPool
@@ -131,7 +131,7 @@ class Lambdad:
         data = config.data_path
         public_url = f"http://{config.public_host}:{config.port}"
 
-        store = Store(data / "lambdad.db", self.data_dir.reserve)
+        store = SqliteStore(data / "lambdad.db", self.data_dir.reserve)
         stack.callback(store.close)
         workers = WorkerPool(WORKER_THREADS)
         stack.callback(workers.close)  # closed before the store: work still running finishes first
@@ -186,7 +186,7 @@ class Lambdad:
         stack.push_async_callback(provisioned.aclose)
         reservations = Reservations(registry, limiter, provisioned)
 
-        async_queue = AsyncQueue(store, config.max_async_payload_bytes, clock=clock)
+        async_queue = AsyncQueue(store, config.max_async_payload_bytes, owner=self.data_dir.node_id, clock=clock)
         triggers = Triggers(resolver, permissions, async_queue, config.region, config.account_id)
         sqs = SqsService(store, config)
         sns = SnsService(store, config, sqs, lambda_deliverer=triggers.deliver_sns)
@@ -262,6 +262,7 @@ class Lambdad:
         if pending:
             log.info("resuming %d accepted asynchronous events", pending)
         supervisor.start("async-dispatcher", dispatcher.run_dispatcher)
+        supervisor.start("async-leases", async_queue.run_leases)
         supervisor.start("sqs-sweeper", sqs.run_sweeper)
         supervisor.start("sns-delivery", sns.run_delivery)
         await alb.start()

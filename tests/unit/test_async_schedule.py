@@ -17,7 +17,7 @@ from lambdad.clock import FakeClock
 from lambdad.errors import ResourceNotFoundException, TooManyRequestsException
 from lambdad.invoke.async_queue import DEFAULT_MAX_AGE, AsyncDispatcher, AsyncEvent, AsyncQueue
 from lambdad.invoke.invoker import InvokeMeta, InvokeResult
-from lambdad.store import Store
+from lambdad.store import SqliteStore
 
 BASE = 60.0  # AWS waits about a minute before the first retry
 
@@ -60,7 +60,7 @@ async def schedule(tmp_path: Path, answers: list[str], config: dict[str, Any] | 
                    ) -> tuple[Run, list[Outcome], AsyncQueue]:
     """Accept one event and move the fake clock from timer to timer until its outcome (or `horizon`)."""
     clock = FakeClock()
-    store = Store(tmp_path / "lambdad.db")
+    store = SqliteStore(tmp_path / "lambdad.db")
     queue = AsyncQueue(store, 256 * 1024, clock=clock)
     run = Run(list(answers), clock)
     outcomes: list[Outcome] = []
@@ -163,7 +163,7 @@ def test_a_consumed_attempt_is_stored_for_a_restart(tmp_path: Path) -> None:
     """The retry's attempt count and due time survive a restart (a throttle's back-off need not)."""
     async def scenario() -> tuple[int, float, float]:
         clock = FakeClock()
-        store = Store(tmp_path / "lambdad.db")
+        store = SqliteStore(tmp_path / "lambdad.db")
         queue = AsyncQueue(store, 1024, clock=clock)
         fv = function_version(None)
         run = Run(["error"], clock, clock.time())
@@ -178,7 +178,7 @@ def test_a_consumed_attempt_is_stored_for_a_restart(tmp_path: Path) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         store.close()
-        reopened = AsyncQueue(Store(tmp_path / "lambdad.db"), 1024, clock=clock)
+        reopened = AsyncQueue(SqliteStore(tmp_path / "lambdad.db"), 1024, clock=clock)
         assert reopened.load() == 1
         ev = reopened.pop_due(run.t0 + BASE)
         assert ev is not None

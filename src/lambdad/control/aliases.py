@@ -256,7 +256,8 @@ class Aliases:
     def _save(self, alias: Alias) -> None:
         body = {"FunctionVersion": alias.function_version, "Description": alias.description,
                 "Weights": alias.weights, "RevisionId": alias.revision}
-        self.store.execute("INSERT OR REPLACE INTO aliases (account, function, name, body) VALUES (?, ?, ?, ?)",
+        self.store.execute("INSERT INTO aliases (account, function, name, body) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (account, function, name) DO UPDATE SET body=excluded.body",
                            (alias.account, alias.function, alias.name, json.dumps(body)))
 
     def _notify(self, alias: Alias, event: str) -> None:

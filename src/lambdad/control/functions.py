@@ -172,13 +172,16 @@ class FunctionRegistry:
             listener(account, name, version)
 
     def _save_meta(self, rec: FunctionRecord) -> None:
-        self.store.execute("INSERT OR REPLACE INTO functions (account, name, meta) VALUES (?, ?, ?)",
+        self.store.execute("INSERT INTO functions (account, name, meta) VALUES (?, ?, ?) "
+                           "ON CONFLICT (account, name) DO UPDATE SET meta=excluded.meta",
                            (rec.account, rec.name, json.dumps(rec.meta)))
 
     def _save_version(self, fv: FunctionVersion) -> None:
         self.store.execute(
-            "INSERT OR REPLACE INTO function_versions (account, name, version, config, code_digest) "
-            "VALUES (?, ?, ?, ?, ?)", (fv.account, fv.name, fv.version, self.encode_config(fv), fv.code_digest))
+            "INSERT INTO function_versions (account, name, version, config, code_digest) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (account, name, version) DO UPDATE SET config=excluded.config, "
+            "code_digest=excluded.code_digest",
+            (fv.account, fv.name, fv.version, self.encode_config(fv), fv.code_digest))
 
     # -- environment variables at rest ------------------------------------------------------
     def encode_config(self, fv: FunctionVersion) -> str:

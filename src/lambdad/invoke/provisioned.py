@@ -141,8 +141,10 @@ class ProvisionedConcurrency:
             cfg = self._configs[key] = ProvisionedConfig(account, function, qualifier, requested, now_timestamp())
         cfg.requested, cfg.last_modified = requested, now_timestamp()
         self.store.execute(
-            "INSERT OR REPLACE INTO provisioned_concurrency (account, function, qualifier, requested, last_modified) "
-            "VALUES (?, ?, ?, ?, ?)", (account, function, qualifier, requested, cfg.last_modified))
+            "INSERT INTO provisioned_concurrency (account, function, qualifier, requested, last_modified) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, function, qualifier) DO UPDATE SET "
+            "requested=excluded.requested, last_modified=excluded.last_modified",
+            (account, function, qualifier, requested, cfg.last_modified))
         self._update_limiter(account, function)
         self._retarget(cfg)
         return cfg

@@ -191,7 +191,8 @@ class Iam:
                 self._register_key(row["account"], rec)
 
     def _save_account(self, account: str) -> None:
-        self.store.execute("INSERT OR REPLACE INTO iam_accounts (account, data) VALUES (?, ?)",
+        self.store.execute("INSERT INTO iam_accounts (account, data) VALUES (?, ?) "
+                           "ON CONFLICT (account) DO UPDATE SET data=excluded.data",
                            (account, json.dumps(self.accounts[account])))
 
     def _table(self, account: str, kind: str) -> dict[str, dict[str, Any]]:
@@ -199,7 +200,8 @@ class Iam:
 
     def _put(self, account: str, kind: str, key: str, rec: dict[str, Any]) -> None:
         self._table(account, kind)[key] = rec
-        self.store.execute("INSERT OR REPLACE INTO iam_entities (account, kind, key, data) VALUES (?, ?, ?, ?)",
+        self.store.execute("INSERT INTO iam_entities (account, kind, key, data) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (account, kind, key) DO UPDATE SET data=excluded.data",
                            (account, kind, key, json.dumps(rec)))
         self._changed()
 
