@@ -59,11 +59,9 @@ class Destinations:
                               result: InvokeResult | None) -> list[str]:
         """Send the outcome where the function's configuration says; the failed deliveries' metrics."""
         failed = []
-        configs = fv.function.meta.get("event_invoke_configs") or {}
-        cfg = configs.get(ev.qualifier or "$LATEST") or {}
-        dests = cfg.get("DestinationConfig") or {}
+        cfg = fv.function.event_invoke_configs.get(ev.qualifier or "$LATEST")
         success = condition == "Success"
-        target = (dests.get("OnSuccess" if success else "OnFailure") or {}).get("Destination")
+        target = cfg.destination(success) if cfg is not None else None
         if target:
             record = invocation_record(ev, fv, condition, result)
             if not (self._role_allows(fv, target) and await self._send(fv.account, target, record, success)):
