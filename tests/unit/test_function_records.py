@@ -75,3 +75,19 @@ def test_records_round_trip() -> None:
     assert UrlConfig.from_stored(url.to_stored()) == url
     policy = ResourcePolicy(({"Sid": "a"},), "r")
     assert ResourcePolicy.from_stored(policy.to_stored()) == policy
+
+
+def test_version_accessors_parse_the_configuration_with_aws_defaults() -> None:
+    from lambdad.control.functions import FunctionVersion
+
+    rec = FunctionRecord("000000000000", "f")
+    bare = FunctionVersion("000000000000", "f", "$LATEST", {"FunctionArn": "arn"}, "d", rec)
+    assert (bare.timeout_s, bare.memory_mb, bare.ephemeral_mb, bare.handler, bare.log_group,
+            bare.dead_letter_target, bare.variables) == (3, 128, 512, "", "/aws/lambda/f", None, {})
+    cfg = {"Timeout": 9, "MemorySize": 256, "EphemeralStorage": {"Size": 1024}, "Handler": "app.h",
+           "LoggingConfig": {"LogGroup": "/custom"}, "DeadLetterConfig": {"TargetArn": "arn:aws:sqs:r:1:q"},
+           "Environment": {"Variables": {"A": "1"}}}
+    full = FunctionVersion("000000000000", "f", "$LATEST", cfg, "d", rec)
+    assert (full.timeout_s, full.memory_mb, full.ephemeral_mb, full.handler, full.log_group,
+            full.dead_letter_target, full.variables) == (9, 256, 1024, "app.h", "/custom", "arn:aws:sqs:r:1:q",
+                                                         {"A": "1"})

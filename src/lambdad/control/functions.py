@@ -67,7 +67,10 @@ def now_timestamp() -> str:
 
 @dataclass(slots=True, eq=False)
 class FunctionVersion:
-    """One immutable snapshot the invoke path runs (a new object replaces it on every change)."""
+    """One immutable snapshot the invoke path runs (a new object replaces it on every change).
+
+    `config` is the AWS-shaped FunctionConfiguration the API renders; what the invoke path and the
+    runtime read of it is parsed once here, into typed attributes with AWS's defaults."""
 
     account: str
     name: str
@@ -75,6 +78,26 @@ class FunctionVersion:
     config: dict[str, Any]
     code_digest: str
     function: FunctionRecord
+    timeout_s: int = field(init=False)
+    memory_mb: int = field(init=False)
+    ephemeral_mb: int = field(init=False)
+    handler: str = field(init=False)
+    log_group: str = field(init=False)
+    dead_letter_target: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.timeout_s = int(cfg.get("Timeout", 3))
+        self.memory_mb = int(cfg.get("MemorySize", 128))
+        self.ephemeral_mb = int((cfg.get("EphemeralStorage") or {}).get("Size", 512))
+        self.handler = cfg.get("Handler", "")
+        self.log_group = (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{self.name}"
+        self.dead_letter_target = (cfg.get("DeadLetterConfig") or {}).get("TargetArn") or None
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """The environment variables (decrypted; the caller must not change them)."""
+        return (self.config.get("Environment") or {}).get("Variables") or {}
 
     @property
     def arn(self) -> str:

@@ -66,7 +66,7 @@ class Destinations:
             record = invocation_record(ev, fv, condition, result)
             if not (self._role_allows(fv, target) and await self._send(fv.account, target, record, success)):
                 failed.append("DestinationDeliveryFailures")
-        dlq = (fv.config.get("DeadLetterConfig") or {}).get("TargetArn")
+        dlq = fv.dead_letter_target
         if not success and dlq:
             error_code, error_message = _error_of(result, condition)
             attributes = {
@@ -84,7 +84,7 @@ class Destinations:
         (they may have changed since the configuration was accepted)."""
         if self.denied_action is None:
             return True
-        denied = self.denied_action(str(fv.config.get("Role") or ""), fv.name, target)
+        denied = self.denied_action(fv.role, fv.name, target)
         if denied is not None:
             log.warning("could not deliver an outcome of %s to %s: its execution role may not call %s there",
                         fv.arn, target, denied)
