@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from lambdad.clock import FakeClock
+from lambdad.control.records import EventInvokeConfig
 from lambdad.errors import ResourceNotFoundException, TooManyRequestsException
 from lambdad.invoke.async_queue import DEFAULT_MAX_AGE, AsyncDispatcher, AsyncEvent, AsyncQueue
 from lambdad.invoke.invoker import InvokeMeta, InvokeResult
@@ -23,9 +24,10 @@ BASE = 60.0  # AWS waits about a minute before the first retry
 
 
 def function_version(config: dict[str, Any] | None) -> Any:
-    """The little of a FunctionVersion the dispatcher reads: the event invoke config of $LATEST."""
-    meta = {"event_invoke_configs": {"$LATEST": config}} if config else {}
-    return SimpleNamespace(function=SimpleNamespace(meta=meta), version="$LATEST")
+    """The little of a FunctionVersion the dispatcher reads: the event invoke config of $LATEST (given
+    as PutFunctionEventInvokeConfig's stored fields)."""
+    configs = {"$LATEST": EventInvokeConfig.from_stored(config)} if config else {}
+    return SimpleNamespace(function=SimpleNamespace(event_invoke_configs=configs), version="$LATEST")
 
 
 @dataclass

@@ -108,7 +108,7 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
         fv = resolver.resolve(r.account, r.name, r.qualifier)
         out: dict[str, Any] = {"Configuration": public_config(fv),
                                "Code": {"RepositoryType": "S3", "Location": code_location(fv)}}
-        tags = fv.function.meta.get("tags")
+        tags = fv.function.tags
         if tags:
             out["Tags"] = tags
         reserved = backend.reservations.get(fv.account, fv.name)

@@ -34,6 +34,7 @@ from typing import Any
 
 from lambdad.clock import SYSTEM, Clock
 from lambdad.control.functions import FunctionVersion
+from lambdad.control.records import EventInvokeConfig
 from lambdad.errors import ApiError, RequestTooLargeException, ResourceNotFoundException, TooManyRequestsException
 from lambdad.invoke.invoker import InvokeMeta, InvokeResult
 from lambdad.store import LEASE_COLUMNS, Store, StoreError
@@ -62,6 +63,7 @@ CLAIM_BATCH = 500
 
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE = 6 * 3600
+_NO_CONFIG = EventInvokeConfig(0.0)  # a function without one: AWS defaults
 # Throttled events poll for capacity; a short ceiling keeps a local queue responsive.
 THROTTLE_BACKOFF_MAX = 5.0
 
@@ -276,9 +278,8 @@ class AsyncDispatcher:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
 
-    def _config(self, fv: FunctionVersion, qualifier: str | None) -> dict[str, Any]:
-        configs = fv.function.meta.get("event_invoke_configs") or {}
-        return configs.get(qualifier or "$LATEST") or {}
+    def _config(self, fv: FunctionVersion, qualifier: str | None) -> EventInvokeConfig:
+        return fv.function.event_invoke_configs.get(qualifier or "$LATEST") or _NO_CONFIG
 
     async def _process(self, ev: AsyncEvent) -> None:
         try:
@@ -297,8 +298,8 @@ class AsyncDispatcher:
             await self._finish(ev, None, "FunctionDeleted", None)
             return
         cfg = self._config(fv, ev.qualifier)
-        max_age = cfg.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE)
-        max_retries = cfg.get("MaximumRetryAttempts", DEFAULT_RETRIES)
+        max_age = DEFAULT_MAX_AGE if cfg.maximum_event_age_s is None else cfg.maximum_event_age_s
+        max_retries = DEFAULT_RETRIES if cfg.maximum_retry_attempts is None else cfg.maximum_retry_attempts
         if self.clock.time() - ev.received > max_age:
             await self._finish(ev, fv, "EventAgeExceeded", ev.last)
             return
