@@ -30,7 +30,9 @@ _ALIAS_RE = re.compile(r"[a-zA-Z0-9-_]+")
 
 
 def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonService:
-    svc = RestJsonService("lambda", authorize=authorize)
+    # An unknown runtime is InvalidParameterValueException in AWS, with the handler's text, not a
+    # validation error of the model's enum.
+    svc = RestJsonService("lambda", authorize=authorize, unchecked=frozenset({"Runtime"}))
     registry = backend.registry
     resolver = backend.resolver
     region = backend.limits.region
