@@ -30,9 +30,11 @@ _ALIAS_RE = re.compile(r"[a-zA-Z0-9-_]+")
 
 
 def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonService:
-    # An unknown runtime is InvalidParameterValueException in AWS, with the handler's text, not a
-    # validation error of the model's enum.
-    svc = RestJsonService("lambda", authorize=authorize, unchecked=frozenset({"Runtime"}))
+    # Shapes the handlers check in AWS's words, not the model's: an unknown runtime is
+    # InvalidParameterValueException; AWS's layer ARN pattern is not the one botocore ships; a layer's
+    # architectures fail in one sentence with its runtimes (control/layers.py), which the model cannot word.
+    svc = RestJsonService("lambda", authorize=authorize,
+                          unchecked=frozenset({"Runtime", "LayerVersionArn", "CompatibleArchitectures"}))
     registry = backend.registry
     resolver = backend.resolver
     region = backend.limits.region

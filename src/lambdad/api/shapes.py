@@ -25,6 +25,7 @@ from botocore.model import Shape
 
 _INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 # How the AWS JSON deserializer names a target type in "<token> can not be converted to <type>".
+_SCALARS = ("string", "integer", "long", "float", "double")
 _TARGET = {"string": "a String", "integer": "an Integer", "long": "a Long", "boolean": "a Boolean",
            "float": "a Float", "double": "a Double", "blob": "a ByteBuffer", "timestamp": "a Date"}
 
@@ -83,6 +84,12 @@ def constraint_errors(shape: Shape, value: Any, path: str = "", unchecked: froze
             errors += constraint_errors(member, item, f"{path}.{i}.member", unchecked)
     elif t == "map" and isinstance(value, dict):
         errors += _length_errors(shape, value, path)
+        if shape.value.type_name in _SCALARS:  # as a list of strings: one clause at the map
+            if any(constraint_errors(shape.value, item, path, unchecked) for item in value.values()):
+                shown = {k: _number(shape.value, v) for k, v in value.items()}
+                errors.append(f"Value '{_listing(shown)}' at '{path}' failed to satisfy constraint: Map value "
+                              f"must satisfy constraint: [{', '.join(_describe(shape.value))}]")
+            return errors
         for key, item in value.items():
             errors += constraint_errors(shape.value, item, f"{path}.{key}", unchecked)
     elif t == "string" and isinstance(value, str):
@@ -107,9 +114,15 @@ def constraint_errors(shape: Shape, value: Any, path: str = "", unchecked: froze
 
 
 def _describe(shape: Shape) -> list[str]:
-    """A string shape's constraints as AWS lists them inside "Member must satisfy constraint: [...]"."""
+    """A scalar shape's constraints as AWS lists them inside "Member must satisfy constraint: [...]"."""
     meta = shape.metadata
     out = []
+    if shape.type_name != "string":
+        if "max" in meta:
+            out.append(f"Member must have value less than or equal to {meta['max']}")
+        if "min" in meta:
+            out.append(f"Member must have value greater than or equal to {meta['min']}")
+        return [*out, "Member must not be null"]
     if "max" in meta:
         out.append(f"Member must have length less than or equal to {meta['max']}")
     if "min" in meta:
@@ -119,6 +132,11 @@ def _describe(shape: Shape) -> list[str]:
     if meta.get("enum"):
         out.append(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
     return [*out, "Member must not be null"]
+
+
+def _number(shape: Shape, value: Any) -> Any:
+    # A float member prints as Java's Double does (2 -> 2.0).
+    return float(value) if shape.type_name in ("float", "double") and isinstance(value, int) else value
 
 
 def _length_errors(shape: Shape, value: Any, path: str) -> list[str]:
