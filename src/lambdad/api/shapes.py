@@ -11,7 +11,10 @@ the way AWS's front end refuses it:
   `InvalidRequestContentException` (`TypeMismatch` carries both, each codec picks its shape);
 - a missing required member is a validation error in AWS's wording, one per member, at AWS's path
   (lowerCamel members, list items as `name.1.member`): "Value null at 'rulePriorities.1.member.ruleArn'
-  failed to satisfy constraint: Member must not be null". `validation_message` builds the sentence.
+  failed to satisfy constraint: Member must not be null". `validation_message` builds the sentence;
+- a present member outside the model's length, pattern, enum or range is a validation clause in
+  AWS's wording (`constraint_errors`); a list or map of scalars fails as one clause at the collection
+  ("Member must satisfy constraint: [...]"), as AWS's recordings show.
 """
 
 from __future__ import annotations
