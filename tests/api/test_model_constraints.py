@@ -71,3 +71,21 @@ def test_logs_pattern_enum_and_range_under_its_own_code(server: Any) -> None:
                              "constraint: Member must satisfy enum value set: [LogStreamName, LastEventTime]; "
                              "Value '51' at 'limit' failed to satisfy constraint: Member must have value less than "
                              "or equal to 50")
+
+
+def test_iam_query_members_under_validation_error(server: Any) -> None:
+    iam = raw(server, "iam")
+    name = "r" * 65
+    with pytest.raises(ClientError) as exc:
+        iam.get_role(RoleName=name)
+    assert error_of(exc) == ("ValidationError",
+                             f"1 validation error detected: Value '{name}' at 'roleName' failed to satisfy "
+                             "constraint: Member must have length less than or equal to 64")
+    with pytest.raises(ClientError) as exc:
+        iam.list_roles(PathPrefix="no-slash", MaxItems=0)
+    code, message = error_of(exc)
+    assert code == "ValidationError"
+    assert message.startswith("2 validation errors detected: Value 'no-slash' at 'pathPrefix' failed to satisfy "
+                              "constraint: Member must satisfy regular expression pattern: ")
+    assert message.endswith("; Value '0' at 'maxItems' failed to satisfy constraint: Member must have value "
+                            "greater than or equal to 1")

@@ -80,7 +80,8 @@ def _page(items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:
 
 def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("iam")
-    svc = query.QueryService(model, missing_parameter=_missing, authorize=authorize)
+    svc = query.QueryService(model, missing_parameter=_missing, validation_code="ValidationError",
+                             authorize=authorize)
 
     def op(name: str) -> Callable[[Handler], Handler]:
         return svc.operation(name)
@@ -343,7 +344,8 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
 
 def build_sts(sts: Sts, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("sts")
-    svc = query.QueryService(model, missing_parameter=_missing, authorize=authorize)
+    svc = query.QueryService(model, missing_parameter=_missing, validation_code="ValidationError",
+                             authorize=authorize)
 
     def principal(request: ApiRequest) -> Principal:
         assert request.principal is not None
