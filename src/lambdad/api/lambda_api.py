@@ -32,9 +32,11 @@ _ALIAS_RE = re.compile(r"[a-zA-Z0-9-_]+")
 def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonService:
     # Shapes the handlers check in AWS's words, not the model's: an unknown runtime is
     # InvalidParameterValueException; AWS's layer ARN pattern is not the one botocore ships; a layer's
-    # architectures fail in one sentence with its runtimes (control/layers.py), which the model cannot word.
+    # architectures fail in one sentence with its runtimes (control/layers.py), which the model cannot word;
+    # AWS lists InvokeMode's values in another order than the model (recorded: control/function_urls.py).
     svc = RestJsonService("lambda", authorize=authorize,
-                          unchecked=frozenset({"Runtime", "LayerVersionArn", "CompatibleArchitectures"}))
+                          unchecked=frozenset({"Runtime", "LayerVersionArn", "CompatibleArchitectures",
+                                               "InvokeMode"}))
     registry = backend.registry
     resolver = backend.resolver
     region = backend.limits.region
