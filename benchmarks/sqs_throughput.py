@@ -98,10 +98,10 @@ def end_to_end(endpoint: str, messages: int, threads: int) -> list[tuple[str, fl
 def in_process(messages: int) -> list[tuple[str, float, str]]:
     from lambdad.config import resolve
     from lambdad.services.sqs.queues import SendEntry, SqsService
-    from lambdad.store import Store
+    from lambdad.store import SqliteStore
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "bench.db")
+        store = SqliteStore(Path(tmp) / "bench.db")
         sqs = SqsService(store, resolve({}, {}))
         queue = sqs.create_queue("000000000000", "inproc")
         rows = [("in process: send, 1 per transaction", rate(messages * 5, lambda: [

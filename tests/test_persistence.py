@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import time
 from typing import Any
 
@@ -139,3 +140,62 @@ def test_state_survives_restart(fresh_server: Any, stop_signal: int) -> None:
     fresh_server.stop(signal.SIGKILL)
     fresh_server.start()
     check_state(fresh_server, expected)
+
+
+def test_function_settings_stored_before_typed_records_load(fresh_server: Any) -> None:
+    """A data dir whose `functions.meta` was written by a server before the typed records (the JSON keys
+    below, exactly as that server wrote them) restarts with every setting in place."""
+    fresh_server.start()
+    lam = fresh_server.client()
+    name = create_function(lam, code(1), name=unique("old"))
+    number = lam.publish_version(FunctionName=name)["Version"]
+    fresh_server.stop()
+    db = sqlite3.connect(fresh_server.data_dir / "lambdad.db")
+    row = db.execute("SELECT meta FROM functions WHERE name=?", (name,)).fetchone()
+    fingerprint = json.loads(row[0])["published"]["fingerprint"]
+    arn = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
+    dlq = "arn:aws:sqs:us-east-1:000000000000:gone"
+    before = {
+        "next_version": 5, "tags": {"team": "core"}, "created": 1700000000.5, "reserved_concurrency": 3,
+        "published": {"fingerprint": fingerprint, "version": number},
+        "event_invoke_configs": {"$LATEST": {"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 120,
+                                             "LastModified": 1700000001.0,
+                                             "DestinationConfig": {"OnFailure": {"Destination": dlq}}}},
+        "url_configs": {"$LATEST": {"UrlId": "a" * 32, "AuthType": "NONE",
+                                    "CreationTime": "2024-01-31T12:34:56.789+0000",
+                                    "LastModifiedTime": "2024-02-01T00:00:00.000+0000", "Created": 1700000003.0,
+                                    "Cors": {"AllowOrigins": ["https://example.com"]}}},
+        "policies": {"": {"statements": [
+            {"Sid": "sns", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+             "Action": "lambda:InvokeFunction", "Resource": arn},
+            {"Sid": "url", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunctionUrl", "Resource": arn,
+             "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}},
+            {"Sid": "url-invoke", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+             "Resource": arn, "Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}},
+        ], "revision": "rev-before"}},
+    }
+    with db:
+        db.execute("UPDATE functions SET meta=? WHERE name=?", (json.dumps(before), name))
+    db.close()
+
+    fresh_server.start()
+    lam = fresh_server.client()
+    assert lam.list_tags(Resource=arn)["Tags"] == {"team": "core"}
+    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 3
+    eic = lam.get_function_event_invoke_config(FunctionName=name)
+    assert (eic["MaximumRetryAttempts"], eic["MaximumEventAgeInSeconds"]) == (1, 120)
+    assert eic["DestinationConfig"] == {"OnFailure": {"Destination": dlq}}
+    url = lam.get_function_url_config(FunctionName=name)
+    assert url["AuthType"] == "NONE" and url["Cors"]["AllowOrigins"] == ["https://example.com"]
+    assert url["CreationTime"] == "2024-01-31T12:34:56.789+0000"
+    policy = lam.get_policy(FunctionName=name)
+    assert policy["RevisionId"] == "rev-before" and json.loads(policy["Policy"])["Statement"][0]["Sid"] == "sns"
+    # Nothing changed since the publish: the same version; a change publishes the stored counter's next.
+    assert lam.publish_version(FunctionName=name)["Version"] == number
+    lam.update_function_configuration(FunctionName=name, Description="changed")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+    assert lam.publish_version(FunctionName=name)["Version"] == "5"
+    # The URL still routes (found by its stored id) and invokes the function.
+    host = f"{'a' * 32}.lambda-url.us-east-1.localhost:{fresh_server.port}"
+    got = httpx.get(f"http://127.0.0.1:{fresh_server.port}/", headers={"Host": host}, timeout=30)
+    assert got.status_code == 200 and json.loads(got.text)["version"] == 1, got.text

@@ -51,6 +51,23 @@ def test_every_service_carries_its_authorization_and_an_unguarded_one_is_refused
     asyncio.run(scenario())
 
 
+def test_removing_a_services_authorization_makes_start_fail(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQS registered without its authorization hook: the server refuses to start (and releases what it
+    had acquired), rather than serve queues to anyone with a valid signature."""
+    from lambdad.services.sqs import authz as sqs_authz
+
+    monkeypatch.setattr(sqs_authz, "hook", lambda *args: None)
+
+    async def scenario() -> None:
+        with pytest.raises(ServiceWithoutAuthorization, match="'sqs' has no authorization hook"):
+            async with _server(_config(tmp_path)):
+                pass
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+    asyncio.run(scenario())
+
+
 def test_without_authentication_no_hook_is_required(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with _server(_config(tmp_path, auth=False)) as server:

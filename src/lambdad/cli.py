@@ -139,8 +139,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         AsgiApp(core), host=cfg.host, port=cfg.port, loop="uvloop", lifespan="on",
         http=protocol_class(cfg.request_read_timeout, cfg.max_header_bytes),
         log_level="warning", access_log=False, proxy_headers=False, server_header=False,
-        limit_concurrency=cfg.max_connections, timeout_keep_alive=cfg.keep_alive_timeout,
-        timeout_graceful_shutdown=cfg.shutdown_timeout,
+        # uvicorn annotates these seconds as int; it passes them to call_later and wait_for (floats are fine)
+        limit_concurrency=cfg.max_connections, timeout_keep_alive=cfg.keep_alive_timeout,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=cfg.shutdown_timeout,  # type: ignore[arg-type]
     ))
     # uvicorn re-raises the stop signal once it has shut down gracefully; with these no-op handlers
     # in place that re-raise returns here, so a clean stop exits 0 instead of dying by the signal.

@@ -1,7 +1,29 @@
-"""Every error lambdad answers with, and how each becomes an AWS-shaped response.
+"""Every error lambdad raises on purpose, and how the API errors become AWS-shaped responses.
 
     LambdadError                      the root: everything lambdad raises on purpose
-    ApiError                          status, code, message; rendered per protocol
+    ├── ApiError (below)              answered to a client: status, code, message; rendered per protocol
+    ├── ServiceWithoutAuthorization   api/app.py: a service registered without authorization (start fails)
+    ├── HeadersTooLarge               api/http_protocol.py: request line + headers above max_header_bytes (400)
+    ├── ClientDisconnected            api/http_protocol.py: the client left (or timed out) mid-body
+    ├── BodyTooLarge                  api/http_protocol.py: a body above the port's limit (413, connection closed)
+    ├── SpoolFull                     api/http_protocol.py: the on-disk body spool is full (503)
+    ├── TypeMismatch                  api/shapes.py: a JSON value of the wrong type for its shape
+    ├── SigV4Error                    auth/sigv4.py: authentication failed; becomes AuthError at the edge
+    ├── PolicyError                   auth/policy.py: a policy document IAM would refuse (MalformedPolicyDocument)
+    ├── KeyringError                  auth/keyring.py: master key missing/malformed, or a secret does not open
+    ├── CodeZipError                  control/codezip.py: an unacceptable deployment package
+    ├── DestinationError              invoke/destinations.py: a destination could not take the record
+    ├── _InitFailure                  invoke/invoker.py: an environment's init failed (with its logs)
+    ├── LaunchError                   runtime/launcher.py: no environment could be made
+    ├── ZygoteError                   runtime/zygote.py: the zygote did not start or could not fork
+    ├── InitFailed                    runtime/environment.py: an environment did not finish init
+    ├── TemplateFailed                runtime/template.py: a SnapStart template's init failed
+    ├── RestoreFailed                 runtime/template.py: a SnapStart fork did not restore
+    ├── FilterPolicyError (+ValueError)  services/sns/filter_policy.py: an invalid SNS filter policy
+    ├── BadProxyResponse (+ValueError)   frontdoors/proxy.py: a function's answer is no HTTP response (502)
+    └── JsonTooDeep (+ValueError)        safejson.py: JSON nested deeper than the cap
+
+    ApiError
     ├── LambdaError                   Lambda rest-json errors: body {"Type": "User", "message"|"Message": ...}
     │   ├── InvalidParameterValueException   (400) a parameter has a bad value
     │   ├── InvalidRequestContentException   (400) the body is not valid JSON / wrong shape
@@ -26,7 +48,14 @@
                                       MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
                                       ValidationError 400, AccessDenied 403); services/iam/
 
-Foreign errors (sqlite3, OSError) are translated where they enter, `raise X from exc`.
+Two families stay outside the root on purpose:
+- `lambdad.store` imports nothing of ours (the layer contract), so `StoreError` (store/errors.py: the
+  database failed) and `DataDirError` (store/datadir.py: the data dir is unusable) derive from
+  Exception; the API edge answers StoreError as a ServiceException (500).
+- The guest (runtime/guest/) runs inside function interpreters and cannot import lambdad; its errors
+  travel as frames and become InitFailed or a function error here.
+
+Foreign errors (sqlite3, OSError, botocore, json) are translated where they enter, `raise X from exc`.
 """
 
 from __future__ import annotations

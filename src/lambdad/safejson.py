@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lambdad.errors import LambdadError
+
 # Deep enough for any real API document (SNS filter policies allow 5 levels, IAM policies need 4),
 # shallow enough that every recursive walk of the result stays far from the recursion limit.
 MAX_DEPTH = 64
@@ -18,7 +20,9 @@ MAX_DEPTH = 64
 PAYLOAD_MAX_DEPTH = 512
 
 
-class JsonTooDeep(ValueError):
+class JsonTooDeep(LambdadError, ValueError):
+    """A document nested deeper than the cap; a ValueError too, like json's own decoding errors."""
+
     def __init__(self, max_depth: int) -> None:
         super().__init__(f"JSON nesting depth exceeds the maximum allowed ({max_depth})")
         self.max_depth = max_depth

@@ -28,6 +28,7 @@ from lambdad.auth.authn import Authenticator
 from lambdad.auth.authorizer import Authorizer
 from lambdad.auth.credentials import EXECUTION_SESSION_SECONDS, CredentialStore
 from lambdad.auth.keyring import Keyring, load_master_key
+from lambdad.clock import SYSTEM
 from lambdad.config import Config
 from lambdad.control.aliases import Aliases
 from lambdad.control.code_owners import CodeOwners
@@ -72,7 +73,7 @@ from lambdad.services.sns.topics import SnsService
 from lambdad.services.sqs import authz as sqs_authz
 from lambdad.services.sqs import wire as sqs_wire
 from lambdad.services.sqs.queues import SqsService
-from lambdad.store import BlobStore, Store
+from lambdad.store import BlobStore, SqliteStore
 from lambdad.store.datadir import DataDir
 from lambdad.supervisor import Supervisor
 from lambdad.workers import WorkerPool
@@ -126,10 +127,11 @@ class Lambdad:
         """Each component is built with what it uses; whatever holds a resource registers its release
         right after acquiring it, so a failure anywhere unwinds exactly what was acquired."""
         config = self.config
+        clock = SYSTEM  # the timers' time (lambdad/clock.py): unit tests hand components a fake one
         data = config.data_path
         public_url = f"http://{config.public_host}:{config.port}"
 
-        store = Store(data / "lambdad.db", self.data_dir.reserve)
+        store = SqliteStore(data / "lambdad.db", self.data_dir.reserve)
         stack.callback(store.close)
         workers = WorkerPool(WORKER_THREADS)
         stack.callback(workers.close)  # closed before the store: work still running finishes first
@@ -175,7 +177,7 @@ class Lambdad:
         max_environment_age = EXECUTION_SESSION_SECONDS - 16 * 60
         snapstart = SnapStart(registry, launcher, blobs, logs, layers.opt_dir, max_template_age=max_environment_age)
         stack.push_async_callback(snapstart.aclose)
-        pools = PoolManager(config.idle_timeout, config.freeze_idle_after, max_environment_age)
+        pools = PoolManager(config.idle_timeout, config.freeze_idle_after, max_environment_age, clock=clock)
         stack.push_async_callback(pools.aclose)
         limiter = ConcurrencyLimiter(config.account_concurrency)
         invoker = Invoker(config, registry, blobs, launcher, pools, limiter, logs, layers.opt_dir, snapstart)
@@ -184,7 +186,7 @@ class Lambdad:
         stack.push_async_callback(provisioned.aclose)
         reservations = Reservations(registry, limiter, provisioned)
 
-        async_queue = AsyncQueue(store, config.max_async_payload_bytes)
+        async_queue = AsyncQueue(store, config.max_async_payload_bytes, owner=self.data_dir.node_id, clock=clock)
         triggers = Triggers(resolver, permissions, async_queue, config.region, config.account_id)
         sqs = SqsService(store, config)
         sns = SnsService(store, config, sqs, lambda_deliverer=triggers.deliver_sns)
@@ -205,10 +207,11 @@ class Lambdad:
                                     publish_to_topic=publish_to_topic, invoke_function=triggers.invoke_destination,
                                     denied_action=delivery_access.denied_action)
         dispatcher = AsyncDispatcher(async_queue, resolver.for_invoke, invoker.invoke, destinations.deliver_outcome,
-                                     config.async_retry_base_delay, max_parallel=max(16, config.account_concurrency))
+                                     config.async_retry_base_delay, max_parallel=max(16, config.account_concurrency),
+                                     clock=clock)
 
         elbv2 = Elbv2(store, config.region, config.public_host)
-        supervisor = Supervisor(on_fatal=self._fatal)
+        supervisor = Supervisor(on_fatal=self._fatal, clock=clock)
         stack.push_async_callback(supervisor.aclose)  # loops stop before the environments they use
         alb = self.alb_listeners = AlbListeners(config, elbv2, registry, resolver, invoker, triggers)
         stack.push_async_callback(alb.aclose)  # first to stop: its in-flight requests still need environments
@@ -259,6 +262,7 @@ class Lambdad:
         if pending:
             log.info("resuming %d accepted asynchronous events", pending)
         supervisor.start("async-dispatcher", dispatcher.run_dispatcher)
+        supervisor.start("async-leases", async_queue.run_leases)
         supervisor.start("sqs-sweeper", sqs.run_sweeper)
         supervisor.start("sns-delivery", sns.run_delivery)
         await alb.start()

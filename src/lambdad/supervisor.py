@@ -2,18 +2,23 @@
 
 A loop is a coroutine meant to run until cancelled. If one returns or raises, the supervisor logs it
 with its traceback, counts it (`statistics()`, shown on the health endpoint) and starts it again after
-a short delay; a loop that keeps failing (more than `max_restarts` within `window` seconds) is given up
+a delay that doubles with each failure in a row (0.5 s up to 30 s: a database locked by an operator for
+a minute costs a few restarts, not the server); a loop that ran `healthy_after` seconds before failing
+starts the count afresh. One that fails `max_failures` times in a row (minutes of failing) is given up
 and `on_fatal` is called, which stops the server: work is never silently gone. `aclose()` cancels and
-awaits them all.
+awaits them all. A component's short-lived work items go in its own `TaskSet` (same promise: failures
+are logged, nothing outlives `aclose()`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from lambdad.clock import SYSTEM, Clock
 
 log = logging.getLogger("lambdad.supervisor")
 
@@ -26,19 +31,20 @@ class _Supervised:
     loop: Loop
     task: asyncio.Task[None] | None = None
     restarts: int = 0
-    failures: list[float] = field(default_factory=list)
+    failures_in_a_row: int = 0
     last_error: str = ""
     given_up: bool = False
 
 
 class Supervisor:
     def __init__(self, *, on_fatal: Callable[[str, BaseException], None] | None = None,
-                 restart_delay: float = 0.5, max_restarts: int = 5, window: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 restart_delay: float = 0.5, max_delay: float = 30.0, max_failures: int = 20,
+                 healthy_after: float = 60.0, clock: Clock = SYSTEM) -> None:
         self.on_fatal = on_fatal
         self.restart_delay = restart_delay
-        self.max_restarts = max_restarts
-        self.window = window
+        self.max_delay = max_delay
+        self.max_failures = max_failures
+        self.healthy_after = healthy_after
         self.clock = clock
         self._loops: dict[str, _Supervised] = {}
         self._closing = False
@@ -54,6 +60,7 @@ class Supervisor:
 
     async def _guard(self, entry: _Supervised) -> None:
         while not self._closing:
+            started = self.clock.monotonic()
             try:
                 await entry.loop()
                 error: BaseException = RuntimeError(f"background loop {entry.name} returned")
@@ -64,17 +71,18 @@ class Supervisor:
                 error = exc
                 log.exception("background loop %s crashed; restarting it", entry.name)
             entry.last_error = f"{type(error).__name__}: {error}"
-            now = self.clock()
-            entry.failures = [t for t in entry.failures if now - t < self.window] + [now]
-            if len(entry.failures) > self.max_restarts:
+            if self.clock.monotonic() - started >= self.healthy_after:
+                entry.failures_in_a_row = 0
+            entry.failures_in_a_row += 1
+            if entry.failures_in_a_row >= self.max_failures:
                 entry.given_up = True
-                log.critical("background loop %s failed %d times in %.0f s: giving up", entry.name,
-                             len(entry.failures), self.window)
+                log.critical("background loop %s failed %d times in a row: giving up", entry.name,
+                             entry.failures_in_a_row)
                 if self.on_fatal is not None:
                     self.on_fatal(entry.name, error)
                 return
             entry.restarts += 1
-            await asyncio.sleep(self.restart_delay)
+            await self.clock.sleep(min(self.max_delay, self.restart_delay * 2 ** (entry.failures_in_a_row - 1)))
 
     def statistics(self) -> dict[str, dict[str, object]]:
         return {e.name: {"running": e.task is not None and not e.task.done(), "restarts": e.restarts,
@@ -94,3 +102,34 @@ class Supervisor:
             except Exception:  # _guard catches loop errors; anything here is the supervisor's own bug
                 log.exception("supervised task %s failed while stopping", task.get_name())
         self._loops.clear()
+
+
+class TaskSet:
+    """The tasks of one component's own work items (a delivery, a reconcile, a spare process starting):
+    each is kept until it is done, an exception it ends with is logged with its traceback (never lost
+    unobserved), and `aclose()` cancels and awaits them all."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(work, name=name or self.owner)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: task %s failed", self.owner, task.get_name(), exc_info=task.exception())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # outcomes were logged by _done
+        self._tasks.clear()

@@ -377,3 +377,25 @@ def test_an_environment_cannot_fetch_another_ones_invocations(lam: Any, probe: s
     assert outcome.startswith("refused"), outcome
     again, error, _ = invoke(lam, victim, {})
     assert error is None and again["count"] == 2
+
+
+def test_an_exited_runtime_leaves_no_listener_behind(lam: Any) -> None:
+    """The environment's Runtime API listener closes with its process (it used to stay open: its
+    close was in a hook the base class never called, which mypy found)."""
+    name = deploy(lam, {"bootstrap": PROBE}, runtime="provided.al2023", Timeout=5)
+    first, error, _ = invoke(lam, name, {})
+    assert error is None
+    host, port = first["api"].split(":")
+    with socket.create_connection((host, int(port)), timeout=5):
+        pass  # open while the environment lives
+    _, error, _ = invoke(lam, name, {"action": "exit", "code": 2})
+    assert error == "Unhandled"
+    deadline = time.monotonic() + 10  # the exit report may land just after the invoke's answer
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=5):
+                pass
+        except ConnectionRefusedError:
+            break
+        assert time.monotonic() < deadline, "the dead environment's listener still accepts connections"
+        time.sleep(0.05)

@@ -515,10 +515,10 @@ def test_python_api_for_destinations_and_dead_letter_queues(tmp_path: Any) -> No
     from lambdad.errors import SnsError, SqsError
     from lambdad.services.sns.topics import SnsService
     from lambdad.services.sqs.queues import SqsService
-    from lambdad.store import Store
+    from lambdad.store import SqliteStore
 
     async def scenario() -> None:
-        store = Store(tmp_path / "api.db")
+        store = SqliteStore(tmp_path / "api.db")
         config = resolve({}, {})
         sqs = SqsService(store, config)
         sns = SnsService(store, config, sqs)

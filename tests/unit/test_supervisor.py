@@ -76,7 +76,7 @@ def test_a_loop_that_keeps_failing_stops_the_server() -> None:
             fatal.append(f"{name}: {error}")
             stopped.set()
 
-        sup = Supervisor(restart_delay=0, max_restarts=3, window=60, on_fatal=on_fatal)
+        sup = Supervisor(restart_delay=0, max_failures=4, on_fatal=on_fatal)
         sup.start("broken", broken)
         await asyncio.wait_for(stopped.wait(), 5)
         stats = sup.statistics()["broken"]
@@ -85,7 +85,7 @@ def test_a_loop_that_keeps_failing_stops_the_server() -> None:
 
     fatal, stats = run(scenario())
     assert fatal == ["broken: disk gone"]
-    assert stats["given_up"] is True and stats["running"] is False and stats["restarts"] == 3
+    assert stats["given_up"] is True and stats["running"] is False and stats["restarts"] == 3  # 4th failure ends it
 
 
 def test_aclose_cancels_every_loop() -> None:
@@ -126,3 +126,76 @@ def test_names_are_unique() -> None:
             await sup.aclose()
 
     run(scenario())
+
+
+def test_a_task_set_logs_a_failed_work_item_and_cancels_the_rest_at_close(caplog: pytest.LogCaptureFixture) -> None:
+    from lambdad.supervisor import TaskSet
+
+    async def scenario() -> tuple[int, list[str]]:
+        tasks = TaskSet("deliveries")
+        cancelled: list[str] = []
+
+        async def fails() -> None:
+            raise ValueError("target refused")
+
+        async def waits() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append("waits")
+                raise
+
+        tasks.spawn(fails(), name="delivery-1")
+        tasks.spawn(waits(), name="delivery-2")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        left = len(tasks)
+        await tasks.aclose()
+        return left, cancelled
+
+    with caplog.at_level(logging.ERROR, logger="lambdad.supervisor"):
+        left, cancelled = run(scenario())
+    assert left == 1 and cancelled == ["waits"]
+    failures = [r for r in caplog.records if "deliveries: task delivery-1 failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None
+
+
+def test_restarts_back_off_and_a_healthy_run_starts_the_count_afresh() -> None:
+    """Failures in a row double the delay; one that comes after a long healthy run counts as the first."""
+    from lambdad.clock import FakeClock
+
+    async def scenario() -> tuple[list[float], int]:
+        clock = FakeClock()
+        slept: list[float] = []
+        fake_sleep = clock.sleep
+
+        async def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            await fake_sleep(seconds)
+
+        clock.sleep = sleep  # type: ignore[method-assign]  # record the delays the supervisor asks for
+        runs = 0
+        healthy = asyncio.Event()
+        done = asyncio.Event()
+
+        async def loop() -> None:
+            nonlocal runs
+            runs += 1
+            if runs == 4:  # a long healthy run before this failure
+                healthy.set()
+                await clock.sleep(120)
+            if runs == 6:
+                done.set()
+                await asyncio.Event().wait()
+            raise RuntimeError("flaky")
+
+        sup = Supervisor(restart_delay=0.5, max_delay=1.5, max_failures=10, healthy_after=60, clock=clock)
+        sup.start("flaky", loop)
+        while not done.is_set():
+            await clock.advance(0.5)
+        restarts = int(sup.statistics()["flaky"]["restarts"])  # type: ignore[call-overload]
+        await sup.aclose()
+        return [d for d in slept if d != 120], restarts
+
+    slept, restarts = run(scenario())
+    assert slept == [0.5, 1.0, 1.5, 0.5, 1.0] and restarts == 5

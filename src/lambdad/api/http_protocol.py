@@ -22,8 +22,10 @@ from typing import IO, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from lambdad.errors import LambdadError
 
-class HeadersTooLarge(Exception):
+
+class HeadersTooLarge(LambdadError):
     """Raised inside a parser callback: httptools turns it into a parse error, uvicorn into a 400."""
 
 
@@ -34,7 +36,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _read_timer: asyncio.TimerHandle | None = None
     _header_bytes = 0
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._arm(self.timeout_keep_alive)
 
@@ -91,15 +93,15 @@ def protocol_class(request_read_timeout: float, max_header_bytes: int) -> type[G
                 {"request_read_timeout": request_read_timeout, "max_header_bytes": max_header_bytes})
 
 
-class ClientDisconnected(Exception):
+class ClientDisconnected(LambdadError):
     """The client went away (or was cut off by the read timeout) before its request body arrived."""
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(LambdadError):
     """The request body is larger than the port accepts; answer 413 and close the connection."""
 
 
-class SpoolFull(Exception):
+class SpoolFull(LambdadError):
     """Bodies waiting on disk to be verified already use the whole `Spool`."""
 
 

@@ -63,7 +63,7 @@ class JsonService:
             params = shapes.decode_json(shape, params, "", missing)
         except shapes.TypeMismatch as exc:
             raise ApiError(exc.message, code="SerializationException") from None
-        out_of_range = shapes.range_errors(shape, params)
+        out_of_range = shapes.constraint_errors(shape, params)
         if missing or out_of_range:
             raise ApiError(shapes.validation_message(missing, out_of_range), code=self.validation_code)
         return params

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lambdad.api.base import ApiRequest
 from lambdad.api.restjson import RestJsonService
 from lambdad.control.functions import LATEST, FunctionRecord
 from lambdad.control.names import function_arn, parse_function_ref, validation_error
+from lambdad.control.records import EventInvokeConfig
 from lambdad.control.validation import check_int_range
 from lambdad.errors import InvalidParameterValueException, ResourceNotFoundException
 
@@ -38,21 +40,20 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
             raise ResourceNotFoundException("The function doesn't exist.")
         return rec, qualifier
 
-    def configs(rec: FunctionRecord) -> dict[str, Any]:
-        return rec.meta.setdefault("event_invoke_configs", {})
-
     def missing(rec: FunctionRecord, qualifier: str) -> ResourceNotFoundException:
         arn = function_arn(region, rec.account, rec.name, qualifier)
         return ResourceNotFoundException(f"The function {arn} doesn't have an EventInvokeConfig")
 
-    def validate(rec: FunctionRecord, params: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        errors = []
+    def validate(rec: FunctionRecord, params: dict[str, Any], current: EventInvokeConfig) -> EventInvokeConfig:
+        """`current` with what `params` sets (AWS replaces both destinations when DestinationConfig is given)."""
+        errors: list[str] = []
         check_int_range(params, "MaximumRetryAttempts", "maximumRetryAttempts", 0, 2, errors)
         check_int_range(params, "MaximumEventAgeInSeconds", "maximumEventAgeInSeconds", 60, 21600, errors)
-        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
-            if params.get(key) is not None:
-                out[key] = params[key]
+        out = replace(current, last_modified=time.time())
+        if params.get("MaximumRetryAttempts") is not None:
+            out = replace(out, maximum_retry_attempts=params["MaximumRetryAttempts"])
+        if params.get("MaximumEventAgeInSeconds") is not None:
+            out = replace(out, maximum_event_age_s=params["MaximumEventAgeInSeconds"])
         dest_cfg = params.get("DestinationConfig")
         if dest_cfg is not None:
             for key, label in (("OnSuccess", "onSuccess"), ("OnFailure", "onFailure")):
@@ -63,7 +64,7 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
         if errors:
             raise validation_error(errors)
         if dest_cfg is not None:
-            clean: dict[str, Any] = {}
+            clean: dict[str, str | None] = {"OnSuccess": None, "OnFailure": None}
             for key in ("OnSuccess", "OnFailure"):
                 dest = (dest_cfg.get(key) or {}).get("Destination")
                 if not dest:
@@ -87,22 +88,15 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
                 if denied is not None:  # Lambda delivers as the execution role (checked again at delivery)
                     raise InvalidParameterValueException(
                         f"The function's execution role does not have permissions to call {denied} on {dest}")
-                clean[key] = {"Destination": dest}
-            out["DestinationConfig"] = clean
+                clean[key] = dest
+            out = replace(out, on_success=clean["OnSuccess"], on_failure=clean["OnFailure"])
         return out
 
-    def render(rec: FunctionRecord, qualifier: str, cfg: dict[str, Any]) -> dict[str, Any]:
-        out = {"FunctionArn": function_arn(region, rec.account, rec.name, qualifier),
-               "LastModified": cfg["LastModified"]}
-        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
-            if key in cfg:
-                out[key] = cfg[key]
-        out["DestinationConfig"] = {k: v for k, v in (cfg.get("DestinationConfig") or {}).items()}
-        return out
+    def render(rec: FunctionRecord, qualifier: str, cfg: EventInvokeConfig) -> dict[str, Any]:
+        return cfg.to_api(function_arn(region, rec.account, rec.name, qualifier))
 
-    def store(rec: FunctionRecord, qualifier: str, cfg: dict[str, Any]) -> dict[str, Any]:
-        cfg["LastModified"] = time.time()
-        configs(rec)[qualifier] = cfg
+    def store(rec: FunctionRecord, qualifier: str, cfg: EventInvokeConfig) -> dict[str, Any]:
+        rec.event_invoke_configs[qualifier] = cfg
         registry.save_meta(rec)
         return render(rec, qualifier, cfg)
 
@@ -113,17 +107,15 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
                                                         "DestinationConfig")):
             raise InvalidParameterValueException(
                 "You must specify at least one of error handling or destination setting.")
-        return store(rec, qualifier, validate(rec, params))
+        return store(rec, qualifier, validate(rec, params, EventInvokeConfig(time.time())))
 
     @svc.handler("UpdateFunctionEventInvokeConfig")
     async def update_config(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         rec, qualifier = target(request, params)
-        current = configs(rec).get(qualifier)
+        current = rec.event_invoke_configs.get(qualifier)
         if current is None:
             raise missing(rec, qualifier)
-        merged = dict(current)
-        merged.update(validate(rec, params))
-        return store(rec, qualifier, merged)
+        return store(rec, qualifier, validate(rec, params, current))
 
     @svc.handler("GetFunctionEventInvokeConfig")
     async def get_config(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +123,7 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
         r = parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier"), request.principal.account)
         qualifier = r.qualifier or LATEST
         rec = registry.find(r.account, r.name)
-        cfg = configs(rec).get(qualifier) if rec is not None else None
+        cfg = rec.event_invoke_configs.get(qualifier) if rec is not None else None
         if rec is None or cfg is None:
             raise ResourceNotFoundException(f"The function {function_arn(region, r.account, r.name, qualifier)} "
                                             "doesn't have an EventInvokeConfig")
@@ -140,9 +132,9 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
     @svc.handler("DeleteFunctionEventInvokeConfig")
     async def delete_config(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         rec, qualifier = target(request, params)
-        if qualifier not in configs(rec):
+        if qualifier not in rec.event_invoke_configs:
             raise missing(rec, qualifier)
-        del configs(rec)[qualifier]
+        del rec.event_invoke_configs[qualifier]
         registry.save_meta(rec)
         return {}
 
@@ -155,7 +147,7 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
         rec = registry.find(r.account, r.name)
         if rec is None:
             raise ResourceNotFoundException("The function doesn't exist.")
-        items = [render(rec, q, cfg) for q, cfg in sorted(configs(rec).items())]
+        items = [render(rec, q, cfg) for q, cfg in sorted(rec.event_invoke_configs.items())]
         page, marker = paginate(items, params.get("Marker"), params.get("MaxItems"))
         out: dict[str, Any] = {"FunctionEventInvokeConfigs": page}
         if marker:

@@ -46,10 +46,10 @@ def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions
             version = params.get("VersionNumber")
             arn = f"{arn}:{version}" if version is not None else arn
             return arn, arn.split(":")[4] or account, None, None
-        arn = params.get("Arn") or params.get("CodeSigningConfigArn")
-        if arn:
-            parts = str(arn).split(":")
-            return str(arn), parts[4] if len(parts) > 4 and parts[4] else account, None, None
+        given = params.get("Arn") or params.get("CodeSigningConfigArn")
+        if given:
+            parts = str(given).split(":")
+            return str(given), parts[4] if len(parts) > 4 and parts[4] else account, None, None
         if params.get("UUID"):
             return f"arn:aws:lambda:{region}:{account}:event-source-mapping:{params['UUID']}", account, None, None
         return "*", account, None, None

@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 from lambdad.control.functions import FunctionVersion
-from lambdad.control.names import validation_error
 from lambdad.errors import InvalidParameterValueException
 
 PAGE_DEFAULT = 50
@@ -51,13 +50,8 @@ def paginate(items: list[Any], marker: str | None, max_items: int | None) -> tup
             start = int(base64.b64decode(marker).decode())
         except (ValueError, binascii.Error) as exc:
             raise InvalidParameterValueException("Invalid marker") from exc
+    # MaxItems' range (1 to 50 or 10000 by operation) is the model's, checked by the codec.
     size = PAGE_DEFAULT if max_items is None else max_items
-    if size < 1:
-        raise validation_error([f"Value '{size}' at 'maxItems' failed to satisfy constraint: Member must have "
-                                "value greater than or equal to 1"])
-    if size > 10000:
-        raise validation_error([f"Value '{size}' at 'maxItems' failed to satisfy constraint: Member must have "
-                                "value less than or equal to 10000"])
     page = items[start:start + size]
     next_start = start + size
     return page, base64.b64encode(str(next_start).encode()).decode() if next_start < len(items) else None

@@ -37,7 +37,7 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
     @svc.handler("GetLayerVersion")
     async def get_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params)
-        lv = layers.get(caller(request), account, name, params.get("VersionNumber"))
+        lv = layers.get(caller(request), account, name, params["VersionNumber"])
         return lv.to_api(backend.code_links.url(lv.digest, lv.arn))
 
     @svc.handler("GetLayerVersionByArn")
@@ -64,24 +64,24 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
     @svc.handler("DeleteLayerVersion")
     async def delete_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params, "DeleteLayerVersion")
-        layers.delete(account, name, params.get("VersionNumber"))
+        layers.delete(account, name, params["VersionNumber"])
         return {}
 
     @svc.handler("AddLayerVersionPermission")
     async def add_layer_version_permission(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params, "AddLayerVersionPermission")
-        statement, revision = layers.add_permission(account, name, params.get("VersionNumber"), params)
+        statement, revision = layers.add_permission(account, name, params["VersionNumber"], params)
         return {"Statement": json.dumps(statement), "RevisionId": revision}
 
     @svc.handler("RemoveLayerVersionPermission")
     async def remove_layer_version_permission(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params, "RemoveLayerVersionPermission")
-        layers.remove_permission(account, name, params.get("VersionNumber"), params.get("StatementId", ""),
+        layers.remove_permission(account, name, params["VersionNumber"], params.get("StatementId", ""),
                                  params.get("RevisionId"))
         return {}
 
     @svc.handler("GetLayerVersionPolicy")
     async def get_layer_version_policy(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params, "GetLayerVersionPolicy")
-        policy, revision = layers.get_policy(account, name, params.get("VersionNumber"))
+        policy, revision = layers.get_policy(account, name, params["VersionNumber"])
         return {"Policy": json.dumps(policy), "RevisionId": revision}

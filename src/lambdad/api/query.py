@@ -291,8 +291,12 @@ class QueryService:
     def __init__(self, model: ServiceModel, xmlns: str | None = None, *, error_detail: bool = False,
                  missing_parameter: Callable[[str, str], ApiError] | None = None,
                  also_required: Mapping[str, tuple[str, ...]] | None = None,
+                 validation_code: str | None = None, unchecked: frozenset[str] = frozenset(),
                  authorize: Authorize | None) -> None:
         self.model = model
+        self.unchecked = unchecked  # shapes the handlers check in the service's own words
+        #: the code of the model's generated constraint errors (api/shapes.py); None: not checked
+        self.validation_code = validation_code
         self.also_required = also_required or {}
         self.xmlns = xmlns or model.metadata.get("xmlNamespace", "")
         self.error_detail = error_detail
@@ -325,6 +329,10 @@ class QueryService:
             nested = shapes.missing_in_query(shape, decoded, self.also_required)
             if nested:
                 raise self.missing_parameter(name, nested[0])
+        if self.validation_code is not None:
+            broken = shapes.constraint_errors(shape, decoded, "", self.unchecked)
+            if broken:
+                raise ApiError(shapes.validation_message([], broken), code=self.validation_code)
         return decoded
 
     async def dispatch(self, request: ApiRequest, params: Mapping[str, str] | None = None) -> ApiResponse:

@@ -73,8 +73,11 @@ def _compile(op: OperationModel) -> Route:
 
 
 class RestJsonService:
-    def __init__(self, service_name: str, *, authorize: Authorize | None) -> None:
+    def __init__(self, service_name: str, *, authorize: Authorize | None,
+                 unchecked: frozenset[str] = frozenset()) -> None:
         self.model = botocore.session.get_session().get_service_model(service_name)
+        #: shapes whose model constraints the handlers check in the service's own words (shapes.py)
+        self.unchecked = unchecked
         self.routes: dict[str, list[Route]] = {}
         self.by_name: dict[str, Route] = {}
         self.authorize = authorize
@@ -169,8 +172,11 @@ class RestJsonService:
         missing = [path for path in missing if path not in present]
         top = {shapes.member_path("", name) for name in shape.required_members if name not in params}
         missing.extend(sorted(top - set(missing)))
-        if missing:
+        if missing:  # AWS's recorded answers name only the absent members when some are
             raise ValidationException(shapes.validation_message(missing))
+        broken = shapes.constraint_errors(shape, params, "", self.unchecked)
+        if broken:
+            raise ValidationException(shapes.validation_message([], broken))
         return params
 
     # -- output -----------------------------------------------------------------------------

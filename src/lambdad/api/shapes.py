@@ -11,24 +11,31 @@ the way AWS's front end refuses it:
   `InvalidRequestContentException` (`TypeMismatch` carries both, each codec picks its shape);
 - a missing required member is a validation error in AWS's wording, one per member, at AWS's path
   (lowerCamel members, list items as `name.1.member`): "Value null at 'rulePriorities.1.member.ruleArn'
-  failed to satisfy constraint: Member must not be null". `validation_message` builds the sentence.
+  failed to satisfy constraint: Member must not be null". `validation_message` builds the sentence;
+- a present member outside the model's length, pattern, enum or range is a validation clause in
+  AWS's wording (`constraint_errors`); a list or map of scalars fails as one clause at the collection
+  ("Member must satisfy constraint: [...]"), as AWS's recordings show.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from botocore.model import Shape
 
+from lambdad.errors import LambdadError
+
 _INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 # How the AWS JSON deserializer names a target type in "<token> can not be converted to <type>".
+_SCALARS = ("string", "integer", "long", "float", "double")
 _TARGET = {"string": "a String", "integer": "an Integer", "long": "a Long", "boolean": "a Boolean",
            "float": "a Float", "double": "a Double", "blob": "a ByteBuffer", "timestamp": "a Date"}
 
 
-class TypeMismatch(Exception):
+class TypeMismatch(LambdadError):
     """A JSON value of a type its shape cannot take. `message` is the AWS JSON-protocol text; `path`
     and `type_name` let rest-json word it as Lambda does."""
 
@@ -52,18 +59,55 @@ def validation_message(missing: list[str], other: list[str] | None = None) -> st
     return f"{n} validation {'error' if n == 1 else 'errors'} detected: " + "; ".join(clauses)
 
 
-def range_errors(shape: Shape, value: Any, path: str = "") -> list[str]:
-    """The model's min/max of every integer in a decoded value, as AWS's validation clauses."""
+def constraint_errors(shape: Shape, value: Any, path: str = "", unchecked: frozenset[str] = frozenset()
+                      ) -> list[str]:
+    """The model's min/max (string and list length, number range), pattern and enum of every member
+    of a decoded value, as AWS's validation clauses, in member order. `unchecked` names shapes whose
+    constraints the service checks itself, in its own words (Lambda's `Runtime`: an unknown runtime is
+    an InvalidParameterValueException, not a validation error)."""
     errors: list[str] = []
     t = shape.type_name
+    if shape.name in unchecked:
+        return errors
     if t == "structure" and isinstance(value, dict):
         for name, member in shape.members.items():
             if name in value:
-                errors += range_errors(member, value[name], member_path(path, name))
-    elif t == "list" and isinstance(value, list):
+                errors += constraint_errors(member, value[name], member_path(path, name), unchecked)
+        return errors
+    if t == "list" and isinstance(value, list):
+        errors += _length_errors(shape, value, path)
+        member = shape.member
+        if member.type_name == "string":
+            # A list of constrained strings fails as one clause at the list, naming the member's
+            # constraints: "Value '[X86_64]' at 'architectures' failed to satisfy constraint: Member must
+            # satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]".
+            if any(constraint_errors(member, item, path, unchecked) for item in value):
+                errors.append(f"Value '{_listing(value)}' at '{path}' failed to satisfy constraint: Member must "
+                              f"satisfy constraint: [{', '.join(_describe(member))}]")
+            return errors
         for i, item in enumerate(value, 1):
-            errors += range_errors(shape.member, item, f"{path}.{i}.member")
-    elif t in _INT_RANGES and isinstance(value, int):
+            errors += constraint_errors(member, item, f"{path}.{i}.member", unchecked)
+    elif t == "map" and isinstance(value, dict):
+        errors += _length_errors(shape, value, path)
+        if shape.value.type_name in _SCALARS:  # as a list of strings: one clause at the map
+            if any(constraint_errors(shape.value, item, path, unchecked) for item in value.values()):
+                shown = {k: _number(shape.value, v) for k, v in value.items()}
+                errors.append(f"Value '{_listing(shown)}' at '{path}' failed to satisfy constraint: Map value "
+                              f"must satisfy constraint: [{', '.join(_describe(shape.value))}]")
+            return errors
+        for key, item in value.items():
+            errors += constraint_errors(shape.value, item, f"{path}.{key}", unchecked)
+    elif t == "string" and isinstance(value, str):
+        errors += _length_errors(shape, value, path)
+        pattern = _pattern(shape.metadata.get("pattern"))
+        if pattern is not None and pattern.match(value) is None:
+            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy "
+                          f"regular expression pattern: {shape.metadata['pattern']}")
+        enum = shape.metadata.get("enum")
+        if enum and value not in enum:
+            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy "
+                          f"enum value set: [{', '.join(enum)}]")
+    elif t in (*_INT_RANGES, "float", "double") and isinstance(value, int | float) and not isinstance(value, bool):
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
         if low is not None and value < low:
             errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value "
@@ -72,6 +116,67 @@ def range_errors(shape: Shape, value: Any, path: str = "") -> list[str]:
             errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value "
                           f"less than or equal to {high}")
     return errors
+
+
+def _describe(shape: Shape) -> list[str]:
+    """A scalar shape's constraints as AWS lists them inside "Member must satisfy constraint: [...]"."""
+    meta = shape.metadata
+    out = []
+    if shape.type_name != "string":
+        if "max" in meta:
+            out.append(f"Member must have value less than or equal to {meta['max']}")
+        if "min" in meta:
+            out.append(f"Member must have value greater than or equal to {meta['min']}")
+        return [*out, "Member must not be null"]
+    if "max" in meta:
+        out.append(f"Member must have length less than or equal to {meta['max']}")
+    if "min" in meta:
+        out.append(f"Member must have length greater than or equal to {meta['min']}")
+    if "pattern" in meta:
+        out.append(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+    if meta.get("enum"):
+        out.append(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
+    return [*out, "Member must not be null"]
+
+
+def _number(shape: Shape, value: Any) -> Any:
+    # A float member prints as Java's Double does (2 -> 2.0).
+    return float(value) if shape.type_name in ("float", "double") and isinstance(value, int) else value
+
+
+def _length_errors(shape: Shape, value: Any, path: str) -> list[str]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    shown = value if isinstance(value, str) else _listing(value)
+    if low is not None and len(value) < low:
+        return [f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length "
+                f"greater than or equal to {low}"]
+    if high is not None and len(value) > high:
+        return [f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length "
+                f"less than or equal to {high}"]
+    return []
+
+
+def _listing(value: Any) -> str:
+    # AWS prints a collection the way Java's toString does: [a, b] and {k=v}.
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
+    return "[" + ", ".join(str(v) for v in value) + "]"
+
+
+_PATTERNS: dict[str, re.Pattern[str] | None] = {}
+
+
+def _pattern(source: str | None) -> re.Pattern[str] | None:
+    """The model's (Java) regular expression compiled once, matched against the whole value as Java's
+    `matches` does. A pattern Python's `re` cannot read is not checked (the handler still is)."""
+    if source is None:
+        return None
+    if source not in _PATTERNS:
+        try:
+            _PATTERNS[source] = re.compile(f"(?:{source})\\Z", re.DOTALL)
+        except re.error:
+            _PATTERNS[source] = None
+    return _PATTERNS[source]
 
 
 def _token(value: Any) -> str:

@@ -139,7 +139,9 @@ class CredentialStore:
                     "token": self._keyring.encrypt(cred.session_token or "", cred.access_key_id + "/token"),
                     "account": account, "arn": principal_arn, "role": role_name, "user": user_name,
                     "id": principal_id, "source": source_identity, "root": is_root}
-            self._store.execute("INSERT OR REPLACE INTO sts_sessions (access_key_id, expires, data) VALUES (?,?,?)",
+            self._store.execute("INSERT INTO sts_sessions (access_key_id, expires, data) VALUES (?,?,?) "
+                                "ON CONFLICT (access_key_id) DO UPDATE SET expires=excluded.expires, "
+                                "data=excluded.data",
                                 (cred.access_key_id, cred.expires, json.dumps(data)))
         self._issued += 1
         if self._issued % _SWEEP_EVERY == 0:

@@ -20,12 +20,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from lambdad.config import Config
+from lambdad.errors import LambdadError
 
 PREFIX = "v1:"
 _NONCE = 12
 
 
-class KeyringError(Exception):
+class KeyringError(LambdadError):
     """The master key is missing, malformed, or does not open a stored secret."""
 
 

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambdad import safejson, wildcards
+from lambdad.errors import LambdadError
 
 __all__ = ["Decision", "PolicyError", "RequestContext", "evaluate", "validate_policy_document"]
 
@@ -65,7 +66,7 @@ class RequestContext:
     principal_service: str | None = None
 
 
-class PolicyError(Exception):
+class PolicyError(LambdadError):
     """A policy document IAM would refuse (``MalformedPolicyDocument``, HTTP 400)."""
 
     def __init__(self, code: str, message: str, status: int = 400) -> None:

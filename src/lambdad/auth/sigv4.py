@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, unquote_to_bytes
 
+from lambdad.errors import LambdadError
+
 __all__ = ["PendingSignature", "SigV4Error", "SignedRequestInfo", "begin", "parse_scope", "verify"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -50,7 +52,7 @@ class SignedRequestInfo:
     session_token: str | None  # X-Amz-Security-Token header or query parameter
 
 
-class SigV4Error(Exception):
+class SigV4Error(LambdadError):
     """A request failed authentication; ``code``/``message``/``status`` are what AWS answers."""
 
     def __init__(self, code: str, message: str, status: int = 403) -> None:
@@ -273,7 +275,7 @@ def _from_authorization(auth: str, headers: Mapping[str, str]) -> _Claim:
     ]
     if amz_date is None:
         problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
-    if problems:
+    if problems or amz_date is None:
         raise _incomplete(" ".join(problems) + f" Authorization={auth}")
     if algorithm != ALGORITHM:
         raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm}'")
@@ -441,7 +443,7 @@ def begin(
     auth = headers.get("authorization") or None  # an empty header is no credential at all
     presigned = auth is None
     pairs, amz = _parse_query(raw_query, presigned)
-    if presigned:
+    if auth is None:
         if not amz.get("x-amz-signature") and not amz.get("x-amz-credential") and not amz.get("x-amz-algorithm"):
             raise _missing_token()
         claim = _from_query(amz)

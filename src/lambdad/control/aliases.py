@@ -9,6 +9,7 @@ in the other version's pool from the next request on.
 
 from __future__ import annotations
 
+import builtins
 import json
 import random
 import re
@@ -173,7 +174,7 @@ class Aliases:
             aliases = [a for a in aliases if version in a.versions()]
         return aliases
 
-    def referencing(self, account: str, function: str, version: str) -> list[str]:
+    def referencing(self, account: str, function: str, version: str) -> builtins.list[str]:  # `list` is a method here
         return [a.name for a in self.list(account, function) if version in a.versions()]
 
     # -- writes -----------------------------------------------------------------------------
@@ -255,7 +256,8 @@ class Aliases:
     def _save(self, alias: Alias) -> None:
         body = {"FunctionVersion": alias.function_version, "Description": alias.description,
                 "Weights": alias.weights, "RevisionId": alias.revision}
-        self.store.execute("INSERT OR REPLACE INTO aliases (account, function, name, body) VALUES (?, ?, ?, ?)",
+        self.store.execute("INSERT INTO aliases (account, function, name, body) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (account, function, name) DO UPDATE SET body=excluded.body",
                            (alias.account, alias.function, alias.name, json.dumps(body)))
 
     def _notify(self, alias: Alias, event: str) -> None:

@@ -43,6 +43,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdad.errors import LambdadError
+
 # AWS's texts, as recorded from the real service (InvalidParameterValueException, HTTP 400).
 UNZIP_ERROR_MESSAGE = "Could not unzip uploaded file. Please check your file, then try to upload again."
 EMPTY_ZIP_MESSAGE = "Uploaded file must be a non-empty zip"
@@ -52,7 +54,7 @@ def unzipped_size_message(limit: int) -> str:
     return f"Unzipped size must be smaller than {limit} bytes"
 
 
-class CodeZipError(Exception):
+class CodeZipError(LambdadError):
     """An unacceptable package. .message is user-facing (AWS wording); .detail is the real reason."""
 
     def __init__(self, message: str, detail: str = "") -> None:

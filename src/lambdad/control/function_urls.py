@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lambdad.control.functions import FunctionRecord, FunctionRegistry, now_timestamp
 from lambdad.control.names import function_arn, validation_error
+from lambdad.control.records import UrlConfig
 from lambdad.errors import ResourceConflictException, ResourceNotFoundException
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -22,11 +23,7 @@ class UrlTarget:
     account: str
     name: str
     qualifier: str | None
-    config: dict[str, Any]
-
-
-def _configs(rec: FunctionRecord) -> dict[str, Any]:
-    return rec.meta.setdefault("url_configs", {})
+    config: UrlConfig
 
 
 def _key(qualifier: str | None) -> str:
@@ -41,8 +38,8 @@ class FunctionUrls:
         self.port = port
         self._by_id: dict[str, tuple[str, str, str]] = {}
         for rec in registry.all_records():
-            for key, cfg in (rec.meta.get("url_configs") or {}).items():
-                self._by_id[cfg["UrlId"]] = (rec.account, rec.name, key)
+            for key, cfg in rec.url_configs.items():
+                self._by_id[cfg.url_id] = (rec.account, rec.name, key)
         registry.add_listener(self._on_function_change)
 
     def _on_function_change(self, account: str, name: str, version: str | None) -> None:
@@ -67,43 +64,38 @@ class FunctionUrls:
         if errors:
             raise validation_error(errors)
 
-    def render(self, rec: FunctionRecord, qualifier: str | None, cfg: dict[str, Any],
+    def render(self, rec: FunctionRecord, qualifier: str | None, cfg: UrlConfig,
                with_modified: bool = True) -> dict[str, Any]:
-        out = {"FunctionUrl": self.url(cfg["UrlId"]),
-               "FunctionArn": function_arn(self.region, rec.account, rec.name, qualifier),
-               "AuthType": cfg["AuthType"], "CreationTime": cfg["CreationTime"]}
-        if cfg.get("Cors"):
-            out["Cors"] = cfg["Cors"]
-        if cfg.get("InvokeMode"):
-            out["InvokeMode"] = cfg["InvokeMode"]
+        out: dict[str, Any] = {"FunctionUrl": self.url(cfg.url_id),
+                               "FunctionArn": function_arn(self.region, rec.account, rec.name, qualifier),
+                               "AuthType": cfg.auth_type, "CreationTime": cfg.creation_time}
+        if cfg.cors:
+            out["Cors"] = cfg.cors
+        if cfg.invoke_mode:
+            out["InvokeMode"] = cfg.invoke_mode
         if with_modified:
-            out["LastModifiedTime"] = cfg["LastModifiedTime"]
+            out["LastModifiedTime"] = cfg.last_modified_time
         return out
 
     def create(self, rec: FunctionRecord, qualifier: str | None, params: dict[str, Any]) -> dict[str, Any]:
         self._validate(params)
         if params.get("AuthType") is None:
             raise validation_error(["Value null at 'authType' failed to satisfy constraint: Member must not be null"])
-        configs = _configs(rec)
-        if _key(qualifier) in configs:
+        if _key(qualifier) in rec.url_configs:
             arn = function_arn(self.region, rec.account, rec.name, qualifier)
             raise ResourceConflictException(f"Failed to create function url config for [functionArn = {arn}]. "
                                             "Error message:  FunctionUrlConfig exists for this Lambda function")
         url_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(32))
         stamp = now_timestamp()
-        cfg: dict[str, Any] = {"UrlId": url_id, "AuthType": params["AuthType"], "CreationTime": stamp,
-                               "LastModifiedTime": stamp, "Created": time.time()}
-        if params.get("Cors"):
-            cfg["Cors"] = params["Cors"]
-        if params.get("InvokeMode"):
-            cfg["InvokeMode"] = params["InvokeMode"]
-        configs[_key(qualifier)] = cfg
+        cfg = UrlConfig(url_id, params["AuthType"], stamp, stamp, time.time(),
+                        cors=params.get("Cors") or None, invoke_mode=params.get("InvokeMode") or None)
+        rec.url_configs[_key(qualifier)] = cfg
         self.registry.save_meta(rec)
         self._by_id[url_id] = (rec.account, rec.name, _key(qualifier))
         return self.render(rec, qualifier, cfg, with_modified=False)
 
-    def get_config(self, rec: FunctionRecord, qualifier: str | None) -> dict[str, Any]:
-        cfg = _configs(rec).get(_key(qualifier))
+    def get_config(self, rec: FunctionRecord, qualifier: str | None) -> UrlConfig:
+        cfg = rec.url_configs.get(_key(qualifier))
         if cfg is None:
             raise ResourceNotFoundException("The resource you requested does not exist.")
         return cfg
@@ -111,22 +103,23 @@ class FunctionUrls:
     def update(self, rec: FunctionRecord, qualifier: str | None, params: dict[str, Any]) -> dict[str, Any]:
         self._validate(params)
         cfg = self.get_config(rec, qualifier)
-        for key in ("AuthType", "Cors", "InvokeMode"):
-            if params.get(key) is not None:
-                cfg[key] = params[key]
-        cfg["LastModifiedTime"] = now_timestamp()
+        cfg = replace(cfg, last_modified_time=now_timestamp(),
+                      auth_type=cfg.auth_type if params.get("AuthType") is None else params["AuthType"],
+                      cors=cfg.cors if params.get("Cors") is None else params["Cors"],
+                      invoke_mode=cfg.invoke_mode if params.get("InvokeMode") is None else params["InvokeMode"])
+        rec.url_configs[_key(qualifier)] = cfg
         self.registry.save_meta(rec)
         return self.render(rec, qualifier, cfg)
 
     def delete(self, rec: FunctionRecord, qualifier: str | None) -> None:
         cfg = self.get_config(rec, qualifier)
-        del _configs(rec)[_key(qualifier)]
-        self._by_id.pop(cfg["UrlId"], None)
+        del rec.url_configs[_key(qualifier)]
+        self._by_id.pop(cfg.url_id, None)
         self.registry.save_meta(rec)
 
     def list(self, rec: FunctionRecord) -> list[dict[str, Any]]:
         out = []
-        for key, cfg in sorted(_configs(rec).items()):
+        for key, cfg in sorted(rec.url_configs.items()):
             out.append(self.render(rec, None if key == "$LATEST" else key, cfg))
         return out
 
@@ -138,7 +131,7 @@ class FunctionUrls:
         rec = self.registry.find(account, name)
         if rec is None:
             return None
-        cfg = (rec.meta.get("url_configs") or {}).get(key)
+        cfg = rec.url_configs.get(key)
         if cfg is None:
             return None
         return UrlTarget(account, name, None if key == "$LATEST" else key, cfg)

@@ -26,6 +26,7 @@ from lambdad.config import Config
 from lambdad.control import validation as v
 from lambdad.control.codezip import CodeZipError, inspect_zip
 from lambdad.control.names import function_arn
+from lambdad.control.records import EventInvokeConfig, Published, ResourcePolicy, UrlConfig
 from lambdad.control.validation import check_tags
 from lambdad.errors import (
     ApiError,
@@ -66,7 +67,10 @@ def now_timestamp() -> str:
 
 @dataclass(slots=True, eq=False)
 class FunctionVersion:
-    """One immutable snapshot the invoke path runs (a new object replaces it on every change)."""
+    """One immutable snapshot the invoke path runs (a new object replaces it on every change).
+
+    `config` is the AWS-shaped FunctionConfiguration the API renders; what the invoke path and the
+    runtime read of it is parsed once here, into typed attributes with AWS's defaults."""
 
     account: str
     name: str
@@ -74,6 +78,26 @@ class FunctionVersion:
     config: dict[str, Any]
     code_digest: str
     function: FunctionRecord
+    timeout_s: int = field(init=False)
+    memory_mb: int = field(init=False)
+    ephemeral_mb: int = field(init=False)
+    handler: str = field(init=False)
+    log_group: str = field(init=False)
+    dead_letter_target: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.timeout_s = int(cfg.get("Timeout", 3))
+        self.memory_mb = int(cfg.get("MemorySize", 128))
+        self.ephemeral_mb = int((cfg.get("EphemeralStorage") or {}).get("Size", 512))
+        self.handler = cfg.get("Handler", "")
+        self.log_group = (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{self.name}"
+        self.dead_letter_target = (cfg.get("DeadLetterConfig") or {}).get("TargetArn") or None
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """The environment variables (decrypted; the caller must not change them)."""
+        return (self.config.get("Environment") or {}).get("Variables") or {}
 
     @property
     def arn(self) -> str:
@@ -105,10 +129,57 @@ class FunctionVersion:
 
 @dataclass(slots=True, eq=False)
 class FunctionRecord:
+    """A function's per-function settings (each owned by one module, which replaces its entry on a
+    change and then calls `FunctionRegistry.save_meta`) and its versions."""
+
     account: str
     name: str
-    meta: dict[str, Any]
+    tags: dict[str, str] = field(default_factory=dict)
+    reserved_concurrency: int | None = None  # invoke/reservations.py
+    #: by qualifier ($LATEST, a version or an alias): api/lambda_async_api.py
+    event_invoke_configs: dict[str, EventInvokeConfig] = field(default_factory=dict)
+    url_configs: dict[str, UrlConfig] = field(default_factory=dict)  # by qualifier: control/function_urls.py
+    policies: dict[str, ResourcePolicy] = field(default_factory=dict)  # by qualifier, "" unqualified
+    next_version: int = 1  # control/versions.py: numbers are never reused
+    published: Published | None = None
+    created: float = 0.0
+    #: stored keys this server does not know (written by a newer one): kept, so saving loses nothing
+    unknown: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, FunctionVersion] = field(default_factory=dict)
+
+    def to_stored(self) -> dict[str, Any]:
+        """The JSON object of the `functions.meta` column (the keys it has always had)."""
+        out: dict[str, Any] = dict(self.unknown)
+        out.update(next_version=self.next_version, tags=self.tags, created=self.created)
+        if self.reserved_concurrency is not None:
+            out["reserved_concurrency"] = self.reserved_concurrency
+        if self.event_invoke_configs:
+            out["event_invoke_configs"] = {q: c.to_stored() for q, c in self.event_invoke_configs.items()}
+        if self.url_configs:
+            out["url_configs"] = {q: c.to_stored() for q, c in self.url_configs.items()}
+        if self.policies:
+            out["policies"] = {q: p.to_stored() for q, p in self.policies.items()}
+        if self.published is not None:
+            out["published"] = self.published.to_stored()
+        return out
+
+    @classmethod
+    def from_stored(cls, account: str, name: str, raw: dict[str, Any]) -> FunctionRecord:
+        raw = dict(raw)
+        reserved = raw.pop("reserved_concurrency", None)
+        published = raw.pop("published", None)
+        return cls(
+            account, name,
+            tags=dict(raw.pop("tags", None) or {}),
+            reserved_concurrency=None if reserved is None else int(reserved),
+            event_invoke_configs={q: EventInvokeConfig.from_stored(c)
+                                  for q, c in (raw.pop("event_invoke_configs", None) or {}).items()},
+            url_configs={q: UrlConfig.from_stored(c) for q, c in (raw.pop("url_configs", None) or {}).items()},
+            policies={q: ResourcePolicy.from_stored(p) for q, p in (raw.pop("policies", None) or {}).items()},
+            next_version=int(raw.pop("next_version", 1)),
+            published=Published.from_stored(published) if published else None,
+            created=float(raw.pop("created", 0.0)),
+            unknown=raw)
 
     @property
     def latest(self) -> FunctionVersion:
@@ -141,15 +212,15 @@ class FunctionRegistry:
     # -- loading and notification -----------------------------------------------------------
     def _load(self) -> None:
         for row in self.store.all("SELECT account, name, meta FROM functions"):
-            rec = FunctionRecord(row["account"], row["name"], json.loads(row["meta"]))
+            rec = FunctionRecord.from_stored(row["account"], row["name"], json.loads(row["meta"]))
             self._functions[(rec.account, rec.name)] = rec
         for row in self.store.all("SELECT account, name, version, config, code_digest FROM function_versions"):
-            rec = self._functions.get((row["account"], row["name"]))
-            if rec is None:
+            owner = self._functions.get((row["account"], row["name"]))
+            if owner is None:
                 continue
-            rec.versions[row["version"]] = FunctionVersion(
-                row["account"], row["name"], row["version"], self.decode_config(rec, row["config"]),
-                row["code_digest"], rec)
+            owner.versions[row["version"]] = FunctionVersion(
+                row["account"], row["name"], row["version"], self.decode_config(owner, row["config"]),
+                row["code_digest"], owner)
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -172,13 +243,16 @@ class FunctionRegistry:
             listener(account, name, version)
 
     def _save_meta(self, rec: FunctionRecord) -> None:
-        self.store.execute("INSERT OR REPLACE INTO functions (account, name, meta) VALUES (?, ?, ?)",
-                           (rec.account, rec.name, json.dumps(rec.meta)))
+        self.store.execute("INSERT INTO functions (account, name, meta) VALUES (?, ?, ?) "
+                           "ON CONFLICT (account, name) DO UPDATE SET meta=excluded.meta",
+                           (rec.account, rec.name, json.dumps(rec.to_stored())))
 
     def _save_version(self, fv: FunctionVersion) -> None:
         self.store.execute(
-            "INSERT OR REPLACE INTO function_versions (account, name, version, config, code_digest) "
-            "VALUES (?, ?, ?, ?, ?)", (fv.account, fv.name, fv.version, self.encode_config(fv), fv.code_digest))
+            "INSERT INTO function_versions (account, name, version, config, code_digest) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (account, name, version) DO UPDATE SET config=excluded.config, "
+            "code_digest=excluded.code_digest",
+            (fv.account, fv.name, fv.version, self.encode_config(fv), fv.code_digest))
 
     # -- environment variables at rest ------------------------------------------------------
     def encode_config(self, fv: FunctionVersion) -> str:
@@ -303,8 +377,7 @@ class FunctionRegistry:
                 f"arn:aws:lambda:{self.region}::runtime:{cfg.get('Runtime', 'provided')}")},
         })
         self._complete(account, cfg, digest)
-        rec = FunctionRecord(account, name, {"next_version": 1, "tags": tags,
-                                             "created": time.time()})
+        rec = FunctionRecord(account, name, tags=tags, created=time.time())
         fv = FunctionVersion(account, name, LATEST, cfg, digest, rec)
         rec.versions[LATEST] = fv
         with self.store.transaction():

@@ -295,7 +295,8 @@ class Layers:
                           list(runtimes) if runtimes is not None else None,
                           list(architectures) if architectures is not None else None, params.get("LicenseInfo"))
         with self.store.transaction():
-            self.store.execute("INSERT OR REPLACE INTO layers (account, name, next_version) VALUES (?, ?, ?)",
+            self.store.execute("INSERT INTO layers (account, name, next_version) VALUES (?, ?, ?) "
+                               "ON CONFLICT (account, name) DO UPDATE SET next_version=excluded.next_version",
                                (account, name, number + 1))
             self._save(lv)
         self._next[key] = number + 1
@@ -337,6 +338,7 @@ class Layers:
                           "regular expression pattern: o-[a-z0-9]{10,32}")
         if errors:
             raise validation_error(errors)
+        assert isinstance(principal, str)  # checked above
         lv = self._policy_target(account, name, version)
         self._check_policy_revision(lv, params.get("RevisionId"))
         if any(st["Sid"] == sid for st in lv.statements):
@@ -455,5 +457,6 @@ class Layers:
 
     def _save(self, lv: LayerVersion) -> None:
         self.store.execute(
-            "INSERT OR REPLACE INTO layer_versions (account, name, version, body) VALUES (?, ?, ?, ?)",
+            "INSERT INTO layer_versions (account, name, version, body) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (account, name, version) DO UPDATE SET body=excluded.body",
             (lv.account, lv.name, lv.version, lv.body()))

@@ -13,6 +13,7 @@ from typing import Any
 
 from lambdad.control.functions import FunctionRecord, FunctionRegistry
 from lambdad.control.names import function_arn, validation_error
+from lambdad.control.records import ResourcePolicy
 from lambdad.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -24,10 +25,6 @@ _SID_RE = re.compile(r"([a-zA-Z0-9-_]+)")
 _ACCOUNT_RE = re.compile(r"\d{12}")
 _ACTION_RE = re.compile(r"(lambda:[*]|lambda:[a-zA-Z]+|[*])")
 _SERVICE_RE = re.compile(r"[a-z0-9.-]+\.amazonaws\.com(\.cn)?|[a-z0-9.-]+\.amazon\.com")
-
-
-def _policies(rec: FunctionRecord) -> dict[str, Any]:
-    return rec.meta.setdefault("policies", {})
 
 
 def _key(qualifier: str | None) -> str:
@@ -63,9 +60,9 @@ class Permissions:
                                     "satisfy regular expression pattern: (lambda:[*]|lambda:[a-zA-Z]+|[*])"])
         if qualifier == "$LATEST":
             raise InvalidParameterValueException("We currently do not support adding policies for $LATEST.")
-        policy = _policies(rec).setdefault(_key(qualifier), {"statements": [], "revision": str(uuid.uuid4())})
+        policy = rec.policies.get(_key(qualifier)) or ResourcePolicy((), str(uuid.uuid4()))
         self._check_revision(policy, params.get("RevisionId"))
-        if any(s["Sid"] == sid for s in policy["statements"]):
+        if any(s["Sid"] == sid for s in policy.statements):
             raise ResourceConflictException(
                 f"The statement id ({sid}) provided already exists. Please provide a new statement id, or remove "
                 "the existing statement.")
@@ -91,32 +88,30 @@ class Permissions:
             condition.setdefault("ArnLike", {})["AWS:SourceArn"] = params["SourceArn"]
         if condition:
             statement["Condition"] = condition
-        policy["statements"].append(statement)
-        policy["revision"] = str(uuid.uuid4())
+        rec.policies[_key(qualifier)] = ResourcePolicy((*policy.statements, statement), str(uuid.uuid4()))
         self.registry.save_meta(rec)
         return statement
 
     def remove(self, rec: FunctionRecord, qualifier: str | None, sid: str, revision_id: str | None) -> None:
-        policy = _policies(rec).get(_key(qualifier))
-        if not policy or not policy["statements"]:
+        policy = rec.policies.get(_key(qualifier))
+        if not policy or not policy.statements:
             raise ResourceNotFoundException("No policy is associated with the given resource.")
         self._check_revision(policy, revision_id)
-        kept = [s for s in policy["statements"] if s["Sid"] != sid]
-        if len(kept) == len(policy["statements"]):
+        kept = tuple(s for s in policy.statements if s["Sid"] != sid)
+        if len(kept) == len(policy.statements):
             raise ResourceNotFoundException(f"Statement {sid} is not found in resource policy.")
-        policy["statements"] = kept
-        policy["revision"] = str(uuid.uuid4())
+        rec.policies[_key(qualifier)] = ResourcePolicy(kept, str(uuid.uuid4()))
         self.registry.save_meta(rec)
 
     def document(self, rec: FunctionRecord, qualifier: str | None) -> tuple[dict[str, Any], str] | None:
-        policy = _policies(rec).get(_key(qualifier))
-        if not policy or not policy["statements"]:
+        policy = rec.policies.get(_key(qualifier))
+        if not policy or not policy.statements:
             return None
-        return {"Version": "2012-10-17", "Id": "default", "Statement": policy["statements"]}, policy["revision"]
+        return {"Version": "2012-10-17", "Id": "default", "Statement": list(policy.statements)}, policy.revision
 
     @staticmethod
-    def _check_revision(policy: dict[str, Any], revision_id: str | None) -> None:
-        if revision_id is not None and revision_id != policy["revision"]:
+    def _check_revision(policy: ResourcePolicy, revision_id: str | None) -> None:
+        if revision_id is not None and revision_id != policy.revision:
             raise PreconditionFailedException(
                 "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to "
                 "retrieve the latest Revision Id")

@@ -56,11 +56,11 @@ class FunctionTags:
         return rec
 
     def get_tags(self, account: str, resource: str, arn: str) -> dict[str, str]:
-        return dict(self._record(account, resource).meta.get("tags") or {})
+        return dict(self._record(account, resource).tags)
 
     def set_tags(self, account: str, resource: str, arn: str, tags: dict[str, str]) -> None:
         rec = self._record(account, resource)
-        rec.meta["tags"] = tags
+        rec.tags = tags
         with self.registry.store.transaction():
             self.registry.save_meta(rec)
             # Tagging moves the function's RevisionId on AWS (environments are unaffected).

@@ -1,6 +1,6 @@
 """Published versions: numbered, immutable snapshots of $LATEST's code and configuration.
 
-Numbers come from a per-function counter kept in the function's meta, so a deleted version's
+Numbers come from a per-function counter kept with the function (FunctionRecord.next_version), so a deleted version's
 number is never given out again. Publishing when nothing changed since the last publish returns
 that version instead of a new one (AWS compares what $LATEST holds, not the request).
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lambdad.control.functions import ENV_REVISION, LATEST, FunctionRegistry, FunctionVersion, now_timestamp
 from lambdad.control.names import function_arn
+from lambdad.control.records import Published
 from lambdad.errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException
 
 if TYPE_CHECKING:
@@ -97,10 +98,10 @@ class Versions:
                 f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST ({current_sha}). "
                 "Please try again with the CodeSHA256 in $LATEST.")
         print_ = fingerprint(latest)
-        last = rec.meta.get("published") or {}
-        if last.get("fingerprint") == print_ and last.get("version") in rec.versions:
-            return rec.versions[last["version"]]
-        number = str(rec.meta.get("next_version", 1))
+        last = rec.published
+        if last is not None and last.fingerprint == print_ and last.version in rec.versions:
+            return rec.versions[last.version]
+        number = str(rec.next_version)
         cfg = dict(latest.config)
         for key in _STATE_FIELDS:
             cfg.pop(key, None)
@@ -117,8 +118,8 @@ class Versions:
         snapshot = self.snapshots is not None and self.snapshots.wants(fv)
         if snapshot:
             cfg.update(SNAPSHOT_PENDING)
-        rec.meta["next_version"] = int(number) + 1
-        rec.meta["published"] = {"fingerprint": print_, "version": number}
+        rec.next_version = int(number) + 1
+        rec.published = Published(print_, number)
         with self.registry.store.transaction():
             self.registry.add_version(fv)
             self.registry.save_meta(rec)

@@ -78,7 +78,8 @@ class AlbListeners:
             self._app, http=protocol_class(cfg.request_read_timeout, cfg.max_header_bytes), ws="none",
             lifespan="off", interface="asgi3", log_config=None, log_level="warning", access_log=False,
             proxy_headers=False, server_header=False, date_header=False, limit_concurrency=cfg.max_connections,
-            timeout_keep_alive=cfg.keep_alive_timeout)
+            # uvicorn annotates these seconds as int; it only hands them to loop.call_later (a float is fine)
+            timeout_keep_alive=cfg.keep_alive_timeout)  # type: ignore[arg-type]
         self._config.load()
         self._state = ServerState()
         self._closing = False
@@ -112,7 +113,9 @@ class AlbListeners:
         sock.setblocking(False)
         protocol = self._config.http_protocol_class
         self.servers[port] = asyncio.ensure_future(asyncio.get_running_loop().create_server(
-            lambda: protocol(config=self._config, server_state=self._state, app_state={}), sock=sock))
+            # uvicorn's Config types the loaded class as a bare asyncio.Protocol; it is an HTTP protocol.
+            lambda: protocol(config=self._config, server_state=self._state, app_state={}),  # type: ignore[call-arg]
+            sock=sock))
 
     def _stop(self, task: asyncio.Task[asyncio.AbstractServer], port: int | None) -> None:
         """Stop accepting on a port; its idle connections close, busy ones after their response."""
@@ -124,7 +127,9 @@ class AlbListeners:
         else:
             task.add_done_callback(close)
         for conn in list(self._state.connections):
-            if port is None or (conn.server and conn.server[1] == port):
+            # uvicorn's ServerState.connections lists every protocol; all of them but its own
+            # AutoZttpProtocol shim (never used here) have `server`.
+            if port is None or (conn.server and conn.server[1] == port):  # type: ignore[union-attr]
                 conn.shutdown()
 
     async def start(self) -> None:
@@ -213,7 +218,7 @@ class AlbListeners:
         event = (tg_arn, method, path, headers, query, body, client_ip, port)
         return await self._forward(tg_arn, event)
 
-    async def _forward(self, tg_arn: str, request: tuple[Any, ...]) -> Reply:
+    async def _forward(self, tg_arn: str, request: _Request) -> Reply:
         tg = self.elbv2.target_groups.get(tg_arn)
         if tg is None or not tg["_targets"]:
             return _page(503)
@@ -271,7 +276,8 @@ def _redirect(cfg: dict[str, Any], host: str, port: int, path: str, query: str) 
     target_port = fill(cfg.get("Port") or "#{port}")
     target_host = fill(cfg.get("Host") or "#{host}")
     target_path = "/" + fill(cfg.get("Path") or "/#{path}").lstrip("/")
-    target_query = fill(cfg.get("Query") if cfg.get("Query") is not None else "#{query}")
+    query_template = cfg.get("Query")  # an empty Query drops the query; a missing one keeps it
+    target_query = fill(query_template if query_template is not None else "#{query}")
     default_port = (protocol == "http" and target_port == "80") or (protocol == "https" and target_port == "443")
     location = f"{protocol}://{target_host}{'' if default_port else ':' + target_port}{target_path}"
     if target_query:
@@ -286,6 +292,10 @@ def _is_text(headers: dict[str, list[str]]) -> bool:
         return False
     content_type = headers.get("content-type", [""])[-1].lower()
     return any(content_type.startswith(t) for t in TEXT_TYPES)
+
+
+# What _event needs besides the multi-value setting: (tg_arn, method, path, headers, query, body, client_ip, port).
+_Request = tuple[str, str, str, dict[str, list[str]], list[tuple[str, str]], bytes, str, int]
 
 
 def _event(tg_arn: str, method: str, path: str, headers: dict[str, list[str]], query: list[tuple[str, str]],

@@ -85,7 +85,7 @@ class FunctionUrlDoor:
         target = self.urls.target(url_id or "")
         if target is None:
             return _message(404, "Not Found")
-        cors = target.config.get("Cors") or None
+        cors = target.config.cors
         origin = request.headers.get("origin")
         if (cors and request.method == "OPTIONS" and origin
                 and "access-control-request-method" in request.headers):
@@ -101,7 +101,7 @@ class FunctionUrlDoor:
     async def _authorize(self, request: ApiRequest, body: RequestBody, target: UrlTarget) -> dict[str, Any] | None:
         """Read the body of an allowed request (None for NONE URLs, the IAM authorizer context for
         AWS_IAM), else raise 403. Nothing of the body is read before the caller may send it."""
-        auth_type = target.config["AuthType"]
+        auth_type = target.config.auth_type
         rec = self.registry.find(target.account, target.name)
         assert rec is not None
         doc = self.permissions.document(rec, target.qualifier)

@@ -9,12 +9,14 @@ import binascii
 import json
 from typing import Any
 
+from lambdad.errors import LambdadError
+
 # Connection-level headers are the front door's business: never passed on, in either direction.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "transfer-encoding", "upgrade"})
 
 
-class BadProxyResponse(ValueError):
+class BadProxyResponse(LambdadError, ValueError):
     """The function's answer cannot be turned into an HTTP response (the caller answers 502)."""
 
 

@@ -5,6 +5,13 @@ schedule of due times loaded from the table, runs due events through the normal 
 deletes a row only after its final outcome was delivered, so a `kill -9` at any moment re-runs the
 event at the next start (at-least-once, as AWS promises).
 
+Ownership comes from leases on the rows (the store's `claim`), so several nodes may share the table:
+a node leases the events it accepts (in the same INSERT, so the fast path costs no extra write),
+renews the leases it holds before they run out (`maintain`, every third of a lease), and claims due
+events whose lease ran out (their node died). At start it frees the leases under its own node id (the
+previous process with that id is dead: the data dir's lock says so) and claims everything free. The
+in-memory heap only says when to wake up; an event whose lease was lost is dropped from it.
+
 Retries follow AWS: a function error consumes one of `MaximumRetryAttempts` (default 2), waiting
 `base_delay` then `2 * base_delay` (AWS: about 1 then 2 minutes); throttles and system errors are
 retried with a growing back-off without consuming attempts, until `MaximumEventAgeInSeconds`
@@ -25,10 +32,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad.clock import SYSTEM, Clock
 from lambdad.control.functions import FunctionVersion
+from lambdad.control.records import EventInvokeConfig
 from lambdad.errors import ApiError, RequestTooLargeException, ResourceNotFoundException, TooManyRequestsException
 from lambdad.invoke.invoker import InvokeMeta, InvokeResult
-from lambdad.store import Store
+from lambdad.store import LEASE_COLUMNS, Store, StoreError
 
 log = logging.getLogger("lambdad.async")
 
@@ -42,12 +51,19 @@ CREATE TABLE IF NOT EXISTS async_events (
     received REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_at REAL NOT NULL,
-    state TEXT
+    state TEXT,
+    lease_owner TEXT,
+    lease_until REAL
 );
 """
+TABLE = "async_events"
+#: How long a lease lasts unrenewed: how soon another node runs a dead node's events.
+LEASE_SECONDS = 60.0
+CLAIM_BATCH = 500
 
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE = 6 * 3600
+_NO_CONFIG = EventInvokeConfig(0.0)  # a function without one: AWS defaults
 # Throttled events poll for capacity; a short ceiling keeps a local queue responsive.
 THROTTLE_BACKOFF_MAX = 5.0
 
@@ -65,6 +81,8 @@ class AsyncEvent:
     throttles: int = 0
     #: the last response, for failure records when the age limit ends retries
     last: InvokeResult | None = None
+    #: until when this node's lease on the row lasts (the store's clock: seconds since the epoch)
+    lease_until: float = 0.0
 
 
 Resolve = Callable[[str, str, str | None], tuple[FunctionVersion, str]]
@@ -78,25 +96,74 @@ DELIVERY_METRICS = ("DestinationDeliveryFailures", "DeadLetterErrors")
 class AsyncQueue:
     """The durable half: events accepted, stored, scheduled by due time (the dispatcher runs them)."""
 
-    def __init__(self, store: Store, max_payload_bytes: int) -> None:
+    def __init__(self, store: Store, max_payload_bytes: int, *, owner: str = "local",
+                 lease_seconds: float = LEASE_SECONDS, clock: Clock = SYSTEM) -> None:
         self.store = store
         self.max_payload_bytes = max_payload_bytes
+        #: this node's name on its leases (DataDir.node_id)
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.clock = clock
         self._heap: list[tuple[float, str]] = []
         self._events: dict[str, AsyncEvent] = {}
         self._wake = asyncio.Event()
         self.accepted = 0
         self.completed = 0
         store.ensure_schema(SCHEMA)
+        for column, decl in LEASE_COLUMNS:  # a data dir from before leases
+            store.add_column(TABLE, column, decl)
 
     def load(self) -> int:
-        """Schedule every stored event (those running at a crash run again)."""
-        rows = self.store.all("SELECT id, account, function_name, qualifier, payload, received, attempts, "
-                              "next_at FROM async_events")
-        for r in rows:
-            ev = AsyncEvent(r["id"], r["account"], r["function_name"], r["qualifier"], bytes(r["payload"]),
-                            r["received"], r["attempts"], r["next_at"])
-            self._schedule(ev)
-        return len(rows)
+        """Take and schedule every stored event no other live node holds (those running at a crash run
+        again); how many."""
+        self.store.release(TABLE, owner=self.owner)
+        return self._claim(None)
+
+    def _claim(self, due_before: float | None) -> int:
+        taken = 0
+        while True:
+            rows = self.store.claim(TABLE, owner=self.owner, now=self.clock.time(), due_before=due_before,
+                                    lease_seconds=self.lease_seconds, limit=CLAIM_BATCH)
+            for r in rows:
+                ev = self._events.get(r["id"])
+                if ev is not None:  # ours already, its lease had run out: held again
+                    ev.lease_until = r["lease_until"]
+                    continue
+                self._schedule(AsyncEvent(r["id"], r["account"], r["function_name"], r["qualifier"],
+                                          bytes(r["payload"]), r["received"], r["attempts"], r["next_at"],
+                                          lease_until=r["lease_until"]))
+                taken += 1
+            if len(rows) < CLAIM_BATCH:
+                return taken
+
+    def maintain(self) -> int:
+        """Renew the leases that end within half a lease (forgetting events another node took after
+        ours ran out) and claim due events nobody holds; how many were claimed."""
+        now = self.clock.time()
+        short = [ev.id for ev in self._events.values() if ev.lease_until - now < self.lease_seconds / 2]
+        if short:
+            until = now + self.lease_seconds
+            held = self.store.renew(TABLE, owner=self.owner, keys=short, until=until)
+            for event_id in short:
+                if event_id in held:
+                    self._events[event_id].lease_until = until
+                else:
+                    self._lost(event_id)
+        return self._claim(now)
+
+    async def run_leases(self) -> None:
+        while True:
+            await self.clock.sleep(self.lease_seconds / 3)
+            try:
+                self.maintain()
+            except StoreError as exc:  # a locked database: the next round renews with time to spare
+                log.warning("async event leases not renewed: %s", exc)
+
+    def _lost(self, event_id: str) -> None:
+        ev = self._events.pop(event_id, None)
+        if ev is not None:
+            ev.lease_until = 0.0  # a running one that is retried must win its lease back first
+            log.warning("async event %s is now run by another node (this one's lease ran out)", event_id)
 
     def accept(self, account: str, function_name: str, qualifier: str | None, payload: bytes,
                request_id: str | None = None) -> str:
@@ -106,12 +173,14 @@ class AsyncQueue:
             raise RequestTooLargeException(
                 f"Request must be smaller than {self.max_payload_bytes} bytes for the InvokeFunction operation")
         event_id = request_id or str(uuid.uuid4())
-        now = time.time()
+        now = self.clock.time()
+        lease_until = now + self.lease_seconds
         self.store.execute(
             "INSERT INTO async_events (id, account, function_name, qualifier, payload, received, attempts, "
-            "next_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-            (event_id, account, function_name, qualifier, payload, now, now))
-        self._schedule(AsyncEvent(event_id, account, function_name, qualifier, payload, now, 0, now))
+            "next_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            (event_id, account, function_name, qualifier, payload, now, now, self.owner, lease_until))
+        self._schedule(AsyncEvent(event_id, account, function_name, qualifier, payload, now, 0, now,
+                                  lease_until=lease_until))
         self.accepted += 1
         return event_id
 
@@ -124,24 +193,50 @@ class AsyncQueue:
         while self._heap and self._heap[0][0] <= now:
             _, event_id = heapq.heappop(self._heap)
             ev = self._events.get(event_id)
-            if ev is not None:
-                return ev
+            if ev is None:
+                continue
+            if ev.lease_until <= now and not self._hold(ev, now):
+                continue
+            return ev
         return None
+
+    def _hold(self, ev: AsyncEvent, now: float) -> bool:
+        """Renew a lease that ran out before the event runs (maintain() lagged); False if it is lost."""
+        try:
+            held = self.store.renew(TABLE, owner=self.owner, keys=[ev.id], until=now + self.lease_seconds)
+        except StoreError:
+            heapq.heappush(self._heap, (now + 1.0, ev.id))  # a locked database: try again shortly
+            return False
+        if ev.id not in held:
+            self._lost(ev.id)
+            return False
+        ev.lease_until = now + self.lease_seconds
+        return True
 
     async def wait_for_work(self) -> None:
         """Until the next event is due or a new one arrives."""
         self._wake.clear()
-        timeout = max(0.0, self._heap[0][0] - time.time()) if self._heap else None
+        # The clock's timer, not wait_for's: a fake clock then decides when the next event is due.
+        timer = None
+        if self._heap:
+            timer = self.clock.call_later(max(0.0, self._heap[0][0] - self.clock.time()), self._wake.set)
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
+            await self._wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def reschedule(self, ev: AsyncEvent, next_at: float, *, durable: bool) -> None:
         ev.next_at = next_at
         if durable:  # only a consumed attempt must survive a restart; throttle back-off need not
-            self.store.execute("UPDATE async_events SET attempts=?, next_at=? WHERE id=?",
-                               (ev.attempts, ev.next_at, ev.id))
+            # held until a lease past the retry, so that no renewal is needed while it waits
+            lease_until = next_at + self.lease_seconds
+            if not self.store.execute("UPDATE async_events SET attempts=?, next_at=?, lease_until=? "
+                                      "WHERE id=? AND lease_owner=?",
+                                      (ev.attempts, ev.next_at, lease_until, ev.id, self.owner)):
+                self._lost(ev.id)
+                return
+            ev.lease_until = lease_until
         self._schedule(ev)
 
     def remove(self, ev: AsyncEvent) -> None:
@@ -158,8 +253,9 @@ class AsyncDispatcher:
     """The policy half: runs due events through the invoke path, retries, delivers outcomes."""
 
     def __init__(self, queue: AsyncQueue, resolve: Resolve, run: Run, on_outcome: Outcome, base_delay: float,
-                 max_parallel: int = 256) -> None:
+                 max_parallel: int = 256, *, clock: Clock | None = None) -> None:
         self.queue = queue
+        self.clock = clock if clock is not None else queue.clock  # one time for due times and ages
         self.resolve = resolve
         self.run = run
         self.on_outcome = on_outcome
@@ -171,7 +267,7 @@ class AsyncDispatcher:
     async def run_dispatcher(self) -> None:
         try:
             while True:
-                while (ev := self.queue.pop_due(time.time())) is not None:
+                while (ev := self.queue.pop_due(self.clock.time())) is not None:
                     await self._slots.acquire()
                     task = asyncio.create_task(self._process(ev))
                     self._running.add(task)
@@ -182,9 +278,8 @@ class AsyncDispatcher:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
 
-    def _config(self, fv: FunctionVersion, qualifier: str | None) -> dict[str, Any]:
-        configs = fv.function.meta.get("event_invoke_configs") or {}
-        return configs.get(qualifier or "$LATEST") or {}
+    def _config(self, fv: FunctionVersion, qualifier: str | None) -> EventInvokeConfig:
+        return fv.function.event_invoke_configs.get(qualifier or "$LATEST") or _NO_CONFIG
 
     async def _process(self, ev: AsyncEvent) -> None:
         try:
@@ -203,9 +298,9 @@ class AsyncDispatcher:
             await self._finish(ev, None, "FunctionDeleted", None)
             return
         cfg = self._config(fv, ev.qualifier)
-        max_age = cfg.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE)
-        max_retries = cfg.get("MaximumRetryAttempts", DEFAULT_RETRIES)
-        if time.time() - ev.received > max_age:
+        max_age = DEFAULT_MAX_AGE if cfg.maximum_event_age_s is None else cfg.maximum_event_age_s
+        max_retries = DEFAULT_RETRIES if cfg.maximum_retry_attempts is None else cfg.maximum_retry_attempts
+        if self.clock.time() - ev.received > max_age:
             await self._finish(ev, fv, "EventAgeExceeded", ev.last)
             return
         meta = InvokeMeta(invoked_arn, request_id=ev.id)
@@ -227,7 +322,7 @@ class AsyncDispatcher:
             await self._finish(ev, fv, "RetriesExhausted", result)
             return
         delay = self.base_delay * (2 ** (ev.attempts - 1))
-        if time.time() + delay - ev.received > max_age:
+        if self.clock.time() + delay - ev.received > max_age:
             await self._finish(ev, fv, "EventAgeExceeded", result)
             return
         self._retry_later(ev, consume=True, delay=delay)
@@ -236,7 +331,7 @@ class AsyncDispatcher:
         if delay is None:
             ev.throttles += 1
             delay = min(THROTTLE_BACKOFF_MAX, 0.05 * (2 ** min(ev.throttles, 10))) * random.uniform(0.5, 1.0)
-        self.queue.reschedule(ev, time.time() + delay, durable=consume)
+        self.queue.reschedule(ev, self.clock.time() + delay, durable=consume)
 
     async def _finish(self, ev: AsyncEvent, fv: FunctionVersion | None, condition: str,
                       result: InvokeResult | None) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from lambdad import safejson
 from lambdad.control.functions import FunctionVersion
+from lambdad.errors import LambdadError
 from lambdad.invoke.async_queue import AsyncEvent, invocation_record
 from lambdad.invoke.delivery_access import DeliveryCheck
 from lambdad.invoke.invoker import InvokeResult
@@ -39,7 +40,7 @@ PublishToTopic = Callable[[str, str, str, dict[str, dict[str, str]]], Awaitable[
 InvokeFunction = Callable[[str, str, bytes], Awaitable[None]]
 
 
-class DestinationError(Exception):
+class DestinationError(LambdadError):
     """A target could not take the record."""
 
 
@@ -59,16 +60,14 @@ class Destinations:
                               result: InvokeResult | None) -> list[str]:
         """Send the outcome where the function's configuration says; the failed deliveries' metrics."""
         failed = []
-        configs = fv.function.meta.get("event_invoke_configs") or {}
-        cfg = configs.get(ev.qualifier or "$LATEST") or {}
-        dests = cfg.get("DestinationConfig") or {}
+        cfg = fv.function.event_invoke_configs.get(ev.qualifier or "$LATEST")
         success = condition == "Success"
-        target = (dests.get("OnSuccess" if success else "OnFailure") or {}).get("Destination")
+        target = cfg.destination(success) if cfg is not None else None
         if target:
             record = invocation_record(ev, fv, condition, result)
             if not (self._role_allows(fv, target) and await self._send(fv.account, target, record, success)):
                 failed.append("DestinationDeliveryFailures")
-        dlq = (fv.config.get("DeadLetterConfig") or {}).get("TargetArn")
+        dlq = fv.dead_letter_target
         if not success and dlq:
             error_code, error_message = _error_of(result, condition)
             attributes = {
@@ -86,7 +85,7 @@ class Destinations:
         (they may have changed since the configuration was accepted)."""
         if self.denied_action is None:
             return True
-        denied = self.denied_action(str(fv.config.get("Role") or ""), fv.name, target)
+        denied = self.denied_action(fv.role, fv.name, target)
         if denied is not None:
             log.warning("could not deliver an outcome of %s to %s: its execution role may not call %s there",
                         fv.arn, target, denied)

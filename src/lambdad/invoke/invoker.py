@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lambdad import ids
 from lambdad.config import Config
 from lambdad.control.functions import FunctionRegistry, FunctionVersion
-from lambdad.errors import RequestTooLargeException, ServiceException
+from lambdad.errors import LambdadError, RequestTooLargeException, ServiceException
 from lambdad.invoke.concurrency import ConcurrencyLimiter
 from lambdad.invoke.specs import function_spec
 from lambdad.runtime.environment import Environment, InitFailed, Outcome
@@ -82,7 +82,7 @@ class Invoker:
             opt_dir = self.opt_dir_for(fv) if self.opt_dir_for is not None else None
             env = await self.launcher.launch(function_spec(fv), code_dir, init_type, opt_dir)
             try:
-                await env.wait_init(timeout=max(10.0, float(fv.config.get("Timeout", 3))))
+                await env.wait_init(timeout=max(10.0, fv.timeout_s))
             except InitFailed as exc:
                 raise _InitFailure(exc, exc.logs + env.take_logs(), (time.perf_counter() - started) * 1000.0) from exc
             return env
@@ -109,7 +109,6 @@ class Invoker:
 
     async def _run(self, fv: FunctionVersion, payload: bytes, meta: InvokeMeta, request_id: str,
                    pool: FunctionPool, env: Environment | None) -> InvokeResult:
-        cfg = fv.config
         lines: list[str] = []
         cold = False
         if env is None:
@@ -127,7 +126,7 @@ class Invoker:
                 lines.append(note)
             lines.extend(_split(env.take_logs()))
         lines.append(f"START RequestId: {request_id} Version: {fv.version}")
-        timeout = float(cfg.get("Timeout", 3))
+        timeout = fv.timeout_s
         header = {
             "id": request_id,
             "arn": meta.invoked_arn,
@@ -150,7 +149,7 @@ class Invoker:
         lines.append(f"END RequestId: {request_id}")
         report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
                   f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\t"
-                  f"Memory Size: {cfg.get('MemorySize', 128)} MB\t"
+                  f"Memory Size: {fv.memory_mb} MB\t"
                   f"Max Memory Used: {max(1, outcome.max_rss_kib // 1024)} MB\t")
         if cold and isinstance(env, RestoredEnvironment):
             report += (f"Restore Duration: {env.restore_ms:.2f} ms\t"
@@ -220,7 +219,7 @@ class Invoker:
                 f"exit status {info.get('code')}"
             error_type = "Runtime.OutOfMemory" if info.get("oom") else "Runtime.ExitError"
             body = _error_payload(error_type, f"RequestId: {request_id} Error: {_exit_reason(info, reason)}")
-        memory = fv.config.get("MemorySize", 128)
+        memory = fv.memory_mb
         lines = [*_split(failure.logs),
                  f"INIT_REPORT Init Duration: {failure.init_ms:.2f} ms\tPhase: init\tStatus: error\t"
                  f"Error Type: {error_type}",
@@ -228,14 +227,14 @@ class Invoker:
                  f"REPORT RequestId: {request_id}\tDuration: {failure.init_ms:.2f} ms\t"
                  f"Billed Duration: {max(1, math.ceil(failure.init_ms))} ms\tMemory Size: {memory} MB\t"
                  f"Max Memory Used: 0 MB\tStatus: error\tError Type: {error_type}"]
-        group = (fv.config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{fv.name}"
+        group = fv.log_group
         stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fv.version}]init-{request_id[:8]}"
         self.logs.append(fv.account, group, stream, lines)
         return InvokeResult(body, fv.version, "Unhandled", _tail(lines) if meta.log_tail else None,
                             request_id)
 
 
-class _InitFailure(Exception):
+class _InitFailure(LambdadError):
     """An environment whose init failed, with what it logged and how long init ran."""
 
     def __init__(self, error: InitFailed, logs: bytes, init_ms: float) -> None:
@@ -243,13 +242,6 @@ class _InitFailure(Exception):
         self.error = error
         self.logs = logs
         self.init_ms = init_ms
-
-
-def _exit_reason(info: dict[str, Any], reason: str) -> str:
-    # AWS words a clean exit (status 0, e.g. sys.exit() in a handler) differently from a failing one.
-    if info.get("code") == 0 and not info.get("signal"):
-        return "Runtime exited without providing a reason"
-    return f"Runtime exited with error: {reason}"
 
 
 def _split(raw: bytes) -> list[str]:
@@ -265,7 +257,8 @@ def _tail(lines: list[str]) -> str:
 
 
 def _exit_reason(info: dict[str, Any], reason: str) -> str:
-    # AWS words a clean exit (status 0) without an answer differently from a failure.
+    # AWS words a clean exit (status 0, e.g. sys.exit() in a handler) without an answer differently
+    # from a failing one.
     if info.get("code") == 0 and not info.get("signal"):
         return "Runtime exited without providing a reason"
     return f"Runtime exited with error: {reason}"

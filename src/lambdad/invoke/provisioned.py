@@ -36,6 +36,7 @@ from lambdad.runtime.launcher import LaunchError
 from lambdad.runtime.pool import FunctionPool
 from lambdad.services.logs.function_logs import LogStore
 from lambdad.store import Store
+from lambdad.supervisor import TaskSet
 
 log = logging.getLogger("lambdad.provisioned")
 
@@ -86,7 +87,7 @@ class ProvisionedConcurrency:
         self.region = registry.region
         self._configs: dict[Key, ProvisionedConfig] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("provisioned concurrency")
         self._inits = asyncio.Semaphore(PARALLEL_INITS)
         self._started = False
         store.ensure_schema(SCHEMA)
@@ -109,10 +110,7 @@ class ProvisionedConcurrency:
 
     async def aclose(self) -> None:
         self._started = False
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._tasks.aclose()
 
     # -- API --------------------------------------------------------------------------------
     def put(self, account: str, function: str, qualifier: str, requested: Any) -> ProvisionedConfig:
@@ -143,8 +141,10 @@ class ProvisionedConcurrency:
             cfg = self._configs[key] = ProvisionedConfig(account, function, qualifier, requested, now_timestamp())
         cfg.requested, cfg.last_modified = requested, now_timestamp()
         self.store.execute(
-            "INSERT OR REPLACE INTO provisioned_concurrency (account, function, qualifier, requested, last_modified) "
-            "VALUES (?, ?, ?, ?, ?)", (account, function, qualifier, requested, cfg.last_modified))
+            "INSERT INTO provisioned_concurrency (account, function, qualifier, requested, last_modified) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, function, qualifier) DO UPDATE SET "
+            "requested=excluded.requested, last_modified=excluded.last_modified",
+            (account, function, qualifier, requested, cfg.last_modified))
         self._update_limiter(account, function)
         self._retarget(cfg)
         return cfg
@@ -267,14 +267,12 @@ class ProvisionedConcurrency:
         if not self._started:
             return
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # a change made off the event loop: start() reconciles after a restart
             log.warning("provisioned concurrency of %s not reconciled: no event loop", function)
             return
         for version in versions:
-            task = loop.create_task(self._reconcile(account, function, version), name=f"provision {function}:{version}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._reconcile(account, function, version), name=f"provision {function}:{version}")
 
     def _on_lost(self, pool: FunctionPool) -> None:
         account, function, version = pool.key

@@ -16,14 +16,12 @@ class Reservations:
         self.limiter = limiter
         self.provisioned = provisioned
         for rec in registry.all_records():
-            value = rec.meta.get("reserved_concurrency")
-            if value is not None:
-                limiter.set_reserved((rec.account, rec.name), value)
+            if rec.reserved_concurrency is not None:
+                limiter.set_reserved((rec.account, rec.name), rec.reserved_concurrency)
         registry.add_listener(self._on_function_change)
 
     def get(self, account: str, name: str) -> int | None:
-        value = self.registry.get_record(account, name).meta.get("reserved_concurrency")
-        return None if value is None else int(value)
+        return self.registry.get_record(account, name).reserved_concurrency
 
     def set(self, account: str, name: str, value: int | None) -> None:
         rec = self.registry.get_record(account, name)
@@ -38,9 +36,7 @@ class Reservations:
                 raise InvalidParameterValueException(
                     f"Specified ReservedConcurrentExecutions for function decreases account's "
                     f"UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}].")
-            rec.meta["reserved_concurrency"] = value
-        else:
-            rec.meta.pop("reserved_concurrency", None)
+        rec.reserved_concurrency = value
         self.registry.save_meta(rec)
         self.limiter.set_reserved((account, name), value)
 

@@ -158,7 +158,7 @@ class SnapStart:
         opt_dir = self.opt_dir_for(fv) if self.opt_dir_for is not None else None
         tpl = Template(self.launcher, function_spec(fv), code_dir, opt_dir,
                        park=self.launcher.config.snapstart_park_fork)
-        timeout = max(INIT_TIMEOUT, float(fv.config.get("Timeout", 3)))
+        timeout = max(INIT_TIMEOUT, fv.timeout_s)
         try:
             async with self._inits:
                 await tpl.start(timeout)

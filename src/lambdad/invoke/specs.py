@@ -8,10 +8,7 @@ from lambdad.runtime.spec import FunctionSpec
 
 
 def function_spec(fv: FunctionVersion) -> FunctionSpec:
-    cfg = fv.config
     return FunctionSpec(
-        account=fv.account, name=fv.name, version=fv.version, arn=fv.arn, runtime=cfg.get("Runtime", ""),
-        handler=cfg.get("Handler", ""), role=fv.role, memory_mb=cfg.get("MemorySize", 128),
-        timeout_s=cfg.get("Timeout", 3), ephemeral_mb=(cfg.get("EphemeralStorage") or {}).get("Size", 512),
-        log_group=(cfg.get("LoggingConfig") or {}).get("LogGroup") or "",
-        variables=dict((cfg.get("Environment") or {}).get("Variables") or {}))
+        account=fv.account, name=fv.name, version=fv.version, arn=fv.arn, runtime=fv.runtime,
+        handler=fv.handler, role=fv.role, memory_mb=fv.memory_mb, timeout_s=fv.timeout_s,
+        ephemeral_mb=fv.ephemeral_mb, log_group=fv.log_group, variables=dict(fv.variables))

@@ -14,11 +14,12 @@ import collections
 import enum
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from lambdad.clock import SYSTEM, Clock, TimerHandle
+from lambdad.errors import LambdadError
 from lambdad.runtime.guest import frames
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -51,7 +52,7 @@ class Outcome:
     exit_info: dict[str, Any] | None = None
 
 
-class InitFailed(Exception):
+class InitFailed(LambdadError):
     """The environment did not finish init. payload: the runtime's own error report (JSON), if any;
     exit_info: how it ended otherwise ({"timeout": True}, the exit status, or {"error_type", "reason"}
     when the platform could not start it)."""
@@ -143,12 +144,13 @@ class Environment:
             if getattr(marked, "__override__", False) and not any(hasattr(base, name) for base in cls.__mro__[1:]):
                 raise TypeError(f"{cls.__qualname__}.{name} is marked @override but overrides nothing")
 
-    def __init__(self, env_id: str, spec: dict[str, Any], kill_fn: Any) -> None:
+    def __init__(self, env_id: str, spec: dict[str, Any], kill_fn: Any, *, clock: Clock = SYSTEM) -> None:
         self.id = env_id
         self.spec = spec
         self.pid = 0
         self.state = EnvState.STARTING
-        self.created = time.monotonic()
+        self.clock = clock  # the freezer's timers and idle times (the pool reads them on the same clock)
+        self.created = clock.monotonic()
         self.last_used = self.created
         self.init_ms = 0.0
         self.invocations = 0
@@ -167,7 +169,7 @@ class Environment:
         self.frozen = False
         #: (file, frozen value, thawed value) of its cgroup freezer, when the sandbox has one
         self.freezer: tuple[str, bytes, bytes] | None = None
-        self._freeze_timer: asyncio.TimerHandle | None = None
+        self._freeze_timer: TimerHandle | None = None
         self._claimed = False
 
     # -- set-up by the launcher -------------------------------------------------------------
@@ -211,7 +213,7 @@ class Environment:
         self._frames.clear()  # nothing from an earlier invocation may answer this one
         self._deliver(header, payload)
         kind, body = await self._next_frame(timeout)
-        self.last_used = time.monotonic()
+        self.last_used = self.clock.monotonic()
         if kind == frames.RESULT or kind == frames.ERROR or kind == frames.FATAL:
             (rss,) = frames.U32.unpack_from(body)
             if kind == frames.FATAL:
@@ -279,15 +281,15 @@ class Environment:
         if delay == 0:
             self.freeze()
         elif self._freeze_timer is None:
-            self._freeze_timer = asyncio.get_running_loop().call_later(delay, self._freeze_when_due, delay)
+            self._freeze_timer = self.clock.call_later(delay, self._freeze_when_due, delay)
 
     def _freeze_when_due(self, delay: float) -> None:
         self._freeze_timer = None
         if self.state is not EnvState.IDLE or self._claimed:
             return  # in use (or about to be): its next release arms the timer again
-        remaining = self.last_used + delay - time.monotonic()
+        remaining = self.last_used + delay - self.clock.monotonic()
         if remaining > 0.001:
-            self._freeze_timer = asyncio.get_running_loop().call_later(remaining, self._freeze_when_due, delay)
+            self._freeze_timer = self.clock.call_later(remaining, self._freeze_when_due, delay)
         else:
             self.freeze()
 

@@ -17,7 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from lambdad.config import Config
+from lambdad.errors import LambdadError
 from lambdad.runtime import runtimes
 from lambdad.runtime.environment import Environment
 from lambdad.runtime.interpreters import Interpreters, server_python
@@ -31,10 +34,10 @@ from lambdad.runtime.zygote import Zygote, ZygoteError
 log = logging.getLogger("lambdad.launcher")
 
 # Where the runtime's own libraries (boto3, as on AWS's Python runtime) are found.
-_BOTO3_DIR = str(Path(__import__("boto3").__file__).resolve().parent.parent)
+_BOTO3_DIR = str(Path(boto3.__file__).resolve().parent.parent)
 
 
-class LaunchError(Exception):
+class LaunchError(LambdadError):
     """No environment could be made (zygote or interpreter missing)."""
 
 
@@ -268,11 +271,12 @@ class Launcher:
 
     async def _start_spare(self, node: str) -> Environment:
         env_id = uuid.uuid4().hex
-        spec = {"id": env_id, "task_root": "/", "tmp_dir": str(self.tmp_root / env_id),
-                "env": {"PATH": "/usr/local/bin:/usr/bin/:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC"},
-                "exec": {"argv": runtimes.node_argv(node, str(runtimes.GUEST_DIR), spare=True), "channel": True}}
+        variables = {"PATH": "/usr/local/bin:/usr/bin/:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC"}
+        spec: dict[str, Any] = {"id": env_id, "task_root": "/", "tmp_dir": str(self.tmp_root / env_id),
+                                "exec": {"argv": runtimes.node_argv(node, str(runtimes.GUEST_DIR), spare=True),
+                                         "channel": True}}
         zygote = await self.zygote_for(server_python())
-        return await self._spawn(Environment(env_id, spec, zygote.kill), zygote, spec.pop("env"))
+        return await self._spawn(Environment(env_id, spec, zygote.kill), zygote, variables)
 
     async def aclose(self) -> None:
         for task in self._cleaners:

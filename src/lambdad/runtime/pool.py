@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad.clock import SYSTEM, Clock
 from lambdad.runtime.environment import Environment, EnvState
 
 log = logging.getLogger("lambdad.pool")
@@ -36,8 +36,9 @@ class FunctionPool:
     """Environments of one function version at one revision."""
 
     def __init__(self, key: tuple[str, str, str], revision: str, factory: Factory,
-                 freeze_after: float = -1.0, max_age: float = float("inf")) -> None:
+                 freeze_after: float = -1.0, max_age: float = float("inf"), *, clock: Clock = SYSTEM) -> None:
         self.key = key
+        self.clock = clock
         self.revision = revision
         self.factory = factory
         self.freeze_after = freeze_after
@@ -59,7 +60,7 @@ class FunctionPool:
             env = idle.pop()
             # An HTTP runtime is ready again only once it asks for the next invocation.
             if env.state is EnvState.IDLE:
-                if time.monotonic() - env.created > self.max_age:
+                if self.clock.monotonic() - env.created > self.max_age:
                     self.discard(env)
                     continue
                 env.thaw()
@@ -156,13 +157,14 @@ class FunctionPool:
 
 
 class PoolManager:
-    def __init__(self, idle_timeout: float, freeze_after: float = -1.0, max_age: float = float("inf")) -> None:
+    def __init__(self, idle_timeout: float, freeze_after: float = -1.0, max_age: float = float("inf"), *,
+                 clock: Clock = SYSTEM) -> None:
         """`max_age`: an environment older than this is not reused (its execution-role credentials
         could expire during an invocation); a new one gets fresh credentials."""
         self.idle_timeout = idle_timeout
-        self.max_age = max_age
         self.freeze_after = freeze_after
         self.max_age = max_age
+        self.clock = clock
         self.pools: dict[tuple[str, str, str], FunctionPool] = {}
         self._retired: list[FunctionPool] = []
 
@@ -172,7 +174,7 @@ class PoolManager:
             return pool
         if pool is not None:
             pool.retire()
-        new = self.pools[key] = FunctionPool(key, revision, factory, self.freeze_after, self.max_age)
+        new = self.pools[key] = FunctionPool(key, revision, factory, self.freeze_after, self.max_age, clock=self.clock)
         if pool is not None and pool.provisioned_target and pool.on_provisioned_lost is not None:
             # What runs changed under provisioned environments: the new pool needs its own.
             new.provisioned_target = pool.provisioned_target
@@ -188,8 +190,8 @@ class PoolManager:
     async def run_reaper(self) -> None:
         interval = max(0.5, min(30.0, self.idle_timeout / 4))
         while True:
-            await asyncio.sleep(interval)
-            cutoff = time.monotonic() - self.idle_timeout
+            await self.clock.sleep(interval)
+            cutoff = self.clock.monotonic() - self.idle_timeout
             for pool in list(self.pools.values()):
                 if pool.reap(cutoff):
                     log.debug("reaped idle environments of %s", pool.key)

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from lambdad.config import Config
 from lambdad.runtime.guest import sandbox as guest_sandbox
 
@@ -39,7 +41,7 @@ log = logging.getLogger("lambdad.sandbox")
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
-RUNTIME_LIBS_DIR = str(Path(__import__("boto3").__file__).resolve().parent.parent)
+RUNTIME_LIBS_DIR = str(Path(boto3.__file__).resolve().parent.parent)
 RUN_DIR = Path("/run/lambdad")
 PREFIX = "lambdad-"
 MAX_INSTANCES = 64
@@ -476,6 +478,7 @@ class SandboxHost:
 
     def oom_killed(self, paths: list[str]) -> bool:
         """Whether the memory cgroup's OOM killer killed something in it."""
+        keys: tuple[str, ...]
         for path in paths:
             if self.protections.cgroup_version == 2:
                 name, keys = "memory.events", ("oom_kill", "oom_group_kill")

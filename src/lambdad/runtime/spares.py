@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from lambdad.runtime.environment import Environment, EnvState
+from lambdad.supervisor import TaskSet
 
 log = logging.getLogger("lambdad.spares")
 
@@ -36,7 +37,7 @@ class Spares:
         self._spawn = spawn
         self._ready: dict[str, list[Environment]] = {}
         self._starting: dict[str, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("spare Node.js processes")
         self.handed_out = 0
 
     def take(self, executable: str) -> Environment | None:
@@ -57,9 +58,7 @@ class Spares:
         missing = self.per_executable - len(self._ready.get(executable, ())) - self._starting.get(executable, 0)
         for _ in range(max(0, missing)):
             self._starting[executable] = self._starting.get(executable, 0) + 1
-            task = asyncio.ensure_future(self._start(executable))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._start(executable))
 
     async def _start(self, executable: str) -> None:
         try:
@@ -72,9 +71,7 @@ class Spares:
         self._ready.setdefault(executable, []).append(env)
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose()
         envs = [env for ready in self._ready.values() for env in ready]
         self._ready.clear()
         for env in envs:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdad.errors import LambdadError
 from lambdad.runtime.environment import Environment, EnvState, InitFailed
 from lambdad.runtime.guest import frames
 from lambdad.runtime.launcher import Launcher, LaunchError
@@ -51,7 +52,7 @@ PARK_DELAY = 0.01
 PARK_TIMEOUT = 10.0
 
 
-class TemplateFailed(Exception):
+class TemplateFailed(LambdadError):
     """The template's init failed: AWS's error payload (empty when it died or timed out) and its logs."""
 
     def __init__(self, payload: bytes, logs: bytes, init_ms: float, *, timed_out: bool = False,
@@ -64,7 +65,7 @@ class TemplateFailed(Exception):
         self.exit_info = exit_info or {}
 
 
-class RestoreFailed(Exception):
+class RestoreFailed(LambdadError):
     """A fork did not restore: an after-restore hook failed (payload), it timed out, or it died."""
 
     def __init__(self, env: RestoredEnvironment, error: InitFailed, restore_ms: float) -> None:

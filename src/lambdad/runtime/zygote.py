@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lambdad.errors import LambdadError
 from lambdad.runtime.guest import frames
 
 log = logging.getLogger("lambdad.zygote")
@@ -28,7 +29,7 @@ DeathListener = Callable[["Zygote", list[str]], None]
 _RECENT_EXITS = 256
 
 
-class ZygoteError(Exception):
+class ZygoteError(LambdadError):
     """The zygote could not start or could not fork an environment."""
 
 

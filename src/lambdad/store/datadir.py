@@ -12,6 +12,8 @@
   nearly full the store releases the reserve, and DeleteFunction and friends keep working: the API can
   still free space. It is taken again once there is room. A server that cannot secure it at start says
   so in one line instead of failing later.
+- **Node id**: `DATA_DIR/node-id` names this server among the nodes that may share a database: it owns
+  the leases it takes (store/__init__.py) under that name, and finds them again after a restart.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ import logging
 import os
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 
 log = logging.getLogger("lambdad.store")
 
 LOCK_NAME = "lambdad.lock"
 RESERVE_NAME = "reserve"
+NODE_ID_NAME = "node-id"
 #: What lambdad keeps in the data dir (make_private touches nothing else).
 _OWN = ("lambdad.db", "lambdad.db-wal", "lambdad.db-shm", "lambdad.db-journal", "audit.log", "credentials",
-        "master.key", LOCK_NAME, RESERVE_NAME, "code", "sandbox", "tmp", "spool")
+        "master.key", LOCK_NAME, RESERVE_NAME, NODE_ID_NAME, "code", "sandbox", "tmp", "spool")
 #: Subtrees whose contents environments read or write as other uids: only their roots are made 0700.
 _NOT_PRIVATE = ("code/trees", "code/opt", "sandbox", "tmp")
 
@@ -75,6 +79,7 @@ class DataDir:
                 f"the disk of the data dir {path} is full ({free_bytes(path)} bytes free): lambdad keeps "
                 f"{reserve_bytes} bytes in reserve there so that deletes work on a full disk; free some space "
                 "and start again") from None
+        self.node_id = _node_id(path / NODE_ID_NAME)
 
     def _lock(self) -> int:
         fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -98,6 +103,24 @@ class DataDir:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)  # releases the lock
             self._lock_fd = -1
+
+
+def _node_id(path: Path) -> str:
+    """This data dir's node id, made once (the lock above keeps a second server from sharing it)."""
+    try:
+        existing = path.read_text().strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    node_id = uuid.uuid4().hex
+    tmp = path.with_suffix(".tmp")
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "w") as fh:
+        fh.write(node_id + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return node_id
 
 
 def make_private(root: Path) -> None:

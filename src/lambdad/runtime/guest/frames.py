@@ -1,19 +1,50 @@
 """The framed protocol between the server and an environment (and the server and a zygote).
 
-A frame is `!IB` (body length, kind) followed by the body. One stream socket per environment
-carries, in order: SETUP (server -> environment, its environment variables; absent when the spec
-carried them), INIT_DONE or INIT_ERROR once, then INVOKE -> RESULT | ERROR pairs. When the
-environment is a program the zygote execs (Node.js, a custom runtime's bootstrap), EXEC_FAILED may
-come instead of INIT_DONE: the program could not be started ({"errorType", "reason"}); and FATAL
-may answer an INVOKE instead of ERROR: the same body, and the runtime ends itself right after (an
-uncaught exception), so the environment must not be reused.
-An environment forked from a SnapStart template says HELLO first and waits for its SETUP
-(guest/template.py).
-An INVOKE body is `!I` header length, a JSON header, then the payload bytes untouched, so the
-server never re-encodes a payload on the way in; RESULT bodies are `!I` max-RSS in KiB followed
-by the response bytes.
+A frame is `!IB` (body length, kind) followed by the body; the kinds are `Kind` below. One stream
+socket per environment carries, in order: SETUP (absent when the spec carried the variables),
+INIT_DONE or INIT_ERROR once, then INVOKE -> RESULT | ERROR pairs. When the environment is a
+program the zygote execs (Node.js, a custom runtime's bootstrap), EXEC_FAILED may come instead of
+INIT_DONE, and FATAL may answer an INVOKE instead of ERROR: the same body, and the runtime ends
+itself right after (an uncaught exception), so the environment must not be reused. An environment
+forked from a SnapStart template says HELLO first and waits for its SETUP (guest/template.py).
+
+Bodies (the guest keeps plain dicts: it is Python 3.9+ stdlib only; this list is their one
+definition). JSON objects unless said otherwise:
+
+environment channel
+  SETUP        server -> env   {"env": {name: value}}: the function's variables (secrets never pass
+                               the zygote); also how a spare Node.js process learns whose it now is
+  INIT_DONE    env -> server   {"init_ms": float}: the handler is loaded (or the snapshot restored)
+  INIT_ERROR   env -> server   an AWS error payload {"errorMessage", "errorType", "requestId",
+                               "stackTrace": [str]}; the process exits after it
+  EXEC_FAILED  env -> server   {"errorType", "reason"}: the program could not be started
+  INVOKE       server -> env   `!I` header length, the JSON header, then the payload bytes untouched
+                               (the server never re-encodes a payload). Header: {"id": request id,
+                               "arn": invoked ARN, "deadline": epoch ms, "trace": X-Amzn-Trace-Id,
+                               "client_context"?: object, "identity"?: object}
+  RESULT       env -> server   `!I` max-RSS in KiB, then the response bytes (the handler's JSON)
+  ERROR, FATAL env -> server   `!I` max-RSS in KiB, then an AWS error payload as for INIT_ERROR
+  HELLO        env -> server   empty: a fork of a SnapStart template, first on its channel
+  FORK         server -> template  {"id": environment id, "log_stream"} with the fork's channel and
+                               log pipe passed as fds
+zygote control socket
+  SPAWN        server -> zygote  the spawn spec, with the channel and log fds passed: {"id",
+                               "function_name", "function_version", "handler", "memory_mb",
+                               "timeout", "ephemeral_mb", "log_group", "log_stream", "task_root",
+                               "code_dir", "opt_dir", "tmp_dir", "path_head": [str], "path_tail":
+                               [str], "env"?: variables (absent: SETUP brings them), "exec"?: argv
+                               of a program to exec, "uid", "hostname", "network", "snapstart"}
+                               (runtime/launcher.py builds it; the sandbox reads its own keys)
+  KILL         server -> zygote  {"id"}: end that environment's process tree
+  READY        zygote -> server  {"pid", "python": version, "sandbox": which protections are active}
+  SPAWNED      zygote -> server  {"id", "pid"}
+  SPAWN_FAILED zygote -> server  {"id", "error": text}
+  EXITED       zygote (or template) -> server  {"id", "pid"?, "code": exit status or None,
+                               "signal": signal number or None, "oom"?: true when the memory cgroup
+                               killed it}
 """
 
+import enum
 import json
 import os
 import struct
@@ -21,29 +52,40 @@ import struct
 HEADER = struct.Struct("!IB")
 U32 = struct.Struct("!I")
 
-# server -> environment
-INVOKE = ord("I")
-SETUP = ord("V")  # {"env": {...}}: first frame when the spec has no "env" (secrets never pass the zygote);
-# also how a spare Node.js process learns the variables of the function it now runs
-# environment -> server
-INIT_DONE = ord("D")
-INIT_ERROR = ord("F")
-RESULT = ord("R")
-ERROR = ord("E")
-EXEC_FAILED = ord("B")
-FATAL = ord("T")
-# SnapStart (guest/template.py): server -> template, with the new environment's channel and log pipe
-FORK = ord("C")
-# a new environment forked from a template -> server, first on its channel (the kernel adds its pid)
-HELLO = ord("H")
-# server -> zygote
-SPAWN = ord("S")
-KILL = ord("K")
-# zygote -> server
-SPAWNED = ord("P")
-SPAWN_FAILED = ord("Q")
-EXITED = ord("X")
-READY = ord("Y")
+
+class Kind(enum.IntEnum):
+    """Frame kinds (one byte; an ASCII letter, so a hex dump is readable). Bodies: the docstring."""
+
+    # server -> environment
+    INVOKE = ord("I")
+    SETUP = ord("V")
+    # environment -> server
+    INIT_DONE = ord("D")
+    INIT_ERROR = ord("F")
+    RESULT = ord("R")
+    ERROR = ord("E")
+    EXEC_FAILED = ord("B")
+    FATAL = ord("T")
+    # SnapStart (guest/template.py): server -> template, and a fork's first frame to the server
+    FORK = ord("C")
+    HELLO = ord("H")
+    # server -> zygote
+    SPAWN = ord("S")
+    KILL = ord("K")
+    # zygote -> server
+    SPAWNED = ord("P")
+    SPAWN_FAILED = ord("Q")
+    EXITED = ord("X")
+    READY = ord("Y")
+
+
+# The kinds by their names at module level, as callers have always written them (frames.INVOKE).
+INVOKE, SETUP = Kind.INVOKE, Kind.SETUP
+INIT_DONE, INIT_ERROR, RESULT, ERROR, EXEC_FAILED, FATAL = (
+    Kind.INIT_DONE, Kind.INIT_ERROR, Kind.RESULT, Kind.ERROR, Kind.EXEC_FAILED, Kind.FATAL)
+FORK, HELLO = Kind.FORK, Kind.HELLO
+SPAWN, KILL = Kind.SPAWN, Kind.KILL
+SPAWNED, SPAWN_FAILED, EXITED, READY = Kind.SPAWNED, Kind.SPAWN_FAILED, Kind.EXITED, Kind.READY
 
 MAX_FRAME = 64 * 1024 * 1024
 

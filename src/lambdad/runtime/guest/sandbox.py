@@ -119,18 +119,18 @@ _ETC_DIRS = ("ssl/certs", "ca-certificates", "ld.so.conf.d", "alternatives", "pk
 _DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9))
 
 _libc = None
-_config = {}
-_status = {}
+_config: dict = {}
+_status: dict = {}
 _enabled = False
 _root = ""  # the sandbox root in the zygote's mount namespace
 _store = ""  # where environments' /tmp live (a btrfs mount, or a host directory without quota)
 _store_fd = -1
 _btrfs = False
 _cg_version = 0
-_cg_dirs = {}  # controller -> instance directory (v1), or {"": dir} (v2)
+_cg_dirs: "dict[str, str]" = {}  # controller -> instance directory (v1), or {"": dir} (v2)
 _pidns_fd = -1
-_envs = {}  # env id -> {"cg": [dirs], "tmp": name or None, "uid": int}
-_passwd_uids = set()
+_envs: "dict[str, dict]" = {}  # env id -> {"cg": [dirs], "tmp": name or None, "uid": int}
+_passwd_uids: "set[int]" = set()
 _lock_fd = -1
 #: set to a list to collect (step, time.perf_counter()) marks in enter() (benchmarks/sandbox_cost.py)
 trace = None
@@ -449,7 +449,7 @@ def _prepare_cgroups(cg):
 # idle), so a spawn only renames the cgroups to the environment's id (the server finds the freezer by
 # that name) and writes its limits.
 _SLOTS = 4
-_slots = []
+_slots: list = []
 _slot_seq = [0]
 _closing = [False]
 _swap = [True]  # whether the host has swap (else memory.memsw is the same limit and needs no write)
@@ -879,7 +879,7 @@ def _release(rec):
     return not rec["cg"] and not rec["tmp"]
 
 
-_pending = []  # records of exited environments (and unused slots) still to release
+_pending: list = []  # records of exited environments (and unused slots) still to release
 
 
 _QUIET = 0.005  # seconds without requests before deferred work runs

@@ -15,8 +15,8 @@ environment forked from it, in the order of registration, before its first invoc
 registering is harmless and nothing runs them, as on Lambda.
 """
 
-_before_snapshot = []
-_after_restore = []
+_before_snapshot: list = []
+_after_restore: list = []
 
 
 def register_before_snapshot(func, *args, **kwargs):

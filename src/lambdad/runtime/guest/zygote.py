@@ -204,7 +204,7 @@ def main():
 # the spec to a spare and answers at once. A spare holds nothing of any function until then.
 SPARES = 1
 QUIET = 0.005  # seconds without requests before a spare is forked
-_spares = []  # [(pid, socket to it)]
+_spares: "list[tuple[int, socket.socket]]" = []  # [(pid, socket to it)]
 
 
 def _top_up_spares(ctl):

@@ -70,7 +70,8 @@ class Elbv2:
     def _save(self, kind: str, account: str, item: dict[str, Any], arn_key: str) -> None:
         getattr(self, kind)[item[arn_key]] = item
         self._routes = None
-        self.store.execute("INSERT OR REPLACE INTO elbv2_resources (arn, account, kind, data) VALUES (?,?,?,?)",
+        self.store.execute("INSERT INTO elbv2_resources (arn, account, kind, data) VALUES (?,?,?,?) ON CONFLICT (arn) "
+                           "DO UPDATE SET account=excluded.account, kind=excluded.kind, data=excluded.data",
                            (item[arn_key], account, kind, json.dumps(item)))
 
     def _delete(self, kind: str, arn: str) -> None:

@@ -191,7 +191,8 @@ class Iam:
                 self._register_key(row["account"], rec)
 
     def _save_account(self, account: str) -> None:
-        self.store.execute("INSERT OR REPLACE INTO iam_accounts (account, data) VALUES (?, ?)",
+        self.store.execute("INSERT INTO iam_accounts (account, data) VALUES (?, ?) "
+                           "ON CONFLICT (account) DO UPDATE SET data=excluded.data",
                            (account, json.dumps(self.accounts[account])))
 
     def _table(self, account: str, kind: str) -> dict[str, dict[str, Any]]:
@@ -199,7 +200,8 @@ class Iam:
 
     def _put(self, account: str, kind: str, key: str, rec: dict[str, Any]) -> None:
         self._table(account, kind)[key] = rec
-        self.store.execute("INSERT OR REPLACE INTO iam_entities (account, kind, key, data) VALUES (?, ?, ?, ?)",
+        self.store.execute("INSERT INTO iam_entities (account, kind, key, data) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (account, kind, key) DO UPDATE SET data=excluded.data",
                            (account, kind, key, json.dumps(rec)))
         self._changed()
 
@@ -220,8 +222,9 @@ class Iam:
     def _root_credential(self, account: str, key_id: str, secret: str) -> Credential:
         return Credential(key_id, secret, account, f"arn:aws:iam::{account}:root", is_root=True, principal_id=account)
 
-    def create_account(self, name: str) -> tuple[str, str, str]:
-        """A new account and its root keys: (account id, access key id, secret access key)."""
+    def create_account(self, name: object) -> tuple[str, str, str]:
+        """A new account and its root keys: (account id, access key id, secret access key). The name is
+        checked here: it comes straight from a request body."""
         if not isinstance(name, str) or not name.strip() or len(name) > 50:
             raise validation("An account name of 1 to 50 characters is required.")
         if any(a.get("Name") == name for a in self.accounts.values()):

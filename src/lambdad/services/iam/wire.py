@@ -22,6 +22,10 @@ from lambdad.services.iam.sts import Sts
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
+# A policy document is parsed by the handler, whose MalformedPolicyDocument AWS answers first (and
+# without echoing a 128 KiB value).
+_OWN_WORDS = frozenset({"policyDocumentType"})
+
 def _missing(op: str, name: str) -> ApiError:
     return validation(f"1 validation error detected: Value null at '{name[:1].lower() + name[1:]}' failed to satisfy "
                       "constraint: Member must not be null")
@@ -79,7 +83,9 @@ def _page(items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:
 
 def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("iam")
-    svc = query.QueryService(model, missing_parameter=_missing, authorize=authorize)
+    svc = query.QueryService(model, missing_parameter=_missing, validation_code="ValidationError",
+                             unchecked=_OWN_WORDS,
+                             authorize=authorize)
 
     def op(name: str) -> Callable[[Handler], Handler]:
         return svc.operation(name)
@@ -340,7 +346,9 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
 
 def build_sts(sts: Sts, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("sts")
-    svc = query.QueryService(model, missing_parameter=_missing, authorize=authorize)
+    svc = query.QueryService(model, missing_parameter=_missing, validation_code="ValidationError",
+                             unchecked=_OWN_WORDS,
+                             authorize=authorize)
 
     principal = signer
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdad import safejson
+from lambdad.errors import LambdadError
 
 MAX_KEYS = 5
 MAX_COMBINATIONS = 150
@@ -28,7 +29,7 @@ _OPERATORS = ("prefix", "suffix", "anything-but", "numeric", "exists", "equals-i
 _NUMERIC_OPS = ("=", "<", "<=", ">", ">=")
 
 
-class FilterPolicyError(ValueError):
+class FilterPolicyError(LambdadError, ValueError):
     """The policy is invalid; the message is AWS's reason (the caller adds the prefix)."""
 
 

@@ -24,7 +24,7 @@ _BATCH_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 def anonymous(request: ApiRequest) -> bool:
     """An unsigned SubscribeURL / UnsubscribeURL visit."""
     actions = request.query.get("Action")
-    return bool(actions) and actions[0] in _ANONYMOUS_ACTIONS
+    return bool(actions and actions[0] in _ANONYMOUS_ACTIONS)
 
 
 def _page(items: list[Any], token: str | None) -> tuple[list[Any], str | None]:
