@@ -115,13 +115,18 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server shared by the whole session (tests use unique function names)."""
-    srv = Server(tmp_path_factory.mktemp("lambdad") / "data", free_port(), server_env())
+def running_server(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Server]:
+    """A started server in a temp dir of its own, stopped when the generator closes (for fixtures)."""
+    srv = Server(tmp_path_factory.mktemp(name) / "data", free_port(), server_env())
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server shared by the whole session (tests use unique function names)."""
+    yield from running_server(tmp_path_factory, "lambdad")
 
 
 @pytest.fixture

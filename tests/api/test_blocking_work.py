@@ -19,7 +19,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE, Server, create_function, free_port, server_env, unique
+from tests.conftest import ROLE, Server, create_function, running_server, unique
 
 MAX_GAP = 1.5
 WARM = "def handler(event, context):\n    return {'warm': True}\n"
@@ -27,10 +27,7 @@ WARM = "def handler(event, context):\n    return {'warm': True}\n"
 
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("blocking") / "data", free_port(), server_env())
-    srv.start()
-    yield srv
-    srv.stop()
+    yield from running_server(tmp_path_factory, "blocking")
 
 
 def _many_files_zip(count: int) -> bytes:

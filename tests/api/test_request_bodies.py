@@ -28,7 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from lambdad.api.http_protocol import RequestBody, Spool, SpoolFull
-from tests.conftest import ACCESS_KEY, REGION, ROLE, SECRET_KEY, Server, unique
+from tests.conftest import ACCESS_KEY, REGION, ROLE, SECRET_KEY, Server, running_server, unique
 
 BODY = 60 * 1024 * 1024
 CHUNK = 256 * 1024
@@ -39,12 +39,7 @@ PATH = "/2015-03-31/functions"
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of this module's own, so its memory is only what these requests made it use."""
-    from tests.conftest import free_port, server_env
-
-    srv = Server(tmp_path_factory.mktemp("bodies") / "data", free_port(), server_env())
-    srv.start()
-    yield srv
-    srv.stop()
+    yield from running_server(tmp_path_factory, "bodies")
 
 
 def _status_kb(pid: int, field: str) -> int:
