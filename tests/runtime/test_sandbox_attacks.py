@@ -106,6 +106,8 @@ def handler(event, context):
     return {"ptrace": rc, "errno": err}
 '''
 
+# A provided.al2 runtime that says who answered: its uid and Runtime API address too, so a test can
+# tell the victim's answers from a ghost's and aim a host process at the same listener.
 VICTIM_BOOTSTRAP = r'''#!/bin/bash
 set -euo pipefail
 API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
@@ -114,7 +116,8 @@ while true; do
   EVENT=$(curl -sS -D "$HEADERS" "$API/invocation/next")
   REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
   rm -f "$HEADERS"
-  curl -sS -o /dev/null "$API/invocation/$REQUEST_ID/response" -d "{\"answered_by\": \"victim\", \"event\": $EVENT}"
+  curl -sS -o /dev/null "$API/invocation/$REQUEST_ID/response" \
+    -d "{\"answered_by\": \"victim\", \"uid\": $(id -u), \"api\": \"$AWS_LAMBDA_RUNTIME_API\", \"event\": $EVENT}"
 done
 '''
 
@@ -299,22 +302,8 @@ def test_a_uid_is_reused_first_in_first_out_and_never_while_a_process_runs_as_it
         host.close()
 
 
-REPORTING_BOOTSTRAP = r'''#!/bin/bash
-set -euo pipefail
-API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
-while true; do
-  HEADERS="$(mktemp)"
-  EVENT=$(curl -sS -D "$HEADERS" "$API/invocation/next")
-  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-  rm -f "$HEADERS"
-  curl -sS -o /dev/null "$API/invocation/$REQUEST_ID/response" \
-    -d "{\"answered_by\": \"victim\", \"uid\": $(id -u), \"api\": \"$AWS_LAMBDA_RUNTIME_API\", \"event\": $EVENT}"
-done
-'''
-
-
 def test_the_runtime_api_refuses_a_process_of_the_same_uid_outside_the_environment(lam: Any) -> None:
-    name = deploy(lam, {"bootstrap": REPORTING_BOOTSTRAP}, runtime="provided.al2", Timeout=3)
+    name = deploy(lam, {"bootstrap": VICTIM_BOOTSTRAP}, runtime="provided.al2", Timeout=3)
     first, error = _invoke(lam, name, {"n": 0})
     assert error is None and first["answered_by"] == "victim", first
     uid, api = first["uid"], first["api"]
