@@ -226,7 +226,7 @@ class Lambdad:
 
         spool = Spool(str(spool_dir), SPOOL_BYTES)
         router = Router(authenticator, OwnEndpoints(statistics, code_links, iam, config.account_id), spool,
-                        audit=audit)
+                        default_region=config.region, audit=audit)
         router.add_front_door(FunctionUrlDoor(function_urls, registry, permissions, resolver, invoker, authenticator,
                                               authorizer, spool, region=config.region, port=config.port))
         backend = LambdaBackend(LambdaLimits(config.region, config.max_zip_bytes, config.max_unzipped_bytes),

@@ -49,13 +49,18 @@ class Server:
         authenticator = Authenticator(CredentialStore(config), enabled=True, account_id=ACCOUNT)
         spool_dir = tmp / "spool"
         spool_dir.mkdir()
-        self.router = Router(authenticator, own_endpoints=None, spool=Spool(str(spool_dir), 1 << 20))  # type: ignore[arg-type]
+        self.router = Router(authenticator, own_endpoints=None,  # type: ignore[arg-type]
+                             spool=Spool(str(spool_dir), 1 << 20), default_region=REGION)
 
         lam = RestJsonService("lambda", authorize=allow)
 
         @lam.handler("GetFunction")
         async def get_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
             raise ResourceNotFoundException(f"Function not found: {params['FunctionName']}")
+
+        @lam.handler("ListFunctions")
+        async def list_functions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+            return {"Functions": [], "NextMarker": request.region}  # which region the request is in
 
         self.router.add_service("lambda", lam)
         sts = QueryService(botocore.session.get_session().get_service_model("sts"), authorize=allow)
@@ -89,9 +94,9 @@ def client(tmp_path: Path) -> httpx.AsyncClient:
 
 
 def signed(service: str, method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None,
-           secret: str = SECRET) -> dict[str, Any]:
+           secret: str = SECRET, region: str = REGION) -> dict[str, Any]:
     request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
-    SigV4Auth(Credentials(KEY, secret), service, REGION).add_auth(request)
+    SigV4Auth(Credentials(KEY, secret), service, region).add_auth(request)
     return {"method": method, "url": url, "content": body, "headers": dict(request.headers.items())}
 
 
@@ -113,6 +118,11 @@ def test_rest_json_errors_name_their_type_in_a_header(client: httpx.AsyncClient)
     assert r.headers["x-amzn-errortype"] == "ResourceNotFoundException"
     assert r.json() == {"Type": "User", "Message": "Function not found: nope"}  # Lambda's member name
     assert r.headers["x-amzn-requestid"]
+
+
+def test_a_request_is_in_the_region_its_signature_is_scoped_to(client: httpx.AsyncClient) -> None:
+    r = call(client, **signed("lambda", "GET", "http://lambdad.test/2015-03-31/functions/", region="eu-west-3"))
+    assert r.status_code == 200 and r.json()["NextMarker"] == "eu-west-3"
 
 
 def test_query_errors_are_an_error_response_document(client: httpx.AsyncClient) -> None:

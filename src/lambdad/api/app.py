@@ -68,8 +68,9 @@ class Router:
     """Every request of the API port: front doors, lambdad's own endpoints, then SigV4 and a service."""
 
     def __init__(self, authenticator: Authenticator, own_endpoints: OwnEndpoints, spool: Spool, *,
-                 audit: AuditLog | None = None) -> None:
+                 default_region: str, audit: AuditLog | None = None) -> None:
         self.authenticator = authenticator
+        self.default_region = default_region
         self.own_endpoints = own_endpoints
         self.spool = spool  # bodies waiting for their signature check (api/http_protocol.py)
         self.audit = audit
@@ -106,7 +107,7 @@ class Router:
                 headers[key] = value.decode("latin-1")
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         request = ApiRequest(scope["method"], scope["path"], raw_path, scope["query_string"].decode("latin-1"),
-                             headers, b"", scope.get("client"))
+                             headers, b"", scope.get("client"), region=self.default_region)
         error_code = ""
         try:
             try:
@@ -171,6 +172,7 @@ class Router:
             return self._anonymous_service(request) or self.authenticate(request)
         request.body, info, request.principal = await verified_body(
             request, body, self.authenticator, MAX_BODY, self.spool, self._refuse)
+        request.region = info.region
         return info.service
 
     def authenticate(self, request: ApiRequest) -> str:
@@ -181,7 +183,10 @@ class Router:
                 request.method, request.raw_path, request.raw_query, request.query, request.headers, request.body)
         except sigv4.SigV4Error as exc:
             raise self._refuse(request, exc) from None
-        return info.service if info is not None else self._guess_service(request)
+        if info is None:
+            return self._guess_service(request)
+        request.region = info.region
+        return info.service
 
     def _refuse(self, request: ApiRequest, exc: sigv4.SigV4Error) -> ApiError:
         # Answer in the protocol of the service asked (an unsigned request names none: guess it).

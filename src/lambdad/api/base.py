@@ -25,6 +25,9 @@ class ApiRequest:
     request_id: str = field(default_factory=ids.request_id)
     principal: Principal | None = None
     service: str = ""
+    # The SigV4 credential scope's region (the server's default region for unsigned requests):
+    # resources are scoped by it, as on AWS. Set by the Router once the request is authenticated.
+    region: str = ""
     # What authorization decided this request is (IAM action, resource ARN), for the audit log.
     action: str = ""
     resource: str = ""
