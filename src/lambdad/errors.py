@@ -19,6 +19,8 @@
     ├── InitFailed                    runtime/environment.py: an environment did not finish init
     ├── TemplateFailed                runtime/template.py: a SnapStart template's init failed
     ├── RestoreFailed                 runtime/template.py: a SnapStart fork did not restore
+    ├── InvalidEventPattern           event_patterns.py: an invalid event pattern (`.reason`: AWS's text)
+    ├── TargetFailed                  services/events/delivery.py: an EventBridge target did not take an event
     ├── FilterPolicyError (+ValueError)  services/sns/filter_policy.py: an invalid SNS filter policy
     ├── BadProxyResponse (+ValueError)   frontdoors/proxy.py: a function's answer is no HTTP response (502)
     └── JsonTooDeep (+ValueError)        safejson.py: JSON nested deeper than the cap
@@ -44,6 +46,8 @@
     │                                 (AWS.SimpleQueueService.NonExistentQueue), `json_type` the JSON
     │                                 protocol's (QueueDoesNotExist); raised by services/sqs/queues.py
     ├── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns/topics.py
+    ├── EventsError                   EventBridge and EventBridge Scheduler errors (JSON protocol: ValidationException,
+    │                                 ResourceNotFoundException, InvalidEventPatternException, ...); services/events/
     └── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
                                       MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
                                       ValidationError 400, AccessDenied 403); services/iam/
@@ -194,6 +198,13 @@ class SnsError(ApiError):
     """An SNS error (query protocol): `code` such as InvalidParameter (400) or NotFound (404)."""
 
     code = "InvalidParameter"
+
+
+class EventsError(ApiError):
+    """An EventBridge (or EventBridge Scheduler) error: AWS's code; EventBridge answers every error 400
+    (the Scheduler's rest-json errors pass their own status: 404, 409)."""
+
+    code = "ValidationException"
 
 
 class IamError(ApiError):

@@ -59,6 +59,10 @@ from lambdad.runtime.pool import PoolManager
 from lambdad.services.elbv2 import authz as elbv2_authz
 from lambdad.services.elbv2 import wire as elbv2_wire
 from lambdad.services.elbv2.load_balancers import Elbv2
+from lambdad.services.events import authz as events_authz
+from lambdad.services.events import wire as events_wire
+from lambdad.services.events.buses import EventBridge
+from lambdad.services.events.delivery import Deliverer as EventsDeliverer
 from lambdad.services.iam import authz as iam_authz
 from lambdad.services.iam import wire as iam_wire
 from lambdad.services.iam.execution_roles import ExecutionRoles
@@ -199,12 +203,27 @@ class Lambdad:
                                    attributes: dict[str, dict[str, str]]) -> None:
             await sns.publish(topic_arn, message, attributes=attributes or None)
 
+        # -- EventBridge (issue 15): buses, rules, targets; deliveries through the services above
+        eventbridge = EventBridge(store, owner=self.data_dir.node_id, clock=clock)
+
+        async def events_to_queue(queue_arn: str, body: str, group_id: str | None, dedup_id: str | None,
+                                  attributes: dict[str, dict[str, str]] | None) -> None:
+            await sqs.send_message(queue_arn, body, attributes, group_id=group_id, dedup_id=dedup_id)
+
+        async def events_to_topic(topic_arn: str, message: str) -> None:
+            await sns.publish(topic_arn, message)
+
+        events_delivery = EventsDeliverer(eventbridge, invoke_function=triggers.deliver_events,
+                                          send_to_queue=events_to_queue, publish_to_topic=events_to_topic,
+                                          clock=clock)
+
         delivery_access = DeliveryAccess(authorizer, sqs, sns, registry, permissions,
                                          require_existing_roles=config.require_existing_roles,
                                          default_account=config.account_id)
         registry.check_deliveries_with(delivery_access.denied_action)
         destinations = Destinations(store, config.region, send_to_queue=send_to_queue,
                                     publish_to_topic=publish_to_topic, invoke_function=triggers.invoke_destination,
+                                    put_bus_event=eventbridge.put_service_event,
                                     denied_action=delivery_access.denied_action)
         dispatcher = AsyncDispatcher(async_queue, resolver.for_invoke, invoker.invoke, destinations.deliver_outcome,
                                      config.async_retry_base_delay, max_parallel=max(16, config.account_concurrency),
@@ -222,7 +241,8 @@ class Lambdad:
 
         def statistics() -> dict[str, Any]:
             return {"environments": pools.statistics(), "snapstart": snapstart.statistics(),
-                    "async": dispatcher.statistics(), "background": supervisor.statistics()}
+                    "async": dispatcher.statistics(), "background": supervisor.statistics(),
+                    "events": {**eventbridge.statistics(), **events_delivery.statistics()}}
 
         spool = Spool(str(spool_dir), SPOOL_BYTES)
         router = Router(authenticator, OwnEndpoints(statistics, code_links, iam, config.account_id), spool,
@@ -249,6 +269,8 @@ class Lambdad:
         router.add_anonymous("sns", sns_wire.anonymous)
         elbv2_service = elbv2_wire.build(elbv2, alb.can_invoke, elbv2_authz.hook(authorizer))
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
+        router.add_service("events", events_wire.build(eventbridge, events_authz.hook(authorizer, eventbridge)),
+                           json_render_error)
         self._router = router
 
         # -- start ----------------------------------------------------------------------------
@@ -265,6 +287,8 @@ class Lambdad:
         supervisor.start("async-leases", async_queue.run_leases)
         supervisor.start("sqs-sweeper", sqs.run_sweeper)
         supervisor.start("sns-delivery", sns.run_delivery)
+        supervisor.start("events-delivery", events_delivery.run_delivery)
+        supervisor.start("events-schedules", eventbridge.run_schedules)
         await alb.start()
         if config.demo:
             from lambdad.demo import ensure_demo_function

@@ -1,8 +1,9 @@
 """Where asynchronous outcomes go: OnSuccess/OnFailure destinations and dead-letter queues.
 
 Targets are addressed by ARN: an SQS queue, an SNS topic, another Lambda function (invoked
-asynchronously with the record as its event), or an EventBridge bus (stored as a bus event
-for the EventBridge service to route).
+asynchronously with the record as its event), or an EventBridge bus (the record becomes the
+`detail` of a "Lambda Function Invocation Result - Success/Failure" event that EventBridge routes
+to the bus's rules).
 """
 
 from __future__ import annotations
@@ -24,20 +25,12 @@ from lambdad.store import Store
 
 log = logging.getLogger("lambdad.destinations")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS eventbridge_events (
-    id TEXT PRIMARY KEY,
-    account TEXT NOT NULL,
-    bus_arn TEXT NOT NULL,
-    event TEXT NOT NULL,
-    created REAL NOT NULL
-);
-"""
-
 # (account, target ARN, message body, message attributes) -> delivered
 SendToQueue = Callable[[str, str, str, dict[str, dict[str, str]]], Awaitable[None]]
 PublishToTopic = Callable[[str, str, str, dict[str, dict[str, str]]], Awaitable[None]]
 InvokeFunction = Callable[[str, str, bytes], Awaitable[None]]
+# (account, bus ARN, event) -> routed durably (EventBridge.put_service_event); raises when the bus refuses it
+PutBusEvent = Callable[[str, str, dict[str, Any]], None]
 
 
 class DestinationError(LambdadError):
@@ -46,15 +39,16 @@ class DestinationError(LambdadError):
 
 class Destinations:
     def __init__(self, store: Store, region: str, *, send_to_queue: SendToQueue, publish_to_topic: PublishToTopic,
-                 invoke_function: InvokeFunction, denied_action: DeliveryCheck | None = None) -> None:
+                 invoke_function: InvokeFunction, put_bus_event: PutBusEvent,
+                 denied_action: DeliveryCheck | None = None) -> None:
         self.store = store
+        self.put_bus_event = put_bus_event
         self.region = region
         self.send_to_queue = send_to_queue
         self.publish_to_topic = publish_to_topic
         self.invoke_function = invoke_function
         #: (role ARN, function name, target) -> the API the execution role may not call there, or None
         self.denied_action = denied_action
-        store.ensure_schema(SCHEMA)
 
     async def deliver_outcome(self, ev: AsyncEvent, fv: FunctionVersion, condition: str,
                               result: InvokeResult | None) -> list[str]:
@@ -94,8 +88,7 @@ class Destinations:
     async def _send(self, account: str, target: str, record: dict[str, Any], success: bool) -> bool:
         service = _service_of(target)
         if service == "events":
-            self._put_bus_event(account, target, record, success)
-            return True
+            return self._to_bus(account, target, record, success)
         body = json.dumps(record)
         return await self._raw(account, target, body, {})
 
@@ -110,7 +103,8 @@ class Destinations:
             elif service == "lambda":
                 await self.invoke_function(account, target, body.encode())
             elif service == "events":
-                self._put_bus_event(account, target, json.loads(body), True)
+                if not self._to_bus(account, target, json.loads(body), True):
+                    return False
             else:
                 raise DestinationError(f"no delivery for {target}")
         except Exception as exc:
@@ -119,9 +113,10 @@ class Destinations:
             return False
         return True
 
-    def _put_bus_event(self, account: str, bus_arn: str, record: dict[str, Any], success: bool) -> None:
+    def _to_bus(self, account: str, bus_arn: str, record: dict[str, Any], success: bool) -> bool:
         t = time.time()
-        function_arn = record["requestContext"]["functionArn"]
+        context = record.get("requestContext") if isinstance(record, dict) else None
+        function_arn = context.get("functionArn") if isinstance(context, dict) else None
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -130,16 +125,15 @@ class Destinations:
             "account": account,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)),
             "region": self.region,
-            "resources": [bus_arn, function_arn],
+            "resources": [bus_arn] + ([function_arn] if function_arn else []),
             "detail": record,
         }
-        self.store.execute("INSERT INTO eventbridge_events (id, account, bus_arn, event, created) VALUES (?,?,?,?,?)",
-                           (event["id"], account, bus_arn, json.dumps(event), t))
-
-    def bus_events(self, account: str, bus_arn: str) -> list[dict[str, Any]]:
-        rows = self.store.all("SELECT event FROM eventbridge_events WHERE account=? AND bus_arn=? ORDER BY created",
-                              (account, bus_arn))
-        return [json.loads(r["event"]) for r in rows]
+        try:
+            self.put_bus_event(account, bus_arn, event)
+        except Exception as exc:
+            log.warning("could not deliver to %s: %s", bus_arn, exc)
+            return False
+        return True
 
 
 def _service_of(arn: str) -> str:

@@ -1,5 +1,5 @@
-"""Invocations an AWS service makes on a function's behalf: SNS deliveries and Lambda destinations
-now; event sources plug in here. Each is allowed only by the function's resource policy (as on
+"""Invocations an AWS service makes on a function's behalf: SNS deliveries, EventBridge targets and
+Lambda destinations now; event sources plug in here. Each is allowed only by the function's resource policy (as on
 AWS) and runs as an asynchronous invocation, so retries and destinations apply."""
 
 from __future__ import annotations
@@ -46,3 +46,16 @@ class Triggers:
             raise AccessDeniedException(f"sns.amazonaws.com may not invoke {target_arn}: add a permission with "
                                         f"Principal sns.amazonaws.com and SourceArn {topic_arn}")
         self.queue.accept(fv.account, fv.name, ref.qualifier, event)
+
+    async def deliver_events(self, target_arn: str, rule_arn: str, payload: bytes) -> None:
+        """An EventBridge target (a rule's or a schedule's): the function's policy must allow
+        events.amazonaws.com (scheduler.amazonaws.com for a schedule) from that ARN, then the event is
+        queued durably as an asynchronous invocation."""
+        parts = rule_arn.split(":")
+        service = "scheduler.amazonaws.com" if len(parts) > 2 and parts[2] == "scheduler" else "events.amazonaws.com"
+        ref = parse_function_ref(target_arn, None, parts[4] if len(parts) > 4 else self.default_account)
+        fv, _ = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+        if service == "events.amazonaws.com" and not self.may_invoke(fv.function, ref.qualifier, service, rule_arn):
+            raise AccessDeniedException(f"{service} may not invoke {target_arn}: add a permission with "
+                                        f"Principal {service} and SourceArn {rule_arn}")
+        self.queue.accept(fv.account, fv.name, ref.qualifier, payload)
