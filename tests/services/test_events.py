@@ -576,3 +576,49 @@ def test_kill_9_after_put_events_loses_no_accepted_event(fresh_server: Server) -
     while seen != accepted and time.monotonic() < deadline:
         seen.update(json.loads(m["Body"])["id"] for m in receive(sqs, url, 200, wait=2))
     assert seen == accepted  # at least once: every accepted event, duplicates allowed
+
+
+# -- events from lambdad's own services -------------------------------------------------------------
+
+def test_lambda_destinations_put_events_on_the_bus(events: Any, sqs: Any, lam: Any) -> None:
+    bus = unique("bus")
+    bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
+    name = create_function(lam, "def handler(event, context):\n    if event.get('fail'):\n"
+                                "        raise ValueError('asked to fail')\n    return {'ok': event['n']}\n")
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0, DestinationConfig={
+        "OnSuccess": {"Destination": bus_arn}, "OnFailure": {"Destination": bus_arn}})
+    _, _, url = rule_to_queue(events, sqs, {"source": ["lambda"], "detail-type": [
+        {"prefix": "Lambda Function Invocation Result"}]}, bus=bus)
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": 7}))
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": 8, "fail": True}))
+    got = {e["detail-type"]: e for e in bodies(sqs, url, 2, wait=30)}
+    success = got["Lambda Function Invocation Result - Success"]
+    failure = got["Lambda Function Invocation Result - Failure"]
+    assert success["source"] == "lambda" and success["account"] == ACCOUNT
+    assert success["detail"]["responsePayload"] == {"ok": 7}
+    assert success["detail"]["requestPayload"] == {"n": 7}
+    assert failure["detail"]["requestContext"]["condition"] == "RetriesExhausted"
+    assert bus_arn in success["resources"]
+
+
+# -- scheduled rules in real time (the only test that waits for the clock) ---------------------------
+
+def test_rate_rule_invokes_a_function_every_minute(events: Any, sqs: Any, lam: Any) -> None:
+    fn, fn_arn, url = recorder(lam, sqs)
+    name = unique("minutely")
+    arn = events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")["RuleArn"]
+    assert events.describe_rule(Name=name)["ScheduleExpression"] == "rate(1 minute)"
+    lam.add_permission(FunctionName=fn, StatementId="events", Action="lambda:InvokeFunction",
+                       Principal="events.amazonaws.com", SourceArn=arn)
+    events.put_targets(Rule=name, Targets=[{"Id": "fn", "Arn": fn_arn}])
+    try:
+        got = bodies(sqs, url, 2, wait=130)
+    finally:
+        events.remove_targets(Rule=name, Ids=["fn"])
+        events.delete_rule(Name=name)
+    assert len(got) >= 2
+    for event in got:
+        assert (event["detail-type"], event["source"], event["resources"], event["detail"]) == (
+            "Scheduled Event", "aws.events", [arn], {})
+        assert event["time"].endswith(":00Z")  # on the minute
+    assert got[0]["time"] != got[1]["time"]
