@@ -71,6 +71,9 @@ from lambdad.services.iam.sts import Sts
 from lambdad.services.logs import authz as logs_authz
 from lambdad.services.logs import wire as logs_wire
 from lambdad.services.logs.function_logs import LogStore
+from lambdad.services.scheduler import authz as scheduler_authz
+from lambdad.services.scheduler import wire as scheduler_wire
+from lambdad.services.scheduler.schedules import Scheduler
 from lambdad.services.sns import authz as sns_authz
 from lambdad.services.sns import wire as sns_wire
 from lambdad.services.sns.topics import SnsService
@@ -213,14 +216,15 @@ class Lambdad:
         async def events_to_topic(topic_arn: str, message: str) -> None:
             await sns.publish(topic_arn, message)
 
-        events_delivery = EventsDeliverer(eventbridge, invoke_function=triggers.deliver_events,
-                                          send_to_queue=events_to_queue, publish_to_topic=events_to_topic,
-                                          clock=clock)
-
         delivery_access = DeliveryAccess(authorizer, sqs, sns, registry, permissions,
                                          require_existing_roles=config.require_existing_roles,
                                          default_account=config.account_id)
         registry.check_deliveries_with(delivery_access.denied_action)
+        events_delivery = EventsDeliverer(
+            eventbridge, invoke_function=triggers.deliver_events, send_to_queue=events_to_queue,
+            publish_to_topic=events_to_topic, clock=clock,
+            role_denies=lambda role, target: delivery_access.denied_action(role, "scheduler", target))
+        scheduler = Scheduler(store, eventbridge, owner=self.data_dir.node_id, clock=clock)
         destinations = Destinations(store, config.region, send_to_queue=send_to_queue,
                                     publish_to_topic=publish_to_topic, invoke_function=triggers.invoke_destination,
                                     put_bus_event=eventbridge.put_service_event,
@@ -242,7 +246,8 @@ class Lambdad:
         def statistics() -> dict[str, Any]:
             return {"environments": pools.statistics(), "snapstart": snapstart.statistics(),
                     "async": dispatcher.statistics(), "background": supervisor.statistics(),
-                    "events": {**eventbridge.statistics(), **events_delivery.statistics()}}
+                    "events": {**eventbridge.statistics(), **events_delivery.statistics(),
+                               **scheduler.statistics()}}
 
         spool = Spool(str(spool_dir), SPOOL_BYTES)
         router = Router(authenticator, OwnEndpoints(statistics, code_links, iam, config.account_id), spool,
@@ -271,6 +276,7 @@ class Lambdad:
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
         router.add_service("events", events_wire.build(eventbridge, events_authz.hook(authorizer, eventbridge)),
                            json_render_error)
+        router.add_service("scheduler", scheduler_wire.build(scheduler, scheduler_authz.hook(authorizer)))
         self._router = router
 
         # -- start ----------------------------------------------------------------------------
@@ -289,6 +295,7 @@ class Lambdad:
         supervisor.start("sns-delivery", sns.run_delivery)
         supervisor.start("events-delivery", events_delivery.run_delivery)
         supervisor.start("events-schedules", eventbridge.run_schedules)
+        supervisor.start("scheduler", scheduler.run_schedules)
         await alb.start()
         if config.demo:
             from lambdad.demo import ensure_demo_function

@@ -212,3 +212,69 @@ def test_retry_back_off_and_event_age_into_the_dead_letter_queue(tmp_path: Path)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
     run(body)
+
+
+# -- EventBridge Scheduler on the fake clock ---------------------------------------------------------
+
+def scheduler_at(tmp_path: Path, clock: FakeClock) -> Any:
+    from lambdad.services.scheduler.schedules import Scheduler
+
+    store = SqliteStore(tmp_path / "db")
+    return Scheduler(store, EventBridge(store, clock=clock), clock=clock)
+
+
+TARGET = {"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q", "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/r", "Input": "{}"}
+
+
+def test_scheduler_cron_in_a_timezone_within_start_and_end(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock = FakeClock(START)  # 2026-12-07 15:00:30 UTC = 16:00:30 in Paris
+        scheduler = scheduler_at(tmp_path, clock)
+        group = scheduler.get_group(ACCOUNT, REGION, None)
+        scheduler.put(group, "paris", {"ScheduleExpression": "cron(0 17 * * ? *)",
+                                       "ScheduleExpressionTimezone": "Europe/Paris",
+                                       "StartDate": at("2026-12-08T00:00:00"), "EndDate": at("2026-12-10T12:00:00"),
+                                       "ActionAfterCompletion": "DELETE", "Target": TARGET}, create=True)
+        task = asyncio.create_task(scheduler.run_schedules())
+        try:
+            await clock.advance(4 * 86400)
+            times = [e["time"] for e in pending(scheduler.store)]
+            assert times == ["2026-12-08T16:00:00Z", "2026-12-09T16:00:00Z"]  # 17:00 Paris, not on the 7th
+            assert scheduler.schedules == {}  # past its EndDate: deleted (ActionAfterCompletion DELETE)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    run(body)
+
+
+def test_scheduler_flexible_window_and_at_after_a_restart(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock = FakeClock(START)
+        scheduler = scheduler_at(tmp_path, clock)
+        group = scheduler.get_group(ACCOUNT, REGION, None)
+        scheduler.put(group, "flex", {"ScheduleExpression": "at(2026-12-07T16:00:00)",
+                                      "FlexibleTimeWindow": {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 10},
+                                      "Target": TARGET}, create=True)
+        scheduler.put(group, "missed", {"ScheduleExpression": "at(2026-12-07T15:30:00)", "Target": TARGET},
+                      create=True)
+        scheduler.store.close()
+        clock = FakeClock(START + 3 * 3600)  # down until 18:00: both came due meanwhile
+        scheduler = scheduler_at(tmp_path, clock)
+        task = asyncio.create_task(scheduler.run_schedules())
+        try:
+            await clock.advance(1)
+            assert sorted(e["resources"][0].rsplit("/", 1)[1] for e in pending(scheduler.store)) == ["flex", "missed"]
+            await clock.advance(86400)
+            assert len(pending(scheduler.store)) == 2  # once each
+            assert len(scheduler.schedules) == 2  # kept: ActionAfterCompletion NONE
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        (tmp_path / "other").mkdir()
+        fresh = scheduler_at(tmp_path / "other", FakeClock(START))
+        item = fresh.put(fresh.get_group(ACCOUNT, REGION, None), "flex", {
+            "ScheduleExpression": "at(2026-12-07T16:00:00)",
+            "FlexibleTimeWindow": {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 10}, "Target": TARGET}, create=True)
+        due = fresh.store.one("SELECT next_at FROM scheduler_fires WHERE id=?", (item.arn,))["next_at"]
+        assert at("2026-12-07T16:00:00") <= due <= at("2026-12-07T16:10:00")
+    run(body)

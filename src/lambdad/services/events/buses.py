@@ -592,11 +592,12 @@ class EventBridge:
         count = 0
         for name in sorted(bus.index.matching(event)):
             rule = bus.rules[name]
-            count += self._enqueue(rule.bus.account, rule.bus.region, rule.arn, rule.targets.values(), event, now)
+            count += self.add_deliveries(rule.bus.account, rule.bus.region, rule.arn, rule.targets.values(), event, now)
         return count
 
-    def _enqueue(self, account: str, region: str, source_arn: str, targets: Iterable[dict[str, Any]],
-                 event: dict[str, Any], now: float) -> int:
+    def add_deliveries(self, account: str, region: str, source_arn: str, targets: Iterable[dict[str, Any]],
+                       event: dict[str, Any], now: float) -> int:
+        """Store one delivery row per target (within the caller's transaction); wake the deliverer after."""
         rows = [(str(uuid.uuid4()), account, region, source_arn, json.dumps(target), json.dumps(event), now, now)
                 for target in targets]
         if rows:
@@ -609,7 +610,7 @@ class EventBridge:
                 event: dict[str, Any]) -> int:
         """Deliveries of one event to given targets (the Scheduler's use); durable on return."""
         with self.store.transaction():
-            count = self._enqueue(account, region, source_arn, targets, event, self.clock.time())
+            count = self.add_deliveries(account, region, source_arn, targets, event, self.clock.time())
         self.delivery_wakeup.set()
         return count
 
@@ -658,7 +659,7 @@ class EventBridge:
             event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
                      "source": "aws.events", "account": rule.bus.account, "time": iso(due),
                      "region": rule.bus.region, "resources": [rule.arn], "detail": {}}
-            self._enqueue(rule.bus.account, rule.bus.region, rule.arn, rule.targets.values(), event, now)
+            self.add_deliveries(rule.bus.account, rule.bus.region, rule.arn, rule.targets.values(), event, now)
             # The next firing after now (a firing that came due during a long pause is not repeated).
             next_at = rule.schedule.next_after(max(now, due), rule.anchor)
             if next_at is None:

@@ -42,6 +42,8 @@ InvokeFunction = Callable[[str, str, bytes], Awaitable[None]]
 SendToQueue = Callable[[str, str, str | None, str | None, dict[str, dict[str, str]] | None], Awaitable[None]]
 # (topic ARN, message) -> published
 PublishToTopic = Callable[[str, str], Awaitable[None]]
+# (execution role ARN, target ARN) -> the API the role may not call on the target, or None (Scheduler targets)
+RoleDenies = Callable[[str, str], str | None]
 
 
 class TargetFailed(LambdadError):
@@ -56,8 +58,10 @@ class TargetFailed(LambdadError):
 
 class Deliverer:
     def __init__(self, eventbridge: EventBridge, *, invoke_function: InvokeFunction, send_to_queue: SendToQueue,
-                 publish_to_topic: PublishToTopic, base_delay: float = 1.0, clock: Clock = SYSTEM) -> None:
+                 publish_to_topic: PublishToTopic, role_denies: RoleDenies | None = None, base_delay: float = 1.0,
+                 clock: Clock = SYSTEM) -> None:
         self.eb = eventbridge
+        self.role_denies = role_denies
         self.invoke_function = invoke_function
         self.send_to_queue = send_to_queue
         self.publish_to_topic = publish_to_topic
@@ -115,6 +119,12 @@ class Deliverer:
         arn = str(target["Arn"])
         parts = arn_parts(arn)
         service = parts[0] if parts is not None else ""
+        role = target.get("RoleArn")
+        if role and self.role_denies is not None and delivery.rule_arn.split(":")[2:3] == ["scheduler"]:
+            denied = self.role_denies(str(role), arn)
+            if denied is not None:
+                raise TargetFailed("NO_PERMISSIONS", f"The execution role {role} may not call {denied} on {arn}.",
+                                   False)
         if service == "events":
             self._to_bus(delivery, arn)
             return

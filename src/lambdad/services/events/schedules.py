@@ -73,7 +73,30 @@ class Cron:
         return None
 
 
-Schedule = Rate | Cron
+@dataclass(frozen=True, slots=True)
+class At:
+    """EventBridge Scheduler's one-time `at(yyyy-mm-ddThh:mm:ss)`."""
+
+    when: float
+
+    def next_after(self, after: float, anchor: float = 0.0) -> float | None:
+        return self.when if self.when > after else None
+
+
+Schedule = Rate | Cron | At
+_AT = re.compile(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)")
+
+
+def parse_at(text: str, tz: tzinfo = UTC) -> At | None:
+    """An `at(...)` expression in `tz`, or None when `text` is none."""
+    match = _AT.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        moment = datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=tz)
+    except ValueError:
+        return None
+    return At(moment.timestamp())
 
 
 def _last_weekday(year: int, month: int) -> int:
