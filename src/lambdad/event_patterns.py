@@ -73,8 +73,11 @@ def _bad(reason: str) -> InvalidEventPattern:
     return InvalidEventPattern(reason)
 
 
+_NUMBER_TYPES = frozenset({int, float})
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return value.__class__ in _NUMBER_TYPES or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def _text(value: Any) -> str:
@@ -332,6 +335,8 @@ def _string_op(name: str, arg: Any) -> ValueTest:
 
 def _token(value: Any) -> Hashable:
     """A hashable identity for exact comparison: numbers by value, never equal to booleans or strings."""
+    if value.__class__ is str:
+        return value  # type: ignore[no-any-return]
     if isinstance(value, bool):
         return ("b", value)
     if isinstance(value, int | float):
@@ -357,6 +362,13 @@ class Leaf:
         return bool(self.exact) and not self.tests and not self.absent_ok
 
     def matches(self, value: Any) -> bool:
+        if value.__class__ is str:  # the common case: one string value
+            if value in self.exact:
+                return True
+            for test in self.tests:  # noqa: SIM110 (a loop: no generator on the hot path)
+                if test(value):
+                    return True
+            return False
         values = _leaf_values(value)
         if not values:
             return self.absent_ok
@@ -466,13 +478,22 @@ class Node:
 
     leaves: dict[str, Leaf] = field(default_factory=dict)
     children: dict[str, Node] = field(default_factory=dict)
+    # The same, as tuples (what matching iterates); set by freeze() once the tree is built.
+    leaf_items: tuple[tuple[str, Leaf], ...] = ()
+    child_items: tuple[tuple[str, Node], ...] = ()
+
+    def freeze(self) -> None:
+        self.leaf_items = tuple(self.leaves.items())
+        self.child_items = tuple(self.children.items())
+        for child in self.children.values():
+            child.freeze()
 
     def matches(self, obj: Any) -> bool:
         get = obj.get if isinstance(obj, dict) else None
-        for name, leaf in self.leaves.items():
+        for name, leaf in self.leaf_items:
             if not leaf.matches(get(name, _ABSENT) if get is not None else _ABSENT):
                 return False
-        for name, child in self.children.items():
+        for name, child in self.child_items:
             value = get(name, _ABSENT) if get is not None else _ABSENT
             if isinstance(value, list):
                 elements = _elements(value)
@@ -517,6 +538,7 @@ def _build(fields: list[tuple[Path, Leaf]]) -> Alternative:
             node = node.children.setdefault(name, Node())
         node.leaves[path[-1]] = leaf  # a later duplicate overrides, as in the AWS library
     # A name that is both a leaf and an object can match nothing; keep both, the walk says no.
+    root.freeze()
     return Alternative(root, tuple(fields))
 
 
@@ -629,6 +651,9 @@ K = TypeVar("K", bound=Hashable)
 
 def _path_values(event: Any, path: Path) -> list[Any]:
     """Every leaf value at `path` (across all array elements on the way)."""
+    if len(path) == 1 and isinstance(event, dict):
+        value = event.get(path[0], _ABSENT)
+        return [value] if value.__class__ is str else _leaf_values(value)
     current = [event]
     for name in path:
         found: list[Any] = []
