@@ -336,7 +336,7 @@ def _string_op(name: str, arg: Any) -> ValueTest:
 def _token(value: Any) -> Hashable:
     """A hashable identity for exact comparison: numbers by value, never equal to booleans or strings."""
     if value.__class__ is str:
-        return value  # type: ignore[no-any-return]
+        return value
     if isinstance(value, bool):
         return ("b", value)
     if isinstance(value, int | float):
