@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCOUNT, REGION, ROLE, Server, api_error, unique
-from tests.services.test_events import bodies, other_account, queue, recorder
+from tests.services.test_events import bodies, other_account, queue, receive, recorder
 
 
 @pytest.fixture(scope="session")
@@ -148,3 +148,27 @@ def test_another_account_sees_no_schedules(scheduler: Any, server: Server, sqs: 
     assert api_error(exc)[:2] == (404, "ResourceNotFoundException")
     scheduler.delete_schedule(Name=name)
 
+
+
+def test_the_execution_role_must_allow_the_target(scheduler: Any, sqs: Any, server: Server) -> None:
+    iam = server.client("iam")
+    role_name = unique("weak")
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    weak = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    url, queue_arn = queue(sqs)
+    dlq_url, dlq_arn = queue(sqs)
+    scheduler.create_schedule(Name=unique("weak"), ScheduleExpression=f"at({soon(1)})",
+                              FlexibleTimeWindow={"Mode": "OFF"},
+                              Target={"Arn": queue_arn, "RoleArn": weak, "Input": '{"denied": true}',
+                                      "DeadLetterConfig": {"Arn": dlq_arn}})
+    dead = receive(sqs, dlq_url, 1, wait=15, attributes=True)
+    assert dead and dead[0]["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_PERMISSIONS"
+    assert bodies(sqs, url, 1, wait=1) == []
+    iam.put_role_policy(RoleName=role_name, PolicyName="send", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage",
+                                                "Resource": queue_arn}]}))
+    scheduler.create_schedule(Name=unique("ok"), ScheduleExpression=f"at({soon(1)})",
+                              FlexibleTimeWindow={"Mode": "OFF"},
+                              Target={"Arn": queue_arn, "RoleArn": weak, "Input": '{"allowed": true}'})
+    assert bodies(sqs, url, 1, wait=15) == [{"allowed": True}]
