@@ -55,6 +55,27 @@ class SystemClock:
 SYSTEM: Clock = SystemClock()
 
 
+class ScaledClock:
+    """The system clock running `speed` times faster from the moment it is made (EventBridge's
+    `schedule_speed` setting: schedules and retries in seconds instead of minutes, by hand)."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self._wall0, self._mono0 = time.time(), time.monotonic()
+
+    def time(self) -> float:
+        return self._wall0 + (time.monotonic() - self._mono0) * self.speed
+
+    def monotonic(self) -> float:
+        return self._mono0 + (time.monotonic() - self._mono0) * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.speed)
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: object) -> TimerHandle:
+        return asyncio.get_running_loop().call_later(delay / self.speed, callback, *args)
+
+
 class _FakeTimer:
     __slots__ = ("args", "callback", "cancelled")
 

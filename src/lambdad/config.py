@@ -46,6 +46,13 @@ def _network(text: str) -> str:
     return value
 
 
+def _speed(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"schedule_speed must be a positive number, not {text!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class PortRanges:
     """Ports as comma-separated numbers and ranges, e.g. ``80,8000-8999``."""
@@ -156,6 +163,10 @@ class Config:
         "before cancelling them.", float)
     log_level: str = _setting("info", "Server log level (debug, info, warning, error).")
     demo: bool = _setting(False, "Create the demo function 'hello' at start if it does not exist.", _bool)
+    # EventBridge (issue 15)
+    schedule_speed: float = _setting(1.0, "How many times faster than the wall clock EventBridge's and EventBridge "
+        "Scheduler's time runs, for manual experiments (60: rate(1 minute) fires every second, retries wait "
+        "1/60 as long, and event times run ahead of the wall clock).", _speed)
 
     @property
     def data_path(self) -> Path:

@@ -28,7 +28,7 @@ from lambdad.auth.authn import Authenticator
 from lambdad.auth.authorizer import Authorizer
 from lambdad.auth.credentials import EXECUTION_SESSION_SECONDS, CredentialStore
 from lambdad.auth.keyring import Keyring, load_master_key
-from lambdad.clock import SYSTEM
+from lambdad.clock import SYSTEM, Clock, ScaledClock
 from lambdad.config import Config
 from lambdad.control.aliases import Aliases
 from lambdad.control.code_owners import CodeOwners
@@ -207,7 +207,8 @@ class Lambdad:
             await sns.publish(topic_arn, message, attributes=attributes or None)
 
         # -- EventBridge (issue 15): buses, rules, targets; deliveries through the services above
-        eventbridge = EventBridge(store, owner=self.data_dir.node_id, clock=clock)
+        events_clock: Clock = clock if config.schedule_speed == 1.0 else ScaledClock(config.schedule_speed)
+        eventbridge = EventBridge(store, owner=self.data_dir.node_id, clock=events_clock)
 
         async def events_to_queue(queue_arn: str, body: str, group_id: str | None, dedup_id: str | None,
                                   attributes: dict[str, dict[str, str]] | None) -> None:
@@ -222,9 +223,9 @@ class Lambdad:
         registry.check_deliveries_with(delivery_access.denied_action)
         events_delivery = EventsDeliverer(
             eventbridge, invoke_function=triggers.deliver_events, send_to_queue=events_to_queue,
-            publish_to_topic=events_to_topic, clock=clock,
+            publish_to_topic=events_to_topic, clock=events_clock,
             role_denies=lambda role, target: delivery_access.denied_action(role, "scheduler", target))
-        scheduler = Scheduler(store, eventbridge, owner=self.data_dir.node_id, clock=clock)
+        scheduler = Scheduler(store, eventbridge, owner=self.data_dir.node_id, clock=events_clock)
         destinations = Destinations(store, config.region, send_to_queue=send_to_queue,
                                     publish_to_topic=publish_to_topic, invoke_function=triggers.invoke_destination,
                                     put_bus_event=eventbridge.put_service_event,

@@ -622,3 +622,22 @@ def test_rate_rule_invokes_a_function_every_minute(events: Any, sqs: Any, lam: A
             "Scheduled Event", "aws.events", [arn], {})
         assert event["time"].endswith(":00Z")  # on the minute
     assert got[0]["time"] != got[1]["time"]
+
+
+def test_schedule_speed_setting_runs_schedules_faster(tmp_path: Any) -> None:
+    from tests.conftest import free_port, server_env
+
+    srv = Server(tmp_path / "data", free_port(), server_env(LAMBDAD_SCHEDULE_SPEED="60"))
+    srv.start()
+    try:
+        events, sqs = srv.client("events"), srv.client("sqs")
+        url, queue_arn = queue(sqs)
+        name = unique("fast")
+        events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")
+        events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": queue_arn}])
+        started = time.monotonic()
+        got = bodies(sqs, url, 3, wait=20)
+        assert len(got) == 3 and time.monotonic() - started < 20  # a minute of schedule time is a second
+        assert {e["detail-type"] for e in got} == {"Scheduled Event"}
+    finally:
+        srv.stop(signal.SIGKILL)
