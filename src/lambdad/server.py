@@ -224,7 +224,8 @@ class Lambdad:
         events_delivery = EventsDeliverer(
             eventbridge, invoke_function=triggers.deliver_events, send_to_queue=events_to_queue,
             publish_to_topic=events_to_topic, clock=events_clock,
-            role_denies=lambda role, target: delivery_access.denied_action(role, "scheduler", target))
+            role_denies=lambda role, target: delivery_access.denied_action(role, "scheduler", target),
+            service_may_deliver=delivery_access.service_may_deliver)
         scheduler = Scheduler(store, eventbridge, owner=self.data_dir.node_id, clock=events_clock)
         destinations = Destinations(store, config.region, send_to_queue=send_to_queue,
                                     publish_to_topic=publish_to_topic, invoke_function=triggers.invoke_destination,

@@ -641,3 +641,24 @@ def test_schedule_speed_setting_runs_schedules_faster(tmp_path: Any) -> None:
         assert {e["detail-type"] for e in got} == {"Scheduled Event"}
     finally:
         srv.stop(signal.SIGKILL)
+
+
+def test_another_accounts_rule_cannot_fill_our_queue_without_its_policy(server: Server, sqs: Any) -> None:
+    _, keys = other_account(server)
+    theirs, their_sqs = server.client("events", **keys), server.client("sqs", **keys)
+    url, queue_arn = queue(sqs)  # ours
+    source = unique("app")
+    name = unique("rule")
+    rule_arn = theirs.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    dlq_url, dlq_arn = queue(their_sqs)
+    theirs.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": queue_arn, "DeadLetterConfig": {"Arn": dlq_arn}}])
+    theirs.put_events(Entries=[entry(source, {"spam": 1})])
+    dead = receive(their_sqs, dlq_url, 1, attributes=True)
+    assert dead and dead[0]["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_PERMISSIONS"
+    assert receive(sqs, url, 1, wait=1) == []
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                                                "Action": "sqs:SendMessage", "Resource": queue_arn,
+                                                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
+    theirs.put_events(Entries=[entry(source, {"welcome": 1})])
+    assert [e["detail"] for e in bodies(sqs, url, 1)] == [{"welcome": 1}]

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from lambdad.auth import policy
 from lambdad.auth.authorizer import Authorizer
 from lambdad.control.functions import FunctionRegistry
 from lambdad.control.names import parse_function_ref
@@ -45,6 +46,19 @@ class DeliveryAccess:
             # keep working (nothing to judge them by); otherwise the role is gone and allows nothing.
             allowed = not self.require_existing_roles
         return None if allowed else api
+
+    def service_may_deliver(self, service_principal: str, target: str, source_arn: str) -> bool:
+        """Whether a service (events.amazonaws.com for an EventBridge rule) may send to an SQS queue or SNS
+        topic from `source_arn`: the target's resource-based policy must allow it, as on AWS."""
+        service = target.split(":")[2] if target.count(":") >= 5 else ""
+        api = DELIVERY_ACTIONS.get(service)
+        if api is None:
+            return False
+        parts = source_arn.split(":")
+        ctx = policy.RequestContext("", target.split(":")[4], f"{service}:{api}", target, target.split(":")[4],
+                                    {"aws:SourceArn": source_arn, "aws:SourceAccount": parts[4] if len(parts) > 4
+                                     else ""}, principal_service=service_principal)
+        return policy.evaluate(ctx, [], self._resource_policy(service, target)) is policy.Decision.ALLOW
 
     def _resource_policy(self, service: str, target: str) -> dict[str, Any] | None:
         text = None

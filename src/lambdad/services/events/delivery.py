@@ -2,6 +2,9 @@
 queue, allowed by the function's policy for events.amazonaws.com), SQS (FIFO with MessageGroupId),
 SNS, and another event bus (cross-account when that bus's policy allows the rule's account).
 
+An SQS queue or SNS topic of another account must allow events.amazonaws.com in its own policy (AWS
+requires that policy for same-account queues and topics too; lambdad does not check those yet).
+
 Each delivery row is claimed (`store.claim`: a lease, so a node that dies mid-delivery leaves it to
 the next claim) and deleted only once the target took the event: at-least-once across `kill -9`.
 
@@ -44,6 +47,8 @@ SendToQueue = Callable[[str, str, str | None, str | None, dict[str, dict[str, st
 PublishToTopic = Callable[[str, str], Awaitable[None]]
 # (execution role ARN, target ARN) -> the API the role may not call on the target, or None (Scheduler targets)
 RoleDenies = Callable[[str, str], str | None]
+# (service principal, SQS/SNS target ARN, rule ARN) -> whether the target's policy lets the service send
+ServiceMayDeliver = Callable[[str, str, str], bool]
 
 
 class TargetFailed(LambdadError):
@@ -58,10 +63,12 @@ class TargetFailed(LambdadError):
 
 class Deliverer:
     def __init__(self, eventbridge: EventBridge, *, invoke_function: InvokeFunction, send_to_queue: SendToQueue,
-                 publish_to_topic: PublishToTopic, role_denies: RoleDenies | None = None, base_delay: float = 1.0,
+                 publish_to_topic: PublishToTopic, role_denies: RoleDenies | None = None,
+                 service_may_deliver: ServiceMayDeliver | None = None, base_delay: float = 1.0,
                  clock: Clock = SYSTEM) -> None:
         self.eb = eventbridge
         self.role_denies = role_denies
+        self.service_may_deliver = service_may_deliver
         self.invoke_function = invoke_function
         self.send_to_queue = send_to_queue
         self.publish_to_topic = publish_to_topic
@@ -128,6 +135,13 @@ class Deliverer:
         if service == "events":
             self._to_bus(delivery, arn)
             return
+        if (service in ("sqs", "sns") and parts is not None and parts[2] != delivery.account
+                and self.service_may_deliver is not None and not role
+                and not self.service_may_deliver("events.amazonaws.com", arn, delivery.rule_arn)):
+            # A rule may send to another account's queue or topic only when that resource's policy lets
+            # events.amazonaws.com do so (same-account targets are not checked: see the module docstring).
+            raise TargetFailed("NO_PERMISSIONS", f"The policy of {arn} does not allow events.amazonaws.com to "
+                               f"deliver from {delivery.rule_arn}.", False)
         body = transform.target_input(target, delivery.event, delivery.rule_arn, iso(delivery.received))
         try:
             if service == "lambda":
