@@ -751,8 +751,12 @@ class PatternIndex(Generic[K]):
                 if not bucket:
                     continue
                 for key, alternatives in bucket.items():
-                    if key not in found and any(alt.root.matches(event) for alt in alternatives):
-                        found.add(key)
+                    if key in found:
+                        continue
+                    for alternative in alternatives:  # a loop, not any(): no generator per candidate
+                        if alternative.root.matches(event):
+                            found.add(key)
+                            break
         for key, alternatives in self._scan.items():
             if key not in found and any(alt.root.matches(event) for alt in alternatives):
                 found.add(key)
