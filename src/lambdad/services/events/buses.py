@@ -235,6 +235,9 @@ class EventBridge:
                 self._set_fire(rule, now)
         self.store.release(DELIVERIES, owner=self.owner)
         self.store.release(FIRES, owner=self.owner)
+        waiting = self.pending_deliveries()
+        if waiting:
+            log.info("resuming %d accepted EventBridge deliveries", waiting)
 
     # -- buses --------------------------------------------------------------------------------------
     @staticmethod
