@@ -278,3 +278,12 @@ def test_scheduler_flexible_window_and_at_after_a_restart(tmp_path: Path) -> Non
         due = fresh.store.one("SELECT next_at FROM scheduler_fires WHERE id=?", (item.arn,))["next_at"]
         assert at("2026-12-07T16:00:00") <= due <= at("2026-12-07T16:10:00")
     run(body)
+
+
+@pytest.mark.parametrize("expression", ["cron(0 0 31 2 ? *)", "cron(0 0 30 2 ? *)", "cron(0 0 31 4,6,9,11 ? *)"])
+def test_dates_that_never_come_never_fire(expression: str) -> None:
+    assert nexts(expression, 1) == []  # valid, as on AWS; croniter's "no such date" is "never"
+
+
+def test_last_weekday_every_minute_is_found_quickly() -> None:
+    assert nexts("cron(* * LW * ? *)", 2) == ["2026-12-31 00:00 Thu", "2026-12-31 00:01 Thu"]

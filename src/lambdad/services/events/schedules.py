@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from lambdad.errors import EventsError
 
@@ -53,7 +53,13 @@ class Cron:
     tz: tzinfo = UTC
 
     def next_after(self, after: float, anchor: float = 0.0) -> float | None:
-        """The first firing later than `after` (None: never again)."""
+        """The first firing later than `after` (None: never again, e.g. a 30 February)."""
+        try:
+            return self._next_after(after)
+        except (CroniterError, ValueError, OverflowError):
+            return None
+
+    def _next_after(self, after: float) -> float | None:
         start = datetime.fromtimestamp(after, self.tz)
         limit = start.year + _HORIZON_YEARS
         it = croniter(self.expression, start)
@@ -68,6 +74,8 @@ class Cron:
                 it = croniter(self.expression, datetime(min(later), 1, 1, tzinfo=self.tz) - timedelta(seconds=1))
                 continue
             if self.last_weekday and moment.day != _last_weekday(moment.year, moment.month):
+                # Not the month's last weekday: go on from the end of that day (not minute by minute).
+                it = croniter(self.expression, moment.replace(hour=23, minute=59, second=59))
                 continue
             return float(moment.timestamp())
         return None
@@ -183,7 +191,7 @@ def _parse_cron(body: str, tz: tzinfo) -> Cron:
     elif dom == "L":
         cron_dom = "L"
     elif dom == "LW":
-        cron_dom, last_weekday = "*", True
+        cron_dom, last_weekday = "26-31", True  # the last weekday is one of the month's last days
     elif dom.endswith("W"):
         day = _number(dom[:-1], 1, 31)
         cron_dom = f"{day}W"
