@@ -51,13 +51,16 @@ def events(ctx: Context) -> None:
         for i, pattern in enumerate(patterns):
             index.add(i, pattern)
         stream = _events(count, samples)
-        started = time.perf_counter()
-        matched = sum(len(index.matching(event)) for event in stream)
-        indexed = samples / (time.perf_counter() - started)
         scan_samples = max(50, samples // max(1, count // 10)) if count > 1 else samples
-        started = time.perf_counter()
-        scanned_matches = sum(sum(1 for p in patterns if p.matches(event)) for event in stream[:scan_samples])
-        scanned = scan_samples / (time.perf_counter() - started)
+        indexed = scanned = 0.0
+        matched = scanned_matches = 0
+        for _ in range(3):  # best of three, the two measured in turn: a busy machine's bursts hit both alike
+            started = time.perf_counter()
+            matched = sum(len(index.matching(event)) for event in stream)
+            indexed = max(indexed, samples / (time.perf_counter() - started))
+            started = time.perf_counter()
+            scanned_matches = sum(sum(1 for p in patterns if p.matches(event)) for event in stream[:scan_samples])
+            scanned = max(scanned, scan_samples / (time.perf_counter() - started))
         ctx.record(**{f"rules_{count}": {"events": samples, "matched": matched, "scan_events": scan_samples,
                                          "scan_matched": scanned_matches}})
         ctx.add(f"event-pattern matches, {count} rule{'s' if count > 1 else ''} (indexed)", "events/s", indexed,
