@@ -3,10 +3,12 @@ received to a results queue (boto3 inside the function reaches lambdad's SQS by 
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -199,4 +201,160 @@ def test_drain_and_record_shape(server: Server, lam: Any, sqs: Any) -> None:
                                                      "binaryListValues": [], "dataType": "String"}
     assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == arn and record["awsRegion"] == REGION
     assert record["body"] == json.dumps({"foo": "bar"})
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def send_many(sqs: Any, url: str, bodies: list[str], **extra: Any) -> None:
+    for i in range(0, len(bodies), 10):
+        entries = [{"Id": str(j), "MessageBody": b, **extra} for j, b in enumerate(bodies[i:i + 10])]
+        result = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        assert not result.get("Failed"), result
+
+
+def queue_empty(sqs: Any, url: str) -> bool:
+    a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return a["ApproximateNumberOfMessages"] == "0" and a["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_thousand_messages_drain_with_batch_10(server: Server, lam: Any, sqs: Any) -> None:
+    results_url, _ = queue(sqs)
+    url, arn = queue(sqs)
+    name = reporter(lam, results_url)
+    bodies = [f"m-{i}" for i in range(1000)]
+    send_many(sqs, url, bodies)
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=10,
+                                           ScalingConfig={"MaximumConcurrency": 5})["UUID"]
+    reports = drain_results(sqs, results_url, lambda r: len({x["body"] for x in records_of(r)}) >= 1000, 120)
+    seen = {x["body"] for x in records_of(reports)}
+    assert seen == set(bodies)
+    assert all(len(rep["event"]["Records"]) <= 10 for rep in reports)
+    assert wait_until(lambda: queue_empty(sqs, url), 10)
+    health = httpx.get(f"{server.endpoint}/_lambdad/health").json()["event_source_mappings"]["by_mapping"][uuid]
+    assert health["processed"] >= 1000 and health["state"] == "Enabled" and health["last_result"] == "OK"
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_partial_batch_failures_reach_the_dead_letter_queue(server: Server, lam: Any, sqs: Any) -> None:
+    results_url, _ = queue(sqs)
+    dlq_url, dlq_arn = queue(sqs)
+    url, arn = queue(sqs, VisibilityTimeout="1",
+                     RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
+    name = reporter(lam, results_url)
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=10,
+                                           FunctionResponseTypes=["ReportBatchItemFailures"])["UUID"]
+    wait_state(lam, uuid, "Enabled")
+    send_many(sqs, url, [json.dumps({"n": 1}), json.dumps({"n": 2, "fail": True}), json.dumps({"n": 3}),
+                         json.dumps({"n": 4, "fail": True})])
+    dead: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
+    while len(dead) < 2 and time.monotonic() < deadline:
+        dead += sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert sorted(json.loads(m["Body"])["n"] for m in dead) == [2, 4]
+    reports = drain_results(sqs, results_url, lambda r: False, 2)
+    counts: dict[int, list[str]] = {}
+    for record in records_of(reports):
+        counts.setdefault(json.loads(record["body"])["n"], []).append(record["attributes"]["ApproximateReceiveCount"])
+    assert counts[1] == ["1"] and counts[3] == ["1"]  # the ones that succeeded ran once and were deleted
+    assert counts[2] == ["1", "2"] and counts[4] == ["1", "2"]  # the failed ones: maxReceiveCount receives
+    assert wait_until(lambda: queue_empty(sqs, url), 5)
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_a_function_error_fails_the_whole_batch(server: Server, lam: Any, sqs: Any) -> None:
+    results_url, _ = queue(sqs)
+    url, arn = queue(sqs, VisibilityTimeout="1")
+    name = reporter(lam, results_url, MODE="raise")
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=10)["UUID"]
+    send_many(sqs, url, [json.dumps({"n": 1, "fail": True})])
+    reports = drain_results(sqs, results_url, lambda r: len(records_of(r)) >= 2, 30)
+    assert [r["attributes"]["ApproximateReceiveCount"] for r in records_of(reports)][:2] == ["1", "2"]
+    lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    wait_state(lam, uuid, "Disabled")
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_fifo_order_per_group_with_four_groups(server: Server, lam: Any, sqs: Any) -> None:
+    results_url, _ = queue(sqs)
+    url, arn = queue(sqs, unique("q") + ".fifo")
+    name = reporter(lam, results_url)
+    for n in range(10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": f"g{g}", "MessageBody": json.dumps({"g": g, "n": n, "sleep": 0.05}), "MessageGroupId": f"g{g}",
+             "MessageDeduplicationId": f"{g}-{n}"} for g in range(4)])
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=3)["UUID"]
+    reports = drain_results(sqs, results_url, lambda r: len(records_of(r)) >= 40, 90)
+    order: dict[int, list[int]] = {}
+    spans: dict[int, list[tuple[float, float]]] = {}
+    for rep in sorted(reports, key=lambda r: r["started"]):
+        groups = set()
+        for record in rep["event"]["Records"]:
+            body = json.loads(record["body"])
+            order.setdefault(body["g"], []).append(body["n"])
+            groups.add(body["g"])
+            assert record["attributes"]["MessageGroupId"] == f"g{body['g']}"
+            assert record["attributes"]["MessageDeduplicationId"] == f"{body['g']}-{body['n']}"
+            assert "SequenceNumber" in record["attributes"]
+        for g in groups:
+            spans.setdefault(g, []).append((rep["started"], rep["ended"]))
+    assert order == {g: list(range(10)) for g in range(4)}
+    for g, intervals in spans.items():  # one batch per group in flight: a group's invocations never overlap
+        for (_, end), (start, _) in itertools.pairwise(intervals):
+            assert start >= end - 0.01, (g, intervals)
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_filters_drop_what_they_should_and_delete_it(server: Server, lam: Any, sqs: Any) -> None:
+    results_url, _ = queue(sqs)
+    url, arn = queue(sqs)
+    name = reporter(lam, results_url)
+    criteria = {"Filters": [{"Pattern": json.dumps({"body": {"kind": ["keep"], "n": [{"numeric": [">", 10]}]}})},
+                            {"Pattern": json.dumps({"body": ["plain-keep"]})}]}
+    created = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, FilterCriteria=criteria)
+    assert created["FilterCriteria"] == criteria
+    uuid = created["UUID"]
+    wait_state(lam, uuid, "Enabled")
+    send_many(sqs, url, [json.dumps({"kind": "keep", "n": 11}), json.dumps({"kind": "keep", "n": 5}),
+                         json.dumps({"kind": "drop", "n": 50}), "plain-keep", "plain-drop", "{not json"])
+    reports = drain_results(sqs, results_url, lambda r: len(records_of(r)) >= 2, 30)
+    assert wait_until(lambda: queue_empty(sqs, url), 10)  # filtered-out messages are deleted, as AWS does
+    reports += drain_results(sqs, results_url, lambda r: False, 1)
+    assert sorted(r["body"] for r in records_of(reports)) == sorted([json.dumps({"kind": "keep", "n": 11}),
+                                                                     "plain-keep"])
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_disabling_stops_polling_within_a_second(server: Server, lam: Any, sqs: Any) -> None:
+    results_url, _ = queue(sqs)
+    url, arn = queue(sqs)
+    name = reporter(lam, results_url)
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name)["UUID"]
+    wait_state(lam, uuid, "Enabled")
+    sqs.send_message(QueueUrl=url, MessageBody="before")
+    assert len(records_of(drain_results(sqs, results_url, lambda r: len(records_of(r)) >= 1, 30))) == 1
+    lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    assert wait_until(lambda: lam.get_event_source_mapping(UUID=uuid)["State"] == "Disabled", 1.0)
+    sqs.send_message(QueueUrl=url, MessageBody="after")
+    time.sleep(1.5)
+    a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert a["ApproximateNumberOfMessages"] == "1"  # nobody received it
+    lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+    reports = drain_results(sqs, results_url, lambda r: len(records_of(r)) >= 1, 30)
+    assert [r["body"] for r in records_of(reports)] == ["after"]
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_maximum_concurrency_caps_concurrent_invocations(server: Server, lam: Any, sqs: Any) -> None:
+    results_url, _ = queue(sqs)
+    url, arn = queue(sqs)
+    name = reporter(lam, results_url)
+    send_many(sqs, url, [json.dumps({"i": i, "sleep": 0.4}) for i in range(16)])
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=1,
+                                           ScalingConfig={"MaximumConcurrency": 2})["UUID"]
+    reports = drain_results(sqs, results_url, lambda r: len(records_of(r)) >= 16, 90)
+    events = sorted([(rep["started"], 1) for rep in reports] + [(rep["ended"], -1) for rep in reports])
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    assert peak == 2, peak  # measured inside the function: never more than MaximumConcurrency at once
     lam.delete_event_source_mapping(UUID=uuid)

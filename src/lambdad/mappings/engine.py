@@ -52,6 +52,8 @@ _ENVELOPE = len(b'{"Records": []}')
 LONG_POLL = 20.0
 #: pollers per mapping without ScalingConfig (AWS scales SQS to 1,250; a single machine needs fewer)
 DEFAULT_MAX_POLLERS = 100
+#: at most one more poller per this many seconds while a backlog lasts (AWS adds pollers gradually too)
+SCALE_UP_EVERY = 0.1
 LEASE_SECONDS = 60.0
 THROTTLE_BACKOFF = (0.05, 5.0)
 PROBLEM_BACKOFF = (0.5, 30.0)
@@ -76,6 +78,7 @@ class QueueRunner:
         self._pollers: set[asyncio.Task[None]] = set()
         self._receiving: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
+        self._scaled_at = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property
@@ -183,8 +186,10 @@ class QueueRunner:
                 pass  # they become visible when their visibility timeout ends
 
     def _scale_up(self) -> None:
-        if len(self._pollers) >= self.limit or self.stopping:
+        now = self.engine.clock.monotonic()
+        if len(self._pollers) >= self.limit or self.stopping or now - self._scaled_at < SCALE_UP_EVERY:
             return
+        self._scaled_at = now
         try:
             backlog = self.reader().backlog()
         except (LambdadError, StoreError):
