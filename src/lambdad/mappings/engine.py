@@ -204,6 +204,8 @@ class QueueRunner:
         clock = self.engine.clock
         records = list(carry)
         deadline: float | None = clock.monotonic() + m.batching_window_s if records and m.batching_window_s else None
+        # Records wait in the batch for up to the window: keep them hidden meanwhile, as a running batch.
+        refreshed = clock.monotonic()
         while len(records) < m.batch_size and _payload(records) < MAX_PAYLOAD:
             if not records:
                 wait = LONG_POLL
@@ -211,9 +213,17 @@ class QueueRunner:
                 wait = deadline - clock.monotonic()
                 if wait <= 0:
                     break
+                half = reader.visibility_timeout / 2
+                if half > 0:
+                    if clock.monotonic() - refreshed >= half:
+                        reader.extend(records, reader.visibility_timeout)
+                        refreshed = clock.monotonic()
+                    wait = min(wait, half)
             else:
                 wait = 0.0
             got = await reader.receive(m.batch_size - len(records), wait)
+            if got and not records:
+                refreshed = clock.monotonic()
             if not got:
                 if not records or deadline is None:
                     break
@@ -283,12 +293,12 @@ class QueueRunner:
                 return None
 
     async def _heartbeat(self, reader: QueueReader, batch: list[QueueRecord]) -> None:
-        """Keep a running batch hidden: every half visibility timeout, another visibility timeout."""
+        """Keep a running batch hidden: every third of a visibility timeout, another visibility timeout."""
         while True:
             timeout = reader.visibility_timeout
             if timeout <= 0:
                 return
-            await self.engine.clock.sleep(timeout / 2)
+            await self.engine.clock.sleep(timeout / 3)
             try:
                 reader.extend(batch, timeout)
             except (LambdadError, StoreError) as exc:
