@@ -26,15 +26,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 from lambdad.clock import SYSTEM, Clock
-from lambdad.control.functions import FunctionVersion
 from lambdad.errors import ApiError, LambdadError, ResourceNotFoundException, TooManyRequestsException
 from lambdad.invoke.invoker import InvokeMeta, InvokeResult
 from lambdad.mappings.filters import RecordFilter
-from lambdad.mappings.outcomes import Counters, failed_items
+from lambdad.mappings.outcomes import Counters, Resolve, Run, failed_items
 from lambdad.mappings.records import DELETING, STREAM_KINDS, EventSourceMapping
 from lambdad.mappings.registry import TABLE, Mappings
 from lambdad.mappings.source import QueueReader, QueueRecord, QueueSource, Source, StreamSource
@@ -58,8 +57,6 @@ LEASE_SECONDS = 60.0
 THROTTLE_BACKOFF = (0.05, 5.0)
 PROBLEM_BACKOFF = (0.5, 30.0)
 
-Resolve = Callable[[str, str, str | None], tuple[FunctionVersion, str]]
-Run = Callable[[FunctionVersion, bytes, InvokeMeta], Awaitable[InvokeResult]]
 
 
 class QueueRunner:

@@ -4,9 +4,16 @@ runner keeps (shown on /_lambdad/health)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from lambdad.invoke.invoker import InvokeResult
+from lambdad.control.functions import FunctionVersion
+from lambdad.invoke.invoker import InvokeMeta, InvokeResult
+
+#: (account, function name, qualifier) -> (the version to run, the ARN it is invoked by)
+Resolve = Callable[[str, str, str | None], tuple[FunctionVersion, str]]
+#: the synchronous invoke path (Invoker.invoke)
+Run = Callable[[FunctionVersion, bytes, InvokeMeta], Awaitable[InvokeResult]]
 
 
 @dataclass(slots=True)

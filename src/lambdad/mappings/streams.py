@@ -21,18 +21,18 @@ import logging
 import time
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from lambdad.clock import Clock
 from lambdad.errors import ApiError, LambdadError, TooManyRequestsException
 from lambdad.invoke.invoker import InvokeMeta, InvokeResult
 from lambdad.mappings.filters import RecordFilter
-from lambdad.mappings.outcomes import Counters, failed_items
+from lambdad.mappings.outcomes import Counters, Resolve, Run, failed_items
 from lambdad.mappings.records import EventSourceMapping, StreamOptions
+from lambdad.mappings.registry import Mappings
 from lambdad.mappings.source import StreamRecord, StreamSource
 from lambdad.store import StoreError
-
-if TYPE_CHECKING:
-    from lambdad.mappings.engine import MappingEngine
+from lambdad.supervisor import TaskSet
 
 log = logging.getLogger("lambdad.mappings")
 
@@ -52,8 +52,20 @@ RETRY_BACKOFF = (0.1, 10.0)
 SendFailure = Callable[[str, str, bytes], Awaitable[None]]
 
 
+class Host(Protocol):
+    """What a runner uses of the engine that owns it (engine.py's MappingEngine)."""
+
+    mappings: Mappings
+    clock: Clock
+    tasks: TaskSet
+    send_failure: SendFailure | None
+
+    resolve: Resolve
+    run: Run
+
+
 class StreamRunner:
-    def __init__(self, engine: MappingEngine, mapping: EventSourceMapping, source: StreamSource) -> None:
+    def __init__(self, engine: Host, mapping: EventSourceMapping, source: StreamSource) -> None:
         self.engine = engine
         self.mapping = mapping
         self.source = source
