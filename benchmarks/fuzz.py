@@ -317,6 +317,8 @@ class Fuzzer:
             response = self.client.request(request.method, request.path, content=request.body, headers=headers)
         except (httpx.LocalProtocolError, UnicodeEncodeError):
             return None  # a header HTTP itself cannot carry (a newline, trailing space): never sent
+        except httpx.InvalidURL:
+            return None  # a path longer than a URL may be (httpx refuses 64 KB): never sent
         self.stats.requests += 1
         self.stats.by_status[response.status_code] = self.stats.by_status.get(response.status_code, 0) + 1
         if response.status_code >= 500:
