@@ -358,3 +358,52 @@ def test_maximum_concurrency_caps_concurrent_invocations(server: Server, lam: An
         peak = max(peak, running)
     assert peak == 2, peak  # measured inside the function: never more than MaximumConcurrency at once
     lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_throttles_back_off_and_nothing_fails(server: Server, lam: Any, sqs: Any) -> None:
+    """Reserved concurrency 1 under five pollers: the others are throttled, back off and retry the same
+    batch (its messages stay hidden), so every message runs once and none fails."""
+    results_url, _ = queue(sqs)
+    url, arn = queue(sqs, VisibilityTimeout="30")
+    name = reporter(lam, results_url)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    send_many(sqs, url, [json.dumps({"i": i, "sleep": 0.1}) for i in range(15)])
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=1,
+                                           ScalingConfig={"MaximumConcurrency": 5})["UUID"]
+    reports = drain_results(sqs, results_url, lambda r: len(records_of(r)) >= 15, 120)
+    assert sorted(json.loads(r["body"])["i"] for r in records_of(reports)) == list(range(15))
+    assert all(r["attributes"]["ApproximateReceiveCount"] == "1" for r in records_of(reports))
+    stats = httpx.get(f"{server.endpoint}/_lambdad/health").json()["event_source_mappings"]["by_mapping"][uuid]
+    assert stats["throttles"] > 0 and stats["failed"] == 0
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_list_pages_update_function_and_the_aws_cli(server: Server, lam: Any, sqs: Any) -> None:
+    from tests.services.conftest import aws_cli
+
+    _, arn = queue(sqs)
+    first = create_function(lam, "def handler(e, c):\n    return None\n")
+    second = create_function(lam, "def handler(e, c):\n    return None\n")
+    uuids = [lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=first)["UUID"]]
+    lam.publish_version(FunctionName=first)
+    uuids.append(lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=f"{first}:1")["UUID"])
+    made = aws_cli(server, "lambda", "create-event-source-mapping", "--function-name", second,
+                   "--event-source-arn", arn, "--batch-size", "5")
+    uuids.append(made["UUID"])
+    assert made["BatchSize"] == 5 and made["State"] == "Creating"
+    page = lam.list_event_source_mappings(EventSourceArn=arn, MaxItems=2)
+    assert len(page["EventSourceMappings"]) == 2 and page["NextMarker"]
+    rest = lam.list_event_source_mappings(EventSourceArn=arn, MaxItems=2, Marker=page["NextMarker"])
+    assert [m["UUID"] for m in page["EventSourceMappings"] + rest["EventSourceMappings"]] == uuids
+    assert "NextMarker" not in rest
+    assert [m["UUID"] for m in lam.list_event_source_mappings(FunctionName=f"{first}:1")["EventSourceMappings"]] \
+        == [uuids[1]]
+    assert {m["UUID"] for m in lam.list_event_source_mappings(FunctionName=first)["EventSourceMappings"]} \
+        == set(uuids[:2])
+    assert lam.get_event_source_mapping(UUID=uuids[1])["FunctionArn"].endswith(f"function:{first}:1")
+    moved = lam.update_event_source_mapping(UUID=uuids[2], FunctionName=first)  # an alias or version too
+    assert moved["State"] == "Updating" and moved["FunctionArn"].endswith(f"function:{first}")
+    listed = aws_cli(server, "lambda", "list-event-source-mappings", "--event-source-arn", arn)
+    assert [m["UUID"] for m in listed["EventSourceMappings"]] == uuids
+    for uuid in uuids:
+        aws_cli(server, "lambda", "delete-event-source-mapping", "--uuid", uuid)
