@@ -53,7 +53,7 @@ from lambdad.invoke.reservations import Reservations
 from lambdad.invoke.snapstart import SnapStart
 from lambdad.invoke.triggers import Triggers
 from lambdad.mappings.engine import MappingEngine
-from lambdad.mappings.registry import MappingTags, Mappings
+from lambdad.mappings.registry import Mappings, MappingTags
 from lambdad.mappings.sources.sqs import SqsSource
 from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
