@@ -224,3 +224,42 @@ async def _the_checkpoint_survives_a_new_engine(tmp_path: Path) -> None:
 def test_report_batch_item_failures_rules(payload: bytes, error: str | None, reports: bool,
                                           failed: set[str]) -> None:
     assert failed_items(InvokeResult(payload, "$LATEST", error), ["a", "b"], reports) == failed
+
+
+def test_two_nodes_sharing_a_store_run_a_mapping_once_and_take_over_a_dead_ones(tmp_path: Path) -> None:
+    asyncio.run(_two_nodes(tmp_path))
+
+
+async def _two_nodes(tmp_path: Path) -> None:
+    """The lease (store.claim) decides which node's engine runs a mapping; when that node stops renewing
+    (it died), the other claims the mapping once the lease has run out and resumes after its checkpoint."""
+    clock, mappings, engine_a, function_a, _ = setup(tmp_path, 6, set())
+    m = mappings.create("000000000000", "us-east-1", {"EventSourceArn": ARN, "FunctionName": "f",
+                                                      "StartingPosition": "TRIM_HORIZON", "BatchSize": 3})
+    # Node b: its own registry and engine over the same store, the same clock.
+    source_b = FakeStream(clock, 6)
+    mappings_b = Mappings(mappings.store, Resolver(), {"dynamodb": source_b})  # type: ignore[arg-type]
+    function_b = Function(set())
+    engine_b = MappingEngine(mappings_b, {"dynamodb": source_b}, Resolver().for_invoke, function_b, owner="node-b",
+                             clock=clock)
+    a = asyncio.get_running_loop().create_task(engine_a.run_engine())
+    await clock.advance(0.5)
+    b = asyncio.get_running_loop().create_task(engine_b.run_engine())
+    for _ in range(20):
+        await clock.advance(0.5)
+    assert function_a.batches == [[1, 2, 3], [4, 5, 6]] and function_b.batches == []
+    assert m.uuid in engine_a.runners and m.uuid not in engine_b.runners
+    # Node a dies (no more renewals); more records arrive; b takes over after the 60 s lease.
+    a.cancel()
+    await asyncio.gather(a, return_exceptions=True)
+    await engine_a.aclose()
+    source_b.records += [StreamRecord(str(i), {"eventID": str(i), "dynamodb": {"SequenceNumber": str(i), "n": i}},
+                                      100, T0 + i) for i in (7, 8, 9)]
+    for _ in range(200):
+        await clock.advance(0.5)
+        if function_b.batches:
+            break
+    b.cancel()
+    await asyncio.gather(b, return_exceptions=True)
+    await engine_b.aclose()
+    assert function_b.batches == [[7, 8, 9]]  # after a's checkpoint: nothing ran twice

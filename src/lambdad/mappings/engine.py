@@ -375,10 +375,12 @@ class MappingEngine:
                 self._reconcile(uuid)
             if self._dirty:
                 continue
+            # Woken by a change, or by the clock when the leases are due (a FakeClock in tests).
+            timer = self.clock.call_later(max(0.01, next_maintain - self.clock.monotonic()), self._wake.set)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, next_maintain - self.clock.monotonic()))
-            except TimeoutError:
-                pass
+                await self._wake.wait()
+            finally:
+                timer.cancel()
 
     def _claim(self) -> None:
         rows = self.mappings.store.claim(TABLE, owner=self.owner, now=self.clock.time(),
