@@ -8,6 +8,7 @@ import signal
 import time
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -99,6 +100,18 @@ def test_another_accounts_queue_needs_its_queue_policy(server: Server, lam: Any,
     assert api_error(exc)[:2] == (404, "ResourceNotFoundException")
     assert uuid not in [m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]]
     assert wait_until(lambda: queue_empty(sqs, victim_url), 20)  # the tenant's function drained it
+    # The owner withdraws the policy: the tenant's pollers stop receiving (AWS polls as the role, each time).
+    sqs.set_queue_attributes(QueueUrl=victim_url, Attributes={"Policy": ""})
+    time.sleep(0.5)  # a poller already waiting in its long poll may take one more message
+    while sqs.receive_message(QueueUrl=victim_url, WaitTimeSeconds=1).get("Messages"):
+        pass
+    sqs.send_message(QueueUrl=victim_url, MessageBody="private")
+    time.sleep(2)
+    assert sqs.get_queue_attributes(QueueUrl=victim_url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "1"
+    stats = httpx.get(f"{server.endpoint}/_lambdad/health").json()["event_source_mappings"]["by_mapping"][uuid]
+    assert stats["last_result"] == ("PROBLEM: The provided execution role does not have permissions to call "
+                                    "ReceiveMessage on SQS")
     tenant_lam.delete_event_source_mapping(UUID=uuid)
 
 

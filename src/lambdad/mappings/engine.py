@@ -140,6 +140,20 @@ class QueueRunner:
         while not self.stopping:
             if len(self._pollers) > self.limit:
                 return
+            if not carry and not self._may_poll():
+                # No function to run, or a role that may no longer read the queue: receive nothing
+                # (a receive would count against the messages' maxReceiveCount), look again later.
+                self._receiving.add(me)
+                try:
+                    await self.engine.clock.sleep(backoff)
+                except asyncio.CancelledError:
+                    if self.stopping or len(self._pollers) > self.limit:
+                        return
+                    raise
+                finally:
+                    self._receiving.discard(me)
+                backoff = min(PROBLEM_BACKOFF[1], backoff * 2)
+                continue
             self._receiving.add(me)
             try:
                 batch, carry = await self._collect(carry)
@@ -164,6 +178,10 @@ class QueueRunner:
                 if len(self._pollers) > 1:
                     return  # scale down: one poller is enough for an idle queue
                 continue
+            if not self._may_poll():  # revoked while this poller waited in its long poll: hand back
+                self._release(batch + carry)
+                carry = []
+                continue
             self._scale_up()
             try:
                 await self._process(batch)
@@ -174,6 +192,22 @@ class QueueRunner:
                 self._problem(exc)
                 await self.engine.clock.sleep(backoff)
         self._release(carry)
+
+    def _may_poll(self) -> bool:
+        """As AWS polls with the execution role: the function must exist and its role may still call the
+        poller's APIs on the queue (a queue policy withdrawn, a role's policy narrowed: polling stops)."""
+        m = self.mapping
+        try:
+            fv, _ = self.engine.resolve(m.account, m.function_name, m.qualifier)
+        except ResourceNotFoundException as exc:
+            self._problem(exc, "PROBLEM: Function not found")
+            return False
+        denied = self.source.denied_action(fv.role, m.function_name, m.source_arn)
+        if denied is not None:
+            self.last_error = f"the execution role may not call sqs:{denied} on {m.source_arn}"
+            self.last_result = f"PROBLEM: The provided execution role does not have permissions to call {denied} on SQS"
+            return False
+        return True
 
     def _release(self, records: list[QueueRecord]) -> None:
         if records and self._reader is not None:
@@ -239,8 +273,9 @@ class QueueRunner:
         m = self.mapping
         reader = self.reader()
         if self.filter:
-            keep = [r for r in batch if self.filter.matches(r.event)]
-            dropped = [r for r in batch if r not in keep]
+            verdicts = [self.filter.matches(r.event) for r in batch]
+            keep = [r for r, ok in zip(batch, verdicts, strict=True) if ok]
+            dropped = [r for r, ok in zip(batch, verdicts, strict=True) if not ok]
             if dropped:
                 reader.delete(dropped)
                 self.counters.filtered += len(dropped)
