@@ -83,7 +83,8 @@ def _client_rate(srv: LambdadServer, count: int) -> float:
     return got / (time.perf_counter() - started)
 
 
-@scenario("event-sources", "SQS event source mappings: messages/s sent to processed, send-to-handler latency")
+@scenario("event-sources", "SQS event source mappings: messages/s sent to processed, send-to-handler latency",
+          quick=False)
 def event_sources(ctx: Context) -> None:
     srv = ctx.server()
     lam, sqs, iam = srv.client(), srv.client("sqs"), srv.client("iam")
