@@ -204,7 +204,10 @@ class QueueRunner:
             return False
         denied = self.source.denied_action(fv.role, m.function_name, m.source_arn)
         if denied is not None:
-            self.last_error = f"the execution role may not call sqs:{denied} on {m.source_arn}"
+            error = f"the execution role may not call sqs:{denied} on {m.source_arn}"
+            if error != self.last_error:
+                log.warning("event source mapping %s: %s", m.uuid, error)
+            self.last_error = error
             self.last_result = f"PROBLEM: The provided execution role does not have permissions to call {denied} on SQS"
             return False
         return True
@@ -337,15 +340,17 @@ class QueueRunner:
                 log.warning("event source mapping %s: visibility not extended: %s", self.mapping.uuid, exc)
 
     def _problem(self, exc: BaseException, result: str | None = None) -> None:
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}"
+        if error != self.last_error:  # the server log says why a mapping is stuck (health shows no ARNs)
+            log.warning("event source mapping %s: %s", self.mapping.uuid, error)
+        self.last_error = error
         self.last_result = result or f"PROBLEM: {exc}"
 
     def statistics(self) -> dict[str, Any]:
         c = self.counters
-        return {"state": self.mapping.state, "source": self.mapping.source_arn, "function": self.mapping.function_arn,
-                "pollers": self.pollers, "in_flight": c.in_flight, "processed": c.processed,
-                "invocations": c.invocations, "failed": c.failed, "filtered": c.filtered,
-                "throttles": c.throttles, "last_result": self.last_result, "last_error": self.last_error}
+        return {"state": self.mapping.state, "pollers": self.pollers, "in_flight": c.in_flight,
+                "processed": c.processed, "invocations": c.invocations, "failed": c.failed, "filtered": c.filtered,
+                "throttles": c.throttles, "last_result": self.last_result}
 
 
 def _payload(records: list[QueueRecord]) -> int:
@@ -500,12 +505,13 @@ class MappingEngine:
         return runner.last_result if runner is not None else None
 
     def statistics(self) -> dict[str, Any]:
+        """For /_lambdad/health, which anyone may read: counters and states by mapping UUID, no ARNs (a
+        mapping's source and function are its owner's to see, through GetEventSourceMapping)."""
         everything = self.mappings.all()
         per: dict[str, Any] = {}
         for m in everything:
             stats = self.runner_statistics(m.uuid)
-            per[m.uuid] = stats if stats is not None else {"state": m.state, "source": m.source_arn,
-                                                          "function": m.function_arn, "pollers": 0}
+            per[m.uuid] = stats if stats is not None else {"state": m.state, "pollers": 0}
         return {"mappings": len(everything), "held": len(self._held), "running": len(self.runners),
                 "pollers": sum(r.pollers for r in self.runners.values()),
                 "in_flight": sum(r.counters.in_flight for r in self.runners.values()),

@@ -239,15 +239,17 @@ class StreamRunner:
             log.warning("event source mapping %s: on-failure record not delivered to %s: %s", m.uuid, target, exc)
 
     def _problem(self, exc: BaseException) -> None:
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}"
+        if error != self.last_error:  # the server log says why a mapping is stuck (health shows no ARNs)
+            log.warning("event source mapping %s: %s", self.mapping.uuid, error)
+        self.last_error = error
         self.last_result = f"PROBLEM: {exc}"
 
     def statistics(self) -> dict[str, Any]:
         c = self.counters
-        return {"state": self.mapping.state, "source": self.mapping.source_arn, "function": self.mapping.function_arn,
-                "pollers": self.pollers, "in_flight": c.in_flight, "processed": c.processed,
-                "invocations": c.invocations, "failed": c.failed, "filtered": c.filtered,
-                "throttles": c.throttles, "last_result": self.last_result, "last_error": self.last_error}
+        return {"state": self.mapping.state, "pollers": self.pollers, "in_flight": c.in_flight,
+                "processed": c.processed, "invocations": c.invocations, "failed": c.failed, "filtered": c.filtered,
+                "throttles": c.throttles, "last_result": self.last_result}
 
 
 def _seq_key(sequence: str) -> tuple[int, int | str]:
