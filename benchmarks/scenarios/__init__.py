@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from benchmarks.context import Context
 
-MODULES = ("warm", "throughput", "cold", "snapstart", "async_events", "events", "peers", "memory")
+MODULES = ("warm", "throughput", "cold", "snapstart", "async_events", "events", "peers", "memory",
+           "event_sources")
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@
     │   ├── InvalidRequestContentException   (400) the body is not valid JSON / wrong shape
     │   ├── ResourceNotFoundException        (404) function, version, alias, layer... does not exist
     │   ├── ResourceConflictException        (409) already exists / in a state that forbids this
+    │   ├── ResourceInUseException           (400) an event source mapping is busy changing state
     │   ├── PreconditionFailedException      (412) RevisionId or CodeSha256 guard mismatch
     │   ├── RequestTooLargeException         (413) payload above the sync/async limit
     │   ├── TooManyRequestsException         (429) throttled by a concurrency limit
@@ -114,6 +115,11 @@ class ResourceNotFoundException(LambdaError):
 class ResourceConflictException(LambdaError):
     status = 409
     code = "ResourceConflictException"
+
+
+class ResourceInUseException(LambdaError):
+    code = "ResourceInUseException"
+    message_key = "Message"
 
 
 class PreconditionFailedException(LambdaError):

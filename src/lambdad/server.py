@@ -52,6 +52,9 @@ from lambdad.invoke.provisioned import ProvisionedConcurrency
 from lambdad.invoke.reservations import Reservations
 from lambdad.invoke.snapstart import SnapStart
 from lambdad.invoke.triggers import Triggers
+from lambdad.mappings.engine import MappingEngine
+from lambdad.mappings.registry import Mappings, MappingTags
+from lambdad.mappings.sources.sqs import SqsSource
 from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
@@ -235,6 +238,21 @@ class Lambdad:
                                      config.async_retry_base_delay, max_parallel=max(16, config.account_concurrency),
                                      clock=clock)
 
+        # Event source mappings: Lambda's own pollers (SQS now; stream sources plug in by kind).
+        esm_sources = {"sqs": SqsSource(sqs, authorizer, require_existing_roles=config.require_existing_roles)}
+        mappings = Mappings(store, resolver, esm_sources)
+        tagging.register("event-source-mapping", MappingTags(mappings))
+
+        async def send_mapping_failure(account: str, target: str, record: bytes) -> None:
+            if target.split(":")[2] == "sns":
+                await publish_to_topic(account, target, record.decode(), {})
+            else:
+                await send_to_queue(account, target, record.decode(), {})
+
+        mapping_engine = MappingEngine(mappings, esm_sources, resolver.for_invoke, invoker.invoke,
+                                       owner=self.data_dir.node_id, clock=clock, send_failure=send_mapping_failure)
+        stack.push_async_callback(mapping_engine.aclose)  # pollers stop before the environments they invoke
+
         elbv2 = Elbv2(store, config.region, config.public_host)
         supervisor = Supervisor(on_fatal=self._fatal, clock=clock)
         stack.push_async_callback(supervisor.aclose)  # loops stop before the environments they use
@@ -249,7 +267,8 @@ class Lambdad:
             return {"environments": pools.statistics(), "snapstart": snapstart.statistics(),
                     "async": dispatcher.statistics(), "background": supervisor.statistics(),
                     "events": {**eventbridge.statistics(), **events_delivery.statistics(),
-                               **scheduler.statistics()}}
+                               **scheduler.statistics()},
+                    "event_source_mappings": mapping_engine.statistics()}
 
         spool = Spool(str(spool_dir), SPOOL_BYTES)
         router = Router(authenticator, OwnEndpoints(statistics, code_links, iam, config.account_id), spool,
@@ -259,7 +278,8 @@ class Lambdad:
         backend = LambdaBackend(LambdaLimits(config.region, config.max_zip_bytes, config.max_unzipped_bytes),
                                 registry, resolver, versions, aliases, layers, tagging, permissions, function_urls,
                                 provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links,
-                                CodeStaging(registry, layers, workers), delivery_access)
+                                CodeStaging(registry, layers, workers), delivery_access,
+                                mappings=mappings, mapping_engine=mapping_engine)
         router.add_service("lambda", lambda_api.build(backend, lambda_authz.hook(authorizer, registry, permissions,
                                                                                   config.region)))
         iam_service = iam_wire.build_iam(iam, iam_authz.iam(authorizer, iam))
@@ -298,6 +318,7 @@ class Lambdad:
         supervisor.start("events-delivery", events_delivery.run_delivery)
         supervisor.start("events-schedules", eventbridge.run_schedules)
         supervisor.start("scheduler", scheduler.run_schedules)
+        supervisor.start("event-source-mappings", mapping_engine.run_engine)
         await alb.start()
         if config.demo:
             from lambdad.demo import ensure_demo_function

@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from lambdad import safejson
-from lambdad.api import lambda_access_api, lambda_async_api
+from lambdad.api import lambda_access_api, lambda_async_api, lambda_mappings_api
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize, request_context
 from lambdad.api.lambda_common import listed_config, paginate, public_config
 from lambdad.api.restjson import RestJsonService
@@ -252,6 +252,7 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
 
     lambda_async_api.register(svc, backend)
     lambda_access_api.register(svc, backend)
+    lambda_mappings_api.register(svc, backend)
     return svc
 
 

@@ -21,6 +21,8 @@ from lambdad.invoke.delivery_access import DeliveryAccess
 from lambdad.invoke.invoker import Invoker
 from lambdad.invoke.provisioned import ProvisionedConcurrency
 from lambdad.invoke.reservations import Reservations
+from lambdad.mappings.engine import MappingEngine
+from lambdad.mappings.registry import Mappings
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +52,5 @@ class LambdaBackend:
     code_links: CodeLinks  # expiring download links of stored zips
     code_staging: CodeStaging  # uploads unpacked off the event loop
     delivery_access: DeliveryAccess  # may the execution role send to a destination
+    mappings: Mappings | None = None  # event source mappings (api/lambda_mappings_api.py)
+    mapping_engine: MappingEngine | None = None  # their pollers: what a mapping last did

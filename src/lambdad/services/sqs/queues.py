@@ -974,6 +974,38 @@ class SqsService:
         if timeout == 0:
             self._wake(queue)
 
+    # -- acknowledging as a consumer that holds the messages (event source mappings) ---------------
+    def _held(self, queue: Queue, handles: Iterable[str]) -> dict[int, str]:
+        """Row id -> receipt nonce of the handles that are this queue's (others are skipped)."""
+        out: dict[int, str] = {}
+        for handle in handles:
+            decoded = _decode_receipt(handle)
+            if decoded is not None and decoded[0] == queue.id:
+                out[decoded[1]] = decoded[3]
+        return out
+
+    def delete_held(self, queue: Queue, handles: Iterable[str]) -> int:
+        """Delete, in one transaction, the messages whose receipt is still the latest: one received again
+        since (its visibility ran out) belongs to that receiver now and stays. How many were deleted."""
+        deleted = 0
+        with self.store.transaction():
+            for row_id, nonce in self._held(queue, handles).items():
+                deleted += self.store.execute("DELETE FROM sqs_messages WHERE id=? AND queue_id=? AND receipt=?",
+                                              (row_id, queue.id, nonce))
+        if deleted and queue.fifo:
+            self._wake(queue)  # the groups' next messages may now be receivable
+        return deleted
+
+    def change_visibility_held(self, queue: Queue, handles: Iterable[str], timeout: float) -> None:
+        """Hide (or, with 0, show) the still-held messages until `timeout` seconds from now."""
+        until = now_ms() + int(timeout * 1000)
+        with self.store.transaction():
+            for row_id, nonce in self._held(queue, handles).items():
+                self.store.execute("UPDATE sqs_messages SET visible_at=? WHERE id=? AND queue_id=? AND receipt=?",
+                                   (until, row_id, queue.id, nonce))
+        if timeout <= 0:
+            self._wake(queue)
+
     # -- waiting ------------------------------------------------------------------------------------
     async def _wait(self, queue: Queue, timeout: float) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
