@@ -25,6 +25,7 @@ from lambdad import safejson
 from lambdad.auth import policy
 from lambdad.auth.credentials import Credential, CredentialStore, new_key_id, new_secret
 from lambdad.auth.keyring import Keyring
+from lambdad.auth.policy_grammar import policy_size
 from lambdad.errors import IamError
 from lambdad.services.iam import managed_policies as aws_managed_policies
 from lambdad.store import Store
@@ -54,6 +55,8 @@ MAX_POLICY_VERSIONS = 5
 MAX_ACCESS_KEYS = 2
 MAX_ATTACHED = 10  # IAM's default quota of managed policies per user, group or role
 INLINE_LIMIT = {"user": 2048, "role": 10240, "group": 5120}  # aggregate inline size per identity
+MANAGED_LIMIT = 6144  # one managed policy version
+TRUST_LIMIT = 2048  # a role's trust policy (IAM's default ACLSizePerRole quota)
 LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
 LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": LAMBDA_PRINCIPAL}, "Action": "sts:AssumeRole"}]})
@@ -118,7 +121,8 @@ def _new_id(prefix: str) -> str:
 
 
 def parse_document(text: Any, kind: str) -> dict[str, Any]:
-    """Check a policy document as IAM does when storing one; the parsed form."""
+    """Check a policy document as IAM does when storing one of this kind (managed, inline, trust);
+    the parsed form. Sizes count without whitespace, as IAM counts them."""
     if not isinstance(text, str) or not text.strip():
         raise malformed("Syntax errors in policy.")
     try:
@@ -128,9 +132,14 @@ def parse_document(text: Any, kind: str) -> dict[str, Any]:
         raise malformed("This policy contains invalid Json" if kind == "trust" else "Syntax errors in policy.") \
             from None
     try:
-        return policy.validate_policy_document(text, kind)
+        parsed = policy.validate_policy_document(text, kind)
     except policy.PolicyError as exc:
         raise IamError(exc.message, code=exc.code, status=exc.status) from None
+    if kind == "managed" and policy_size(text) > MANAGED_LIMIT:
+        raise limit_exceeded(f"Cannot exceed quota for PolicySize: {MANAGED_LIMIT}")
+    if kind == "trust" and policy_size(text) > TRUST_LIMIT:
+        raise limit_exceeded(f"Cannot exceed quota for ACLSizePerRole: {TRUST_LIMIT}")
+    return parsed
 
 
 def paginate(items: list[Any], marker: str | None, max_items: int | None) -> tuple[list[Any], str | None]:
@@ -270,8 +279,8 @@ class Iam:
         tags = tags or []
         if len(tags) > 50:
             raise _constraint("[...]", "tags", "have length less than or equal to 50")
-        keys = [t.get("Key") for t in tags]
-        if len(set(keys)) != len(keys):
+        keys = [str(t.get("Key", "")).lower() for t in tags]
+        if len(set(keys)) != len(keys):  # IAM tag keys are case-insensitive
             raise invalid_input("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
         return [{"Key": t["Key"], "Value": t.get("Value", "")} for t in tags]
 
@@ -324,15 +333,18 @@ class Iam:
 
     def tag(self, account: str, kind: str, name: str, tags: Any) -> None:
         rec = self._get(account, kind, name)
-        current = {t["Key"]: t for t in rec.get("Tags", [])}
+        current = {t["Key"].lower(): t for t in rec.get("Tags", [])}
         for tag in self._check_tags(tags):
-            current[tag["Key"]] = tag
+            current[tag["Key"].lower()] = tag  # keys are case-insensitive: "env" replaces "Env"
+        if len(current) > 50:
+            raise limit_exceeded("The number of tags has reached the maximum limit.")
         rec["Tags"] = list(current.values())
         self._put(account, kind, name.lower(), rec)
 
     def untag(self, account: str, kind: str, name: str, keys: list[str]) -> None:
         rec = self._get(account, kind, name)
-        rec["Tags"] = [t for t in rec.get("Tags", []) if t["Key"] not in set(keys or [])]
+        drop = {k.lower() for k in keys or []}
+        rec["Tags"] = [t for t in rec.get("Tags", []) if t["Key"].lower() not in drop]
         self._put(account, kind, name.lower(), rec)
 
     # -- access keys ------------------------------------------------------------------------
@@ -516,9 +528,8 @@ class Iam:
     def put_inline(self, account: str, kind: str, owner: str, name: str, document: str) -> None:
         rec = self._get(account, kind, owner)
         check_name(name, "policyName", 128)
-        parse_document(document, "identity")
-        size = len("".join(document.split())) + sum(len("".join(d.split())) for n, d in rec["Inline"].items()
-                                                    if n != name)
+        parse_document(document, "inline")
+        size = policy_size(document) + sum(policy_size(d) for n, d in rec["Inline"].items() if n != name)
         if size > INLINE_LIMIT[kind]:
             raise limit_exceeded(f"Maximum policy size of {INLINE_LIMIT[kind]} bytes exceeded for {kind} {owner}")
         rec["Inline"][name] = document
@@ -546,7 +557,7 @@ class Iam:
                       description: str | None = None, tags: Any = None) -> dict[str, Any]:
         check_name(name, "policyName", 128)
         path = check_path(path, "path")
-        parse_document(document, "identity")
+        parse_document(document, "managed")
         if name.lower() in self._table(account, "policy"):
             raise already_exists(f"A policy called {name} already exists. Duplicate names are not allowed.")
         now = time.time()
@@ -615,7 +626,7 @@ class Iam:
 
     def create_policy_version(self, account: str, arn: str, document: str, set_default: bool) -> dict[str, Any]:
         rec = self._customer_policy(account, arn)
-        parse_document(document, "identity")
+        parse_document(document, "managed")
         if len(rec["Versions"]) >= MAX_POLICY_VERSIONS:
             raise limit_exceeded(f"A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you create "
                                  "a new version, you must delete an existing version.")
