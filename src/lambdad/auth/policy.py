@@ -64,6 +64,9 @@ class RequestContext:
     resource_account: str
     context_keys: dict[str, str | list[str]] = field(default_factory=dict)
     principal_service: str | None = None
+    #: a web-identity (OIDC) or SAML caller: the provider's ARN, as trust policies name it in
+    #: ``{"Federated": ...}``; such a caller has no identity policies, only the role's trust policy.
+    principal_federated: str | None = None
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -150,6 +153,8 @@ class _Keys:
         values: dict[str, str | list[str]] = {}
         if ctx.principal_service:
             values["aws:principalservicename"] = ctx.principal_service
+        elif ctx.principal_federated:
+            values["aws:federatedprovider"] = ctx.principal_federated
         elif ctx.principal_arn:
             values["aws:principalarn"] = ctx.principal_arn
             values["aws:principalaccount"] = ctx.principal_account
@@ -367,7 +372,10 @@ def _principal_strength(element: Any, ctx: RequestContext) -> int:
             if kind == "Service":
                 if ctx.principal_service and value.lower() == ctx.principal_service.lower():
                     return _DIRECT
-            elif kind == "AWS" and ctx.principal_arn and not ctx.principal_service:
+            elif kind == "Federated":
+                if ctx.principal_federated and value == ctx.principal_federated:
+                    return _DIRECT
+            elif kind == "AWS" and ctx.principal_arn and not ctx.principal_service and not ctx.principal_federated:
                 best = max(best, _aws_principal_strength(value, ctx))
     return best
 
@@ -483,8 +491,8 @@ def evaluate(
                 return Decision.EXPLICIT_DENY
             resource_allows = max(resource_allows, strength)
 
-    if ctx.principal_service or not ctx.principal_arn:
-        # Services and anonymous callers have no identity-based policies to consult.
+    if ctx.principal_service or ctx.principal_federated or not ctx.principal_arn:
+        # Services, federated and anonymous callers have no identity-based policies to consult.
         allowed = resource_allows != _NO_MATCH
     elif ctx.principal_account == ctx.resource_account:
         allowed = is_root or identity_allows or resource_allows == _DIRECT

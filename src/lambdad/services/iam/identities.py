@@ -142,6 +142,17 @@ def parse_document(text: Any, kind: str) -> dict[str, Any]:
     return parsed
 
 
+def check_tags(tags: Any) -> list[dict[str, str]]:
+    """Tags as IAM takes them: at most 50, keys unique regardless of case (lengths are the model's)."""
+    tags = tags or []
+    if len(tags) > 50:
+        raise _constraint("[...]", "tags", "have length less than or equal to 50")
+    keys = [str(t.get("Key", "")).lower() for t in tags]
+    if len(set(keys)) != len(keys):  # IAM tag keys are case-insensitive
+        raise invalid_input("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
+    return [{"Key": t["Key"], "Value": t.get("Value", "")} for t in tags]
+
+
 def paginate(items: list[Any], marker: str | None, max_items: int | None) -> tuple[list[Any], str | None]:
     """IAM's Marker/MaxItems: (page, next marker or None)."""
     start = 0
@@ -275,19 +286,19 @@ class Iam:
         return rec
 
     @staticmethod
-    def _check_tags(tags: Any) -> list[dict[str, str]]:
-        tags = tags or []
-        if len(tags) > 50:
-            raise _constraint("[...]", "tags", "have length less than or equal to 50")
-        keys = [str(t.get("Key", "")).lower() for t in tags]
-        if len(set(keys)) != len(keys):  # IAM tag keys are case-insensitive
-            raise invalid_input("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
-        return [{"Key": t["Key"], "Value": t.get("Value", "")} for t in tags]
+    def merged_tags(current: list[dict[str, str]], tags: Any) -> list[dict[str, str]]:
+        """Tags after TagX: keys are case-insensitive, so "env" replaces "Env"."""
+        merged = {t["Key"].lower(): t for t in current}
+        for tag in check_tags(tags):
+            merged[tag["Key"].lower()] = tag
+        if len(merged) > 50:
+            raise limit_exceeded("The number of tags has reached the maximum limit.")
+        return list(merged.values())
 
     # -- users ------------------------------------------------------------------------------
     def create_user(self, account: str, name: str, path: str | None = None, tags: Any = None) -> dict[str, Any]:
         check_name(name, "userName")
-        return self._new_entity(account, "user", name, check_path(path), {"Tags": self._check_tags(tags)})
+        return self._new_entity(account, "user", name, check_path(path), {"Tags": check_tags(tags)})
 
     def get_user(self, account: str, name: str) -> dict[str, Any]:
         return self._get(account, "user", name)
@@ -333,12 +344,7 @@ class Iam:
 
     def tag(self, account: str, kind: str, name: str, tags: Any) -> None:
         rec = self._get(account, kind, name)
-        current = {t["Key"].lower(): t for t in rec.get("Tags", [])}
-        for tag in self._check_tags(tags):
-            current[tag["Key"].lower()] = tag  # keys are case-insensitive: "env" replaces "Env"
-        if len(current) > 50:
-            raise limit_exceeded("The number of tags has reached the maximum limit.")
-        rec["Tags"] = list(current.values())
+        rec["Tags"] = self.merged_tags(rec.get("Tags", []), tags)
         self._put(account, kind, name.lower(), rec)
 
     def untag(self, account: str, kind: str, name: str, keys: list[str]) -> None:
@@ -454,7 +460,7 @@ class Iam:
         parse_document(trust, "trust")
         max_session = self._check_max_session(max_session)
         extra: dict[str, Any] = {"AssumeRolePolicyDocument": trust, "MaxSessionDuration": max_session,
-                                 "Tags": self._check_tags(tags)}
+                                 "Tags": check_tags(tags)}
         if description is not None:
             extra["Description"] = description
         return self._new_entity(account, "role", name, path, extra)
@@ -564,7 +570,7 @@ class Iam:
         rec = {"PolicyName": name, "PolicyId": _new_id("ANPA"), "Arn": f"arn:aws:iam::{account}:policy{path}{name}",
                "Path": path, "CreateDate": now, "UpdateDate": now, "DefaultVersionId": "v1", "IsAttachable": True,
                "Versions": {"v1": {"Document": document, "CreateDate": now}}, "NextVersion": 2,
-               "Tags": self._check_tags(tags)}
+               "Tags": check_tags(tags)}
         if description is not None:
             rec["Description"] = description
         self._put(account, "policy", name.lower(), rec)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import botocore.session
 
@@ -17,6 +17,7 @@ from lambdad.api import query
 from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.errors import ApiError
 from lambdad.services.iam.identities import Iam, paginate, validation
+from lambdad.services.iam.oidc import OidcProviders
 from lambdad.services.iam.sts import Sts
 
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
@@ -82,6 +83,7 @@ def _page(items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
+    oidc = OidcProviders(iam)
     model = botocore.session.get_session().get_service_model("iam")
     svc = query.QueryService(model, missing_parameter=_missing, validation_code="ValidationError",
                              unchecked=_OWN_WORDS,
@@ -341,7 +343,62 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
         out["IsTruncated"] = False
         return out
 
+    # -- OpenID Connect providers -----------------------------------------------------------
+    @op("CreateOpenIDConnectProvider")
+    async def create_oidc(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        rec = oidc.create(acct(request), p["Url"], p.get("ClientIDList"), p.get("ThumbprintList"), p.get("Tags"))
+        return {"OpenIDConnectProviderArn": rec["Arn"], "Tags": rec["Tags"]}
+
+    @op("GetOpenIDConnectProvider")
+    async def get_oidc(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        rec = oidc.get(acct(request), p["OpenIDConnectProviderArn"])
+        return {k: rec[k] for k in ("Url", "ClientIDList", "ThumbprintList", "CreateDate", "Tags")}
+
+    @op("ListOpenIDConnectProviders")
+    async def list_oidc(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"OpenIDConnectProviderList": [{"Arn": r["Arn"]} for r in oidc.providers(acct(request))]}
+
+    @op("DeleteOpenIDConnectProvider")
+    async def delete_oidc(request: ApiRequest, p: dict[str, Any]) -> None:
+        oidc.delete(acct(request), p["OpenIDConnectProviderArn"])
+
+    @op("AddClientIDToOpenIDConnectProvider")
+    async def add_client_id(request: ApiRequest, p: dict[str, Any]) -> None:
+        oidc.add_client_id(acct(request), p["OpenIDConnectProviderArn"], p["ClientID"])
+
+    @op("RemoveClientIDFromOpenIDConnectProvider")
+    async def remove_client_id(request: ApiRequest, p: dict[str, Any]) -> None:
+        oidc.remove_client_id(acct(request), p["OpenIDConnectProviderArn"], p["ClientID"])
+
+    @op("UpdateOpenIDConnectProviderThumbprint")
+    async def update_thumbprint(request: ApiRequest, p: dict[str, Any]) -> None:
+        oidc.update_thumbprints(acct(request), p["OpenIDConnectProviderArn"], p["ThumbprintList"])
+
+    @op("TagOpenIDConnectProvider")
+    async def tag_oidc(request: ApiRequest, p: dict[str, Any]) -> None:
+        oidc.tag(acct(request), p["OpenIDConnectProviderArn"], p["Tags"])
+
+    @op("UntagOpenIDConnectProvider")
+    async def untag_oidc(request: ApiRequest, p: dict[str, Any]) -> None:
+        oidc.untag(acct(request), p["OpenIDConnectProviderArn"], p["TagKeys"])
+
+    @op("ListOpenIDConnectProviderTags")
+    async def list_oidc_tags(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return _page(list(oidc.get(acct(request), p["OpenIDConnectProviderArn"]).get("Tags", [])), p, "Tags")
+
     return svc
+
+
+_STS_ANONYMOUS = frozenset({"AssumeRoleWithWebIdentity"})
+
+
+def sts_anonymous(request: ApiRequest) -> bool:
+    """An unsigned STS call AWS serves unsigned (the token in it is the proof of identity)."""
+    if request.method == "POST":
+        params = parse_qs(request.body.decode("latin-1"), max_num_fields=64)
+    else:
+        params = {k: list(v) for k, v in request.query.items()}
+    return params.get("Action", [""])[0] in _STS_ANONYMOUS
 
 
 def build_sts(sts: Sts, authorize: Authorize | None) -> query.QueryService:
@@ -361,6 +418,16 @@ def build_sts(sts: Sts, authorize: Authorize | None) -> query.QueryService:
     async def assume_role(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         return sts.assume_role(principal(request), p["RoleArn"], p["RoleSessionName"], p.get("DurationSeconds"),
                                request_context(request))
+
+    @svc.operation("AssumeRoleWithWebIdentity")
+    async def assume_role_with_web_identity(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        # Unsigned, as on AWS: the web identity token is the caller's proof (server.py serves it anonymously).
+        return await sts.assume_role_with_web_identity(p["RoleArn"], p["RoleSessionName"], p["WebIdentityToken"],
+                                                       p.get("DurationSeconds"), request_context(request))
+
+    @svc.operation("GetAccessKeyInfo")
+    async def get_access_key_info(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return sts.access_key_info(p["AccessKeyId"])
 
     @svc.operation("GetSessionToken")
     async def get_session_token(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
