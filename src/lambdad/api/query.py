@@ -28,6 +28,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from lambdad.api import shapes
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
+from lambdad.api.refusals import operation_sentence
 from lambdad.errors import ApiError, AuthError
 
 Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
@@ -340,6 +341,9 @@ class QueryService:
         action = params.get("Action", "")
         fn = self.operations.get(action)
         if fn is None:
+            if action in self.model.operation_names:  # AWS has it; lambdad does not (api/refusals.py)
+                title = self.model.metadata.get("serviceAbbreviation") or self.model.metadata["serviceFullName"]
+                raise ApiError(operation_sentence(title, action), code="InvalidAction")
             raise ApiError(f"The action {action or 'None'} is not valid for this endpoint.", code="InvalidAction")
         parsed = self.parse(action, params)
         if self.authorize is not None:
