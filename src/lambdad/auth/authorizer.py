@@ -37,6 +37,8 @@ class PolicySource(Protocol):
 
     def find_role(self, account: str, name: str) -> dict[str, Any] | None: ...
 
+    def boundary_policy(self, account: str, kind: str, name: str) -> dict[str, Any] | None: ...
+
     def add_listener(self, listener: Callable[[], None]) -> None: ...
 
 
@@ -45,7 +47,9 @@ class Authorizer:
         self.iam = iam
         self.region = region
         self._cache: dict[tuple[str, str, str], Policies] = {}
+        self._boundaries: dict[tuple[str, str, str], dict[str, Any] | None] = {}
         iam.add_listener(self._cache.clear)
+        iam.add_listener(self._boundaries.clear)
 
     # -- identity policies ------------------------------------------------------------------
     def identity_policies(self, principal: Principal) -> Policies:
@@ -66,6 +70,20 @@ class Authorizer:
             self._cache[key] = found
         return found
 
+    def boundary(self, principal: Principal) -> dict[str, Any] | None:
+        """The permissions boundary of the caller's user or role (None: none applies)."""
+        if principal.is_root:
+            return None
+        if principal.role_name is not None:
+            key = (principal.account, "role", principal.role_name.lower())
+        elif principal.user_name is not None:
+            key = (principal.account, "user", principal.user_name.lower())
+        else:
+            return None
+        if key not in self._boundaries:
+            self._boundaries[key] = self.iam.boundary_policy(*key)
+        return self._boundaries[key]
+
     # -- decisions --------------------------------------------------------------------------
     def decide(self, principal: Principal, action: str, resource: str, resource_account: str,
                resource_policy: Mapping[str, Any] | None = None,
@@ -74,7 +92,22 @@ class Authorizer:
             return policy.Decision.ALLOW
         ctx = policy.RequestContext(principal.arn, principal.account, action, resource, resource_account,
                                     context or {})
-        return policy.evaluate(ctx, self.identity_policies(principal), resource_policy, principal.is_root)
+        decision = policy.evaluate(ctx, self.identity_policies(principal), resource_policy, principal.is_root)
+        if decision is policy.Decision.ALLOW:
+            # A boundary caps what identity policies grant: the action must be allowed by both
+            # (IAM User Guide, "Permissions boundaries for IAM entities").
+            limit = self._boundary_decision(principal, ctx)
+            if limit is not None and limit is not policy.Decision.ALLOW:
+                return limit
+        return decision
+
+    def _boundary_decision(self, principal: Principal, ctx: policy.RequestContext) -> policy.Decision | None:
+        boundary = self.boundary(principal)
+        if boundary is None:
+            return None
+        alone = policy.RequestContext(ctx.principal_arn, ctx.principal_account, ctx.action, ctx.resource,
+                                      ctx.principal_account, ctx.context_keys)
+        return policy.evaluate(alone, [boundary], None)
 
     def allowed(self, principal: Principal, action: str, resource: str, resource_account: str,
                 resource_policy: Mapping[str, Any] | None = None,
@@ -113,9 +146,15 @@ class Authorizer:
         alone = policy.evaluate(policy.RequestContext(principal.arn, principal.account, action, resource,
                                                       principal.account, context or {}),
                                 identity, None, principal.is_root)
+        ctx = policy.RequestContext(principal.arn, principal.account, action, resource, principal.account,
+                                    context or {})
+        limit = self._boundary_decision(principal, ctx)
         if decision is policy.Decision.EXPLICIT_DENY:
-            where = "an identity-based" if alone is policy.Decision.EXPLICIT_DENY else "a resource-based"
+            where = "an identity-based" if alone is policy.Decision.EXPLICIT_DENY else \
+                "a permissions boundary" if limit is policy.Decision.EXPLICIT_DENY else "a resource-based"
             return f"{head} with an explicit deny in {where} policy"
+        if alone is policy.Decision.ALLOW and limit is not None and limit is not policy.Decision.ALLOW:
+            return f"{head} because no permissions boundary allows the {action} action"
         if principal.account != resource_account and alone is policy.Decision.ALLOW:
             return f"{head} because no resource-based policy allows the {action} action"
         return f"{head} because no identity-based policy allows the {action} action"

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import secrets
 import string
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from lambdad import safejson
@@ -116,7 +119,7 @@ def check_path(value: Any, field: str = "path") -> str:
     return value
 
 
-def _new_id(prefix: str) -> str:
+def new_id(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
 
 
@@ -140,6 +143,15 @@ def parse_document(text: Any, kind: str) -> dict[str, Any]:
     if kind == "trust" and policy_size(text) > TRUST_LIMIT:
         raise limit_exceeded(f"Cannot exceed quota for ACLSizePerRole: {TRUST_LIMIT}")
     return parsed
+
+
+@functools.lru_cache(maxsize=1)
+def service_linked_roles() -> dict[str, dict[str, Any]]:
+    """AWS service name -> the service-linked role IAM creates for it (RoleName, Policies), as IAM
+    answered CreateServiceLinkedRole (data/service_linked_roles.json, from the recorded answers)."""
+    data: dict[str, dict[str, Any]] = json.loads(
+        (Path(__file__).parent / "data" / "service_linked_roles.json").read_text())
+    return data
 
 
 def check_tags(tags: Any) -> list[dict[str, str]]:
@@ -189,6 +201,8 @@ class Iam:
         self._data: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self.accounts: dict[str, dict[str, Any]] = {}
         self._listeners: list[Callable[[], None]] = []
+        # Checks DeleteRole runs first (instance profiles holding the role): (account, role name) -> raise.
+        self.role_guards: list[Callable[[str, str], None]] = []
         store.ensure_schema(SCHEMA)
         self._load()
 
@@ -279,7 +293,7 @@ class Iam:
         label = {"user": "User", "group": "Group", "role": "Role"}[kind]
         if name.lower() in self._table(account, kind):
             raise already_exists(f"{label} with name {name} already exists.")
-        rec = {f"{label}Name": name, f"{label}Id": _new_id(_ID_PREFIX[kind]),
+        rec = {f"{label}Name": name, f"{label}Id": new_id(_ID_PREFIX[kind]),
                "Arn": self._arn(account, kind, path, name), "Path": path, "CreateDate": time.time(),
                "Inline": {}, "Attached": [], **extra}
         self._put(account, kind, name.lower(), rec)
@@ -296,9 +310,13 @@ class Iam:
         return list(merged.values())
 
     # -- users ------------------------------------------------------------------------------
-    def create_user(self, account: str, name: str, path: str | None = None, tags: Any = None) -> dict[str, Any]:
+    def create_user(self, account: str, name: str, path: str | None = None, tags: Any = None,
+                    boundary: str | None = None) -> dict[str, Any]:
         check_name(name, "userName")
-        return self._new_entity(account, "user", name, check_path(path), {"Tags": check_tags(tags)})
+        extra: dict[str, Any] = {"Tags": check_tags(tags)}
+        if boundary is not None:
+            extra["PermissionsBoundary"] = self._boundary(account, boundary)
+        return self._new_entity(account, "user", name, check_path(path), extra)
 
     def get_user(self, account: str, name: str) -> dict[str, Any]:
         return self._get(account, "user", name)
@@ -453,8 +471,8 @@ class Iam:
 
     # -- roles ------------------------------------------------------------------------------
     def create_role(self, account: str, name: str, trust: str, path: str | None = None,
-                    description: str | None = None, max_session: int | None = None, tags: Any = None
-                    ) -> dict[str, Any]:
+                    description: str | None = None, max_session: int | None = None, tags: Any = None,
+                    boundary: str | None = None) -> dict[str, Any]:
         check_name(name, "roleName")
         path = check_path(path)
         parse_document(trust, "trust")
@@ -463,7 +481,90 @@ class Iam:
                                  "Tags": check_tags(tags)}
         if description is not None:
             extra["Description"] = description
+        if boundary is not None:
+            extra["PermissionsBoundary"] = self._boundary(account, boundary)
         return self._new_entity(account, "role", name, path, extra)
+
+    # -- permissions boundaries (IAM User Guide, "Permissions boundaries for IAM entities") ----
+    def _boundary(self, account: str, arn: str) -> dict[str, str]:
+        self._check_arn(arn)
+        if self.find_policy(account, arn) is None:
+            raise no_such_entity(f"Scope ARN: {arn} does not exist or is not attachable.")
+        return {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
+
+    def put_boundary(self, account: str, kind: str, name: str, arn: str) -> None:
+        rec = self._get(account, kind, name)
+        if kind == "role":
+            self._modifiable(rec)
+        rec["PermissionsBoundary"] = self._boundary(account, arn)
+        self._put(account, kind, name.lower(), rec)
+
+    def delete_boundary(self, account: str, kind: str, name: str) -> None:
+        rec = self._get(account, kind, name)
+        rec.pop("PermissionsBoundary", None)
+        self._put(account, kind, name.lower(), rec)
+
+    def boundary_usage(self, account: str, arn: str) -> int:
+        return sum((rec.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn") == arn
+                   for kind in ("user", "role") for rec in self._table(account, kind).values())
+
+    def boundary_policy(self, account: str, kind: str, name: str) -> dict[str, Any] | None:
+        """The parsed boundary of a user or role (None: it has none), for the authorizer."""
+        rec = self._table(account, kind).get(name.lower())
+        arn = (rec or {}).get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+        found = self.find_policy(account, arn) if arn else None
+        if arn and found is None:
+            return {"Version": "2012-10-17", "Statement": []}  # a boundary gone missing allows nothing
+        return None if found is None else dict(json.loads(found["Versions"][found["DefaultVersionId"]]["Document"]))
+
+    # -- service-linked roles ---------------------------------------------------------------
+    def create_service_linked_role(self, account: str, service: str, description: str | None,
+                                   suffix: str | None) -> dict[str, Any]:
+        known = service_linked_roles().get(service)
+        if known is None and not re.fullmatch(r"[a-z0-9.-]+\.amazonaws\.com", service or ""):
+            raise invalid_input(f"Invalid service name: {service}")
+        base = known["RoleName"] if known else "AWSServiceRoleFor" + "".join(
+            part[:1].upper() + part[1:] for part in service.removesuffix(".amazonaws.com").split(".")[::-1])
+        name = f"{base}_{suffix}" if suffix else base
+        if name.lower() in self._table(account, "role"):
+            raise invalid_input(f"Service role name {name} has been taken in this account, please try a different "
+                                "suffix.")
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": service}}]})
+        extra: dict[str, Any] = {"AssumeRolePolicyDocument": trust, "MaxSessionDuration": 3600, "Tags": [],
+                                 "ServiceLinked": service}
+        if description is not None:
+            extra["Description"] = description
+        rec = self._new_entity(account, "role", name, f"/aws-service-role/{service}/", extra)
+        # The service's own policy is named, as IAM shows it; lambdad runs no such service to act with it.
+        rec["Attached"] = list(known["Policies"]) if known else []
+        self._put(account, "role", name.lower(), rec)
+        return rec
+
+    def delete_service_linked_role(self, account: str, name: str) -> str:
+        role = self.get_role(account, name)
+        if not role.get("ServiceLinked"):
+            raise invalid_input(f"Role {name} is not a service-linked role.")
+        self._table(account, "role").pop(name.lower())
+        self.store.execute("DELETE FROM iam_entities WHERE account=? AND kind='role' AND key=?",
+                           (account, name.lower()))
+        self._changed()
+        task = f"task/aws-service-role/{role['ServiceLinked']}/{role['RoleName']}/{uuid.uuid4()}"
+        self.accounts[account].setdefault("DeletionTasks", {})[task] = "SUCCEEDED"
+        self._save_account(account)
+        return task
+
+    def deletion_status(self, account: str, task: str) -> str:
+        status = self.accounts.get(account, {}).get("DeletionTasks", {}).get(task)
+        if status is None:
+            raise no_such_entity(f"Deletion task {task} cannot be found.")
+        return str(status)
+
+    @staticmethod
+    def _modifiable(role: dict[str, Any]) -> None:
+        if role.get("ServiceLinked"):
+            raise IamError(f"Cannot perform the operation on the protected role '{role['RoleName']}' - this role "
+                           "is only modifiable by AWS", code="UnmodifiableEntity", status=400)
 
     @staticmethod
     def _check_max_session(value: int | None) -> int:
@@ -494,12 +595,16 @@ class Iam:
 
     def update_assume_role_policy(self, account: str, name: str, trust: str) -> None:
         role = self.get_role(account, name)
+        self._modifiable(role)
         parse_document(trust, "trust")
         role["AssumeRolePolicyDocument"] = trust
         self._put(account, "role", name.lower(), role)
 
     def delete_role(self, account: str, name: str) -> None:
         role = self.get_role(account, name)
+        self._modifiable(role)
+        for guard in self.role_guards:
+            guard(account, name)
         if role["Inline"]:
             raise delete_conflict("Cannot delete entity, must delete policies first.")
         if role["Attached"]:
@@ -567,7 +672,7 @@ class Iam:
         if name.lower() in self._table(account, "policy"):
             raise already_exists(f"A policy called {name} already exists. Duplicate names are not allowed.")
         now = time.time()
-        rec = {"PolicyName": name, "PolicyId": _new_id("ANPA"), "Arn": f"arn:aws:iam::{account}:policy{path}{name}",
+        rec = {"PolicyName": name, "PolicyId": new_id("ANPA"), "Arn": f"arn:aws:iam::{account}:policy{path}{name}",
                "Path": path, "CreateDate": now, "UpdateDate": now, "DefaultVersionId": "v1", "IsAttachable": True,
                "Versions": {"v1": {"Document": document, "CreateDate": now}}, "NextVersion": 2,
                "Tags": check_tags(tags)}
@@ -623,7 +728,7 @@ class Iam:
         rec = self.get_policy(account, arn)
         if arn in self.managed:
             raise IamError("Cannot delete an AWS managed policy.", code="AccessDenied", status=403)
-        if self.attachment_count(account, arn):
+        if self.attachment_count(account, arn) or self.boundary_usage(account, arn):
             raise delete_conflict("Cannot delete a policy attached to entities.")
         if len(rec["Versions"]) > 1:
             raise delete_conflict("This policy has more than one version. Before you delete a policy, you must delete "
@@ -715,6 +820,8 @@ class Iam:
             rec = self.find_policy(account, arn)
             if rec is not None and rec["Path"].startswith(path_prefix):
                 out.append({"PolicyName": rec["PolicyName"], "PolicyArn": arn})
+            elif rec is None and arn.startswith("arn:aws:iam::aws:policy/aws-service-role/"):
+                out.append({"PolicyName": arn.rpartition("/")[2], "PolicyArn": arn})  # a service-linked role's
         return out
 
     def entities_for_policy(self, account: str, arn: str) -> dict[str, list[dict[str, str]]]:

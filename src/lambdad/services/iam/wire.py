@@ -17,6 +17,7 @@ from lambdad.api import query
 from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.errors import ApiError
 from lambdad.services.iam.identities import Iam, paginate, validation
+from lambdad.services.iam.instance_profiles import InstanceProfiles
 from lambdad.services.iam.oidc import OidcProviders
 from lambdad.services.iam.sts import Sts
 
@@ -40,6 +41,8 @@ def _doc(text: str) -> str:
 
 def user_view(u: dict[str, Any], *, tags: bool = True) -> dict[str, Any]:
     out = {k: u[k] for k in ("Path", "UserName", "UserId", "Arn", "CreateDate")}
+    if tags and u.get("PermissionsBoundary"):
+        out["PermissionsBoundary"] = u["PermissionsBoundary"]
     if tags and u.get("Tags"):
         out["Tags"] = u["Tags"]
     return out
@@ -58,6 +61,8 @@ def role_view(r: dict[str, Any], *, get: bool = False, listing: bool = False) ->
         out["MaxSessionDuration"] = r["MaxSessionDuration"]
     if get:
         out["RoleLastUsed"] = {}
+    if not listing and r.get("PermissionsBoundary"):
+        out["PermissionsBoundary"] = r["PermissionsBoundary"]
     if not listing and r.get("Tags"):
         out["Tags"] = r["Tags"]
     return out
@@ -65,7 +70,8 @@ def role_view(r: dict[str, Any], *, get: bool = False, listing: bool = False) ->
 
 def policy_view(iam: Iam, account: str, p: dict[str, Any], *, description: bool = False) -> dict[str, Any]:
     out = {k: p[k] for k in ("PolicyName", "PolicyId", "Arn", "Path", "DefaultVersionId")}
-    out.update(AttachmentCount=iam.attachment_count(account, p["Arn"]), PermissionsBoundaryUsageCount=0,
+    out.update(AttachmentCount=iam.attachment_count(account, p["Arn"]),
+               PermissionsBoundaryUsageCount=iam.boundary_usage(account, p["Arn"]),
                IsAttachable=True, CreateDate=p["CreateDate"], UpdateDate=p["UpdateDate"])
     if description and p.get("Description") is not None:
         out["Description"] = p["Description"]
@@ -84,6 +90,7 @@ def _page(items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:
 
 def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
     oidc = OidcProviders(iam)
+    profiles = InstanceProfiles(iam)
     model = botocore.session.get_session().get_service_model("iam")
     svc = query.QueryService(model, missing_parameter=_missing, validation_code="ValidationError",
                              unchecked=_OWN_WORDS,
@@ -111,7 +118,8 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
     # -- users ------------------------------------------------------------------------------
     @op("CreateUser")
     async def create_user(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"User": user_view(iam.create_user(acct(request), p["UserName"], p.get("Path"), p.get("Tags")))}
+        return {"User": user_view(iam.create_user(acct(request), p["UserName"], p.get("Path"), p.get("Tags"),
+                                                  p.get("PermissionsBoundary")))}
 
     @op("GetUser")
     async def get_user(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +220,8 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
     @op("CreateRole")
     async def create_role(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         role = iam.create_role(acct(request), p["RoleName"], p["AssumeRolePolicyDocument"], p.get("Path"),
-                               p.get("Description"), p.get("MaxSessionDuration"), p.get("Tags"))
+                               p.get("Description"), p.get("MaxSessionDuration"), p.get("Tags"),
+                               p.get("PermissionsBoundary"))
         return {"Role": role_view(role)}
 
     @op("GetRole")
@@ -342,6 +351,80 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
         out: dict[str, Any] = dict(iam.entities_for_policy(acct(request), p["PolicyArn"]))
         out["IsTruncated"] = False
         return out
+
+    # -- permissions boundaries ---------------------------------------------------------------
+    for kind, label in (("user", "User"), ("role", "Role")):
+        def _boundaries(kind: str = kind, label: str = label) -> None:
+            @op(f"Put{label}PermissionsBoundary")
+            async def put(request: ApiRequest, p: dict[str, Any]) -> None:
+                iam.put_boundary(acct(request), kind, p[f"{label}Name"], p["PermissionsBoundary"])
+
+            @op(f"Delete{label}PermissionsBoundary")
+            async def delete(request: ApiRequest, p: dict[str, Any]) -> None:
+                iam.delete_boundary(acct(request), kind, p[f"{label}Name"])
+        _boundaries()
+
+    # -- service-linked roles -----------------------------------------------------------------
+    @op("CreateServiceLinkedRole")
+    async def create_service_linked_role(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        role = iam.create_service_linked_role(acct(request), p["AWSServiceName"], p.get("Description"),
+                                              p.get("CustomSuffix"))
+        return {"Role": role_view(role)}
+
+    @op("DeleteServiceLinkedRole")
+    async def delete_service_linked_role(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"DeletionTaskId": iam.delete_service_linked_role(acct(request), p["RoleName"])}
+
+    @op("GetServiceLinkedRoleDeletionStatus")
+    async def deletion_status(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Status": iam.deletion_status(acct(request), p["DeletionTaskId"])}
+
+    # -- instance profiles -----------------------------------------------------------------------
+    def profile_view(request: ApiRequest, rec: dict[str, Any], tags: bool = True) -> dict[str, Any]:
+        return profiles.view(acct(request), rec, role_view, tags=tags)
+
+    @op("CreateInstanceProfile")
+    async def create_instance_profile(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        rec = profiles.create(acct(request), p["InstanceProfileName"], p.get("Path"), p.get("Tags"))
+        return {"InstanceProfile": profile_view(request, rec)}
+
+    @op("GetInstanceProfile")
+    async def get_instance_profile(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"InstanceProfile": profile_view(request, profiles.get(acct(request), p["InstanceProfileName"]))}
+
+    @op("ListInstanceProfiles")
+    async def list_instance_profiles(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        found = profiles.profiles(acct(request), p.get("PathPrefix") or "/")
+        return _page([profile_view(request, r, tags=False) for r in found], p, "InstanceProfiles")
+
+    @op("ListInstanceProfilesForRole")
+    async def list_instance_profiles_for_role(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        found = profiles.for_role(acct(request), p["RoleName"])
+        return _page([profile_view(request, r, tags=False) for r in found], p, "InstanceProfiles")
+
+    @op("DeleteInstanceProfile")
+    async def delete_instance_profile(request: ApiRequest, p: dict[str, Any]) -> None:
+        profiles.delete(acct(request), p["InstanceProfileName"])
+
+    @op("AddRoleToInstanceProfile")
+    async def add_role_to_instance_profile(request: ApiRequest, p: dict[str, Any]) -> None:
+        profiles.add_role(acct(request), p["InstanceProfileName"], p["RoleName"])
+
+    @op("RemoveRoleFromInstanceProfile")
+    async def remove_role_from_instance_profile(request: ApiRequest, p: dict[str, Any]) -> None:
+        profiles.remove_role(acct(request), p["InstanceProfileName"], p["RoleName"])
+
+    @op("TagInstanceProfile")
+    async def tag_instance_profile(request: ApiRequest, p: dict[str, Any]) -> None:
+        profiles.tag(acct(request), p["InstanceProfileName"], p["Tags"])
+
+    @op("UntagInstanceProfile")
+    async def untag_instance_profile(request: ApiRequest, p: dict[str, Any]) -> None:
+        profiles.untag(acct(request), p["InstanceProfileName"], p["TagKeys"])
+
+    @op("ListInstanceProfileTags")
+    async def list_instance_profile_tags(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return _page(list(profiles.get(acct(request), p["InstanceProfileName"]).get("Tags", [])), p, "Tags")
 
     # -- OpenID Connect providers -----------------------------------------------------------
     @op("CreateOpenIDConnectProvider")

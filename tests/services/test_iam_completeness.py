@@ -1,0 +1,143 @@
+"""IAM beyond users and roles: instance profiles, service-linked roles, permissions boundaries
+(returned and enforced), with boto3 and the AWS CLI. Names and messages follow the IAM snapshots
+recorded from AWS (reference/aws-recorded) where they have them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import Server, unique
+from tests.services.conftest import aws_cli
+
+ACCOUNT = "000000000000"
+TRUST_EC2 = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}}]})
+
+
+@pytest.fixture(scope="module")
+def iam(server: Server) -> Any:
+    return server.client("iam")
+
+
+def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
+    resp = exc.value.response
+    return resp["ResponseMetadata"]["HTTPStatusCode"], resp["Error"]["Code"], resp["Error"]["Message"]
+
+
+# -- instance profiles ---------------------------------------------------------------------------
+
+def test_instance_profile_lifecycle(iam: Any) -> None:
+    name, role = unique("profile"), unique("role")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST_EC2)
+    created = iam.create_instance_profile(InstanceProfileName=name, Path="/app/")["InstanceProfile"]
+    assert set(created) == {"Path", "InstanceProfileName", "InstanceProfileId", "Arn", "CreateDate", "Roles"}
+    assert created["Arn"] == f"arn:aws:iam::{ACCOUNT}:instance-profile/app/{name}"
+    assert created["InstanceProfileId"].startswith("AIPA") and created["Roles"] == []
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+    got = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    assert [r["RoleName"] for r in got["Roles"]] == [role]
+    with pytest.raises(ClientError) as exc:  # one role per profile
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+    assert _error(exc) == (409, "LimitExceeded", "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1")
+    assert [p["InstanceProfileName"] for p in iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"]
+            ] == [name]
+    listed = iam.list_instance_profiles(PathPrefix="/app/")["InstanceProfiles"]
+    assert name in [p["InstanceProfileName"] for p in listed]
+    with pytest.raises(ClientError) as exc:
+        iam.delete_role(RoleName=role)
+    assert _error(exc) == (409, "DeleteConflict",
+                           "Cannot delete entity, must remove roles from instance profile first.")
+    with pytest.raises(ClientError) as exc:
+        iam.delete_instance_profile(InstanceProfileName=name)
+    assert _error(exc)[:2] == (409, "DeleteConflict")
+    iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=role)
+    iam.delete_instance_profile(InstanceProfileName=name)
+    iam.delete_role(RoleName=role)
+    with pytest.raises(ClientError) as exc:
+        iam.get_instance_profile(InstanceProfileName=name)
+    assert _error(exc) == (404, "NoSuchEntity", f"Instance Profile {name} cannot be found.")
+
+
+def test_instance_profiles_with_the_cli(server: Server) -> None:
+    name = unique("cli-profile")
+    out = aws_cli(server, "iam", "create-instance-profile", "--instance-profile-name", name)
+    assert out["InstanceProfile"]["InstanceProfileName"] == name
+    listed = aws_cli(server, "iam", "list-instance-profiles")
+    assert name in [p["InstanceProfileName"] for p in listed["InstanceProfiles"]]
+    aws_cli(server, "iam", "delete-instance-profile", "--instance-profile-name", name)
+
+
+# -- service-linked roles --------------------------------------------------------------------------
+
+def test_service_linked_role_for_elastic_load_balancing(iam: Any) -> None:
+    service = "elasticloadbalancing.amazonaws.com"
+    role = iam.create_service_linked_role(AWSServiceName=service)["Role"]
+    assert role["RoleName"] == "AWSServiceRoleForElasticLoadBalancing"
+    assert role["Path"] == f"/aws-service-role/{service}/"
+    got = iam.get_role(RoleName=role["RoleName"])["Role"]
+    assert got["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": service}
+    attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
+    policy = "AWSElasticLoadBalancingServiceRolePolicy"
+    assert attached == [{"PolicyName": policy, "PolicyArn": f"arn:aws:iam::aws:policy/aws-service-role/{policy}"}]
+    with pytest.raises(ClientError) as exc:
+        iam.create_service_linked_role(AWSServiceName=service)
+    assert _error(exc) == (400, "InvalidInput", "Service role name AWSServiceRoleForElasticLoadBalancing has been "
+                                                "taken in this account, please try a different suffix.")
+    with pytest.raises(ClientError) as exc:  # only AWS (DeleteServiceLinkedRole) may remove it
+        iam.delete_role(RoleName=role["RoleName"])
+    assert _error(exc)[:2] == (400, "UnmodifiableEntity")
+    task = iam.delete_service_linked_role(RoleName=role["RoleName"])["DeletionTaskId"]
+    assert task.startswith(f"task/aws-service-role/{service}/AWSServiceRoleForElasticLoadBalancing/")
+    assert iam.get_service_linked_role_deletion_status(DeletionTaskId=task)["Status"] == "SUCCEEDED"
+
+
+def test_service_linked_role_with_a_suffix(iam: Any) -> None:
+    role = iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com", CustomSuffix="fleet")["Role"]
+    assert role["RoleName"] == "AWSServiceRoleForAutoScaling_fleet"
+    iam.delete_service_linked_role(RoleName=role["RoleName"])
+
+
+# -- permissions boundaries --------------------------------------------------------------------------
+
+def _policy(iam: Any, *actions: str) -> str:
+    return str(iam.create_policy(PolicyName=unique("bound"), PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}))[
+        "Policy"]["Arn"])
+
+
+def test_a_boundary_is_returned_and_counted(iam: Any) -> None:
+    arn = _policy(iam, "lambda:List*")
+    role = unique("bounded")
+    created = iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST_EC2, PermissionsBoundary=arn)["Role"]
+    boundary = {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
+    assert created["PermissionsBoundary"] == boundary
+    assert iam.get_role(RoleName=role)["Role"]["PermissionsBoundary"] == boundary
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["PermissionsBoundaryUsageCount"] == 1
+    with pytest.raises(ClientError) as exc:
+        iam.delete_policy(PolicyArn=arn)
+    assert _error(exc)[:2] == (409, "DeleteConflict")
+    iam.delete_role_permissions_boundary(RoleName=role)
+    assert "PermissionsBoundary" not in iam.get_role(RoleName=role)["Role"]
+    with pytest.raises(ClientError) as exc:
+        iam.put_role_permissions_boundary(RoleName=role, PermissionsBoundary=f"arn:aws:iam::{ACCOUNT}:policy/none")
+    assert _error(exc)[:2] == (404, "NoSuchEntity")
+
+
+def test_a_boundary_caps_what_identity_policies_grant(server: Server, iam: Any) -> None:
+    user = unique("bounded-user")
+    iam.create_user(UserName=user, PermissionsBoundary=_policy(iam, "lambda:ListFunctions"))
+    iam.attach_user_policy(UserName=user, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    as_user = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    server.client("lambda", **as_user).list_functions()  # in both: allowed
+    with pytest.raises(ClientError) as exc:  # AdministratorAccess allows it, the boundary does not
+        server.client("iam", **as_user).list_users()
+    assert _error(exc) == (403, "AccessDenied", f"User: arn:aws:iam::{ACCOUNT}:user/{user} is not authorized to "
+                                                "perform: iam:ListUsers on resource: * because no permissions "
+                                                "boundary allows the iam:ListUsers action")
+    iam.delete_user_permissions_boundary(UserName=user)
+    server.client("iam", **as_user).list_users()  # the boundary gone, the admin policy applies
