@@ -141,3 +141,73 @@ def test_a_boundary_caps_what_identity_policies_grant(server: Server, iam: Any) 
                                                 "boundary allows the iam:ListUsers action")
     iam.delete_user_permissions_boundary(UserName=user)
     server.client("iam", **as_user).list_users()  # the boundary gone, the admin policy applies
+
+
+# -- the simulator and the account's picture ----------------------------------------------------------
+
+S3_PUT = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::bucket"}]})
+
+
+@pytest.mark.parametrize("kind", ["user", "group", "role"])
+def test_simulate_principal_policy(iam: Any, kind: str) -> None:
+    name = unique(kind)
+    if kind == "user":
+        arn = iam.create_user(UserName=name)["User"]["Arn"]
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=S3_PUT)
+    elif kind == "group":
+        arn = iam.create_group(GroupName=name)["Group"]["Arn"]
+        iam.put_group_policy(GroupName=name, PolicyName="p", PolicyDocument=S3_PUT)
+    else:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST_EC2)["Role"]["Arn"]
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=S3_PUT)
+    out = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject", "s3:GetObjectVersion"],
+                                        ResourceArns=["arn:aws:s3:::bucket"])
+    results = out["EvaluationResults"]
+    assert [(r["EvalActionName"], r["EvalDecision"]) for r in results] == [
+        ("s3:PutObject", "allowed"), ("s3:GetObjectVersion", "implicitDeny")]
+    assert results[0]["MatchedStatements"] == [{"SourcePolicyId": "p", "SourcePolicyType": "IAM Policy"}]
+    assert results[1]["MatchedStatements"] == []
+    assert results[0]["ResourceSpecificResults"][0]["EvalResourceDecision"] == "allowed"
+    assert results[0]["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": True}
+    assert out["IsTruncated"] is False
+
+
+def test_simulate_custom_policy_with_conditions_and_deny(iam: Any) -> None:
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:*", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}},
+        {"Effect": "Deny", "Action": "lambda:DeleteFunction", "Resource": "*"}]})
+    out = iam.simulate_custom_policy(PolicyInputList=[document],
+                                     ActionNames=["lambda:InvokeFunction", "lambda:DeleteFunction"],
+                                     ContextEntries=[{"ContextKeyName": "aws:RequestedRegion",
+                                                      "ContextKeyValues": ["eu-west-1"], "ContextKeyType": "string"}])
+    assert [r["EvalDecision"] for r in out["EvaluationResults"]] == ["allowed", "explicitDeny"]
+    missing = iam.simulate_custom_policy(PolicyInputList=[document], ActionNames=["lambda:InvokeFunction"])
+    result = missing["EvaluationResults"][0]
+    assert (result["EvalDecision"], result["MissingContextValues"]) == ("implicitDeny", ["aws:RequestedRegion"])
+    with pytest.raises(ClientError) as exc:
+        iam.simulate_custom_policy(PolicyInputList=['{"Statement": []}'], ActionNames=["s3:GetObject"])
+    assert _error(exc) == (400, "MalformedPolicyDocument", "Syntax errors in policy.")
+
+
+def test_account_authorization_details(iam: Any) -> None:
+    role, user, group = unique("role"), unique("user"), unique("group")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST_EC2)
+    iam.put_role_policy(RoleName=role, PolicyName="inline", PolicyDocument=S3_PUT)
+    iam.create_user(UserName=user)
+    iam.create_group(GroupName=group)
+    iam.add_user_to_group(GroupName=group, UserName=user)
+    iam.attach_user_policy(UserName=user, PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    out = iam.get_account_authorization_details()
+    roles = {r["RoleName"]: r for r in out["RoleDetailList"]}
+    assert roles[role]["RolePolicyList"] == [{"PolicyName": "inline", "PolicyDocument": json.loads(S3_PUT)}]
+    assert roles[role]["AssumeRolePolicyDocument"] == json.loads(TRUST_EC2) and roles[role]["Tags"] == []
+    users = {u["UserName"]: u for u in out["UserDetailList"]}
+    assert users[user]["GroupList"] == [group]
+    assert users[user]["AttachedManagedPolicies"] == [
+        {"PolicyName": "ReadOnlyAccess", "PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}]
+    assert group in {g["GroupName"] for g in out["GroupDetailList"]}
+    assert "arn:aws:iam::aws:policy/ReadOnlyAccess" in {p["Arn"] for p in out["Policies"]}
+    only_roles = iam.get_account_authorization_details(Filter=["Role"])
+    assert "UserDetailList" not in only_roles and only_roles["RoleDetailList"]

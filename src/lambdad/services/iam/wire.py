@@ -7,6 +7,7 @@ type policyDocumentType); they are stored exactly as the caller wrote them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -16,7 +17,8 @@ import botocore.session
 from lambdad.api import query
 from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.errors import ApiError
-from lambdad.services.iam.identities import Iam, paginate, validation
+from lambdad.services.iam import simulate
+from lambdad.services.iam.identities import Iam, paginate, parse_document, validation
 from lambdad.services.iam.instance_profiles import InstanceProfiles
 from lambdad.services.iam.oidc import OidcProviders
 from lambdad.services.iam.sts import Sts
@@ -425,6 +427,101 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
     @op("ListInstanceProfileTags")
     async def list_instance_profile_tags(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         return _page(list(profiles.get(acct(request), p["InstanceProfileName"]).get("Tags", [])), p, "Tags")
+
+    # -- the policy simulator and the account's whole picture --------------------------------
+    def named_policies(account: str, kind: str, rec: dict[str, Any]) -> list[simulate.NamedPolicy]:
+        out = [simulate.NamedPolicy(name, "IAM Policy", json.loads(doc)) for name, doc in rec["Inline"].items()]
+        for arn in rec["Attached"]:
+            found = iam.find_policy(account, arn)
+            if found is not None:
+                out.append(simulate.NamedPolicy(found["PolicyName"], "IAM Policy",
+                                                json.loads(found["Versions"][found["DefaultVersionId"]]["Document"])))
+        return out
+
+    def inputs(p: dict[str, Any], key: str, kind: str = "inline") -> list[simulate.NamedPolicy]:
+        return [simulate.NamedPolicy(f"{key}.{n}", "IAM Policy", parse_document(text, kind))
+                for n, text in enumerate(p.get(key) or [], 1)]
+
+    def _results(p: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+        return _page(results, p, "EvaluationResults")
+
+    @op("SimulatePrincipalPolicy")
+    async def simulate_principal_policy(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        account = acct(request)
+        source = str(p["PolicySourceArn"])
+        kind, _, path_name = source.partition(":iam::")[2].partition(":")[2].partition("/")
+        name = path_name.rpartition("/")[2]
+        if kind not in ("user", "group", "role") or source.split(":")[4:5] != [account]:
+            raise validation(f"Invalid ARN: {source}")
+        rec = iam._get(account, kind, name)
+        policies = named_policies(account, kind, rec)
+        if kind == "user":
+            for group in iam.groups_for_user(account, name):
+                policies.extend(named_policies(account, "group", group))
+        policies.extend(inputs(p, "PolicyInputList"))
+        boundary = iam.boundary_policy(account, kind, name) if kind != "group" else None
+        for extra in inputs(p, "PermissionsBoundaryPolicyInputList"):
+            boundary = extra.document
+        resource_policy = parse_document(p["ResourcePolicy"], "resource") if p.get("ResourcePolicy") else None
+        return _results(p, simulate.simulate(p.get("CallerArn") or source, account, policies, p["ActionNames"],
+                                             p.get("ResourceArns") or ["*"],
+                                             simulate.context_keys(p.get("ContextEntries")), boundary,
+                                             resource_policy))
+
+    @op("SimulateCustomPolicy")
+    async def simulate_custom_policy(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        account = acct(request)
+        boundaries = inputs(p, "PermissionsBoundaryPolicyInputList")
+        resource_policy = parse_document(p["ResourcePolicy"], "resource") if p.get("ResourcePolicy") else None
+        return _results(p, simulate.simulate(p.get("CallerArn") or f"arn:aws:iam::{account}:user/simulated",
+                                             account, inputs(p, "PolicyInputList"), p["ActionNames"],
+                                             p.get("ResourceArns") or ["*"],
+                                             simulate.context_keys(p.get("ContextEntries")),
+                                             boundaries[0].document if boundaries else None, resource_policy))
+
+    @op("GetAccountAuthorizationDetails")
+    async def get_account_authorization_details(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        account = acct(request)
+        wanted = set(p.get("Filter") or ["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"])
+
+        def inline(rec: dict[str, Any]) -> list[dict[str, str]]:
+            return [{"PolicyName": n, "PolicyDocument": _doc(d)} for n, d in sorted(rec["Inline"].items())]
+
+        def extras(rec: dict[str, Any]) -> dict[str, Any]:
+            out: dict[str, Any] = {"Tags": rec.get("Tags", [])}
+            if rec.get("PermissionsBoundary"):
+                out["PermissionsBoundary"] = rec["PermissionsBoundary"]
+            return out
+
+        out: dict[str, Any] = {"IsTruncated": False}
+        if "User" in wanted:
+            out["UserDetailList"] = [
+                user_view(u, tags=False) | {"UserPolicyList": inline(u),
+                                            "GroupList": [g["GroupName"] for g in iam.groups_for_user(
+                                                account, u["UserName"])],
+                                            "AttachedManagedPolicies": iam.attached(account, "user", u["UserName"])}
+                | extras(u) for u in iam.users(account)]
+        if "Group" in wanted:
+            out["GroupDetailList"] = [
+                group_view(g) | {"GroupPolicyList": inline(g),
+                                 "AttachedManagedPolicies": iam.attached(account, "group", g["GroupName"])}
+                for g in iam.groups(account)]
+        if "Role" in wanted:
+            out["RoleDetailList"] = [
+                role_view(r, listing=True) | {
+                    "InstanceProfileList": [profile_view(request, ip, tags=False)
+                                            for ip in profiles.for_role(account, r["RoleName"])],
+                    "RolePolicyList": inline(r),
+                    "AttachedManagedPolicies": iam.attached(account, "role", r["RoleName"]),
+                    "RoleLastUsed": {}} | extras(r)
+                for r in iam.roles(account)]
+        scopes = {"LocalManagedPolicy": "Local", "AWSManagedPolicy": "AWS"}
+        policies = [rec for key, scope in scopes.items() if key in wanted
+                    for rec in iam.policies(account, scope, only_attached=scope == "AWS")]
+        out["Policies"] = [policy_view(iam, account, rec) | {"PolicyVersionList": [
+            iam.version_view(rec, v) | {"Document": _doc(rec["Versions"][v]["Document"])}
+            for v in sorted(rec["Versions"])]} for rec in policies]
+        return out
 
     # -- OpenID Connect providers -----------------------------------------------------------
     @op("CreateOpenIDConnectProvider")
