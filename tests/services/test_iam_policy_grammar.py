@@ -401,3 +401,37 @@ def test_tag_length_limits(iam: Any, tag: dict[str, str], field: str, rule: str)
     status, code, message = _refusal(iam.create_user, UserName=unique("tags"), Tags=[tag])
     assert (status, code) == (400, "ValidationError")
     assert f"at '{field}' failed to satisfy constraint: Member must {rule}" in message
+
+
+# -- pathological documents (attacker tests: each answers at once, none stalls the server) --------------
+
+def test_deeply_nested_documents_are_syntax_errors(iam: Any, owners: tuple[str, str]) -> None:
+    deep = '{"Version": "2012-10-17", "Statement": ' + "[" * 5000 + "]" * 5000 + "}"
+    assert _refusal(iam.create_policy, PolicyName=unique("deep"), PolicyDocument=deep) == (
+        400, "MalformedPolicyDocument", SYNTAX)
+    nested_condition = doc(stmt(Condition={"StringEquals": {"aws:username": [[[["x"]]]]}}))
+    assert _refusal(iam.put_role_policy, RoleName=owners[0], PolicyName="n",
+                    PolicyDocument=json.dumps(nested_condition)) == (400, "MalformedPolicyDocument", SYNTAX)
+
+
+def test_huge_documents_are_refused_by_size_or_model(iam: Any, owners: tuple[str, str]) -> None:
+    keys = {f"aws:PrincipalTag/k{n}": [f"v{m}" for m in range(20)] for n in range(2000)}
+    huge = json.dumps(doc(stmt(Condition={"StringLike": keys})))
+    status, code, _ = _refusal(iam.create_policy, PolicyName=unique("huge"), PolicyDocument=huge)
+    assert (status, code) in ((409, "LimitExceeded"), (400, "ValidationError"))
+    status, code, _ = _refusal(iam.put_role_policy, RoleName=owners[0], PolicyName="huge", PolicyDocument=huge)
+    assert (status, code) in ((409, "LimitExceeded"), (400, "ValidationError"))
+
+
+def test_many_wildcards_evaluate_without_backtracking(server: Server, iam: Any) -> None:
+    """A pattern that takes a backtracking matcher exponential time, against a near miss."""
+    pattern = "arn:aws:s3:::" + "*a" * 40 + "*b"
+    document = json.dumps(doc(stmt(Action="s3:*" + "?" * 10 + "*", Resource=[pattern] * 50,
+                                   Condition={"StringLike": {"aws:username": ["*a" * 40 + "*b"] * 50}})))
+    out = iam.simulate_custom_policy(PolicyInputList=[document], ActionNames=["s3:GetObjectVersionAcl"],
+                                     ResourceArns=["arn:aws:s3:::" + "a" * 2000],
+                                     ContextEntries=[{"ContextKeyName": "aws:username",
+                                                      "ContextKeyValues": ["a" * 2000], "ContextKeyType": "string"}])
+    assert out["EvaluationResults"][0]["EvalDecision"] == "implicitDeny"
+    # and the server still answers everyone else
+    assert server.client("sts").get_caller_identity()["Account"] == "000000000000"

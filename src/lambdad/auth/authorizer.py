@@ -17,6 +17,8 @@ resource ARN and asks `Authorizer.authorize`.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -40,6 +42,12 @@ class PolicySource(Protocol):
     def boundary_policy(self, account: str, kind: str, name: str) -> dict[str, Any] | None: ...
 
     def add_listener(self, listener: Callable[[], None]) -> None: ...
+
+
+@functools.lru_cache(maxsize=256)
+def _session_policy(text: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
 
 
 class Authorizer:
@@ -102,12 +110,19 @@ class Authorizer:
         return decision
 
     def _boundary_decision(self, principal: Principal, ctx: policy.RequestContext) -> policy.Decision | None:
+        """The caps on an identity's grants: its permissions boundary, then its session's policies
+        (each must allow; IAM User Guide, "Session policies")."""
         boundary = self.boundary(principal)
-        if boundary is None:
-            return None
         alone = policy.RequestContext(ctx.principal_arn, ctx.principal_account, ctx.action, ctx.resource,
                                       ctx.principal_account, ctx.context_keys)
-        return policy.evaluate(alone, [boundary], None)
+        decision = None
+        if boundary is not None:
+            decision = policy.evaluate(alone, [boundary], None)
+            if decision is not policy.Decision.ALLOW:
+                return decision
+        if principal.session_policies:
+            return policy.evaluate(alone, [_session_policy(text) for text in principal.session_policies], None)
+        return decision
 
     def allowed(self, principal: Principal, action: str, resource: str, resource_account: str,
                 resource_policy: Mapping[str, Any] | None = None,
@@ -154,7 +169,11 @@ class Authorizer:
                 "a permissions boundary" if limit is policy.Decision.EXPLICIT_DENY else "a resource-based"
             return f"{head} with an explicit deny in {where} policy"
         if alone is policy.Decision.ALLOW and limit is not None and limit is not policy.Decision.ALLOW:
-            return f"{head} because no permissions boundary allows the {action} action"
+            boundary = self.boundary(principal)
+            capped_by_boundary = boundary is not None and policy.evaluate(ctx, [boundary], None) \
+                is not policy.Decision.ALLOW
+            return f"{head} because no {'permissions boundary' if capped_by_boundary else 'session policy'} " \
+                   f"allows the {action} action"
         if principal.account != resource_account and alone is policy.Decision.ALLOW:
             return f"{head} because no resource-based policy allows the {action} action"
         return f"{head} because no identity-based policy allows the {action} action"

@@ -15,10 +15,11 @@ from typing import Any
 from lambdad.auth import policy
 from lambdad.auth.authorizer import Authorizer
 from lambdad.auth.credentials import CredentialStore
+from lambdad.auth.policy_grammar import policy_size
 from lambdad.auth.principal import Principal
 from lambdad.errors import AccessDeniedException, IamError
 from lambdad.services.iam import web_identity
-from lambdad.services.iam.identities import Iam
+from lambdad.services.iam.identities import Iam, parse_document
 from lambdad.services.iam.oidc import OidcProviders
 
 _SESSION_NAME_RE = re.compile(r"[\w+=,.@-]*")
@@ -149,6 +150,49 @@ class Sts:
                 "SubjectFromWebIdentityToken": str(claims.get("sub", "")),
                 "AssumedRoleUser": {"AssumedRoleId": assumed_id, "Arn": session_arn},
                 "Provider": provider["Arn"], "Audience": audience}
+
+    def get_federation_token(self, principal: Principal, name: str, document: str | None,
+                             policy_arns: list[dict[str, str]] | None, duration: int | None,
+                             context: dict[str, str | list[str]]) -> dict[str, Any]:
+        """Credentials for a federated user: the calling IAM user's permissions, capped by the session
+        policies passed (none passed: no permissions), as "Requesting temporary security credentials"
+        describes."""
+        if principal.role_name is not None or principal.session_token is not None:
+            raise _denied("Cannot call GetFederationToken with session credentials")
+        if len(name) < 2 or len(name) > 32 or not _SESSION_NAME_RE.fullmatch(name):
+            raise _constraint(name, "name", "satisfy regular expression pattern: [\\w+=,.@-]*" if len(name) >= 2
+                              and len(name) <= 32 else f"have length {'greater' if len(name) < 2 else 'less'} than "
+                              f"or equal to {2 if len(name) < 2 else 32}")
+        if duration is not None and duration < 900:
+            raise _constraint(duration, "durationSeconds", "have value greater than or equal to 900")
+        if duration is not None and duration > 129600:
+            raise _constraint(duration, "durationSeconds", "have value less than or equal to 129600")
+        arn = f"arn:aws:sts::{principal.account}:federated-user/{name}"
+        if not principal.is_root:
+            self.authorizer.authorize(principal, "sts:GetFederationToken", arn, principal.account, None, context,
+                                      code="AccessDenied")
+        session: list[str] = []
+        if document:
+            parse_document(document, "inline")
+            session.append(document)
+        for entry in policy_arns or []:
+            found = self.iam.find_policy(principal.account, entry.get("arn", ""))
+            if found is None:
+                raise IamError(f"Policy {entry.get('arn')} does not exist or is not attachable.",
+                               code="InvalidParameterValue", status=400)
+            session.append(found["Versions"][found["DefaultVersionId"]]["Document"])
+        size = sum(policy_size(text) for text in session)
+        if size > 2048:
+            raise IamError("Packed policy consumes 100% or more of allotted space, please use smaller policy.",
+                           code="PackedPolicyTooLarge", status=400)
+        seconds = min(duration or 43200, 3600) if principal.is_root else duration or 43200
+        cred = self.credentials.issue_session(
+            principal.account, arn, seconds, user_name=principal.user_name,
+            principal_id=f"{principal.account}:{name}",
+            session_policies=tuple(session) or ('{"Version": "2012-10-17", "Statement": []}',))
+        return {"Credentials": self._credentials_view(cred),
+                "FederatedUser": {"FederatedUserId": f"{principal.account}:{name}", "Arn": arn},
+                "PackedPolicySize": size * 100 // 2048}
 
     def access_key_info(self, key_id: str) -> dict[str, str]:
         cred = self.credentials.lookup(key_id)

@@ -605,6 +605,11 @@ def build_sts(sts: Sts, authorize: Authorize | None) -> query.QueryService:
         return await sts.assume_role_with_web_identity(p["RoleArn"], p["RoleSessionName"], p["WebIdentityToken"],
                                                        p.get("DurationSeconds"), request_context(request))
 
+    @svc.operation("GetFederationToken")
+    async def get_federation_token(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return sts.get_federation_token(principal(request), p["Name"], p.get("Policy"), p.get("PolicyArns"),
+                                        p.get("DurationSeconds"), request_context(request))
+
     @svc.operation("GetAccessKeyInfo")
     async def get_access_key_info(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         return sts.access_key_info(p["AccessKeyId"])
