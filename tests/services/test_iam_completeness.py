@@ -211,3 +211,60 @@ def test_account_authorization_details(iam: Any) -> None:
     assert "arn:aws:iam::aws:policy/ReadOnlyAccess" in {p["Arn"] for p in out["Policies"]}
     only_roles = iam.get_account_authorization_details(Filter=["Role"])
     assert "UserDetailList" not in only_roles and only_roles["RoleDetailList"]
+
+
+# -- password policy, login profiles, DecodeAuthorizationMessage ------------------------------------
+
+def test_password_policy_and_login_profiles(server: Server, iam: Any) -> None:
+    with pytest.raises(ClientError) as exc:
+        iam.get_account_password_policy()
+    assert _error(exc) == (404, "NoSuchEntity", f"The Password Policy with domain name {ACCOUNT} cannot be found.")
+    iam.update_account_password_policy(MinimumPasswordLength=12, RequireNumbers=True)
+    got = iam.get_account_password_policy()["PasswordPolicy"]
+    assert (got["MinimumPasswordLength"], got["RequireNumbers"], got["RequireSymbols"]) == (12, True, False)
+    user = unique("console")
+    iam.create_user(UserName=user)
+    with pytest.raises(ClientError) as exc:
+        iam.create_login_profile(UserName=user, Password="short")
+    assert _error(exc)[:2] == (400, "PasswordPolicyViolation")
+    profile = iam.create_login_profile(UserName=user, Password="long-enough-42", PasswordResetRequired=True)
+    assert profile["LoginProfile"]["UserName"] == user and profile["LoginProfile"]["PasswordResetRequired"] is True
+    with pytest.raises(ClientError) as exc:
+        iam.delete_user(UserName=user)
+    assert _error(exc) == (409, "DeleteConflict", "Cannot delete entity, must delete login profile first.")
+    iam.update_login_profile(UserName=user, PasswordResetRequired=False)
+    assert iam.get_login_profile(UserName=user)["LoginProfile"]["PasswordResetRequired"] is False
+    iam.delete_login_profile(UserName=user)
+    iam.delete_user(UserName=user)
+    iam.delete_account_password_policy()
+    raw = b"".join(p.read_bytes() for p in server.data_dir.glob("lambdad.db*"))
+    assert b"long-enough-42" not in raw
+
+
+def test_decode_authorization_message_refuses_what_it_did_not_issue(server: Server) -> None:
+    with pytest.raises(ClientError) as exc:
+        server.client("sts").decode_authorization_message(EncodedMessage="bm90LWEtbWVzc2FnZQ==")
+    assert _error(exc)[:2] == (400, "InvalidAuthorizationMessageException")
+
+
+# -- kill -9: nothing acknowledged is lost -----------------------------------------------------------
+
+def test_new_iam_state_survives_kill_9(fresh_server: Server) -> None:
+    import signal
+    fresh_server.start()
+    iam = fresh_server.client("iam")
+    provider = iam.create_open_id_connect_provider(Url="https://issuer.example.com", ClientIDList=["a"])[
+        "OpenIDConnectProviderArn"]
+    iam.create_instance_profile(InstanceProfileName="ip")
+    boundary = iam.create_policy(PolicyName="b", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=TRUST_EC2, PermissionsBoundary=boundary)
+    iam.add_role_to_instance_profile(InstanceProfileName="ip", RoleName="r")
+    slr = iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")["Role"]["RoleName"]
+    fresh_server.stop(signal.SIGKILL)
+    fresh_server.start()
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider)["ClientIDList"] == ["a"]
+    assert [r["RoleName"] for r in iam.get_instance_profile(InstanceProfileName="ip")["InstanceProfile"]["Roles"]
+            ] == ["r"]
+    assert iam.get_role(RoleName="r")["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+    assert iam.get_role(RoleName=slr)["Role"]["Path"] == "/aws-service-role/ecs.amazonaws.com/"

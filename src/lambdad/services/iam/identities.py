@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 import json
 import re
 import secrets
@@ -352,6 +353,8 @@ class Iam:
         user = self.get_user(account, name)
         if any(k["UserName"].lower() == name.lower() for k in self._table(account, "key").values()):
             raise delete_conflict("Cannot delete entity, must delete access keys first.")
+        if user.get("LoginProfile"):
+            raise delete_conflict("Cannot delete entity, must delete login profile first.")
         if user["Inline"]:
             raise delete_conflict("Cannot delete entity, must delete policies first.")
         if user["Attached"]:
@@ -516,6 +519,86 @@ class Iam:
         if arn and found is None:
             return {"Version": "2012-10-17", "Statement": []}  # a boundary gone missing allows nothing
         return None if found is None else dict(json.loads(found["Versions"][found["DefaultVersionId"]]["Document"]))
+
+    # -- the account password policy and console passwords -----------------------------------
+    # lambdad has no console: passwords are checked against the policy and kept only as a salted
+    # scrypt hash, so tooling that manages login profiles works and nothing can be read back.
+    _PASSWORD_DEFAULTS: dict[str, Any] = {  # IAM's defaults for members UpdateAccountPasswordPolicy omits
+        "MinimumPasswordLength": 6, "RequireSymbols": False, "RequireNumbers": False,
+        "RequireUppercaseCharacters": False, "RequireLowercaseCharacters": False, "AllowUsersToChangePassword": False,
+        "HardExpiry": False}
+
+    def set_password_policy(self, account: str, given: dict[str, Any]) -> None:
+        stored = dict(self._PASSWORD_DEFAULTS)
+        stored.update({k: v for k, v in given.items() if v is not None})
+        stored["ExpirePasswords"] = bool(stored.get("MaxPasswordAge"))
+        self.accounts[account]["PasswordPolicy"] = stored
+        self._save_account(account)
+
+    def password_policy(self, account: str) -> dict[str, Any]:
+        found = self.accounts.get(account, {}).get("PasswordPolicy")
+        if found is None:
+            raise no_such_entity(f"The Password Policy with domain name {account} cannot be found.")
+        return dict(found)
+
+    def delete_password_policy(self, account: str) -> None:
+        self.password_policy(account)
+        del self.accounts[account]["PasswordPolicy"]
+        self._save_account(account)
+
+    def _check_password(self, account: str, password: Any) -> str:
+        found = self.accounts.get(account, {}).get("PasswordPolicy") or self._PASSWORD_DEFAULTS
+        if not isinstance(password, str) or not password:
+            raise validation("Password is required.")
+        rules = [(len(password) >= found["MinimumPasswordLength"],
+                  f"Password should have at least {found['MinimumPasswordLength']} characters"),
+                 (not found["RequireSymbols"] or any(not c.isalnum() for c in password),
+                  "Password should have at least one symbol"),
+                 (not found["RequireNumbers"] or any(c.isdigit() for c in password),
+                  "Password should have at least one number"),
+                 (not found["RequireUppercaseCharacters"] or any(c.isupper() for c in password),
+                  "Password should have at least one uppercase letter"),
+                 (not found["RequireLowercaseCharacters"] or any(c.islower() for c in password),
+                  "Password should have at least one lowercase letter")]
+        broken = [message for ok, message in rules if not ok]
+        if broken:
+            raise IamError("Password does not conform to the account password policy requirements: "
+                           + ", ".join(broken), code="PasswordPolicyViolation", status=400)
+        salt = secrets.token_bytes(16)
+        digest = hashlib.scrypt(password.encode(), salt=salt, n=2 ** 14, r=8, p=1)
+        return f"scrypt:{salt.hex()}:{digest.hex()}"
+
+    def create_login_profile(self, account: str, user_name: str, password: Any, reset: bool) -> dict[str, Any]:
+        user = self.get_user(account, user_name)
+        if user.get("LoginProfile"):
+            raise already_exists(f"Login Profile for user {user['UserName']} already exists.")
+        user["LoginProfile"] = {"Hash": self._check_password(account, password), "CreateDate": time.time(),
+                                "PasswordResetRequired": reset}
+        self._put(account, "user", user_name.lower(), user)
+        return self.login_profile(account, user_name)
+
+    def login_profile(self, account: str, user_name: str) -> dict[str, Any]:
+        user = self.get_user(account, user_name)
+        found = user.get("LoginProfile")
+        if not found:
+            raise no_such_entity(f"Login Profile for User {user['UserName']} cannot be found.")
+        return {"UserName": user["UserName"], "CreateDate": found["CreateDate"],
+                "PasswordResetRequired": found["PasswordResetRequired"]}
+
+    def update_login_profile(self, account: str, user_name: str, password: Any, reset: bool | None) -> None:
+        self.login_profile(account, user_name)
+        user = self.get_user(account, user_name)
+        if password is not None:
+            user["LoginProfile"]["Hash"] = self._check_password(account, password)
+        if reset is not None:
+            user["LoginProfile"]["PasswordResetRequired"] = bool(reset)
+        self._put(account, "user", user_name.lower(), user)
+
+    def delete_login_profile(self, account: str, user_name: str) -> None:
+        self.login_profile(account, user_name)
+        user = self.get_user(account, user_name)
+        del user["LoginProfile"]
+        self._put(account, "user", user_name.lower(), user)
 
     # -- service-linked roles ---------------------------------------------------------------
     def create_service_linked_role(self, account: str, service: str, description: str | None,

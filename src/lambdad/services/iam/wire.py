@@ -523,6 +523,36 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
             for v in sorted(rec["Versions"])]} for rec in policies]
         return out
 
+    # -- the account password policy and login profiles -------------------------------------
+    @op("UpdateAccountPasswordPolicy")
+    async def update_password_policy(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.set_password_policy(acct(request), {k: v for k, v in p.items() if k != "Action"})
+
+    @op("GetAccountPasswordPolicy")
+    async def get_password_policy(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"PasswordPolicy": iam.password_policy(acct(request))}
+
+    @op("DeleteAccountPasswordPolicy")
+    async def delete_password_policy(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.delete_password_policy(acct(request))
+
+    @op("CreateLoginProfile")
+    async def create_login_profile(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"LoginProfile": iam.create_login_profile(acct(request), own_user(request, p), p.get("Password"),
+                                                         bool(p.get("PasswordResetRequired")))}
+
+    @op("GetLoginProfile")
+    async def get_login_profile(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"LoginProfile": iam.login_profile(acct(request), own_user(request, p))}
+
+    @op("UpdateLoginProfile")
+    async def update_login_profile(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.update_login_profile(acct(request), p["UserName"], p.get("Password"), p.get("PasswordResetRequired"))
+
+    @op("DeleteLoginProfile")
+    async def delete_login_profile(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.delete_login_profile(acct(request), own_user(request, p))
+
     # -- OpenID Connect providers -----------------------------------------------------------
     @op("CreateOpenIDConnectProvider")
     async def create_oidc(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -609,6 +639,17 @@ def build_sts(sts: Sts, authorize: Authorize | None) -> query.QueryService:
     async def get_federation_token(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         return sts.get_federation_token(principal(request), p["Name"], p.get("Policy"), p.get("PolicyArns"),
                                         p.get("DurationSeconds"), request_context(request))
+
+    @svc.operation("DecodeAuthorizationMessage")
+    async def decode_authorization_message(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        # Only EC2-style denials carry encoded messages; lambdad's services (like Lambda's) say why in
+        # plain words, so no message lambdad is given can be one of its own.
+        caller = principal(request)
+        if not caller.is_root:
+            sts.authorizer.authorize(caller, "sts:DecodeAuthorizationMessage", "*", caller.account, None,
+                                     request_context(request), code="AccessDenied")
+        raise ApiError("The encoded authorization message is invalid or was not issued by this server.",
+                       code="InvalidAuthorizationMessageException")
 
     @svc.operation("GetAccessKeyInfo")
     async def get_access_key_info(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
