@@ -325,7 +325,8 @@ def validate(doc: str | Mapping[str, Any], kind: str = "inline") -> dict[str, An
             _trust_actions(statement)
         if kind in ("trust", "resource"):
             _principal_values(statement)
-    return parsed
+    document: dict[str, Any] = parsed  # _grammar checked it is an object
+    return document
 
 
 def _presence(statement: dict[str, Any], kind: str) -> None:
