@@ -435,3 +435,18 @@ def test_many_wildcards_evaluate_without_backtracking(server: Server, iam: Any) 
     assert out["EvaluationResults"][0]["EvalDecision"] == "implicitDeny"
     # and the server still answers everyone else
     assert server.client("sts").get_caller_identity()["Account"] == "000000000000"
+
+
+def test_trust_policies_name_principals_that_exist(iam: Any, owners: tuple[str, str]) -> None:
+    """IAM resolves the users and roles a trust policy names when storing it."""
+    role, user = owners
+
+    def trust(principal: str) -> str:
+        return json.dumps(doc({"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}))
+
+    iam.update_assume_role_policy(RoleName=role, PolicyDocument=trust(f"arn:aws:iam::000000000000:user/{user}"))
+    for missing in ("arn:aws:iam::000000000000:user/nobody-here", "arn:aws:iam::000000000000:role/no-such-role",
+                    "arn:aws:iam::000000000000:role/*"):
+        assert _refusal(iam.create_role, RoleName=unique("trust"), AssumeRolePolicyDocument=trust(missing)) == (
+            400, "MalformedPolicyDocument", f'Invalid principal in policy: "AWS":"{missing}"')
+    iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(LAMBDA_TRUST))

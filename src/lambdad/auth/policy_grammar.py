@@ -364,6 +364,8 @@ def _principal_values(statement: dict[str, Any]) -> None:
         for value in _as_list(values):
             bad = not value or (kind == "AWS" and not (value == "*" or (value.isdigit() and len(value) == 12)
                                                        or value.startswith("arn:")))
+            # A principal is one identity: wildcards in its ARN are refused ("*" alone means everyone).
+            bad = bad or (kind == "AWS" and value != "*" and ("*" in value or "?" in value))
             if kind == "Service" and (" " in value or not value):
                 bad = True
             if bad:

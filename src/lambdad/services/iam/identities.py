@@ -478,7 +478,7 @@ class Iam:
                     boundary: str | None = None) -> dict[str, Any]:
         check_name(name, "roleName")
         path = check_path(path)
-        parse_document(trust, "trust")
+        self._check_trust_principals(parse_document(trust, "trust"))
         max_session = self._check_max_session(max_session)
         extra: dict[str, Any] = {"AssumeRolePolicyDocument": trust, "MaxSessionDuration": max_session,
                                  "Tags": check_tags(tags)}
@@ -487,6 +487,24 @@ class Iam:
         if boundary is not None:
             extra["PermissionsBoundary"] = self._boundary(account, boundary)
         return self._new_entity(account, "role", name, path, extra)
+
+    def _check_trust_principals(self, trust: dict[str, Any]) -> None:
+        """IAM resolves the users and roles a trust policy names when it stores it: one that does
+        not exist (in an account this server knows) is an invalid principal."""
+        statements = trust["Statement"] if isinstance(trust["Statement"], list) else [trust["Statement"]]
+        for statement in statements:
+            element = statement.get("Principal", statement.get("NotPrincipal"))
+            values = element.get("AWS", []) if isinstance(element, dict) else []
+            for value in values if isinstance(values, list) else [values]:
+                parts = value.split(":", 5)
+                if len(parts) != 6 or parts[2] != "iam" or parts[4] not in self.accounts:
+                    continue
+                kind, _, rest = parts[5].partition("/")
+                if kind not in ("user", "role"):
+                    continue
+                found = self._table(parts[4], kind).get(rest.rpartition("/")[2].lower())
+                if found is None or found["Arn"] != value:
+                    raise malformed(f'Invalid principal in policy: "AWS":"{value}"')
 
     # -- permissions boundaries (IAM User Guide, "Permissions boundaries for IAM entities") ----
     def _boundary(self, account: str, arn: str) -> dict[str, str]:
@@ -679,7 +697,7 @@ class Iam:
     def update_assume_role_policy(self, account: str, name: str, trust: str) -> None:
         role = self.get_role(account, name)
         self._modifiable(role)
-        parse_document(trust, "trust")
+        self._check_trust_principals(parse_document(trust, "trust"))
         role["AssumeRolePolicyDocument"] = trust
         self._put(account, "role", name.lower(), role)
 
