@@ -268,3 +268,66 @@ def test_new_iam_state_survives_kill_9(fresh_server: Server) -> None:
             ] == ["r"]
     assert iam.get_role(RoleName="r")["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
     assert iam.get_role(RoleName=slr)["Role"]["Path"] == "/aws-service-role/ecs.amazonaws.com/"
+
+
+# -- groups, policy tags, account aliases, the summary, the credential report, context keys ----------
+
+def test_update_group_renames_and_keeps_members(iam: Any) -> None:
+    name, user = unique("group"), unique("member")
+    iam.create_group(GroupName=name)
+    iam.create_user(UserName=user)
+    iam.add_user_to_group(GroupName=name, UserName=user)
+    iam.update_group(GroupName=name, NewGroupName=name + "-2", NewPath="/teams/")
+    got = iam.get_group(GroupName=name + "-2")
+    assert got["Group"]["Arn"] == f"arn:aws:iam::{ACCOUNT}:group/teams/{name}-2"
+    assert [u["UserName"] for u in got["Users"]] == [user]
+    with pytest.raises(ClientError) as exc:
+        iam.get_group(GroupName=name)
+    assert _error(exc)[:2] == (404, "NoSuchEntity")
+
+
+def test_policy_tags(iam: Any) -> None:
+    arn = _policy(iam, "s3:GetObject")
+    iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "Team", "Value": "a"}])
+    iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "team", "Value": "b"}])
+    assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == [{"Key": "team", "Value": "b"}]
+    iam.untag_policy(PolicyArn=arn, TagKeys=["TEAM"])
+    assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == []
+
+
+def test_account_alias_summary_and_credential_report(server: Server, iam: Any) -> None:
+    iam.create_account_alias(AccountAlias="my-lab")
+    assert iam.list_account_aliases()["AccountAliases"] == ["my-lab"]
+    with pytest.raises(ClientError) as exc:
+        iam.create_account_alias(AccountAlias="Not_Valid")
+    assert _error(exc)[:2] == (400, "ValidationError")
+    iam.delete_account_alias(AccountAlias="my-lab")
+    summary = iam.get_account_summary()["SummaryMap"]
+    assert summary["Users"] >= 1 and summary["PolicySizeQuota"] == 6144 and summary["AssumeRolePolicySizeQuota"] == 2048
+    user = unique("reported")
+    iam.create_user(UserName=user)
+    iam.create_access_key(UserName=user)
+    assert iam.generate_credential_report()["State"] in ("STARTED", "COMPLETE")
+    report = iam.get_credential_report()
+    lines = report["Content"].decode().splitlines()
+    assert lines[0].startswith("user,arn,user_creation_time,password_enabled")
+    header = lines[0].split(",")
+    rows = {line.split(",")[0]: dict(zip(header, line.split(","), strict=True)) for line in lines[1:]}
+    assert rows["<root_account>"]["arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    assert rows[user]["access_key_1_active"] == "true" and rows[user]["access_key_2_active"] == "false"
+    assert report["ReportFormat"] == "text/csv"
+    out = aws_cli(server, "iam", "get-account-summary")
+    assert out["SummaryMap"]["RolePolicySizeQuota"] == 10240
+
+
+def test_context_keys_for_policies(iam: Any) -> None:
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1", "s3:prefix": "home/"},
+                       "Bool": {"aws:SecureTransport": "true"}}}]})
+    assert iam.get_context_keys_for_custom_policy(PolicyInputList=[document])["ContextKeyNames"] == [
+        "aws:RequestedRegion", "aws:SecureTransport", "s3:prefix"]
+    role = unique("ctx")
+    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST_EC2)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="p", PolicyDocument=document)
+    assert "s3:prefix" in iam.get_context_keys_for_principal_policy(PolicySourceArn=arn)["ContextKeyNames"]

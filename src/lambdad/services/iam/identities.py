@@ -438,6 +438,104 @@ class Iam:
     def get_group(self, account: str, name: str) -> dict[str, Any]:
         return self._get(account, "group", name)
 
+    def update_group(self, account: str, name: str, new_name: str | None, new_path: str | None) -> None:
+        group = self.get_group(account, name)
+        if new_name is not None:
+            check_name(new_name, "newGroupName", 128)
+            if new_name.lower() != name.lower() and new_name.lower() in self._table(account, "group"):
+                raise already_exists(f"Group with name {new_name} already exists.")
+        if new_path is not None:
+            group["Path"] = check_path(new_path, "newPath")
+        if new_name is not None:
+            self._delete(account, "group", name.lower())
+            group["GroupName"] = new_name
+        group["Arn"] = self._arn(account, "group", group["Path"], group["GroupName"])
+        self._put(account, "group", group["GroupName"].lower(), group)
+
+    # -- account aliases, the summary, the credential report -----------------------------------
+    def create_alias(self, account: str, alias: str) -> None:
+        if not re.fullmatch(r"[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?", alias or "") or len(alias) < 3:
+            raise _constraint(alias, "accountAlias", "satisfy regular expression pattern: "
+                                                     "^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
+        taken = any(a.get("Alias") == alias for k, a in self.accounts.items() if k != account)
+        if taken:
+            raise already_exists(f"The account alias {alias} already exists.")
+        self.accounts[account]["Alias"] = alias  # one alias per account: a new one replaces it
+        self._save_account(account)
+
+    def aliases(self, account: str) -> list[str]:
+        alias = self.accounts.get(account, {}).get("Alias")
+        return [alias] if alias else []
+
+    def delete_alias(self, account: str, alias: str) -> None:
+        if self.accounts.get(account, {}).get("Alias") != alias:
+            raise no_such_entity(f"The account alias {alias} cannot be found.")
+        del self.accounts[account]["Alias"]
+        self._save_account(account)
+
+    def summary(self, account: str) -> dict[str, int]:
+        """GetAccountSummary's SummaryMap: counts of what the account holds, and IAM's default quotas."""
+        def count(kind: str) -> int:
+            return len(self._table(account, kind))
+        attached = sum(len(r["Attached"]) for kind in ("user", "group", "role") for r in self._table(account, kind)
+                       .values())
+        return {"Users": count("user"), "UsersQuota": 5000, "Groups": count("group"), "GroupsQuota": 300,
+                "Roles": count("role"), "RolesQuota": 1000, "Policies": count("policy"), "PoliciesQuota": 1500,
+                "InstanceProfiles": count("instance-profile"), "InstanceProfilesQuota": 1000,
+                "Providers": count("oidc"), "PolicyVersionsInUse": attached, "PolicyVersionsInUseQuota": 10000,
+                "AccessKeysPerUserQuota": MAX_ACCESS_KEYS, "AttachedPoliciesPerUserQuota": MAX_ATTACHED,
+                "AttachedPoliciesPerGroupQuota": MAX_ATTACHED, "AttachedPoliciesPerRoleQuota": MAX_ATTACHED,
+                "GroupsPerUserQuota": 10, "VersionsPerPolicyQuota": MAX_POLICY_VERSIONS,
+                "PolicySizeQuota": MANAGED_LIMIT, "UserPolicySizeQuota": INLINE_LIMIT["user"],
+                "GroupPolicySizeQuota": INLINE_LIMIT["group"], "RolePolicySizeQuota": INLINE_LIMIT["role"],
+                "AssumeRolePolicySizeQuota": TRUST_LIMIT, "ServerCertificates": 0, "ServerCertificatesQuota": 20,
+                "MFADevices": 0, "MFADevicesInUse": 0, "AccountMFAEnabled": 0,
+                "AccountAccessKeysPresent": int(bool(self.accounts.get(account, {}).get("RootKeyId"))
+                                                or account == self.first_account),
+                "AccountSigningCertificatesPresent": 0, "GlobalEndpointTokenVersion": 1}
+
+    def generate_credential_report(self, account: str) -> bool:
+        """Build the report now; whether one already existed (IAM answers STARTED the first time)."""
+        existed = "CredentialReport" in self.accounts[account]
+        self.accounts[account]["CredentialReport"] = {"Content": self._credential_csv(account),
+                                                      "GeneratedTime": time.time()}
+        self._save_account(account)
+        return existed
+
+    def credential_report(self, account: str) -> dict[str, Any]:
+        found = self.accounts.get(account, {}).get("CredentialReport")
+        if found is None:
+            raise IamError(f"Credential report not present for account {account}. Please generate one.",
+                           code="ReportNotPresent", status=410)
+        return dict(found)
+
+    def _credential_csv(self, account: str) -> str:
+        def stamp(t: float | None) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t)) if t else "N/A"
+        columns = ["user", "arn", "user_creation_time", "password_enabled", "password_last_used",
+                   "password_last_changed", "password_next_rotation", "mfa_active"]
+        for n in (1, 2):
+            columns += [f"access_key_{n}_active", f"access_key_{n}_last_rotated", f"access_key_{n}_last_used_date",
+                        f"access_key_{n}_last_used_region", f"access_key_{n}_last_used_service"]
+        columns += ["cert_1_active", "cert_1_last_rotated", "cert_2_active", "cert_2_last_rotated"]
+        root = self.accounts[account]
+        root_keys = bool(root.get("RootKeyId")) or account == self.first_account
+        rows = [["<root_account>", f"arn:aws:iam::{account}:root", stamp(root.get("CreateDate")), "not_supported",
+                 "N/A", "not_supported", "not_supported", "false", str(root_keys).lower(), "N/A", "N/A", "N/A",
+                 "N/A", "false", "N/A", "N/A", "N/A", "N/A"]]
+        for user in self.users(account):
+            keys = self.access_keys(account, user["UserName"])
+            login = user.get("LoginProfile")
+            row = [user["UserName"], user["Arn"], stamp(user["CreateDate"]), "true" if login else "false", "N/A",
+                   stamp(login["CreateDate"]) if login else "N/A", "N/A", "false"]
+            for n in (0, 1):
+                key = keys[n] if n < len(keys) else None
+                row += [str(key is not None and key["Status"] == "Active").lower(),
+                        stamp(key["CreateDate"]) if key else "N/A", "N/A", "N/A", "N/A"]
+            rows.append(row)
+        flat = [[*r, "false", "N/A", "false", "N/A"] for r in rows]  # no signing certificates
+        return "\n".join(",".join(r) for r in [columns, *flat])
+
     def groups(self, account: str, path_prefix: str = "/") -> list[dict[str, Any]]:
         return sorted((g for g in self._table(account, "group").values() if g["Path"].startswith(path_prefix)),
                       key=lambda g: g["GroupName"].lower())
@@ -824,6 +922,17 @@ class Iam:
         if only_attached:
             out = [p for p in out if self.attachment_count(account, p["Arn"])]
         return out
+
+    def tag_policy(self, account: str, arn: str, tags: Any) -> None:
+        rec = self._customer_policy(account, arn)
+        rec["Tags"] = self.merged_tags(rec.get("Tags", []), tags)
+        self._put(account, "policy", rec["PolicyName"].lower(), rec)
+
+    def untag_policy(self, account: str, arn: str, keys: list[str]) -> None:
+        rec = self._customer_policy(account, arn)
+        drop = {k.lower() for k in keys}
+        rec["Tags"] = [t for t in rec.get("Tags", []) if t["Key"].lower() not in drop]
+        self._put(account, "policy", rec["PolicyName"].lower(), rec)
 
     def delete_policy(self, account: str, arn: str) -> None:
         rec = self.get_policy(account, arn)

@@ -48,6 +48,15 @@ def _condition_keys(document: dict[str, Any]) -> set[str]:
     return keys
 
 
+def condition_key_names(documents: Sequence[dict[str, Any]]) -> list[str]:
+    """The context keys the documents' conditions name (GetContextKeysFor*Policy), sorted, one case each."""
+    found: dict[str, str] = {}
+    for document in documents:
+        for key in _condition_keys(document):
+            found.setdefault(key.lower(), key)
+    return sorted(found.values(), key=str.lower)
+
+
 def _matched(ctx: policy.RequestContext, policies: Sequence[NamedPolicy]) -> list[dict[str, Any]]:
     out = []
     for named in policies:

@@ -553,6 +553,68 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
     async def delete_login_profile(request: ApiRequest, p: dict[str, Any]) -> None:
         iam.delete_login_profile(acct(request), own_user(request, p))
 
+    # -- groups, policy tags, the account ------------------------------------------------------
+    @op("UpdateGroup")
+    async def update_group(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.update_group(acct(request), p["GroupName"], p.get("NewGroupName"), p.get("NewPath"))
+
+    @op("TagPolicy")
+    async def tag_policy(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.tag_policy(acct(request), p["PolicyArn"], p["Tags"])
+
+    @op("UntagPolicy")
+    async def untag_policy(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.untag_policy(acct(request), p["PolicyArn"], p["TagKeys"])
+
+    @op("ListPolicyTags")
+    async def list_policy_tags(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return _page(list(iam.get_policy(acct(request), p["PolicyArn"]).get("Tags", [])), p, "Tags")
+
+    @op("CreateAccountAlias")
+    async def create_account_alias(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.create_alias(acct(request), p["AccountAlias"])
+
+    @op("ListAccountAliases")
+    async def list_account_aliases(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return _page(iam.aliases(acct(request)), p, "AccountAliases")
+
+    @op("DeleteAccountAlias")
+    async def delete_account_alias(request: ApiRequest, p: dict[str, Any]) -> None:
+        iam.delete_alias(acct(request), p["AccountAlias"])
+
+    @op("GetAccountSummary")
+    async def get_account_summary(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"SummaryMap": iam.summary(acct(request))}
+
+    @op("GenerateCredentialReport")
+    async def generate_credential_report(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        existed = iam.generate_credential_report(acct(request))
+        return {"State": "COMPLETE" if existed else "STARTED",
+                "Description": "No report exists. Starting a new report generation task" if not existed else ""}
+
+    @op("GetCredentialReport")
+    async def get_credential_report(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        report = iam.credential_report(acct(request))
+        return {"Content": report["Content"].encode(), "ReportFormat": "text/csv",
+                "GeneratedTime": report["GeneratedTime"]}
+
+    @op("GetContextKeysForCustomPolicy")
+    async def context_keys_custom(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        docs = [parse_document(text, "inline") for text in p["PolicyInputList"]]
+        return {"ContextKeyNames": simulate.condition_key_names(docs)}
+
+    @op("GetContextKeysForPrincipalPolicy")
+    async def context_keys_principal(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        account = acct(request)
+        source = str(p["PolicySourceArn"])
+        kind, _, path_name = source.partition(":iam::")[2].partition(":")[2].partition("/")
+        if kind not in ("user", "group", "role") or source.split(":")[4:5] != [account]:
+            raise validation(f"Invalid ARN: {source}")
+        rec = iam._get(account, kind, path_name.rpartition("/")[2])
+        docs = [n.document for n in named_policies(account, kind, rec)]
+        docs += [parse_document(text, "inline") for text in p.get("PolicyInputList") or []]
+        return {"ContextKeyNames": simulate.condition_key_names(docs)}
+
     # -- OpenID Connect providers -----------------------------------------------------------
     @op("CreateOpenIDConnectProvider")
     async def create_oidc(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
