@@ -266,3 +266,27 @@ def test_the_aws_cli_assumes_a_role_with_a_web_identity(server: Server, iam: Any
     assert out["Credentials"]["AccessKeyId"].startswith("ASIA")
     listed = aws_cli(server, "iam", "list-open-id-connect-providers")
     assert {"Arn": provider} in listed["OpenIDConnectProviderList"]
+
+
+def test_another_account_neither_sees_nor_borrows_the_provider(server: Server, iam: Any, issuer: Issuer,
+                                                               provider: str) -> None:
+    """Account B cannot read A's provider, and a role in B trusting A's provider ARN gets nothing:
+    the provider must be registered in the role's own account."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIATESTROOT00000001",
+           "AWS_SECRET_ACCESS_KEY": "test-root-secret-key-for-lambdad-tests-0001", "AWS_DEFAULT_REGION": REGION}
+    out = subprocess.run([sys.executable, "-m", "lambdad", "account", "create", unique("other"),
+                          "--endpoint-url", server.endpoint], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    values = dict(line.split(" = ", 1) for line in out.stdout.splitlines() if " = " in line)
+    other = server.client("iam", key=values["aws_access_key_id"], secret=values["aws_secret_access_key"])
+    assert other.list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+    with pytest.raises(ClientError) as exc:
+        other.get_open_id_connect_provider(OpenIDConnectProviderArn=provider)
+    assert _error(exc)[:2] == (404, "NoSuchEntity")
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity"}]}
+    role_arn = other.create_role(RoleName=unique("borrow"), AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    assert _refused(server, role_arn, issuer.token())[:2] == (400, "InvalidIdentityToken")
