@@ -331,3 +331,45 @@ def test_context_keys_for_policies(iam: Any) -> None:
     arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST_EC2)["Role"]["Arn"]
     iam.put_role_policy(RoleName=role, PolicyName="p", PolicyDocument=document)
     assert "s3:prefix" in iam.get_context_keys_for_principal_policy(PolicySourceArn=arn)["ContextKeyNames"]
+
+
+# -- SAML providers --------------------------------------------------------------------------------
+
+METADATA = ('<?xml version="1.0"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+            'entityID="https://idp.example.com" validUntil="2030-01-01T00:00:00Z"><md:IDPSSODescriptor '
+            'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/>' + "<!-- padding -->" * 70
+            + "</md:EntityDescriptor>")  # the model's minimum is 1,000 characters
+
+
+def test_saml_provider_lifecycle(server: Server, iam: Any) -> None:
+    name = unique("idp")
+    arn = iam.create_saml_provider(Name=name, SAMLMetadataDocument=METADATA)["SAMLProviderArn"]
+    assert arn == f"arn:aws:iam::{ACCOUNT}:saml-provider/{name}"
+    got = iam.get_saml_provider(SAMLProviderArn=arn)
+    assert got["SAMLMetadataDocument"] == METADATA and got["ValidUntil"].year == 2030
+    assert arn in [p["Arn"] for p in iam.list_saml_providers()["SAMLProviderList"]]
+    iam.update_saml_provider(SAMLProviderArn=arn, SAMLMetadataDocument=METADATA.replace("2030", "2031"))
+    assert iam.get_saml_provider(SAMLProviderArn=arn)["ValidUntil"].year == 2031
+    bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><md:EntityDescriptor>&a;</md:EntityDescriptor>'
+    for bad in (bomb, "not xml at all", "<Other/>"):
+        with pytest.raises(ClientError) as exc:
+            iam.create_saml_provider(Name=unique("bad"), SAMLMetadataDocument=bad + " " * 1000)
+        assert _error(exc) == (400, "InvalidInput", "Could not parse metadata")
+    iam.delete_saml_provider(SAMLProviderArn=arn)
+    with pytest.raises(ClientError) as exc:
+        iam.get_saml_provider(SAMLProviderArn=arn)
+    assert _error(exc)[:2] == (404, "NoSuchEntity")
+
+
+def test_assume_role_with_saml_is_refused_readably(server: Server) -> None:
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    sts = boto3.client("sts", endpoint_url=server.endpoint, region_name="us-east-1",
+                       config=Config(signature_version=UNSIGNED, retries={"max_attempts": 0}))
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role_with_saml(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x",
+                                  PrincipalArn=f"arn:aws:iam::{ACCOUNT}:saml-provider/idp", SAMLAssertion="x" * 8)
+    status, code, message = _error(exc)
+    assert (status, code) == (400, "InvalidAction")
+    assert message.endswith("operation AssumeRoleWithSAML is not implemented by this lambdad server.")

@@ -15,6 +15,10 @@ def iam_resource(iam: Iam, principal: Principal, op: str, params: dict[str, Any]
     account = principal.account
     if params.get("PolicyArn") and not any(k in params for k in ("UserName", "RoleName", "GroupName")):
         return str(params["PolicyArn"])
+    if params.get("SAMLProviderArn"):
+        return str(params["SAMLProviderArn"])
+    if op == "CreateSAMLProvider" and isinstance(params.get("Name"), str):
+        return f"arn:aws:iam::{account}:saml-provider/{params['Name']}"
     if params.get("OpenIDConnectProviderArn"):
         return str(params["OpenIDConnectProviderArn"])
     if op == "CreateOpenIDConnectProvider" and isinstance(params.get("Url"), str):
