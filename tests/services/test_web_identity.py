@@ -135,6 +135,7 @@ def test_provider_lifecycle(iam: Any, issuer: Issuer, provider: str) -> None:
     assert provider == f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer.host}"
     got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider)
     assert (got["Url"], got["ClientIDList"], got["ThumbprintList"]) == (issuer.host, [AUDIENCE], [issuer.thumbprint])
+    assert got["Tags"] == []  # IAM answers an empty list here, not nothing
     assert {"Arn": provider} in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
     with pytest.raises(ClientError) as exc:
         iam.create_open_id_connect_provider(Url=issuer.url, ClientIDList=[AUDIENCE])
