@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from lambdad.clock import SYSTEM, Clock
-from lambdad.errors import IamError
+from lambdad.errors import IamError, LambdadError
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 FETCH_TIMEOUT = 5.0
@@ -63,8 +63,8 @@ def unverified_claims(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, claims
 
 
-class _ThumbprintMismatch(Exception):
-    pass
+class _ThumbprintMismatch(LambdadError):
+    """The issuer's certificate is neither CA-signed nor one the provider's thumbprints name."""
 
 
 def _get(url: str, thumbprints: frozenset[str]) -> bytes:
