@@ -50,10 +50,10 @@ def test_the_cli_prints_a_sentence_for_an_unserved_service(server: Server, args:
 
 
 def test_the_cli_prints_a_sentence_for_an_unimplemented_iam_operation(server: Server) -> None:
-    proc = _cli(server, "iam", "get-account-summary")
+    proc = _cli(server, "iam", "list-virtual-mfa-devices")
     assert proc.returncode != 0
-    assert ("An error occurred (InvalidAction) when calling the GetAccountSummary operation: The IAM operation "
-            "GetAccountSummary is not implemented by this lambdad server.") in proc.stderr, proc.stderr
+    assert ("An error occurred (InvalidAction) when calling the ListVirtualMFADevices operation: The IAM operation "
+            "ListVirtualMFADevices is not implemented by this lambdad server.") in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize(("service", "call", "kwargs"), [
