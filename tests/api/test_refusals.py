@@ -100,3 +100,15 @@ def test_an_unknown_signing_name_still_gets_a_parseable_answer(server: Server) -
                          b"Action=DoThing&Version=2020-01-01")
     assert query_call.status_code == 501
     assert b"<Code>NotImplemented</Code>" in query_call.content and query_call.content.startswith(b"<?xml")
+
+
+def test_an_unsigned_query_call_for_an_unserved_service_is_refused_in_xml(server: Server) -> None:
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    ec2 = boto3.client("ec2", endpoint_url=server.endpoint, region_name=REGION,
+                       config=Config(signature_version=UNSIGNED, retries={"max_attempts": 0}))
+    with pytest.raises(ClientError) as exc:  # parsed: the answer is EC2's XML, not JSON
+        ec2.describe_vpcs()
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert exc.value.response["Error"]["Code"] in ("MissingAuthenticationToken", "AuthFailure")

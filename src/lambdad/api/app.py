@@ -217,7 +217,8 @@ class Router:
         if not target and request.method == "POST" and b"Action=" in request.body:
             # Query protocol without a signature: the API version names the service.
             version = request.body.partition(b"Version=")[2][:10]
-            return _QUERY_VERSIONS.get(version, "lambda")
+            # Another query API (EC2's, RDS's): no service here, so its refusal is XML (api/refusals.py).
+            return _QUERY_VERSIONS.get(version, "unknown")
         return "lambda"
 
 

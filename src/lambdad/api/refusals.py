@@ -28,9 +28,9 @@ import botocore.session
 from botocore.model import ServiceModel
 
 from lambdad.api.base import ApiRequest, ApiResponse
-from lambdad.errors import ApiError
+from lambdad.errors import ApiError, AuthError
 
-__all__ = ["Asked", "identify", "operation_sentence", "render", "unserved"]
+__all__ = ["AUTH_CODES", "Asked", "identify", "operation_sentence", "render", "unserved"]
 
 # SigV4 signing names whose botocore model has another name (botocore's metadata: signingName).
 _MODEL_OF_SIGNING_NAME = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions",
@@ -38,6 +38,11 @@ _MODEL_OF_SIGNING_NAME = {"monitoring": "cloudwatch", "email": "ses", "states": 
                           "tagging": "resourcegroupstaggingapi", "elasticfilesystem": "efs",
                           "mobiletargeting": "pinpoint"}
 _XML_TYPE = (b"content-type", b"text/xml")
+# SigV4 failures by the names XML (query, ec2, rest-xml) services give them.
+AUTH_CODES = {"InvalidSignatureException": "SignatureDoesNotMatch",
+              "IncompleteSignatureException": "IncompleteSignature",
+              "UnrecognizedClientException": "InvalidClientTokenId",
+              "MissingAuthenticationTokenException": "MissingAuthenticationToken"}
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,8 @@ def operation_sentence(title: str, operation: str) -> str:
 def render(asked: Asked, exc: ApiError, request_id: str) -> ApiResponse:
     """An error in the protocol of the service asked."""
     code, message = exc.code, exc.message
+    if isinstance(exc, AuthError) and asked.protocol in ("query", "ec2", "rest-xml"):
+        code = AUTH_CODES.get(code, code)
     headers = [(b"x-amzn-requestid", request_id.encode())]
     if asked.protocol == "ec2":
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{escape(code)}</Code>'
