@@ -286,6 +286,7 @@ class Lambdad:
         router.add_service("iam", iam_service, iam_service.render_error)
         sts_service = iam_wire.build_sts(sts, iam_authz.sts())
         router.add_service("sts", sts_service, sts_service.render_error)
+        router.add_anonymous("sts", iam_wire.sts_anonymous)  # AssumeRoleWithWebIdentity: the token is the proof
         router.add_service("logs", logs_wire.build(logs, config.region,
                                                   logs_authz.hook(authorizer, config.region)),
                            json_render_error)

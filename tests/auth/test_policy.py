@@ -619,7 +619,7 @@ INVALID = [
     invalid("not-json", "{not json", "Syntax errors in policy."),
     invalid("json-array", "[]", "Syntax errors in policy."),
     invalid("no-statement", {"Version": "2012-10-17"}, "Syntax errors in policy."),
-    invalid("bad-version", {"Version": "2024-01-01", "Statement": []}, "The policy failed legacy parsing"),
+    invalid("bad-version", {"Version": "2024-01-01", "Statement": []}, "Syntax errors in policy."),
     invalid("effect-lower-case", _id_pol(Effect="allow"), "The policy failed legacy parsing"),
     invalid(
         "no-action", {"Statement": [{"Effect": "Allow", "Resource": "*"}]}, "Policy statement must contain actions."

@@ -176,3 +176,47 @@ def test_sessions_survive_restart(fresh_server: Server) -> None:
     fresh_server.stop()
     raw = b"".join(p.read_bytes() for p in fresh_server.data_dir.glob("lambdad.db*"))
     assert creds["SecretAccessKey"].encode() not in raw and creds["SessionToken"].encode() not in raw
+
+
+# -- GetFederationToken, GetAccessKeyInfo ---------------------------------------------------------------
+
+def test_federation_token_is_capped_by_its_session_policy(server: Server) -> None:
+    _, sts = _user(server, {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["lambda:*", "sts:GetFederationToken"], "Resource": "*"}]})
+    session_policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:ListFunctions", "Resource": "*"}]})
+    out = sts.get_federation_token(Name="bob", Policy=session_policy, DurationSeconds=900)
+    assert out["FederatedUser"] == {"FederatedUserId": f"{ACCOUNT}:bob",
+                                    "Arn": f"arn:aws:sts::{ACCOUNT}:federated-user/bob"}
+    assert 0 < out["PackedPolicySize"] < 100
+    creds = out["Credentials"]
+    assert _session_client(server, creds, "sts").get_caller_identity()["Arn"] == out["FederatedUser"]["Arn"]
+    lam = _session_client(server, creds, "lambda")
+    lam.list_functions()  # the user's policy and the session policy both allow it
+    with pytest.raises(ClientError) as exc:  # the user's policy allows it, the session policy does not
+        lam.get_account_settings()
+    assert _error(exc)[1:] == ("AccessDeniedException", f"User: arn:aws:sts::{ACCOUNT}:federated-user/bob is not "
+                               "authorized to perform: lambda:GetAccountSettings on resource: * because no session "
+                               "policy allows the lambda:GetAccountSettings action")
+    bare = sts.get_federation_token(Name="nobody")["Credentials"]  # no session policy: no permissions
+    with pytest.raises(ClientError) as exc:
+        _session_client(server, bare, "lambda").list_functions()
+    assert _error(exc)[:2] == (403, "AccessDeniedException")
+    with pytest.raises(ClientError) as exc:
+        _session_client(server, bare, "sts").get_federation_token(Name="again")
+    assert _error(exc) == (403, "AccessDenied", "Cannot call GetFederationToken with session credentials")
+
+
+def test_federation_token_needs_permission(server: Server) -> None:
+    _, sts = _user(server)
+    with pytest.raises(ClientError) as exc:
+        sts.get_federation_token(Name="bob")
+    assert _error(exc)[:2] == (403, "AccessDenied")
+
+
+def test_get_access_key_info(server: Server) -> None:
+    iam = server.client("iam")
+    name = unique("keyinfo")
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+    assert server.client("sts").get_access_key_info(AccessKeyId=key)["Account"] == ACCOUNT

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lambdad.api import refusals
 from lambdad.api.base import ApiRequest, ApiResponse, Service, json_error
 from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, RequestBody, Spool, SpoolFull
 from lambdad.auth import sigv4
@@ -25,7 +26,6 @@ from lambdad.errors import (
     RequestTooLargeException,
     ServiceException,
     TooManyRequestsException,
-    UnknownOperationException,
 )
 from lambdad.store.errors import StoreError
 
@@ -122,11 +122,12 @@ class Router:
                 else:
                     service = await self._authenticate_and_read(request, body)
                     handler = self.services.get(service)
-                    if handler is None:
-                        raise UnknownOperationException(
-                            f"Service '{service}' is not available on this lambdad server.")
                     request.service = service
-                    response = await handler.dispatch(request)
+                    if handler is None:  # answered in that service's own protocol (api/refusals.py)
+                        refusal, response = refusals.unserved(request, service)
+                        error_code = refusal.code
+                    else:
+                        response = await handler.dispatch(request)
             except ClientDisconnected:
                 return None
             except BodyTooLarge:
@@ -153,6 +154,8 @@ class Router:
         renderer = self.error_renderers.get(request.service)
         if renderer is not None:
             return renderer(exc, request)
+        if request.service and request.service not in self.services:  # e.g. a bad signature for EC2
+            return refusals.render(refusals.identify(request, request.service), exc, request.request_id)
         return json_error(exc, request.request_id)
 
     async def _authenticate_and_read(self, request: ApiRequest, body: RequestBody) -> str:
@@ -214,7 +217,8 @@ class Router:
         if not target and request.method == "POST" and b"Action=" in request.body:
             # Query protocol without a signature: the API version names the service.
             version = request.body.partition(b"Version=")[2][:10]
-            return _QUERY_VERSIONS.get(version, "lambda")
+            # Another query API (EC2's, RDS's): no service here, so its refusal is XML (api/refusals.py).
+            return _QUERY_VERSIONS.get(version, "unknown")
         return "lambda"
 
 

@@ -18,6 +18,7 @@ from botocore.model import ServiceModel
 from lambdad import safejson
 from lambdad.api import shapes
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
+from lambdad.api.refusals import operation_sentence
 from lambdad.errors import ApiError, UnknownOperationException
 
 Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -45,6 +46,9 @@ class JsonService:
         prefix, _, name = target.partition(".")
         op = self.operations.get(name) if prefix == self.target_prefix else None
         if op is None:
+            if prefix == self.target_prefix and self.model is not None and name in self.model.operation_names:
+                title = self.model.metadata.get("serviceAbbreviation") or self.model.metadata["serviceFullName"]
+                raise UnknownOperationException(operation_sentence(title, name), status=400)
             raise UnknownOperationException(f"Unknown operation {target!r}", code="UnknownOperationException",
                                             status=400)
         params = self.parse(name, request.body)

@@ -28,16 +28,13 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from lambdad.api import shapes
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
+from lambdad.api.refusals import AUTH_CODES, operation_sentence
 from lambdad.errors import ApiError, AuthError
 
 Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 _XML_CONTENT_TYPE = (b"content-type", b"text/xml")
 # SigV4 failures in the query protocol's spelling (auth/sigv4.py answers with the JSON protocol's).
-AUTH_CODES = {"InvalidSignatureException": "SignatureDoesNotMatch",
-              "IncompleteSignatureException": "IncompleteSignature",
-              "UnrecognizedClientException": "InvalidClientTokenId",
-              "MissingAuthenticationTokenException": "MissingAuthenticationToken"}
 # XML 1.0 parsers turn a literal CR into LF; escaping it keeps bodies (and their MD5s) intact.
 _XML_ENTITIES = {"\r": "&#xD;", '"': "&quot;"}
 
@@ -340,6 +337,9 @@ class QueryService:
         action = params.get("Action", "")
         fn = self.operations.get(action)
         if fn is None:
+            if action in self.model.operation_names:  # AWS has it; lambdad does not (api/refusals.py)
+                title = self.model.metadata.get("serviceAbbreviation") or self.model.metadata["serviceFullName"]
+                raise ApiError(operation_sentence(title, action), code="InvalidAction")
             raise ApiError(f"The action {action or 'None'} is not valid for this endpoint.", code="InvalidAction")
         parsed = self.parse(action, params)
         if self.authorize is not None:

@@ -16,7 +16,7 @@ from lambdad.auth.principal import Principal
 
 def principal_of(cred: Credential) -> Principal:
     return Principal(cred.account, cred.principal_arn, cred.access_key_id, cred.is_root, cred.session_token,
-                     cred.user_name, cred.role_name, cred.principal_id)
+                     cred.user_name, cred.role_name, cred.principal_id, cred.session_policies)
 
 
 class Authenticator:

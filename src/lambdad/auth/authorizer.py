@@ -17,6 +17,8 @@ resource ARN and asks `Authorizer.authorize`.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -37,7 +39,15 @@ class PolicySource(Protocol):
 
     def find_role(self, account: str, name: str) -> dict[str, Any] | None: ...
 
+    def boundary_policy(self, account: str, kind: str, name: str) -> dict[str, Any] | None: ...
+
     def add_listener(self, listener: Callable[[], None]) -> None: ...
+
+
+@functools.lru_cache(maxsize=256)
+def _session_policy(text: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
 
 
 class Authorizer:
@@ -45,7 +55,9 @@ class Authorizer:
         self.iam = iam
         self.region = region
         self._cache: dict[tuple[str, str, str], Policies] = {}
+        self._boundaries: dict[tuple[str, str, str], dict[str, Any] | None] = {}
         iam.add_listener(self._cache.clear)
+        iam.add_listener(self._boundaries.clear)
 
     # -- identity policies ------------------------------------------------------------------
     def identity_policies(self, principal: Principal) -> Policies:
@@ -66,6 +78,20 @@ class Authorizer:
             self._cache[key] = found
         return found
 
+    def boundary(self, principal: Principal) -> dict[str, Any] | None:
+        """The permissions boundary of the caller's user or role (None: none applies)."""
+        if principal.is_root:
+            return None
+        if principal.role_name is not None:
+            key = (principal.account, "role", principal.role_name.lower())
+        elif principal.user_name is not None:
+            key = (principal.account, "user", principal.user_name.lower())
+        else:
+            return None
+        if key not in self._boundaries:
+            self._boundaries[key] = self.iam.boundary_policy(*key)
+        return self._boundaries[key]
+
     # -- decisions --------------------------------------------------------------------------
     def decide(self, principal: Principal, action: str, resource: str, resource_account: str,
                resource_policy: Mapping[str, Any] | None = None,
@@ -74,7 +100,29 @@ class Authorizer:
             return policy.Decision.ALLOW
         ctx = policy.RequestContext(principal.arn, principal.account, action, resource, resource_account,
                                     context or {})
-        return policy.evaluate(ctx, self.identity_policies(principal), resource_policy, principal.is_root)
+        decision = policy.evaluate(ctx, self.identity_policies(principal), resource_policy, principal.is_root)
+        if decision is policy.Decision.ALLOW:
+            # A boundary caps what identity policies grant: the action must be allowed by both
+            # (IAM User Guide, "Permissions boundaries for IAM entities").
+            limit = self._boundary_decision(principal, ctx)
+            if limit is not None and limit is not policy.Decision.ALLOW:
+                return limit
+        return decision
+
+    def _boundary_decision(self, principal: Principal, ctx: policy.RequestContext) -> policy.Decision | None:
+        """The caps on an identity's grants: its permissions boundary, then its session's policies
+        (each must allow; IAM User Guide, "Session policies")."""
+        boundary = self.boundary(principal)
+        alone = policy.RequestContext(ctx.principal_arn, ctx.principal_account, ctx.action, ctx.resource,
+                                      ctx.principal_account, ctx.context_keys)
+        decision = None
+        if boundary is not None:
+            decision = policy.evaluate(alone, [boundary], None)
+            if decision is not policy.Decision.ALLOW:
+                return decision
+        if principal.session_policies:
+            return policy.evaluate(alone, [_session_policy(text) for text in principal.session_policies], None)
+        return decision
 
     def allowed(self, principal: Principal, action: str, resource: str, resource_account: str,
                 resource_policy: Mapping[str, Any] | None = None,
@@ -113,9 +161,19 @@ class Authorizer:
         alone = policy.evaluate(policy.RequestContext(principal.arn, principal.account, action, resource,
                                                       principal.account, context or {}),
                                 identity, None, principal.is_root)
+        ctx = policy.RequestContext(principal.arn, principal.account, action, resource, principal.account,
+                                    context or {})
+        limit = self._boundary_decision(principal, ctx)
         if decision is policy.Decision.EXPLICIT_DENY:
-            where = "an identity-based" if alone is policy.Decision.EXPLICIT_DENY else "a resource-based"
+            where = "an identity-based" if alone is policy.Decision.EXPLICIT_DENY else \
+                "a permissions boundary" if limit is policy.Decision.EXPLICIT_DENY else "a resource-based"
             return f"{head} with an explicit deny in {where} policy"
+        if alone is policy.Decision.ALLOW and limit is not None and limit is not policy.Decision.ALLOW:
+            boundary = self.boundary(principal)
+            capped_by_boundary = boundary is not None and policy.evaluate(ctx, [boundary], None) \
+                is not policy.Decision.ALLOW
+            return f"{head} because no {'permissions boundary' if capped_by_boundary else 'session policy'} " \
+                   f"allows the {action} action"
         if principal.account != resource_account and alone is policy.Decision.ALLOW:
             return f"{head} because no resource-based policy allows the {action} action"
         return f"{head} because no identity-based policy allows the {action} action"

@@ -56,6 +56,7 @@ class Credential:
     role_name: str | None = None  # an assumed-role session (the execution role's, or AssumeRole's)
     principal_id: str = ""  # what GetCallerIdentity calls UserId
     source_identity: str = ""  # for a role session: the ARN of who assumed it ("" for Lambda)
+    session_policies: tuple[str, ...] = ()  # a session's own policies (GetFederationToken), capping its grants
 
 
 def new_key_id(prefix: str) -> str:
@@ -128,17 +129,19 @@ class CredentialStore:
     # -- temporary keys -----------------------------------------------------------------------
     def issue_session(self, account: str, principal_arn: str, duration: float, *, role_name: str | None = None,
                       user_name: str | None = None, principal_id: str = "", source_identity: str = "",
-                      is_root: bool = False, persist: bool = True) -> Credential:
+                      is_root: bool = False, persist: bool = True,
+                      session_policies: tuple[str, ...] = ()) -> Credential:
         cred = Credential(new_key_id("ASIA"), new_secret(), account, principal_arn,
                           session_token=secrets.token_urlsafe(96), expires=time.time() + duration, is_root=is_root,
                           role_name=role_name, user_name=user_name, principal_id=principal_id,
-                          source_identity=source_identity)
+                          source_identity=source_identity, session_policies=session_policies)
         self._by_key[cred.access_key_id] = cred
         if persist and self._store is not None and self._keyring is not None:
             data = {"secret": self._keyring.encrypt(cred.secret_access_key, cred.access_key_id),
                     "token": self._keyring.encrypt(cred.session_token or "", cred.access_key_id + "/token"),
                     "account": account, "arn": principal_arn, "role": role_name, "user": user_name,
-                    "id": principal_id, "source": source_identity, "root": is_root}
+                    "id": principal_id, "source": source_identity, "root": is_root,
+                    "policies": list(session_policies)}
             self._store.execute("INSERT INTO sts_sessions (access_key_id, expires, data) VALUES (?,?,?) "
                                 "ON CONFLICT (access_key_id) DO UPDATE SET expires=excluded.expires, "
                                 "data=excluded.data",
@@ -175,4 +178,4 @@ class CredentialStore:
                 session_token=self._keyring.decrypt_text(data["token"], key_id + "/token"), expires=row["expires"],
                 is_root=bool(data.get("root")),
                 role_name=data.get("role"), user_name=data.get("user"), principal_id=data.get("id", ""),
-                source_identity=data.get("source", ""))
+                source_identity=data.get("source", ""), session_policies=tuple(data.get("policies", ())))

@@ -28,15 +28,15 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lambdad import safejson, wildcards
-from lambdad.errors import LambdadError
+from lambdad import wildcards
+from lambdad.auth import policy_grammar
+from lambdad.auth.policy_grammar import PolicyError
 
 __all__ = ["Decision", "PolicyError", "RequestContext", "evaluate", "validate_policy_document"]
 
@@ -64,16 +64,9 @@ class RequestContext:
     resource_account: str
     context_keys: dict[str, str | list[str]] = field(default_factory=dict)
     principal_service: str | None = None
-
-
-class PolicyError(LambdadError):
-    """A policy document IAM would refuse (``MalformedPolicyDocument``, HTTP 400)."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+    #: a web-identity (OIDC) or SAML caller: the provider's ARN, as trust policies name it in
+    #: ``{"Federated": ...}``; such a caller has no identity policies, only the role's trust policy.
+    principal_federated: str | None = None
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -160,6 +153,8 @@ class _Keys:
         values: dict[str, str | list[str]] = {}
         if ctx.principal_service:
             values["aws:principalservicename"] = ctx.principal_service
+        elif ctx.principal_federated:
+            values["aws:federatedprovider"] = ctx.principal_federated
         elif ctx.principal_arn:
             values["aws:principalarn"] = ctx.principal_arn
             values["aws:principalaccount"] = ctx.principal_account
@@ -377,7 +372,10 @@ def _principal_strength(element: Any, ctx: RequestContext) -> int:
             if kind == "Service":
                 if ctx.principal_service and value.lower() == ctx.principal_service.lower():
                     return _DIRECT
-            elif kind == "AWS" and ctx.principal_arn and not ctx.principal_service:
+            elif kind == "Federated":
+                if ctx.principal_federated and value == ctx.principal_federated:
+                    return _DIRECT
+            elif kind == "AWS" and ctx.principal_arn and not ctx.principal_service and not ctx.principal_federated:
                 best = max(best, _aws_principal_strength(value, ctx))
     return best
 
@@ -493,8 +491,8 @@ def evaluate(
                 return Decision.EXPLICIT_DENY
             resource_allows = max(resource_allows, strength)
 
-    if ctx.principal_service or not ctx.principal_arn:
-        # Services and anonymous callers have no identity-based policies to consult.
+    if ctx.principal_service or ctx.principal_federated or not ctx.principal_arn:
+        # Services, federated and anonymous callers have no identity-based policies to consult.
         allowed = resource_allows != _NO_MATCH
     elif ctx.principal_account == ctx.resource_account:
         allowed = is_root or identity_allows or resource_allows == _DIRECT
@@ -505,134 +503,8 @@ def evaluate(
 
 # --- validation ---------------------------------------------------------------------------------
 
-_STATEMENT_FIELDS = frozenset(
-    {
-        "Sid",
-        "Effect",
-        "Principal",
-        "NotPrincipal",
-        "Action",
-        "NotAction",
-        "Resource",
-        "NotResource",
-        "Condition",
-    }
-)
-
-
-def _malformed(message: str) -> PolicyError:
-    return PolicyError("MalformedPolicyDocument", message)
-
 
 def validate_policy_document(doc: str | Mapping[str, Any], kind: str = "identity") -> dict[str, Any]:
-    """Parse and check a policy document the way IAM does when one is stored; return it as a dict.
-
-    ``kind`` is ``"identity"`` (attached to a user, group or role), ``"resource"`` (attached to a
-    resource, names principals) or ``"trust"`` (a role's assume-role policy: principals, no
-    resources). Messages are IAM's ``MalformedPolicyDocument`` ones.
-    """
-    if kind not in ("identity", "resource", "trust"):
-        raise ValueError(f"unknown policy kind {kind!r}")
-    if isinstance(doc, str):
-        try:
-            parsed = safejson.loads(doc)
-        except ValueError:
-            raise _malformed("Syntax errors in policy.") from None
-    else:
-        parsed = json.loads(json.dumps(doc))  # a private, JSON-clean copy
-    if not isinstance(parsed, dict) or "Statement" not in parsed:
-        raise _malformed("Syntax errors in policy.")
-    if set(parsed) - {"Version", "Id", "Statement"}:
-        raise _malformed("Syntax errors in policy.")
-    if "Version" in parsed and parsed["Version"] not in ("2012-10-17", "2008-10-17"):
-        raise _malformed("The policy failed legacy parsing")
-    statements = parsed["Statement"]
-    if isinstance(statements, dict):
-        statements = [statements]
-    if not isinstance(statements, list) or not statements:
-        raise _malformed("Syntax errors in policy.")
-    for statement in statements:
-        _validate_statement(statement, kind)
-    return parsed
-
-
-def _validate_statement(statement: Any, kind: str) -> None:
-    if not isinstance(statement, dict) or set(statement) - _STATEMENT_FIELDS:
-        raise _malformed("Syntax errors in policy.")
-    if statement.get("Effect") not in ("Allow", "Deny"):
-        raise _malformed("The policy failed legacy parsing")
-    sid = statement.get("Sid")
-    if sid is not None:
-        if not isinstance(sid, str):
-            raise _malformed("Syntax errors in policy.")
-        # IAM's own rule; resource policies (Lambda's StatementId) also allow "-" and "_".
-        if kind != "resource" and not (sid.isascii() and (sid == "" or sid.isalnum())):
-            raise _malformed(
-                "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the "
-                "regular expression [0-9A-Za-z]*"
-            )
-    if ("Action" in statement) == ("NotAction" in statement):
-        if "Action" in statement:
-            raise _malformed("Syntax errors in policy.")
-        raise _malformed("Policy statement must contain actions.")
-    actions = _as_list(statement.get("Action", statement.get("NotAction")))
-    if not actions:
-        raise _malformed("Policy statement must contain actions.")
-    for action in actions:
-        if not isinstance(action, str):
-            raise _malformed("Syntax errors in policy.")
-        if action != "*" and ":" not in action:
-            raise _malformed("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.")
-
-    has_principal = "Principal" in statement or "NotPrincipal" in statement
-    has_resource = "Resource" in statement or "NotResource" in statement
-    if "Resource" in statement and "NotResource" in statement:
-        raise _malformed("Syntax errors in policy.")
-    if "Principal" in statement and "NotPrincipal" in statement:
-        raise _malformed("Syntax errors in policy.")
-    if kind == "identity":
-        if has_principal:
-            raise _malformed("Policy document should not specify a principal.")
-        if not has_resource:
-            raise _malformed("Policy statement must contain resources.")
-    else:
-        if not has_principal:
-            raise _malformed("Missing required field Principal")
-        if kind == "trust" and has_resource:
-            raise _malformed("Has prohibited field Resource")
-        if kind == "resource" and not has_resource:
-            raise _malformed("Policy statement must contain resources.")
-        _validate_principal(statement.get("Principal", statement.get("NotPrincipal")))
-    for name in ("Resource", "NotResource"):
-        if name in statement:
-            values = _as_list(statement[name])
-            if not values or not all(isinstance(v, str) for v in values):
-                raise _malformed("Policy statement must contain resources.")
-
-    conditions = statement.get("Condition")
-    if conditions is not None:
-        if not isinstance(conditions, dict):
-            raise _malformed("Syntax errors in policy.")
-        for operator_name, block in conditions.items():
-            if _parse_operator(operator_name) is None or not isinstance(block, dict):
-                raise _malformed("Syntax errors in policy.")
-            for key, values in block.items():
-                if ":" not in key:
-                    raise _malformed("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.")
-                if any(isinstance(v, (dict, list)) for v in _as_list(values)):
-                    raise _malformed("Syntax errors in policy.")
-
-
-def _validate_principal(element: Any) -> None:
-    if element == "*":
-        return
-    if not isinstance(element, dict) or not element:
-        raise _malformed("Syntax errors in policy.")
-    for kind, values in element.items():
-        if kind not in ("AWS", "Service", "Federated", "CanonicalUser"):
-            raise _malformed("Syntax errors in policy.")
-        for value in _as_list(values):
-            if not isinstance(value, str) or not value:
-                raise _malformed(f'Invalid principal in policy: "{kind}":"{value}"')
-            if kind == "AWS" and not (value == "*" or value.isdigit() or value.startswith("arn:")):
-                raise _malformed(f'Invalid principal in policy: "{kind}":"{value}"')
+    """Parse and check a policy document the way IAM does when one of this kind is stored
+    (``managed``, ``inline``/``identity``, ``trust`` or ``resource``: see auth/policy_grammar.py)."""
+    return policy_grammar.validate(doc, kind)

@@ -17,6 +17,7 @@ class Principal:
     user_name: str | None = None  # an IAM user (its keys or its GetSessionToken session)
     role_name: str | None = None  # an assumed-role session (execution role or AssumeRole)
     principal_id: str = ""
+    session_policies: tuple[str, ...] = ()  # a session's own policies: they cap what its identity grants
 
     @classmethod
     def account_root(cls, account: str) -> Principal:

@@ -15,6 +15,16 @@ def iam_resource(iam: Iam, principal: Principal, op: str, params: dict[str, Any]
     account = principal.account
     if params.get("PolicyArn") and not any(k in params for k in ("UserName", "RoleName", "GroupName")):
         return str(params["PolicyArn"])
+    if params.get("SAMLProviderArn"):
+        return str(params["SAMLProviderArn"])
+    if op == "CreateSAMLProvider" and isinstance(params.get("Name"), str):
+        return f"arn:aws:iam::{account}:saml-provider/{params['Name']}"
+    if params.get("OpenIDConnectProviderArn"):
+        return str(params["OpenIDConnectProviderArn"])
+    if op == "CreateOpenIDConnectProvider" and isinstance(params.get("Url"), str):
+        return f"arn:aws:iam::{account}:oidc-provider/{params['Url'].removeprefix('https://').rstrip('/')}"
+    if params.get("InstanceProfileName"):
+        return f"arn:aws:iam::{account}:instance-profile{params.get('Path') or '/'}{params['InstanceProfileName']}"
     if params.get("RoleName"):
         role = iam.find_role(account, str(params["RoleName"]))
         return role["Arn"] if role else f"arn:aws:iam::{account}:role{params.get('Path') or '/'}{params['RoleName']}"

@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import json
 import re
 import secrets
 import string
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from lambdad import safejson
 from lambdad.auth import policy
 from lambdad.auth.credentials import Credential, CredentialStore, new_key_id, new_secret
 from lambdad.auth.keyring import Keyring
+from lambdad.auth.policy_grammar import policy_size
 from lambdad.errors import IamError
 from lambdad.services.iam import managed_policies as aws_managed_policies
 from lambdad.store import Store
@@ -54,6 +59,8 @@ MAX_POLICY_VERSIONS = 5
 MAX_ACCESS_KEYS = 2
 MAX_ATTACHED = 10  # IAM's default quota of managed policies per user, group or role
 INLINE_LIMIT = {"user": 2048, "role": 10240, "group": 5120}  # aggregate inline size per identity
+MANAGED_LIMIT = 6144  # one managed policy version
+TRUST_LIMIT = 2048  # a role's trust policy (IAM's default ACLSizePerRole quota)
 LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
 LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": LAMBDA_PRINCIPAL}, "Action": "sts:AssumeRole"}]})
@@ -113,12 +120,13 @@ def check_path(value: Any, field: str = "path") -> str:
     return value
 
 
-def _new_id(prefix: str) -> str:
+def new_id(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
 
 
 def parse_document(text: Any, kind: str) -> dict[str, Any]:
-    """Check a policy document as IAM does when storing one; the parsed form."""
+    """Check a policy document as IAM does when storing one of this kind (managed, inline, trust);
+    the parsed form. Sizes count without whitespace, as IAM counts them."""
     if not isinstance(text, str) or not text.strip():
         raise malformed("Syntax errors in policy.")
     try:
@@ -128,9 +136,34 @@ def parse_document(text: Any, kind: str) -> dict[str, Any]:
         raise malformed("This policy contains invalid Json" if kind == "trust" else "Syntax errors in policy.") \
             from None
     try:
-        return policy.validate_policy_document(text, kind)
+        parsed = policy.validate_policy_document(text, kind)
     except policy.PolicyError as exc:
         raise IamError(exc.message, code=exc.code, status=exc.status) from None
+    if kind == "managed" and policy_size(text) > MANAGED_LIMIT:
+        raise limit_exceeded(f"Cannot exceed quota for PolicySize: {MANAGED_LIMIT}")
+    if kind == "trust" and policy_size(text) > TRUST_LIMIT:
+        raise limit_exceeded(f"Cannot exceed quota for ACLSizePerRole: {TRUST_LIMIT}")
+    return parsed
+
+
+@functools.lru_cache(maxsize=1)
+def service_linked_roles() -> dict[str, dict[str, Any]]:
+    """AWS service name -> the service-linked role IAM creates for it (RoleName, Policies), as IAM
+    answered CreateServiceLinkedRole (data/service_linked_roles.json, from the recorded answers)."""
+    data: dict[str, dict[str, Any]] = json.loads(
+        (Path(__file__).parent / "data" / "service_linked_roles.json").read_text())
+    return data
+
+
+def check_tags(tags: Any) -> list[dict[str, str]]:
+    """Tags as IAM takes them: at most 50, keys unique regardless of case (lengths are the model's)."""
+    tags = tags or []
+    if len(tags) > 50:
+        raise _constraint("[...]", "tags", "have length less than or equal to 50")
+    keys = [str(t.get("Key", "")).lower() for t in tags]
+    if len(set(keys)) != len(keys):  # IAM tag keys are case-insensitive
+        raise invalid_input("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
+    return [{"Key": t["Key"], "Value": t.get("Value", "")} for t in tags]
 
 
 def paginate(items: list[Any], marker: str | None, max_items: int | None) -> tuple[list[Any], str | None]:
@@ -169,6 +202,8 @@ class Iam:
         self._data: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self.accounts: dict[str, dict[str, Any]] = {}
         self._listeners: list[Callable[[], None]] = []
+        # Checks DeleteRole runs first (instance profiles holding the role): (account, role name) -> raise.
+        self.role_guards: list[Callable[[str, str], None]] = []
         store.ensure_schema(SCHEMA)
         self._load()
 
@@ -259,26 +294,30 @@ class Iam:
         label = {"user": "User", "group": "Group", "role": "Role"}[kind]
         if name.lower() in self._table(account, kind):
             raise already_exists(f"{label} with name {name} already exists.")
-        rec = {f"{label}Name": name, f"{label}Id": _new_id(_ID_PREFIX[kind]),
+        rec = {f"{label}Name": name, f"{label}Id": new_id(_ID_PREFIX[kind]),
                "Arn": self._arn(account, kind, path, name), "Path": path, "CreateDate": time.time(),
                "Inline": {}, "Attached": [], **extra}
         self._put(account, kind, name.lower(), rec)
         return rec
 
     @staticmethod
-    def _check_tags(tags: Any) -> list[dict[str, str]]:
-        tags = tags or []
-        if len(tags) > 50:
-            raise _constraint("[...]", "tags", "have length less than or equal to 50")
-        keys = [t.get("Key") for t in tags]
-        if len(set(keys)) != len(keys):
-            raise invalid_input("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
-        return [{"Key": t["Key"], "Value": t.get("Value", "")} for t in tags]
+    def merged_tags(current: list[dict[str, str]], tags: Any) -> list[dict[str, str]]:
+        """Tags after TagX: keys are case-insensitive, so "env" replaces "Env"."""
+        merged = {t["Key"].lower(): t for t in current}
+        for tag in check_tags(tags):
+            merged[tag["Key"].lower()] = tag
+        if len(merged) > 50:
+            raise limit_exceeded("The number of tags has reached the maximum limit.")
+        return list(merged.values())
 
     # -- users ------------------------------------------------------------------------------
-    def create_user(self, account: str, name: str, path: str | None = None, tags: Any = None) -> dict[str, Any]:
+    def create_user(self, account: str, name: str, path: str | None = None, tags: Any = None,
+                    boundary: str | None = None) -> dict[str, Any]:
         check_name(name, "userName")
-        return self._new_entity(account, "user", name, check_path(path), {"Tags": self._check_tags(tags)})
+        extra: dict[str, Any] = {"Tags": check_tags(tags)}
+        if boundary is not None:
+            extra["PermissionsBoundary"] = self._boundary(account, boundary)
+        return self._new_entity(account, "user", name, check_path(path), extra)
 
     def get_user(self, account: str, name: str) -> dict[str, Any]:
         return self._get(account, "user", name)
@@ -314,6 +353,8 @@ class Iam:
         user = self.get_user(account, name)
         if any(k["UserName"].lower() == name.lower() for k in self._table(account, "key").values()):
             raise delete_conflict("Cannot delete entity, must delete access keys first.")
+        if user.get("LoginProfile"):
+            raise delete_conflict("Cannot delete entity, must delete login profile first.")
         if user["Inline"]:
             raise delete_conflict("Cannot delete entity, must delete policies first.")
         if user["Attached"]:
@@ -324,15 +365,13 @@ class Iam:
 
     def tag(self, account: str, kind: str, name: str, tags: Any) -> None:
         rec = self._get(account, kind, name)
-        current = {t["Key"]: t for t in rec.get("Tags", [])}
-        for tag in self._check_tags(tags):
-            current[tag["Key"]] = tag
-        rec["Tags"] = list(current.values())
+        rec["Tags"] = self.merged_tags(rec.get("Tags", []), tags)
         self._put(account, kind, name.lower(), rec)
 
     def untag(self, account: str, kind: str, name: str, keys: list[str]) -> None:
         rec = self._get(account, kind, name)
-        rec["Tags"] = [t for t in rec.get("Tags", []) if t["Key"] not in set(keys or [])]
+        drop = {k.lower() for k in keys or []}
+        rec["Tags"] = [t for t in rec.get("Tags", []) if t["Key"].lower() not in drop]
         self._put(account, kind, name.lower(), rec)
 
     # -- access keys ------------------------------------------------------------------------
@@ -399,6 +438,104 @@ class Iam:
     def get_group(self, account: str, name: str) -> dict[str, Any]:
         return self._get(account, "group", name)
 
+    def update_group(self, account: str, name: str, new_name: str | None, new_path: str | None) -> None:
+        group = self.get_group(account, name)
+        if new_name is not None:
+            check_name(new_name, "newGroupName", 128)
+            if new_name.lower() != name.lower() and new_name.lower() in self._table(account, "group"):
+                raise already_exists(f"Group with name {new_name} already exists.")
+        if new_path is not None:
+            group["Path"] = check_path(new_path, "newPath")
+        if new_name is not None:
+            self._delete(account, "group", name.lower())
+            group["GroupName"] = new_name
+        group["Arn"] = self._arn(account, "group", group["Path"], group["GroupName"])
+        self._put(account, "group", group["GroupName"].lower(), group)
+
+    # -- account aliases, the summary, the credential report -----------------------------------
+    def create_alias(self, account: str, alias: str) -> None:
+        if not re.fullmatch(r"[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?", alias or "") or len(alias) < 3:
+            raise _constraint(alias, "accountAlias", "satisfy regular expression pattern: "
+                                                     "^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
+        taken = any(a.get("Alias") == alias for k, a in self.accounts.items() if k != account)
+        if taken:
+            raise already_exists(f"The account alias {alias} already exists.")
+        self.accounts[account]["Alias"] = alias  # one alias per account: a new one replaces it
+        self._save_account(account)
+
+    def aliases(self, account: str) -> list[str]:
+        alias = self.accounts.get(account, {}).get("Alias")
+        return [alias] if alias else []
+
+    def delete_alias(self, account: str, alias: str) -> None:
+        if self.accounts.get(account, {}).get("Alias") != alias:
+            raise no_such_entity(f"The account alias {alias} cannot be found.")
+        del self.accounts[account]["Alias"]
+        self._save_account(account)
+
+    def summary(self, account: str) -> dict[str, int]:
+        """GetAccountSummary's SummaryMap: counts of what the account holds, and IAM's default quotas."""
+        def count(kind: str) -> int:
+            return len(self._table(account, kind))
+        attached = sum(len(r["Attached"]) for kind in ("user", "group", "role") for r in self._table(account, kind)
+                       .values())
+        return {"Users": count("user"), "UsersQuota": 5000, "Groups": count("group"), "GroupsQuota": 300,
+                "Roles": count("role"), "RolesQuota": 1000, "Policies": count("policy"), "PoliciesQuota": 1500,
+                "InstanceProfiles": count("instance-profile"), "InstanceProfilesQuota": 1000,
+                "Providers": count("oidc"), "PolicyVersionsInUse": attached, "PolicyVersionsInUseQuota": 10000,
+                "AccessKeysPerUserQuota": MAX_ACCESS_KEYS, "AttachedPoliciesPerUserQuota": MAX_ATTACHED,
+                "AttachedPoliciesPerGroupQuota": MAX_ATTACHED, "AttachedPoliciesPerRoleQuota": MAX_ATTACHED,
+                "GroupsPerUserQuota": 10, "VersionsPerPolicyQuota": MAX_POLICY_VERSIONS,
+                "PolicySizeQuota": MANAGED_LIMIT, "UserPolicySizeQuota": INLINE_LIMIT["user"],
+                "GroupPolicySizeQuota": INLINE_LIMIT["group"], "RolePolicySizeQuota": INLINE_LIMIT["role"],
+                "AssumeRolePolicySizeQuota": TRUST_LIMIT, "ServerCertificates": 0, "ServerCertificatesQuota": 20,
+                "MFADevices": 0, "MFADevicesInUse": 0, "AccountMFAEnabled": 0,
+                "AccountAccessKeysPresent": int(bool(self.accounts.get(account, {}).get("RootKeyId"))
+                                                or account == self.first_account),
+                "AccountSigningCertificatesPresent": 0, "GlobalEndpointTokenVersion": 1}
+
+    def generate_credential_report(self, account: str) -> bool:
+        """Build the report now; whether one already existed (IAM answers STARTED the first time)."""
+        existed = "CredentialReport" in self.accounts[account]
+        self.accounts[account]["CredentialReport"] = {"Content": self._credential_csv(account),
+                                                      "GeneratedTime": time.time()}
+        self._save_account(account)
+        return existed
+
+    def credential_report(self, account: str) -> dict[str, Any]:
+        found = self.accounts.get(account, {}).get("CredentialReport")
+        if found is None:
+            raise IamError(f"Credential report not present for account {account}. Please generate one.",
+                           code="ReportNotPresent", status=410)
+        return dict(found)
+
+    def _credential_csv(self, account: str) -> str:
+        def stamp(t: float | None) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t)) if t else "N/A"
+        columns = ["user", "arn", "user_creation_time", "password_enabled", "password_last_used",
+                   "password_last_changed", "password_next_rotation", "mfa_active"]
+        for n in (1, 2):
+            columns += [f"access_key_{n}_active", f"access_key_{n}_last_rotated", f"access_key_{n}_last_used_date",
+                        f"access_key_{n}_last_used_region", f"access_key_{n}_last_used_service"]
+        columns += ["cert_1_active", "cert_1_last_rotated", "cert_2_active", "cert_2_last_rotated"]
+        root = self.accounts[account]
+        root_keys = bool(root.get("RootKeyId")) or account == self.first_account
+        rows = [["<root_account>", f"arn:aws:iam::{account}:root", stamp(root.get("CreateDate")), "not_supported",
+                 "N/A", "not_supported", "not_supported", "false", str(root_keys).lower(), "N/A", "N/A", "N/A",
+                 "N/A", "false", "N/A", "N/A", "N/A", "N/A"]]
+        for user in self.users(account):
+            keys = self.access_keys(account, user["UserName"])
+            login = user.get("LoginProfile")
+            row = [user["UserName"], user["Arn"], stamp(user["CreateDate"]), "true" if login else "false", "N/A",
+                   stamp(login["CreateDate"]) if login else "N/A", "N/A", "false"]
+            for n in (0, 1):
+                key = keys[n] if n < len(keys) else None
+                row += [str(key is not None and key["Status"] == "Active").lower(),
+                        stamp(key["CreateDate"]) if key else "N/A", "N/A", "N/A", "N/A"]
+            rows.append(row)
+        flat = [[*r, "false", "N/A", "false", "N/A"] for r in rows]  # no signing certificates
+        return "\n".join(",".join(r) for r in [columns, *flat])
+
     def groups(self, account: str, path_prefix: str = "/") -> list[dict[str, Any]]:
         return sorted((g for g in self._table(account, "group").values() if g["Path"].startswith(path_prefix)),
                       key=lambda g: g["GroupName"].lower())
@@ -435,17 +572,198 @@ class Iam:
 
     # -- roles ------------------------------------------------------------------------------
     def create_role(self, account: str, name: str, trust: str, path: str | None = None,
-                    description: str | None = None, max_session: int | None = None, tags: Any = None
-                    ) -> dict[str, Any]:
+                    description: str | None = None, max_session: int | None = None, tags: Any = None,
+                    boundary: str | None = None) -> dict[str, Any]:
         check_name(name, "roleName")
         path = check_path(path)
-        parse_document(trust, "trust")
+        self._check_trust_principals(parse_document(trust, "trust"))
         max_session = self._check_max_session(max_session)
         extra: dict[str, Any] = {"AssumeRolePolicyDocument": trust, "MaxSessionDuration": max_session,
-                                 "Tags": self._check_tags(tags)}
+                                 "Tags": check_tags(tags)}
         if description is not None:
             extra["Description"] = description
+        if boundary is not None:
+            extra["PermissionsBoundary"] = self._boundary(account, boundary)
         return self._new_entity(account, "role", name, path, extra)
+
+    def _check_trust_principals(self, trust: dict[str, Any]) -> None:
+        """IAM resolves the users and roles a trust policy names when it stores it: one that does
+        not exist (in an account this server knows) is an invalid principal."""
+        statements = trust["Statement"] if isinstance(trust["Statement"], list) else [trust["Statement"]]
+        for statement in statements:
+            element = statement.get("Principal", statement.get("NotPrincipal"))
+            values = element.get("AWS", []) if isinstance(element, dict) else []
+            for value in values if isinstance(values, list) else [values]:
+                parts = value.split(":", 5)
+                if len(parts) != 6 or parts[2] != "iam" or parts[4] not in self.accounts:
+                    continue
+                kind, _, rest = parts[5].partition("/")
+                if kind not in ("user", "role"):
+                    continue
+                found = self._table(parts[4], kind).get(rest.rpartition("/")[2].lower())
+                if found is None or found["Arn"] != value:
+                    raise malformed(f'Invalid principal in policy: "AWS":"{value}"')
+
+    # -- permissions boundaries (IAM User Guide, "Permissions boundaries for IAM entities") ----
+    def _boundary(self, account: str, arn: str) -> dict[str, str]:
+        self._check_arn(arn)
+        if self.find_policy(account, arn) is None:
+            raise no_such_entity(f"Scope ARN: {arn} does not exist or is not attachable.")
+        return {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
+
+    def put_boundary(self, account: str, kind: str, name: str, arn: str) -> None:
+        rec = self._get(account, kind, name)
+        if kind == "role":
+            self._modifiable(rec)
+        rec["PermissionsBoundary"] = self._boundary(account, arn)
+        self._put(account, kind, name.lower(), rec)
+
+    def delete_boundary(self, account: str, kind: str, name: str) -> None:
+        rec = self._get(account, kind, name)
+        rec.pop("PermissionsBoundary", None)
+        self._put(account, kind, name.lower(), rec)
+
+    def boundary_usage(self, account: str, arn: str) -> int:
+        return sum((rec.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn") == arn
+                   for kind in ("user", "role") for rec in self._table(account, kind).values())
+
+    def boundary_policy(self, account: str, kind: str, name: str) -> dict[str, Any] | None:
+        """The parsed boundary of a user or role (None: it has none), for the authorizer."""
+        rec = self._table(account, kind).get(name.lower())
+        arn = (rec or {}).get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+        found = self.find_policy(account, arn) if arn else None
+        if arn and found is None:
+            return {"Version": "2012-10-17", "Statement": []}  # a boundary gone missing allows nothing
+        return None if found is None else dict(json.loads(found["Versions"][found["DefaultVersionId"]]["Document"]))
+
+    # -- the account password policy and console passwords -----------------------------------
+    # lambdad has no console: passwords are checked against the policy and kept only as a salted
+    # scrypt hash, so tooling that manages login profiles works and nothing can be read back.
+    _PASSWORD_DEFAULTS: dict[str, Any] = {  # IAM's defaults for members UpdateAccountPasswordPolicy omits
+        "MinimumPasswordLength": 6, "RequireSymbols": False, "RequireNumbers": False,
+        "RequireUppercaseCharacters": False, "RequireLowercaseCharacters": False, "AllowUsersToChangePassword": False,
+        "HardExpiry": False}
+
+    def set_password_policy(self, account: str, given: dict[str, Any]) -> None:
+        stored = dict(self._PASSWORD_DEFAULTS)
+        stored.update({k: v for k, v in given.items() if v is not None})
+        stored["ExpirePasswords"] = bool(stored.get("MaxPasswordAge"))
+        self.accounts[account]["PasswordPolicy"] = stored
+        self._save_account(account)
+
+    def password_policy(self, account: str) -> dict[str, Any]:
+        found = self.accounts.get(account, {}).get("PasswordPolicy")
+        if found is None:
+            raise no_such_entity(f"The Password Policy with domain name {account} cannot be found.")
+        return dict(found)
+
+    def delete_password_policy(self, account: str) -> None:
+        self.password_policy(account)
+        del self.accounts[account]["PasswordPolicy"]
+        self._save_account(account)
+
+    def _check_password(self, account: str, password: Any) -> str:
+        found = self.accounts.get(account, {}).get("PasswordPolicy") or self._PASSWORD_DEFAULTS
+        if not isinstance(password, str) or not password:
+            raise validation("Password is required.")
+        rules = [(len(password) >= found["MinimumPasswordLength"],
+                  f"Password should have at least {found['MinimumPasswordLength']} characters"),
+                 (not found["RequireSymbols"] or any(not c.isalnum() for c in password),
+                  "Password should have at least one symbol"),
+                 (not found["RequireNumbers"] or any(c.isdigit() for c in password),
+                  "Password should have at least one number"),
+                 (not found["RequireUppercaseCharacters"] or any(c.isupper() for c in password),
+                  "Password should have at least one uppercase letter"),
+                 (not found["RequireLowercaseCharacters"] or any(c.islower() for c in password),
+                  "Password should have at least one lowercase letter")]
+        broken = [message for ok, message in rules if not ok]
+        if broken:
+            raise IamError("Password does not conform to the account password policy requirements: "
+                           + ", ".join(broken), code="PasswordPolicyViolation", status=400)
+        salt = secrets.token_bytes(16)
+        digest = hashlib.scrypt(password.encode(), salt=salt, n=2 ** 14, r=8, p=1)
+        return f"scrypt:{salt.hex()}:{digest.hex()}"
+
+    def create_login_profile(self, account: str, user_name: str, password: Any, reset: bool) -> dict[str, Any]:
+        user = self.get_user(account, user_name)
+        if user.get("LoginProfile"):
+            raise already_exists(f"Login Profile for user {user['UserName']} already exists.")
+        user["LoginProfile"] = {"Hash": self._check_password(account, password), "CreateDate": time.time(),
+                                "PasswordResetRequired": reset}
+        self._put(account, "user", user_name.lower(), user)
+        return self.login_profile(account, user_name)
+
+    def login_profile(self, account: str, user_name: str) -> dict[str, Any]:
+        user = self.get_user(account, user_name)
+        found = user.get("LoginProfile")
+        if not found:
+            raise no_such_entity(f"Login Profile for User {user['UserName']} cannot be found.")
+        return {"UserName": user["UserName"], "CreateDate": found["CreateDate"],
+                "PasswordResetRequired": found["PasswordResetRequired"]}
+
+    def update_login_profile(self, account: str, user_name: str, password: Any, reset: bool | None) -> None:
+        self.login_profile(account, user_name)
+        user = self.get_user(account, user_name)
+        if password is not None:
+            user["LoginProfile"]["Hash"] = self._check_password(account, password)
+        if reset is not None:
+            user["LoginProfile"]["PasswordResetRequired"] = bool(reset)
+        self._put(account, "user", user_name.lower(), user)
+
+    def delete_login_profile(self, account: str, user_name: str) -> None:
+        self.login_profile(account, user_name)
+        user = self.get_user(account, user_name)
+        del user["LoginProfile"]
+        self._put(account, "user", user_name.lower(), user)
+
+    # -- service-linked roles ---------------------------------------------------------------
+    def create_service_linked_role(self, account: str, service: str, description: str | None,
+                                   suffix: str | None) -> dict[str, Any]:
+        known = service_linked_roles().get(service)
+        if known is None and not re.fullmatch(r"[a-z0-9.-]+\.amazonaws\.com", service or ""):
+            raise invalid_input(f"Invalid service name: {service}")
+        base = known["RoleName"] if known else "AWSServiceRoleFor" + "".join(
+            part[:1].upper() + part[1:] for part in service.removesuffix(".amazonaws.com").split(".")[::-1])
+        name = f"{base}_{suffix}" if suffix else base
+        if name.lower() in self._table(account, "role"):
+            raise invalid_input(f"Service role name {name} has been taken in this account, please try a different "
+                                "suffix.")
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": service}}]})
+        extra: dict[str, Any] = {"AssumeRolePolicyDocument": trust, "MaxSessionDuration": 3600, "Tags": [],
+                                 "ServiceLinked": service}
+        if description is not None:
+            extra["Description"] = description
+        rec = self._new_entity(account, "role", name, f"/aws-service-role/{service}/", extra)
+        # The service's own policy is named, as IAM shows it; lambdad runs no such service to act with it.
+        rec["Attached"] = list(known["Policies"]) if known else []
+        self._put(account, "role", name.lower(), rec)
+        return rec
+
+    def delete_service_linked_role(self, account: str, name: str) -> str:
+        role = self.get_role(account, name)
+        if not role.get("ServiceLinked"):
+            raise invalid_input(f"Role {name} is not a service-linked role.")
+        self._table(account, "role").pop(name.lower())
+        self.store.execute("DELETE FROM iam_entities WHERE account=? AND kind='role' AND key=?",
+                           (account, name.lower()))
+        self._changed()
+        task = f"task/aws-service-role/{role['ServiceLinked']}/{role['RoleName']}/{uuid.uuid4()}"
+        self.accounts[account].setdefault("DeletionTasks", {})[task] = "SUCCEEDED"
+        self._save_account(account)
+        return task
+
+    def deletion_status(self, account: str, task: str) -> str:
+        status = self.accounts.get(account, {}).get("DeletionTasks", {}).get(task)
+        if status is None:
+            raise no_such_entity(f"Deletion task {task} cannot be found.")
+        return str(status)
+
+    @staticmethod
+    def _modifiable(role: dict[str, Any]) -> None:
+        if role.get("ServiceLinked"):
+            raise IamError(f"Cannot perform the operation on the protected role '{role['RoleName']}' - this role "
+                           "is only modifiable by AWS", code="UnmodifiableEntity", status=400)
 
     @staticmethod
     def _check_max_session(value: int | None) -> int:
@@ -476,12 +794,16 @@ class Iam:
 
     def update_assume_role_policy(self, account: str, name: str, trust: str) -> None:
         role = self.get_role(account, name)
-        parse_document(trust, "trust")
+        self._modifiable(role)
+        self._check_trust_principals(parse_document(trust, "trust"))
         role["AssumeRolePolicyDocument"] = trust
         self._put(account, "role", name.lower(), role)
 
     def delete_role(self, account: str, name: str) -> None:
         role = self.get_role(account, name)
+        self._modifiable(role)
+        for guard in self.role_guards:
+            guard(account, name)
         if role["Inline"]:
             raise delete_conflict("Cannot delete entity, must delete policies first.")
         if role["Attached"]:
@@ -516,9 +838,8 @@ class Iam:
     def put_inline(self, account: str, kind: str, owner: str, name: str, document: str) -> None:
         rec = self._get(account, kind, owner)
         check_name(name, "policyName", 128)
-        parse_document(document, "identity")
-        size = len("".join(document.split())) + sum(len("".join(d.split())) for n, d in rec["Inline"].items()
-                                                    if n != name)
+        parse_document(document, "inline")
+        size = policy_size(document) + sum(policy_size(d) for n, d in rec["Inline"].items() if n != name)
         if size > INLINE_LIMIT[kind]:
             raise limit_exceeded(f"Maximum policy size of {INLINE_LIMIT[kind]} bytes exceeded for {kind} {owner}")
         rec["Inline"][name] = document
@@ -546,14 +867,14 @@ class Iam:
                       description: str | None = None, tags: Any = None) -> dict[str, Any]:
         check_name(name, "policyName", 128)
         path = check_path(path, "path")
-        parse_document(document, "identity")
+        parse_document(document, "managed")
         if name.lower() in self._table(account, "policy"):
             raise already_exists(f"A policy called {name} already exists. Duplicate names are not allowed.")
         now = time.time()
-        rec = {"PolicyName": name, "PolicyId": _new_id("ANPA"), "Arn": f"arn:aws:iam::{account}:policy{path}{name}",
+        rec = {"PolicyName": name, "PolicyId": new_id("ANPA"), "Arn": f"arn:aws:iam::{account}:policy{path}{name}",
                "Path": path, "CreateDate": now, "UpdateDate": now, "DefaultVersionId": "v1", "IsAttachable": True,
                "Versions": {"v1": {"Document": document, "CreateDate": now}}, "NextVersion": 2,
-               "Tags": self._check_tags(tags)}
+               "Tags": check_tags(tags)}
         if description is not None:
             rec["Description"] = description
         self._put(account, "policy", name.lower(), rec)
@@ -602,11 +923,22 @@ class Iam:
             out = [p for p in out if self.attachment_count(account, p["Arn"])]
         return out
 
+    def tag_policy(self, account: str, arn: str, tags: Any) -> None:
+        rec = self._customer_policy(account, arn)
+        rec["Tags"] = self.merged_tags(rec.get("Tags", []), tags)
+        self._put(account, "policy", rec["PolicyName"].lower(), rec)
+
+    def untag_policy(self, account: str, arn: str, keys: list[str]) -> None:
+        rec = self._customer_policy(account, arn)
+        drop = {k.lower() for k in keys}
+        rec["Tags"] = [t for t in rec.get("Tags", []) if t["Key"].lower() not in drop]
+        self._put(account, "policy", rec["PolicyName"].lower(), rec)
+
     def delete_policy(self, account: str, arn: str) -> None:
         rec = self.get_policy(account, arn)
         if arn in self.managed:
             raise IamError("Cannot delete an AWS managed policy.", code="AccessDenied", status=403)
-        if self.attachment_count(account, arn):
+        if self.attachment_count(account, arn) or self.boundary_usage(account, arn):
             raise delete_conflict("Cannot delete a policy attached to entities.")
         if len(rec["Versions"]) > 1:
             raise delete_conflict("This policy has more than one version. Before you delete a policy, you must delete "
@@ -615,7 +947,7 @@ class Iam:
 
     def create_policy_version(self, account: str, arn: str, document: str, set_default: bool) -> dict[str, Any]:
         rec = self._customer_policy(account, arn)
-        parse_document(document, "identity")
+        parse_document(document, "managed")
         if len(rec["Versions"]) >= MAX_POLICY_VERSIONS:
             raise limit_exceeded(f"A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you create "
                                  "a new version, you must delete an existing version.")
@@ -698,6 +1030,8 @@ class Iam:
             rec = self.find_policy(account, arn)
             if rec is not None and rec["Path"].startswith(path_prefix):
                 out.append({"PolicyName": rec["PolicyName"], "PolicyArn": arn})
+            elif rec is None and arn.startswith("arn:aws:iam::aws:policy/aws-service-role/"):
+                out.append({"PolicyName": arn.rpartition("/")[2], "PolicyArn": arn})  # a service-linked role's
         return out
 
     def entities_for_policy(self, account: str, arn: str) -> dict[str, list[dict[str, str]]]:
