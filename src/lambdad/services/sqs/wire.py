@@ -226,7 +226,7 @@ def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
             if len(segments) != 2:
                 raise missing_parameter("QueueUrl")
             ref = "/" + "/".join(segments)
-        return sqs.get(ref)
+        return sqs.get(ref, account(request))  # a bare queue name is one of the caller's queues, as on AWS
 
     # -- queues -------------------------------------------------------------------------------------
     @op("CreateQueue")
