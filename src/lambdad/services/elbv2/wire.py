@@ -32,8 +32,11 @@ def build(elbv2: Elbv2, can_invoke: CanInvoke, authorize: Authorize | None) -> q
     model = botocore.session.get_session().get_service_model("elbv2")
     # botocore's model marks no member of RulePriorityPair required, but a pair without either one means
     # nothing: AWS answers it with a validation error, not by guessing.
+    # The model's constraints (ports, priorities, health-check ranges, status-code patterns, enums, tag
+    # lengths) are checked before any handler, in AWS's generated wording (ValidationError).
     svc = query.QueryService(model, missing_parameter=_missing,
-                             also_required={"RulePriorityPair": ("RuleArn", "Priority")}, authorize=authorize)
+                             also_required={"RulePriorityPair": ("RuleArn", "Priority")},
+                             validation_code="ValidationError", authorize=authorize)
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None

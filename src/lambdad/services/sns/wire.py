@@ -72,8 +72,10 @@ def _batch_error(code: str, message: str) -> SnsError:
 
 def build(sns: SnsService, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("sns")
+    # The model's constraints (tag key/value lengths, ARN length, ...) are checked before any handler,
+    # in AWS's generated wording under SNS's code for them (ValidationError).
     svc = query.QueryService(model, missing_parameter=lambda op, name: invalid(
-        f"{name} Reason: no value for required parameter"), authorize=authorize)
+        f"{name} Reason: no value for required parameter"), validation_code="ValidationError", authorize=authorize)
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None
