@@ -7,8 +7,7 @@ range are one validation error in AWS's wording, under the service's own code (`
 CloudWatch Logs says InvalidParameterException).
 
 A service with its own words for a missing member (SQS: `MissingParameter`) passes `on_missing`;
-one whose model enums it checks itself, in its own words, names those shapes in `unchecked`; one
-whose output carries blobs or drops members the model lacks passes `encode_output`.
+one whose model enums it checks itself, in its own words, names those shapes in `unchecked`.
 """
 
 from __future__ import annotations
@@ -22,10 +21,9 @@ from botocore.model import ServiceModel
 from lambdad import safejson
 from lambdad.api import shapes
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
-from lambdad.api.restjson import encode_value
 from lambdad.errors import ApiError, UnknownOperationException
 
-Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any]]]
 # (operation name, paths of the absent required members) -> raise the service's own error, or return
 # the paths still to report as AWS's generic validation error.
 OnMissing = Callable[[str, list[str]], list[str]]
@@ -35,14 +33,13 @@ class JsonService:
     def __init__(self, target_prefix: str, content_type: str = "application/x-amz-json-1.1", *,
                  model: ServiceModel | None = None, validation_code: str = "ValidationException",
                  authorize: Authorize | None, on_missing: OnMissing | None = None,
-                 unchecked: frozenset[str] = frozenset(), encode_output: bool = False) -> None:
+                 unchecked: frozenset[str] = frozenset()) -> None:
         self.target_prefix = target_prefix
         self.model = model
         self.validation_code = validation_code
         self.content_type = content_type.encode()
         self.on_missing = on_missing
         self.unchecked = unchecked
-        self.encode_output = encode_output
         self.operations: dict[str, Operation] = {}
         self.authorize = authorize
 
@@ -62,10 +59,7 @@ class JsonService:
         params = self.parse(name, request.body)
         if self.authorize is not None:
             self.authorize(request, name, params)
-        result = await op(request, params) or {}
-        if self.encode_output and result and self.model is not None:
-            output = self.model.operation_model(name).output_shape
-            result = encode_value(output, result) if output is not None else {}
+        result = await op(request, params)
         return ApiResponse(200, json.dumps(result).encode(),
                            [(b"content-type", self.content_type), (b"x-amzn-requestid", request.request_id.encode())])
 

@@ -20,6 +20,7 @@ from botocore.model import ServiceModel
 
 from lambdad.api import jsonproto, query
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
+from lambdad.api.restjson import encode_value
 from lambdad.errors import ApiError, SqsError
 from lambdad.services.sqs.queues import (
     MAX_BATCH_BYTES,
@@ -120,6 +121,16 @@ def _missing_json(operation: str, paths: list[str]) -> list[str]:
     return []
 
 
+def _as_json(model: ServiceModel, name: str, fn: Handler) -> jsonproto.Operation:
+    """A handler's result as the JSON protocol's output members (blobs base64, by the model's shape)."""
+    output = model.operation_model(name).output_shape
+
+    async def operation(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        result = await fn(request, params)
+        return encode_value(output, result) if result and output is not None else {}
+    return operation
+
+
 def _is_json(request: ApiRequest) -> bool:
     return "x-amz-target" in request.headers
 
@@ -201,12 +212,12 @@ def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
                               missing_parameter=lambda op, name: missing_parameter(_member_name(name)),
                               authorize=authorize)
     jsvc = jsonproto.JsonService("AmazonSQS", "application/x-amz-json-1.0", model=json_model, authorize=authorize,
-                                 on_missing=_missing_json, unchecked=_SQS_CHECKS_ITSELF, encode_output=True)
+                                 on_missing=_missing_json, unchecked=_SQS_CHECKS_ITSELF)
 
     def op(name: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             qsvc.operation(name)(fn)
-            jsvc.operation(name)(fn)
+            jsvc.operation(name)(_as_json(json_model, name, fn))
             return fn
         return register
 
