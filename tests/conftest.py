@@ -32,6 +32,16 @@ LAMBDA_TRUST = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Pr
                 '{"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}')
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Every test starts lambdad processes (servers, `python -m lambdad` commands). Where bytecode is
+    not written (PYTHONDONTWRITEBYTECODE), each of them would compile lambdad's sources again (~0.5 s
+    of CPU a start); compiled once here, into the usual gitignored __pycache__, they are only read."""
+    if sys.dont_write_bytecode and not hasattr(session.config, "workerinput"):  # once, not per xdist worker
+        import compileall
+
+        compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "src" / "lambdad"), quiet=2)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

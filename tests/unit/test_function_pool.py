@@ -198,3 +198,19 @@ def test_the_freezer_freezes_after_the_idle_delay_counted_from_the_last_use(tmp_
         return writes
 
     assert run(scenario()) == [b"0", b"1", b"0", b"1"]
+
+
+def test_an_environment_that_died_while_idle_is_dropped_not_counted_busy() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        factory = Factory(clock)
+        pool = FunctionPool(KEY, "r1", factory, freeze_after=0.1, clock=clock)
+        a, _ = await take(pool)
+        back(pool, a)
+        a.state = EnvState.DEAD  # its process ended while it sat idle
+        b, cold = await take(pool)
+        assert cold and b is not a
+        stats = pool.statistics()
+        assert (stats.environments, stats.idle, stats.busy) == (1, 0, 1)
+        assert a.killed
+    run(scenario())

@@ -5,6 +5,9 @@ its handler runs (api/shapes.py): a value of the wrong JSON type is a `Serializa
 the deserializer's words, as AWS answers; absent required members and integers outside the model's
 range are one validation error in AWS's wording, under the service's own code (`validation_code`:
 CloudWatch Logs says InvalidParameterException).
+
+A service with its own words for a missing member (SQS: `MissingParameter`) passes `on_missing`;
+one whose model enums it checks itself, in its own words, names those shapes in `unchecked`.
 """
 
 from __future__ import annotations
@@ -22,16 +25,22 @@ from lambdad.api.refusals import operation_sentence
 from lambdad.errors import ApiError, UnknownOperationException
 
 Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any]]]
+# (operation name, paths of the absent required members) -> raise the service's own error, or return
+# the paths still to report as AWS's generic validation error.
+OnMissing = Callable[[str, list[str]], list[str]]
 
 
 class JsonService:
     def __init__(self, target_prefix: str, content_type: str = "application/x-amz-json-1.1", *,
                  model: ServiceModel | None = None, validation_code: str = "ValidationException",
-                 authorize: Authorize | None) -> None:
+                 authorize: Authorize | None, on_missing: OnMissing | None = None,
+                 unchecked: frozenset[str] = frozenset()) -> None:
         self.target_prefix = target_prefix
         self.model = model
         self.validation_code = validation_code
         self.content_type = content_type.encode()
+        self.on_missing = on_missing
+        self.unchecked = unchecked
         self.operations: dict[str, Operation] = {}
         self.authorize = authorize
 
@@ -55,7 +64,8 @@ class JsonService:
         if self.authorize is not None:
             self.authorize(request, name, params)
         result = await op(request, params)
-        return ApiResponse(200, json.dumps(result).encode(), [(b"content-type", self.content_type)])
+        return ApiResponse(200, json.dumps(result).encode(),
+                           [(b"content-type", self.content_type), (b"x-amzn-requestid", request.request_id.encode())])
 
     def parse(self, name: str, body: bytes) -> dict[str, Any]:
         params = parse_body(body)
@@ -67,7 +77,9 @@ class JsonService:
             params = shapes.decode_json(shape, params, "", missing)
         except shapes.TypeMismatch as exc:
             raise ApiError(exc.message, code="SerializationException") from None
-        out_of_range = shapes.constraint_errors(shape, params)
+        if missing and self.on_missing is not None:
+            missing = self.on_missing(name, missing)
+        out_of_range = shapes.constraint_errors(shape, params, unchecked=self.unchecked)
         if missing or out_of_range:
             raise ApiError(shapes.validation_message(missing, out_of_range), code=self.validation_code)
         return params

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -39,7 +40,19 @@ def parse_function_ref(raw: str, qualifier: str | None, account: str, field: str
 
     Checks run in AWS's order: the qualifier's constraints, the name's length (plain names only),
     the name's pattern; then a qualifier that contradicts the one in the name, then the region.
+    The parse is memoized: the authorization hook and the handler both need the reference of one
+    request (Invoke's hot path), and the second one is then a lookup.
     """
+    ref, arn_region = _parse(raw, qualifier, account, field, max_name)
+    if region is not None and arn_region and arn_region != region:
+        raise ResourceNotFoundException(
+            f"Functions from '{arn_region}' are not reachable in this region ('{region}')")
+    return ref
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(raw: str, qualifier: str | None, account: str, field: str, max_name: int) -> tuple[FunctionRef, str]:
+    """(the reference, the region its ARN names or ""); raises the validation errors (never cached)."""
     errors = []
     if qualifier is not None:
         if len(qualifier) > 128:
@@ -61,12 +74,9 @@ def parse_function_ref(raw: str, qualifier: str | None, account: str, field: str
     if derived is not None and qualifier is not None and derived != qualifier:
         raise InvalidParameterValueException(
             "The derived qualifier from the function name does not match the specified qualifier.")
-    arn_region = (m.group("region") or "").rstrip(":")
-    if region is not None and arn_region and arn_region != region:
-        raise ResourceNotFoundException(
-            f"Functions from '{arn_region}' are not reachable in this region ('{region}')")
-    return FunctionRef((m.group("account") or "").rstrip(":") or account, m.group("name"),
-                       derived if derived is not None else qualifier)
+    ref = FunctionRef((m.group("account") or "").rstrip(":") or account, m.group("name"),
+                      derived if derived is not None else qualifier)
+    return ref, (m.group("region") or "").rstrip(":")
 
 
 def function_arn(region: str, account: str, name: str, qualifier: str | None = None) -> str:

@@ -35,7 +35,7 @@ from lambdad.errors import ApiError, TooManyRequestsException
 from lambdad.frontdoors import proxy
 from lambdad.invoke.invoker import InvokeMeta, Invoker
 from lambdad.invoke.triggers import Triggers
-from lambdad.services.elbv2.load_balancers import Elbv2
+from lambdad.services.elbv2.load_balancers import Elbv2, Listener
 
 log = logging.getLogger("lambdad.alb")
 
@@ -85,9 +85,9 @@ class AlbListeners:
         self._closing = False
 
     # -- ports ------------------------------------------------------------------------------
-    def on_change(self, listener: dict[str, Any], bind: bool) -> None:
+    def on_change(self, listener: Listener, bind: bool) -> None:
         """Bind (synchronously, so CreateListener can answer a failure) or release a listener's port."""
-        port = listener["Port"]
+        port = listener.port
         if not bind:
             task = self.servers.pop(port, None)
             if task is not None:
@@ -137,7 +137,7 @@ class AlbListeners:
             try:
                 self.on_change(listener, True)
             except ApiError as exc:
-                log.error("listener %s: %s", listener["ListenerArn"], exc.message)
+                log.error("listener %s: %s", listener.arn, exc.message)
         await asyncio.gather(*self.servers.values(), return_exceptions=True)
 
     def begin_shutdown(self) -> None:
@@ -220,12 +220,12 @@ class AlbListeners:
 
     async def _forward(self, tg_arn: str, request: _Request) -> Reply:
         tg = self.elbv2.target_groups.get(tg_arn)
-        if tg is None or not tg["_targets"]:
+        if tg is None or not tg.targets:
             return _page(503)
-        multi = tg["_attributes"].get("lambda.multi_value_headers.enabled") == "true"
-        function_arn = tg["_targets"][0]
+        multi = tg.attributes.get("lambda.multi_value_headers.enabled") == "true"
+        function_arn = tg.targets[0]
         try:
-            ref = parse_function_ref(function_arn, None, tg["_account"])
+            ref = parse_function_ref(function_arn, None, tg.account)
             if not self.can_invoke(function_arn, tg_arn, ref.account):
                 return _page(502)
             fv, invoked_arn = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)

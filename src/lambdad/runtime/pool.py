@@ -69,6 +69,7 @@ class FunctionPool:
                     continue
                 self.warm_starts += 1
                 return env, False
+            self.discard(env)  # died while idle: not left in `environments`, where it would count as busy
         self.cold_starts += 1
         env = await self.factory("on-demand")
         self.environments.add(env)

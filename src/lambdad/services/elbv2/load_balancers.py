@@ -7,13 +7,14 @@ action answers a request. Everything persists in the store and is reloaded at st
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lambdad import wildcards
@@ -41,6 +42,134 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
+# -- the records --------------------------------------------------------------------------------
+# Each record is persisted as one JSON object in `elbv2_resources.data`: its wire members plus
+# lambdad's own bookkeeping under `_` keys (the format of earlier versions, so data dirs load as
+# they are). `to_wire()` is what the API answers; actions and conditions stay AWS's own shapes.
+Tags = list[dict[str, str]]
+
+
+@dataclass(slots=True)
+class LoadBalancer:
+    arn: str
+    name: str
+    dns_name: str
+    created_time: str
+    scheme: str
+    security_groups: list[str]
+    ip_address_type: str
+    account: str
+    tags: Tags = field(default_factory=list)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"LoadBalancerArn": self.arn, "DNSName": self.dns_name, "CanonicalHostedZoneId": "Z35SXDOTRQ7X7K",
+                "CreatedTime": self.created_time, "LoadBalancerName": self.name, "Scheme": self.scheme,
+                "VpcId": "vpc-lambdad", "State": {"Code": "active"}, "Type": "application",
+                "AvailabilityZones": [], "SecurityGroups": self.security_groups,
+                "IpAddressType": self.ip_address_type}
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.to_wire(), "_account": self.account, "_tags": self.tags}
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any]) -> LoadBalancer:
+        return cls(d["LoadBalancerArn"], d["LoadBalancerName"], d["DNSName"], d["CreatedTime"], d["Scheme"],
+                   d.get("SecurityGroups") or [], d.get("IpAddressType", "ipv4"), d["_account"], d.get("_tags") or [])
+
+
+@dataclass(slots=True)
+class TargetGroup:
+    arn: str
+    name: str
+    account: str
+    health_check_enabled: bool = False
+    health_check_interval: int = 35
+    health_check_timeout: int = 30
+    healthy_threshold: int = 5
+    unhealthy_threshold: int = 2
+    health_check_path: str = "/"
+    matcher: dict[str, Any] = field(default_factory=lambda: {"HttpCode": "200"})
+    targets: list[str] = field(default_factory=list)  # function ARNs (at most one, as on AWS)
+    attributes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TG_ATTRIBUTES))
+    tags: Tags = field(default_factory=list)
+
+    def health_check(self) -> dict[str, Any]:
+        return {"HealthCheckEnabled": self.health_check_enabled,
+                "HealthCheckIntervalSeconds": self.health_check_interval,
+                "HealthCheckTimeoutSeconds": self.health_check_timeout,
+                "HealthyThresholdCount": self.healthy_threshold, "UnhealthyThresholdCount": self.unhealthy_threshold,
+                "HealthCheckPath": self.health_check_path}
+
+    def to_wire(self, load_balancer_arns: list[str] | None = None) -> dict[str, Any]:
+        return {"TargetGroupArn": self.arn, "TargetGroupName": self.name, **self.health_check(),
+                "Matcher": self.matcher, "LoadBalancerArns": load_balancer_arns or [], "TargetType": "lambda",
+                "IpAddressType": "ipv4"}
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.to_wire(), "_account": self.account, "_targets": self.targets,
+                "_attributes": self.attributes, "_tags": self.tags}
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any]) -> TargetGroup:
+        return cls(d["TargetGroupArn"], d["TargetGroupName"], d["_account"], bool(d.get("HealthCheckEnabled")),
+                   d.get("HealthCheckIntervalSeconds", 35), d.get("HealthCheckTimeoutSeconds", 30),
+                   d.get("HealthyThresholdCount", 5), d.get("UnhealthyThresholdCount", 2),
+                   d.get("HealthCheckPath", "/"), d.get("Matcher") or {"HttpCode": "200"}, d.get("_targets") or [],
+                   {**DEFAULT_TG_ATTRIBUTES, **(d.get("_attributes") or {})}, d.get("_tags") or [])
+
+
+@dataclass(slots=True)
+class Listener:
+    arn: str
+    load_balancer_arn: str
+    port: int
+    default_actions: list[dict[str, Any]]
+    account: str
+    tags: Tags = field(default_factory=list)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"ListenerArn": self.arn, "LoadBalancerArn": self.load_balancer_arn, "Port": self.port,
+                "Protocol": "HTTP", "DefaultActions": self.default_actions}
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.to_wire(), "_account": self.account, "_tags": self.tags}
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any]) -> Listener:
+        return cls(d["ListenerArn"], d["LoadBalancerArn"], int(d["Port"]), d["DefaultActions"], d["_account"],
+                   d.get("_tags") or [])
+
+
+@dataclass(slots=True)
+class Rule:
+    arn: str
+    priority: str  # "1".."50000", or "default" for a listener's default rule (as AWS renders it)
+    conditions: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+    listener_arn: str
+    account: str
+    is_default: bool = False
+    tags: Tags = field(default_factory=list)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"RuleArn": self.arn, "Priority": self.priority, "Conditions": self.conditions,
+                "Actions": self.actions, "IsDefault": self.is_default}
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.to_wire(), "_listener": self.listener_arn, "_account": self.account, "_tags": self.tags}
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any]) -> Rule:
+        return cls(d["RuleArn"], str(d["Priority"]), d["Conditions"], d["Actions"], d["_listener"], d["_account"],
+                   bool(d.get("IsDefault")), d.get("_tags") or [])
+
+
+Resource = LoadBalancer | TargetGroup | Listener | Rule
+_KINDS: dict[str, type[LoadBalancer] | type[TargetGroup] | type[Listener] | type[Rule]] = {
+    "load_balancers": LoadBalancer, "target_groups": TargetGroup, "listeners": Listener, "rules": Rule}
+_KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
+
+
 @dataclass(slots=True)
 class Match:
     """What a listener does with one request."""
@@ -54,25 +183,27 @@ class Elbv2:
         self.store = store
         self.region = region
         self.public_host = public_host
-        self.load_balancers: dict[str, dict[str, Any]] = {}
-        self.target_groups: dict[str, dict[str, Any]] = {}
-        self.listeners: dict[str, dict[str, Any]] = {}
-        self.rules: dict[str, dict[str, Any]] = {}
-        #: called with (listener) after create/modify, and (listener, None) on delete, to (un)bind ports
-        self.on_listener_change: Callable[[dict[str, Any], bool], Any] | None = None
+        self.load_balancers: dict[str, LoadBalancer] = {}
+        self.target_groups: dict[str, TargetGroup] = {}
+        self.listeners: dict[str, Listener] = {}
+        self.rules: dict[str, Rule] = {}
+        #: called with (listener, True) after create/modify, and (listener, False) on delete, to (un)bind ports
+        self.on_listener_change: Callable[[Listener, bool], Any] | None = None
         #: port -> (listener, its rules by priority); rebuilt after any change, read per request
-        self._routes: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
+        self._routes: dict[int, tuple[Listener, list[Rule]]] | None = None
         store.ensure_schema(SCHEMA)
         for row in store.all("SELECT arn, kind, data FROM elbv2_resources"):
-            getattr(self, row["kind"])[row["arn"]] = json.loads(row["data"])
+            kind = row["kind"]
+            getattr(self, kind)[row["arn"]] = _KINDS[kind].from_record(json.loads(row["data"]))
 
     # -- persistence ------------------------------------------------------------------------
-    def _save(self, kind: str, account: str, item: dict[str, Any], arn_key: str) -> None:
-        getattr(self, kind)[item[arn_key]] = item
+    def _save(self, item: Resource) -> None:
+        kind = _KIND_OF[type(item)]
+        getattr(self, kind)[item.arn] = item
         self._routes = None
         self.store.execute("INSERT INTO elbv2_resources (arn, account, kind, data) VALUES (?,?,?,?) ON CONFLICT (arn) "
                            "DO UPDATE SET account=excluded.account, kind=excluded.kind, data=excluded.data",
-                           (item[arn_key], account, kind, json.dumps(item)))
+                           (item.arn, item.account, kind, json.dumps(item.to_record())))
 
     def _delete(self, kind: str, arn: str) -> None:
         getattr(self, kind).pop(arn, None)
@@ -89,131 +220,108 @@ class Elbv2:
         return name
 
     # -- load balancers ---------------------------------------------------------------------
-    def create_load_balancer(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+    def create_load_balancer(self, account: str, p: dict[str, Any]) -> LoadBalancer:
         name = self._check_name(p.get("Name"), "Load balancer")
         if p.get("Type", "application") != "application":
             raise _error("ValidationError", "Only load balancers of type 'application' are supported by lambdad")
+        scheme = p.get("Scheme", "internet-facing")
         for lb in self.load_balancers.values():
-            if lb["LoadBalancerName"] == name and lb["_account"] == account:
-                if lb.get("Scheme") == p.get("Scheme", "internet-facing"):
+            if lb.name == name and lb.account == account:
+                if lb.scheme == scheme:
                     return lb  # AWS: creating an identical load balancer again returns it
                 raise _error("DuplicateLoadBalancerName", f"A load balancer with the same name '{name}' exists")
         suffix = secrets.token_hex(8)
-        arn = f"arn:aws:elasticloadbalancing:{self.region}:{account}:loadbalancer/app/{name}/{suffix}"
-        lb = {
-            "LoadBalancerArn": arn,
-            "DNSName": f"{name}-{int(suffix[:8], 16) % 10**10}.{self.region}.elb.{self.public_host}",
-            "CanonicalHostedZoneId": "Z35SXDOTRQ7X7K",
-            "CreatedTime": _iso(time.time()),
-            "LoadBalancerName": name,
-            "Scheme": p.get("Scheme", "internet-facing"),
-            "VpcId": "vpc-lambdad",
-            "State": {"Code": "active"},
-            "Type": "application",
-            "AvailabilityZones": [],
-            "SecurityGroups": p.get("SecurityGroups") or [],
-            "IpAddressType": p.get("IpAddressType", "ipv4"),
-            "_account": account,
-            "_tags": p.get("Tags") or [],
-        }
-        self._save("load_balancers", account, lb, "LoadBalancerArn")
+        lb = LoadBalancer(
+            arn=f"arn:aws:elasticloadbalancing:{self.region}:{account}:loadbalancer/app/{name}/{suffix}",
+            name=name, dns_name=f"{name}-{int(suffix[:8], 16) % 10**10}.{self.region}.elb.{self.public_host}",
+            created_time=_iso(time.time()), scheme=scheme, security_groups=p.get("SecurityGroups") or [],
+            ip_address_type=p.get("IpAddressType", "ipv4"), account=account, tags=p.get("Tags") or [])
+        self._save(lb)
         return lb
 
     def describe_load_balancers(self, account: str, arns: list[str] | None, names: list[str] | None
-                                ) -> list[dict[str, Any]]:
-        mine = [lb for lb in self.load_balancers.values() if lb["_account"] == account]
+                                ) -> list[LoadBalancer]:
+        mine = [lb for lb in self.load_balancers.values() if lb.account == account]
         if arns:
-            found = [lb for lb in mine if lb["LoadBalancerArn"] in arns]
+            found = [lb for lb in mine if lb.arn in arns]
             if len(found) != len(set(arns)):
                 raise _error("LoadBalancerNotFound", "One or more load balancers not found")
             return found
         if names:
-            found = [lb for lb in mine if lb["LoadBalancerName"] in names]
+            found = [lb for lb in mine if lb.name in names]
             if len(found) != len(set(names)):
                 raise _error("LoadBalancerNotFound", "One or more load balancers not found")
             return found
-        return sorted(mine, key=lambda lb: lb["CreatedTime"])
+        return sorted(mine, key=lambda lb: lb.created_time)
 
     def delete_load_balancer(self, account: str, arn: str) -> None:
         lb = self.load_balancers.get(arn)
-        if lb is None or lb["_account"] != account:
+        if lb is None or lb.account != account:
             return  # AWS: deleting an unknown load balancer succeeds
-        for listener in [li for li in self.listeners.values() if li["LoadBalancerArn"] == arn]:
-            self.delete_listener(account, listener["ListenerArn"])
+        for listener in [li for li in self.listeners.values() if li.load_balancer_arn == arn]:
+            self.delete_listener(account, listener.arn)
         self._delete("load_balancers", arn)
 
-    def load_balancer(self, account: str, arn: str) -> dict[str, Any]:
+    def load_balancer(self, account: str, arn: str) -> LoadBalancer:
         lb = self.load_balancers.get(arn)
-        if lb is None or lb["_account"] != account:
+        if lb is None or lb.account != account:
             raise _error("LoadBalancerNotFound", "One or more load balancers not found")
         return lb
 
     # -- target groups ----------------------------------------------------------------------
-    def create_target_group(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+    def create_target_group(self, account: str, p: dict[str, Any]) -> TargetGroup:
         name = self._check_name(p.get("Name"), "Target group")
         if p.get("TargetType") != "lambda":
             raise _error("ValidationError", "lambdad target groups must have TargetType 'lambda'")
         for tg in self.target_groups.values():
-            if tg["TargetGroupName"] == name and tg["_account"] == account:
+            if tg.name == name and tg.account == account:
                 if _same_health_check(tg, p):
                     return tg  # AWS: creating an identical target group again returns it
                 raise _error("DuplicateTargetGroupName", "A target group with the same name '" + name + "' exists, "
                              "but with different settings")
-        arn = f"arn:aws:elasticloadbalancing:{self.region}:{account}:targetgroup/{name}/{secrets.token_hex(8)}"
-        tg = {
-            "TargetGroupArn": arn,
-            "TargetGroupName": name,
-            "HealthCheckEnabled": bool(p.get("HealthCheckEnabled", False)),
-            "HealthCheckIntervalSeconds": p.get("HealthCheckIntervalSeconds", 35),
-            "HealthCheckTimeoutSeconds": p.get("HealthCheckTimeoutSeconds", 30),
-            "HealthyThresholdCount": p.get("HealthyThresholdCount", 5),
-            "UnhealthyThresholdCount": p.get("UnhealthyThresholdCount", 2),
-            "HealthCheckPath": p.get("HealthCheckPath", "/"),
-            "Matcher": p.get("Matcher") or {"HttpCode": "200"},
-            "LoadBalancerArns": [],
-            "TargetType": "lambda",
-            "IpAddressType": "ipv4",
-            "_account": account,
-            "_targets": [],
-            "_attributes": dict(DEFAULT_TG_ATTRIBUTES),
-            "_tags": p.get("Tags") or [],
-        }
-        self._save("target_groups", account, tg, "TargetGroupArn")
+        tg = TargetGroup(
+            arn=f"arn:aws:elasticloadbalancing:{self.region}:{account}:targetgroup/{name}/{secrets.token_hex(8)}",
+            name=name, account=account, health_check_enabled=bool(p.get("HealthCheckEnabled", False)),
+            health_check_interval=p.get("HealthCheckIntervalSeconds", 35),
+            health_check_timeout=p.get("HealthCheckTimeoutSeconds", 30),
+            healthy_threshold=p.get("HealthyThresholdCount", 5),
+            unhealthy_threshold=p.get("UnhealthyThresholdCount", 2),
+            health_check_path=p.get("HealthCheckPath", "/"), matcher=p.get("Matcher") or {"HttpCode": "200"},
+            tags=p.get("Tags") or [])
+        self._save(tg)
         return tg
 
-    def target_group(self, account: str, arn: str) -> dict[str, Any]:
+    def target_group(self, account: str, arn: str) -> TargetGroup:
         tg = self.target_groups.get(arn)
-        if tg is None or tg["_account"] != account:
+        if tg is None or tg.account != account:
             raise _error("TargetGroupNotFound", "One or more target groups not found")
         return tg
 
-    def describe_target_groups(self, account: str, p: dict[str, Any]) -> list[dict[str, Any]]:
-        mine = [tg for tg in self.target_groups.values() if tg["_account"] == account]
-        for tg in mine:
-            tg["LoadBalancerArns"] = self._lbs_of(tg["TargetGroupArn"])
+    def describe_target_groups(self, account: str, p: dict[str, Any]) -> list[TargetGroup]:
+        mine = [tg for tg in self.target_groups.values() if tg.account == account]
         if p.get("TargetGroupArns"):
             return [self.target_group(account, arn) for arn in p["TargetGroupArns"]]
         if p.get("Names"):
-            found = [tg for tg in mine if tg["TargetGroupName"] in p["Names"]]
+            found = [tg for tg in mine if tg.name in p["Names"]]
             if len(found) != len(set(p["Names"])):
                 raise _error("TargetGroupNotFound", "One or more target groups not found")
             return found
         if p.get("LoadBalancerArn"):
-            return [tg for tg in mine if p["LoadBalancerArn"] in tg["LoadBalancerArns"]]
+            return [tg for tg in mine if p["LoadBalancerArn"] in self.load_balancers_of(tg.arn)]
         return mine
 
     def delete_target_group(self, account: str, arn: str) -> None:
         tg = self.target_groups.get(arn)
-        if tg is None or tg["_account"] != account:
+        if tg is None or tg.account != account:
             return
-        if self._lbs_of(arn):
+        if self.load_balancers_of(arn):
             raise _error("ResourceInUse", f"Target group '{arn}' is currently in use by a listener or a rule")
         self._delete("target_groups", arn)
 
     def register_targets(self, account: str, arn: str, targets: list[dict[str, Any]],
                          can_invoke: Callable[[str, str], bool]) -> None:
         tg = self.target_group(account, arn)
-        replacing_other = bool(tg["_targets"]) and targets and targets[0]["Id"] not in tg["_targets"]
+        replacing_other = bool(tg.targets) and targets and targets[0]["Id"] not in tg.targets
         if len(targets) != 1 or replacing_other:
             raise _error("TooManyTargets", "You've reached the limit on the number of targets per target group "
                          "of type 'lambda'")
@@ -221,20 +329,20 @@ class Elbv2:
         if not can_invoke(function_arn, arn):
             raise _error("AccessDenied", f"elasticloadbalancing principal does not have permission to invoke "
                          f"{function_arn} from target group {arn}", 403)
-        tg["_targets"] = [function_arn]
-        self._save("target_groups", account, tg, "TargetGroupArn")
+        tg.targets = [function_arn]
+        self._save(tg)
 
     def deregister_targets(self, account: str, arn: str, targets: list[dict[str, Any]]) -> None:
         tg = self.target_group(account, arn)
         ids = {t["Id"] for t in targets}
-        tg["_targets"] = [t for t in tg["_targets"] if t not in ids]
-        self._save("target_groups", account, tg, "TargetGroupArn")
+        tg.targets = [t for t in tg.targets if t not in ids]
+        self._save(tg)
 
     def target_health(self, account: str, arn: str) -> list[dict[str, Any]]:
         tg = self.target_group(account, arn)
-        in_use = bool(self._lbs_of(arn))
+        in_use = bool(self.load_balancers_of(arn))
         out = []
-        for target in tg["_targets"]:
+        for target in tg.targets:
             if not in_use:
                 health = {"State": "unused", "Reason": "Target.NotInUse",
                           "Description": "Target group is not configured to receive traffic from the load balancer"}
@@ -246,7 +354,7 @@ class Elbv2:
 
     def attributes(self, account: str, arn: str) -> list[dict[str, str]]:
         tg = self.target_group(account, arn)
-        return [{"Key": k, "Value": v} for k, v in tg["_attributes"].items()]
+        return [{"Key": k, "Value": v} for k, v in tg.attributes.items()]
 
     def modify_attributes(self, account: str, arn: str, attributes: list[dict[str, str]]) -> list[dict[str, str]]:
         tg = self.target_group(account, arn)
@@ -255,19 +363,20 @@ class Elbv2:
                 raise _error("ValidationError", f"Target group attribute key '{attr['Key']}' is not recognized")
             if attr["Value"] not in ("true", "false"):
                 raise _error("ValidationError", f"Target group attribute value '{attr['Value']}' is not valid")
-            tg["_attributes"][attr["Key"]] = attr["Value"]
-        self._save("target_groups", account, tg, "TargetGroupArn")
+            tg.attributes[attr["Key"]] = attr["Value"]
+        self._save(tg)
         return self.attributes(account, arn)
 
-    def _lbs_of(self, tg_arn: str) -> list[str]:
+    def load_balancers_of(self, tg_arn: str) -> list[str]:
+        """The load balancers whose listeners or rules forward to a target group (DescribeTargetGroups)."""
         lbs = set()
         for listener in self.listeners.values():
-            actions = list(listener["DefaultActions"])
+            actions = list(listener.default_actions)
             for rule in self.rules.values():
-                if rule["_listener"] == listener["ListenerArn"]:
-                    actions.extend(rule["Actions"])
+                if rule.listener_arn == listener.arn:
+                    actions.extend(rule.actions)
             if any(tg_arn in _target_groups_of(a) for a in actions):
-                lbs.add(listener["LoadBalancerArn"])
+                lbs.add(listener.load_balancer_arn)
         return sorted(lbs)
 
     # -- listeners --------------------------------------------------------------------------
@@ -296,139 +405,126 @@ class Elbv2:
             clean.append(action)
         return clean
 
-    def create_listener(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+    def create_listener(self, account: str, p: dict[str, Any]) -> Listener:
         lb = self.load_balancer(account, p.get("LoadBalancerArn", ""))
         port = _port(p.get("Port") or 80)
         if p.get("Protocol", "HTTP") != "HTTP":
             raise _error("ValidationError", "lambdad listeners speak HTTP only")
         for li in self.listeners.values():
-            if li["Port"] == port:
-                if li["LoadBalancerArn"] == lb["LoadBalancerArn"]:
+            if li.port == port:
+                if li.load_balancer_arn == lb.arn:
                     raise _error("DuplicateListener", "A listener already exists on this port for this load balancer "
-                                 f"'{lb['LoadBalancerArn']}'")
+                                 f"'{lb.arn}'")
                 raise _error("InvalidConfigurationRequest", f"Port {port} is already used by another load balancer "
                              "listener on this lambdad host")
-        lb_id = lb["LoadBalancerArn"].split("loadbalancer/", 1)[1]
-        listener = {
-            "ListenerArn": (f"arn:aws:elasticloadbalancing:{self.region}:{account}:listener/{lb_id}/"
-                            f"{secrets.token_hex(8)}"),
-            "LoadBalancerArn": lb["LoadBalancerArn"],
-            "Port": port,
-            "Protocol": "HTTP",
-            "DefaultActions": self._check_actions(account, p.get("DefaultActions") or []),
-            "_account": account,
-            "_tags": p.get("Tags") or [],
-        }
+        lb_id = lb.arn.split("loadbalancer/", 1)[1]
+        listener = Listener(
+            arn=f"arn:aws:elasticloadbalancing:{self.region}:{account}:listener/{lb_id}/{secrets.token_hex(8)}",
+            load_balancer_arn=lb.arn, port=port,
+            default_actions=self._check_actions(account, p.get("DefaultActions") or []), account=account,
+            tags=p.get("Tags") or [])
         if self.on_listener_change is not None:
             self.on_listener_change(listener, True)  # binds the port; raises when it cannot
-        self._save("listeners", account, listener, "ListenerArn")
+        self._save(listener)
         return listener
 
-    def listener(self, account: str, arn: str) -> dict[str, Any]:
+    def listener(self, account: str, arn: str) -> Listener:
         li = self.listeners.get(arn)
-        if li is None or li["_account"] != account:
+        if li is None or li.account != account:
             raise _error("ListenerNotFound", "One or more listeners not found")
         return li
 
-    def describe_listeners(self, account: str, lb_arn: str | None, arns: list[str] | None) -> list[dict[str, Any]]:
+    def describe_listeners(self, account: str, lb_arn: str | None, arns: list[str] | None) -> list[Listener]:
         if arns:
             return [self.listener(account, arn) for arn in arns]
         if not lb_arn:
             raise _error("ValidationError", "You must specify either listener ARNs or a load balancer ARN")
         self.load_balancer(account, lb_arn)
-        return [li for li in self.listeners.values() if li["_account"] == account
-                and (lb_arn is None or li["LoadBalancerArn"] == lb_arn)]
+        return [li for li in self.listeners.values() if li.account == account and li.load_balancer_arn == lb_arn]
 
-    def modify_listener(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+    def modify_listener(self, account: str, p: dict[str, Any]) -> Listener:
         li = self.listener(account, p.get("ListenerArn", ""))
         actions = self._check_actions(account, p["DefaultActions"]) if p.get("DefaultActions") else None
         if p.get("Protocol") not in (None, "HTTP"):
             raise _error("ValidationError", "lambdad listeners speak HTTP only")
-        if p.get("Port") and _port(p["Port"]) != li["Port"]:
+        if p.get("Port") and _port(p["Port"]) != li.port:
             port = _port(p["Port"])
-            if any(other["Port"] == port for other in self.listeners.values()):
+            if any(other.port == port for other in self.listeners.values()):
                 raise _error("DuplicateListener", "A listener already exists on this port for this load balancer "
-                             f"'{li['LoadBalancerArn']}'")
-            old = dict(li)
-            li["Port"] = port
+                             f"'{li.load_balancer_arn}'")
+            old = dataclasses.replace(li)
+            li.port = port
             if self.on_listener_change is not None:
                 try:
                     self.on_listener_change(li, True)  # bind the new port first: a failure changes nothing
                 except ApiError:
-                    li["Port"] = old["Port"]
+                    li.port = old.port
                     raise
                 self.on_listener_change(old, False)
         if actions is not None:  # only once nothing can fail: a refused change changes nothing
-            li["DefaultActions"] = actions
-        self._save("listeners", account, li, "ListenerArn")
+            li.default_actions = actions
+        self._save(li)
         return li
 
     def delete_listener(self, account: str, arn: str) -> None:
         li = self.listener(account, arn)
         if self.on_listener_change is not None:
             self.on_listener_change(li, False)
-        for rule in [r for r in self.rules.values() if r["_listener"] == arn]:
-            self._delete("rules", rule["RuleArn"])
+        for rule in [r for r in self.rules.values() if r.listener_arn == arn]:
+            self._delete("rules", rule.arn)
         self._delete("listeners", arn)
 
     # -- rules ------------------------------------------------------------------------------
-    def create_rule(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+    def create_rule(self, account: str, p: dict[str, Any]) -> Rule:
         li = self.listener(account, p.get("ListenerArn", ""))
         priority = int(p.get("Priority") or 0)
         if not 1 <= priority <= 50000:
             raise _error("ValidationError", "Priority must be between 1 and 50000")
-        if any(r["_listener"] == li["ListenerArn"] and r["Priority"] == str(priority) for r in self.rules.values()):
+        if any(r.listener_arn == li.arn and r.priority == str(priority) for r in self.rules.values()):
             raise _error("PriorityInUse", f"Priority '{priority}' is currently in use")
         conditions = [_normalize_condition(c) for c in p.get("Conditions") or []]
         if not conditions:
             raise _error("ValidationError", "A rule must have at least one condition")
-        listener_part = li["ListenerArn"].split("listener/", 1)[1]
-        rule = {
-            "RuleArn": f"arn:aws:elasticloadbalancing:{self.region}:{account}:listener-rule/{listener_part}/"
-                       f"{secrets.token_hex(8)}",
-            "Priority": str(priority),
-            "Conditions": conditions,
-            "Actions": self._check_actions(account, p.get("Actions") or []),
-            "IsDefault": False,
-            "_listener": li["ListenerArn"],
-            "_account": account,
-            "_tags": p.get("Tags") or [],
-        }
-        self._save("rules", account, rule, "RuleArn")
+        listener_part = li.arn.split("listener/", 1)[1]
+        rule = Rule(
+            arn=f"arn:aws:elasticloadbalancing:{self.region}:{account}:listener-rule/{listener_part}/"
+                f"{secrets.token_hex(8)}",
+            priority=str(priority), conditions=conditions, actions=self._check_actions(account, p.get("Actions") or []),
+            listener_arn=li.arn, account=account, tags=p.get("Tags") or [])
+        self._save(rule)
         return rule
 
-    def rule(self, account: str, arn: str) -> dict[str, Any]:
+    def rule(self, account: str, arn: str) -> Rule:
         rule = self.rules.get(arn)
-        if rule is None or rule["_account"] != account:
+        if rule is None or rule.account != account:
             raise _error("RuleNotFound", "One or more rules not found")
         return rule
 
-    def describe_rules(self, account: str, listener_arn: str | None, arns: list[str] | None) -> list[dict[str, Any]]:
+    def describe_rules(self, account: str, listener_arn: str | None, arns: list[str] | None) -> list[Rule]:
         if arns:
             return [self.rule(account, arn) for arn in arns]
         if not listener_arn:
             raise _error("ValidationError", "You must specify either listener rule ARNs or a listener ARN")
         li = self.listener(account, listener_arn)
-        rules = sorted((r for r in self.rules.values() if r["_listener"] == li["ListenerArn"]),
-                       key=lambda r: int(r["Priority"]))
-        default = {"RuleArn": li["ListenerArn"].replace(":listener/", ":listener-rule/") + "/default",
-                   "Priority": "default", "Conditions": [], "Actions": li["DefaultActions"], "IsDefault": True}
+        rules = sorted((r for r in self.rules.values() if r.listener_arn == li.arn), key=lambda r: int(r.priority))
+        default = Rule(li.arn.replace(":listener/", ":listener-rule/") + "/default", "default", [],
+                       li.default_actions, li.arn, account, is_default=True)
         return [*rules, default]
 
-    def modify_rule(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+    def modify_rule(self, account: str, p: dict[str, Any]) -> Rule:
         rule = self.rule(account, p.get("RuleArn", ""))
         if p.get("Conditions"):
-            rule["Conditions"] = [_normalize_condition(c) for c in p["Conditions"]]
+            rule.conditions = [_normalize_condition(c) for c in p["Conditions"]]
         if p.get("Actions"):
-            rule["Actions"] = self._check_actions(account, p["Actions"])
-        self._save("rules", account, rule, "RuleArn")
+            rule.actions = self._check_actions(account, p["Actions"])
+        self._save(rule)
         return rule
 
     def delete_rule(self, account: str, arn: str) -> None:
         self.rule(account, arn)
         self._delete("rules", arn)
 
-    def set_rule_priorities(self, account: str, priorities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def set_rule_priorities(self, account: str, priorities: list[dict[str, Any]]) -> list[Rule]:
         rules = [self.rule(account, p["RuleArn"]) for p in priorities]
         wanted = {p["RuleArn"]: str(p["Priority"]) for p in priorities}
         for value in wanted.values():
@@ -436,43 +532,42 @@ class Elbv2:
                 raise _error("ValidationError", "Priority must be between 1 and 50000")
         seen: set[tuple[str, str]] = set()
         for rule in rules:
-            key = (rule["_listener"], wanted[rule["RuleArn"]])
+            key = (rule.listener_arn, wanted[rule.arn])
             if key in seen:
                 raise _error("PriorityInUse", f"Priority '{key[1]}' is currently in use")
             seen.add(key)
         for rule in rules:
-            clash = [r for r in self.rules.values() if r["_listener"] == rule["_listener"]
-                     and r["RuleArn"] not in wanted and r["Priority"] == wanted[rule["RuleArn"]]]
+            clash = [r for r in self.rules.values() if r.listener_arn == rule.listener_arn
+                     and r.arn not in wanted and r.priority == wanted[rule.arn]]
             if clash:
-                raise _error("PriorityInUse", f"Priority '{wanted[rule['RuleArn']]}' is currently in use")
+                raise _error("PriorityInUse", f"Priority '{wanted[rule.arn]}' is currently in use")
         for rule in rules:
-            rule["Priority"] = wanted[rule["RuleArn"]]
-            self._save("rules", account, rule, "RuleArn")
+            rule.priority = wanted[rule.arn]
+            self._save(rule)
         return rules
 
     # -- matching (the listener's hot path) -------------------------------------------------
     def match(self, port: int, method: str, path: str, host: str, headers: dict[str, str],
-              query: list[tuple[str, str]], source_ip: str) -> tuple[dict[str, Any], Match] | None:
+              query: list[tuple[str, str]], source_ip: str) -> tuple[Listener, Match] | None:
         if self._routes is None:
-            self._routes = {li["Port"]: (li, sorted((r for r in self.rules.values()
-                                                     if r["_listener"] == li["ListenerArn"]),
-                                                    key=lambda r: int(r["Priority"])))
+            self._routes = {li.port: (li, sorted((r for r in self.rules.values() if r.listener_arn == li.arn),
+                                                 key=lambda r: int(r.priority)))
                             for li in self.listeners.values()}
         route = self._routes.get(port)
         if route is None:
             return None
         listener, rules = route
         for rule in rules:
-            if all(_condition_holds(c, method, path, host, headers, query, source_ip) for c in rule["Conditions"]):
-                return listener, Match(_first_action(rule["Actions"]), rule["RuleArn"])
-        return listener, Match(_first_action(listener["DefaultActions"]), "default")
+            if all(_condition_holds(c, method, path, host, headers, query, source_ip) for c in rule.conditions):
+                return listener, Match(_first_action(rule.actions), rule.arn)
+        return listener, Match(_first_action(listener.default_actions), "default")
 
     # -- tags -------------------------------------------------------------------------------
-    def _tagged(self, account: str, arn: str) -> tuple[str, dict[str, Any]]:
-        for kind in ("load_balancers", "target_groups", "listeners", "rules"):
-            item = getattr(self, kind).get(arn)
-            if item is not None and item["_account"] == account:
-                return kind, item
+    def _tagged(self, account: str, arn: str) -> Resource:
+        for kind in _KINDS:
+            item: Resource | None = getattr(self, kind).get(arn)
+            if item is not None and item.account == account:
+                return item
         codes = {"loadbalancer": "LoadBalancerNotFound", "targetgroup": "TargetGroupNotFound",
                  "listener": "ListenerNotFound", "listener-rule": "RuleNotFound"}
         code = codes.get(arn.split(":", 5)[-1].split("/", 1)[0], "ValidationError")
@@ -480,29 +575,25 @@ class Elbv2:
                      "One or more resources not found")
 
     def tags(self, account: str, arns: list[str]) -> list[dict[str, Any]]:
-        return [{"ResourceArn": arn, "Tags": self._tagged(account, arn)[1].get("_tags") or []} for arn in arns]
+        return [{"ResourceArn": arn, "Tags": self._tagged(account, arn).tags} for arn in arns]
 
     def add_tags(self, account: str, arns: list[str], tags: list[dict[str, str]]) -> None:
         keys = [t["Key"] for t in tags]
         if len(keys) != len(set(keys)):
             raise _error("DuplicateTagKeys", "Tag keys must be unique")
         found = [self._tagged(account, arn) for arn in arns]
-        for kind, item in found:
-            merged = {t["Key"]: t.get("Value", "") for t in item.get("_tags") or []}
+        for item in found:
+            merged = {t["Key"]: t.get("Value", "") for t in item.tags}
             merged.update({t["Key"]: t.get("Value", "") for t in tags})
             if len(merged) > 50:
                 raise _error("TooManyTags", "You've reached the limit on the number of tags for this resource")
-            item["_tags"] = [{"Key": k, "Value": v} for k, v in merged.items()]
-            self._save(kind, account, item, _ARN_KEYS[kind])
+            item.tags = [{"Key": k, "Value": v} for k, v in merged.items()]
+            self._save(item)
 
     def remove_tags(self, account: str, arns: list[str], keys: list[str]) -> None:
-        for kind, item in [self._tagged(account, arn) for arn in arns]:
-            item["_tags"] = [t for t in item.get("_tags") or [] if t["Key"] not in keys]
-            self._save(kind, account, item, _ARN_KEYS[kind])
-
-
-_ARN_KEYS = {"load_balancers": "LoadBalancerArn", "target_groups": "TargetGroupArn", "listeners": "ListenerArn",
-             "rules": "RuleArn"}
+        for item in [self._tagged(account, arn) for arn in arns]:
+            item.tags = [t for t in item.tags if t["Key"] not in keys]
+            self._save(item)
 
 
 def _port(value: Any) -> int:
@@ -515,20 +606,14 @@ def _port(value: Any) -> int:
     return port
 
 
-def _same_health_check(tg: dict[str, Any], p: dict[str, Any]) -> bool:
-    return all(p.get(key) is None or p[key] == tg.get(key)
-               for key in ("HealthCheckEnabled", "HealthCheckIntervalSeconds", "HealthCheckTimeoutSeconds",
-                           "HealthyThresholdCount", "UnhealthyThresholdCount", "HealthCheckPath"))
+def _same_health_check(tg: TargetGroup, p: dict[str, Any]) -> bool:
+    current = tg.health_check()
+    return all(p.get(key) is None or p[key] == value for key, value in current.items())
 
 
 def _first_action(actions: list[dict[str, Any]]) -> dict[str, Any]:
     """The action that answers: actions run in `Order`, and lambdad's are all terminal."""
     return min(actions, key=lambda a: int(a.get("Order") or 0))
-
-
-def public(item: dict[str, Any]) -> dict[str, Any]:
-    """Drop lambdad's private bookkeeping keys before rendering."""
-    return {k: v for k, v in item.items() if not k.startswith("_")}
 
 
 def _target_groups_of(action: dict[str, Any]) -> list[str]:

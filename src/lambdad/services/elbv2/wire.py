@@ -2,7 +2,7 @@
 
 boto3's `elbv2` client and `aws elbv2` sign with the service name `elasticloadbalancing`, which is
 what the app dispatches on. The operations are thin: `services/elbv2/load_balancers.py` holds the domain, and the
-query codec drops its private `_` keys because they are not members of the model's shapes. Every
+records (typed dataclasses) render themselves as the model's shapes (`to_wire()`). Every
 ELBv2 error is a Sender fault with HTTP 400 except AccessDenied (403), as botocore's model says.
 """
 
@@ -32,8 +32,11 @@ def build(elbv2: Elbv2, can_invoke: CanInvoke, authorize: Authorize | None) -> q
     model = botocore.session.get_session().get_service_model("elbv2")
     # botocore's model marks no member of RulePriorityPair required, but a pair without either one means
     # nothing: AWS answers it with a validation error, not by guessing.
+    # The model's constraints (ports, priorities, health-check ranges, status-code patterns, enums, tag
+    # lengths) are checked before any handler, in AWS's generated wording (ValidationError).
     svc = query.QueryService(model, missing_parameter=_missing,
-                             also_required={"RulePriorityPair": ("RuleArn", "Priority")}, authorize=authorize)
+                             also_required={"RulePriorityPair": ("RuleArn", "Priority")},
+                             validation_code="ValidationError", authorize=authorize)
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None
@@ -42,12 +45,12 @@ def build(elbv2: Elbv2, can_invoke: CanInvoke, authorize: Authorize | None) -> q
     # -- load balancers ---------------------------------------------------------------------
     @svc.operation("CreateLoadBalancer")
     async def create_load_balancer(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"LoadBalancers": [elbv2.create_load_balancer(account(request), p)]}
+        return {"LoadBalancers": [elbv2.create_load_balancer(account(request), p).to_wire()]}
 
     @svc.operation("DescribeLoadBalancers")
     async def describe_load_balancers(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"LoadBalancers": elbv2.describe_load_balancers(account(request), p.get("LoadBalancerArns"),
-                                                               p.get("Names"))}
+        found = elbv2.describe_load_balancers(account(request), p.get("LoadBalancerArns"), p.get("Names"))
+        return {"LoadBalancers": [lb.to_wire() for lb in found]}
 
     @svc.operation("DeleteLoadBalancer")
     async def delete_load_balancer(request: ApiRequest, p: dict[str, Any]) -> None:
@@ -56,11 +59,13 @@ def build(elbv2: Elbv2, can_invoke: CanInvoke, authorize: Authorize | None) -> q
     # -- target groups ----------------------------------------------------------------------
     @svc.operation("CreateTargetGroup")
     async def create_target_group(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"TargetGroups": [elbv2.create_target_group(account(request), p)]}
+        tg = elbv2.create_target_group(account(request), p)
+        return {"TargetGroups": [tg.to_wire(elbv2.load_balancers_of(tg.arn))]}
 
     @svc.operation("DescribeTargetGroups")
     async def describe_target_groups(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"TargetGroups": elbv2.describe_target_groups(account(request), p)}
+        return {"TargetGroups": [tg.to_wire(elbv2.load_balancers_of(tg.arn))
+                                 for tg in elbv2.describe_target_groups(account(request), p)]}
 
     @svc.operation("DeleteTargetGroup")
     async def delete_target_group(request: ApiRequest, p: dict[str, Any]) -> None:
@@ -93,16 +98,16 @@ def build(elbv2: Elbv2, can_invoke: CanInvoke, authorize: Authorize | None) -> q
     # -- listeners --------------------------------------------------------------------------
     @svc.operation("CreateListener")
     async def create_listener(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"Listeners": [elbv2.create_listener(account(request), p)]}
+        return {"Listeners": [elbv2.create_listener(account(request), p).to_wire()]}
 
     @svc.operation("DescribeListeners")
     async def describe_listeners(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"Listeners": elbv2.describe_listeners(account(request), p.get("LoadBalancerArn"),
-                                                      p.get("ListenerArns"))}
+        found = elbv2.describe_listeners(account(request), p.get("LoadBalancerArn"), p.get("ListenerArns"))
+        return {"Listeners": [li.to_wire() for li in found]}
 
     @svc.operation("ModifyListener")
     async def modify_listener(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"Listeners": [elbv2.modify_listener(account(request), p)]}
+        return {"Listeners": [elbv2.modify_listener(account(request), p).to_wire()]}
 
     @svc.operation("DeleteListener")
     async def delete_listener(request: ApiRequest, p: dict[str, Any]) -> None:
@@ -111,15 +116,16 @@ def build(elbv2: Elbv2, can_invoke: CanInvoke, authorize: Authorize | None) -> q
     # -- rules ------------------------------------------------------------------------------
     @svc.operation("CreateRule")
     async def create_rule(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"Rules": [elbv2.create_rule(account(request), p)]}
+        return {"Rules": [elbv2.create_rule(account(request), p).to_wire()]}
 
     @svc.operation("DescribeRules")
     async def describe_rules(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"Rules": elbv2.describe_rules(account(request), p.get("ListenerArn"), p.get("RuleArns"))}
+        found = elbv2.describe_rules(account(request), p.get("ListenerArn"), p.get("RuleArns"))
+        return {"Rules": [rule.to_wire() for rule in found]}
 
     @svc.operation("ModifyRule")
     async def modify_rule(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"Rules": [elbv2.modify_rule(account(request), p)]}
+        return {"Rules": [elbv2.modify_rule(account(request), p).to_wire()]}
 
     @svc.operation("DeleteRule")
     async def delete_rule(request: ApiRequest, p: dict[str, Any]) -> None:
@@ -127,7 +133,7 @@ def build(elbv2: Elbv2, can_invoke: CanInvoke, authorize: Authorize | None) -> q
 
     @svc.operation("SetRulePriorities")
     async def set_rule_priorities(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"Rules": elbv2.set_rule_priorities(account(request), p["RulePriorities"])}
+        return {"Rules": [rule.to_wire() for rule in elbv2.set_rule_priorities(account(request), p["RulePriorities"])]}
 
     # -- tags -------------------------------------------------------------------------------
     @svc.operation("AddTags")

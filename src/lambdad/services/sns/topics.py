@@ -220,6 +220,13 @@ def validate_attributes(attributes: Mapping[str, Any] | None, where: str = "mess
     return out
 
 
+def payload_size(message: str, attributes: Mapping[str, Mapping[str, Any]]) -> int:
+    """The bytes a message counts against SNS's 256 KiB: its body plus each attribute's name, type and value."""
+    return len(message.encode()) + sum(len(k.encode()) + len(a["DataType"].encode()) +
+                                       len(a.get("BinaryValue") or a.get("StringValue", "").encode())
+                                       for k, a in attributes.items())
+
+
 def _envelope_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
     out = {}
     for name, a in attributes.items():
@@ -477,13 +484,16 @@ class SnsService:
                   attributes: Mapping[str, str] | None = None) -> Subscription:
         if protocol not in PROTOCOLS:
             raise invalid(f"Amazon SNS does not support this protocol string: {protocol}")
+        if protocol in ("sms", "application"):  # valid on AWS; lambdad delivers to neither
+            what = "SMS delivery" if protocol == "sms" else "Mobile push (platform applications)"
+            raise invalid(f"Protocol Reason: {what} is not available on this lambdad server")
         endpoint = endpoint or ""
         if protocol == "sqs":
             parts = endpoint.split(":")
             if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs":
                 raise invalid("SQS endpoint ARN")
             if parts[5].endswith(".fifo") and not topic.fifo:
-                raise invalid("Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to "
+                raise invalid("Endpoint Reason: FIFO SQS Queues can not be subscribed to "
                               "standard SNS topics")
         elif topic.fifo and protocol != "sqs":
             raise invalid("Invalid protocol type: FIFO topics only support SQS subscriptions")
@@ -603,10 +613,7 @@ class SnsService:
         if message is None or message == "":
             raise invalid("Empty message")
         attributes = validate_attributes(entry.attributes, where)
-        size = len(message.encode()) + sum(len(k) + len(a["DataType"]) + len(a.get("BinaryValue") or
-                                                                              a.get("StringValue", "").encode())
-                                           for k, a in attributes.items())
-        if size > MAX_MESSAGE_BYTES:
+        if payload_size(message, attributes) > MAX_MESSAGE_BYTES:
             raise invalid("Message too long")
         if entry.subject is not None and (not entry.subject.strip() or len(entry.subject) > 100
                                           or any(ord(c) < 32 for c in entry.subject)):

@@ -15,10 +15,37 @@ import botocore.session
 from lambdad.api import query
 from lambdad.api.base import ApiRequest, Authorize
 from lambdad.errors import SnsError
-from lambdad.services.sns.topics import MAX_BATCH, MAX_MESSAGE_BYTES, PAGE, PublishEntry, SnsService, Topic, invalid
+from lambdad.services.sns.topics import (
+    MAX_BATCH,
+    MAX_MESSAGE_BYTES,
+    PAGE,
+    PublishEntry,
+    SnsService,
+    Topic,
+    invalid,
+    payload_size,
+    validate_attributes,
+)
 
 _ANONYMOUS_ACTIONS = frozenset({"ConfirmSubscription", "Unsubscribe"})
 _BATCH_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+# Operations of botocore's SNS model that lambdad does not serve: mobile push (platform applications
+# and their endpoints) and SMS. Each is refused in SNS's own error shape, naming what is missing,
+# rather than as an unknown action.
+_MOBILE_PUSH = ("CreatePlatformApplication", "CreatePlatformEndpoint", "DeleteEndpoint", "DeletePlatformApplication",
+                "GetEndpointAttributes", "GetPlatformApplicationAttributes", "ListEndpointsByPlatformApplication",
+                "ListPlatformApplications", "SetEndpointAttributes", "SetPlatformApplicationAttributes")
+_SMS = ("CheckIfPhoneNumberIsOptedOut", "CreateSMSSandboxPhoneNumber", "DeleteSMSSandboxPhoneNumber",
+        "GetSMSAttributes", "GetSMSSandboxAccountStatus", "ListOriginationNumbers", "ListPhoneNumbersOptedOut",
+        "ListSMSSandboxPhoneNumbers", "OptInPhoneNumber", "SetSMSAttributes", "VerifySMSSandboxPhoneNumber")
+
+
+def not_served(operation: str) -> SnsError:
+    what = "mobile push (platform applications and endpoints)" if operation in _MOBILE_PUSH else "SMS"
+    return SnsError(f"{operation} is not available: lambdad's SNS does not implement {what}.",
+                    code="InvalidAction")
 
 
 def anonymous(request: ApiRequest) -> bool:
@@ -45,8 +72,10 @@ def _batch_error(code: str, message: str) -> SnsError:
 
 def build(sns: SnsService, authorize: Authorize | None) -> query.QueryService:
     model = botocore.session.get_session().get_service_model("sns")
+    # The model's constraints (tag key/value lengths, ARN length, ...) are checked before any handler,
+    # in AWS's generated wording under SNS's code for them (ValidationError).
     svc = query.QueryService(model, missing_parameter=lambda op, name: invalid(
-        f"{name} Reason: no value for required parameter"), authorize=authorize)
+        f"{name} Reason: no value for required parameter"), validation_code="ValidationError", authorize=authorize)
 
     def account(request: ApiRequest) -> str:
         assert request.principal is not None
@@ -191,11 +220,22 @@ def build(sns: SnsService, authorize: Authorize | None) -> query.QueryService:
                                                           f"impermissible character: {entry_id}")
         if len(set(ids)) != len(ids):
             raise _batch_error("BatchEntryIdsNotDistinct", "Two or more batch entries in the request have the same Id.")
-        total = sum(len(str(e.get("Message", "")).encode()) for e in entries)
+        total = 0
+        for e in entries:
+            try:
+                attributes = validate_attributes(e.get("MessageAttributes"))
+            except SnsError:
+                attributes = {}  # refused per entry below
+            total += payload_size(str(e.get("Message", "")), attributes)
         if total > MAX_MESSAGE_BYTES:
             raise _batch_error("BatchRequestTooLong", "The length of all the messages put together is more than the "
                                                       "limit.")
         results = sns.publish_entries(topic, [entry(e) for e in entries])
         return {"Successful": [{"Id": e["Id"], **r} for e, r in zip(entries, results, strict=True)], "Failed": []}
+
+    for name in (*_MOBILE_PUSH, *_SMS):
+        async def refuse(request: ApiRequest, p: dict[str, Any], _name: str = name) -> None:
+            raise not_served(_name)
+        svc.operation(name)(refuse)
 
     return svc

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import decimal
 import hashlib
 import json
 import logging
@@ -217,6 +218,24 @@ def md5_hex(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
+# A Number attribute: decimal syntax (no inf/nan, no `1_000`), at most 38 significant digits, and a
+# magnitude from 10^-128 to 10^+126 (zero allowed), as SQS documents its Number type.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,9})?")
+_NUMBER_DIGITS = 38
+_NUMBER_MAX = decimal.Decimal("1e126")
+_NUMBER_MIN = decimal.Decimal("1e-128")
+
+
+def _check_number(name: str, text: str) -> None:
+    if not _NUMBER.fullmatch(text):
+        raise invalid_value(f"Can't cast the value of message (user) attribute '{name}' to a number.")
+    magnitude = decimal.Decimal(text).copy_abs()  # exact: no context, so nothing rounds
+    digits = len("".join(map(str, magnitude.as_tuple().digits)).strip("0"))
+    if magnitude and (digits > _NUMBER_DIGITS or not _NUMBER_MIN <= magnitude <= _NUMBER_MAX):
+        raise invalid_value(f"Value {text} of message (user) attribute '{name}' is outside the range of the Number "
+                            "type: up to 38 significant digits, magnitude between 10^-128 and 10^+126.")
+
+
 def validate_message_attributes(attributes: Mapping[str, Any] | None) -> tuple[dict[str, dict[str, Any]], int]:
     """Checked copy of message attributes (`{name: {DataType, StringValue|BinaryValue}}`) and the
     bytes they count against the message size."""
@@ -258,11 +277,7 @@ def validate_message_attributes(attributes: Mapping[str, Any] | None) -> tuple[d
                 raise invalid_value(f"Message (user) attribute '{name}' must contain a non-empty value of type "
                                     f"'{base}'.")
             if base == "Number":
-                try:
-                    float(text)
-                except ValueError:
-                    raise invalid_value(f"Can't cast the value of message (user) attribute '{name}' to a "
-                                        "number.") from None
+                _check_number(name, text)
             if _INVALID_CHARS.search(text):
                 raise SqsError(f"Message (user) attribute '{name}' contains invalid characters.",
                                code="InvalidMessageContents")

@@ -18,10 +18,10 @@ from typing import Any
 import botocore.session
 from botocore.model import ServiceModel
 
-from lambdad.api import jsonproto, query, shapes
+from lambdad.api import jsonproto, query
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.api.restjson import encode_value
-from lambdad.errors import ApiError, SqsError, UnknownOperationException
+from lambdad.errors import ApiError, SqsError
 from lambdad.services.sqs.queues import (
     MAX_BATCH_BYTES,
     Queue,
@@ -107,6 +107,30 @@ def _member_name(path: str) -> str:
     return last[:1].upper() + last[1:]
 
 
+# Attribute names SQS refuses itself, in its own words (InvalidAttributeName), not as model enums.
+_SQS_CHECKS_ITSELF = frozenset({"QueueAttributeName", "MessageSystemAttributeName",
+                                "MessageSystemAttributeNameForSends"})
+
+
+def _missing_json(operation: str, paths: list[str]) -> list[str]:
+    """SQS names the first missing parameter by itself (MissingParameter). The queue URL may be the
+    request path instead, so its absence is left to `queue_of`."""
+    for path in paths:
+        if path != "queueUrl":
+            raise missing_parameter(_member_name(path))
+    return []
+
+
+def _as_json(model: ServiceModel, name: str, fn: Handler) -> jsonproto.Operation:
+    """A handler's result as the JSON protocol's output members (blobs base64, by the model's shape)."""
+    output = model.operation_model(name).output_shape
+
+    async def operation(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        result = await fn(request, params)
+        return encode_value(output, result) if result and output is not None else {}
+    return operation
+
+
 def _is_json(request: ApiRequest) -> bool:
     return "x-amz-target" in request.headers
 
@@ -187,12 +211,13 @@ def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
     qsvc = query.QueryService(query_model, XMLNS, error_detail=True,
                               missing_parameter=lambda op, name: missing_parameter(_member_name(name)),
                               authorize=authorize)
-    handlers: dict[str, Handler] = {}
+    jsvc = jsonproto.JsonService("AmazonSQS", "application/x-amz-json-1.0", model=json_model, authorize=authorize,
+                                 on_missing=_missing_json, unchecked=_SQS_CHECKS_ITSELF)
 
     def op(name: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
-            handlers[name] = fn
             qsvc.operation(name)(fn)
+            jsvc.operation(name)(_as_json(json_model, name, fn))
             return fn
         return register
 
@@ -212,7 +237,7 @@ def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
             if len(segments) != 2:
                 raise missing_parameter("QueueUrl")
             ref = "/" + "/".join(segments)
-        return sqs.get(ref)
+        return sqs.get(ref, account(request))  # a bare queue name is one of the caller's queues, as on AWS
 
     # -- queues -------------------------------------------------------------------------------------
     @op("CreateQueue")
@@ -371,35 +396,9 @@ def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
                 failed.append(_failed(entry["Id"], exc))
         return _batch_result(successful, failed)
 
-    # -- the JSON protocol --------------------------------------------------------------------------
-    async def dispatch_json(request: ApiRequest) -> ApiResponse:
-        target = request.headers.get("x-amz-target", "")
-        prefix, _, name = target.partition(".")
-        fn = handlers.get(name) if prefix == "AmazonSQS" else None
-        if fn is None:
-            raise UnknownOperationException(f"Unknown operation {target}", status=400)
-        raw = jsonproto.parse_body(request.body)
-        operation = json_model.operation_model(name)
-        shape = operation.input_shape
-        missing: list[str] = []
-        try:
-            params = shapes.decode_json(shape, raw, "", missing) if shape is not None else {}
-        except shapes.TypeMismatch as exc:
-            raise ApiError(exc.message, code="SerializationException") from None
-        for path in missing:
-            if path == "queueUrl":
-                continue  # the queue URL may be the request path
-            raise missing_parameter(_member_name(path))
-        if qsvc.authorize is not None:
-            qsvc.authorize(request, name, params)
-        result = await fn(request, params)
-        out = encode_value(operation.output_shape, result) if result and operation.output_shape else {}
-        return ApiResponse(200, json.dumps(out).encode(),
-                           [(b"content-type", _JSON_CONTENT_TYPE), (b"x-amzn-requestid", request.request_id.encode())])
-
     async def dispatch(request: ApiRequest) -> ApiResponse:
         if _is_json(request):
-            return await dispatch_json(request)
+            return await jsvc.dispatch(request)
         params = query.form_params(request)
         if not params.get("QueueUrl"):
             segments = [s for s in request.path.split("/") if s]
