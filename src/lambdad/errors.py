@@ -44,6 +44,9 @@
     │                                 (AWS.SimpleQueueService.NonExistentQueue), `json_type` the JSON
     │                                 protocol's (QueueDoesNotExist); raised by services/sqs/queues.py
     ├── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns/topics.py
+    ├── S3Error                       S3 errors (NoSuchBucket 404, NoSuchKey 404, BucketAlreadyExists 409,
+    │                                 InvalidArgument 400, AccessDenied 403, ...); `extra` becomes child
+    │                                 elements of S3's <Error> (BucketName, Key, ...); services/s3/
     └── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
                                       MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
                                       ValidationError 400, AccessDenied 403); services/iam/
@@ -194,6 +197,13 @@ class SnsError(ApiError):
     """An SNS error (query protocol): `code` such as InvalidParameter (400) or NotFound (404)."""
 
     code = "InvalidParameter"
+
+
+class S3Error(ApiError):
+    """An S3 error (rest-xml): AWS's code, message and status, and the extra elements S3 adds to its
+    <Error> document (BucketName, Key, Condition, ...), given as keyword arguments."""
+
+    code = "InvalidArgument"
 
 
 class IamError(ApiError):

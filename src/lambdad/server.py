@@ -67,6 +67,9 @@ from lambdad.services.iam.sts import Sts
 from lambdad.services.logs import authz as logs_authz
 from lambdad.services.logs import wire as logs_wire
 from lambdad.services.logs.function_logs import LogStore
+from lambdad.services.s3 import authz as s3_authz
+from lambdad.services.s3 import wire as s3_wire
+from lambdad.services.s3.service import S3Service
 from lambdad.services.sns import authz as sns_authz
 from lambdad.services.sns import wire as sns_wire
 from lambdad.services.sns.topics import SnsService
@@ -249,6 +252,12 @@ class Lambdad:
         router.add_anonymous("sns", sns_wire.anonymous)
         elbv2_service = elbv2_wire.build(elbv2, alb.can_invoke, elbv2_authz.hook(authorizer))
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
+        # S3: metadata in the store, object bytes under the data dir (services/s3/storage.py).
+        s3 = S3Service(store, data / "s3", clock)
+        if s3.swept_at_start:
+            log.info("s3: removed %d files of uploads that never completed", s3.swept_at_start)
+        router.add_service("s3", s3_wire.build(s3, s3_authz.hook(authorizer, s3), config.public_host),
+                           s3_wire.render_error)
         self._router = router
 
         # -- start ----------------------------------------------------------------------------
