@@ -69,6 +69,7 @@ from lambdad.services.logs import wire as logs_wire
 from lambdad.services.logs.function_logs import LogStore
 from lambdad.services.s3 import authz as s3_authz
 from lambdad.services.s3 import wire as s3_wire
+from lambdad.services.s3.notifications import Notifier
 from lambdad.services.s3.service import S3Service
 from lambdad.services.sns import authz as sns_authz
 from lambdad.services.sns import wire as sns_wire
@@ -254,6 +255,7 @@ class Lambdad:
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
         # S3: metadata in the store, object bytes under the data dir (services/s3/storage.py).
         s3 = S3Service(store, data / "s3", clock)
+        s3.notifier = Notifier(triggers, sqs, sns, clock)
         if s3.swept_at_start:
             log.info("s3: removed %d files of uploads that never completed", s3.swept_at_start)
         router.add_service("s3", s3_wire.build(s3, s3_authz.hook(authorizer, s3), config.public_host),

@@ -426,3 +426,152 @@ def test_tagging(s3: Any) -> None:
     assert s3.get_object_tagging(Bucket=name, Key="t")["TagSet"] == [{"Key": "c", "Value": "3"}]
     s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "team", "Value": "x"}]})
     assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == [{"Key": "team", "Value": "x"}]
+
+
+# -- event notifications ---------------------------------------------------------------------
+
+
+def _queue_for_s3(server: Server, bucket: str, allow: bool = True) -> tuple[str, str]:
+    sqs = server.client("sqs")
+    url = sqs.create_queue(QueueName=unique("s3q"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    if allow:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sqs:SendMessage",
+                "Resource": arn, "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}}}]})})
+    return url, arn
+
+
+def _messages(server: Server, url: str, count: int) -> list[dict[str, Any]]:
+    sqs = server.client("sqs")
+    found: list[dict[str, Any]] = []
+    for _ in range(20):
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            found.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        if len(found) >= count:
+            break
+    return found
+
+
+def test_notifications_to_sqs(s3_server: Server, s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    denied_url, denied_arn = _queue_for_s3(s3_server, name, allow=False)
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [
+            {"QueueArn": denied_arn, "Events": ["s3:ObjectCreated:*"]}]})
+    assert error_of(exc) == (400, "InvalidArgument")
+    assert exc.value.response["Error"]["Message"] == "Unable to validate the following destination configurations"
+    url, arn = _queue_for_s3(s3_server, name)
+    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [
+        {"Id": "created", "QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:Delete"],
+         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "in/"}, {"Name": "suffix", "Value": ".txt"}]}}}]})
+    test_event = _messages(s3_server, url, 1)
+    assert test_event[0]["Event"] == "s3:TestEvent" and test_event[0]["Bucket"] == name
+    got = s3.get_bucket_notification_configuration(Bucket=name)["QueueConfigurations"][0]
+    assert got["QueueArn"] == arn and got["Id"] == "created"
+    s3.put_object(Bucket=name, Key="in/a b.txt", Body=b"my_body_1")
+    s3.put_object(Bucket=name, Key="out/skip.txt", Body=b"x")  # filtered out by prefix
+    s3.put_object(Bucket=name, Key="in/skip.bin", Body=b"x")  # and by suffix
+    s3.copy_object(Bucket=name, Key="in/copy.txt", CopySource=f"{name}/in/a b.txt")
+    s3.delete_object(Bucket=name, Key="in/copy.txt")
+    records = [m["Records"][0] for m in _messages(s3_server, url, 3)]
+    assert [r["eventName"] for r in records] == ["ObjectCreated:Put", "ObjectCreated:Copy", "ObjectRemoved:Delete"]
+    put = records[0]
+    assert put["eventVersion"] == "2.1" and put["eventSource"] == "aws:s3" and put["awsRegion"] == REGION
+    assert put["s3"]["bucket"] == {"name": name, "ownerIdentity": put["s3"]["bucket"]["ownerIdentity"],
+                                   "arn": f"arn:aws:s3:::{name}"}
+    assert put["s3"]["object"]["key"] == "in/a+b.txt"
+    assert put["s3"]["object"]["size"] == 9
+    assert put["s3"]["object"]["eTag"] == hashlib.md5(b"my_body_1").hexdigest()
+    assert put["s3"]["configurationId"] == "created"
+    assert set(put) == {"eventVersion", "eventSource", "awsRegion", "eventTime", "eventName", "userIdentity",
+                        "requestParameters", "responseElements", "s3"}
+    assert records[1]["s3"]["object"]["sequencer"] > put["s3"]["object"]["sequencer"]
+    assert "size" not in records[2]["s3"]["object"]
+    from aws_lambda_powertools.utilities.data_classes import S3Event
+
+    event = S3Event({"Records": records})
+    assert next(iter(event.records)).s3.get_object.key == "in/a+b.txt"
+    assert event.object_key == "in/a b.txt"
+
+
+def test_notifications_to_sns(s3_server: Server, s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    sns = s3_server.client("sns")
+    topic = sns.create_topic(Name=unique("s3t"))["TopicArn"]
+    with pytest.raises(ClientError) as exc:  # the default topic policy does not let S3 publish
+        s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"TopicConfigurations": [
+            {"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]})
+    assert error_of(exc) == (400, "InvalidArgument")
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+                                                "Action": "sns:Publish", "Resource": topic}]}))
+    url, queue_arn = _queue_for_s3(s3_server, name, allow=False)
+    s3_server.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                                                "Action": "sqs:SendMessage", "Resource": queue_arn}]})})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"TopicConfigurations": [
+        {"TopicArn": topic, "Events": ["s3:ObjectCreated:Put"]}]})
+    s3.put_object(Bucket=name, Key="k", Body=b"v")
+    bodies = _messages(s3_server, url, 2)
+    assert bodies[0]["Event"] == "s3:TestEvent"
+    assert bodies[1]["Records"][0]["eventName"] == "ObjectCreated:Put"
+
+
+THUMBNAILER = '''
+import hashlib, os, urllib.parse
+import boto3
+
+s3 = boto3.client("s3")
+
+def handler(event, context):
+    record = event["Records"][0]
+    bucket = record["s3"]["bucket"]["name"]
+    key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
+    data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    derived = f"size={len(data)} sha256={hashlib.sha256(data).hexdigest()}"
+    s3.put_object(Bucket=bucket, Key="thumbnails/" + key.split("/", 1)[1] + ".txt", Body=derived.encode())
+    return derived
+'''
+
+
+def test_image_upload_triggers_function_that_writes_derived_object(s3_server: Server, s3: Any,
+                                                                     tmp_path: Path) -> None:
+    from tests.conftest import create_function, function_arn
+
+    lam = s3_server.client("lambda")
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    fn = create_function(lam, THUMBNAILER, Timeout=30)
+    config = {"LambdaFunctionConfigurations": [{
+        "LambdaFunctionArn": function_arn(fn), "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}}}]}
+    with pytest.raises(ClientError) as exc:  # the function's policy does not let S3 invoke it yet
+        s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=config)
+    assert error_of(exc) == (400, "InvalidArgument")
+    assert "Not authorized to invoke function" in exc.value.response["Error"]["ArgumentValue1"]
+    lam.add_permission(FunctionName=fn, StatementId="s3", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com", SourceArn=f"arn:aws:s3:::{name}", SourceAccount="000000000000")
+    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=config)
+    image = tmp_path / "cat photo.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(5000))
+    cli(s3_server, "s3", "cp", str(image), f"s3://{name}/uploads/cat photo.png")
+    expected = f"size={image.stat().st_size} sha256={hashlib.sha256(image.read_bytes()).hexdigest()}"
+    derived = None
+    for _ in range(100):
+        try:
+            derived = s3.get_object(Bucket=name, Key="thumbnails/cat photo.png.txt")["Body"].read().decode()
+            break
+        except ClientError:
+            import time
+
+            time.sleep(0.2)
+    assert derived == expected
+    # The function's own write is under thumbnails/: no notification, no loop.
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]] == [
+        "thumbnails/cat photo.png.txt", "uploads/cat photo.png"]

@@ -130,6 +130,9 @@ class RestXmlService:
     def match(self, request: ApiRequest) -> tuple[Route, list[str]]:
         query = request.query
         path = self.path_of(request)
+        # Deprecated operations share their successors' routes (PutBucketNotification and
+        # PutBucketNotificationConfiguration): the one with a handler wins.
+        unserved: tuple[Route, list[str]] | None = None
         for route in self.routes.get(request.method, ()):
             m = route.regex.fullmatch(path)
             if m is None:
@@ -140,7 +143,12 @@ class RestXmlService:
                 continue
             if any(h not in request.headers for h in route.required_headers):
                 continue
+            if route.handler is None:
+                unserved = unserved or (route, [unquote(g) for g in m.groups()])
+                continue
             return route, [unquote(g) for g in m.groups()]
+        if unserved is not None:
+            return unserved
         raise UnknownOperationException("The specified method is not allowed against this resource.")
 
     async def dispatch(self, request: ApiRequest) -> ApiResponse:

@@ -8,18 +8,15 @@ a deployment package named by S3Bucket/S3Key (`read_object`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 from lambdad.clock import Clock
 from lambdad.errors import S3Error
 from lambdad.services.s3.buckets import Bucket, Buckets
+from lambdad.services.s3.notifications import Notifier
 from lambdad.services.s3.objects import Objects, StoredObject
 from lambdad.services.s3.storage import ObjectFiles
 from lambdad.store import Store
-
-# (bucket, event name such as "ObjectCreated:Put", the object, who asked, their IP, request id)
-Notify = Callable[[Bucket, str, StoredObject, str, str, str], Callable[[], None] | None]
 
 
 def canonical_id(account: str) -> str:
@@ -36,9 +33,7 @@ class S3Service:
         self.objects = Objects(store, self.files, clock)
         swept = self.objects.sweep()
         self.swept_at_start = swept
-        # Set by the notifications module once it exists: the callable answers the work to do inside
-        # the object's commit (queueing the events durably), or None when nothing matches.
-        self.notify: Notify | None = None
+        self.notifier: Notifier | None = None  # set once the services it delivers to exist
 
     def delete_bucket(self, name: str) -> None:
         bucket = self.buckets.get(name)
@@ -47,11 +42,12 @@ class S3Service:
                           BucketName=name)
         self.buckets.delete(bucket.name)
 
-    def event(self, bucket: Bucket, name: str, obj: StoredObject, principal_id: str, ip: str,
-              request_id: str) -> Callable[[], None] | None:
-        if self.notify is None or not bucket.config.get("Notification"):
-            return None
-        return self.notify(bucket, name, obj, principal_id, ip, request_id)
+    async def emit(self, bucket: Bucket, name: str, obj: StoredObject, principal_id: str, ip: str,
+                   request_id: str) -> None:
+        """Tell the bucket's notification destinations that `obj` was created or removed (`name` is
+        S3's event name without "s3:", e.g. "ObjectCreated:Put")."""
+        if self.notifier is not None and bucket.config.get("Notification"):
+            await self.notifier.emit(bucket, name, obj, principal_id, ip, request_id)
 
     def read_object(self, account: str, bucket_name: str, key: str, version: str | None, limit: int) -> bytes:
         """A whole (small) object for the caller's account, as Lambda reads a package from S3: the

@@ -470,9 +470,7 @@ def _register(wire: S3Wire) -> None:
         if params.get("ChecksumAlgorithm"):
             meta["ChecksumAlgorithm"] = str(params["ChecksumAlgorithm"]).upper()
         obj = objects.commit(bucket, key, written, meta)
-        work = s3.event(bucket, "ObjectCreated:Put", obj, _principal_id(request), _ip(request), request.request_id)
-        if work is not None:
-            work()
+        await s3.emit(bucket, "ObjectCreated:Put", obj, _principal_id(request), _ip(request), request.request_id)
         out: dict[str, Any] = {"ETag": obj.etag}
         if bucket.versioning:
             out["VersionId"] = obj.version_id
@@ -525,9 +523,9 @@ def _register(wire: S3Wire) -> None:
     @svc.handler("DeleteObject")
     async def delete_object(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         bucket = buckets.get(params["Bucket"])
-        return _delete_one(request, bucket, params["Key"], params.get("VersionId"))
+        return await _delete_one(request, bucket, params["Key"], params.get("VersionId"))
 
-    def _delete_one(request: ApiRequest, bucket: Bucket, key: str, version: str | None) -> dict[str, Any]:
+    async def _delete_one(request: ApiRequest, bucket: Bucket, key: str, version: str | None) -> dict[str, Any]:
         gone = objects.delete(bucket, key, version)
         out: dict[str, Any] = {"StatusCode": 204}
         if gone is None:
@@ -538,9 +536,7 @@ def _register(wire: S3Wire) -> None:
             out["VersionId"] = gone.version_id
         event = "ObjectRemoved:DeleteMarkerCreated" if gone.delete_marker and gone.latest and version is None \
             else "ObjectRemoved:Delete"
-        work = s3.event(bucket, event, gone, _principal_id(request), _ip(request), request.request_id)
-        if work is not None:
-            work()
+        await s3.emit(bucket, event, gone, _principal_id(request), _ip(request), request.request_id)
         return out
 
     @svc.handler("DeleteObjects")
@@ -554,7 +550,7 @@ def _register(wire: S3Wire) -> None:
         deleted: list[dict[str, Any]] = []
         for item in items:
             key = str(item.get("Key", ""))
-            out = _delete_one(request, bucket, key, item.get("VersionId"))
+            out = await _delete_one(request, bucket, key, item.get("VersionId"))
             entry: dict[str, Any] = {"Key": key}
             if item.get("VersionId"):
                 entry["VersionId"] = item["VersionId"]
@@ -588,9 +584,7 @@ def _register(wire: S3Wire) -> None:
         if params.get("TaggingDirective") == "REPLACE":
             meta["Tags"] = _parse_tag_header(str(params.get("Tagging") or ""))
         obj = objects.copy(source, bucket, key, meta)
-        work = s3.event(bucket, "ObjectCreated:Copy", obj, _principal_id(request), _ip(request), request.request_id)
-        if work is not None:
-            work()
+        await s3.emit(bucket, "ObjectCreated:Copy", obj, _principal_id(request), _ip(request), request.request_id)
         out: dict[str, Any] = {"CopyObjectResult": {"ETag": obj.etag, "LastModified": obj.modified}}
         if source_bucket.versioning:
             out["CopySourceVersionId"] = source.version_id
@@ -787,10 +781,8 @@ def _register(wire: S3Wire) -> None:
         upload = objects.upload(bucket.name, params["Key"], str(params["UploadId"]))
         parts = (params.get("MultipartUpload") or {}).get("Parts") or []
         obj = await objects.complete(bucket, upload, parts)
-        work = s3.event(bucket, "ObjectCreated:CompleteMultipartUpload", obj, _principal_id(request), _ip(request),
+        await s3.emit(bucket, "ObjectCreated:CompleteMultipartUpload", obj, _principal_id(request), _ip(request),
                         request.request_id)
-        if work is not None:
-            work()
         host = request.headers.get("host", "localhost")
         out: dict[str, Any] = {"Location": f"http://{host}/{bucket.name}/{quote(obj.key)}", "Bucket": bucket.name,
                                "Key": obj.key, "ETag": obj.etag}
@@ -836,12 +828,17 @@ def _register(wire: S3Wire) -> None:
         bucket = buckets.get(params["Bucket"])
         return dict(bucket.config.get("Notification") or {})
 
-    del (list_buckets, create_bucket, head_bucket, delete_bucket, get_bucket_location, put_bucket_policy,
-         get_bucket_policy, delete_bucket_policy, put_bucket_versioning, get_bucket_versioning, put_bucket_tagging,
-         get_bucket_tagging, delete_bucket_tagging, put_object, get_object, head_object, delete_object,
-         delete_objects, copy_object, list_objects_v2, list_objects, list_object_versions, put_object_tagging,
-         get_object_tagging, delete_object_tagging, create_multipart_upload, upload_part, upload_part_copy,
-         complete_multipart_upload, abort_multipart_upload, list_parts, list_multipart_uploads, get_notification)
+    @svc.handler("PutBucketNotificationConfiguration")
+    async def put_notification(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        bucket = buckets.get(params["Bucket"])
+        config = params.get("NotificationConfiguration") or {}
+        if s3.notifier is None:
+            raise S3Error("Event notifications are not available on this server.", code="NotImplemented", status=501)
+        stored = await s3.notifier.configure(bucket, config, request.request_id, request.region,
+                                             bool(params.get("SkipDestinationValidation")))
+        buckets.set_config(bucket, "Notification", stored or None)
+        return {}
+
 
 
 __all__ = ["S3Wire", "bucket_from_host", "build", "render_error"]
