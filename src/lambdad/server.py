@@ -194,6 +194,11 @@ class Lambdad:
         triggers = Triggers(resolver, permissions, async_queue, config.region, config.account_id)
         sqs = SqsService(store, config)
         sns = SnsService(store, config, sqs, lambda_deliverer=triggers.deliver_sns)
+        # S3: metadata in the store, object bytes under the data dir (services/s3/storage.py).
+        s3 = S3Service(store, data / "s3", clock)
+        s3.notifier = Notifier(triggers, sqs, sns, clock)
+        if s3.swept_at_start:
+            log.info("s3: removed %d files of uploads that never completed", s3.swept_at_start)
 
         async def send_to_queue(account: str, queue_arn: str, body: str,
                                 attributes: dict[str, dict[str, str]]) -> None:
@@ -236,7 +241,7 @@ class Lambdad:
         backend = LambdaBackend(LambdaLimits(config.region, config.max_zip_bytes, config.max_unzipped_bytes),
                                 registry, resolver, versions, aliases, layers, tagging, permissions, function_urls,
                                 provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links,
-                                CodeStaging(registry, layers, workers), delivery_access)
+                                CodeStaging(registry, layers, workers, s3.read_object), delivery_access)
         router.add_service("lambda", lambda_api.build(backend, lambda_authz.hook(authorizer, registry, permissions,
                                                                                   config.region)))
         iam_service = iam_wire.build_iam(iam, iam_authz.iam(authorizer, iam))
@@ -253,11 +258,6 @@ class Lambdad:
         router.add_anonymous("sns", sns_wire.anonymous)
         elbv2_service = elbv2_wire.build(elbv2, alb.can_invoke, elbv2_authz.hook(authorizer))
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
-        # S3: metadata in the store, object bytes under the data dir (services/s3/storage.py).
-        s3 = S3Service(store, data / "s3", clock)
-        s3.notifier = Notifier(triggers, sqs, sns, clock)
-        if s3.swept_at_start:
-            log.info("s3: removed %d files of uploads that never completed", s3.swept_at_start)
         router.add_service("s3", s3_wire.build(s3, s3_authz.hook(authorizer, s3), config.public_host),
                            s3_wire.render_error)
         self._router = router

@@ -458,7 +458,7 @@ def _messages(server: Server, url: str, count: int) -> list[dict[str, Any]]:
 def test_notifications_to_sqs(s3_server: Server, s3: Any) -> None:
     name = bucket_name()
     s3.create_bucket(Bucket=name)
-    denied_url, denied_arn = _queue_for_s3(s3_server, name, allow=False)
+    _, denied_arn = _queue_for_s3(s3_server, name, allow=False)
     with pytest.raises(ClientError) as exc:
         s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [
             {"QueueArn": denied_arn, "Events": ["s3:ObjectCreated:*"]}]})
@@ -467,7 +467,8 @@ def test_notifications_to_sqs(s3_server: Server, s3: Any) -> None:
     url, arn = _queue_for_s3(s3_server, name)
     s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [
         {"Id": "created", "QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:Delete"],
-         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "in/"}, {"Name": "suffix", "Value": ".txt"}]}}}]})
+         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "in/"},
+                                            {"Name": "suffix", "Value": ".txt"}]}}}]})
     test_event = _messages(s3_server, url, 1)
     assert test_event[0]["Event"] == "s3:TestEvent" and test_event[0]["Bucket"] == name
     got = s3.get_bucket_notification_configuration(Bucket=name)["QueueConfigurations"][0]
@@ -575,3 +576,208 @@ def test_image_upload_triggers_function_that_writes_derived_object(s3_server: Se
     # The function's own write is under thumbnails/: no notification, no loop.
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]] == [
         "thumbnails/cat photo.png.txt", "uploads/cat photo.png"]
+
+
+# -- streamed uploads, durability, attacks ---------------------------------------------------
+
+
+def _signed_headers(server: Server, method: str, path: str, content_sha: str, extra: dict[str, str]) -> dict[str, str]:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method, f"{server.endpoint}{path}", headers={"X-Amz-Content-SHA256": content_sha, **extra})
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", REGION).add_auth(request)
+    return dict(request.headers.items())
+
+
+def _chunk_signer(headers: dict[str, str]) -> tuple[str, Any]:
+    import hmac
+
+    auth = headers["Authorization"]
+    seed = auth.rpartition("Signature=")[2]
+    date = headers["X-Amz-Date"]
+    scope = f"{date[:8]}/{REGION}/s3/aws4_request"
+    key = ("AWS4" + SECRET_KEY).encode()
+    for part in (date[:8], REGION, "s3", "aws4_request"):
+        key = hmac.digest(key, part.encode(), "sha256")
+    empty = hashlib.sha256(b"").hexdigest()
+
+    def sign(previous: str, data: bytes) -> str:
+        text = f"AWS4-HMAC-SHA256-PAYLOAD\n{date}\n{scope}\n{previous}\n{empty}\n{hashlib.sha256(data).hexdigest()}"
+        return hmac.digest(key, text.encode(), "sha256").hex()
+    return seed, sign
+
+
+def test_aws_chunked_signed_upload(s3_server: Server, s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    payload = os.urandom(200_000)
+    chunks = [payload[i:i + 65536] for i in range(0, len(payload), 65536)] + [b""]
+
+    def body(tamper: bool) -> tuple[dict[str, str], bytes]:
+        headers = _signed_headers(s3_server, "PUT", f"/{name}/chunked", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", {
+            "Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": str(len(payload))})
+        previous, sign = _chunk_signer(headers)
+        out = b""
+        for index, chunk in enumerate(chunks):
+            signature = sign(previous, chunk)
+            previous = signature
+            sent = chunk[:-1] + b"X" if tamper and index == 1 else chunk
+            out += f"{len(chunk):x};chunk-signature={signature}\r\n".encode() + sent + b"\r\n"
+        return headers, out
+
+    headers, data = body(tamper=False)
+    answer = httpx.put(f"{s3_server.endpoint}/{name}/chunked", content=data, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert s3.get_object(Bucket=name, Key="chunked")["Body"].read() == payload
+    headers, data = body(tamper=True)
+    answer = httpx.put(f"{s3_server.endpoint}/{name}/tampered", content=data, headers=headers)
+    assert answer.status_code == 403 and b"SignatureDoesNotMatch" in answer.content
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=name, Key="tampered")
+
+
+def test_unsigned_trailer_checksum_upload(s3_server: Server, s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    payload = b"trailing checksum body" * 100
+    crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
+    for given, status in ((crc, 200), ("AAAAAA==", 400)):
+        headers = _signed_headers(s3_server, "PUT", f"/{name}/t", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", {
+            "Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": str(len(payload)),
+            "X-Amz-Trailer": "x-amz-checksum-crc32"})
+        data = (f"{len(payload):x}\r\n".encode() + payload + b"\r\n0\r\n"
+                + f"x-amz-checksum-crc32:{given}\r\n\r\n".encode())
+        answer = httpx.put(f"{s3_server.endpoint}/{name}/t", content=data, headers=headers)
+        assert answer.status_code == status, answer.text
+    assert s3.get_object(Bucket=name, Key="t")["Body"].read() == payload
+
+
+def test_payload_hash_mismatch_is_refused(s3_server: Server, s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    headers = _signed_headers(s3_server, "PUT", f"/{name}/h", hashlib.sha256(b"signed").hexdigest(), {})
+    answer = httpx.put(f"{s3_server.endpoint}/{name}/h", content=b"swapped", headers=headers)
+    assert answer.status_code == 400 and b"XAmzContentSHA256Mismatch" in answer.content
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=name, Key="h")
+
+
+def test_another_accounts_bucket(s3_server: Server, s3: Any) -> None:
+    import sys
+
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+           "AWS_DEFAULT_REGION": REGION}
+    created = subprocess.run([sys.executable, "-m", "lambdad", "account", "create", unique("acct"), "--endpoint-url",
+                              s3_server.endpoint], env=env, capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    other = created.stdout.split("# account ", 1)[1].split(" ", 1)[0]
+    values = dict(line.split(" = ", 1) for line in created.stdout.splitlines() if " = " in line)
+    theirs = s3_server.client("s3", key=values["aws_access_key_id"], secret=values["aws_secret_access_key"])
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="mine", Body=b"secret")
+    assert name not in [b["Name"] for b in theirs.list_buckets()["Buckets"]]
+    for attempt in (lambda: theirs.get_object(Bucket=name, Key="mine"),
+                    lambda: theirs.put_object(Bucket=name, Key="theirs", Body=b"x"),
+                    lambda: theirs.list_objects_v2(Bucket=name),
+                    lambda: theirs.delete_bucket(Bucket=name)):
+        with pytest.raises(ClientError) as exc:
+            attempt()
+        assert error_of(exc) == (403, "AccessDenied")
+    with pytest.raises(ClientError) as exc:  # the name is taken across accounts
+        theirs.create_bucket(Bucket=name)
+    assert error_of(exc) == (409, "BucketAlreadyExists")
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"}, "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{name}/*"}]}))
+    assert theirs.get_object(Bucket=name, Key="mine")["Body"].read() == b"secret"
+    with pytest.raises(ClientError) as exc:
+        theirs.put_object(Bucket=name, Key="theirs", Body=b"x")
+    assert error_of(exc) == (403, "AccessDenied")
+
+
+def test_truncated_upload_stores_nothing(s3_server: Server, s3: Any) -> None:
+    import socket
+
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    headers = _signed_headers(s3_server, "PUT", f"/{name}/cut", "UNSIGNED-PAYLOAD", {"Content-Length": "100000"})
+    with socket.create_connection(("127.0.0.1", s3_server.port)) as sock:
+        head = f"PUT /{name}/cut HTTP/1.1\r\nHost: 127.0.0.1:{s3_server.port}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "host") + "\r\n"
+        sock.sendall(head.encode() + b"x" * 5000)
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=name, Key="cut")
+    assert error_of(exc)[0] == 404
+    assert list((s3_server.data_dir / "s3" / "tmp").iterdir()) == [] or wait_empty(s3_server.data_dir / "s3" / "tmp")
+
+
+def wait_empty(folder: Path) -> bool:
+    import time
+
+    for _ in range(50):
+        if not list(folder.iterdir()):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_kill_9_mid_upload_loses_nothing_acknowledged(fresh_server: Server) -> None:
+    import signal
+    import socket
+    import time
+
+    fresh_server.start()
+    s3 = fresh_server.client("s3")
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="kept", Body=b"acknowledged")
+    up = s3.create_multipart_upload(Bucket=name, Key="mp")["UploadId"]
+    part = s3.upload_part(Bucket=name, Key="mp", UploadId=up, PartNumber=1, Body=b"p" * 1000)["ETag"]
+    headers = _signed_headers(fresh_server, "PUT", f"/{name}/kept", "UNSIGNED-PAYLOAD",
+                              {"Content-Length": str(50_000_000)})
+    sock = socket.create_connection(("127.0.0.1", fresh_server.port))
+    head = f"PUT /{name}/kept HTTP/1.1\r\nHost: 127.0.0.1:{fresh_server.port}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "host") + "\r\n"
+    sock.sendall(head.encode())
+    for _ in range(20):
+        sock.sendall(b"y" * 1_000_000)
+    time.sleep(0.3)
+    assert list((fresh_server.data_dir / "s3" / "tmp").iterdir())  # the overwrite is in flight
+    fresh_server.stop(signal.SIGKILL)
+    sock.close()
+    fresh_server.start()
+    s3 = fresh_server.client("s3")
+    assert s3.get_object(Bucket=name, Key="kept")["Body"].read() == b"acknowledged"
+    assert list((fresh_server.data_dir / "s3" / "tmp").iterdir()) == []  # the half-written file is gone
+    done = s3.complete_multipart_upload(Bucket=name, Key="mp", UploadId=up,
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part}]})
+    assert done["ETag"].endswith('-1"')
+    assert s3.get_object(Bucket=name, Key="mp")["Body"].read() == b"p" * 1000
+
+
+def test_function_code_and_layer_from_s3(s3_server: Server, s3: Any) -> None:
+    from tests.conftest import ROLE, make_zip
+
+    lam = s3_server.client("lambda")
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="code/v1.zip", Body=make_zip({"app.py": "def handler(e, c):\n    return 'v1'\n"}))
+    s3.put_object(Bucket=name, Key="code/v2.zip", Body=make_zip({"app.py": "def handler(e, c):\n    return 'v2'\n"}))
+    fn = unique("s3code")
+    lam.create_function(FunctionName=fn, Runtime="python3.12", Handler="app.handler", Role=ROLE,
+                        Code={"S3Bucket": name, "S3Key": "code/v1.zip"})
+    lam.get_waiter("function_active_v2").wait(FunctionName=fn, WaiterConfig={"Delay": 0.2})
+    assert json.loads(lam.invoke(FunctionName=fn)["Payload"].read()) == "v1"
+    lam.update_function_code(FunctionName=fn, S3Bucket=name, S3Key="code/v2.zip")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn, WaiterConfig={"Delay": 0.2})
+    assert json.loads(lam.invoke(FunctionName=fn)["Payload"].read()) == "v2"
+    with pytest.raises(ClientError) as exc:
+        lam.update_function_code(FunctionName=fn, S3Bucket=name, S3Key="code/missing.zip")
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "NoSuchKey" in exc.value.response["Error"]["Message"]
+    s3.put_object(Bucket=name, Key="layer.zip", Body=make_zip({"python/shared.py": "VALUE = 42\n"}))
+    layer = lam.publish_layer_version(LayerName=unique("s3layer"), Content={"S3Bucket": name, "S3Key": "layer.zip"})
+    assert layer["Version"] == 1 and layer["Content"]["CodeSize"] > 0

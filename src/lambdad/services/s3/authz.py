@@ -67,7 +67,8 @@ def hook(authz: Authorizer, s3: S3Service) -> Authorize:
     def check(request: ApiRequest, action: str, bucket_name: str, key: str | None) -> None:
         principal = signer(request)
         resource = f"arn:aws:s3:::{bucket_name}" + (f"/{key}" if key is not None else "")
-        bucket = s3.buckets.find(bucket_name) if bucket_name else None
+        # A new bucket is created in the caller's account (a taken name is the domain's to refuse).
+        bucket = s3.buckets.find(bucket_name) if bucket_name and action != "s3:CreateBucket" else None
         owner = bucket.account if bucket is not None else principal.account
         request.action, request.resource = action, resource
         if principal.is_root and owner == principal.account:
