@@ -69,6 +69,7 @@ from lambdad.services.logs import wire as logs_wire
 from lambdad.services.logs.function_logs import LogStore
 from lambdad.services.s3 import authz as s3_authz
 from lambdad.services.s3 import wire as s3_wire
+from lambdad.services.s3.lifecycle import Lifecycle
 from lambdad.services.s3.notifications import Notifier
 from lambdad.services.s3.service import S3Service
 from lambdad.services.sns import authz as sns_authz
@@ -260,6 +261,8 @@ class Lambdad:
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
         router.add_service("s3", s3_wire.build(s3, s3_authz.hook(authorizer, s3), config.public_host),
                            s3_wire.render_error)
+        router.add_anonymous("s3", s3_wire.anonymous)
+        s3_lifecycle = Lifecycle(s3, clock)
         self._router = router
 
         # -- start ----------------------------------------------------------------------------
@@ -276,6 +279,7 @@ class Lambdad:
         supervisor.start("async-leases", async_queue.run_leases)
         supervisor.start("sqs-sweeper", sqs.run_sweeper)
         supervisor.start("sns-delivery", sns.run_delivery)
+        supervisor.start("s3-lifecycle", s3_lifecycle.run_sweeper)
         await alb.start()
         if config.demo:
             from lambdad.demo import ensure_demo_function

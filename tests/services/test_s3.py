@@ -781,3 +781,52 @@ def test_function_code_and_layer_from_s3(s3_server: Server, s3: Any) -> None:
     s3.put_object(Bucket=name, Key="layer.zip", Body=make_zip({"python/shared.py": "VALUE = 42\n"}))
     layer = lam.publish_layer_version(LayerName=unique("s3layer"), Content={"S3Bucket": name, "S3Key": "layer.zip"})
     assert layer["Version"] == 1 and layer["Content"]["CodeSize"] > 0
+
+
+def test_cors_configuration_and_preflight(s3_server: Server, s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    url = f"{s3_server.endpoint}/{name}/k"
+    preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT"}
+    answer = httpx.options(url, headers=preflight)
+    assert answer.status_code == 403 and b"<Code>AccessForbidden</Code>" in answer.content
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_cors(Bucket=name)
+    assert error_of(exc) == (404, "NoSuchCORSConfiguration")
+    s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [{
+        "AllowedOrigins": ["https://*.example.com"], "AllowedMethods": ["GET", "PUT"],
+        "AllowedHeaders": ["Content-*"], "MaxAgeSeconds": 300, "ExposeHeaders": ["ETag"]}]})
+    assert s3.get_bucket_cors(Bucket=name)["CORSRules"][0]["MaxAgeSeconds"] == 300
+    answer = httpx.options(url, headers={**preflight, "Access-Control-Request-Headers": "content-type"})
+    assert answer.status_code == 200
+    assert answer.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert answer.headers["access-control-max-age"] == "300"
+    assert httpx.options(url, headers={**preflight, "Origin": "https://evil.test"}).status_code == 403
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest("GET", url, headers={"Origin": "https://app.example.com"})
+    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", REGION).add_auth(request)
+    got = httpx.get(url, headers=dict(request.headers.items()))
+    assert got.status_code == 200 and got.headers["access-control-expose-headers"] == "ETag"
+    s3.delete_bucket_cors(Bucket=name)
+    assert httpx.options(url, headers=preflight).status_code == 403
+
+
+def test_lifecycle_configuration(s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_lifecycle_configuration(Bucket=name)
+    assert error_of(exc) == (404, "NoSuchLifecycleConfiguration")
+    s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
+        {"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 7}}]})
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+    assert rules[0]["ID"] == "tmp" and rules[0]["Expiration"]["Days"] == 7
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
+            {"ID": "bad", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 0}}]})
+    assert error_of(exc) == (400, "InvalidArgument")
+    s3.delete_bucket_lifecycle(Bucket=name)

@@ -84,6 +84,9 @@ class Buckets:
             raise no_such_bucket(name)
         return bucket
 
+    def all(self) -> list[Bucket]:
+        return list(self._by_name.values())
+
     def list(self, account: str) -> list[Bucket]:
         return sorted((b for b in self._by_name.values() if b.account == account), key=lambda b: b.name)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -17,6 +18,7 @@ from lambdad.auth.policy import PolicyError, validate_policy_document
 from lambdad.errors import ApiError, AuthError, S3Error
 from lambdad.services.s3 import checksums
 from lambdad.services.s3.buckets import Bucket
+from lambdad.services.s3.lifecycle import check_rules
 from lambdad.services.s3.objects import CONTENT_HEADERS, MAX_PARTS, MAX_PUT, StoredObject, Upload
 from lambdad.services.s3.service import S3Service, canonical_id
 from lambdad.services.s3.storage import Written
@@ -122,10 +124,92 @@ class S3Wire:
         return "/" + quote(bucket) + (request.raw_path if request.raw_path != "/" else "")
 
     async def dispatch(self, request: ApiRequest) -> ApiResponse:
-        response = await self.codec.dispatch(request)
+        if request.method == "OPTIONS":
+            response = self._preflight(request)
+        else:
+            response = await self.codec.dispatch(request)
+            self._cors(request, response)
         response.headers.append((b"x-amz-request-id", request.request_id.encode()))
         response.headers.append((b"x-amz-id-2", _host_id(request).encode()))
         return response
+
+
+    # -- CORS (S3 User Guide, "Using cross-origin resource sharing") ----------------------------
+    def _bucket_of(self, request: ApiRequest) -> Bucket | None:
+        name = unquote(self._path(request).lstrip("/").partition("/")[0])
+        return self.s3.buckets.find(name) if name else None
+
+    def _preflight(self, request: ApiRequest) -> ApiResponse:
+        origin = request.headers.get("origin")
+        method = request.headers.get("access-control-request-method")
+        if not origin or not method:
+            raise S3Error("Insufficient information. Origin request header needed.", code="BadRequest")
+        bucket = self._bucket_of(request)
+        if bucket is None:
+            raise S3Error("The specified bucket does not exist", code="NoSuchBucket", status=404)
+        rules = bucket.config.get("Cors")
+        if not rules:
+            raise S3Error("CORSResponse: CORS is not enabled for this bucket.", code="AccessForbidden", status=403)
+        wanted = [h.strip() for h in request.headers.get("access-control-request-headers", "").split(",") if h.strip()]
+        rule = cors_rule(rules, origin, method, wanted)
+        if rule is None:
+            raise S3Error("CORSResponse: This CORS request is not allowed. This is usually because the evalution of "
+                          "Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers "
+                          "are not whitelisted by the resource's CORS spec.", code="AccessForbidden", status=403)
+        headers = _cors_headers(rule, origin)
+        headers.append((b"access-control-allow-methods", ", ".join(rule["AllowedMethods"]).encode()))
+        if wanted:
+            headers.append((b"access-control-allow-headers", ", ".join(wanted).encode()))
+        if rule.get("MaxAgeSeconds") is not None:
+            headers.append((b"access-control-max-age", str(rule["MaxAgeSeconds"]).encode()))
+        return ApiResponse(200, b"", headers)
+
+    def _cors(self, request: ApiRequest, response: ApiResponse) -> None:
+        origin = request.headers.get("origin")
+        if not origin:
+            return
+        bucket = self._bucket_of(request)
+        rules = bucket.config.get("Cors") if bucket is not None else None
+        if not rules:
+            return
+        rule = cors_rule(rules, origin, request.method, [])
+        if rule is not None:
+            response.headers.extend(_cors_headers(rule, origin))
+
+
+def _wildcard(pattern: str, value: str, *, fold: bool = False) -> bool:
+    if fold:
+        pattern, value = pattern.lower(), value.lower()
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), value) is not None
+
+
+def cors_rule(rules: list[dict[str, Any]], origin: str, method: str, headers: list[str]) -> dict[str, Any] | None:
+    """The first CORS rule allowing this origin, method and request headers (S3 takes the first match)."""
+    for rule in rules:
+        if method not in rule.get("AllowedMethods", []):
+            continue
+        if not any(_wildcard(o, origin) for o in rule.get("AllowedOrigins", [])):
+            continue
+        allowed = rule.get("AllowedHeaders") or []
+        if all(any(_wildcard(a, h, fold=True) for a in allowed) for h in headers):
+            return rule
+    return None
+
+
+def _cors_headers(rule: dict[str, Any], origin: str) -> list[tuple[bytes, bytes]]:
+    allow = "*" if "*" in rule.get("AllowedOrigins", []) else origin
+    out = [(b"access-control-allow-origin", allow.encode()), (b"vary", b"Origin, Access-Control-Request-Headers, "
+                                                                       b"Access-Control-Request-Method")]
+    if allow != "*":
+        out.append((b"access-control-allow-credentials", b"true"))
+    if rule.get("ExposeHeaders"):
+        out.append((b"access-control-expose-headers", ", ".join(rule["ExposeHeaders"]).encode()))
+    return out
+
+
+def anonymous(request: ApiRequest) -> bool:
+    """Unsigned requests S3 serves: CORS preflights (browsers never sign them)."""
+    return request.method == "OPTIONS" and "origin" in request.headers
 
 
 def build(s3: S3Service, authorize: Authorize | None, public_host: str = "localhost") -> S3Wire:
@@ -822,6 +906,57 @@ def _register(wire: S3Wire) -> None:
         return {"Bucket": bucket.name, "Prefix": prefix, "MaxUploads": 1000, "IsTruncated": False,
                 "Uploads": [_upload_out(bucket, u) for u in uploads]}
 
+    # -- CORS and lifecycle -----------------------------------------------------------------
+    @svc.handler("PutBucketCors")
+    async def put_bucket_cors(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        bucket = buckets.get(params["Bucket"])
+        rules = (params.get("CORSConfiguration") or {}).get("CORSRules") or []
+        if not rules or len(rules) > 100 or any(not r.get("AllowedMethods") or not r.get("AllowedOrigins")
+                                                for r in rules):
+            raise S3Error("The XML you provided was not well-formed or did not validate against our published "
+                          "schema", code="MalformedXML")
+        for rule in rules:
+            for method in rule["AllowedMethods"]:
+                if method not in ("GET", "PUT", "POST", "DELETE", "HEAD"):
+                    raise S3Error(f"Found unsupported HTTP method in CORS config. Unsupported method is {method}",
+                                  code="InvalidRequest")
+        buckets.set_config(bucket, "Cors", rules)
+        return {}
+
+    @svc.handler("GetBucketCors")
+    async def get_bucket_cors(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        bucket = buckets.get(params["Bucket"])
+        rules = bucket.config.get("Cors")
+        if not rules:
+            raise S3Error("The CORS configuration does not exist", code="NoSuchCORSConfiguration", status=404,
+                          BucketName=bucket.name)
+        return {"CORSRules": rules}
+
+    @svc.handler("DeleteBucketCors")
+    async def delete_bucket_cors(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        buckets.set_config(buckets.get(params["Bucket"]), "Cors", None)
+        return {}
+
+    @svc.handler("PutBucketLifecycleConfiguration")
+    async def put_lifecycle(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        bucket = buckets.get(params["Bucket"])
+        buckets.set_config(bucket, "Lifecycle", check_rules(params.get("LifecycleConfiguration") or {}))
+        return {}
+
+    @svc.handler("GetBucketLifecycleConfiguration")
+    async def get_lifecycle(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        bucket = buckets.get(params["Bucket"])
+        rules = bucket.config.get("Lifecycle")
+        if not rules:
+            raise S3Error("The lifecycle configuration does not exist", code="NoSuchLifecycleConfiguration",
+                          status=404, BucketName=bucket.name)
+        return {"Rules": rules}
+
+    @svc.handler("DeleteBucketLifecycle")
+    async def delete_lifecycle(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        buckets.set_config(buckets.get(params["Bucket"]), "Lifecycle", None)
+        return {"StatusCode": 204}
+
     # -- notifications ----------------------------------------------------------------------
     @svc.handler("GetBucketNotificationConfiguration")
     async def get_notification(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
@@ -841,4 +976,4 @@ def _register(wire: S3Wire) -> None:
 
 
 
-__all__ = ["S3Wire", "bucket_from_host", "build", "render_error"]
+__all__ = ["S3Wire", "anonymous", "bucket_from_host", "build", "cors_rule", "render_error"]
