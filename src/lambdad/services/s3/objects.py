@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS s3_objects (
     file TEXT NOT NULL,
     meta TEXT NOT NULL,
     seq BIGINT NOT NULL,
+    data BLOB,
     PRIMARY KEY (bucket, key, version_id)
 );
 CREATE INDEX IF NOT EXISTS s3_objects_listing ON s3_objects (bucket, latest, key);
@@ -61,6 +62,9 @@ CREATE TABLE IF NOT EXISTS s3_parts (
 MAX_PUT = 5 * 1024 ** 3  # a single PUT (and a part) carries at most 5 GiB
 MIN_PART = 5 * 1024 * 1024  # every part but the last is at least 5 MiB
 MAX_PARTS = 10000
+# Bodies up to this size live in their metadata row (one commit, no file): most objects of most
+# buckets are small, and a file costs two more fsyncs (measured: benchmarks/scenarios/s3.py).
+INLINE_MAX = 64 * 1024
 # The content headers an object keeps and answers with (besides its user metadata).
 CONTENT_HEADERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl",
                    "Expires", "WebsiteRedirectLocation")
@@ -76,9 +80,10 @@ class StoredObject:
     size: int
     etag: str  # quoted, as S3 shows it
     modified: float
-    file: str
+    file: str  # "" when the bytes are in the row (or there are none: a delete marker)
     meta: dict[str, Any] = field(default_factory=dict)  # content headers, Metadata, Checksums, PartsCount, Tags
     seq: int = 0
+    data: bytes | None = None  # inline bytes being committed (not loaded by reads: see `body`)
 
     @property
     def checksums(self) -> dict[str, str]:
@@ -194,15 +199,40 @@ class Objects:
         return [_row(r) for r in rows if r["key"].startswith(prefix)][:max_keys]
 
     # -- writing ----------------------------------------------------------------------------
-    async def receive(self, body: AsyncIterator[bytes], algorithms: Iterable[str]) -> Written:
-        return await self.files.write(body, algorithms)
+    async def receive(self, body: AsyncIterator[bytes], algorithms: Iterable[str], *, inline: bool = True
+                      ) -> Written:
+        return await self.files.write(body, algorithms, inline_max=INLINE_MAX if inline else 0)
+
+    def inline_bytes(self, obj: StoredObject) -> bytes:
+        row = self.store.one("SELECT data FROM s3_objects WHERE bucket = ? AND key = ? AND version_id = ?",
+                             (obj.bucket, obj.key, obj.version_id))
+        return bytes(row["data"] or b"") if row is not None else b""
+
+    def body(self, obj: StoredObject, start: int, length: int) -> AsyncIterator[bytes]:
+        """`length` bytes of the object from `start`, from its file (opened now: a later overwrite
+        or delete does not change what this reads) or its row."""
+        if obj.file:
+            return self.files.read(self.files.open(obj.file), start, length)
+        data = self.inline_bytes(obj)[start:start + length]
+
+        async def once() -> AsyncIterator[bytes]:
+            if data:
+                yield data
+        return once()
+
+    def read_all(self, obj: StoredObject) -> bytes:
+        if not obj.file:
+            return self.inline_bytes(obj)
+        with open(self.files.path(obj.file), "rb") as f:
+            return f.read()
 
     def commit(self, bucket: Bucket, key: str, written: Written, meta: dict[str, Any], *, etag: str | None = None,
                after: Callable[[], None] | None = None) -> StoredObject:
         """Make a received body the key's current version; `after` runs inside the same transaction
         (a notification accepted durably with the object)."""
         obj = StoredObject(bucket.name, key, self._version_for(bucket), True, False, written.size,
-                           etag or f'"{written.md5.hex()}"', self.clock.time(), written.name, meta)
+                           etag or f'"{written.md5.hex()}"', self.clock.time(), written.name, meta,
+                           data=written.data)
         return self._commit(bucket, obj, after)
 
     def put_marker(self, bucket: Bucket, key: str) -> StoredObject:
@@ -224,15 +254,16 @@ class Objects:
             self.store.execute("UPDATE s3_objects SET latest = 0 WHERE bucket = ? AND key = ? AND latest = 1",
                                (obj.bucket, obj.key))
             self.store.execute(
-                f"INSERT INTO s3_objects ({_COLUMNS}) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO s3_objects ({_COLUMNS}, data) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (bucket, key, version_id) DO UPDATE SET latest = 1, "
                 "delete_marker = excluded.delete_marker, "
                 "size = excluded.size, etag = excluded.etag, modified = excluded.modified, file = excluded.file, "
-                "meta = excluded.meta, seq = excluded.seq",
+                "meta = excluded.meta, seq = excluded.seq, data = excluded.data",
                 (obj.bucket, obj.key, obj.version_id, int(obj.delete_marker), obj.size, obj.etag, obj.modified,
-                 obj.file, json.dumps(obj.meta), obj.seq))
+                 obj.file, json.dumps(obj.meta), obj.seq, obj.data))
             if after is not None:
                 after()
+        obj.data = None  # committed: reads take it from the row
         for name in replaced:
             if name != obj.file:
                 self.files.remove(name)
@@ -264,13 +295,14 @@ class Objects:
 
     def copy(self, source: StoredObject, bucket: Bucket, key: str, meta: dict[str, Any],
              after: Callable[[], None] | None = None) -> StoredObject:
-        name = self.files.link(source.file)
+        name, data = (self.files.link(source.file), None) if source.file else ("", self.inline_bytes(source))
         obj = StoredObject(bucket.name, key, self._version_for(bucket), True, False, source.size, source.etag,
-                           self.clock.time(), name, meta)
+                           self.clock.time(), name, meta, data=data)
         try:
             return self._commit(bucket, obj, after)
         except BaseException:
-            self.files.remove(name)
+            if name:
+                self.files.remove(name)
             raise
 
     # -- multipart --------------------------------------------------------------------------

@@ -58,5 +58,4 @@ class S3Service:
         obj = self.objects.head(bucket_name, key, version)
         if obj.size > limit:
             raise S3Error(f"The object is larger than {limit} bytes", code="EntityTooLarge")
-        with open(self.files.path(obj.file), "rb") as f:
-            return f.read()
+        return self.objects.read_all(obj)

@@ -27,10 +27,11 @@ READ_CHUNK = 1024 * 1024
 class Written:
     """A body stored under `name`, and what was computed as it streamed in."""
 
-    name: str
+    name: str  # "" for a body small enough to be kept in its metadata row (`data`)
     size: int
     md5: bytes
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64
+    data: bytes | None = None
 
 
 class ObjectFiles:
@@ -44,16 +45,34 @@ class ObjectFiles:
     def path(self, name: str) -> Path:
         return self.objects / name[:2] / name
 
-    async def write(self, chunks: AsyncIterator[bytes], algorithms: Iterable[str] = ()) -> Written:
-        """Store a body; the chunks' iterator raising (a bad signature, a client gone) leaves nothing."""
-        name = uuid.uuid4().hex
-        temp = self.tmp / f"{name}.part"
+    async def write(self, chunks: AsyncIterator[bytes], algorithms: Iterable[str] = (), *,
+                    inline_max: int = 0) -> Written:
+        """Store a body; the chunks' iterator raising (a bad signature, a client gone) leaves nothing.
+        A body of at most `inline_max` bytes is answered in memory (`Written.data`), for its metadata
+        row: one commit makes it durable, where a file costs a file and a directory fsync more."""
         md5 = hashlib.md5(usedforsecurity=False)
         sums = {alg: checksums.hasher(alg) for alg in algorithms}
         size = 0
+        head: list[bytes] = []
+        async for chunk in chunks:
+            size += len(chunk)
+            md5.update(chunk)
+            for h in sums.values():
+                h.update(chunk)
+            head.append(chunk)
+            if size > inline_max:
+                break
+        else:
+            return Written("", size, md5.digest(), {alg: h.b64() for alg, h in sums.items()}, b"".join(head))
+        name = uuid.uuid4().hex
+        temp = self.tmp / f"{name}.part"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             try:
+                for chunk in head:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
                 async for chunk in chunks:
                     size += len(chunk)
                     md5.update(chunk)
@@ -122,6 +141,8 @@ class ObjectFiles:
         return new
 
     def remove(self, name: str) -> None:
+        if not name:  # the bytes were in the row
+            return
         try:
             self.path(name).unlink()
         except FileNotFoundError:

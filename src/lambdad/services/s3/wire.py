@@ -277,7 +277,7 @@ def _requested_algorithms(request: ApiRequest, params: dict[str, Any]) -> list[s
     return sorted(wanted)
 
 
-async def _receive(s3: S3Service, request: ApiRequest, params: dict[str, Any]) -> Written:
+async def _receive(s3: S3Service, request: ApiRequest, params: dict[str, Any], *, inline: bool = True) -> Written:
     """The request's body stored (not yet visible), checked against Content-MD5, the declared length
     and the checksums the client sent (in headers or an aws-chunked trailer)."""
     stream = request.stream or StreamedBody.of_bytes(request.body, request.headers)
@@ -288,7 +288,7 @@ async def _receive(s3: S3Service, request: ApiRequest, params: dict[str, Any]) -
         raise S3Error("Your proposed upload exceeds the maximum allowed size", code="EntityTooLarge",
                       ProposedSize=declared, MaxSizeAllowed=MAX_PUT)
     algorithms = _requested_algorithms(request, params)
-    written = await s3.objects.receive(stream.chunks(_RAW_LIMIT), algorithms)
+    written = await s3.objects.receive(stream.chunks(_RAW_LIMIT), algorithms, inline=inline)
     try:
         if declared is not None and written.size != declared:
             raise S3Error("You did not provide the number of bytes specified by the Content-Length HTTP header.",
@@ -600,8 +600,7 @@ def _register(wire: S3Wire) -> None:
         response.length = length
         response.headers = [(k, v) for k, v in response.headers if k != b"content-length"]
         if with_body and length:
-            fd = s3.files.open(obj.file)
-            response.stream = s3.files.read(fd, start, length)
+            response.stream = objects.body(obj, start, length)
         return response
 
     @svc.handler("DeleteObject")
@@ -830,7 +829,7 @@ def _register(wire: S3Wire) -> None:
         bucket = buckets.get(params["Bucket"])
         upload = objects.upload(bucket.name, params["Key"], str(params["UploadId"]))
         number = _part_number(params)
-        written = await _receive(s3, request, params)
+        written = await _receive(s3, request, params, inline=False)  # parts are concatenated as files
         try:
             objects.upload(bucket.name, params["Key"], upload.upload_id)  # still there after the upload
         except S3Error:
@@ -854,8 +853,7 @@ def _register(wire: S3Wire) -> None:
             span = _range(str(params["CopySourceRange"]), source.size)
             if span is not None:
                 start, length = span[0], span[1] - span[0] + 1
-        fd = s3.files.open(source.file)
-        written = await objects.receive(s3.files.read(fd, start, length), ())
+        written = await objects.receive(objects.body(source, start, length), (), inline=False)
         etag = objects.put_part(upload, number, written)
         return {"CopyPartResult": {"ETag": etag, "LastModified": s3.clock.time()}}
 
