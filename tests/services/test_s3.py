@@ -830,3 +830,46 @@ def test_lifecycle_configuration(s3: Any) -> None:
             {"ID": "bad", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 0}}]})
     assert error_of(exc) == (400, "InvalidArgument")
     s3.delete_bucket_lifecycle(Bucket=name)
+
+
+def test_slow_upload_is_cut_off_and_stores_nothing(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    from tests.conftest import free_port, server_env
+
+    srv = Server(tmp_path / "data", free_port(), server_env(LAMBDAD_REQUEST_READ_TIMEOUT="1"))
+    srv.start()
+    try:
+        s3 = srv.client("s3")
+        name = bucket_name()
+        s3.create_bucket(Bucket=name)
+        headers = _signed_headers(srv, "PUT", f"/{name}/slow", "UNSIGNED-PAYLOAD", {"Content-Length": "1000000"})
+        with socket.create_connection(("127.0.0.1", srv.port)) as sock:
+            head = f"PUT /{name}/slow HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n" + "".join(
+                f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "host") + "\r\n"
+            sock.sendall(head.encode() + b"z" * 100_000)
+            time.sleep(2.5)  # longer than the read timeout without a byte
+            sock.settimeout(5)
+            assert sock.recv(100) == b""  # the server hung up
+        with pytest.raises(ClientError) as exc:
+            s3.head_object(Bucket=name, Key="slow")
+        assert error_of(exc)[0] == 404
+        assert wait_empty(srv.data_dir / "s3" / "tmp")
+        s3.put_object(Bucket=name, Key="after", Body=b"still serving")
+    finally:
+        srv.stop()
+
+
+def test_upload_part_copy(s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    source = os.urandom(6 * 1024 * 1024)
+    s3.put_object(Bucket=name, Key="src", Body=source)
+    uid = s3.create_multipart_upload(Bucket=name, Key="dst")["UploadId"]
+    first = s3.upload_part_copy(Bucket=name, Key="dst", UploadId=uid, PartNumber=1, CopySource=f"{name}/src",
+                                CopySourceRange=f"bytes=0-{5 * 1024 * 1024 - 1}")["CopyPartResult"]["ETag"]
+    second = s3.upload_part(Bucket=name, Key="dst", UploadId=uid, PartNumber=2, Body=b"end")["ETag"]
+    s3.complete_multipart_upload(Bucket=name, Key="dst", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": second}]})
+    assert s3.get_object(Bucket=name, Key="dst")["Body"].read() == source[:5 * 1024 * 1024] + b"end"
