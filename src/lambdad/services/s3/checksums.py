@@ -1,7 +1,9 @@
 """S3's flexible checksums (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) and the MD5 behind ETags.
 
 Each is computed incrementally as an object streams in; S3 shows them base64-encoded (big-endian for
-the CRCs). CRC32C and CRC64NVME come from awscrt, the AWS common runtime botocore itself uses for them.
+the CRCs). CRC32C comes from google-crc32c (C). CRC64NVME is table-driven Python here: awscrt has it
+in C, but installing awscrt makes botocore sign every request with the CRT's signer instead of its own
+(in the server's process and in every client's), so it is not a dependency.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import zlib
 from typing import Protocol
 
-from awscrt import checksums as crt
+import google_crc32c
 
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 
@@ -32,9 +34,9 @@ class _Crc:
         if self.name == "CRC32":
             self.value = zlib.crc32(data, self.value)
         elif self.name == "CRC32C":
-            self.value = crt.crc32c(data, self.value)
+            self.value = google_crc32c.extend(self.value, data)
         else:
-            self.value = crt.crc64nvme(data, self.value)
+            self.value = crc64nvme(data, self.value)
 
     def b64(self) -> str:
         return base64.b64encode(self.value.to_bytes(self.width, "big")).decode()
@@ -49,6 +51,30 @@ class _Sha:
 
     def b64(self) -> str:
         return base64.b64encode(self.h.digest()).decode()
+
+
+def _crc64_table() -> list[int]:
+    poly = 0x9A6C9329AC4BC9B5  # the NVMe polynomial, reflected
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC64 = _crc64_table()
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+def crc64nvme(data: bytes, previous: int = 0) -> int:
+    """CRC-64/NVME of `data`, continuing from the finished value `previous`."""
+    crc = previous ^ _MASK64
+    table = _CRC64
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ _MASK64
 
 
 def hasher(algorithm: str) -> Hasher:
