@@ -49,6 +49,9 @@
     ├── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns/topics.py
     ├── EventsError                   EventBridge and EventBridge Scheduler errors (JSON protocol: ValidationException,
     │                                 ResourceNotFoundException, InvalidEventPatternException, ...); services/events/
+    ├── S3Error                       S3 errors (NoSuchBucket 404, NoSuchKey 404, BucketAlreadyExists 409,
+    │                                 InvalidArgument 400, AccessDenied 403, ...); `extra` becomes child
+    │                                 elements of S3's <Error> (BucketName, Key, ...); services/s3/
     └── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
                                       MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
                                       ValidationError 400, AccessDenied 403); services/iam/
@@ -211,6 +214,11 @@ class EventsError(ApiError):
     (the Scheduler's rest-json errors pass their own status: 404, 409)."""
 
     code = "ValidationException"
+class S3Error(ApiError):
+    """An S3 error (rest-xml): AWS's code, message and status, and the extra elements S3 adds to its
+    <Error> document (BucketName, Key, Condition, ...), given as keyword arguments."""
+
+    code = "InvalidArgument"
 
 
 class IamError(ApiError):

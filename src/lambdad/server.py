@@ -77,6 +77,11 @@ from lambdad.services.logs.function_logs import LogStore
 from lambdad.services.scheduler import authz as scheduler_authz
 from lambdad.services.scheduler import wire as scheduler_wire
 from lambdad.services.scheduler.schedules import Scheduler
+from lambdad.services.s3 import authz as s3_authz
+from lambdad.services.s3 import wire as s3_wire
+from lambdad.services.s3.lifecycle import Lifecycle
+from lambdad.services.s3.notifications import Notifier
+from lambdad.services.s3.service import S3Service
 from lambdad.services.sns import authz as sns_authz
 from lambdad.services.sns import wire as sns_wire
 from lambdad.services.sns.topics import SnsService
@@ -200,6 +205,11 @@ class Lambdad:
         triggers = Triggers(resolver, permissions, async_queue, config.region, config.account_id)
         sqs = SqsService(store, config)
         sns = SnsService(store, config, sqs, lambda_deliverer=triggers.deliver_sns)
+        # S3: metadata in the store, object bytes under the data dir (services/s3/storage.py).
+        s3 = S3Service(store, data / "s3", clock)
+        s3.notifier = Notifier(triggers, sqs, sns, clock)
+        if s3.swept_at_start:
+            log.info("s3: removed %d files of uploads that never completed", s3.swept_at_start)
 
         async def send_to_queue(account: str, queue_arn: str, body: str,
                                 attributes: dict[str, dict[str, str]]) -> None:
@@ -278,7 +288,7 @@ class Lambdad:
         backend = LambdaBackend(LambdaLimits(config.region, config.max_zip_bytes, config.max_unzipped_bytes),
                                 registry, resolver, versions, aliases, layers, tagging, permissions, function_urls,
                                 provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links,
-                                CodeStaging(registry, layers, workers), delivery_access,
+                                CodeStaging(registry, layers, workers, s3.read_object), delivery_access,
                                 mappings=mappings, mapping_engine=mapping_engine)
         router.add_service("lambda", lambda_api.build(backend, lambda_authz.hook(authorizer, registry, permissions,
                                                                                   config.region)))
@@ -300,6 +310,10 @@ class Lambdad:
         router.add_service("events", events_wire.build(eventbridge, events_authz.hook(authorizer, eventbridge)),
                            json_render_error)
         router.add_service("scheduler", scheduler_wire.build(scheduler, scheduler_authz.hook(authorizer)))
+        router.add_service("s3", s3_wire.build(s3, s3_authz.hook(authorizer, s3), config.public_host),
+                           s3_wire.render_error)
+        router.add_anonymous("s3", s3_wire.anonymous)
+        s3_lifecycle = Lifecycle(s3, clock)
         self._router = router
 
         # -- start ----------------------------------------------------------------------------
@@ -320,6 +334,7 @@ class Lambdad:
         supervisor.start("events-schedules", eventbridge.run_schedules)
         supervisor.start("scheduler", scheduler.run_schedules)
         supervisor.start("event-source-mappings", mapping_engine.run_engine)
+        supervisor.start("s3-lifecycle", s3_lifecycle.run_sweeper)
         await alb.start()
         if config.demo:
             from lambdad.demo import ensure_demo_function

@@ -292,8 +292,14 @@ def test_content_sha256_header_must_match_body() -> None:
     expect_error(wire, "XAmzContentSHA256Mismatch", status=400)
 
 
-def test_unverifiable_streaming_payload_is_refused() -> None:
-    wire = sign("s3", "PUT", f"{ENDPOINT}/b/k", headers={"X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"})
+def test_streaming_payload_is_s3s_and_checked_chunk_by_chunk() -> None:
+    # S3: the header signature covers the mode; api/streaming.py then checks every chunk's signature.
+    mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    wire = sign("s3", "PUT", f"{ENDPOINT}/b/k", headers={"X-Amz-Content-SHA256": mode})
+    pending = sigv4.begin(wire.method, wire.path, wire.query, wire.headers, lookup)
+    assert pending.verified and pending.streaming == mode
+    # Another service has no chunk decoder: the mode is refused there.
+    wire = sign("lambda", "POST", f"{ENDPOINT}/p", headers={"X-Amz-Content-SHA256": mode})
     expect_error(wire, "NotImplemented", status=501)
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lambdad.api import refusals
 from lambdad.api.base import ApiRequest, ApiResponse, Service, json_error
 from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, RequestBody, Spool, SpoolFull
+from lambdad.api.streaming import StreamedBody
 from lambdad.auth import sigv4
 from lambdad.auth.authn import Authenticator
 from lambdad.auth.principal import Principal
@@ -48,6 +50,7 @@ ANONYMOUS_MAX_BODY = 64 * 1024
 UNVERIFIED_IN_MEMORY = 256 * 1024
 # Most bytes of such bodies waiting on disk at once (across requests): past it they are answered 429.
 SPOOL_BYTES = 2 * 1024 * 1024 * 1024
+_S3_PATH = re.compile(r"/(?!20\d\d-\d\d-\d\d)[a-z0-9][a-z0-9.-]{2,62}(/|$)")
 _QUERY_VERSIONS = {b"2010-05-08": "iam", b"2011-06-15": "sts", b"2012-11-05": "sqs", b"2010-03-31": "sns"}
 
 
@@ -111,7 +114,7 @@ class Router:
         error_code = ""
         try:
             try:
-                if body.declared is not None and body.declared > MAX_BODY:
+                if body.declared is not None and body.declared > MAX_BODY and not self._streamed(request):
                     raise BodyTooLarge  # more than any request may send, whoever sends it
                 front = next((door for door in self.front_doors if door.matches(request)), None)
                 if front is not None:
@@ -158,9 +161,41 @@ class Router:
             return refusals.render(refusals.identify(request, request.service), exc, request.request_id)
         return json_error(exc, request.request_id)
 
+    def _streamed(self, request: ApiRequest) -> bool:
+        """Whether the request names (by its signature's scope) a service that takes its body as a stream."""
+        scope = sigv4.parse_scope(request.headers, request.query)
+        handler = self.services.get(scope.service) if scope is not None else None
+        return bool(getattr(handler, "streams_body", False))
+
+    async def _authenticate_stream(self, request: ApiRequest, body: RequestBody) -> str:
+        """Authenticate a request whose service reads the body itself: the signature is checked as far
+        as the headers go, and what it says of the payload is checked as the body streams
+        (api/streaming.py). A signature over the body's own hash (no x-amz-content-sha256) can only be
+        checked once the body is in: such a body is read (spooled) first, as for any service."""
+        if not self.authenticator.enabled:
+            request.stream = StreamedBody(body, None, request.headers)
+            return self.authenticate(request)
+        try:
+            pending = self.authenticator.begin(request.method, request.raw_path, request.raw_query, request.headers)
+            if pending.signature.verified:
+                info = pending.signature.info
+                request.principal = self.authenticator.principal_for(pending, info)
+                request.stream = StreamedBody(body, pending.signature, request.headers)
+                request.region = info.region
+                return info.service
+        except sigv4.SigV4Error as exc:
+            raise self._refuse(request, exc) from None
+        data, info, request.principal = await verified_body(
+            request, body, self.authenticator, MAX_BODY, self.spool, self._refuse)
+        request.stream = StreamedBody.of_bytes(data, request.headers)
+        request.region = info.region
+        return info.service
+
     async def _authenticate_and_read(self, request: ApiRequest, body: RequestBody) -> str:
         """Authenticate a request to an AWS API, reading its body only as far as the caller has
         shown who it is; answer the service it is for."""
+        if self._streamed(request):
+            return await self._authenticate_stream(request, body)
         if not self.authenticator.enabled:
             request.body = await body.read(MAX_BODY)
             return self.authenticate(request)
@@ -219,6 +254,8 @@ class Router:
             version = request.body.partition(b"Version=")[2][:10]
             # Another query API (EC2's, RDS's): no service here, so its refusal is XML (api/refusals.py).
             return _QUERY_VERSIONS.get(version, "unknown")
+        if "s3" in self.services and _S3_PATH.match(request.path):
+            return "s3"  # every Lambda path starts with its API version (/2015-03-31/...): a bucket's does not
         return "lambda"
 
 
@@ -251,11 +288,17 @@ class AsgiApp:
         if response is None:  # the client left before its request arrived: nobody to answer
             return
         # An explicit length spares the chunked encoding uvicorn would otherwise choose.
-        response.headers.append((b"content-length", str(len(response.body)).encode()))
+        length = response.length if response.length is not None else len(response.body)
+        response.headers.append((b"content-length", str(length).encode()))
         if not body.consumed:  # do not read (or wait for) the rest of a body refused unread
             response.headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
-        await send({"type": "http.response.body", "body": response.body})
+        if response.stream is None:
+            await send({"type": "http.response.body", "body": response.body})
+            return
+        async for chunk in response.stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

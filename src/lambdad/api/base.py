@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 from lambdad import ids, safejson
 from lambdad.auth.principal import Principal
 from lambdad.errors import ApiError
+
+if TYPE_CHECKING:
+    from lambdad.api.streaming import StreamedBody
 
 
 @dataclass(slots=True)
@@ -31,6 +34,9 @@ class ApiRequest:
     # What authorization decided this request is (IAM action, resource ARN), for the audit log.
     action: str = ""
     resource: str = ""
+    # The body of a request to a service that takes it as a stream (api/streaming.py); `body` stays
+    # empty then.
+    stream: StreamedBody | None = None
     _query: dict[str, list[str]] | None = None
 
     @property
@@ -50,6 +56,10 @@ class ApiResponse:
     status: int = 200
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # A body sent as it is produced (an S3 object), `length` bytes long; `length` alone is the
+    # Content-Length of a body that is not sent (HEAD).
+    stream: AsyncIterator[bytes] | None = None
+    length: int | None = None
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> ApiResponse:
@@ -87,5 +97,7 @@ class Service(Protocol):
     `authorize` is None only for a server without authentication (`--auth false`)."""
 
     authorize: Authorize | None
+    # A service whose class sets `streams_body = True` gets its body as `request.stream`, unread
+    # (api/streaming.py); the others get it whole in `request.body`.
 
     async def dispatch(self, request: ApiRequest) -> ApiResponse: ...

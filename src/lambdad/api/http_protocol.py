@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import IO, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -214,6 +214,29 @@ class RequestBody:
                 spooled_to.close()
             if spool is not None:
                 spool.release(spooled)
+
+
+    async def chunks(self, limit: int) -> AsyncIterator[bytes]:
+        """The body as it arrives, one received piece at a time, for services that take their body as
+        a stream (api/streaming.py); BodyTooLarge past `limit`, ClientDisconnected if the client goes."""
+        if self._read:
+            raise RuntimeError("the request body was read already")
+        if self.declared is not None and self.declared > limit:
+            raise BodyTooLarge
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge
+                yield chunk
+            if not message.get("more_body"):
+                self._read = True
+                return
 
 
 async def read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:

@@ -101,7 +101,7 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     async def create_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
         registry.check_create(request.principal.account, params)  # answered before the code is unpacked
-        code = await backend.code_staging.function_code(params.get("Code") or {})
+        code = await backend.code_staging.function_code(params.get("Code") or {}, request.principal.account)
         fv = registry.create(request.principal.account, params, code)
         out = public_config(fv, creating=True)
         if params.get("Publish"):
@@ -147,7 +147,7 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
         r = ref(request, params)
         require_latest(r.qualifier)
         registry.get_record(r.account, r.name)  # a missing function is answered before its upload is unpacked
-        code = await backend.code_staging.function_code(registry.code_of_update(params))
+        code = await backend.code_staging.function_code(registry.code_of_update(params), r.account)
         fv = registry.update_code(r.account, r.name, params, code)
         if params.get("Publish"):
             return public_config(publish(fv), creating=True)

@@ -30,7 +30,7 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
     @svc.handler("PublishLayerVersion")
     async def publish_layer_version(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         account, name = owner_and_name(request, params, "PublishLayerVersion")
-        content = await backend.code_staging.layer_content(params)  # unpacking blocks: not on the loop
+        content = await backend.code_staging.layer_content(params, account)  # unpacking blocks: not on the loop
         lv = layers.publish(account, name, params, content)
         return lv.to_api(backend.code_links.url(lv.digest, lv.arn))
 

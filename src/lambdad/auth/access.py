@@ -12,12 +12,22 @@ from lambdad.auth.principal import Principal
 
 
 def service_may_invoke(resource_policy: Mapping[str, Any] | None, function_arn: str, function_account: str,
-                       service: str, source_arn: str) -> bool:
+                       service: str, source_arn: str, source_account: str | None = None) -> bool:
     """Whether the service principal (`sns.amazonaws.com`, ...) may invoke the function from source_arn:
-    only the function's resource policy can allow it, as on AWS."""
-    parts = source_arn.split(":")
-    source_account = parts[4] if len(parts) > 5 else ""
-    ctx = policy.RequestContext("", function_account, "lambda:InvokeFunction", function_arn, function_account,
+    only the function's resource policy can allow it, as on AWS. `source_account` defaults to the
+    source ARN's account (S3's ARNs name none: S3 passes the bucket owner's)."""
+    return service_allowed(resource_policy, "lambda:InvokeFunction", function_arn, function_account, service,
+                           source_arn, source_account)
+
+
+def service_allowed(resource_policy: Mapping[str, Any] | None, action: str, resource_arn: str,
+                    resource_account: str, service: str, source_arn: str, source_account: str | None = None) -> bool:
+    """Whether a resource's policy lets an AWS service principal act on it on behalf of `source_arn`
+    (S3 sending a bucket's notifications to a queue or a topic)."""
+    if source_account is None:
+        parts = source_arn.split(":")
+        source_account = parts[4] if len(parts) > 5 else ""
+    ctx = policy.RequestContext("", resource_account, action, resource_arn, resource_account,
                                 {"aws:SourceArn": source_arn, "aws:SourceAccount": source_account},
                                 principal_service=service)
     return policy.evaluate(ctx, [], resource_policy) is policy.Decision.ALLOW

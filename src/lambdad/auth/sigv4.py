@@ -26,11 +26,16 @@ from urllib.parse import quote, unquote, unquote_to_bytes
 
 from lambdad.errors import LambdadError
 
-__all__ = ["PendingSignature", "SigV4Error", "SignedRequestInfo", "begin", "parse_scope", "verify"]
+__all__ = ["STREAMING_SIGNED", "STREAMING_SIGNED_TRAILER",
+           "PendingSignature", "SigV4Error", "SignedRequestInfo", "begin", "parse_scope", "verify"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+# aws-chunked uploads whose every chunk (and trailer) is signed, chained from the request's signature.
+STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _TERMINATOR = "aws4_request"
 # SigV4 signing keys are valid for seven days, hence AWS's ceiling on X-Amz-Expires.
 _MAX_PRESIGN_EXPIRES = 604800
@@ -386,7 +391,7 @@ class PendingSignature:
     body's hash, and `finish` needs it.
     """
 
-    __slots__ = ("_head", "_key", "_prefix", "_provided", "expected_body_hash", "info", "verified")
+    __slots__ = ("_head", "_key", "_prefix", "_provided", "expected_body_hash", "info", "streaming", "verified")
 
     def __init__(self, info: SignedRequestInfo, head: str, prefix: str, key: bytes, provided: bytes) -> None:
         self.info = info
@@ -396,6 +401,26 @@ class PendingSignature:
         self._provided = provided
         self.verified = False
         self.expected_body_hash: str | None = None
+        #: the x-amz-content-sha256 mode of an aws-chunked S3 upload (STREAMING-...), else None
+        self.streaming: str | None = None
+
+    @property
+    def seed_signature(self) -> str:
+        """The request's own signature: the first chunk's signature chains from it."""
+        return self._provided.decode("ascii", "replace")
+
+    def chunk_signature(self, previous: str, chunk_sha256: str) -> str:
+        """The signature an aws-chunked chunk must carry (S3 API Reference, "Signature Calculations
+        for the Authorization Header: Transferring Payload in Multiple Chunks")."""
+        scope = self._prefix.split("\n", 1)[1]  # date and credential scope, as in the request's
+        text = f"AWS4-HMAC-SHA256-PAYLOAD\n{scope}{previous}\n{_EMPTY_SHA256}\n{chunk_sha256}"
+        return hmac.digest(self._key, text.encode(), "sha256").hex()
+
+    def trailer_signature(self, previous: str, trailer_sha256: str) -> str:
+        """The signature of the trailing headers of a signed aws-chunked upload."""
+        scope = self._prefix.split("\n", 1)[1]
+        text = f"AWS4-HMAC-SHA256-TRAILER\n{scope}{previous}\n{trailer_sha256}"
+        return hmac.digest(self._key, text.encode(), "sha256").hex()
 
     def _matches(self, payload_hash: str) -> bool:
         canonical_hash = hashlib.sha256((self._head + payload_hash).encode("utf-8", "surrogateescape")).hexdigest()
@@ -503,6 +528,14 @@ def begin(
                 if not pending._matches(content_sha):
                     raise _bad_signature()
                 pending.verified = True
+                if content_sha == _STREAMING_UNSIGNED_TRAILER:
+                    pending.streaming = content_sha
+        elif content_sha in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER) and service == "s3":
+            # The header signature covers the mode; each chunk then carries its own (api/streaming.py).
+            if not pending._matches(content_sha):
+                raise _bad_signature()
+            pending.verified = True
+            pending.streaming = content_sha
         elif len(content_sha) == 64 and _HEX.issuperset(content_sha):
             if not pending._matches(content_sha):
                 raise _bad_signature()

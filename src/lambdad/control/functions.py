@@ -326,9 +326,10 @@ class FunctionRegistry:
             raise InvalidParameterValueException("Please provide a source for function code.")
         return self.store_zip(data)
 
-    def store_zip(self, data: bytes) -> tuple[str, int]:
-        """Check, store durably and unpack a zip (blocking; see `stage_code`)."""
-        if len(data) > self.config.max_zip_bytes:
+    def store_zip(self, data: bytes, *, from_s3: bool = False) -> tuple[str, int]:
+        """Check, store durably and unpack a zip (blocking; see `stage_code`). A package read from S3
+        is not held to the limit on zips sent in the request (only to the unzipped size)."""
+        if len(data) > self.config.max_zip_bytes and not from_s3:
             raise ApiError(f"Zipped size must be smaller than {self.config.max_zip_bytes} bytes",
                            code="RequestEntityTooLargeException", status=413)
         try:

@@ -11,7 +11,7 @@ from lambdad.control.functions import FunctionRecord
 from lambdad.control.names import function_arn, parse_function_ref
 from lambdad.control.permissions import Permissions
 from lambdad.control.resolver import Resolver
-from lambdad.errors import AccessDeniedException
+from lambdad.errors import AccessDeniedException, ResourceNotFoundException
 from lambdad.invoke.async_queue import AsyncQueue
 
 
@@ -24,11 +24,33 @@ class Triggers:
         self.region = region
         self.default_account = default_account
 
-    def may_invoke(self, rec: FunctionRecord, qualifier: str | None, service: str, source_arn: str) -> bool:
+    def may_invoke(self, rec: FunctionRecord, qualifier: str | None, service: str, source_arn: str,
+                   source_account: str | None = None) -> bool:
         found = self.permissions.document(rec, qualifier)
         return service_may_invoke(found[0] if found else None,
                                   function_arn(self.region, rec.account, rec.name, qualifier), rec.account,
-                                  service, source_arn)
+                                  service, source_arn, source_account)
+
+    def s3_may_invoke(self, target_arn: str, bucket_arn: str, bucket_account: str) -> bool | None:
+        """Whether a bucket's notifications may invoke the function (its policy must allow
+        s3.amazonaws.com from the bucket and its owner, as S3 checks when the notification is
+        configured); None when there is no such function."""
+        ref = parse_function_ref(target_arn, None, self.default_account)
+        try:
+            fv, _ = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+        except ResourceNotFoundException:
+            return None
+        return self.may_invoke(fv.function, ref.qualifier, "s3.amazonaws.com", bucket_arn, bucket_account)
+
+    async def deliver_s3(self, target_arn: str, bucket_arn: str, bucket_account: str, event: bytes) -> None:
+        """An S3 event notification: allowed by the function's policy (checked again at delivery, as
+        the policy may have changed), accepted durably as an asynchronous invocation."""
+        ref = parse_function_ref(target_arn, None, self.default_account)
+        fv, _ = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+        if not self.may_invoke(fv.function, ref.qualifier, "s3.amazonaws.com", bucket_arn, bucket_account):
+            raise AccessDeniedException(f"s3.amazonaws.com may not invoke {target_arn}: add a permission with "
+                                        f"Principal s3.amazonaws.com and SourceArn {bucket_arn}")
+        self.queue.accept(fv.account, fv.name, ref.qualifier, event)
 
     async def invoke_destination(self, account: str, target_arn: str, payload: bytes) -> None:
         """A Lambda destination of an asynchronous invocation: the record becomes the target's event."""
