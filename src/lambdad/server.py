@@ -42,6 +42,7 @@ from lambdad.control.resolver import Resolver
 from lambdad.control.tags import Tagging
 from lambdad.control.versions import Versions
 from lambdad.frontdoors.alb import AlbListeners
+from lambdad.frontdoors.execute_api import ExecuteApiDoor
 from lambdad.frontdoors.function_url import FunctionUrlDoor
 from lambdad.invoke.async_queue import AsyncDispatcher, AsyncQueue
 from lambdad.invoke.concurrency import ConcurrencyLimiter
@@ -56,6 +57,9 @@ from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
 from lambdad.runtime.pool import PoolManager
+from lambdad.services.apigateway import authz as apigateway_authz
+from lambdad.services.apigateway import wire as apigateway_wire
+from lambdad.services.apigateway.http_apis import HttpApis
 from lambdad.services.elbv2 import authz as elbv2_authz
 from lambdad.services.elbv2 import wire as elbv2_wire
 from lambdad.services.elbv2.load_balancers import Elbv2
@@ -249,6 +253,15 @@ class Lambdad:
         router.add_anonymous("sns", sns_wire.anonymous)
         elbv2_service = elbv2_wire.build(elbv2, alb.can_invoke, elbv2_authz.hook(authorizer))
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
+        # API Gateway: the management APIs (apigateway, apigatewayv2) and the execute-api invoke URLs
+        http_apis = HttpApis(store, lambda api_id, region: f"http://{api_id}.execute-api.{region}."
+                             f"{config.public_host}:{config.port}", clock=clock.time)
+        router.add_front_door(ExecuteApiDoor(http_apis, permissions, resolver, invoker, authenticator, authorizer,
+                                             spool, clock, public_host=config.public_host, port=config.port))
+        apigateway_authorize = apigateway_authz.hook(authorizer)
+        router.add_service("apigateway", apigateway_wire.ApiGatewayWire(
+            apigateway_wire.build_v2(http_apis, apigateway_authorize), None, apigateway_authorize),
+            apigateway_wire.render_error)
         self._router = router
 
         # -- start ----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from lambdad.control.names import function_arn
 from lambdad.control.permissions import Permissions
 from lambdad.control.resolver import Resolver
 from lambdad.errors import ApiError, TooManyRequestsException
+from lambdad.frontdoors import cors as cors_rules
 from lambdad.frontdoors import proxy
 from lambdad.invoke.invoker import InvokeMeta, Invoker
 
@@ -87,14 +88,11 @@ class FunctionUrlDoor:
             return _message(404, "Not Found")
         cors = target.config.cors
         origin = request.headers.get("origin")
-        if (cors and request.method == "OPTIONS" and origin
-                and "access-control-request-method" in request.headers):
-            return self._preflight(cors, origin)
+        if cors and cors_rules.is_preflight(request.method, request.headers):
+            return ApiResponse(200, b"", cors_rules.preflight_headers(cors, origin or ""))
         response = await self._invoke(request, body, target, url_id or "")
         if cors:  # the URL's CORS configuration overrides whatever the function said
-            response.headers = [h for h in response.headers if not h[0].startswith(b"access-control-")]
-            if origin:
-                response.headers.extend(self._cors_headers(cors, origin))
+            response.headers = cors_rules.apply(cors, origin, response.headers)
         return response
 
     # -- authorization ----------------------------------------------------------------------
@@ -233,33 +231,3 @@ class FunctionUrlDoor:
             return ApiResponse(status, data, headers)
         data = result.encode() if isinstance(result, str) else payload
         return ApiResponse(200, data, [(b"content-type", b"application/json")])
-
-    # -- CORS -------------------------------------------------------------------------------
-    @staticmethod
-    def _origin_allowed(cors: dict[str, Any], origin: str) -> str | None:
-        allowed = cors.get("AllowOrigins") or []
-        if "*" in allowed:
-            return "*"
-        return origin if origin in allowed else None
-
-    def _cors_headers(self, cors: dict[str, Any], origin: str) -> list[tuple[bytes, bytes]]:
-        allow = self._origin_allowed(cors, origin)
-        if allow is None:
-            return []
-        out = [(b"access-control-allow-origin", allow.encode()), (b"vary", b"Origin")]
-        if cors.get("ExposeHeaders"):
-            out.append((b"access-control-expose-headers", ",".join(cors["ExposeHeaders"]).encode()))
-        if cors.get("AllowCredentials"):
-            out.append((b"access-control-allow-credentials", b"true"))
-        return out
-
-    def _preflight(self, cors: dict[str, Any], origin: str) -> ApiResponse:
-        headers = self._cors_headers(cors, origin)
-        if headers:
-            if cors.get("AllowMethods"):
-                headers.append((b"access-control-allow-methods", ",".join(cors["AllowMethods"]).encode()))
-            if cors.get("AllowHeaders"):
-                headers.append((b"access-control-allow-headers", ",".join(cors["AllowHeaders"]).encode()))
-            if cors.get("MaxAge") is not None:
-                headers.append((b"access-control-max-age", str(cors["MaxAge"]).encode()))
-        return ApiResponse(200, b"", headers)

@@ -1,0 +1,340 @@
+"""API Gateway's invoke URLs on the API port: HTTP APIs (and REST APIs) served to plain HTTP clients.
+
+Two ways to name an API:
+  - by Host, as on AWS: `<api-id>.execute-api.<region>.<public-host>:<port>/<stage>/<path>`
+    (no stage segment for an HTTP API's `$default` stage);
+  - by path, needing no DNS: `http://<host>:<port>/_aws/execute-api/<api-id>/<stage>/<path>`
+    (the form LocalStack users know), served exactly like the Host form.
+
+Per request: the API and stage, the CORS preflight (answered without the function), the route
+(most specific first, `$default` last), the route's authorization (NONE, AWS_IAM, JWT, CUSTOM), the
+function's resource policy (apigateway.amazonaws.com from
+`arn:aws:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD>/<route path>`, checked as AWS checks
+it), the event in the integration's payload format, and the answer mapped back. Errors are API
+Gateway's: `{"message":"Not Found"}` 404, 401 Unauthorized, 403 Forbidden, 413 past 10 MB, 500
+Internal Server Error for a function error or malformed answer (HTTP APIs), 503 past the
+integration timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from lambdad.api.app import verified_body
+from lambdad.api.base import ApiRequest, ApiResponse
+from lambdad.api.http_protocol import BodyTooLarge, RequestBody, Spool
+from lambdad.auth import policy, sigv4
+from lambdad.auth.access import service_may_invoke
+from lambdad.auth.authn import Authenticator
+from lambdad.auth.authorizer import Authorizer
+from lambdad.clock import Clock
+from lambdad.control.names import function_arn, parse_function_ref
+from lambdad.control.permissions import Permissions
+from lambdad.control.resolver import Resolver
+from lambdad.errors import ApiError, LambdadError, TooManyRequestsException
+from lambdad.frontdoors import apigw_auth as auth
+from lambdad.frontdoors import apigw_events as events
+from lambdad.frontdoors import cors as cors_rules
+from lambdad.invoke.invoker import InvokeMeta, Invoker, InvokeResult
+from lambdad.services.apigateway.http_apis import Deployed, HttpApis, lambda_target
+
+log = logging.getLogger("lambdad.apigateway")
+
+PATH_PREFIX = "/_aws/execute-api/"
+MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
+PRINCIPAL = "apigateway.amazonaws.com"
+
+
+class _Answer(LambdadError):
+    """Stop here and answer this (an API Gateway error response)."""
+
+    def __init__(self, reply: events.Reply) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
+
+
+def _fail(status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> _Answer:
+    return _Answer(events.message(status, text, extra))
+
+
+class ExecuteApiDoor:
+    def __init__(self, http_apis: HttpApis, permissions: Permissions, resolver: Resolver, invoker: Invoker,
+                 authenticator: Authenticator, authorizer: Authorizer, spool: Spool, clock: Clock, *,
+                 public_host: str, port: int) -> None:
+        self.http_apis = http_apis
+        self.permissions = permissions
+        self.resolver = resolver
+        self.invoker = invoker
+        self.authenticator = authenticator
+        self.authorizer = authorizer
+        self.spool = spool
+        self.clock = clock
+        self.public_host = public_host
+        self.port = port
+        self.jwks = auth.JwksCache(clock)
+        self.decisions = auth.DecisionCache(clock)
+        # (function, qualifier, policy revision, source ARN) -> allowed: a policy is evaluated once per change
+        self._permitted: dict[tuple[str, str, str | None, str, str], bool] = {}
+
+    # -- locating the API ---------------------------------------------------------------------
+    def matches(self, request: ApiRequest) -> bool:
+        return ".execute-api." in request.headers.get("host", "") or request.raw_path.startswith(PATH_PREFIX)
+
+    def _locate(self, request: ApiRequest) -> tuple[str, str, str] | None:
+        """(api id, the path after it, the API's domain name)."""
+        raw = request.raw_path
+        if raw.startswith(PATH_PREFIX):
+            api_id, _, rest = raw[len(PATH_PREFIX):].partition("/")
+            region = self._region_of(api_id) or request.region
+            return api_id, "/" + rest, f"{api_id}.execute-api.{region}.{self.public_host}"
+        host = request.headers.get("host", "").split(":", 1)[0].lower()
+        api_id = host.split(".", 1)[0]
+        return api_id, raw or "/", host
+
+    def _region_of(self, api_id: str) -> str | None:
+        api = self.http_apis.apis.get(api_id)
+        return api.region if api is not None else None
+
+    async def __call__(self, request: ApiRequest, body: RequestBody) -> ApiResponse:
+        try:
+            located = self._locate(request)
+            if located is None:
+                raise _fail(404, "Not Found")
+            api_id, path, domain = located
+            api = self.http_apis.apis.get(api_id)
+            if api is None or api.data.get("DisableExecuteApiEndpoint"):
+                raise _fail(404, "Not Found")
+            reply = await self._http_api(request, body, api_id, path, domain)
+        except _Answer as answer:
+            reply = answer.reply
+        return ApiResponse(reply.status, reply.body, reply.headers)
+
+    # -- HTTP APIs ----------------------------------------------------------------------------
+    def _stage(self, api_id: str, path: str) -> tuple[Deployed, str, str]:
+        """The stage serving `path`, the path the routes see, and the path the function sees."""
+        first, _, rest = path[1:].partition("/")
+        if first and first != "$default":
+            deployed = self.http_apis.deployed(api_id, first)
+            if deployed is not None:
+                return deployed, "/" + rest, path
+        deployed = self.http_apis.deployed(api_id, "$default")
+        if deployed is None:
+            raise _fail(404, "Not Found")
+        return deployed, path, path
+
+    async def _http_api(self, request: ApiRequest, body: RequestBody, api_id: str, path: str,
+                        domain: str) -> events.Reply:
+        deployed, route_path, event_path = self._stage(api_id, path)
+        api = deployed.api
+        request_id = events.short_id()
+        id_header = [(b"apigw-requestid", request_id.encode())]
+        cors = api.data.get("CorsConfiguration")
+        origin = request.headers.get("origin")
+        if cors and cors_rules.is_preflight(request.method, request.headers):
+            return events.Reply(204, [*cors_rules.preflight_headers(cors, origin or ""), *id_header], b"")
+        matched = deployed.match(request.method, route_path)
+        if matched is None:
+            raise _fail(404, "Not Found", id_header)
+        route, template, params = matched
+        integration = deployed.integrations.get(str(route.get("Target", "")).partition("/")[2])
+        if integration is None:
+            raise _fail(404, "Not Found", id_header)
+        method_path = template.text if template is not None else None
+        route_arn = (f"arn:aws:execute-api:{api.region}:{api.account}:{api_id}/{deployed.stage_name}/"
+                     f"{request.method}{route_path}")
+        now = self.clock.time()
+        inc = events.Incoming(request.method, event_path, request.raw_query, request.headers,
+                              _header_list(request), b"", (request.client or ("127.0.0.1", 0))[0], self.port,
+                              domain, api_id, api.account, deployed.stage_name, request_id, request_id, now)
+        try:
+            authorizer_context = await self._authorize_http(request, body, route, deployed, inc, route_arn)
+            inc.body = request.body
+            if integration["IntegrationType"] != "AWS_PROXY":
+                raise _fail(500, "Internal Server Error", id_header)
+            version = integration.get("PayloadFormatVersion", "1.0")
+            if version == "2.0":
+                event = events.v2_event(inc, route["RouteKey"], params, deployed.variables, authorizer_context)
+            else:
+                v1_auth = authorizer_context
+                if authorizer_context is not None and "jwt" in authorizer_context:
+                    v1_auth = authorizer_context["jwt"]
+                elif authorizer_context is not None and "lambda" in authorizer_context:
+                    v1_auth = authorizer_context["lambda"]
+                iam = authorizer_context.get("iam") if authorizer_context else None
+                event = events.v1_event(inc, resource=method_path or event_path, path=event_path,
+                                        request_path=event_path, resource_id=route["RouteKey"],
+                                        path_params=params, stage_variables=deployed.variables,
+                                        authorizer=None if iam else v1_auth, identity=events.v1_identity(inc, iam),
+                                        rest=False)
+            source_arn = (f"arn:aws:execute-api:{api.region}:{api.account}:{api_id}/{deployed.stage_name}/"
+                          + (f"{request.method}{method_path}" if method_path else "$default"))
+            result = await self._invoke(api.account, integration["IntegrationUri"], source_arn, event,
+                                        int(integration.get("TimeoutInMillis", 30000)) / 1000, request_id)
+            if result is None:
+                raise _fail(503, "Service Unavailable", id_header)
+            if result.function_error:
+                raise _fail(500, "Internal Server Error", id_header)
+            try:
+                reply = (events.v2_response(result.payload) if version == "2.0"
+                         else events.v1_response(result.payload))
+            except events.Malformed:
+                raise _fail(500, "Internal Server Error", id_header) from None
+        except _Answer as answer:
+            reply = answer.reply
+        if cors:
+            reply.headers = cors_rules.apply(cors, origin, reply.headers)
+        if not any(k == b"apigw-requestid" for k, _ in reply.headers):
+            reply.headers.extend(id_header)
+        return reply
+
+    async def _authorize_http(self, request: ApiRequest, body: RequestBody, route: dict[str, Any],
+                              deployed: Deployed, inc: events.Incoming, route_arn: str) -> dict[str, Any] | None:
+        """Read the body once the route's authorization lets the caller send it; the authorizer context."""
+        kind = route.get("AuthorizationType", "NONE")
+        if kind == "AWS_IAM":
+            return await self._iam(request, body, deployed.api.account, route_arn)
+        await self._read(request, body)
+        if kind == "NONE":
+            return None
+        authorizer = deployed.authorizers.get(str(route.get("AuthorizerId", "")))
+        if authorizer is None:
+            raise _fail(500, "Internal Server Error")
+        sources = auth.Sources(request.headers, request.query, deployed.variables or {},
+                               {"requestId": inc.request_id, "stage": inc.stage, "routeKey": route["RouteKey"]})
+        if kind == "JWT":
+            values = auth.identity_values(authorizer.get("IdentitySource") or [], sources)
+            if not values:
+                raise _fail(401, "Unauthorized", [(b"www-authenticate", b"Bearer")])
+            try:
+                claims, scopes = await auth.verify_jwt(self.jwks, authorizer.get("JwtConfiguration") or {},
+                                                       values[0], route.get("AuthorizationScopes") or [])
+            except auth.Unauthorized:
+                raise _fail(401, "Unauthorized", [(b"www-authenticate", b"Bearer")]) from None
+            except auth.Forbidden:
+                raise _fail(403, "Forbidden") from None
+            return {"jwt": {"claims": claims, "scopes": scopes}}
+        return await self._lambda_authorizer(authorizer, sources, deployed, inc, route, route_arn)
+
+    async def _lambda_authorizer(self, authorizer: dict[str, Any], sources: auth.Sources, deployed: Deployed,
+                                 inc: events.Incoming, route: dict[str, Any], route_arn: str) -> dict[str, Any]:
+        api = deployed.api
+        expressions = authorizer.get("IdentitySource") or []
+        values = auth.identity_values(expressions, sources)
+        if values is None:
+            raise _fail(401, "Unauthorized")
+        ttl = int(authorizer.get("AuthorizerResultTtlInSeconds") or 0)
+        key = (f"{api.api_id}/{authorizer['AuthorizerId']}", *values)
+        decision = self.decisions.get(key) if ttl and values else None
+        if decision is None:
+            version = authorizer.get("AuthorizerPayloadFormatVersion", "2.0")
+            if version == "2.0":
+                event = events.v2_event(inc, route["RouteKey"], {}, deployed.variables, None)
+                event = {"version": "2.0", "type": "REQUEST", "routeArn": route_arn, "identitySource": values,
+                         **{k: v for k, v in event.items() if k not in ("version", "body", "isBase64Encoded")}}
+            else:
+                event = events.v1_event(inc, resource=inc.raw_path, path=inc.raw_path, request_path=inc.raw_path,
+                                        resource_id=route["RouteKey"], path_params={},
+                                        stage_variables=deployed.variables, authorizer=None,
+                                        identity=events.v1_identity(inc), rest=False)
+                event = {"version": "1.0", "type": "REQUEST", "methodArn": route_arn,
+                         "identitySource": ",".join(values), "authorizationToken": values[0] if values else None,
+                         **{k: v for k, v in event.items() if k not in ("version", "body", "isBase64Encoded")}}
+            source_arn = f"arn:aws:execute-api:{api.region}:{api.account}:{api.api_id}/authorizers/" \
+                         f"{authorizer['AuthorizerId']}"
+            result = await self._invoke(api.account, str(authorizer["AuthorizerUri"]), source_arn, event, 10.0,
+                                        inc.request_id)
+            if result is None or result.function_error:
+                raise _fail(500, "Internal Server Error")
+            try:
+                decision = auth.parse_lambda_answer(result.payload, bool(authorizer.get("EnableSimpleResponses")))
+            except auth.AuthorizerFailed:
+                raise _fail(500, "Internal Server Error") from None
+            if values:
+                self.decisions.put(key, ttl, decision)
+        if not decision.allows(route_arn, api.account):
+            raise _fail(403, "Forbidden")
+        return {"lambda": decision.context}
+
+    async def _iam(self, request: ApiRequest, body: RequestBody, account: str, arn: str) -> dict[str, Any]:
+        def refuse(req: ApiRequest, exc: sigv4.SigV4Error) -> ApiError:
+            return ApiError(exc.message, code="Forbidden", status=403)
+
+        try:
+            request.body, _, who = await verified_body(request, body, self.authenticator, MAX_PAYLOAD, self.spool,
+                                                       refuse)
+        except ApiError:
+            raise _fail(403, "Forbidden") from None
+        except BodyTooLarge:
+            raise _fail(413, "Request Entity Too Large") from None
+        decision = self.authorizer.decide(who, "execute-api:Invoke", arn, account, None,
+                                          {"aws:SourceIp": (request.client or ("", 0))[0]})
+        if decision is not policy.Decision.ALLOW:
+            raise _fail(403, "Forbidden")
+        return {"iam": {"accessKey": who.access_key_id, "accountId": who.account, "callerId": who.principal_id,
+                        "cognitoIdentity": None, "principalOrgId": None, "userArn": who.arn,
+                        "userId": who.principal_id}}
+
+    @staticmethod
+    async def _read(request: ApiRequest, body: RequestBody) -> None:
+        try:
+            request.body = await body.read(MAX_PAYLOAD)
+        except BodyTooLarge:
+            raise _fail(413, "Request Entity Too Large") from None
+
+    # -- invoking -----------------------------------------------------------------------------
+    def _permitted_by_policy(self, account: str, name: str, qualifier: str | None, source_arn: str) -> bool:
+        rec = self.resolver.registry.find(account, name)
+        if rec is None:
+            return False
+        found = self.permissions.document(rec, qualifier)
+        key = (account, name, qualifier, found[1] if found else "", source_arn)
+        allowed = self._permitted.get(key)
+        if allowed is None:
+            if len(self._permitted) > 10_000:
+                self._permitted.clear()
+            allowed = service_may_invoke(found[0] if found else None,
+                                         function_arn(self.resolver.region, account, name, qualifier), account,
+                                         PRINCIPAL, source_arn)
+            self._permitted[key] = allowed
+        return allowed
+
+    async def _invoke(self, api_account: str, uri: str, source_arn: str, event: dict[str, Any], timeout: float,
+                      request_id: str) -> InvokeResult | None:
+        """The function's result; None past `timeout` (the function runs on, as on AWS); 500 when
+        API Gateway may not invoke it or it cannot run."""
+        target = lambda_target(uri)
+        if target is None:
+            raise _fail(500, "Internal Server Error")
+        try:
+            ref = parse_function_ref(target, None, api_account)
+            if not self._permitted_by_policy(ref.account, ref.name, ref.qualifier, source_arn):
+                log.info("apigateway.amazonaws.com may not invoke %s from %s", target, source_arn)
+                raise _fail(500, "Internal Server Error")
+            fv, invoked_arn = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+            payload = json.dumps(event).encode()
+            task = asyncio.ensure_future(self.invoker.invoke(fv, payload, InvokeMeta(invoked_arn,
+                                                                                     request_id=request_id)))
+            try:
+                return await asyncio.wait_for(asyncio.shield(task), timeout)
+            except TimeoutError:
+                task.add_done_callback(_drain)
+                return None
+        except TooManyRequestsException:
+            raise _fail(429, "Too Many Requests") from None
+        except ApiError as exc:
+            log.info("cannot invoke %s for API Gateway: %s", target, exc.message)
+            raise _fail(500, "Internal Server Error") from None
+
+
+def _drain(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a late failure of an abandoned invocation is not "never retrieved"
+
+
+def _header_list(request: ApiRequest) -> list[tuple[str, str]]:
+    # The Router joined repeated headers with commas; a value that was one header stays one.
+    return [(name, value) for name, value in request.headers.items()]
+
