@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+from tests.auth.test_authz import _create_account, _parse_keys
 from tests.conftest import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, Server, api_error, create_function, function_arn
 
 ECHO = """
@@ -402,3 +403,28 @@ def test_apis_survive_a_restart(fresh_server: Server) -> None:
     assert r.status_code == 200 and r.json()["pathParameters"] == {"id": "3"}
     assert v2c.get_api(ApiId=api_id)["Name"] == "t"
 
+
+
+def test_another_account_cannot_see_use_or_borrow_an_api(server: Server, v2: Any, lam: Any, echo: str) -> None:
+    created = _create_account(server, f"apigw-{os.getpid()}")
+    assert created.returncode == 0, created.stderr
+    other, keys = _parse_keys(created.stdout)
+    theirs = server.client("apigatewayv2", **keys)
+    api_id = make_api(v2, echo, ["GET /mine"])
+    with pytest.raises(ClientError) as err:
+        theirs.get_api(ApiId=api_id)
+    assert api_error(err) == (404, "NotFoundException", f"Invalid API identifier specified {other}:{api_id}")
+    for op in (lambda: theirs.delete_api(ApiId=api_id), lambda: theirs.get_routes(ApiId=api_id),
+               lambda: theirs.create_route(ApiId=api_id, RouteKey="GET /x")):
+        with pytest.raises(ClientError) as err:
+            op()
+        assert api_error(err)[0] == 404
+    assert all(a["ApiId"] != api_id for a in theirs.get_apis()["Items"])
+    # their API pointing at our function: our policy names our account's APIs only, so it is refused
+    fn = create_function(lam, ECHO)
+    lam.add_permission(FunctionName=fn, StatementId="ours", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com", SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:*")
+    their_api = theirs.create_api(Name="borrow", ProtocolType="HTTP", Target=function_arn(fn))["ApiId"]
+    r = call(server, their_api, "/x")
+    assert (r.status_code, r.json()) == (500, {"message": "Internal Server Error"})
+    assert call(server, api_id, "/mine").status_code == 200

@@ -230,11 +230,11 @@ def decode_json(shape: Shape, value: Any, path: str = "", missing: list[str] | N
         if not isinstance(value, dict):
             raise _mismatch(shape, value, path)
         out: dict[str, Any] = {}
-        renames = wire_names(shape) if located else {}
-        for key, item in value.items():
+        renames: dict[str, str] = wire_names(shape) if located else {}
+        for wire_key, item in value.items():
             if item is None:  # an explicit null is the same as leaving the member out
                 continue
-            key = renames.get(key, key)
+            key: str = renames.get(wire_key) or wire_key
             member = shape.members.get(key)
             # Members the model does not know are ignored by AWS; kept as they came (handlers ignore them).
             out[key] = (decode_json(member, item, member_path(path, key), missing, located=located)

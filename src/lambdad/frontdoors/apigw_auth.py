@@ -184,9 +184,11 @@ class LambdaDecision:
     def allows(self, arn: str, account: str) -> bool:
         if self.allowed is not None:
             return self.allowed
-        ctx = policy.RequestContext("", account, "execute-api:Invoke", arn, account, {})
+        # The document is an identity policy of the caller the authorizer vouched for (a principal of
+        # the API's account, named by the principalId it returned).
+        caller = f"arn:aws:iam::{account}:user/{self.principal_id or 'authorized'}"
+        ctx = policy.RequestContext(caller, account, "execute-api:Invoke", arn, account, {})
         doc = self.policy_doc or {}
-        # The document is an identity policy of the caller the authorizer vouched for.
         return policy.evaluate(ctx, [doc], None, is_account_root=False) is policy.Decision.ALLOW
 
 
