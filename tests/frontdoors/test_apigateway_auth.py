@@ -132,8 +132,8 @@ def test_jwt_authorizer(server: Server, v2: Any, echo: str, issuer: Issuer) -> N
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     for bad in (issuer.token(key=other_key), issuer.token(exp=int(time.time()) - 10), issuer.token(aud="other"),
                 issuer.token(iss="http://evil.example"), issuer.token(kid="unknown"), "not-a-jwt",
-                jwt.encode({"iss": issuer.url, "aud": "my-app", "exp": int(time.time()) + 60}, "an-hmac-secret-of-at-least-32-bytes!",
-                           algorithm="HS256", headers={"kid": "k1"})):
+                jwt.encode({"iss": issuer.url, "aud": "my-app", "exp": int(time.time()) + 60},
+                           "an-hmac-secret-of-at-least-32-bytes!", algorithm="HS256", headers={"kid": "k1"})):
         r = call(server, api_id, "/me", headers={"authorization": f"Bearer {bad}"})
         assert (r.status_code, r.json()) == unauthorized, bad
     # client_id stands for aud (Cognito access tokens)
@@ -200,7 +200,7 @@ def signed(server: Server, api_id: str, path: str, key: str, secret: str) -> htt
 
 
 def test_aws_iam_route(server: Server, v2: Any, echo: str) -> None:
-    api_id, route_id = api_with(v2, echo, "GET /iam", AuthorizationType="AWS_IAM")
+    api_id, _ = api_with(v2, echo, "GET /iam", AuthorizationType="AWS_IAM")
     r = httpx.get(f"{server.endpoint}/_aws/execute-api/{api_id}/iam", timeout=30)
     assert (r.status_code, r.json()) == (403, {"message": "Forbidden"})
     r = signed(server, api_id, "/iam", ACCESS_KEY, SECRET_KEY)
