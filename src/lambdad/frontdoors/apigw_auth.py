@@ -182,14 +182,17 @@ class LambdaDecision:
     context: dict[str, Any]
 
     def allows(self, arn: str, account: str) -> bool:
+        return self.verdict(arn, account) is policy.Decision.ALLOW
+
+    def verdict(self, arn: str, account: str) -> policy.Decision:
         if self.allowed is not None:
-            return self.allowed
+            return policy.Decision.ALLOW if self.allowed else policy.Decision.IMPLICIT_DENY
         # The document is an identity policy of the caller the authorizer vouched for (a principal of
         # the API's account, named by the principalId it returned).
         caller = f"arn:aws:iam::{account}:user/{self.principal_id or 'authorized'}"
         ctx = policy.RequestContext(caller, account, "execute-api:Invoke", arn, account, {})
         doc = self.policy_doc or {}
-        return policy.evaluate(ctx, [doc], None, is_account_root=False) is policy.Decision.ALLOW
+        return policy.evaluate(ctx, [doc], None, is_account_root=False)
 
 
 def parse_lambda_answer(payload: bytes, simple: bool) -> LambdaDecision:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 from lambdad.api.app import verified_body
@@ -40,6 +41,7 @@ from lambdad.frontdoors import apigw_events as events
 from lambdad.frontdoors import cors as cors_rules
 from lambdad.invoke.invoker import InvokeMeta, Invoker, InvokeResult
 from lambdad.services.apigateway.http_apis import Deployed, HttpApis, lambda_target
+from lambdad.services.apigateway.rest_apis import RestApis, RestDeployed
 
 log = logging.getLogger("lambdad.apigateway")
 
@@ -61,10 +63,11 @@ def _fail(status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None
 
 
 class ExecuteApiDoor:
-    def __init__(self, http_apis: HttpApis, permissions: Permissions, resolver: Resolver, invoker: Invoker,
-                 authenticator: Authenticator, authorizer: Authorizer, spool: Spool, clock: Clock, *,
+    def __init__(self, http_apis: HttpApis, rest_apis: RestApis, permissions: Permissions, resolver: Resolver,
+                 invoker: Invoker, authenticator: Authenticator, authorizer: Authorizer, spool: Spool, clock: Clock, *,
                  public_host: str, port: int) -> None:
         self.http_apis = http_apis
+        self.rest_apis = rest_apis
         self.permissions = permissions
         self.resolver = resolver
         self.invoker = invoker
@@ -95,7 +98,7 @@ class ExecuteApiDoor:
         return api_id, raw or "/", host
 
     def _region_of(self, api_id: str) -> str | None:
-        api = self.http_apis.apis.get(api_id)
+        api = self.http_apis.apis.get(api_id) or self.rest_apis.apis.get(api_id)
         return api.region if api is not None else None
 
     async def __call__(self, request: ApiRequest, body: RequestBody) -> ApiResponse:
@@ -105,9 +108,13 @@ class ExecuteApiDoor:
                 raise _fail(404, "Not Found")
             api_id, path, domain = located
             api = self.http_apis.apis.get(api_id)
-            if api is None or api.data.get("DisableExecuteApiEndpoint"):
-                raise _fail(404, "Not Found")
-            reply = await self._http_api(request, body, api_id, path, domain)
+            if api is not None and not api.data.get("DisableExecuteApiEndpoint"):
+                reply = await self._http_api(request, body, api_id, path, domain)
+            else:
+                rest = self.rest_apis.apis.get(api_id)
+                if rest is None or rest.data.get("disableExecuteApiEndpoint"):
+                    raise _fail(404, "Not Found")
+                reply = await self._rest_api(request, body, api_id, path, domain)
         except _Answer as answer:
             reply = answer.reply
         return ApiResponse(reply.status, reply.body, reply.headers)
@@ -189,6 +196,133 @@ class ExecuteApiDoor:
         if not any(k == b"apigw-requestid" for k, _ in reply.headers):
             reply.headers.extend(id_header)
         return reply
+
+    # -- REST APIs ----------------------------------------------------------------------------
+    async def _rest_api(self, request: ApiRequest, body: RequestBody, api_id: str, path: str,
+                        domain: str) -> events.Reply:
+        stage_name, _, rest = path[1:].partition("/")
+        deployed = self.rest_apis.deployed(api_id, stage_name) if stage_name else None
+        if deployed is None:
+            raise _fail(403, "Forbidden")
+        api = deployed.api
+        extended = events.short_id()
+        id_headers = [(b"x-amz-apigw-id", extended.encode())]
+        route_path = "/" + rest
+        matched = deployed.match(request.method, route_path)
+        if matched is None:
+            raise _fail(403, "Missing Authentication Token",
+                        [(b"x-amzn-errortype", b"MissingAuthenticationTokenException"), *id_headers])
+        (resource, method), _, params = matched
+        integration = method.get("methodIntegration") or {}
+        method_arn = (f"arn:aws:execute-api:{api.region}:{api.account}:{api_id}/{stage_name}/"
+                      f"{request.method}{route_path}")
+        inc = events.Incoming(request.method, route_path, request.raw_query, request.headers, _header_list(request),
+                              b"", (request.client or ("127.0.0.1", 0))[0], self.port, domain, api_id, api.account,
+                              stage_name, request.request_id, extended, self.clock.time())
+        try:
+            if method.get("apiKeyRequired"):  # no API keys can be issued here yet: none is valid
+                raise _fail(403, "Forbidden")
+            authorizer_context, iam = await self._authorize_rest(request, body, method, deployed, inc, method_arn,
+                                                                  params)
+            inc.body = request.body
+            binary = _is_binary(api.data.get("binaryMediaTypes") or [], request.headers.get("content-type", ""))
+            event = events.v1_event(inc, resource=resource["path"], path=route_path,
+                                    request_path=f"/{stage_name}{route_path}", resource_id=resource["id"],
+                                    path_params=params, stage_variables=deployed.variables,
+                                    authorizer=authorizer_context, identity=events.v1_identity(
+                                        inc, iam, api_key=None, rest=True), rest=True, binary=binary)
+            event["requestContext"]["deploymentId"] = deployed.deployment_id
+            if integration.get("type") != "AWS_PROXY":
+                raise _fail(500, "Internal server error")
+            source_arn = (f"arn:aws:execute-api:{api.region}:{api.account}:{api_id}/{stage_name}/"
+                          f"{request.method}{resource['path']}")
+            result = await self._invoke(api.account, integration["uri"], source_arn, event,
+                                        int(integration.get("timeoutInMillis", 29000)) / 1000, request.request_id,
+                                        "Internal server error")
+            if result is None:
+                raise _fail(504, "Endpoint request timed out")
+            if result.function_error:
+                raise _fail(502, "Internal server error", [(b"x-amzn-errortype", b"InternalServerErrorException")])
+            try:
+                reply = events.v1_response(result.payload)
+            except events.Malformed:
+                raise _fail(502, "Internal server error",
+                            [(b"x-amzn-errortype", b"InternalServerErrorException")]) from None
+            if result.payload and not _wants_binary(api.data.get("binaryMediaTypes") or [], request.headers):
+                reply = _keep_base64(result.payload, reply)
+        except _Answer as answer:
+            reply = answer.reply
+        reply.headers.extend(id_headers)
+        return reply
+
+    async def _authorize_rest(self, request: ApiRequest, body: RequestBody, method: dict[str, Any],
+                              deployed: RestDeployed, inc: events.Incoming, method_arn: str, params: dict[str, str]
+                              ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        kind = method.get("authorizationType", "NONE")
+        api = deployed.api
+        if kind == "AWS_IAM":
+            iam = await self._iam(request, body, api.account, method_arn)
+            return None, iam["iam"]
+        await self._read(request, body)
+        if kind != "CUSTOM":
+            return None, None
+        authorizer = deployed.authorizers.get(str(method.get("authorizerId", "")))
+        if authorizer is None:
+            raise _fail(500, "Internal server error")
+        sources = auth.Sources(request.headers, request.query, deployed.variables or {},
+                               {"requestId": inc.request_id, "stage": inc.stage})
+        values = auth.identity_values([str(authorizer.get("identitySource") or "")], sources)
+        is_token = authorizer["type"] == "TOKEN"
+        if values is None or (is_token and not values):
+            raise _fail(401, "Unauthorized")
+        pattern = authorizer.get("identityValidationExpression")
+        if is_token and pattern and re.fullmatch(pattern, values[0]) is None:
+            raise _fail(401, "Unauthorized")
+        ttl = int(authorizer.get("authorizerResultTtlInSeconds") or 0)
+        key = (f"{api.api_id}/{authorizer['id']}", *values)
+        decision = self.decisions.get(key) if ttl and values else None
+        latency = 0
+        if decision is None:
+            if is_token:
+                event: dict[str, Any] = {"type": "TOKEN", "methodArn": method_arn, "authorizationToken": values[0]}
+            else:
+                full = events.v1_event(inc, resource=inc.raw_path, path=inc.raw_path,
+                                       request_path=f"/{inc.stage}{inc.raw_path}", resource_id=None,
+                                       path_params=params, stage_variables=deployed.variables, authorizer=None,
+                                       identity=events.v1_identity(inc, rest=True), rest=True)
+                event = {"type": "REQUEST", "methodArn": method_arn,
+                         **{k: v for k, v in full.items() if k not in ("body", "isBase64Encoded")}}
+            source_arn = (f"arn:aws:execute-api:{api.region}:{api.account}:{api.api_id}/authorizers/"
+                          f"{authorizer['id']}")
+            started = self.clock.monotonic()
+            result = await self._invoke(api.account, str(authorizer["authorizerUri"]), source_arn, event, 10.0,
+                                        inc.request_id, "Internal server error")
+            latency = int((self.clock.monotonic() - started) * 1000)
+            if result is None:
+                raise _fail(500, "Internal server error")
+            if result.function_error:
+                if b'"Unauthorized"' in result.payload:  # the authorizer's documented way to say 401
+                    raise _fail(401, "Unauthorized")
+                raise _Answer(events.Reply(500, [(b"content-type", b"application/json"),
+                                                 (b"x-amzn-errortype", b"AuthorizerConfigurationException")],
+                                           b'{"message":null}'))
+            try:
+                decision = auth.parse_lambda_answer(result.payload, simple=False)
+            except auth.AuthorizerFailed:
+                raise _Answer(events.Reply(500, [(b"content-type", b"application/json"),
+                                                 (b"x-amzn-errortype", b"AuthorizerConfigurationException")],
+                                           b'{"message":null}')) from None
+            if values:
+                self.decisions.put(key, ttl, decision)
+        verdict = decision.verdict(method_arn, api.account)
+        if verdict is not policy.Decision.ALLOW:
+            text = ("User is not authorized to access this resource with an explicit deny"
+                    if verdict is policy.Decision.EXPLICIT_DENY else "User is not authorized to access this resource")
+            raise _Answer(events.Reply(403, [(b"content-type", b"application/json"),
+                                             (b"x-amzn-errortype", b"AccessDeniedException")],
+                                       json.dumps({"Message": text}).encode()))
+        context = {k: v for k, v in decision.context.items() if not isinstance(v, (dict, list))}
+        return {**context, "principalId": decision.principal_id, "integrationLatency": latency}, None
 
     async def _authorize_http(self, request: ApiRequest, body: RequestBody, route: dict[str, Any],
                               deployed: Deployed, inc: events.Incoming, route_arn: str) -> dict[str, Any] | None:
@@ -302,17 +436,17 @@ class ExecuteApiDoor:
         return allowed
 
     async def _invoke(self, api_account: str, uri: str, source_arn: str, event: dict[str, Any], timeout: float,
-                      request_id: str) -> InvokeResult | None:
+                      request_id: str, error: str = "Internal Server Error") -> InvokeResult | None:
         """The function's result; None past `timeout` (the function runs on, as on AWS); 500 when
         API Gateway may not invoke it or it cannot run."""
         target = lambda_target(uri)
         if target is None:
-            raise _fail(500, "Internal Server Error")
+            raise _fail(500, error)
         try:
             ref = parse_function_ref(target, None, api_account)
             if not self._permitted_by_policy(ref.account, ref.name, ref.qualifier, source_arn):
                 log.info("apigateway.amazonaws.com may not invoke %s from %s", target, source_arn)
-                raise _fail(500, "Internal Server Error")
+                raise _fail(500, error)
             fv, invoked_arn = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
             payload = json.dumps(event).encode()
             task = asyncio.ensure_future(self.invoker.invoke(fv, payload, InvokeMeta(invoked_arn,
@@ -326,12 +460,43 @@ class ExecuteApiDoor:
             raise _fail(429, "Too Many Requests") from None
         except ApiError as exc:
             log.info("cannot invoke %s for API Gateway: %s", target, exc.message)
-            raise _fail(500, "Internal Server Error") from None
+            raise _fail(500, error) from None
 
 
 def _drain(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()  # retrieved: a late failure of an abandoned invocation is not "never retrieved"
+
+
+def _media_matches(patterns: list[str], media: str) -> bool:
+    media = media.split(";", 1)[0].strip().lower()
+    for pattern in patterns:
+        pattern = pattern.lower()
+        if pattern == "*/*" or pattern == media or (pattern.endswith("/*") and media.startswith(pattern[:-1])):
+            return True
+    return False
+
+
+def _is_binary(binary_media_types: list[str], content_type: str) -> bool:
+    """REST APIs: a request body is base64-encoded for the function when its type is a binary media type."""
+    return bool(content_type) and _media_matches(binary_media_types, content_type)
+
+
+def _wants_binary(binary_media_types: list[str], headers: dict[str, str]) -> bool:
+    """REST APIs decode a base64 answer only when the client's Accept (its first type) is a binary media type."""
+    accept = headers.get("accept", "").split(",", 1)[0]
+    return bool(accept) and _media_matches(binary_media_types, accept)
+
+
+def _keep_base64(payload: bytes, reply: events.Reply) -> events.Reply:
+    """A base64 answer to a client that did not ask for binary: passed on as the base64 text, as on AWS."""
+    try:
+        result = json.loads(payload)
+    except ValueError:
+        return reply
+    if isinstance(result, dict) and result.get("isBase64Encoded") and isinstance(result.get("body"), str):
+        reply.body = result["body"].encode()
+    return reply
 
 
 def _header_list(request: ApiRequest) -> list[tuple[str, str]]:

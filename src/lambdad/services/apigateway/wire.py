@@ -11,6 +11,7 @@ from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.api.restjson import RestJsonService
 from lambdad.errors import ApiError
 from lambdad.services.apigateway.http_apis import HttpApis
+from lambdad.services.apigateway.rest_apis import RestApis
 
 # Child kind per operation noun, with the URI member naming one item.
 _CHILDREN = {"Route": ("routes", "RouteId"), "Integration": ("integrations", "IntegrationId"),
@@ -94,6 +95,141 @@ def build_v2(apis: HttpApis, authorize: Authorize | None) -> RestJsonService:
 
     for noun, (kind, id_key) in _CHILDREN.items():
         children(noun, kind, id_key)
+    return svc
+
+
+def build_v1(apis: RestApis, authorize: Authorize | None) -> RestJsonService:
+    svc = RestJsonService("apigateway", authorize=authorize)
+
+    def where(request: ApiRequest) -> tuple[str, str]:
+        return _account(request), request.region
+
+    @svc.handler("CreateRestApi")
+    async def create_rest_api(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.create_api(*where(request), p).data
+
+    @svc.handler("GetRestApi")
+    async def get_rest_api(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.get(*where(request), p["restApiId"]).data
+
+    @svc.handler("GetRestApis")
+    async def get_rest_apis(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"items": [a.data for a in apis.in_account(*where(request))]}
+
+    @svc.handler("UpdateRestApi")
+    async def update_rest_api(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.update_api(*where(request), p["restApiId"], p.get("patchOperations") or []).data
+
+    @svc.handler("DeleteRestApi")
+    async def delete_rest_api(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        apis.delete_api(*where(request), p["restApiId"])
+        return {}
+
+    @svc.handler("GetResources")
+    async def get_resources(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"items": list(apis.get(*where(request), p["restApiId"]).resources.values())}
+
+    @svc.handler("GetResource")
+    async def get_resource(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.resource(*where(request), p["restApiId"], p["resourceId"])
+
+    @svc.handler("CreateResource")
+    async def create_resource(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.create_resource(*where(request), p["restApiId"], p["parentId"], p["pathPart"])
+
+    @svc.handler("DeleteResource")
+    async def delete_resource(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        apis.delete_resource(*where(request), p["restApiId"], p["resourceId"])
+        return {}
+
+    @svc.handler("PutMethod")
+    async def put_method(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.put_method(*where(request), p["restApiId"], p["resourceId"], p)
+
+    @svc.handler("GetMethod")
+    async def get_method(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.method(*where(request), p["restApiId"], p["resourceId"], p["httpMethod"])
+
+    @svc.handler("DeleteMethod")
+    async def delete_method(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        apis.delete_method(*where(request), p["restApiId"], p["resourceId"], p["httpMethod"])
+        return {}
+
+    @svc.handler("PutIntegration")
+    async def put_integration(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.put_integration(*where(request), p["restApiId"], p["resourceId"], p["httpMethod"], p)
+
+    @svc.handler("GetIntegration")
+    async def get_integration(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.integration(*where(request), p["restApiId"], p["resourceId"], p["httpMethod"])
+
+    @svc.handler("DeleteIntegration")
+    async def delete_integration(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        apis.delete_integration(*where(request), p["restApiId"], p["resourceId"], p["httpMethod"])
+        return {}
+
+    @svc.handler("PutMethodResponse")
+    async def put_method_response(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        apis.method(*where(request), p["restApiId"], p["resourceId"], p["httpMethod"])
+        return {"statusCode": p["statusCode"], "responseParameters": p.get("responseParameters"),
+                "responseModels": p.get("responseModels")}
+
+    @svc.handler("PutIntegrationResponse")
+    async def put_integration_response(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        apis.integration(*where(request), p["restApiId"], p["resourceId"], p["httpMethod"])
+        return {k: p.get(k) for k in ("statusCode", "selectionPattern", "responseParameters", "responseTemplates",
+                                      "contentHandling")}
+
+    @svc.handler("CreateAuthorizer")
+    async def create_authorizer(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.create_authorizer(*where(request), p["restApiId"], p)
+
+    @svc.handler("GetAuthorizer")
+    async def get_authorizer(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.authorizer(*where(request), p["restApiId"], p["authorizerId"])
+
+    @svc.handler("GetAuthorizers")
+    async def get_authorizers(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"items": list(apis.get(*where(request), p["restApiId"]).authorizers.values())}
+
+    @svc.handler("DeleteAuthorizer")
+    async def delete_authorizer(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        apis.delete_authorizer(*where(request), p["restApiId"], p["authorizerId"])
+        return {}
+
+    @svc.handler("CreateDeployment")
+    async def create_deployment(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.create_deployment(*where(request), p["restApiId"], p)
+
+    @svc.handler("GetDeployments")
+    async def get_deployments(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"items": list(apis.get(*where(request), p["restApiId"]).deployments.values())}
+
+    @svc.handler("DeleteDeployment")
+    async def delete_deployment(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        apis.delete_deployment(*where(request), p["restApiId"], p["deploymentId"])
+        return {}
+
+    @svc.handler("CreateStage")
+    async def create_stage(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.create_stage(*where(request), p["restApiId"], p)
+
+    @svc.handler("GetStage")
+    async def get_stage(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.stage(*where(request), p["restApiId"], p["stageName"])
+
+    @svc.handler("GetStages")
+    async def get_stages(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"item": list(apis.get(*where(request), p["restApiId"]).stages.values())}
+
+    @svc.handler("UpdateStage")
+    async def update_stage(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return apis.update_stage(*where(request), p["restApiId"], p["stageName"], p.get("patchOperations") or [])
+
+    @svc.handler("DeleteStage")
+    async def delete_stage(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        apis.delete_stage(*where(request), p["restApiId"], p["stageName"])
+        return {}
     return svc
 
 
