@@ -73,6 +73,9 @@ def services() -> list[Service]:
     from lambdad.services.sqs.wire import _models  # the SQS model with the query protocol's wire names
 
     out.append(Service("sqs-query", _models()[1], "query", "sqs"))
+    for name in ("apigatewayv2", "apigateway"):  # both API Gateway management APIs sign as `apigateway`
+        model = session.get_service_model(name)
+        out.append(Service(name, model, model.metadata["protocol"], "apigateway"))
     return out
 
 
