@@ -428,3 +428,16 @@ def test_another_account_cannot_see_use_or_borrow_an_api(server: Server, v2: Any
     r = call(server, their_api, "/x")
     assert (r.status_code, r.json()) == (500, {"message": "Internal Server Error"})
     assert call(server, api_id, "/mine").status_code == 200
+
+
+def test_route_throttling(server: Server, v2: Any, echo: str) -> None:
+    api_id = make_api(v2, echo, ["GET /limited", "GET /free"])
+    v2.update_stage(ApiId=api_id, StageName="$default", RouteSettings={
+        "GET /limited": {"ThrottlingBurstLimit": 2, "ThrottlingRateLimit": 0.001}})
+    assert [call(server, api_id, "/limited").status_code for _ in range(3)] == [200, 200, 429]
+    r = call(server, api_id, "/limited")
+    assert (r.status_code, r.json()) == (429, {"message": "Too Many Requests"})
+    assert call(server, api_id, "/free").status_code == 200
+    v2.update_stage(ApiId=api_id, StageName="$default", DefaultRouteSettings={
+        "ThrottlingBurstLimit": 0, "ThrottlingRateLimit": 0})
+    assert call(server, api_id, "/free").status_code == 429  # a limit of 0 refuses everything

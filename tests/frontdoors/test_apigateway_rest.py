@@ -264,3 +264,19 @@ def test_another_account_cannot_see_a_rest_api(server: Server, apigw: Any, echo:
         theirs.delete_rest_api(restApiId=api_id)
     assert api_error(err)[0] == 404
     assert call(server, api_id, "/prod/x").status_code == 200
+
+
+def test_rest_method_throttling(server: Server, apigw: Any, echo: str) -> None:
+    api_id = rest_api(apigw, echo, {"/a": "GET", "/b": "GET"})
+    apigw.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/~1a/GET/throttling/burstLimit", "value": "1"},
+        {"op": "replace", "path": "/~1a/GET/throttling/rateLimit", "value": "0.001"}])
+    settings = apigw.get_stage(restApiId=api_id, stageName="prod")["methodSettings"]
+    assert settings["a/GET"] == {"throttlingBurstLimit": 1, "throttlingRateLimit": 0.001}
+    assert [call(server, api_id, "/prod/a").status_code for _ in range(2)] == [200, 429]
+    assert call(server, api_id, "/prod/b").status_code == 200
+    apigw.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "0"},
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "0"}])
+    r = call(server, api_id, "/prod/b")
+    assert (r.status_code, r.json()) == (429, {"message": "Too Many Requests"})

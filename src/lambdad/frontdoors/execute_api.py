@@ -42,6 +42,7 @@ from lambdad.frontdoors import cors as cors_rules
 from lambdad.invoke.invoker import InvokeMeta, Invoker, InvokeResult
 from lambdad.services.apigateway.http_apis import Deployed, HttpApis, lambda_target
 from lambdad.services.apigateway.rest_apis import RestApis, RestDeployed
+from lambdad.services.apigateway.throttling import Throttles, http_route_limits, rest_method_limits
 
 log = logging.getLogger("lambdad.apigateway")
 
@@ -79,6 +80,7 @@ class ExecuteApiDoor:
         self.port = port
         self.jwks = auth.JwksCache(clock)
         self.decisions = auth.DecisionCache(clock)
+        self.throttles = Throttles()
         # (function, qualifier, policy revision, source ARN) -> allowed: a policy is evaluated once per change
         self._permitted: dict[tuple[str, str, str | None, str, str], bool] = {}
 
@@ -146,6 +148,10 @@ class ExecuteApiDoor:
         if matched is None:
             raise _fail(404, "Not Found", id_header)
         route, template, params = matched
+        limits = http_route_limits(deployed.stage, route["RouteKey"])
+        if limits is not None and not self.throttles.allow((api_id, deployed.stage_name, route["RouteKey"]), *limits,
+                                                           self.clock.monotonic()):
+            raise _fail(429, "Too Many Requests", id_header)
         integration = deployed.integrations.get(str(route.get("Target", "")).partition("/")[2])
         if integration is None:
             raise _fail(404, "Not Found", id_header)
@@ -213,6 +219,10 @@ class ExecuteApiDoor:
             raise _fail(403, "Missing Authentication Token",
                         [(b"x-amzn-errortype", b"MissingAuthenticationTokenException"), *id_headers])
         (resource, method), _, params = matched
+        limits = rest_method_limits(deployed.stage, resource["path"], method["httpMethod"])
+        if limits is not None and not self.throttles.allow((api_id, stage_name, resource["id"], method["httpMethod"]),
+                                                           *limits, self.clock.monotonic()):
+            raise _fail(429, "Too Many Requests", id_headers)
         integration = method.get("methodIntegration") or {}
         method_arn = (f"arn:aws:execute-api:{api.region}:{api.account}:{api_id}/{stage_name}/"
                       f"{request.method}{route_path}")

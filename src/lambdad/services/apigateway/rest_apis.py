@@ -419,14 +419,31 @@ class RestApis:
                 stage["deploymentId"] = value
             elif path in ("/description", "/tracingEnabled"):
                 stage[path[1:]] = value if path == "/description" else str(value).lower() == "true"
-            elif path.startswith("/*/*/throttling/") or "/throttling/" in path or "/caching/" in path:
-                stage.setdefault("methodSettings", {})  # accepted; not enforced (see the README)
+            elif "/throttling/" in path or "/caching/" in path or "/logging/" in path or "/metrics/" in path:
+                self._method_setting(stage, path, value)
             else:
                 raise BadRequestException(f"Invalid patch path {path}")
         stage["lastUpdatedDate"] = int(self.clock())
         self._save(api, "stages", name, stage)
         self._invalidate(api)
         return stage
+
+    @staticmethod
+    def _method_setting(stage: dict[str, Any], path: str, value: Any) -> None:
+        """`/{resource path, ~1 for /}/{method}/throttling/rateLimit` (or `/*/*/...`) into methodSettings."""
+        parts = path[1:].split("/")
+        if len(parts) != 4:
+            raise BadRequestException(f"Invalid method setting path: {path}")
+        resource, method, group, name = parts
+        key = f"{_unescape(resource).lstrip('/')}/{method}"
+        field_name = group + name[0].upper() + name[1:]  # throttling + rateLimit -> throttlingRateLimit
+        numeric = {"throttlingRateLimit": float, "throttlingBurstLimit": int, "cachingTtlInSeconds": int}
+        try:
+            converted: Any = numeric[field_name](value) if field_name in numeric else (
+                str(value).lower() == "true" if str(value).lower() in ("true", "false") else value)
+        except (TypeError, ValueError) as exc:
+            raise BadRequestException(f"Invalid value for {field_name}: {value}") from exc
+        stage.setdefault("methodSettings", {}).setdefault(key, {})[field_name] = converted
 
     def delete_stage(self, account: str, region: str, api_id: str, name: str) -> None:
         api = self.get(account, region, api_id)
