@@ -1,4 +1,5 @@
-"""The events API Gateway sends Lambda proxy integrations, and how it reads their answers.
+"""The events API Gateway sends Lambda proxy integrations, and how it reads their answers (function
+URLs read theirs with the same 2.0 mapping).
 
 Payload format 2.0 (HTTP APIs) and 1.0 (REST APIs, and HTTP APIs that ask for it), built as AWS's
 developer guide documents them ("Create AWS Lambda proxy integrations for HTTP APIs", "Lambda proxy
@@ -24,7 +25,6 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from lambdad import ids, safejson
-from lambdad.errors import LambdadError
 from lambdad.frontdoors import proxy
 
 # Everything else reaches the function base64-encoded (HTTP APIs; REST APIs use binaryMediaTypes).
@@ -34,7 +34,7 @@ V1_RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "bod
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
-class Malformed(LambdadError):
+class Malformed(proxy.BadProxyResponse):
     """The function's answer is not a valid proxy response (API Gateway: 'Malformed Lambda proxy response')."""
 
 
@@ -248,10 +248,14 @@ def _header_value(value: Any) -> bytes:
     return text.encode("latin-1", "replace")
 
 
-def v2_response(payload: bytes) -> Reply:
+def v2_response(payload: bytes, *, raw_fallback: bool = False) -> Reply:
+    """Payload format 2.0's answer (HTTP APIs, function URLs). `raw_fallback`: an answer that is not
+    JSON at all is passed on as a 200 body (function URLs) instead of being malformed."""
     try:
         result = safejson.loads(payload, max_depth=safejson.PAYLOAD_MAX_DEPTH) if payload else None
     except ValueError as exc:
+        if raw_fallback:
+            return Reply(200, [(b"content-type", b"application/json")], payload)
         raise Malformed("the function's response is not JSON") from exc
     if not isinstance(result, dict) or "statusCode" not in result:
         data = result.encode() if isinstance(result, str) else payload

@@ -14,7 +14,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
-from lambdad import ids, safejson
+from lambdad import ids
 from lambdad.api.app import verified_body
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.api.http_protocol import BodyTooLarge, RequestBody, Spool
@@ -27,8 +27,8 @@ from lambdad.control.names import function_arn
 from lambdad.control.permissions import Permissions
 from lambdad.control.resolver import Resolver
 from lambdad.errors import ApiError, TooManyRequestsException
+from lambdad.frontdoors import apigw_events, proxy
 from lambdad.frontdoors import cors as cors_rules
-from lambdad.frontdoors import proxy
 from lambdad.invoke.invoker import InvokeMeta, Invoker
 
 FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
@@ -36,8 +36,6 @@ FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, 
 HOP_BY_HOP = proxy.HOP_BY_HOP
 # AWS's limit on a function URL's request payload (as on a synchronous Invoke).
 MAX_PAYLOAD = 6 * 1024 * 1024
-TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/xhtml+xml",
-              "application/x-www-form-urlencoded", "application/ld+json", "application/graphql", "+json", "+xml")
 
 
 def _refusal(request: ApiRequest, exc: sigv4.SigV4Error) -> ApiError:
@@ -56,11 +54,6 @@ def url_id_of(host: str) -> str | None:
     if ".lambda-url." not in host:
         return None
     return host.split(".", 1)[0].lower()
-
-
-def _is_text(content_type: str) -> bool:
-    ct = content_type.lower()
-    return any(t in ct for t in TEXT_TYPES)
 
 
 class FunctionUrlDoor:
@@ -193,7 +186,7 @@ class FunctionUrlDoor:
         if authorizer is None:
             del event["requestContext"]["authorizer"]
         if request.body:
-            if _is_text(request.headers.get("content-type", "")):
+            if apigw_events.is_text(request.headers.get("content-type", "")):
                 try:
                     event["body"] = request.body.decode()
                     event["isBase64Encoded"] = False
@@ -210,24 +203,7 @@ class FunctionUrlDoor:
     @staticmethod
     def _response(payload: bytes) -> ApiResponse:
         try:
-            result = safejson.loads(payload, max_depth=safejson.PAYLOAD_MAX_DEPTH) if payload else None
-        except ValueError:
-            return ApiResponse(200, payload, [(b"content-type", b"application/json")])
-        if isinstance(result, dict) and "statusCode" in result:
-            headers = [(k.lower().encode(), str(v).encode()) for k, v in (result.get("headers") or {}).items()
-                       if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
-            if not any(k == b"content-type" for k, _ in headers):
-                headers.append((b"content-type", b"application/json"))
-            for cookie in result.get("cookies") or []:
-                headers.append((b"set-cookie", str(cookie).encode()))
-            try:
-                data = proxy.response_body(result)
-            except proxy.BadProxyResponse:
-                return _message(502, "Internal Server Error")
-            try:
-                status = int(result["statusCode"])
-            except (TypeError, ValueError):
-                return _message(502, "Internal Server Error")
-            return ApiResponse(status, data, headers)
-        data = result.encode() if isinstance(result, str) else payload
-        return ApiResponse(200, data, [(b"content-type", b"application/json")])
+            reply = apigw_events.v2_response(payload, raw_fallback=True)
+        except apigw_events.Malformed:
+            return _message(502, "Internal Server Error")
+        return ApiResponse(reply.status, reply.body, reply.headers)
