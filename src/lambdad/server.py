@@ -61,6 +61,7 @@ from lambdad.services.apigateway import authz as apigateway_authz
 from lambdad.services.apigateway import wire as apigateway_wire
 from lambdad.services.apigateway.http_apis import HttpApis
 from lambdad.services.apigateway.rest_apis import RestApis
+from lambdad.services.apigateway.usage_plans import UsagePlans
 from lambdad.services.elbv2 import authz as elbv2_authz
 from lambdad.services.elbv2 import wire as elbv2_wire
 from lambdad.services.elbv2.load_balancers import Elbv2
@@ -258,13 +259,14 @@ class Lambdad:
         http_apis = HttpApis(store, lambda api_id, region: f"http://{api_id}.execute-api.{region}."
                              f"{config.public_host}:{config.port}", clock=clock.time)
         rest_apis = RestApis(store, clock=clock.time, taken=http_apis.apis.__contains__)
-        router.add_front_door(ExecuteApiDoor(http_apis, rest_apis, permissions, resolver, invoker, authenticator,
-                                             authorizer, spool, clock, public_host=config.public_host,
-                                             port=config.port))
+        usage_plans = UsagePlans(store, clock=clock.time)
+        router.add_front_door(ExecuteApiDoor(http_apis, rest_apis, usage_plans, permissions, resolver, invoker,
+                                             authenticator, authorizer, spool, clock,
+                                             public_host=config.public_host, port=config.port))
         apigateway_authorize = apigateway_authz.hook(authorizer)
         router.add_service("apigateway", apigateway_wire.ApiGatewayWire(
             apigateway_wire.build_v2(http_apis, apigateway_authorize),
-            apigateway_wire.build_v1(rest_apis, apigateway_authorize), apigateway_authorize),
+            apigateway_wire.build_v1(rest_apis, usage_plans, apigateway_authorize), apigateway_authorize),
             apigateway_wire.render_error)
         self._router = router
 

@@ -280,3 +280,41 @@ def test_rest_method_throttling(server: Server, apigw: Any, echo: str) -> None:
         {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "0"}])
     r = call(server, api_id, "/prod/b")
     assert (r.status_code, r.json()) == (429, {"message": "Too Many Requests"})
+
+
+def test_api_keys_and_usage_plans(server: Server, apigw: Any, lam: Any, echo: str) -> None:
+    api_id = apigw.create_rest_api(name="keyed")["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    res = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="k")["id"]
+    apigw.put_method(restApiId=api_id, resourceId=res, httpMethod="GET", authorizationType="NONE",
+                     apiKeyRequired=True)
+    apigw.put_integration(restApiId=api_id, resourceId=res, httpMethod="GET", type="AWS_PROXY",
+                          integrationHttpMethod="POST", uri=lambda_uri(echo))
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    key = apigw.create_api_key(name="k1", enabled=True)
+    assert len(key["value"]) == 40 and "value" not in apigw.get_api_key(apiKey=key["id"])
+    forbidden = (403, {"message": "Forbidden"})
+    r = call(server, api_id, "/prod/k", headers={"x-api-key": key["value"]})
+    assert (r.status_code, r.json()) == forbidden  # a key in no usage plan of this stage
+    plan = apigw.create_usage_plan(name="p", apiStages=[{"apiId": api_id, "stage": "prod"}],
+                                   throttle={"burstLimit": 100, "rateLimit": 100.0},
+                                   quota={"limit": 3, "period": "DAY"})
+    apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    r = call(server, api_id, "/prod/k", headers={"x-api-key": key["value"]})
+    assert r.status_code == 200, r.text
+    identity = r.json()["requestContext"]["identity"]
+    assert identity["apiKey"] == key["value"]
+    assert (call(server, api_id, "/prod/k").status_code, call(server, api_id, "/prod/k").json()) == forbidden
+    r = call(server, api_id, "/prod/k", headers={"x-api-key": "x" * 40})
+    assert (r.status_code, r.json()) == forbidden
+    assert call(server, api_id, "/prod/k", headers={"x-api-key": key["value"]}).status_code == 200
+    assert call(server, api_id, "/prod/k", headers={"x-api-key": key["value"]}).status_code == 200
+    r = call(server, api_id, "/prod/k", headers={"x-api-key": key["value"]})  # the day's quota of 3 is used
+    assert (r.status_code, r.json()) == (429, {"message": "Limit Exceeded"})
+    apigw.update_api_key(apiKey=key["id"], patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}])
+    r = call(server, api_id, "/prod/k", headers={"x-api-key": key["value"]})
+    assert (r.status_code, r.json()) == forbidden
+    assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [key["id"]]
+    with pytest.raises(ClientError) as err:
+        apigw.create_usage_plan(name="bad", apiStages=[{"apiId": api_id, "stage": "nope"}])
+    assert api_error(err)[0] == 404

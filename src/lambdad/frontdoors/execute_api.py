@@ -43,6 +43,7 @@ from lambdad.invoke.invoker import InvokeMeta, Invoker, InvokeResult
 from lambdad.services.apigateway.http_apis import Deployed, HttpApis, lambda_target
 from lambdad.services.apigateway.rest_apis import RestApis, RestDeployed
 from lambdad.services.apigateway.throttling import Throttles, http_route_limits, rest_method_limits
+from lambdad.services.apigateway.usage_plans import UsagePlans
 
 log = logging.getLogger("lambdad.apigateway")
 
@@ -64,11 +65,12 @@ def _fail(status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None
 
 
 class ExecuteApiDoor:
-    def __init__(self, http_apis: HttpApis, rest_apis: RestApis, permissions: Permissions, resolver: Resolver,
-                 invoker: Invoker, authenticator: Authenticator, authorizer: Authorizer, spool: Spool, clock: Clock, *,
-                 public_host: str, port: int) -> None:
+    def __init__(self, http_apis: HttpApis, rest_apis: RestApis, usage_plans: UsagePlans, permissions: Permissions,
+                 resolver: Resolver, invoker: Invoker, authenticator: Authenticator, authorizer: Authorizer,
+                 spool: Spool, clock: Clock, *, public_host: str, port: int) -> None:
         self.http_apis = http_apis
         self.rest_apis = rest_apis
+        self.usage_plans = usage_plans
         self.permissions = permissions
         self.resolver = resolver
         self.invoker = invoker
@@ -230,8 +232,13 @@ class ExecuteApiDoor:
                               b"", (request.client or ("127.0.0.1", 0))[0], self.port, domain, api_id, api.account,
                               stage_name, request.request_id, extended, self.clock.time())
         try:
-            if method.get("apiKeyRequired"):  # no API keys can be issued here yet: none is valid
-                raise _fail(403, "Forbidden")
+            api_key: str | None = None
+            if method.get("apiKeyRequired"):
+                gate = self.usage_plans.admit(api.account, api.region, api_id, stage_name,
+                                              request.headers.get("x-api-key"), self.clock.time())
+                if gate.status != 200:
+                    raise _fail(gate.status, gate.message)
+                api_key = gate.key["value"] if gate.key else None
             authorizer_context, iam = await self._authorize_rest(request, body, method, deployed, inc, method_arn,
                                                                   params)
             inc.body = request.body
@@ -240,7 +247,7 @@ class ExecuteApiDoor:
                                     request_path=f"/{stage_name}{route_path}", resource_id=resource["id"],
                                     path_params=params, stage_variables=deployed.variables,
                                     authorizer=authorizer_context, identity=events.v1_identity(
-                                        inc, iam, api_key=None, rest=True), rest=True, binary=binary)
+                                        inc, iam, api_key=api_key, rest=True), rest=True, binary=binary)
             event["requestContext"]["deploymentId"] = deployed.deployment_id
             if integration.get("type") != "AWS_PROXY":
                 raise _fail(500, "Internal server error")

@@ -12,6 +12,7 @@ from lambdad.api.restjson import RestJsonService
 from lambdad.errors import ApiError
 from lambdad.services.apigateway.http_apis import HttpApis
 from lambdad.services.apigateway.rest_apis import RestApis
+from lambdad.services.apigateway.usage_plans import UsagePlans
 
 # Child kind per operation noun, with the URI member naming one item.
 _CHILDREN = {"Route": ("routes", "RouteId"), "Integration": ("integrations", "IntegrationId"),
@@ -98,11 +99,69 @@ def build_v2(apis: HttpApis, authorize: Authorize | None) -> RestJsonService:
     return svc
 
 
-def build_v1(apis: RestApis, authorize: Authorize | None) -> RestJsonService:
+def build_v1(apis: RestApis, plans: UsagePlans, authorize: Authorize | None) -> RestJsonService:
     svc = RestJsonService("apigateway", authorize=authorize)
 
     def where(request: ApiRequest) -> tuple[str, str]:
         return _account(request), request.region
+
+    def shown(key: dict[str, Any], include_value: bool) -> dict[str, Any]:
+        return key if include_value else {k: v for k, v in key.items() if k != "value"}
+
+    @svc.handler("CreateApiKey")
+    async def create_api_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return plans.create_key(*where(request), p)
+
+    @svc.handler("GetApiKey")
+    async def get_api_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return shown(plans.key(*where(request), p["apiKey"]), bool(p.get("includeValue")))
+
+    @svc.handler("GetApiKeys")
+    async def get_api_keys(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        keys = [k for k in plans.key_list(*where(request)) if str(p.get("nameQuery") or "") in k["name"]]
+        return {"items": [shown(k, bool(p.get("includeValues"))) for k in keys]}
+
+    @svc.handler("UpdateApiKey")
+    async def update_api_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return shown(plans.update_key(*where(request), p["apiKey"], p.get("patchOperations") or []), False)
+
+    @svc.handler("DeleteApiKey")
+    async def delete_api_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        plans.delete_key(*where(request), p["apiKey"])
+        return {}
+
+    @svc.handler("CreateUsagePlan")
+    async def create_usage_plan(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        for stage in p.get("apiStages") or []:
+            apis.stage(*where(request), str(stage.get("apiId")), str(stage.get("stage")))
+        return plans.create_plan(*where(request), p)
+
+    @svc.handler("GetUsagePlan")
+    async def get_usage_plan(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return plans.plan(*where(request), p["usagePlanId"])
+
+    @svc.handler("GetUsagePlans")
+    async def get_usage_plans(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"items": [x for x in plans.plan_list(*where(request))
+                          if not p.get("keyId") or p["keyId"] in x["_keys"]]}
+
+    @svc.handler("DeleteUsagePlan")
+    async def delete_usage_plan(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        plans.delete_plan(*where(request), p["usagePlanId"])
+        return {}
+
+    @svc.handler("CreateUsagePlanKey")
+    async def create_usage_plan_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return plans.add_plan_key(*where(request), p["usagePlanId"], p["keyId"], p["keyType"])
+
+    @svc.handler("GetUsagePlanKeys")
+    async def get_usage_plan_keys(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        return {"items": plans.plan_keys(*where(request), p["usagePlanId"])}
+
+    @svc.handler("DeleteUsagePlanKey")
+    async def delete_usage_plan_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        plans.remove_plan_key(*where(request), p["usagePlanId"], p["keyId"])
+        return {}
 
     @svc.handler("CreateRestApi")
     async def create_rest_api(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
