@@ -156,6 +156,10 @@ class Config:
         "before cancelling them.", float)
     log_level: str = _setting("info", "Server log level (debug, info, warning, error).")
     demo: bool = _setting(False, "Create the demo function 'hello' at start if it does not exist.", _bool)
+    # -- API Gateway ------------------------------------------------------------------------------------
+    apigateway_private_integrations: bool = _setting(False, "Let API Gateway HTTP_PROXY integrations reach "
+        "loopback, private and link-local addresses (any account can create integrations: off, none can make the "
+        "server call into its own host's network).", _bool)
 
     @property
     def data_path(self) -> Path:

@@ -262,7 +262,8 @@ class Lambdad:
         usage_plans = UsagePlans(store, clock=clock.time)
         router.add_front_door(ExecuteApiDoor(http_apis, rest_apis, usage_plans, permissions, resolver, invoker,
                                              authenticator, authorizer, spool, clock,
-                                             public_host=config.public_host, port=config.port))
+                                             public_host=config.public_host, port=config.port,
+                                             allow_private_integrations=config.apigateway_private_integrations))
         apigateway_authorize = apigateway_authz.hook(authorizer)
         router.add_service("apigateway", apigateway_wire.ApiGatewayWire(
             apigateway_wire.build_v2(http_apis, apigateway_authorize),

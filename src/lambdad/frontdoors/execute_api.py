@@ -23,6 +23,7 @@ import json
 import logging
 import re
 from typing import Any
+from urllib.parse import quote
 
 from lambdad.api.app import verified_body
 from lambdad.api.base import ApiRequest, ApiResponse
@@ -39,15 +40,18 @@ from lambdad.errors import ApiError, LambdadError, TooManyRequestsException
 from lambdad.frontdoors import apigw_auth as auth
 from lambdad.frontdoors import apigw_events as events
 from lambdad.frontdoors import cors as cors_rules
+from lambdad.frontdoors import http_forward
 from lambdad.invoke.invoker import InvokeMeta, Invoker, InvokeResult
 from lambdad.services.apigateway.http_apis import Deployed, HttpApis, lambda_target
 from lambdad.services.apigateway.rest_apis import RestApis, RestDeployed
+from lambdad.services.apigateway.routing import PathTemplate
 from lambdad.services.apigateway.throttling import Throttles, http_route_limits, rest_method_limits
 from lambdad.services.apigateway.usage_plans import UsagePlans
 
 log = logging.getLogger("lambdad.apigateway")
 
 PATH_PREFIX = "/_aws/execute-api/"
+_URI_PARAM = re.compile(r"\{([A-Za-z0-9._:-]+)(\+?)\}")
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
 PRINCIPAL = "apigateway.amazonaws.com"
 
@@ -67,7 +71,8 @@ def _fail(status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None
 class ExecuteApiDoor:
     def __init__(self, http_apis: HttpApis, rest_apis: RestApis, usage_plans: UsagePlans, permissions: Permissions,
                  resolver: Resolver, invoker: Invoker, authenticator: Authenticator, authorizer: Authorizer,
-                 spool: Spool, clock: Clock, *, public_host: str, port: int) -> None:
+                 spool: Spool, clock: Clock, *, public_host: str, port: int,
+                 allow_private_integrations: bool = False) -> None:
         self.http_apis = http_apis
         self.rest_apis = rest_apis
         self.usage_plans = usage_plans
@@ -83,6 +88,7 @@ class ExecuteApiDoor:
         self.jwks = auth.JwksCache(clock)
         self.decisions = auth.DecisionCache(clock)
         self.throttles = Throttles()
+        self.allow_private_integrations = allow_private_integrations
         # (function, qualifier, policy revision, source ARN) -> allowed: a policy is evaluated once per change
         self._permitted: dict[tuple[str, str, str | None, str, str], bool] = {}
 
@@ -167,6 +173,12 @@ class ExecuteApiDoor:
         try:
             authorizer_context = await self._authorize_http(request, body, route, deployed, inc, route_arn)
             inc.body = request.body
+            if integration["IntegrationType"] == "HTTP_PROXY":
+                reply = await self._forward(request, inc, str(integration["IntegrationUri"]), params,
+                                            str(integration.get("IntegrationMethod") or "ANY"),
+                                            int(integration.get("TimeoutInMillis", 30000)) / 1000,
+                                            "Internal Server Error", template)
+                raise _Answer(reply)
             if integration["IntegrationType"] != "AWS_PROXY":
                 raise _fail(500, "Internal Server Error", id_header)
             version = integration.get("PayloadFormatVersion", "1.0")
@@ -220,7 +232,7 @@ class ExecuteApiDoor:
         if matched is None:
             raise _fail(403, "Missing Authentication Token",
                         [(b"x-amzn-errortype", b"MissingAuthenticationTokenException"), *id_headers])
-        (resource, method), _, params = matched
+        (resource, method), template, params = matched
         limits = rest_method_limits(deployed.stage, resource["path"], method["httpMethod"])
         if limits is not None and not self.throttles.allow((api_id, stage_name, resource["id"], method["httpMethod"]),
                                                            *limits, self.clock.monotonic()):
@@ -249,6 +261,11 @@ class ExecuteApiDoor:
                                     authorizer=authorizer_context, identity=events.v1_identity(
                                         inc, iam, api_key=api_key, rest=True), rest=True, binary=binary)
             event["requestContext"]["deploymentId"] = deployed.deployment_id
+            if integration.get("type") == "HTTP_PROXY":
+                raise _Answer(await self._forward(request, inc, str(integration["uri"]), params,
+                                                  str(integration.get("httpMethod") or "ANY"),
+                                                  int(integration.get("timeoutInMillis", 29000)) / 1000,
+                                                  "Internal server error", template))
             if integration.get("type") != "AWS_PROXY":
                 raise _fail(500, "Internal server error")
             source_arn = (f"arn:aws:execute-api:{api.region}:{api.account}:{api_id}/{stage_name}/"
@@ -434,6 +451,32 @@ class ExecuteApiDoor:
             request.body = await body.read(MAX_PAYLOAD)
         except BodyTooLarge:
             raise _fail(413, "Request Entity Too Large") from None
+
+    # -- HTTP_PROXY ---------------------------------------------------------------------------
+    async def _forward(self, request: ApiRequest, inc: events.Incoming, uri: str, params: dict[str, str],
+                       method: str, timeout: float, error: str, template: PathTemplate | None) -> events.Reply:
+        """The request passed to `uri` (its `{name}`/`{name+}` filled from the path parameters, the
+        query string appended) and the destination's answer passed back. A greedy parameter keeps its
+        slashes; any other value stays one segment (an encoded slash stays encoded)."""
+        greedy = template.greedy if template is not None else None
+
+        def fill(m: re.Match[str]) -> str:
+            value = params.get(m.group(1))
+            return quote(value, safe="/" if m.group(1) == greedy else "") if value is not None else m.group(0)
+        url = _URI_PARAM.sub(fill, uri)
+        if inc.raw_query:
+            url += ("&" if "?" in url else "?") + inc.raw_query
+        headers = list(events.forwarded_headers(inc).items())
+        try:
+            status, reply_headers, data = await http_forward.forward(
+                url, request.method if method == "ANY" else method, headers, inc.body, timeout=timeout,
+                allow_private=self.allow_private_integrations)
+        except TimeoutError:
+            return events.message(504, "Gateway Timeout" if error.endswith("Error") else "Endpoint request timed out")
+        except http_forward.ForwardFailed as exc:
+            log.info("HTTP_PROXY integration %s: %s", uri, exc)
+            return events.message(500, error)
+        return events.Reply(status, reply_headers, data)
 
     # -- invoking -----------------------------------------------------------------------------
     def _permitted_by_policy(self, account: str, name: str, qualifier: str | None, source_arn: str) -> bool:

@@ -262,9 +262,14 @@ class RestApis:
                 raise BadRequestException("Invalid ARN specified in the request")
             if params.get("integrationHttpMethod") != "POST":
                 raise BadRequestException("Lambda proxy integrations must use integrationHttpMethod POST.")
+        elif itype == "HTTP_PROXY":
+            if not uri.startswith(("http://", "https://")):
+                raise BadRequestException("Invalid HTTP endpoint specified for URI")
+            if params.get("integrationHttpMethod") not in METHODS:
+                raise BadRequestException("Enumeration value for HttpMethod must be non-empty")
         elif itype != "MOCK":
             raise BadRequestException(f"Integration type {itype} is not supported by this lambdad server; use "
-                                      "AWS_PROXY.")
+                                      "AWS_PROXY or HTTP_PROXY.")
         timeout = int(params.get("timeoutInMillis") or MAX_TIMEOUT_MS)
         if not 50 <= timeout <= MAX_TIMEOUT_MS:
             raise BadRequestException("Timeout should be between 50 ms and 29000 ms")

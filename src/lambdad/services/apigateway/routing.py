@@ -35,6 +35,11 @@ class PathTemplate:
     segments: tuple[tuple[int, str], ...]
 
     @property
+    def greedy(self) -> str | None:
+        """The name of the greedy variable, if the template ends in one."""
+        return self.segments[-1][1] if self.segments and self.segments[-1][0] == _GREEDY else None
+
+    @property
     def rank(self) -> tuple[int, ...]:
         return tuple(kind for kind, _ in self.segments)
 
