@@ -133,7 +133,9 @@ def test_jwt_authorizer(server: Server, v2: Any, echo: str, issuer: Issuer) -> N
     for bad in (issuer.token(key=other_key), issuer.token(exp=int(time.time()) - 10), issuer.token(aud="other"),
                 issuer.token(iss="http://evil.example"), issuer.token(kid="unknown"), "not-a-jwt",
                 jwt.encode({"iss": issuer.url, "aud": "my-app", "exp": int(time.time()) + 60},
-                           "an-hmac-secret-of-at-least-32-bytes!", algorithm="HS256", headers={"kid": "k1"})):
+                           "an-hmac-secret-of-at-least-32-bytes!", algorithm="HS256", headers={"kid": "k1"}),
+                jwt.encode({"iss": issuer.url, "aud": "my-app", "exp": int(time.time()) + 60}, None,
+                           algorithm="none", headers={"kid": "k1"})):
         r = call(server, api_id, "/me", headers={"authorization": f"Bearer {bad}"})
         assert (r.status_code, r.json()) == unauthorized, bad
     # client_id stands for aud (Cognito access tokens)

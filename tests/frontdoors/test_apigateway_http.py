@@ -43,6 +43,8 @@ def handler(event, context):
         return {"statusCode": 200, "body": "x", "unexpected": 1}
     if mode == "fail":
         raise ValueError("boom")
+    if mode == "crlf":
+        return {"statusCode": 200, "headers": {"x-evil": "a\\r\\nset-cookie: stolen=1"}, "body": "x"}
     if mode == "sleep":
         time.sleep(float(q.get("s", "2")))
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(event)}
@@ -70,9 +72,10 @@ def echo(lam: Any) -> str:
 
 def call(server: Server, api_id: str, path: str = "/", method: str = "GET", *, by_host: bool = True,
          **kwargs: Any) -> httpx.Response:
-    headers = dict(kwargs.pop("headers", {}))
+    given = kwargs.pop("headers", {})
+    headers = list(given.items() if isinstance(given, dict) else given)
     if by_host:
-        headers["host"] = f"{api_id}.execute-api.{REGION}.localhost:{server.port}"
+        headers.append(("host", f"{api_id}.execute-api.{REGION}.localhost:{server.port}"))
         url = f"{server.endpoint}{path}"
     else:
         url = f"{server.endpoint}/_aws/execute-api/{api_id}{path}"
@@ -123,6 +126,8 @@ def test_v2_event_field_by_field(server: Server, v2: Any, echo: str) -> None:
     assert event["version"] == "2.0" and event["routeKey"] == "POST /items/{id}"
     assert event["rawPath"] == "/items/42" and event["rawQueryString"] == "a=1&a=2&b=x%20y"
     assert event["cookies"] == ["c1=v1", "c2=v2"]
+    r = call(server, api_id, "/items/1", "POST", headers=[("cookie", "a=1"), ("cookie", "b=2; c=3")])
+    assert r.json()["cookies"] == ["a=1", "b=2", "c=3"]
     assert "cookie" not in event["headers"]
     assert event["headers"]["user-agent"] == "tester/1" and event["headers"]["x-many"] == "1"
     assert event["headers"]["x-forwarded-proto"] == "http"
@@ -152,7 +157,8 @@ def test_v2_event_field_by_field(server: Server, v2: Any, echo: str) -> None:
 
 def test_v1_event_field_by_field(server: Server, v2: Any, echo: str) -> None:
     api_id = make_api(v2, echo, ["GET /my/{thing}"], version="1.0", stage="dev", variables={"v": "1"})
-    r = call(server, api_id, "/dev/my/path?p=1&p=2&q=z", headers={"user-agent": "ua", "header2": "x"})
+    r = call(server, api_id, "/dev/my/path?p=1&p=2&q=z",
+             headers=[("user-agent", "ua"), ("header2", "x"), ("x-twice", "1"), ("x-twice", "2")])
     assert r.status_code == 200, r.text
     event = r.json()
     assert set(event) == {"version", "resource", "path", "httpMethod", "headers", "multiValueHeaders",
@@ -163,6 +169,7 @@ def test_v1_event_field_by_field(server: Server, v2: Any, echo: str) -> None:
     assert event["queryStringParameters"] == {"p": "2", "q": "z"}
     assert event["multiValueQueryStringParameters"] == {"p": ["1", "2"], "q": ["z"]}
     assert event["multiValueHeaders"]["header2"] == ["x"] and event["headers"]["header2"] == "x"
+    assert event["multiValueHeaders"]["x-twice"] == ["1", "2"] and event["headers"]["x-twice"] == "1,2"
     assert event["pathParameters"] == {"thing": "path"} and event["stageVariables"] == {"v": "1"}
     assert event["body"] is None and event["isBase64Encoded"] is False
     ctx = event["requestContext"]
@@ -186,7 +193,7 @@ def test_response_mapping_both_formats(server: Server, v2: Any, echo: str) -> No
             assert r.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2"]
         r = call(server, api_id, "/r?mode=binary")
         assert r.status_code == 200 and r.content == bytes(range(256))
-        for mode in ("malformed", "fail", "extra") if version == "1.0" else ("malformed", "fail"):
+        for mode in ("malformed", "fail", "extra", "crlf") if version == "1.0" else ("malformed", "fail", "crlf"):
             r = call(server, api_id, f"/r?mode={mode}")
             assert (r.status_code, r.json()) == (500, {"message": "Internal Server Error"}), mode
     api_id = make_api(v2, echo, ["GET /r"], version="2.0")

@@ -31,6 +31,9 @@ class ApiRequest:
     # What authorization decided this request is (IAM action, resource ARN), for the audit log.
     action: str = ""
     resource: str = ""
+    # Every header line as it arrived (lower-case names, repeats kept apart), for the front doors
+    # that pass multi-value headers on (API Gateway's payload 1.0).
+    header_lines: list[tuple[bytes, bytes]] = field(default_factory=list)
     _query: dict[str, list[str]] | None = None
 
     @property

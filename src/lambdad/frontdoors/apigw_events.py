@@ -72,6 +72,8 @@ class Incoming:
 def forwarded_headers(inc: Incoming) -> dict[str, str]:
     """The client's headers as API Gateway passes them on: X-Forwarded-* and a trace id added."""
     headers = {k: v for k, v in inc.headers.items() if k not in proxy.HOP_BY_HOP}
+    if "cookie" in headers:  # several Cookie lines are one header of '; '-separated cookies
+        headers["cookie"] = "; ".join(v for k, v in inc.header_list if k == "cookie")
     forwarded = headers.get("x-forwarded-for")
     headers["x-forwarded-for"] = f"{forwarded}, {inc.source_ip}" if forwarded else inc.source_ip
     headers["x-forwarded-proto"] = "http"
@@ -109,11 +111,14 @@ def _request_time(now: float) -> str:
 def v2_event(inc: Incoming, route_key: str, path_params: dict[str, str], stage_variables: dict[str, str] | None,
              authorizer: dict[str, Any] | None) -> dict[str, Any]:
     headers = forwarded_headers(inc)
-    cookie = headers.pop("cookie", None)
+    headers.pop("cookie", None)
     event: dict[str, Any] = {"version": "2.0", "routeKey": route_key, "rawPath": inc.raw_path,
                              "rawQueryString": inc.raw_query}
-    if cookie:
-        event["cookies"] = [c.strip() for c in cookie.split(";") if c.strip()]
+    # Each Cookie header line on its own: the joined header would glue two lines' cookies with ','.
+    cookies = [c.strip() for name, line in inc.header_list if name == "cookie" for c in line.split(";")
+               if c.strip()]
+    if cookies:
+        event["cookies"] = cookies
     event["headers"] = headers
     if inc.raw_query:
         event["queryStringParameters"] = {k: ",".join(v) for k, v in _query_lists(inc.raw_query).items()}

@@ -560,6 +560,5 @@ def _keep_base64(payload: bytes, reply: events.Reply) -> events.Reply:
 
 
 def _header_list(request: ApiRequest) -> list[tuple[str, str]]:
-    # The Router joined repeated headers with commas; a value that was one header stays one.
-    return [(name, value) for name, value in request.headers.items()]
-
+    """Every header line apart, as multiValueHeaders lists them."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.header_lines]
