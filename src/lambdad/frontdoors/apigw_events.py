@@ -202,6 +202,7 @@ class Reply:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    decoded_base64: bool = False  # the body was the function's base64, decoded
 
 
 def _decode_body(result: dict[str, Any]) -> bytes:
@@ -297,7 +298,7 @@ def v1_response(payload: bytes) -> Reply:
             (body or "").encode())
     except (binascii.Error, ValueError) as exc:
         raise Malformed("body is not valid base64") from exc
-    return Reply(status, headers, data)
+    return Reply(status, headers, data, bool(body) and bool(result.get("isBase64Encoded")))
 
 
 def message(status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> Reply:

@@ -19,6 +19,7 @@ integration timeout.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import re
@@ -282,8 +283,8 @@ class ExecuteApiDoor:
             except events.Malformed:
                 raise _fail(502, "Internal server error",
                             [(b"x-amzn-errortype", b"InternalServerErrorException")]) from None
-            if result.payload and not _wants_binary(api.data.get("binaryMediaTypes") or [], request.headers):
-                reply = _keep_base64(result.payload, reply)
+            if reply.decoded_base64 and not _wants_binary(api.data.get("binaryMediaTypes") or [], request.headers):
+                reply.body = base64.b64encode(reply.body)  # not asked for binary: the base64 text, as on AWS
         except _Answer as answer:
             reply = answer.reply
         reply.headers.extend(id_headers)
@@ -546,17 +547,6 @@ def _wants_binary(binary_media_types: list[str], headers: dict[str, str]) -> boo
     """REST APIs decode a base64 answer only when the client's Accept (its first type) is a binary media type."""
     accept = headers.get("accept", "").split(",", 1)[0]
     return bool(accept) and _media_matches(binary_media_types, accept)
-
-
-def _keep_base64(payload: bytes, reply: events.Reply) -> events.Reply:
-    """A base64 answer to a client that did not ask for binary: passed on as the base64 text, as on AWS."""
-    try:
-        result = json.loads(payload)
-    except ValueError:
-        return reply
-    if isinstance(result, dict) and result.get("isBase64Encoded") and isinstance(result.get("body"), str):
-        reply.body = result["body"].encode()
-    return reply
 
 
 def _header_list(request: ApiRequest) -> list[tuple[str, str]]:
