@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
+from benchmarks import peers
 from benchmarks.context import Context
 from benchmarks.httpclient import RawClient, round_trips
 from benchmarks.report import Target
@@ -79,3 +80,29 @@ def apigateway(ctx: Context) -> None:
         ctx.add(f"{key} requests/s, 8 connections", "req/s", rps[key], baseline=rps["function URL"],
                 baseline_label="function URL, same function")
     ctx.record(p50_ms=p50, requests_per_s=rps)
+    if ctx.options.peers:
+        _serverless_offline(ctx, srv.port, requests["HTTP API"], count)
+
+
+def _serverless_offline(ctx: Context, port: int, http_api: SignedRequest, count: int) -> None:
+    """serverless-offline's httpApi endpoint for the same handler, alternating with lambdad's HTTP API."""
+    figure = "warm p50, HTTP API vs serverless-offline httpApi"
+    try:
+        home = peers.serverless_offline()
+        with peers.ServerlessOffline(home, ctx.workdir, ctx.interpreter(), ["hello"], HANDLER,
+                                     http_events=True) as sls:
+            peer = _get(f"127.0.0.1:{sls.http_port}", "/hello").raw()
+            ours = http_api.raw()
+            theirs: list[float] = []
+            mine: list[float] = []
+            with RawClient("127.0.0.1", sls.http_port) as peer_client, RawClient("127.0.0.1", port) as client:
+                round_trips(peer_client, peer, WARMUP)
+                for _ in range(ROUNDS):
+                    theirs += round_trips(peer_client, peer, count // ROUNDS)
+                    mine += round_trips(client, ours, count // ROUNDS)
+    except peers.PeerUnavailable as exc:
+        ctx.add(figure, "ms", None, baseline_label="serverless-offline", note=f"cannot run here: {exc}")
+        return
+    ctx.add(figure, "ms", percentile(mine, 50), baseline=percentile(theirs, 50),
+            baseline_label="serverless-offline httpApi, same handler",
+            note="alternating rounds; serverless-offline runs no sandbox")
