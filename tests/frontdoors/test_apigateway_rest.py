@@ -318,3 +318,19 @@ def test_api_keys_and_usage_plans(server: Server, apigw: Any, lam: Any, echo: st
     with pytest.raises(ClientError) as err:
         apigw.create_usage_plan(name="bad", apiStages=[{"apiId": api_id, "stage": "nope"}])
     assert api_error(err)[0] == 404
+
+
+def test_stage_variables_name_the_function(server: Server, apigw: Any, echo: str) -> None:
+    api_id = apigw.create_rest_api(name="vars")["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    res = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="v")["id"]
+    apigw.put_method(restApiId=api_id, resourceId=res, httpMethod="GET", authorizationType="NONE")
+    uri = (f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/arn:aws:lambda:{REGION}:{ACCOUNT}:"
+           "function:${stageVariables.fn}/invocations")
+    apigw.put_integration(restApiId=api_id, resourceId=res, httpMethod="GET", type="AWS_PROXY",
+                          integrationHttpMethod="POST", uri=uri)
+    apigw.create_deployment(restApiId=api_id, stageName="good", variables={"fn": echo})
+    apigw.create_deployment(restApiId=api_id, stageName="bad", variables={"fn": "no-such-function"})
+    r = call(server, api_id, "/good/v")
+    assert r.status_code == 200 and r.json()["stageVariables"] == {"fn": echo}
+    assert call(server, api_id, "/bad/v").status_code == 500

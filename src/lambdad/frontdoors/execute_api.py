@@ -199,7 +199,8 @@ class ExecuteApiDoor:
                                         rest=False)
             source_arn = (f"arn:aws:execute-api:{api.region}:{api.account}:{api_id}/{deployed.stage_name}/"
                           + (f"{request.method}{method_path}" if method_path else "$default"))
-            result = await self._invoke(api.account, integration["IntegrationUri"], source_arn, event,
+            result = await self._invoke(api.account, _with_variables(integration["IntegrationUri"], deployed.variables),
+                                        source_arn, event,
                                         int(integration.get("TimeoutInMillis", 30000)) / 1000, request_id)
             if result is None:
                 raise _fail(503, "Service Unavailable", id_header)
@@ -271,7 +272,8 @@ class ExecuteApiDoor:
                 raise _fail(500, "Internal server error")
             source_arn = (f"arn:aws:execute-api:{api.region}:{api.account}:{api_id}/{stage_name}/"
                           f"{request.method}{resource['path']}")
-            result = await self._invoke(api.account, integration["uri"], source_arn, event,
+            result = await self._invoke(api.account, _with_variables(integration["uri"], deployed.variables),
+                                        source_arn, event,
                                         int(integration.get("timeoutInMillis", 29000)) / 1000, request.request_id,
                                         "Internal server error")
             if result is None:
@@ -522,6 +524,17 @@ class ExecuteApiDoor:
         except ApiError as exc:
             log.info("cannot invoke %s for API Gateway: %s", target, exc.message)
             raise _fail(500, error) from None
+
+
+_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
+
+
+def _with_variables(uri: str, variables: dict[str, str] | None) -> str:
+    """An integration URI with its `${stageVariables.name}` references filled in (a function name or
+    alias per stage, the common use)."""
+    if "${" not in uri:
+        return uri
+    return _STAGE_VARIABLE.sub(lambda m: (variables or {}).get(m.group(1), ""), uri)
 
 
 def _drain(task: asyncio.Future[Any]) -> None:
