@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from benchmarks import peers
+from benchmarks import peers, procs
 from benchmarks.context import Context
 from benchmarks.httpclient import RawClient, round_trips
 from benchmarks.report import Target
@@ -91,6 +91,8 @@ def _serverless_offline(ctx: Context, port: int, http_api: SignedRequest, count:
         home = peers.serverless_offline()
         with peers.ServerlessOffline(home, ctx.workdir, ctx.interpreter(), ["hello"], HANDLER,
                                      http_events=True) as sls:
+            if not procs.wait_until(lambda: procs.port_open(sls.http_port), 60.0, 0.1):
+                raise peers.PeerUnavailable(f"its HTTP port did not open: {sls.log_tail()}")
             peer = _get(f"127.0.0.1:{sls.http_port}", "/hello").raw()
             ours = http_api.raw()
             theirs: list[float] = []
