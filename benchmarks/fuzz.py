@@ -83,6 +83,9 @@ def services() -> list[Service]:
     out.append(Service("sqs-query", _models()[1], "query", "sqs"))
     s3 = session.get_service_model("s3")  # rest-xml
     out.append(Service("s3", s3, s3.metadata["protocol"], "s3"))
+    for name in ("apigatewayv2", "apigateway"):  # both API Gateway management APIs sign as `apigateway`
+        model = session.get_service_model(name)
+        out.append(Service(name, model, model.metadata["protocol"], "apigateway"))
     return out
 
 

@@ -98,8 +98,10 @@ class ServerlessOffline:
 
     service = "lambdadbench"
 
-    def __init__(self, home: Path, workdir: Path, python: str, functions: list[str], handler_code: str) -> None:
+    def __init__(self, home: Path, workdir: Path, python: str, functions: list[str], handler_code: str,
+                 http_events: bool = False) -> None:
         self.home = home
+        self.http_events = http_events  # each function also at GET /<fn> of its HTTP API port (httpApi event)
         self.project = home / "service"  # under home: plugins resolve from its node_modules
         self.python = python
         self.functions = functions
@@ -120,7 +122,9 @@ class ServerlessOffline:
         shutil.rmtree(self.project, ignore_errors=True)
         self.project.mkdir(parents=True)
         (self.project / "app.py").write_text(self.handler_code)
-        fns = "\n".join(f"  {fn}:\n    handler: app.handler" for fn in self.functions)
+        events = ("\n    events:\n      - httpApi:\n          path: /{fn}\n          method: get"
+                  if self.http_events else "")
+        fns = "\n".join(f"  {fn}:\n    handler: app.handler" + events.replace("{fn}", fn) for fn in self.functions)
         (self.project / "serverless.yml").write_text(
             f"service: {self.service}\nframeworkVersion: '3'\nconfigValidationMode: off\n"
             f"provider:\n  name: aws\n  runtime: python3.12\n  region: us-east-1\n"

@@ -167,6 +167,10 @@ class Config:
     schedule_speed: float = _setting(1.0, "How many times faster than the wall clock EventBridge's and EventBridge "
         "Scheduler's time runs, for manual experiments (60: rate(1 minute) fires every second, retries wait "
         "1/60 as long, and event times run ahead of the wall clock).", _speed)
+    # -- API Gateway ------------------------------------------------------------------------------------
+    apigateway_private_integrations: bool = _setting(False, "Let API Gateway HTTP_PROXY integrations reach "
+        "loopback, private and link-local addresses (any account can create integrations: off, none can make the "
+        "server call into its own host's network).", _bool)
 
     @property
     def data_path(self) -> Path:

@@ -42,6 +42,7 @@ from lambdad.control.resolver import Resolver
 from lambdad.control.tags import Tagging
 from lambdad.control.versions import Versions
 from lambdad.frontdoors.alb import AlbListeners
+from lambdad.frontdoors.execute_api import ExecuteApiDoor
 from lambdad.frontdoors.function_url import FunctionUrlDoor
 from lambdad.invoke.async_queue import AsyncDispatcher, AsyncQueue
 from lambdad.invoke.concurrency import ConcurrencyLimiter
@@ -59,6 +60,11 @@ from lambdad.runtime import sandbox_host
 from lambdad.runtime.interpreters import Interpreters
 from lambdad.runtime.launcher import Launcher
 from lambdad.runtime.pool import PoolManager
+from lambdad.services.apigateway import authz as apigateway_authz
+from lambdad.services.apigateway import wire as apigateway_wire
+from lambdad.services.apigateway.http_apis import HttpApis
+from lambdad.services.apigateway.rest_apis import RestApis
+from lambdad.services.apigateway.usage_plans import UsagePlans
 from lambdad.services.elbv2 import authz as elbv2_authz
 from lambdad.services.elbv2 import wire as elbv2_wire
 from lambdad.services.elbv2.load_balancers import Elbv2
@@ -314,6 +320,20 @@ class Lambdad:
                            s3_wire.render_error)
         router.add_anonymous("s3", s3_wire.anonymous)
         s3_lifecycle = Lifecycle(s3, clock)
+        # API Gateway: the management APIs (apigateway, apigatewayv2) and the execute-api invoke URLs
+        http_apis = HttpApis(store, lambda api_id, region: f"http://{api_id}.execute-api.{region}."
+                             f"{config.public_host}:{config.port}", clock=clock.time)
+        rest_apis = RestApis(store, clock=clock.time, taken=http_apis.apis.__contains__)
+        usage_plans = UsagePlans(store, clock=clock.time)
+        router.add_front_door(ExecuteApiDoor(http_apis, rest_apis, usage_plans, permissions, resolver, invoker,
+                                             authenticator, authorizer, spool, clock,
+                                             public_host=config.public_host, port=config.port,
+                                             allow_private_integrations=config.apigateway_private_integrations))
+        apigateway_authorize = apigateway_authz.hook(authorizer)
+        router.add_service("apigateway", apigateway_wire.ApiGatewayWire(
+            apigateway_wire.build_v2(http_apis, apigateway_authorize),
+            apigateway_wire.build_v1(rest_apis, usage_plans, apigateway_authorize), apigateway_authorize),
+            apigateway_wire.render_error)
         self._router = router
 
         # -- start ----------------------------------------------------------------------------

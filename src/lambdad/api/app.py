@@ -110,7 +110,8 @@ class Router:
                 headers[key] = value.decode("latin-1")
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         request = ApiRequest(scope["method"], scope["path"], raw_path, scope["query_string"].decode("latin-1"),
-                             headers, b"", scope.get("client"), region=self.default_region)
+                             headers, b"", scope.get("client"), region=self.default_region,
+                             header_lines=scope["headers"])
         error_code = ""
         try:
             try:

@@ -37,6 +37,9 @@ class ApiRequest:
     # The body of a request to a service that takes it as a stream (api/streaming.py); `body` stays
     # empty then.
     stream: StreamedBody | None = None
+    # Every header line as it arrived (lower-case names, repeats kept apart), for the front doors
+    # that pass multi-value headers on (API Gateway's payload 1.0).
+    header_lines: list[tuple[bytes, bytes]] = field(default_factory=list)
     _query: dict[str, list[str]] | None = None
 
     @property

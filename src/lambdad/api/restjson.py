@@ -164,7 +164,8 @@ class RestJsonService:
                 params[payload_member] = _decode(shape.members[payload_member], body, missing)
             else:
                 # Members the URI, query or headers carry are theirs: a body cannot override them.
-                decoded = _decode(shape, {k: v for k, v in body.items() if k not in params}, missing)
+                renames = shapes.wire_names(shape)
+                decoded = _decode(shape, {k: v for k, v in body.items() if renames.get(k, k) not in params}, missing)
                 params = {**decoded, **params}
         # Each handler may index what the model says is always there (the top level's members may
         # have come from anywhere in the request, so they are looked for in the assembled input).
@@ -212,7 +213,7 @@ class RestJsonService:
             def rewrite(shape_name: str, value: dict[str, Any]) -> dict[str, Any]:
                 found = self.filters.get(shape_name)
                 return value if found is None else found(request, value)
-        return ApiResponse(status, json.dumps(_encode(shape, body_fields, rewrite) if not payload_member
+        return ApiResponse(status, json.dumps(_encode(shape, body_fields, rewrite, located=True) if not payload_member
                                               else body_fields).encode(), headers)
 
 
@@ -242,7 +243,7 @@ def _decode(shape: Shape, value: Any, missing: list[str]) -> Any:
     type is a request the service cannot deserialize, answered (like AWS's Jackson-based front end)
     with InvalidRequestContentException rather than a crash further in."""
     try:
-        return shapes.decode_json(shape, value, "", missing)
+        return shapes.decode_json(shape, value, "", missing, located=True)
     except shapes.TypeMismatch as exc:
         if exc.type_name == "blob" and exc.message.startswith("Base64"):
             raise InvalidRequestContentException(
@@ -252,8 +253,9 @@ def _decode(shape: Shape, value: Any, missing: list[str]) -> Any:
             f"'{exc.path}'") from None
 
 
-def _encode(shape: Shape, value: Any, rewrite: Rewrite | None = None) -> Any:
-    """Python -> JSON value by the shape; `rewrite` may replace each structure (by its shape's name)."""
+def _encode(shape: Shape, value: Any, rewrite: Rewrite | None = None, *, located: bool = False) -> Any:
+    """Python -> JSON value by the shape; `rewrite` may replace each structure (by its shape's name);
+    `located`: members named by their `locationName` where the model gives one (rest-json)."""
     t = shape.type_name
     if t == "structure" and isinstance(value, dict):
         if rewrite is not None:
@@ -263,12 +265,13 @@ def _encode(shape: Shape, value: Any, rewrite: Rewrite | None = None) -> Any:
             member = shape.members.get(key)
             if member is None or item is None:
                 continue
-            out[key] = _encode(member, item, rewrite)
+            out[member.serialization.get("name", key) if located else key] = _encode(member, item, rewrite,
+                                                                                   located=located)
         return out
     if t == "list" and isinstance(value, list):
-        return [_encode(shape.member, item, rewrite) for item in value]
+        return [_encode(shape.member, item, rewrite, located=located) for item in value]
     if t == "map" and isinstance(value, dict):
-        return {k: _encode(shape.value, item, rewrite) for k, item in value.items()}
+        return {k: _encode(shape.value, item, rewrite, located=located) for k, item in value.items()}
     if t == "blob" and isinstance(value, bytes):
         return base64.b64encode(value).decode()
     return value

@@ -206,33 +206,52 @@ def _mismatch(shape: Shape, value: Any, path: str) -> TypeMismatch:
     return TypeMismatch(text, path or shape.name, t)
 
 
-def decode_json(shape: Shape, value: Any, path: str = "", missing: list[str] | None = None) -> Any:
+_WIRE_NAMES: dict[int, tuple[Shape, dict[str, str]]] = {}
+
+
+def wire_names(shape: Shape) -> dict[str, str]:
+    """A structure's JSON names (a member's `locationName`, as rest-json models such as apigatewayv2
+    spell `name` for `Name`) -> its member names; only the members whose names differ."""
+    found = _WIRE_NAMES.get(id(shape))
+    if found is None or found[0] is not shape:
+        names = {m.serialization["name"]: n for n, m in shape.members.items()
+                 if "name" in m.serialization and "location" not in m.serialization and m.serialization["name"] != n}
+        found = _WIRE_NAMES[id(shape)] = (shape, names)
+    return found[1]
+
+
+def decode_json(shape: Shape, value: Any, path: str = "", missing: list[str] | None = None, *,
+                located: bool = False) -> Any:
     """A JSON value checked against `shape` and converted (blobs from base64). Raises TypeMismatch;
-    appends the path of every absent required member to `missing` (when given)."""
+    appends the path of every absent required member to `missing` (when given). `located`: members
+    are named on the wire by their `locationName` where the model gives one (rest-json)."""
     t = shape.type_name
     if t == "structure":
         if not isinstance(value, dict):
             raise _mismatch(shape, value, path)
         out: dict[str, Any] = {}
-        for key, item in value.items():
+        renames: dict[str, str] = wire_names(shape) if located else {}
+        for wire_key, item in value.items():
             if item is None:  # an explicit null is the same as leaving the member out
                 continue
+            key: str = renames.get(wire_key) or wire_key
             member = shape.members.get(key)
             # Members the model does not know are ignored by AWS; kept as they came (handlers ignore them).
-            out[key] = decode_json(member, item, member_path(path, key), missing) if member is not None else item
+            out[key] = (decode_json(member, item, member_path(path, key), missing, located=located)
+                        if member is not None else item)
         if missing is not None:
             missing.extend(member_path(path, name) for name in shape.required_members if name not in out)
         return out
     if t == "list":
         if not isinstance(value, list):
             raise _mismatch(shape, value, path)
-        return [decode_json(shape.member, item, f"{path}.{i}.member", missing) for i, item in enumerate(value, 1)
-                if item is not None]
+        return [decode_json(shape.member, item, f"{path}.{i}.member", missing, located=located)
+                for i, item in enumerate(value, 1) if item is not None]
     if t == "map":
         if not isinstance(value, dict):
             raise _mismatch(shape, value, path)
-        return {k: decode_json(shape.value, item, f"{path}.{k}", missing) for k, item in value.items()
-                if item is not None}
+        return {k: decode_json(shape.value, item, f"{path}.{k}", missing, located=located)
+                for k, item in value.items() if item is not None}
     if t == "string":
         if not isinstance(value, str):
             raise _mismatch(shape, value, path)

@@ -14,7 +14,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
-from lambdad import ids, safejson
+from lambdad import ids
 from lambdad.api.app import verified_body
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.api.http_protocol import BodyTooLarge, RequestBody, Spool
@@ -27,7 +27,8 @@ from lambdad.control.names import function_arn
 from lambdad.control.permissions import Permissions
 from lambdad.control.resolver import Resolver
 from lambdad.errors import ApiError, TooManyRequestsException
-from lambdad.frontdoors import proxy
+from lambdad.frontdoors import apigw_events, proxy
+from lambdad.frontdoors import cors as cors_rules
 from lambdad.invoke.invoker import InvokeMeta, Invoker
 
 FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
@@ -35,8 +36,6 @@ FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, 
 HOP_BY_HOP = proxy.HOP_BY_HOP
 # AWS's limit on a function URL's request payload (as on a synchronous Invoke).
 MAX_PAYLOAD = 6 * 1024 * 1024
-TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/xhtml+xml",
-              "application/x-www-form-urlencoded", "application/ld+json", "application/graphql", "+json", "+xml")
 
 
 def _refusal(request: ApiRequest, exc: sigv4.SigV4Error) -> ApiError:
@@ -55,11 +54,6 @@ def url_id_of(host: str) -> str | None:
     if ".lambda-url." not in host:
         return None
     return host.split(".", 1)[0].lower()
-
-
-def _is_text(content_type: str) -> bool:
-    ct = content_type.lower()
-    return any(t in ct for t in TEXT_TYPES)
 
 
 class FunctionUrlDoor:
@@ -87,14 +81,11 @@ class FunctionUrlDoor:
             return _message(404, "Not Found")
         cors = target.config.cors
         origin = request.headers.get("origin")
-        if (cors and request.method == "OPTIONS" and origin
-                and "access-control-request-method" in request.headers):
-            return self._preflight(cors, origin)
+        if cors and cors_rules.is_preflight(request.method, request.headers):
+            return ApiResponse(200, b"", cors_rules.preflight_headers(cors, origin or ""))
         response = await self._invoke(request, body, target, url_id or "")
         if cors:  # the URL's CORS configuration overrides whatever the function said
-            response.headers = [h for h in response.headers if not h[0].startswith(b"access-control-")]
-            if origin:
-                response.headers.extend(self._cors_headers(cors, origin))
+            response.headers = cors_rules.apply(cors, origin, response.headers)
         return response
 
     # -- authorization ----------------------------------------------------------------------
@@ -195,7 +186,7 @@ class FunctionUrlDoor:
         if authorizer is None:
             del event["requestContext"]["authorizer"]
         if request.body:
-            if _is_text(request.headers.get("content-type", "")):
+            if apigw_events.is_text(request.headers.get("content-type", "")):
                 try:
                     event["body"] = request.body.decode()
                     event["isBase64Encoded"] = False
@@ -212,54 +203,7 @@ class FunctionUrlDoor:
     @staticmethod
     def _response(payload: bytes) -> ApiResponse:
         try:
-            result = safejson.loads(payload, max_depth=safejson.PAYLOAD_MAX_DEPTH) if payload else None
-        except ValueError:
-            return ApiResponse(200, payload, [(b"content-type", b"application/json")])
-        if isinstance(result, dict) and "statusCode" in result:
-            headers = [(k.lower().encode(), str(v).encode()) for k, v in (result.get("headers") or {}).items()
-                       if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
-            if not any(k == b"content-type" for k, _ in headers):
-                headers.append((b"content-type", b"application/json"))
-            for cookie in result.get("cookies") or []:
-                headers.append((b"set-cookie", str(cookie).encode()))
-            try:
-                data = proxy.response_body(result)
-            except proxy.BadProxyResponse:
-                return _message(502, "Internal Server Error")
-            try:
-                status = int(result["statusCode"])
-            except (TypeError, ValueError):
-                return _message(502, "Internal Server Error")
-            return ApiResponse(status, data, headers)
-        data = result.encode() if isinstance(result, str) else payload
-        return ApiResponse(200, data, [(b"content-type", b"application/json")])
-
-    # -- CORS -------------------------------------------------------------------------------
-    @staticmethod
-    def _origin_allowed(cors: dict[str, Any], origin: str) -> str | None:
-        allowed = cors.get("AllowOrigins") or []
-        if "*" in allowed:
-            return "*"
-        return origin if origin in allowed else None
-
-    def _cors_headers(self, cors: dict[str, Any], origin: str) -> list[tuple[bytes, bytes]]:
-        allow = self._origin_allowed(cors, origin)
-        if allow is None:
-            return []
-        out = [(b"access-control-allow-origin", allow.encode()), (b"vary", b"Origin")]
-        if cors.get("ExposeHeaders"):
-            out.append((b"access-control-expose-headers", ",".join(cors["ExposeHeaders"]).encode()))
-        if cors.get("AllowCredentials"):
-            out.append((b"access-control-allow-credentials", b"true"))
-        return out
-
-    def _preflight(self, cors: dict[str, Any], origin: str) -> ApiResponse:
-        headers = self._cors_headers(cors, origin)
-        if headers:
-            if cors.get("AllowMethods"):
-                headers.append((b"access-control-allow-methods", ",".join(cors["AllowMethods"]).encode()))
-            if cors.get("AllowHeaders"):
-                headers.append((b"access-control-allow-headers", ",".join(cors["AllowHeaders"]).encode()))
-            if cors.get("MaxAge") is not None:
-                headers.append((b"access-control-max-age", str(cors["MaxAge"]).encode()))
-        return ApiResponse(200, b"", headers)
+            reply = apigw_events.v2_response(payload, raw_fallback=True)
+        except apigw_events.Malformed:
+            return _message(502, "Internal Server Error")
+        return ApiResponse(reply.status, reply.body, reply.headers)
