@@ -64,6 +64,9 @@ from lambdad.services.iam import wire as iam_wire
 from lambdad.services.iam.execution_roles import ExecutionRoles
 from lambdad.services.iam.identities import Iam
 from lambdad.services.iam.sts import Sts
+from lambdad.services.kms import authz as kms_authz
+from lambdad.services.kms import wire as kms_wire
+from lambdad.services.kms.keys import KmsService
 from lambdad.services.logs import authz as logs_authz
 from lambdad.services.logs import wire as logs_wire
 from lambdad.services.logs.function_logs import LogStore
@@ -148,6 +151,7 @@ class Lambdad:
         if audit is not None:
             stack.callback(audit.flush)
         roles = ExecutionRoles(iam, credentials, require_existing=config.require_existing_roles)
+        kms = KmsService(store, keyring, clock)
 
         registry = FunctionRegistry(store, blobs, config, keyring=keyring, role_check=roles.check)
         aliases = Aliases(store, registry)
@@ -249,6 +253,8 @@ class Lambdad:
         router.add_anonymous("sns", sns_wire.anonymous)
         elbv2_service = elbv2_wire.build(elbv2, alb.can_invoke, elbv2_authz.hook(authorizer))
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
+        router.add_service("kms", kms_wire.build(kms, kms_authz.hook(authorizer, kms), authorizer.identity_policies),
+                           json_render_error)
         self._router = router
 
         # -- start ----------------------------------------------------------------------------
