@@ -67,6 +67,7 @@ from lambdad.services.iam.sts import Sts
 from lambdad.services.kms import authz as kms_authz
 from lambdad.services.kms import wire as kms_wire
 from lambdad.services.kms.keys import KmsService
+from lambdad.services.kms.lambda_keys import LambdaKeys
 from lambdad.services.logs import authz as logs_authz
 from lambdad.services.logs import wire as logs_wire
 from lambdad.services.logs.function_logs import LogStore
@@ -152,8 +153,10 @@ class Lambdad:
             stack.callback(audit.flush)
         roles = ExecutionRoles(iam, credentials, require_existing=config.require_existing_roles)
         kms = KmsService(store, keyring, clock)
+        lambda_keys = LambdaKeys(kms, authorizer, config.region)
 
-        registry = FunctionRegistry(store, blobs, config, keyring=keyring, role_check=roles.check)
+        registry = FunctionRegistry(store, blobs, config, keyring=keyring, role_check=roles.check,
+                                    env_keys=lambda_keys)
         aliases = Aliases(store, registry)
         layers = Layers(store, blobs, registry, config)
         tagging = Tagging(registry)
@@ -184,7 +187,8 @@ class Lambdad:
         pools = PoolManager(config.idle_timeout, config.freeze_idle_after, max_environment_age, clock=clock)
         stack.push_async_callback(pools.aclose)
         limiter = ConcurrencyLimiter(config.account_concurrency)
-        invoker = Invoker(config, registry, blobs, launcher, pools, limiter, logs, layers.opt_dir, snapstart)
+        invoker = Invoker(config, registry, blobs, launcher, pools, limiter, logs, layers.opt_dir, snapstart,
+                          env_keys=lambda_keys)
         versions = Versions(registry, aliases, snapshots=snapstart)
         provisioned = ProvisionedConcurrency(store, registry, aliases, invoker, limiter, logs)
         stack.push_async_callback(provisioned.aclose)

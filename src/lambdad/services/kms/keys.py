@@ -149,6 +149,10 @@ class KmsService:
             return None
         return key
 
+    def find_by_id(self, key_id: str) -> Key | None:
+        """A key by its id whatever its account and state (Lambda opening what it sealed)."""
+        return self._live(key_id)
+
     @staticmethod
     def key_arn(account: str, region: str, key_id: str) -> str:
         return f"arn:aws:kms:{region}:{account}:key/{key_id}"
