@@ -40,6 +40,7 @@ from lambdad.control.layers import Layers
 from lambdad.control.permissions import Permissions
 from lambdad.control.resolver import Resolver
 from lambdad.control.tags import Tagging
+from lambdad.control.validation import runtime_checker
 from lambdad.control.versions import Versions
 from lambdad.frontdoors.alb import AlbListeners
 from lambdad.frontdoors.function_url import FunctionUrlDoor
@@ -155,8 +156,9 @@ class Lambdad:
         kms = KmsService(store, keyring, clock)
         lambda_keys = LambdaKeys(kms, authorizer, config.region)
 
+        interpreters = Interpreters(config.python_interpreters, config.node_binary)
         registry = FunctionRegistry(store, blobs, config, keyring=keyring, role_check=roles.check,
-                                    env_keys=lambda_keys)
+                                    env_keys=lambda_keys, runtime_check=runtime_checker(interpreters.resolve))
         aliases = Aliases(store, registry)
         layers = Layers(store, blobs, registry, config)
         tagging = Tagging(registry)
@@ -176,7 +178,7 @@ class Lambdad:
             log.info("sandbox: instance %s", sandbox.tag)
         for line in protections.report_lines():
             log.info("sandbox: %s", line)
-        launcher = Launcher(config, Interpreters(config.python_interpreters, config.node_binary),
+        launcher = Launcher(config, interpreters,
                             roles.environment_credentials, sandbox)
         stack.push_async_callback(launcher.aclose)
         # An environment's role credentials last EXECUTION_SESSION_SECONDS: none is reused when they could

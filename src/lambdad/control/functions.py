@@ -195,8 +195,11 @@ ConfigHook = Callable[[str, dict[str, Any], str], None]
 class FunctionRegistry:
     def __init__(self, store: Store, blobs: BlobStore, config: Config, keyring: Keyring | None = None,
                  role_check: Callable[[str, str], None] | None = None,
-                 env_keys: EnvironmentKeys | None = None) -> None:
+                 env_keys: EnvironmentKeys | None = None,
+                 runtime_check: v.RuntimeCheck | None = None) -> None:
         self.store = store
+        #: runtime -> None, or raise: whether this host can run a runtime (an interpreter of its version)
+        self.runtime_check = runtime_check
         #: Customer managed KMS keys (KMSKeyArn) for environment variables; None: KMSKeyArn is refused
         self.env_keys = env_keys
         self.blobs = blobs
@@ -382,6 +385,8 @@ class FunctionRegistry:
             raise InvalidParameterValueException(
                 "PackageType Image is not supported by lambdad; use a .zip deployment package.")
         cfg = v.function_configuration(params, creating=True)
+        if self.runtime_check is not None:
+            self.runtime_check(cfg["Runtime"])
         self._check_kms_key(account, cfg)
         if self.role_check is not None:
             self.role_check(account, cfg["Role"])
@@ -458,8 +463,12 @@ class FunctionRegistry:
         """New code for $LATEST; `code` as for `create` (what `stage_code` made of `code_of_update`)."""
         rec = self.get_record(account, name)
         self.check_revision(rec.latest, params.get("RevisionId"))
+        if params.get("Architectures") is not None:
+            v.check_architectures(params["Architectures"])
         digest, size = code if code is not None else self.stage_code(self.code_of_update(params))
         cfg = dict(rec.latest.config)
+        if params.get("Architectures") is not None:
+            cfg["Architectures"] = list(params["Architectures"])
         cfg["CodeSha256"] = base64.b64encode(bytes.fromhex(digest)).decode()
         cfg["CodeSize"] = size
         return self._replace_latest(rec, cfg, digest)
@@ -471,6 +480,8 @@ class FunctionRegistry:
         changes = v.function_configuration(params, creating=False, current=cfg)
         if "Role" in changes and self.role_check is not None:
             self.role_check(account, changes["Role"])
+        if "Runtime" in changes and self.runtime_check is not None:
+            self.runtime_check(changes["Runtime"])
         cfg.update(changes)
         if "KMSKeyArn" in changes:
             self._check_kms_key(account, cfg)
