@@ -21,6 +21,7 @@ hidden, tells whether the key policy names the caller directly.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -67,10 +68,17 @@ def _grantee_matches(grantee: str, principal: Principal) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> dict[str, Any]:
+    """A key policy as evaluation reads it (parsed once per distinct text; evaluation does not change it)."""
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
+
+
 def decide(principal: Principal, identity: list[dict[str, Any]], action: str, key: Key,
            grants: Iterable[Grant], keys: dict[str, str | list[str]],
            encryption_context: Mapping[str, str] | None) -> Verdict:
-    key_policy = json.loads(key.policy)
+    key_policy = _parsed(key.policy)
     # Covered through the account (cross-account semantics: identity AND key policy).
     through = policy.evaluate(policy.RequestContext(principal.arn, principal.account, action, key.arn, _NO_ACCOUNT,
                                                     keys), identity, key_policy, principal.is_root)
