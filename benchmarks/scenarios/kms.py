@@ -15,7 +15,7 @@ from benchmarks.context import Context
 from benchmarks.httpclient import HttpError, RawClient, round_trips
 from benchmarks.scenarios import scenario
 from benchmarks.scenarios.common import ECHO_HANDLER, payload
-from benchmarks.server import ACCESS_KEY, REGION, SECRET_KEY, LambdadServer
+from benchmarks.server import ACCESS_KEY, REGION, ROLE, SECRET_KEY, LambdadServer
 from benchmarks.stats import percentile
 
 ROUNDS = 5
@@ -86,7 +86,12 @@ def kms(ctx: Context) -> None:
     ctx.add("in-process AES-256-GCM seal/s (64 B)", "/s", seal_rate, baseline=open_rate,
             baseline_label="in-process AES-256-GCM open/s")
 
-    # Warm invoke with and without a customer managed key (KMSKeyArn: checked on every invocation).
+    # Warm invoke with and without a customer managed key (KMSKeyArn: checked on every invocation, as the
+    # execution role, which needs kms:Decrypt on the key).
+    decrypt_policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key["Arn"]}]}
+    srv.client("iam").put_role_policy(RoleName=ROLE.rsplit("/", 1)[1], PolicyName="bench-kms",
+                                      PolicyDocument=json.dumps(decrypt_policy))
     plain_fn = srv.create_function("bench-kms-plain", {"app.py": ECHO_HANDLER},
                                    Environment={"Variables": {"STAGE": "bench"}})
     keyed_fn = srv.create_function("bench-kms-keyed", {"app.py": ECHO_HANDLER}, KMSKeyArn=key["Arn"],

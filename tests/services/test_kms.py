@@ -11,13 +11,14 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.auth.test_authz import _create_account, _parse_keys, _user
-from tests.conftest import ACCOUNT, REGION, Server, unique
+from tests.conftest import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, Server, unique
 from tests.services.conftest import aws_cli
 
 
@@ -434,3 +435,21 @@ def test_keys_survive_a_restart(fresh_server: Server) -> None:
     kms = fresh_server.client("kms")
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"durable"
     assert kms.describe_key(KeyId="alias/kept")["KeyMetadata"]["KeyId"] == meta["KeyId"]
+
+
+def test_keys_are_scoped_by_region(server: Server, kms: Any) -> None:
+    west = boto3.client("kms", endpoint_url=server.endpoint, region_name="us-west-2", aws_access_key_id=ACCESS_KEY,
+                        aws_secret_access_key=SECRET_KEY)
+    meta = west.create_key()["KeyMetadata"]
+    assert meta["Arn"].startswith(f"arn:aws:kms:us-west-2:{ACCOUNT}:key/")
+    blob = west.encrypt(KeyId=meta["KeyId"], Plaintext=b"west")["CiphertextBlob"]
+    assert meta["KeyId"] not in [k["KeyId"] for k in kms.list_keys(Limit=1000)["Keys"]]
+    with pytest.raises(ClientError) as exc:
+        kms.describe_key(KeyId=meta["KeyId"])
+    assert _err(exc)[1] == "NotFoundException"
+    with pytest.raises(ClientError) as exc:  # a us-west-2 ciphertext means nothing in us-east-1
+        kms.decrypt(CiphertextBlob=blob)
+    assert _err(exc)[1] == "InvalidCiphertextException"
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"west"
+    west.create_alias(AliasName="alias/same-name", TargetKeyId=meta["KeyId"])
+    kms.create_alias(AliasName="alias/same-name", TargetKeyId=_key(kms)["KeyId"])  # another region, no clash

@@ -90,6 +90,8 @@ class KmsService:
         self.keys: dict[str, Key] = {}
         self.aliases: dict[tuple[str, str, str], Alias] = {}
         self.grants: dict[str, Grant] = {}
+        #: Moves on every change of a key, its policy or its grants (what a cached decision depends on).
+        self.generation = 0
         self._load()
 
     # -- persistence ----------------------------------------------------------------------------
@@ -111,6 +113,7 @@ class KmsService:
             self.grants[grant.grant_id] = grant
 
     def _save_key(self, key: Key) -> None:
+        self.generation += 1
         raw = {name: getattr(key, name) for name in (
             "key_id", "account", "region", "spec", "usage", "created", "policy", "description", "state", "manager",
             "tags", "rotation_enabled", "rotation_period_days", "next_rotation", "deletion_date")}
@@ -128,6 +131,7 @@ class KmsService:
 
     def _drop_key(self, key: Key) -> None:
         """The end of a deletion's waiting period: the material is gone, and so are its aliases and grants."""
+        self.generation += 1
         with self.store.transaction():
             self.store.execute("DELETE FROM kms_keys WHERE key_id = ?", (key.key_id,))
             self.store.execute("DELETE FROM kms_aliases WHERE key_id = ?", (key.key_id,))
@@ -532,6 +536,7 @@ class KmsService:
         token = base64.urlsafe_b64encode(os.urandom(24) + grant_id.encode()).decode().rstrip("=")
         grant = Grant(grant_id, key.key_id, key.arn, caller_account, grantee, operations, self.clock.time(),
                       token, name, str(p.get("RetiringPrincipal") or ""), constraints)
+        self.generation += 1
         self.store.execute("INSERT INTO kms_grants (grant_id, key_id, record) VALUES (?, ?, ?)",
                            (grant_id, key.key_id, grant.to_stored()))
         self.grants[grant_id] = grant
@@ -553,6 +558,7 @@ class KmsService:
         raise error("InvalidGrantTokenException", "Grant token is not valid.")
 
     def delete_grant(self, grant: Grant) -> None:
+        self.generation += 1
         self.store.execute("DELETE FROM kms_grants WHERE grant_id = ?", (grant.grant_id,))
         self.grants.pop(grant.grant_id, None)
 

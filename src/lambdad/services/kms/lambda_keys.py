@@ -38,6 +38,10 @@ class LambdaKeys:
         self.kms = kms
         self.authorizer = authorizer
         self.region = region
+        # Allowed decisions by (function, role, key), valid while neither KMS (generation) nor IAM changes:
+        # the invoke path then pays a dict lookup, not a policy evaluation.
+        self._allowed: dict[tuple[str, str, str, str], int] = {}
+        authorizer.iam.add_listener(self._allowed.clear)
 
     def _key(self, account: str, key_arn: str) -> Key:
         key = self.kms.resolve(account, self.region, key_arn)
@@ -75,6 +79,9 @@ class LambdaKeys:
     def check_decrypt(self, account: str, key_arn: str, role_arn: str, function_name: str) -> None:
         try:
             key = self._key(account, key_arn)
+            cached = (account, key_arn, role_arn, function_name)
+            if self._allowed.get(cached) == self.kms.generation:
+                return
             role_account, role_name = role_arn.split(":")[4], role_arn.rpartition("/")[2]
             if self.authorizer.iam.find_role(role_account, role_name) is None:
                 raise KmsError(f"The role {role_arn} does not exist", code="AccessDeniedException")
@@ -87,5 +94,8 @@ class LambdaKeys:
             if not verdict.allowed:
                 raise KmsError(f"User: {session.arn} is not authorized to perform: kms:Decrypt on resource: "
                                f"{key.arn} {verdict.reason}", code="AccessDeniedException")
+            if len(self._allowed) > 100_000:
+                self._allowed.clear()
+            self._allowed[cached] = self.kms.generation
         except KmsError as exc:
             raise _decrypt_error(exc) from None
