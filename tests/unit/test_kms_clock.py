@@ -81,3 +81,44 @@ def test_automatic_rotation_when_due(tmp_path: Path) -> None:
     assert same is not None
     assert reopened.decrypt(same, old, {"a": "b"})[0] == b"old"
     assert reopened.decrypt(same, new, None)[0] == b"new"
+
+
+def test_a_function_key_deleted_after_its_window_is_kms_not_found(tmp_path: Path) -> None:
+    """Lambda's view of the same clock: invocations refused while pending deletion, then KMSNotFoundException,
+    and the sealed variables are gone with the key (Environment.Error after a restart)."""
+    from lambdad.auth.authorizer import Authorizer
+    from lambdad.auth.credentials import CredentialStore
+    from lambdad.config import Config
+    from lambdad.errors import LambdaKmsError
+    from lambdad.services.iam.identities import Iam
+    from lambdad.services.kms.lambda_keys import LambdaKeys
+
+    clock = FakeClock()
+    config = Config(data_dir=str(tmp_path))
+    store = SqliteStore(tmp_path / "lambdad.db")
+    keyring = Keyring(b"k" * 32)
+    iam = Iam(store, keyring, CredentialStore(config, store, keyring), ACCOUNT, REGION)
+    role = iam.ensure_lambda_role(ACCOUNT, "fn-role")["Arn"]
+    kms = KmsService(store, keyring, clock)
+    keys = LambdaKeys(kms, Authorizer(iam, REGION), REGION)
+    key = kms.create_key(ACCOUNT, REGION, {})
+    keys.check(ACCOUNT, key.arn)
+    sealed = keys.seal(ACCOUNT, key.arn, b'{"A": "1"}', {"LambdaFunctionName": "fn"})
+    assert keys.open(sealed, {"LambdaFunctionName": "fn"}) == b'{"A": "1"}'
+    with pytest.raises(LambdaKmsError) as exc:  # the role's policy allows no kms:Decrypt
+        keys.check_decrypt(ACCOUNT, key.arn, role, "fn")
+    assert exc.value.code == "KMSAccessDeniedException" and exc.value.status == 502
+    iam.put_inline(ACCOUNT, "role", "fn-role", "kms", '{"Version": "2012-10-17", "Statement": [{"Effect": '
+                   '"Allow", "Action": "kms:Decrypt", "Resource": "*"}]}')
+    keys.check_decrypt(ACCOUNT, key.arn, role, "fn")
+    kms.schedule_deletion(key, 7)
+    with pytest.raises(LambdaKmsError) as exc:
+        keys.check_decrypt(ACCOUNT, key.arn, role, "fn")
+    assert exc.value.code == "KMSInvalidStateException"
+    _advance(clock, 7 * DAY)
+    with pytest.raises(LambdaKmsError) as exc:
+        keys.check_decrypt(ACCOUNT, key.arn, role, "fn")
+    assert exc.value.code == "KMSNotFoundException"
+    assert exc.value.message.startswith("Lambda was unable to decrypt the environment variables because the KMS "
+                                        "key was not found.")
+    assert keys.open(sealed, {"LambdaFunctionName": "fn"}) is None
