@@ -46,7 +46,7 @@ def _aead_per_second(count: int, plaintext: bytes) -> tuple[float, float]:
     return seal_rate, count / (time.perf_counter() - started)
 
 
-@scenario("kms", "KMS Encrypt/Decrypt per second; invoke p50 with a customer managed key")
+@scenario("kms", "KMS Encrypt/Decrypt per second; invoke p50 with a customer managed key", quick=False)
 def kms(ctx: Context) -> None:
     srv = ctx.server()
     client = srv.client("kms")
