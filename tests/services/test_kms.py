@@ -268,6 +268,8 @@ def test_rotation_status_and_on_demand_rotation_keep_old_ciphertext(kms: Any) ->
     new = kms.encrypt(KeyId=key, Plaintext=b"after")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"before"
     assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"after"
+    rotations = kms.list_key_rotations(KeyId=key)["Rotations"]
+    assert [(r["KeyId"], r["RotationType"]) for r in rotations] == [(key, "ON_DEMAND")]
     kms.disable_key_rotation(KeyId=key)
     assert kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"] is False
 
@@ -369,6 +371,8 @@ def test_grants_allow_their_operations_and_retire(server: Server, kms: Any) -> N
     listed = kms.list_grants(KeyId=meta["KeyId"])["Grants"]
     assert [(g["GrantId"], g["GranteePrincipal"], g["Operations"], g["Name"]) for g in listed] == \
         [(grant["GrantId"], user_arn, ["Decrypt"], "g1")]
+    retirable = kms.list_retirable_grants(RetiringPrincipal=user_arn)["Grants"]
+    assert [g["GrantId"] for g in retirable] == [grant["GrantId"]]
     as_user.retire_grant(GrantToken=grant["GrantToken"])
     assert kms.list_grants(KeyId=meta["KeyId"])["Grants"] == []
     with pytest.raises(ClientError) as exc:

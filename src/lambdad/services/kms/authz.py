@@ -20,7 +20,7 @@ from lambdad.services.kms.keys import KmsService
 from lambdad.services.kms.records import Key
 
 # Operations on no key: IAM alone, resource "*".
-ACCOUNT_OPERATIONS = frozenset({"CreateKey", "ListKeys", "ListAliases", "GenerateRandom"})
+ACCOUNT_OPERATIONS = frozenset({"CreateKey", "ListKeys", "ListAliases", "GenerateRandom", "ListRetirableGrants"})
 # Operations a principal of another account may call on a key (with the key policy's leave).
 CROSS_ACCOUNT = frozenset({"DescribeKey", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
                            "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "Sign", "Verify", "GetPublicKey",

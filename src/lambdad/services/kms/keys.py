@@ -116,7 +116,7 @@ class KmsService:
         self.generation += 1
         raw = {name: getattr(key, name) for name in (
             "key_id", "account", "region", "spec", "usage", "created", "policy", "description", "state", "manager",
-            "tags", "rotation_enabled", "rotation_period_days", "next_rotation", "deletion_date")}
+            "tags", "rotation_enabled", "rotation_period_days", "next_rotation", "deletion_date", "rotations")}
         raw["materials"] = [self.keyring.encrypt(m, f"kms:{key.key_id}") for m in key.materials]
         self.store.execute(
             "INSERT INTO kms_keys (key_id, account, region, record) VALUES (?, ?, ?, ?) "
@@ -340,11 +340,13 @@ class KmsService:
         if not key.symmetric:
             raise error("UnsupportedOperationException", f"{key.arn} key usage is not supported for rotation.")
         key.materials.append(material.generate(key.spec))
+        key.rotations.append({"RotationDate": self.clock.time(), "RotationType": "ON_DEMAND"})
         self._save_key(key)
 
     def _rotate_if_due(self, key: Key) -> None:
         if key.rotation_enabled and key.next_rotation is not None and self.clock.time() >= key.next_rotation:
             key.materials.append(material.generate(key.spec))
+            key.rotations.append({"RotationDate": key.next_rotation, "RotationType": "AUTOMATIC"})
             key.next_rotation = self.clock.time() + key.rotation_period_days * DAY
             self._save_key(key)
 
@@ -544,6 +546,11 @@ class KmsService:
 
     def grants_of(self, key: Key) -> list[Grant]:
         return [g for g in self.grants.values() if g.key_id == key.key_id]
+
+    def retirable_grants(self, account: str, region: str, retiring: str) -> list[Grant]:
+        """The grants of the account's keys (in this region) that `retiring` may retire."""
+        return [g for g in self.grants.values() if g.retiring == retiring and (key := self.keys.get(g.key_id))
+                is not None and key.account == account and key.region == region]
 
     def grant(self, key: Key, grant_id: str) -> Grant:
         found = self.grants.get(grant_id)

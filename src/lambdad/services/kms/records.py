@@ -54,6 +54,8 @@ class Key:
     rotation_period_days: int = 365
     next_rotation: float | None = None
     deletion_date: float | None = None
+    # Each rotation: {"RotationDate": epoch seconds, "RotationType": "AUTOMATIC" | "ON_DEMAND"}
+    rotations: list[dict[str, Any]] = field(default_factory=list)
     # Plain key material, newest last; sealed under the master key when stored.
     materials: list[bytes] = field(default_factory=list, repr=False)
 

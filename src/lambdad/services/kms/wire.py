@@ -257,6 +257,13 @@ def build(kms: KmsService, authorize: Authorize | None,
         kms.rotate_now(k)
         return {"KeyId": k.arn}
 
+    @svc.operation("ListKeyRotations")
+    async def list_key_rotations(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        k = key(request, p)
+        if not k.symmetric:
+            raise error("UnsupportedOperationException", f"{k.arn} key usage is not supported for rotation.")
+        return _page([{"KeyId": k.key_id, **r} for r in k.rotations], "Rotations", p)
+
     # -- grants -------------------------------------------------------------------------------
     @svc.operation("CreateGrant")
     async def create_grant(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +278,11 @@ def build(kms: KmsService, authorize: Authorize | None,
             grants = [g for g in grants if g.grant_id == p["GrantId"]]
         if p.get("GranteePrincipal"):
             grants = [g for g in grants if g.grantee == p["GranteePrincipal"]]
+        return _page([g.listing() for g in sorted(grants, key=lambda g: g.created)], "Grants", p)
+
+    @svc.operation("ListRetirableGrants")
+    async def list_retirable_grants(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        grants = kms.retirable_grants(account(request), request.region, str(p.get("RetiringPrincipal", "")))
         return _page([g.listing() for g in sorted(grants, key=lambda g: g.created)], "Grants", p)
 
     @svc.operation("RetireGrant")
