@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.auth.test_authz import _lambda_role
-from tests.conftest import Server, api_error, create_function, make_zip, unique
+from tests.auth.test_authz import _lambda_role, _user
+from tests.conftest import ROLE, Server, api_error, create_function, make_zip, unique
 from tests.services.conftest import aws_cli
 
 SHOW_ENV = "import os\ndef handler(event, context):\n    return os.environ.get('SECRET')\n"
@@ -163,3 +163,24 @@ def test_variables_at_rest_are_sealed_under_the_key_and_survive_restart(fresh_se
     assert _invoke(lam, name) == "plain-needle-42"
     stored = base64.b64encode(b"plain-needle-42")
     assert stored not in (fresh_server.data_dir / "lambdad.db").read_bytes()
+
+
+def test_setting_a_key_needs_the_callers_kms_create_grant(server: Server, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    lambda_only = {"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"], "Resource": "*"}
+    user_arn, keys = _user(server, lambda_only)
+    as_user = server.client("lambda", **keys)
+    name = unique("grantless")
+    kwargs = {"FunctionName": name, "Runtime": "python3.12", "Handler": "app.handler", "Role": ROLE,
+              "Code": {"ZipFile": make_zip({"app.py": SHOW_ENV})}, "KMSKeyArn": key["Arn"]}
+    with pytest.raises(ClientError) as exc:
+        as_user.create_function(**kwargs)
+    assert api_error(exc) == (400, "InvalidParameterValueException",
+                              "Lambda was unable to configure access to your environment variables because the KMS "
+                              "key is invalid for CreateGrant. Please check your KMS key settings. KMS Exception: "
+                              f"AccessDeniedException KMS Message: User: {user_arn} is not authorized to perform: "
+                              f"kms:CreateGrant on resource: {key['Arn']} because no identity-based policy allows "
+                              "the kms:CreateGrant action")
+    _, allowed_keys = _user(server, lambda_only, {"Effect": "Allow", "Action": "kms:CreateGrant",
+                                                  "Resource": key["Arn"]})
+    server.client("lambda", **allowed_keys).create_function(**kwargs)

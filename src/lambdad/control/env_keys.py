@@ -6,11 +6,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from lambdad.auth.principal import Principal
+
 
 class EnvironmentKeys(Protocol):
     def check(self, account: str, key_arn: str) -> None:
         """At CreateFunction/UpdateFunctionConfiguration: the key exists and is usable, or
         InvalidParameterValueException in Lambda's words."""
+        ...
+
+    def check_caller(self, caller: Principal, key_arn: str) -> None:
+        """The caller setting KMSKeyArn may let Lambda use the key (kms:CreateGrant, as Lambda asks KMS
+        with the caller's permissions), or InvalidParameterValueException in Lambda's words."""
         ...
 
     def seal(self, account: str, key_arn: str, plaintext: bytes, context: dict[str, str]) -> str:

@@ -33,6 +33,12 @@ def _decrypt_error(exc: KmsError) -> LambdaKmsError:
                           code=code)
 
 
+def _grant_error(exc: KmsError) -> InvalidParameterValueException:
+    return InvalidParameterValueException(
+        "Lambda was unable to configure access to your environment variables because the KMS key is invalid for "
+        f"CreateGrant. Please check your KMS key settings. KMS Exception: {exc.code} KMS Message: {exc.message}")
+
+
 class LambdaKeys:
     def __init__(self, kms: KmsService, authorizer: Authorizer, region: str) -> None:
         self.kms = kms
@@ -52,15 +58,24 @@ class LambdaKeys:
         try:
             key = self._key(account, key_arn)
         except KmsError as exc:
-            raise InvalidParameterValueException(
-                "Lambda was unable to configure access to your environment variables because the KMS key is invalid "
-                f"for CreateGrant. Please check your KMS key settings. KMS Exception: {exc.code} KMS Message: "
-                f"{exc.message}") from None
+            raise _grant_error(exc) from None
         if not key.symmetric:
             raise InvalidParameterValueException(
                 "Lambda was unable to configure access to your environment variables because the KMS key is invalid "
                 f"for CreateGrant. Please check your KMS key settings. KMS Exception: InvalidKeyUsageException KMS "
                 f"Message: {key.arn} is not a symmetric encryption key.")
+
+    def check_caller(self, caller: Principal, key_arn: str) -> None:
+        try:
+            key = self._key(caller.account, key_arn)
+            keys = access.context_keys(caller, key, None, f"lambda.{self.region}.amazonaws.com", None)
+            verdict = access.decide(caller, self.authorizer.identity_policies(caller), "kms:CreateGrant", key,
+                                    self.kms.grants_of(key), keys, None)
+            if not verdict.allowed:
+                raise KmsError(f"User: {caller.arn} is not authorized to perform: kms:CreateGrant on resource: "
+                               f"{key.arn} {verdict.reason}", code="AccessDeniedException")
+        except KmsError as exc:
+            raise _grant_error(exc) from None
 
     def seal(self, account: str, key_arn: str, plaintext: bytes, context: dict[str, str]) -> str:
         key = self.kms.resolve(account, self.region, key_arn)
