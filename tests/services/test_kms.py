@@ -457,3 +457,48 @@ def test_keys_are_scoped_by_region(server: Server, kms: Any) -> None:
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"west"
     west.create_alias(AliasName="alias/same-name", TargetKeyId=meta["KeyId"])
     kms.create_alias(AliasName="alias/same-name", TargetKeyId=_key(kms)["KeyId"])  # another region, no clash
+
+
+def test_hmac_keys_generate_and_verify_macs(kms: Any) -> None:
+    import hmac
+
+    meta = _key(kms, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    assert meta["MacAlgorithms"] == ["HMAC_SHA_256"] and "EncryptionAlgorithms" not in meta
+    mac = kms.generate_mac(KeyId=meta["KeyId"], Message=b"msg", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    assert len(mac) == 32
+    assert kms.verify_mac(KeyId=meta["KeyId"], Message=b"msg", Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"]
+    with pytest.raises(ClientError) as exc:
+        kms.verify_mac(KeyId=meta["KeyId"], Message=b"other", Mac=mac, MacAlgorithm="HMAC_SHA_256")
+    assert _err(exc)[1] == "KMSInvalidMacException"
+    assert not hmac.compare_digest(mac, bytes(32))
+    with pytest.raises(ClientError) as exc:
+        kms.generate_mac(KeyId=meta["KeyId"], Message=b"msg", MacAlgorithm="HMAC_SHA_512")
+    assert _err(exc)[1] == "InvalidKeyUsageException"
+    with pytest.raises(ClientError) as exc:
+        kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x")
+    assert _err(exc)[1] == "InvalidKeyUsageException"
+
+
+def test_data_key_pairs(kms: Any) -> None:
+    key = _key(kms)["KeyId"]
+    out = kms.generate_data_key_pair(KeyId=key, KeyPairSpec="ECC_NIST_P256", EncryptionContext={"p": "1"})
+    private = serialization.load_der_private_key(out["PrivateKeyPlaintext"], None)
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    assert private.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo) == out["PublicKey"]
+    opened = kms.decrypt(CiphertextBlob=out["PrivateKeyCiphertextBlob"], EncryptionContext={"p": "1"})["Plaintext"]
+    assert opened == out["PrivateKeyPlaintext"]
+    bare = kms.generate_data_key_pair_without_plaintext(KeyId=key, KeyPairSpec="RSA_2048")
+    assert "PrivateKeyPlaintext" not in bare and bare["KeyPairSpec"] == "RSA_2048"
+
+
+def test_dry_run_checks_and_does_nothing(server: Server, kms: Any) -> None:
+    key = _key(kms)["KeyId"]
+    with pytest.raises(ClientError) as exc:
+        kms.encrypt(KeyId=key, Plaintext=b"x", DryRun=True)
+    assert _err(exc) == (400, "DryRunOperationException",
+                         "The request would have succeeded, but the DryRun option is set.")
+    _, keys = _user(server)
+    with pytest.raises(ClientError) as exc:  # not allowed: AccessDenied, not DryRun
+        server.client("kms", **keys).encrypt(KeyId=key, Plaintext=b"x", DryRun=True)
+    assert _err(exc)[1] == "AccessDeniedException"

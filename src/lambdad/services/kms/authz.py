@@ -23,7 +23,9 @@ from lambdad.services.kms.records import Key
 ACCOUNT_OPERATIONS = frozenset({"CreateKey", "ListKeys", "ListAliases", "GenerateRandom", "ListRetirableGrants"})
 # Operations a principal of another account may call on a key (with the key policy's leave).
 CROSS_ACCOUNT = frozenset({"DescribeKey", "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
-                           "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "Sign", "Verify", "GetPublicKey",
+                           "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
+                           "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac", "Sign", "Verify",
+                           "GetPublicKey",
                            "CreateGrant", "ListGrants", "RevokeGrant", "RetireGrant"})
 ALIAS_OPERATIONS = frozenset({"CreateAlias", "UpdateAlias", "DeleteAlias"})
 

@@ -15,6 +15,7 @@ a disabled key (DisabledException), one pending deletion (KMSInvalidStateExcepti
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
 import re
@@ -74,7 +75,7 @@ GRANT_OPERATIONS = frozenset({
 })
 # The service an AWS managed key is for, by alias.
 AWS_MANAGED_ALIASES = {"alias/aws/lambda": "lambda"}
-_USAGES = {"ENCRYPT_DECRYPT", "SIGN_VERIFY"}
+_USAGES = {"ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC"}
 
 
 def error(code: str, message: str = "") -> KmsError:
@@ -241,14 +242,15 @@ class KmsService:
             raise error("ValidationException", "You cannot specify KeySpec and CustomerMasterKeySpec in the same "
                                                "request. CustomerMasterKeySpec is deprecated.")
         usage = str(p.get("KeyUsage") or ("SIGN_VERIFY" if spec.startswith("ECC_") else "ENCRYPT_DECRYPT"))
-        if spec not in (material.SYMMETRIC, *material.RSA_SPECS, *material.ECC_SPECS):
+        supported = (material.SYMMETRIC, *material.RSA_SPECS, *material.ECC_SPECS, *material.HMAC_SPECS)
+        if spec not in supported:
             raise error("UnsupportedOperationException",
-                        f"KeySpec {spec} is not supported by lambdad's KMS (it supports SYMMETRIC_DEFAULT, "
-                        f"{', '.join([*material.RSA_SPECS, *material.ECC_SPECS])}).")
+                        f"KeySpec {spec} is not supported by lambdad's KMS (it supports {', '.join(supported)}).")
         if usage not in _USAGES:
             raise error("UnsupportedOperationException", f"KeyUsage {usage} is not supported by lambdad's KMS.")
         if (spec == material.SYMMETRIC and usage != "ENCRYPT_DECRYPT") or \
-                (spec in material.ECC_SPECS and usage != "SIGN_VERIFY"):
+                (spec in material.ECC_SPECS and usage != "SIGN_VERIFY") or \
+                ((spec in material.HMAC_SPECS) != (usage == "GENERATE_VERIFY_MAC")):
             raise error("ValidationException", f"KeyUsage {usage} is not compatible with KeySpec {spec}")
         if p.get("Origin", "AWS_KMS") != "AWS_KMS":
             raise error("UnsupportedOperationException",
@@ -457,6 +459,34 @@ class KmsService:
         prehashed = self._signing(key, algorithm, message, message_type)
         if not material.verify(key.materials[-1], algorithm, message, prehashed, signature):
             raise error("KMSInvalidSignatureException")
+
+    def _mac_key(self, key: Key, algorithm: str) -> None:
+        self.usable(key)
+        if key.usage != "GENERATE_VERIFY_MAC":
+            raise error("InvalidKeyUsageException", f"{key.arn} key usage is {key.usage} which is not valid for "
+                                                    "MAC operations.")
+        if algorithm not in key.mac_algorithms():
+            raise error("InvalidKeyUsageException", f"Algorithm {algorithm} is incompatible with key spec "
+                                                    f"{key.spec}.")
+
+    def generate_mac(self, key: Key, algorithm: str, message: bytes) -> bytes:
+        self._mac_key(key, algorithm)
+        return material.mac(key.materials[-1], algorithm, message)
+
+    def verify_mac(self, key: Key, algorithm: str, message: bytes, given: bytes) -> None:
+        self._mac_key(key, algorithm)
+        if not hmac.compare_digest(material.mac(key.materials[-1], algorithm, message), given):
+            raise error("KMSInvalidMacException")
+
+    def data_key_pair(self, key: Key, pair_spec: str, context: Mapping[str, str] | None) -> tuple[bytes, bytes, bytes]:
+        """(private key DER, the private key sealed under `key`, public key DER) for GenerateDataKeyPair."""
+        if pair_spec not in (*material.RSA_SPECS, *material.ECC_SPECS):
+            raise error("UnsupportedOperationException", f"KeyPairSpec {pair_spec} is not supported by lambdad's KMS.")
+        private = material.generate(pair_spec)
+        if len(private) > MAX_PLAINTEXT:  # an RSA 4096 PKCS#8 key is about 2.4 KB: it fits
+            raise error("ValidationException", "The generated private key is too large to encrypt.")
+        sealed, _ = self.encrypt(key, private, context)
+        return private, sealed, material.public_key_der(private)
 
     def public_key(self, key: Key) -> bytes:
         if key.symmetric:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -48,6 +48,11 @@ RSA_SIGNING = ["RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA
 ECC_SIGNING = {"ECC_NIST_P256": ["ECDSA_SHA_256"], "ECC_NIST_P384": ["ECDSA_SHA_384"],
                "ECC_NIST_P521": ["ECDSA_SHA_512"], "ECC_SECG_P256K1": ["ECDSA_SHA_256"]}
 RSA_ENCRYPTION = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+# HMAC keys: key spec -> (key bytes, the one MAC algorithm it computes)
+HMAC_SPECS = {"HMAC_224": (28, "HMAC_SHA_224"), "HMAC_256": (32, "HMAC_SHA_256"), "HMAC_384": (48, "HMAC_SHA_384"),
+              "HMAC_512": (64, "HMAC_SHA_512")}
+_HASHES_BY_BITS: dict[str, type[hashes.HashAlgorithm]] = {"224": hashes.SHA224, "256": hashes.SHA256,
+                                                          "384": hashes.SHA384, "512": hashes.SHA512}
 # The largest plaintext RSAES-OAEP takes, by key size and hash (KMS's documented limits).
 RSA_PLAINTEXT_LIMITS = {("RSA_2048", "RSAES_OAEP_SHA_1"): 214, ("RSA_2048", "RSAES_OAEP_SHA_256"): 190,
                         ("RSA_3072", "RSAES_OAEP_SHA_1"): 342, ("RSA_3072", "RSAES_OAEP_SHA_256"): 318,
@@ -69,6 +74,8 @@ def generate(spec: str) -> bytes:
     """New key material: 32 random bytes, or a private key in PKCS#8 DER."""
     if spec == SYMMETRIC:
         return AESGCM.generate_key(256)
+    if spec in HMAC_SPECS:
+        return os.urandom(HMAC_SPECS[spec][0])
     private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     if spec in RSA_SPECS:
         private = rsa.generate_private_key(65537, RSA_SPECS[spec])
@@ -162,6 +169,12 @@ def sign(material: bytes, algorithm: str, message: bytes, prehashed: bool) -> by
             if "PSS" in algorithm else padding.PKCS1v15())
         return private.sign(message, pad, chosen)
     return private.sign(message, ec.ECDSA(chosen))
+
+
+def mac(material: bytes, algorithm: str, message: bytes) -> bytes:
+    h = hmac.HMAC(material, _HASHES_BY_BITS[algorithm.rsplit("_", 1)[1]]())
+    h.update(message)
+    return h.finalize()
 
 
 def verify(material: bytes, algorithm: str, message: bytes, prehashed: bool, signature: bytes) -> bool:

@@ -79,6 +79,9 @@ class Key:
             return []
         return list(material.RSA_SIGNING) if self.spec in material.RSA_SPECS else material.ECC_SIGNING[self.spec]
 
+    def mac_algorithms(self) -> list[str]:
+        return [material.HMAC_SPECS[self.spec][1]] if self.spec in material.HMAC_SPECS else []
+
     def metadata(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "AWSAccountId": self.account, "KeyId": self.key_id, "Arn": self.arn, "CreationDate": self.created,
@@ -90,6 +93,8 @@ class Key:
             out["EncryptionAlgorithms"] = self.encryption_algorithms()
         if self.signing_algorithms():
             out["SigningAlgorithms"] = self.signing_algorithms()
+        if self.mac_algorithms():
+            out["MacAlgorithms"] = self.mac_algorithms()
         if self.deletion_date is not None:
             out["DeletionDate"] = self.deletion_date
         return out

@@ -16,7 +16,7 @@ from typing import Any
 import botocore.session
 
 from lambdad.api.base import ApiRequest, Authorize, signer
-from lambdad.api.jsonproto import JsonService, render_error
+from lambdad.api.jsonproto import JsonService, Operation, render_error
 from lambdad.auth.principal import Principal
 from lambdad.errors import KmsError
 from lambdad.services.kms import access
@@ -54,6 +54,18 @@ def build(kms: KmsService, authorize: Authorize | None,
     """`identity_policies` (the Authorizer's) serves PutKeyPolicy's lockout safety check."""
     svc = JsonService("TrentService", model=_MODEL, authorize=authorize)
 
+    def operation(name: str) -> Callable[[Operation], Operation]:
+        """Register an operation; with DryRun (authorization has passed by then) it answers as KMS does
+        instead of acting."""
+        def register(fn: Operation) -> Operation:
+            async def run(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+                if p.get("DryRun"):
+                    raise error("DryRunOperationException",
+                                "The request would have succeeded, but the DryRun option is set.")
+                return await fn(request, p)
+            return svc.operation(name)(run)
+        return register
+
     def account(request: ApiRequest) -> str:
         return signer(request).account
 
@@ -65,35 +77,35 @@ def build(kms: KmsService, authorize: Authorize | None,
         return dict(value) if value else None
 
     # -- keys ---------------------------------------------------------------------------------
-    @svc.operation("CreateKey")
+    @operation("CreateKey")
     async def create_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         return {"KeyMetadata": kms.create_key(account(request), request.region, p).metadata()}
 
-    @svc.operation("DescribeKey")
+    @operation("DescribeKey")
     async def describe_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         return {"KeyMetadata": key(request, p).metadata()}
 
-    @svc.operation("ListKeys")
+    @operation("ListKeys")
     async def list_keys(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         keys = [{"KeyId": k.key_id, "KeyArn": k.arn} for k in kms.list_keys(account(request), request.region)]
         return _page(keys, "Keys", p)
 
-    @svc.operation("EnableKey")
+    @operation("EnableKey")
     async def enable_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         kms.set_enabled(key(request, p), True)
         return {}
 
-    @svc.operation("DisableKey")
+    @operation("DisableKey")
     async def disable_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         kms.set_enabled(key(request, p), False)
         return {}
 
-    @svc.operation("UpdateKeyDescription")
+    @operation("UpdateKeyDescription")
     async def update_key_description(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         kms.update_description(key(request, p), str(p.get("Description", "")))
         return {}
 
-    @svc.operation("ScheduleKeyDeletion")
+    @operation("ScheduleKeyDeletion")
     async def schedule_key_deletion(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         days = p.get("PendingWindowInDays")
         k = kms.schedule_deletion(key(request, p), int(days) if days is not None else None)
@@ -101,26 +113,26 @@ def build(kms: KmsService, authorize: Authorize | None,
         return {"KeyId": k.arn, "DeletionDate": k.deletion_date, "KeyState": k.state,
                 "PendingWindowInDays": window}
 
-    @svc.operation("CancelKeyDeletion")
+    @operation("CancelKeyDeletion")
     async def cancel_key_deletion(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         kms.cancel_deletion(k)
         return {"KeyId": k.arn}
 
     # -- policies -----------------------------------------------------------------------------
-    @svc.operation("GetKeyPolicy")
+    @operation("GetKeyPolicy")
     async def get_key_policy(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         name = p.get("PolicyName") or "default"
         if name != "default":
             raise error("NotFoundException", "No such policy exists")
         return {"Policy": key(request, p).policy, "PolicyName": "default"}
 
-    @svc.operation("ListKeyPolicies")
+    @operation("ListKeyPolicies")
     async def list_key_policies(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         key(request, p)
         return {"PolicyNames": ["default"], "Truncated": False}
 
-    @svc.operation("PutKeyPolicy")
+    @operation("PutKeyPolicy")
     async def put_key_policy(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         name = p.get("PolicyName") or "default"
         if name != "default":
@@ -140,41 +152,41 @@ def build(kms: KmsService, authorize: Authorize | None,
         return {}
 
     # -- aliases ------------------------------------------------------------------------------
-    @svc.operation("CreateAlias")
+    @operation("CreateAlias")
     async def create_alias(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         kms.create_alias(account(request), request.region, str(p["AliasName"]), key(request, p, "TargetKeyId"))
         return {}
 
-    @svc.operation("UpdateAlias")
+    @operation("UpdateAlias")
     async def update_alias(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         kms.update_alias(account(request), request.region, str(p["AliasName"]), key(request, p, "TargetKeyId"))
         return {}
 
-    @svc.operation("DeleteAlias")
+    @operation("DeleteAlias")
     async def delete_alias(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         kms.delete_alias(account(request), request.region, str(p["AliasName"]))
         return {}
 
-    @svc.operation("ListAliases")
+    @operation("ListAliases")
     async def list_aliases(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         target = key(request, p) if p.get("KeyId") else None
         aliases = [a.listing() for a in kms.list_aliases(account(request), request.region, target)]
         return _page(aliases, "Aliases", p)
 
     # -- cryptography -------------------------------------------------------------------------
-    @svc.operation("Encrypt")
+    @operation("Encrypt")
     async def encrypt(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         blob, algorithm = kms.encrypt(k, p["Plaintext"], context(p), p.get("EncryptionAlgorithm"))
         return {"CiphertextBlob": _b64(blob), "KeyId": k.arn, "EncryptionAlgorithm": algorithm}
 
-    @svc.operation("Decrypt")
+    @operation("Decrypt")
     async def decrypt(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = kms.key_of_ciphertext(account(request), request.region, p["CiphertextBlob"], p.get("KeyId"))
         plaintext, algorithm = kms.decrypt(k, p["CiphertextBlob"], context(p), p.get("EncryptionAlgorithm"))
         return {"KeyId": k.arn, "Plaintext": _b64(plaintext), "EncryptionAlgorithm": algorithm}
 
-    @svc.operation("ReEncrypt")
+    @operation("ReEncrypt")
     async def re_encrypt(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         source = kms.key_of_ciphertext(account(request), request.region, p["CiphertextBlob"], p.get("SourceKeyId"))
         plaintext, source_algorithm = kms.decrypt(source, p["CiphertextBlob"], context(p, "SourceEncryptionContext"),
@@ -185,19 +197,48 @@ def build(kms: KmsService, authorize: Authorize | None,
         return {"CiphertextBlob": _b64(blob), "SourceKeyId": source.arn, "KeyId": target.arn,
                 "SourceEncryptionAlgorithm": source_algorithm, "DestinationEncryptionAlgorithm": algorithm}
 
-    @svc.operation("GenerateDataKey")
+    @operation("GenerateDataKey")
     async def generate_data_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         plaintext, blob = kms.data_key(k, p.get("KeySpec"), p.get("NumberOfBytes"), context(p))
         return {"CiphertextBlob": _b64(blob), "Plaintext": _b64(plaintext), "KeyId": k.arn}
 
-    @svc.operation("GenerateDataKeyWithoutPlaintext")
+    @operation("GenerateDataKeyWithoutPlaintext")
     async def generate_data_key_without_plaintext(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         _, blob = kms.data_key(k, p.get("KeySpec"), p.get("NumberOfBytes"), context(p))
         return {"CiphertextBlob": _b64(blob), "KeyId": k.arn}
 
-    @svc.operation("GenerateRandom")
+    @operation("GenerateDataKeyPair")
+    async def generate_data_key_pair(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("Recipient"):
+            raise error("UnsupportedOperationException", "Recipient (Nitro Enclaves attestation) is not supported "
+                                                         "by lambdad's KMS.")
+        k = key(request, p)
+        private, sealed, public = kms.data_key_pair(k, str(p.get("KeyPairSpec", "")), context(p))
+        return {"PrivateKeyCiphertextBlob": _b64(sealed), "PrivateKeyPlaintext": _b64(private),
+                "PublicKey": _b64(public), "KeyId": k.arn, "KeyPairSpec": p["KeyPairSpec"]}
+
+    @operation("GenerateDataKeyPairWithoutPlaintext")
+    async def generate_data_key_pair_without_plaintext(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        k = key(request, p)
+        _, sealed, public = kms.data_key_pair(k, str(p.get("KeyPairSpec", "")), context(p))
+        return {"PrivateKeyCiphertextBlob": _b64(sealed), "PublicKey": _b64(public), "KeyId": k.arn,
+                "KeyPairSpec": p["KeyPairSpec"]}
+
+    @operation("GenerateMac")
+    async def generate_mac(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        k = key(request, p)
+        return {"Mac": _b64(kms.generate_mac(k, str(p["MacAlgorithm"]), p["Message"])),
+                "MacAlgorithm": p["MacAlgorithm"], "KeyId": k.arn}
+
+    @operation("VerifyMac")
+    async def verify_mac(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        k = key(request, p)
+        kms.verify_mac(k, str(p["MacAlgorithm"]), p["Message"], p["Mac"])
+        return {"KeyId": k.arn, "MacValid": True, "MacAlgorithm": p["MacAlgorithm"]}
+
+    @operation("GenerateRandom")
     async def generate_random(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         if p.get("CustomKeyStoreId"):
             raise error("UnsupportedOperationException", "Custom key stores are not supported by lambdad's KMS.")
@@ -207,19 +248,19 @@ def build(kms: KmsService, authorize: Authorize | None,
                                                "to satisfy constraint: Member must not be null")
         return {"Plaintext": _b64(os.urandom(int(count)))}
 
-    @svc.operation("Sign")
+    @operation("Sign")
     async def sign(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         signature = kms.sign(k, str(p["SigningAlgorithm"]), p["Message"], p.get("MessageType"))
         return {"KeyId": k.arn, "Signature": _b64(signature), "SigningAlgorithm": p["SigningAlgorithm"]}
 
-    @svc.operation("Verify")
+    @operation("Verify")
     async def verify(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         kms.verify(k, str(p["SigningAlgorithm"]), p["Message"], p.get("MessageType"), p["Signature"])
         return {"KeyId": k.arn, "SignatureValid": True, "SigningAlgorithm": p["SigningAlgorithm"]}
 
-    @svc.operation("GetPublicKey")
+    @operation("GetPublicKey")
     async def get_public_key(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         out: dict[str, Any] = {"KeyId": k.arn, "PublicKey": _b64(kms.public_key(k)), "KeySpec": k.spec,
@@ -231,7 +272,7 @@ def build(kms: KmsService, authorize: Authorize | None,
         return out
 
     # -- rotation -----------------------------------------------------------------------------
-    @svc.operation("GetKeyRotationStatus")
+    @operation("GetKeyRotationStatus")
     async def get_key_rotation_status(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         out: dict[str, Any] = {"KeyRotationEnabled": k.rotation_enabled, "KeyId": k.arn}
@@ -240,24 +281,24 @@ def build(kms: KmsService, authorize: Authorize | None,
             out["NextRotationDate"] = k.next_rotation
         return out
 
-    @svc.operation("EnableKeyRotation")
+    @operation("EnableKeyRotation")
     async def enable_key_rotation(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         period = p.get("RotationPeriodInDays")
         kms.set_rotation(key(request, p), True, int(period) if period is not None else None)
         return {}
 
-    @svc.operation("DisableKeyRotation")
+    @operation("DisableKeyRotation")
     async def disable_key_rotation(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         kms.set_rotation(key(request, p), False)
         return {}
 
-    @svc.operation("RotateKeyOnDemand")
+    @operation("RotateKeyOnDemand")
     async def rotate_key_on_demand(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         kms.rotate_now(k)
         return {"KeyId": k.arn}
 
-    @svc.operation("ListKeyRotations")
+    @operation("ListKeyRotations")
     async def list_key_rotations(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         if not k.symmetric:
@@ -265,12 +306,12 @@ def build(kms: KmsService, authorize: Authorize | None,
         return _page([{"KeyId": k.key_id, **r} for r in k.rotations], "Rotations", p)
 
     # -- grants -------------------------------------------------------------------------------
-    @svc.operation("CreateGrant")
+    @operation("CreateGrant")
     async def create_grant(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         grant = kms.create_grant(account(request), key(request, p), p)
         return {"GrantToken": grant.token, "GrantId": grant.grant_id}
 
-    @svc.operation("ListGrants")
+    @operation("ListGrants")
     async def list_grants(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         k = key(request, p)
         grants = kms.grants_of(k)
@@ -280,12 +321,12 @@ def build(kms: KmsService, authorize: Authorize | None,
             grants = [g for g in grants if g.grantee == p["GranteePrincipal"]]
         return _page([g.listing() for g in sorted(grants, key=lambda g: g.created)], "Grants", p)
 
-    @svc.operation("ListRetirableGrants")
+    @operation("ListRetirableGrants")
     async def list_retirable_grants(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         grants = kms.retirable_grants(account(request), request.region, str(p.get("RetiringPrincipal", "")))
         return _page([g.listing() for g in sorted(grants, key=lambda g: g.created)], "Grants", p)
 
-    @svc.operation("RetireGrant")
+    @operation("RetireGrant")
     async def retire_grant(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         if p.get("GrantToken"):
             grant = kms.grant_by_token(str(p["GrantToken"]))
@@ -296,23 +337,23 @@ def build(kms: KmsService, authorize: Authorize | None,
         kms.delete_grant(grant)
         return {}
 
-    @svc.operation("RevokeGrant")
+    @operation("RevokeGrant")
     async def revoke_grant(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         kms.delete_grant(kms.grant(key(request, p), str(p.get("GrantId", ""))))
         return {}
 
     # -- tags ---------------------------------------------------------------------------------
-    @svc.operation("TagResource")
+    @operation("TagResource")
     async def tag_resource(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         kms.tag(key(request, p), list(p.get("Tags") or []))
         return {}
 
-    @svc.operation("UntagResource")
+    @operation("UntagResource")
     async def untag_resource(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         kms.untag(key(request, p), [str(t) for t in p.get("TagKeys") or []])
         return {}
 
-    @svc.operation("ListResourceTags")
+    @operation("ListResourceTags")
     async def list_resource_tags(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         tags = [{"TagKey": k, "TagValue": v} for k, v in sorted(key(request, p).tags.items())]
         return _page(tags, "Tags", p)
