@@ -416,7 +416,7 @@ def test_another_accounts_key_needs_the_key_policy(server: Server, kms: Any) -> 
 
 def test_malformed_input_is_a_4xx(kms: Any) -> None:
     with pytest.raises(ClientError) as exc:
-        kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+        kms.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY")
     assert _err(exc)[0] == 400
     with pytest.raises(ClientError) as exc:
         kms.create_key(Policy="{not json")
