@@ -140,7 +140,8 @@ class LambdadServer:
         """`lambdad doctor` with this server's settings: one line per protection."""
         out = subprocess.run([sys.executable, "-m", "lambdad", "doctor"], env=self.env, capture_output=True,
                              text=True, timeout=60)
-        return [line.strip() for line in out.stdout.splitlines()[1:] if line.strip()]
+        lines = out.stdout.split("\nruntimes ", 1)[0].splitlines()[1:]  # the protections, not the runtimes after
+        return [line.strip() for line in lines if line.strip()]
 
     def sandbox_label(self) -> dict[str, Any]:
         """What the sandbox really is on this server, for labelling rows."""

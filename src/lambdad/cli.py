@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the server in the foreground")
     config.add_arguments(serve)
 
-    doctor = sub.add_parser("doctor", help="show which sandbox protections this host provides")
+    doctor = sub.add_parser("doctor", help="show which sandbox protections this host provides and which "
+                                           "interpreter runs each runtime")
     config.add_arguments(doctor)
 
     def client_args(p: argparse.ArgumentParser) -> None:
@@ -167,6 +168,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print("  " + line)
     if protections.enabled:
         print("  (a running server also reports what each zygote could set up in its log)")
+    from lambdad.control.validation import SUPPORTED_RUNTIMES, host_architecture
+    from lambdad.runtime.interpreters import Interpreters
+
+    interpreters = Interpreters(cfg.python_interpreters, cfg.node_binary)
+    print(f"runtimes (architecture {host_architecture()}, no emulator for the other; a runtime without an "
+          "interpreter of its version is refused at CreateFunction):")
+    for runtime in SUPPORTED_RUNTIMES:
+        print(f"  {runtime:<16} -> {interpreters.resolve(runtime) or 'not available (no interpreter of its version)'}")
     return 0
 
 

@@ -23,6 +23,20 @@ def handler(event, context):
 '''
 
 
+def _demo_runtime(registry: FunctionRegistry) -> str:
+    """python3.12 if this host has it, else the server's own Python (always there)."""
+    import sys
+
+    from lambdad.errors import InvalidParameterValueException
+
+    try:
+        if registry.runtime_check is not None:
+            registry.runtime_check("python3.12")
+    except InvalidParameterValueException:
+        return f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return "python3.12"
+
+
 def ensure_demo_function(registry: FunctionRegistry, iam: Iam, account: str) -> None:
     import tempfile
     from pathlib import Path
@@ -34,7 +48,7 @@ def ensure_demo_function(registry: FunctionRegistry, iam: Iam, account: str) -> 
         data = make_zip_from_dir(Path(tmp))
     role = iam.ensure_lambda_role(account, "lambdad-demo")
     registry.create(account, {
-        "FunctionName": DEMO_NAME, "Runtime": "python3.12", "Handler": "app.handler",
+        "FunctionName": DEMO_NAME, "Runtime": _demo_runtime(registry), "Handler": "app.handler",
         "Role": role["Arn"], "Code": {"ZipFile": data},
         "Description": "lambdad demo function",
     })

@@ -52,9 +52,14 @@
     ├── S3Error                       S3 errors (NoSuchBucket 404, NoSuchKey 404, BucketAlreadyExists 409,
     │                                 InvalidArgument 400, AccessDenied 403, ...); `extra` becomes child
     │                                 elements of S3's <Error> (BucketName, Key, ...); services/s3/
-    └── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
-                                      MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
-                                      ValidationError 400, AccessDenied 403); services/iam/
+    ├── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
+    │                                 MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
+    │                                 ValidationError 400, AccessDenied 403); services/iam/
+    └── KmsError                      KMS errors (NotFoundException, DisabledException,
+                                      KMSInvalidStateException, InvalidCiphertextException,
+                                      AccessDeniedException...; all 400 as KMS answers); services/kms/
+    LambdaError also has LambdaKmsError: Lambda's KMSDisabledException, KMSAccessDeniedException,
+    KMSNotFoundException, KMSInvalidStateException (502), a function whose KMS key cannot decrypt.
 
 Two families stay outside the root on purpose:
 - `lambdad.store` imports nothing of ours (the layer contract), so `StoreError` (store/errors.py: the
@@ -201,6 +206,20 @@ class SqsError(ApiError):
             self.json_type = json_type
         elif code is not None:
             self.json_type = code
+
+
+class KmsError(ApiError):
+    """A KMS error (JSON protocol): the code is set per instance; KMS answers them all with 400."""
+
+    code = "ValidationException"
+
+
+class LambdaKmsError(LambdaError):
+    """Lambda could not use a function's KMS key (502; the code, e.g. KMSDisabledException, per instance)."""
+
+    status = 502
+    code = "KMSAccessDeniedException"
+    message_key = "Message"
 
 
 class SnsError(ApiError):

@@ -40,6 +40,7 @@ from lambdad.control.layers import Layers
 from lambdad.control.permissions import Permissions
 from lambdad.control.resolver import Resolver
 from lambdad.control.tags import Tagging
+from lambdad.control.validation import runtime_checker
 from lambdad.control.versions import Versions
 from lambdad.frontdoors.alb import AlbListeners
 from lambdad.frontdoors.execute_api import ExecuteApiDoor
@@ -77,6 +78,10 @@ from lambdad.services.iam import wire as iam_wire
 from lambdad.services.iam.execution_roles import ExecutionRoles
 from lambdad.services.iam.identities import Iam
 from lambdad.services.iam.sts import Sts
+from lambdad.services.kms import authz as kms_authz
+from lambdad.services.kms import wire as kms_wire
+from lambdad.services.kms.keys import KmsService
+from lambdad.services.kms.lambda_keys import LambdaKeys
 from lambdad.services.logs import authz as logs_authz
 from lambdad.services.logs import wire as logs_wire
 from lambdad.services.logs.function_logs import LogStore
@@ -169,8 +174,12 @@ class Lambdad:
         if audit is not None:
             stack.callback(audit.flush)
         roles = ExecutionRoles(iam, credentials, require_existing=config.require_existing_roles)
+        kms = KmsService(store, keyring, clock)
+        lambda_keys = LambdaKeys(kms, authorizer, config.region)
 
-        registry = FunctionRegistry(store, blobs, config, keyring=keyring, role_check=roles.check)
+        interpreters = Interpreters(config.python_interpreters, config.node_binary)
+        registry = FunctionRegistry(store, blobs, config, keyring=keyring, role_check=roles.check,
+                                    env_keys=lambda_keys, runtime_check=runtime_checker(interpreters.resolve))
         aliases = Aliases(store, registry)
         layers = Layers(store, blobs, registry, config)
         tagging = Tagging(registry)
@@ -190,7 +199,7 @@ class Lambdad:
             log.info("sandbox: instance %s", sandbox.tag)
         for line in protections.report_lines():
             log.info("sandbox: %s", line)
-        launcher = Launcher(config, Interpreters(config.python_interpreters, config.node_binary),
+        launcher = Launcher(config, interpreters,
                             roles.environment_credentials, sandbox)
         stack.push_async_callback(launcher.aclose)
         # An environment's role credentials last EXECUTION_SESSION_SECONDS: none is reused when they could
@@ -201,7 +210,8 @@ class Lambdad:
         pools = PoolManager(config.idle_timeout, config.freeze_idle_after, max_environment_age, clock=clock)
         stack.push_async_callback(pools.aclose)
         limiter = ConcurrencyLimiter(config.account_concurrency)
-        invoker = Invoker(config, registry, blobs, launcher, pools, limiter, logs, layers.opt_dir, snapstart)
+        invoker = Invoker(config, registry, blobs, launcher, pools, limiter, logs, layers.opt_dir, snapstart,
+                          env_keys=lambda_keys)
         versions = Versions(registry, aliases, snapshots=snapstart)
         provisioned = ProvisionedConcurrency(store, registry, aliases, invoker, limiter, logs)
         stack.push_async_callback(provisioned.aclose)
@@ -334,6 +344,8 @@ class Lambdad:
             apigateway_wire.build_v2(http_apis, apigateway_authorize),
             apigateway_wire.build_v1(rest_apis, usage_plans, apigateway_authorize), apigateway_authorize),
             apigateway_wire.render_error)
+        router.add_service("kms", kms_wire.build(kms, kms_authz.hook(authorizer, kms), authorizer.identity_policies),
+                           json_render_error)
         self._router = router
 
         # -- start ----------------------------------------------------------------------------

@@ -335,16 +335,19 @@ def test_environment_variables_are_encrypted_at_rest(fresh_server: Server) -> No
     fresh_server.start()
     lam = fresh_server.client("lambda")
     secret = "s3cr3t-" + unique("value")
-    kms = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    kms = fresh_server.client("kms").create_key()["KeyMetadata"]["Arn"]  # a real key: it seals them (kms:)
     name = create_function(lam, ENV_READER, Environment={"Variables": {"SECRET_TOKEN": secret}}, KMSKeyArn=kms)
+    plain = create_function(lam, ENV_READER, Environment={"Variables": {"SECRET_TOKEN": secret}})  # master key
     assert lam.invoke(FunctionName=name)["Payload"].read() == json.dumps(secret).encode()
     fresh_server.stop()
     raw = b"".join(p.read_bytes() for p in fresh_server.data_dir.glob("lambdad.db*"))
     assert name.encode() in raw and secret.encode() not in raw
     with sqlite3.connect(fresh_server.data_dir / "lambdad.db") as db:
         stored = json.loads(db.execute("SELECT config FROM function_versions WHERE name=?", (name,)).fetchone()[0])
+        sealed = json.loads(db.execute("SELECT config FROM function_versions WHERE name=?", (plain,)).fetchone()[0])
     assert set(stored["Environment"]) == {"EncryptedVariables"}
-    assert stored["Environment"]["EncryptedVariables"].startswith("v1:")
+    assert stored["Environment"]["EncryptedVariables"].startswith("kms:")
+    assert sealed["Environment"]["EncryptedVariables"].startswith("v1:")
     fresh_server.start()
     config = lam.get_function_configuration(FunctionName=name)
     assert config["Environment"] == {"Variables": {"SECRET_TOKEN": secret}} and config["KMSKeyArn"] == kms

@@ -85,7 +85,7 @@ def test_npm_install_axios_into_the_package(lam: Any, tmp_path: Path) -> None:
     assert payload["version"] == installed and payload["get"] == "function"
     assert "/node_modules/axios/" in payload["resolved"]
 
-    name = create(lam, package, "nodejs22.x", "esm.handler")
+    name = create(lam, package, "nodejs20.x", "esm.handler")
     payload, error, _ = invoke(lam, name, {})
     assert error is None, payload
     assert payload == {"version": installed, "get": "function"}

@@ -1,4 +1,4 @@
-"""The Node.js runtimes (nodejs18.x, nodejs20.x, nodejs22.x) through unmodified boto3, held to what
+"""The Node.js runtimes (those with their Node.js installed: nodejs20.x here) through boto3, held to what
 the Python runtime does: context, warm state, errors, timeouts, logs, init errors."""
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ exports.handler = (event, context, callback) => {
 
 @pytest.mark.parametrize(("waits", "fired"), [(True, True), (False, False)])
 def test_callback_waits_for_empty_event_loop(lam: Any, waits: bool, fired: bool) -> None:
-    name = deploy(lam, {"index.js": WAITS}, runtime="nodejs18.x", handler="index.handler")
+    name = deploy(lam, {"index.js": WAITS}, runtime="nodejs20.x", handler="index.handler")
     payload, error, tail = invoke(lam, name, {"waits": waits})
     assert error is None and payload == "answered"
     assert ("timer fired" in tail) is fired
@@ -176,7 +176,7 @@ def test_callback_waits_for_empty_event_loop(lam: Any, waits: bool, fired: bool)
 
 def test_callback_never_called_answers_null_when_the_loop_empties(lam: Any) -> None:
     name = deploy(lam, {"index.js": "exports.handler = (e, c, cb) => { setTimeout(() => {}, 10); };"},
-                  runtime="nodejs22.x", handler="index.handler")
+                  runtime="nodejs20.x", handler="index.handler")
     payload, error, _ = invoke(lam, name, {})
     assert error is None and payload is None
 
@@ -309,14 +309,14 @@ def test_a_spare_process_takes_on_only_its_own_function(lam: Any) -> None:
     for attempt in range(5):  # a spare may still be starting (other tests take them too)
         time.sleep(0.2 * attempt)
         created_at = time.time() * 1000
-        second = deploy(lam, {"index.js": REPORTER}, runtime="nodejs22.x", handler="index.handler",
+        second = deploy(lam, {"index.js": REPORTER}, runtime="nodejs20.x", handler="index.handler",
                         Environment={"Variables": {"MINE": "b"}})
         out, error, tail = invoke(lam, second, {})
         assert error is None
         env = out["env"]
         assert "SECRET_OF_FIRST" not in env and env["MINE"] == "b"
-        assert env["AWS_LAMBDA_FUNCTION_NAME"] == second and env["AWS_EXECUTION_ENV"] == "AWS_Lambda_nodejs22.x"
-        assert env["_HANDLER"] == "index.handler" and "node22" in env["NODE_PATH"]
+        assert env["AWS_LAMBDA_FUNCTION_NAME"] == second and env["AWS_EXECUTION_ENV"] == "AWS_Lambda_nodejs20.x"
+        assert env["_HANDLER"] == "index.handler" and "node20" in env["NODE_PATH"]
         assert out["cwd"] == env["LAMBDA_TASK_ROOT"] and out["tz"] == 0
         assert "Init Duration" in tail
         if env["LAMBDA_TASK_ROOT"] == "/var/task":

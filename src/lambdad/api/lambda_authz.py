@@ -59,6 +59,10 @@ def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions
         action = "lambda:" + LAMBDA_ACTIONS.get(op, op)
         resource, account, function, qualifier = target(op, params, principal.account)
         request.action, request.resource = action, resource
+        key_arn = params.get("KMSKeyArn")
+        if op in ("CreateFunction", "UpdateFunctionConfiguration") and key_arn and registry.env_keys is not None:
+            # Lambda creates its grant on the key with the caller's permissions: even the root needs the key's leave.
+            registry.env_keys.check_caller(principal, str(key_arn))
         if principal.is_root and account == principal.account:
             return
         context = request_context(request)

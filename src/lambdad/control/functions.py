@@ -25,6 +25,7 @@ from lambdad.auth.keyring import Keyring
 from lambdad.config import Config
 from lambdad.control import validation as v
 from lambdad.control.codezip import CodeZipError, inspect_zip
+from lambdad.control.env_keys import EnvironmentKeys
 from lambdad.control.names import function_arn
 from lambdad.control.records import EventInvokeConfig, Published, ResourcePolicy, UrlConfig
 from lambdad.control.validation import check_tags
@@ -193,8 +194,14 @@ ConfigHook = Callable[[str, dict[str, Any], str], None]
 
 class FunctionRegistry:
     def __init__(self, store: Store, blobs: BlobStore, config: Config, keyring: Keyring | None = None,
-                 role_check: Callable[[str, str], None] | None = None) -> None:
+                 role_check: Callable[[str, str], None] | None = None,
+                 env_keys: EnvironmentKeys | None = None,
+                 runtime_check: v.RuntimeCheck | None = None) -> None:
         self.store = store
+        #: runtime -> None, or raise: whether this host can run a runtime (an interpreter of its version)
+        self.runtime_check = runtime_check
+        #: Customer managed KMS keys (KMSKeyArn) for environment variables; None: KMSKeyArn is refused
+        self.env_keys = env_keys
         self.blobs = blobs
         self.config = config
         self.region = config.region
@@ -256,13 +263,19 @@ class FunctionRegistry:
 
     # -- environment variables at rest ------------------------------------------------------
     def encode_config(self, fv: FunctionVersion) -> str:
-        """The configuration as stored: environment variables sealed with the master key."""
+        """The configuration as stored: environment variables sealed under the function's KMS key
+        (KMSKeyArn), else with the master key."""
         env = fv.config.get("Environment")
         if self.keyring is None or not env or not env.get("Variables"):
             return json.dumps(fv.config)
         sealed = dict(env)
-        sealed["EncryptedVariables"] = self.keyring.encrypt(json.dumps(sealed.pop("Variables")),
-                                                            f"{fv.account}:{fv.name}")
+        plaintext = json.dumps(sealed.pop("Variables"))
+        key_arn = fv.config.get("KMSKeyArn")
+        if key_arn and self.env_keys is not None:
+            sealed["EncryptedVariables"] = self.env_keys.seal(fv.account, key_arn, plaintext.encode(),
+                                                              {"LambdaFunctionName": fv.name})
+        else:
+            sealed["EncryptedVariables"] = self.keyring.encrypt(plaintext, f"{fv.account}:{fv.name}")
         return json.dumps({**fv.config, "Environment": sealed})
 
     def decode_config(self, rec: FunctionRecord, text: str) -> dict[str, Any]:
@@ -272,10 +285,30 @@ class FunctionRegistry:
             if self.keyring is None:
                 raise ValueError("stored environment variables are encrypted but no master key is loaded")
             env = dict(env)
-            env["Variables"] = json.loads(self.keyring.decrypt(env.pop("EncryptedVariables"),
-                                                               f"{rec.account}:{rec.name}"))
+            sealed = env.pop("EncryptedVariables")
+            if sealed.startswith("kms:") and self.env_keys is not None:
+                opened = self.env_keys.open(sealed, {"LambdaFunctionName": rec.name})
+                if opened is None:  # the key was deleted: the variables are gone with it, as on AWS
+                    env["Error"] = {"ErrorCode": "KMSNotFoundException",
+                                    "Message": "Lambda was unable to decrypt the environment variables because "
+                                               "the KMS key was not found."}
+                else:
+                    env["Variables"] = json.loads(opened)
+            else:
+                env["Variables"] = json.loads(self.keyring.decrypt(sealed, f"{rec.account}:{rec.name}"))
             cfg["Environment"] = env
         return cfg
+
+    def _check_kms_key(self, account: str, cfg: dict[str, Any]) -> None:
+        """KMSKeyArn: "" removes it; a key must exist and be usable now (AWS checks it when it is set)."""
+        if "KMSKeyArn" not in cfg:
+            return
+        if not cfg["KMSKeyArn"]:
+            del cfg["KMSKeyArn"]
+            return
+        if self.env_keys is None:
+            raise InvalidParameterValueException("KMSKeyArn is not supported: this lambdad server has no KMS.")
+        self.env_keys.check(account, cfg["KMSKeyArn"])
 
     # -- reads ------------------------------------------------------------------------------
     def find(self, account: str, name: str) -> FunctionRecord | None:
@@ -353,6 +386,9 @@ class FunctionRegistry:
             raise InvalidParameterValueException(
                 "PackageType Image is not supported by lambdad; use a .zip deployment package.")
         cfg = v.function_configuration(params, creating=True)
+        if self.runtime_check is not None:
+            self.runtime_check(cfg["Runtime"])
+        self._check_kms_key(account, cfg)
         if self.role_check is not None:
             self.role_check(account, cfg["Role"])
         self._check_dead_letter(name, cfg)
@@ -428,8 +464,12 @@ class FunctionRegistry:
         """New code for $LATEST; `code` as for `create` (what `stage_code` made of `code_of_update`)."""
         rec = self.get_record(account, name)
         self.check_revision(rec.latest, params.get("RevisionId"))
+        if params.get("Architectures") is not None:
+            v.check_architectures(params["Architectures"])
         digest, size = code if code is not None else self.stage_code(self.code_of_update(params))
         cfg = dict(rec.latest.config)
+        if params.get("Architectures") is not None:
+            cfg["Architectures"] = list(params["Architectures"])
         cfg["CodeSha256"] = base64.b64encode(bytes.fromhex(digest)).decode()
         cfg["CodeSize"] = size
         return self._replace_latest(rec, cfg, digest)
@@ -441,7 +481,11 @@ class FunctionRegistry:
         changes = v.function_configuration(params, creating=False, current=cfg)
         if "Role" in changes and self.role_check is not None:
             self.role_check(account, changes["Role"])
+        if "Runtime" in changes and self.runtime_check is not None:
+            self.runtime_check(changes["Runtime"])
         cfg.update(changes)
+        if "KMSKeyArn" in changes:
+            self._check_kms_key(account, cfg)
         if "Role" in changes or "DeadLetterConfig" in changes:
             self._check_dead_letter(name, cfg)
         return self._replace_latest(rec, cfg, rec.latest.code_digest)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import platform
 import re
+from collections.abc import Callable
 from typing import Any
 
 from lambdad.control.names import validation_error
@@ -82,6 +84,26 @@ def check_int_range(params: dict[str, Any], key: str, label: str, lo: int, hi: i
                       f"less than or equal to {hi}")
 
 
+RuntimeCheck = Callable[[str], None]
+
+
+def runtime_unavailable(runtime: str, available: list[str]) -> InvalidParameterValueException:
+    """A runtime lambdad knows but this host has no interpreter for (it never runs one on another version)."""
+    return InvalidParameterValueException(
+        f"Runtime {runtime} is not available on this lambdad server: no interpreter for it is installed, and "
+        f"lambdad does not run a runtime on another version. Runtimes this server can run: "
+        f"{', '.join(available)}. Install the interpreter, or map it with the python_interpreters or node_binary "
+        "setting (`lambdad doctor` lists runtime -> interpreter).")
+
+
+def runtime_checker(resolve: Callable[[str], str | None]) -> RuntimeCheck:
+    """A RuntimeCheck over what runs each runtime on this host (runtime/interpreters.py `resolve`)."""
+    def check(runtime: str) -> None:
+        if resolve(runtime) is None:
+            raise runtime_unavailable(runtime, [r for r in SUPPORTED_RUNTIMES if resolve(r) is not None])
+    return check
+
+
 def check_runtime(runtime: Any) -> str:
     if runtime in SUPPORTED_RUNTIMES:
         return runtime
@@ -124,6 +146,67 @@ def check_environment(env: Any) -> dict[str, Any]:
     return {"Variables": dict(variables)}
 
 
+def host_architecture() -> str:
+    """Lambda's name for the architecture this server runs functions on (natively: no emulator)."""
+    machine = platform.machine().lower()
+    return "arm64" if machine in ("aarch64", "arm64") else "x86_64"
+
+
+def check_architectures(archs: Any) -> None:
+    """Architectures run natively: the other one is refused (lambdad configures no emulator such as
+    qemu-user, so it cannot keep the promise)."""
+    host = host_architecture()
+    if isinstance(archs, list) and archs and archs[0] != host:
+        raise InvalidParameterValueException(
+            f"Architectures [{archs[0]}] is not supported by this lambdad server: it runs functions natively on "
+            f"the host's architecture ({host}) and has no emulator for {archs[0]}. Use Architectures [{host}].")
+
+
+_NO_MANAGED_INSTANCES = "lambdad has no Lambda Managed Instances (capacity providers)"
+# Fields lambdad accepts only empty or absent, and why it refuses a value: accepting and then ignoring
+# it would make a function that behaves differently on AWS.
+_REFUSED: dict[str, str] = {
+    "VpcConfig": "VpcConfig is not supported by lambdad: functions run on the host's network, not in a VPC (it "
+                 "has no subnets or security groups). Remove VpcConfig, or pass empty SubnetIds and "
+                 "SecurityGroupIds.",
+    "FileSystemConfigs": "FileSystemConfigs is not supported by lambdad: it has no Amazon EFS file systems to "
+                         "mount.",
+    "ImageConfig": "ImageConfig applies to container images, which lambdad does not run (PackageType Image is not "
+                   "supported); use a .zip deployment package.",
+    "CodeSigningConfigArn": "CodeSigningConfigArn is not supported by lambdad: it does not verify code "
+                            "signatures.",
+    "PublishTo": f"PublishTo is not supported: {_NO_MANAGED_INSTANCES}.",
+    "CapacityProviderConfig": f"CapacityProviderConfig is not supported: {_NO_MANAGED_INSTANCES}.",
+    "TenancyConfig": "TenancyConfig is not supported by lambdad: it has no tenant isolation mode (one execution "
+                     "environment per tenant).",
+    "DurableConfig": "DurableConfig is not supported by lambdad: it has no durable functions.",
+    "RuntimeConfig": "RuntimeConfig is not supported by lambdad: it has no customer-managed runtimes.",
+    "AcceleratorConfig": "AcceleratorConfig is not supported by lambdad: it has no accelerators.",
+}
+
+
+def _is_empty(field: str, value: Any) -> bool:
+    if value is None or value == "" or value == [] or value == {}:
+        return True
+    if field == "VpcConfig" and isinstance(value, dict):
+        return not value.get("SubnetIds") and not value.get("SecurityGroupIds")
+    return False
+
+
+def refuse_unsupported(params: dict[str, Any]) -> None:
+    """Every field lambdad cannot honour is refused with the reason, never accepted and ignored."""
+    for field, reason in _REFUSED.items():
+        if field in params and not _is_empty(field, params[field]):
+            raise InvalidParameterValueException(reason)
+    tracing = params.get("TracingConfig")
+    if isinstance(tracing, dict) and tracing.get("Mode") == "Active":
+        raise InvalidParameterValueException(
+            "TracingConfig Mode Active is not supported by lambdad: it has no AWS X-Ray to send traces to. Use Mode "
+            "PassThrough.")
+    if params.get("Architectures") is not None:
+        check_architectures(params["Architectures"])
+
+
 def function_configuration(params: dict[str, Any], *, creating: bool,
                            current: dict[str, Any] | None = None) -> dict[str, Any]:
     """The configuration fields set by CreateFunction / UpdateFunctionConfiguration."""
@@ -161,6 +244,7 @@ def function_configuration(params: dict[str, Any], *, creating: bool,
                           "must not be null]")
     if errors:
         raise validation_error(errors)
+    refuse_unsupported(params)
 
     out: dict[str, Any] = {}
     if creating:
@@ -173,7 +257,7 @@ def function_configuration(params: dict[str, Any], *, creating: bool,
             raise InvalidParameterValueException("The Handler parameter is required for Zip package type.")
         out.update({
             "Description": "", "MemorySize": 128, "Timeout": 3, "EphemeralStorage": {"Size": 512},
-            "Architectures": ["x86_64"], "TracingConfig": {"Mode": "PassThrough"},
+            "Architectures": [host_architecture()], "TracingConfig": {"Mode": "PassThrough"},
             "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         })
     if params.get("Runtime") is not None:

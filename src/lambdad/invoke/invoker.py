@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lambdad import ids
 from lambdad.config import Config
+from lambdad.control.env_keys import EnvironmentKeys
 from lambdad.control.functions import FunctionRegistry, FunctionVersion
 from lambdad.errors import LambdadError, RequestTooLargeException, ServiceException
 from lambdad.invoke.concurrency import ConcurrencyLimiter
@@ -58,8 +59,10 @@ class Invoker:
     def __init__(self, config: Config, registry: FunctionRegistry, blobs: BlobStore, launcher: Launcher,
                  pools: PoolManager, limiter: ConcurrencyLimiter, logs: LogStore,
                  opt_dir_for: Callable[[FunctionVersion], str | None] | None = None,
-                 snapstart: SnapStart | None = None) -> None:
+                 snapstart: SnapStart | None = None, env_keys: EnvironmentKeys | None = None) -> None:
         self.config = config
+        #: A function with a KMSKeyArn is invoked only while the key can decrypt its variables.
+        self.env_keys = env_keys
         #: The merged layer tree a version's environments see at /opt (control/layers.py).
         self.opt_dir_for = opt_dir_for
         self.registry = registry
@@ -95,6 +98,9 @@ class Invoker:
         if len(payload) > self.max_payload:
             raise RequestTooLargeException(
                 f"Request must be smaller than {self.max_payload} bytes for the InvokeFunction operation")
+        key_arn = fv.config.get("KMSKeyArn")
+        if key_arn and self.env_keys is not None:
+            self.env_keys.check_decrypt(fv.account, key_arn, fv.role, fv.name)
         request_id = meta.request_id or ids.request_id()
         pool = self.pool_for(fv)
         if pool.provisioned_target:

@@ -79,6 +79,26 @@ class Interpreters:
             self._versions[path] = found
         return found
 
+    def resolve(self, runtime: str) -> str | None:
+        """What runs `runtime` on this host, or None when nothing does: the operator's mapping
+        (python_interpreters / node_binary pairs), else an interpreter of exactly the runtime's version.
+        Never another version silently: that is for the operator to choose."""
+        if runtime.startswith("python"):
+            if self.overrides.get(runtime):
+                return _real(shutil.which(self.overrides[runtime]) or self.overrides[runtime])
+            path, exact = self.python(runtime)
+            return path if exact else None
+        if runtime.startswith("nodejs"):
+            path, version = self.node(runtime)
+            if not path:
+                return None
+            if runtime in self.node_overrides:
+                return path
+            return path if version.split(".")[0] == runtime.removeprefix("nodejs").split(".")[0] else None
+        if runtime.startswith("provided"):
+            return "the function's own bootstrap executable"
+        return None
+
     def note(self, runtime: str) -> str | None:
         """What a function's log says when its runtime runs on an interpreter of another minor version."""
         path, exact = self.python(runtime)
