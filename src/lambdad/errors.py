@@ -44,6 +44,8 @@
     │                                 (AWS.SimpleQueueService.NonExistentQueue), `json_type` the JSON
     │                                 protocol's (QueueDoesNotExist); raised by services/sqs/queues.py
     ├── SnsError                      SNS errors (InvalidParameter, NotFound, ...); services/sns/topics.py
+    ├── LogsError                     CloudWatch Logs errors (InvalidParameterException, ResourceNotFoundException,
+    │                                 ...); services/logs/ (InvalidFilterPattern: a pattern that does not parse)
     └── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
                                       MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
                                       ValidationError 400, AccessDenied 403); services/iam/
@@ -200,3 +202,10 @@ class IamError(ApiError):
     """An IAM or STS error (query protocol): the code and status are set per instance."""
 
     code = "ValidationError"
+
+
+class LogsError(ApiError):
+    """A CloudWatch Logs error (JSON protocol): `code` such as InvalidParameterException (400) or
+    ResourceNotFoundException (400, as Logs answers it)."""
+
+    code = "InvalidParameterException"

@@ -67,6 +67,7 @@ from lambdad.services.iam.sts import Sts
 from lambdad.services.logs import authz as logs_authz
 from lambdad.services.logs import wire as logs_wire
 from lambdad.services.logs.function_logs import LogStore
+from lambdad.services.logs.groups import LogsService
 from lambdad.services.sns import authz as sns_authz
 from lambdad.services.sns import wire as sns_wire
 from lambdad.services.sns.topics import SnsService
@@ -156,7 +157,8 @@ class Lambdad:
         permissions = Permissions(registry)
         function_urls = FunctionUrls(registry, config.public_host, config.port)
         resolver = Resolver(registry, aliases, config.region)
-        logs = LogStore(store)
+        logs_service = LogsService(store, clock=clock)  # CloudWatch Logs; Lambda's logs go through it
+        logs = LogStore(logs_service, config.region)
         stack.callback(logs.flush)
 
         protections = sandbox_host.probe(config)
@@ -188,6 +190,7 @@ class Lambdad:
 
         async_queue = AsyncQueue(store, config.max_async_payload_bytes, owner=self.data_dir.node_id, clock=clock)
         triggers = Triggers(resolver, permissions, async_queue, config.region, config.account_id)
+        logs_service.connect_lambda(triggers.deliver_logs, triggers.logs_refusal, triggers.log_group_of)
         sqs = SqsService(store, config)
         sns = SnsService(store, config, sqs, lambda_deliverer=triggers.deliver_sns)
 
@@ -239,9 +242,7 @@ class Lambdad:
         router.add_service("iam", iam_service, iam_service.render_error)
         sts_service = iam_wire.build_sts(sts, iam_authz.sts())
         router.add_service("sts", sts_service, sts_service.render_error)
-        router.add_service("logs", logs_wire.build(logs, config.region,
-                                                  logs_authz.hook(authorizer, config.region)),
-                           json_render_error)
+        router.add_service("logs", logs_wire.build(logs_service, logs_authz.hook(authorizer)), json_render_error)
         router.add_service("sqs", sqs_wire.build(sqs, sqs_authz.hook(authorizer, sqs)),
                            sqs_wire.render_error)
         sns_service = sns_wire.build(sns, sns_authz.hook(authorizer, sns))
@@ -254,6 +255,8 @@ class Lambdad:
         # -- start ----------------------------------------------------------------------------
         supervisor.start("reaper", pools.run_reaper)
         supervisor.start("log-flusher", logs.run_flusher)
+        supervisor.start("logs-retention", logs_service.run_retention)
+        supervisor.start("logs-subscriptions", logs_service.run_delivery)
         if audit is not None:
             supervisor.start("audit-flusher", audit.run_flusher)
         await provisioned.start()

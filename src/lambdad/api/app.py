@@ -8,6 +8,7 @@ shutdown; every request then goes to the Router.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
@@ -246,6 +247,9 @@ class AsgiApp:
         response = await self.router.handle(scope, body)
         if response is None:  # the client left before its request arrived: nobody to answer
             return
+        if response.stream is not None:
+            await _send_stream(response, receive, send)
+            return
         # An explicit length spares the chunked encoding uvicorn would otherwise choose.
         response.headers.append((b"content-length", str(len(response.body)).encode()))
         if not body.consumed:  # do not read (or wait for) the rest of a body refused unread
@@ -269,6 +273,33 @@ class AsgiApp:
                 await self.server.__aexit__(None, None, None)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _send_stream(response: ApiResponse, receive: Any, send: Any) -> None:
+    """A streamed response: chunks as the iterator yields them, stopped when the client leaves."""
+    assert response.stream is not None
+    stream = response.stream
+
+    async def pump() -> None:
+        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+        async for chunk in stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def gone() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pumping, watching = asyncio.ensure_future(pump()), asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pumping, watching):
+            task.cancel()
+        await asyncio.gather(pumping, watching, return_exceptions=True)
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def verified_body(request: ApiRequest, body: RequestBody, authenticator: Authenticator, limit: int,

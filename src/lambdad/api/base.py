@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -50,6 +50,9 @@ class ApiResponse:
     status: int = 200
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # A streamed body (event streams: StartLiveTail): sent chunk by chunk after the headers, with no
+    # Content-Length, until it ends or the client leaves (then the iterator is closed).
+    stream: AsyncIterator[bytes] | None = None
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> ApiResponse:

@@ -20,7 +20,8 @@ from lambdad.api import shapes
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.errors import ApiError, UnknownOperationException
 
-Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any]]]
+# An operation answers its output members, or a whole response (an event stream: StartLiveTail).
+Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | ApiResponse]]
 
 
 class JsonService:
@@ -51,6 +52,8 @@ class JsonService:
         if self.authorize is not None:
             self.authorize(request, name, params)
         result = await op(request, params)
+        if isinstance(result, ApiResponse):
+            return result
         return ApiResponse(200, json.dumps(result).encode(), [(b"content-type", self.content_type)])
 
     def parse(self, name: str, body: bytes) -> dict[str, Any]:
