@@ -474,7 +474,8 @@ def test_events_survive_kill_9(fresh_server: Server) -> None:
 
 
 def test_awslogs_payload_decodes() -> None:
-    from lambdad.services.logs.groups import Event, LogGroup, awslogs_event
+    from lambdad.services.logs.groups import awslogs_event
+    from lambdad.services.logs.records import Event, LogGroup
     payload = json.loads(awslogs_event(LogGroup("1", "r", "/g", 0), "s", "f", [Event(5, "m")]))
     data = json.loads(gzip.decompress(base64.b64decode(payload["awslogs"]["data"])))
     assert data["logEvents"][0]["message"] == "m" and data["logEvents"][0]["timestamp"] == 5

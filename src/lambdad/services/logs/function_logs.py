@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 
-from lambdad.services.logs.groups import Event, LogGroup, LogsService, LogStream
+from lambdad.services.logs.groups import LogsService
+from lambdad.services.logs.records import Event, LogGroup, LogStream
 from lambdad.store.datadir import is_disk_full
 from lambdad.store.errors import StoreError
 

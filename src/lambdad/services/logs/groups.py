@@ -22,13 +22,14 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lambdad.clock import SYSTEM, Clock
 from lambdad.errors import LogsError
 from lambdad.services.logs.filter_pattern import FilterPattern, compile_pattern
 from lambdad.services.logs.live_tail import LiveTail
+from lambdad.services.logs.records import Event, Filter, LogGroup, LogStream
 from lambdad.store import Store
 
 log = logging.getLogger("lambdad.logs")
@@ -104,56 +105,6 @@ DestinationLogGroup = Callable[[str], str | None]
 
 def not_found(what: str = "log group") -> LogsError:
     return LogsError(f"The specified {what} does not exist.", code="ResourceNotFoundException")
-
-
-@dataclass(slots=True)
-class LogStream:
-    name: str
-    created: int
-    first_ts: int | None = None
-    last_ts: int | None = None
-    last_ingest: int | None = None
-    stored: int = 0
-
-
-@dataclass(slots=True)
-class Filter:
-    name: str
-    pattern: FilterPattern
-    body: dict[str, Any]  # what Describe*Filters returns
-
-
-@dataclass(slots=True)
-class LogGroup:
-    account: str
-    region: str
-    name: str
-    created: int
-    retention: int | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    streams: dict[str, LogStream] = field(default_factory=dict)
-    sorted_streams: list[str] = field(default_factory=list)  # names in order: prefix + paging
-    metric_filters: dict[str, Filter] = field(default_factory=dict)
-    subscriptions: dict[str, Filter] = field(default_factory=dict)
-
-    @property
-    def arn(self) -> str:
-        return f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.name}"
-
-    def add_stream(self, stream: LogStream) -> None:
-        self.streams[stream.name] = stream
-        bisect.insort(self.sorted_streams, stream.name)
-
-    def drop_stream(self, name: str) -> None:
-        del self.streams[name]
-        at = bisect.bisect_left(self.sorted_streams, name)
-        del self.sorted_streams[at]
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    timestamp: int
-    message: str
 
 
 @dataclass(slots=True)

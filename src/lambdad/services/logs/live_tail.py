@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lambdad.services.logs.filter_pattern import FilterPattern
-
-if TYPE_CHECKING:
-    from lambdad.services.logs.groups import Event, LogGroup
+from lambdad.services.logs.records import Event, LogGroup
 
 MAX_BUFFERED = 500
 MAX_SESSIONS = 15  # AWS: concurrent Live Tail sessions per account

@@ -25,8 +25,9 @@ from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.api.jsonproto import JsonService, render_error
 from lambdad.errors import LogsError
 from lambdad.services.logs.filter_pattern import compile_pattern
-from lambdad.services.logs.groups import LogGroup, LogsService, not_found, parse_identifier
+from lambdad.services.logs.groups import LogsService, not_found, parse_identifier
 from lambdad.services.logs.live_tail import MAX_SESSIONS, Session
+from lambdad.services.logs.records import LogGroup
 
 _POSITION = re.compile(r"([fb])/(\d{19})(\d{19})\Z")
 _FIRST = (0, 0)
