@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from benchmarks.context import Context
 
-MODULES = ("warm", "throughput", "cold", "snapstart", "async_events", "peers", "memory")
+MODULES = ("warm", "throughput", "cold", "snapstart", "async_events", "peers", "memory",
+           "logs")
 
 
 @dataclass(frozen=True, slots=True)

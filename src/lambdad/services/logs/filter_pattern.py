@@ -28,6 +28,9 @@ MAX_PATTERN = 1024  # the model's maxLength for filterPattern
 MAX_DEPTH = 8       # parentheses nested deeper than this are refused, not recursed into
 
 Test = Callable[[str], bool]
+# What an unquoted term may hold besides letters and digits; anything else must be "quoted" (AWS
+# refuses `email@domain.com` unquoted with "Invalid character(s) in term").
+_TERM_PUNCTUATION = frozenset("_.-:/")
 
 
 class InvalidFilterPattern(LogsError):
@@ -93,7 +96,7 @@ def _text_terms(text: str) -> list[tuple[str, str]]:
             if term.startswith("%") and term.endswith("%") and len(term) > 1:
                 raise InvalidFilterPattern("lambdad does not support regular expressions (%...%) in filter "
                                            "patterns")
-            if not all(c.isalnum() or c in "_." for c in term):
+            if not all(c.isalnum() or c in _TERM_PUNCTUATION for c in term):
                 raise InvalidFilterPattern(f"Invalid character(s) in term '{term}'")
             i = end
         out.append((prefix, term))
