@@ -87,3 +87,12 @@ def test_hostile_patterns_stay_linear() -> None:
 def test_fields_split_quotes_and_brackets() -> None:
     assert split_fields('1.2.3.4 - [10/Oct/2000 -0700] "GET / HTTP/1.0" 200') == [
         "1.2.3.4", "-", "10/Oct/2000 -0700", "GET / HTTP/1.0", "200"]
+
+
+def test_json_needles_narrow_only_what_must_appear() -> None:
+    assert compile_pattern('{ $.level = "ERROR" && $.ms > 3 }').required == ("ERROR",)
+    assert compile_pattern('{ $.level = "ERR*" }').required == ("ERR",)
+    assert compile_pattern('{ $.level = "ERROR" || $.x = 1 }').required == ()
+    assert compile_pattern('{ $.level != "ERROR" }').required == ()
+    assert compile_pattern('{ $.path = "/a/b" }').required == ()  # "/" may be written "\\/"
+    assert compile_pattern('{ $.level = "ERROR" }').matches('{"level": "\\u0045RROR"}')

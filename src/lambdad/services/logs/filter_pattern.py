@@ -43,8 +43,11 @@ class InvalidFilterPattern(LogsError):
 class FilterPattern:
     source: str
     test: Test
-    # Substrings every matching message contains (text patterns): lets the store narrow its scan.
+    # Substrings every matching message contains: lets the store narrow its scan inside SQLite.
     required: tuple[str, ...] = ()
+    # JSON patterns compare decoded values: a message may spell a required substring with \u escapes,
+    # so the store keeps messages holding "\u" too.
+    decoded: bool = False
 
     def matches(self, message: str) -> bool:
         return self.test(message)
@@ -59,7 +62,9 @@ def compile_pattern(source: str | None) -> FilterPattern:
     if text.startswith("{"):
         if not text.endswith("}"):
             raise LogsError("If a filter pattern starts with '{' it must end with '}'")
-        return FilterPattern(text, _JsonParser(text[1:-1]).parse())
+        parser = _JsonParser(text[1:-1])
+        test = parser.parse()
+        return FilterPattern(text, test, parser.needles, decoded=True)
     if text.startswith("["):
         if not text.endswith("]"):
             raise LogsError("If a filter pattern starts with '[' it must end with ']'")
@@ -180,9 +185,10 @@ class _JsonParser:
         self.s = text
         self.i = 0
         self.depth = 0
+        self.needles: tuple[str, ...] = ()  # literals every matching message's raw text holds
 
     def parse(self) -> Callable[[str], bool]:
-        cond = self._or()
+        cond, self.needles = self._or()
         self._ws()
         if self.i != len(self.s):
             raise InvalidFilterPattern(f"unexpected {self.s[self.i:self.i + 20]!r}")
@@ -206,25 +212,29 @@ class _JsonParser:
         self._ws()
         return self.s.startswith(token, self.i)
 
-    def _or(self) -> Callable[[Any], bool]:
+    # Each node answers (test, needles): needles are literals the raw message must contain for the
+    # node to match (from un-negated string equalities; && joins them, || drops them).
+    def _or(self) -> tuple[Callable[[Any], bool], tuple[str, ...]]:
         parts = [self._and()]
         while self._peek("||"):
             self.i += 2
             parts.append(self._and())
         if len(parts) == 1:
             return parts[0]
-        return lambda doc: any(p(doc) for p in parts)
+        tests = [t for t, _ in parts]
+        return (lambda doc: any(t(doc) for t in tests)), ()
 
-    def _and(self) -> Callable[[Any], bool]:
+    def _and(self) -> tuple[Callable[[Any], bool], tuple[str, ...]]:
         parts = [self._term()]
         while self._peek("&&"):
             self.i += 2
             parts.append(self._term())
         if len(parts) == 1:
             return parts[0]
-        return lambda doc: all(p(doc) for p in parts)
+        tests = [t for t, _ in parts]
+        return (lambda doc: all(t(doc) for t in tests)), tuple(n for _, ns in parts for n in ns)
 
-    def _term(self) -> Callable[[Any], bool]:
+    def _term(self) -> tuple[Callable[[Any], bool], tuple[str, ...]]:
         if self._peek("("):
             self.depth += 1
             if self.depth > MAX_DEPTH:
@@ -273,7 +283,7 @@ class _JsonParser:
             self.i += 1
         return self.s[start:self.i]
 
-    def _condition(self) -> Callable[[Any], bool]:
+    def _condition(self) -> tuple[Callable[[Any], bool], tuple[str, ...]]:
         path = self._selector()
         self._ws()
         for op in ("!=", "<=", ">=", "=", "<", ">"):
@@ -287,11 +297,11 @@ class _JsonParser:
             if what not in expected:
                 raise InvalidFilterPattern("IS takes NULL, TRUE or FALSE")
             value = expected[what]
-            return lambda doc: (v := _select(doc, path)) is not _MISSING and v is value
+            return (lambda doc: (v := _select(doc, path)) is not _MISSING and v is value), ()
         if word == "EXISTS":
-            return lambda doc: _select(doc, path) is not _MISSING
+            return (lambda doc: _select(doc, path) is not _MISSING), ()
         if word == "NOT" and self._word().upper() == "EXISTS":
-            return lambda doc: _select(doc, path) is _MISSING
+            return (lambda doc: _select(doc, path) is _MISSING), ()
         raise InvalidFilterPattern("expected a comparison (=, !=, <, >, <=, >=), IS or EXISTS")
 
     def _value(self) -> tuple[str, bool]:
@@ -310,15 +320,15 @@ class _JsonParser:
             raise InvalidFilterPattern("a comparison needs a value")
         return self.s[start:self.i], False
 
-    def _compare(self, path: list[str | int], op: str) -> Callable[[Any], bool]:
+    def _compare(self, path: list[str | int], op: str) -> tuple[Callable[[Any], bool], tuple[str, ...]]:
         text, quoted = self._value()
         number = None if quoted else _number(text)
         if op in ("<", ">", "<=", ">="):
             if number is None:
                 raise InvalidFilterPattern(f"{op} compares numbers, not {text!r}")
             num_test = _NUMERIC_OPS[op]
-            return lambda doc: (isinstance(v := _select(doc, path), int | float) and not isinstance(v, bool)
-                                and num_test(float(v), number))
+            return (lambda doc: (isinstance(v := _select(doc, path), int | float) and not isinstance(v, bool)
+                                 and num_test(float(v), number))), ()
         negate = op == "!="
         if number is not None:
             def num_eq(doc: Any) -> bool:
@@ -327,10 +337,10 @@ class _JsonParser:
                     return False
                 same = isinstance(v, int | float) and not isinstance(v, bool) and float(v) == number
                 return same != negate
-            return num_eq
+            return num_eq, ()
         if not quoted and text.upper() in ("TRUE", "FALSE", "NULL"):
             literal = {"TRUE": True, "FALSE": False, "NULL": None}[text.upper()]
-            return lambda doc: (v := _select(doc, path)) is not _MISSING and ((v is literal) != negate)
+            return (lambda doc: (v := _select(doc, path)) is not _MISSING and ((v is literal) != negate)), ()
         glob = _glob(text)
 
         def str_eq(doc: Any) -> bool:
@@ -341,7 +351,14 @@ class _JsonParser:
                 v = "true" if v else "false"
             return glob(str(v)) != negate
 
-        return str_eq
+        longest = max(text.split("*"), key=len)
+        needles = (longest,) if not negate and longest and all(c in _RAW_SAFE for c in longest) else ()
+        return str_eq, needles
+
+
+# Characters a JSON encoder writes as themselves (no escape but the optional \u form): a literal made
+# of them appears verbatim in a message whose decoded value holds it, or the message has a \u.
+_RAW_SAFE = frozenset(c for c in map(chr, range(32, 127)) if c not in '"\\/')
 
 
 # -- space-delimited patterns -----------------------------------------------------------------

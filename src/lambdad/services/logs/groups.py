@@ -390,8 +390,11 @@ class LogsService:
         elif prefix:
             base += " AND substr(stream, 1, ?)=?"
             params += [len(prefix), prefix]
-        for needle in pattern.required[:4]:  # text terms narrow the scan inside SQLite
-            base += " AND instr(message, ?)>0"
+        for needle in pattern.required[:4]:  # literals every match holds narrow the scan inside SQLite
+            if pattern.decoded:
+                base += " AND (instr(message, ?)>0 OR instr(message, '\\u')>0)"
+            else:
+                base += " AND instr(message, ?)>0"
             params.append(needle)
         out: list[Any] = []
         size = 0
