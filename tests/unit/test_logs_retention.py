@@ -55,3 +55,23 @@ def test_state_reloads(tmp_path: Path) -> None:
     g2 = again.group("1", "r", "/g")
     assert g2.tags == {"k": "v"} and list(g2.streams) == ["s"] and list(g2.metric_filters) == ["m"]
     assert [(grp.name, f.name) for grp, f in again.metric_filters("1", "r")] == [("/g", "m")]
+
+
+def test_many_streams_page_by_name(tmp_path: Path) -> None:
+    """5,000 streams in one group: paging by name walks a sorted list (bisect), never a full sort."""
+    from lambdad.services.logs.wire import _by_name
+    logs = LogsService(SqliteStore(tmp_path / "lambdad.db"), clock=FakeClock())
+    g = logs.create_group("1", "r", "/g")
+    with logs.store.transaction():
+        for i in range(5_000):
+            logs.create_stream(g, f"s{i:06d}")
+    seen, after = 0, None
+    while True:
+        page, token = _by_name(g.sorted_streams, "s001", after, 50, False)
+        seen += len(page)
+        if token is None:
+            break
+        after = token
+    assert seen == 1_000  # s001000..s001999
+    last, _ = _by_name(g.sorted_streams, "", None, 3, True)
+    assert last == ["s004999", "s004998", "s004997"]
