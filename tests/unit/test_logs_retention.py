@@ -37,7 +37,7 @@ def test_retention_sweeper_on_a_fake_clock(tmp_path: Path) -> None:
             assert count(logs) == 1
             rows, more = logs.filter_events(g, streams=None, prefix=None, start=None, end=None,
                                             pattern=compile_pattern(""), after=None, limit=10)
-            assert [r["message"] for r in rows] == ["new"] and not more
+            assert [e.message for e in rows] == ["new"] and not more
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -14,7 +14,7 @@ import contextlib
 import logging
 
 from lambdad.services.logs.groups import LogsService
-from lambdad.services.logs.records import Event, LogGroup, LogStream
+from lambdad.services.logs.records import LogGroup, LogStream
 from lambdad.store.datadir import is_disk_full
 from lambdad.store.errors import StoreError
 
@@ -38,14 +38,15 @@ class LogStore:
             return
         batch, self._pending = self._pending, []
         try:
-            merged: dict[tuple[str, str, str], tuple[LogGroup, LogStream, list[Event]]] = {}
+            known: dict[tuple[str, str, str], tuple[LogGroup, LogStream]] = {}
+            invocations: list[tuple[LogGroup, LogStream, int, list[str]]] = []
             for account, group, stream, ts, lines in batch:
                 key = (account, group, stream)
-                if key not in merged:
-                    g, s = self.logs.ensure(account, self.region, group, stream)
-                    merged[key] = (g, s, [])
-                merged[key][2].extend(Event(ts, line) for line in lines)
-            self.logs.ingest(list(merged.values()))
+                found = known.get(key)
+                if found is None:
+                    found = known[key] = self.logs.ensure(account, self.region, group, stream)
+                invocations.append((found[0], found[1], ts, lines))
+            self.logs.ingest_invocations(invocations)
         except Exception as exc:
             if is_disk_full(exc):
                 # Keep the flusher (and reads, which flush first) alive; the server log says what was lost.

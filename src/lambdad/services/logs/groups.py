@@ -29,7 +29,7 @@ from lambdad.clock import SYSTEM, Clock
 from lambdad.errors import LogsError
 from lambdad.services.logs.filter_pattern import FilterPattern, compile_pattern
 from lambdad.services.logs.live_tail import LiveTail
-from lambdad.services.logs.records import Event, Filter, LogGroup, LogStream
+from lambdad.services.logs.records import Event, Filter, LogGroup, LogStream, Position, StoredEvent
 from lambdad.store import Store
 
 log = logging.getLogger("lambdad.logs")
@@ -64,10 +64,11 @@ CREATE TABLE IF NOT EXISTS logs_events (
     stream TEXT NOT NULL,
     ts BIGINT NOT NULL,
     ingested BIGINT NOT NULL,
+    lines INTEGER NOT NULL,
     message TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS logs_events_stream ON logs_events (account, region, grp, stream, ts, id);
-CREATE INDEX IF NOT EXISTS logs_events_group ON logs_events (account, region, grp, ts, id);
+CREATE INDEX IF NOT EXISTS logs_events_stream ON logs_events (grp, stream, ts);
+CREATE INDEX IF NOT EXISTS logs_events_group ON logs_events (grp, ts);
 CREATE TABLE IF NOT EXISTS logs_filters (
     account TEXT NOT NULL,
     region TEXT NOT NULL,
@@ -318,29 +319,66 @@ class LogsService:
         return g, s
 
     def ingest(self, batches: list[tuple[LogGroup, LogStream, list[Event]]], now: int | None = None) -> None:
-        """Commit events (one transaction for every batch), then tell live tails and subscriptions."""
+        """Commit events, one row each (one transaction for every batch), then tell live tails and
+        subscriptions."""
         now = self.now() if now is None else now
-        rows = [(g.account, g.region, g.name, s.name, e.timestamp, now, e.message)
+        rows = [(g.account, g.region, g.name, s.name, e.timestamp, now, 1, e.message)
                 for g, s, events in batches for e in events]
         if not rows:
             return
         with self.store.transaction():
-            self.store.executemany("INSERT INTO logs_events (account, region, grp, stream, ts, ingested, message) "
-                                   "VALUES (?,?,?,?,?,?,?)", rows)
-            stats = []
-            for g, s, events in batches:
-                lo, hi = min(e.timestamp for e in events), max(e.timestamp for e in events)
-                s.first_ts = lo if s.first_ts is None else min(s.first_ts, lo)
-                s.last_ts = hi if s.last_ts is None else max(s.last_ts, hi)
-                s.last_ingest = now
-                s.stored += sum(len(e.message) for e in events)
-                stats.append((s.first_ts, s.last_ts, now, s.stored, g.account, g.region, g.name, s.name))
-            self.store.executemany("UPDATE logs_streams SET first_ts=?, last_ts=?, last_ingest=?, stored=? "
-                                   "WHERE account=? AND region=? AND grp=? AND name=?", stats)
+            self._insert(rows)
+            for _g, s, events in batches:
+                if events:
+                    self._extend(s, min(e.timestamp for e in events), max(e.timestamp for e in events), now,
+                                 sum(len(e.message) for e in events))
+            self._save_stats({id(s): (g, s) for g, s, events in batches if events}.values(), now)
         for g, s, events in batches:
+            self._notify(g, s, events, now)
+
+    def ingest_invocations(self, invocations: list[tuple[LogGroup, LogStream, int, list[str]]]) -> None:
+        """Lambda's log path: each invocation's lines (same timestamp, no newline in a line) are one
+        row, joined by newlines, so a flush writes a quarter of the rows and index entries it would
+        with a row per line; positions are (timestamp, row, line). Events are made only for a group
+        someone tails or subscribes to."""
+        now = self.now()
+        if not invocations:
+            return
+        rows = [(g.account, g.region, g.name, s.name, ts, now, len(lines), "\n".join(lines))
+                for g, s, ts, lines in invocations if lines]
+        with self.store.transaction():
+            self._insert(rows)
+            touched: dict[int, tuple[LogGroup, LogStream]] = {}
+            for (g, s, ts, _lines), row in zip(invocations, rows, strict=False):
+                self._extend(s, ts, ts, now, len(row[-1]))
+                touched[id(s)] = (g, s)
+            self._save_stats(touched.values(), now)
+        if self.live.sessions or any(g.subscriptions for g, _s, _t, _l in invocations):
+            for g, s, ts, lines in invocations:
+                self._notify(g, s, [Event(ts, line) for line in lines], now)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        self.store.executemany("INSERT INTO logs_events (account, region, grp, stream, ts, ingested, lines, message) "
+                               "VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    @staticmethod
+    def _extend(s: LogStream, lo: int, hi: int, now: int, size: int) -> None:
+        s.first_ts = lo if s.first_ts is None or lo < s.first_ts else s.first_ts
+        s.last_ts = hi if s.last_ts is None or hi > s.last_ts else s.last_ts
+        s.last_ingest = now
+        s.stored += size
+
+    def _save_stats(self, touched: Iterable[tuple[LogGroup, LogStream]], now: int) -> None:
+        self.store.executemany("UPDATE logs_streams SET first_ts=?, last_ts=?, last_ingest=?, stored=? "
+                               "WHERE account=? AND region=? AND grp=? AND name=?",
+                               [(s.first_ts, s.last_ts, now, s.stored, g.account, g.region, g.name, s.name)
+                                for g, s in touched])
+
+    def _notify(self, g: LogGroup, s: LogStream, events: list[Event], now: int) -> None:
+        if self.live.sessions:
             self.live.publish(g, s.name, events, now)
-            if g.subscriptions:
-                self._queue_subscriptions(g, s, events)
+        if g.subscriptions:
+            self._queue_subscriptions(g, s, events)
 
     # -- reads --------------------------------------------------------------------------------
     def flush_pending(self) -> None:
@@ -350,36 +388,45 @@ class LogsService:
     def _cutoff(self, g: LogGroup) -> int:
         return self.now() - g.retention * DAY_MS if g.retention else -(2**62)
 
-    def stream_events(self, g: LogGroup, stream: str, *, after: tuple[int, int] | None = None,
-                      before: tuple[int, int] | None = None, start: int | None = None, end: int | None = None,
-                      limit: int) -> list[Any]:
-        """Up to `limit` events of one stream in (ts, id) order: the first ones past `after`, or the
+    def stream_events(self, g: LogGroup, stream: str, *, after: Position | None = None,
+                      before: Position | None = None, start: int | None = None, end: int | None = None,
+                      limit: int) -> list[StoredEvent]:
+        """Up to `limit` events of one stream in position order: the first ones past `after`, or the
         last ones before `before` (still answered in ascending order)."""
-        sql = ("SELECT id, ts, ingested, message FROM logs_events WHERE account=? AND region=? AND grp=? "
+        sql = ("SELECT id, ts, ingested, lines, message FROM logs_events WHERE account=? AND region=? AND grp=? "
                "AND stream=? AND ts>=?")
         params: list[Any] = [g.account, g.region, g.name, stream, max(self._cutoff(g), start or -(2**62))]
         if end is not None:
             sql += " AND ts<?"
             params.append(end)
         if after is not None:
-            sql += " AND (ts>? OR (ts=? AND id>?))"
+            sql += " AND (ts>? OR (ts=? AND id>=?))"
             params += [after[0], after[0], after[1]]
         if before is not None:
-            sql += " AND (ts<? OR (ts=? AND id<?))"
+            sql += " AND (ts<? OR (ts=? AND id<=?))"
             params += [before[0], before[0], before[1]]
         descending = before is not None
         sql += " ORDER BY ts DESC, id DESC LIMIT ?" if descending else " ORDER BY ts, id LIMIT ?"
-        params.append(limit)
-        rows = self.store.all(sql, params)
-        rows = _within_bytes(rows)
-        return rows[::-1] if descending else rows
+        params.append(limit + 1)  # the cursor's own row may hold no event still to give
+        out: list[StoredEvent] = []
+        size = 0
+        for r in self.store.all(sql, params):
+            events = _expand(r, stream)
+            for e in reversed(events) if descending else events:
+                if (after is not None and e.position <= after) or (before is not None and e.position >= before):
+                    continue
+                size += len(e.message) + EVENT_OVERHEAD
+                if len(out) == limit or (size > MAX_RESULT_BYTES and out):
+                    return out[::-1] if descending else out
+                out.append(e)
+        return out[::-1] if descending else out
 
     def filter_events(self, g: LogGroup, *, streams: list[str] | None, prefix: str | None,
                       start: int | None, end: int | None, pattern: FilterPattern,
-                      after: tuple[int, int] | None, limit: int) -> tuple[list[Any], bool]:
-        """Matching events of the group, interleaved in (ts, id) order: (events, more may follow)."""
-        base = ("SELECT id, stream, ts, ingested, message FROM logs_events WHERE account=? AND region=? AND grp=? "
-                "AND ts>=?")
+                      after: Position | None, limit: int) -> tuple[list[StoredEvent], bool]:
+        """Matching events of the group, interleaved in position order: (events, more may follow)."""
+        base = ("SELECT id, stream, ts, ingested, lines, message FROM logs_events WHERE account=? AND region=? "
+                "AND grp=? AND ts>=?")
         params: list[Any] = [g.account, g.region, g.name, max(self._cutoff(g), start or -(2**62))]
         if end is not None:
             base += " AND ts<=?"
@@ -396,26 +443,30 @@ class LogsService:
             else:
                 base += " AND instr(message, ?)>0"
             params.append(needle)
-        out: list[Any] = []
+        out: list[StoredEvent] = []
         size = 0
         page = 2000
         cursor = after
         while True:
             sql, p = base, list(params)
             if cursor is not None:
-                sql += " AND (ts>? OR (ts=? AND id>?))"
+                sql += " AND (ts>? OR (ts=? AND id>=?))"
                 p += [cursor[0], cursor[0], cursor[1]]
             rows = self.store.all(sql + " ORDER BY ts, id LIMIT ?", [*p, page])
             for r in rows:
-                if not pattern.matches(r["message"]):
-                    continue
-                size += len(r["message"]) + EVENT_OVERHEAD
-                if len(out) == limit or size > MAX_RESULT_BYTES:
-                    return out, True
-                out.append(r)
+                for e in _expand(r, r["stream"]):
+                    if after is not None and e.position <= after:
+                        continue
+                    if not pattern.matches(e.message):
+                        continue
+                    size += len(e.message) + EVENT_OVERHEAD
+                    if len(out) == limit or size > MAX_RESULT_BYTES:
+                        return out, True
+                    out.append(e)
             if len(rows) < page:
                 return out, False
-            cursor = (rows[-1]["ts"], rows[-1]["id"])
+            last = rows[-1]
+            cursor = (last["ts"], last["id"] + 1, 0)  # past that row: its lines were all looked at
 
     # -- metric and subscription filters ------------------------------------------------------
     def put_metric_filter(self, g: LogGroup, name: str, pattern: str, transformations: list[dict[str, Any]]) -> None:
@@ -536,13 +587,12 @@ def awslogs_event(g: LogGroup, stream: str, filter_name: str, events: list[Event
     return json.dumps({"awslogs": {"data": data}}).encode()
 
 
-def _within_bytes(rows: list[Any]) -> list[Any]:
-    size = 0
-    for n, r in enumerate(rows):
-        size += len(r["message"]) + EVENT_OVERHEAD
-        if size > MAX_RESULT_BYTES:
-            return rows[:max(1, n)]
-    return rows
+def _expand(r: Any, stream: str) -> list[StoredEvent]:
+    """The events one stored row holds (one, or an invocation's lines)."""
+    if r["lines"] == 1:
+        return [StoredEvent((r["ts"], r["id"], 0), stream, r["ingested"], r["message"])]
+    return [StoredEvent((r["ts"], r["id"], n), stream, r["ingested"], line)
+            for n, line in enumerate(r["message"].split("\n"))]
 
 
 def _check_tags(tags: dict[str, str]) -> None:

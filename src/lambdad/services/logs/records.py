@@ -57,3 +57,23 @@ class LogGroup:
 class Event:
     timestamp: int
     message: str
+
+
+Position = tuple[int, int, int]  # (timestamp, row id, line in the row): the order events are read in
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    position: Position
+    stream: str
+    ingested: int
+    message: str
+
+    @property
+    def timestamp(self) -> int:
+        return self.position[0]
+
+    @property
+    def event_id(self) -> str:
+        ts, row, line = self.position
+        return f"{ts:019d}{row:019d}{line:05d}"

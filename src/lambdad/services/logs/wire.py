@@ -27,25 +27,27 @@ from lambdad.errors import LogsError
 from lambdad.services.logs.filter_pattern import compile_pattern
 from lambdad.services.logs.groups import LogsService, not_found, parse_identifier
 from lambdad.services.logs.live_tail import MAX_SESSIONS, Session
-from lambdad.services.logs.records import LogGroup
+from lambdad.services.logs.records import LogGroup, Position
 
-_POSITION = re.compile(r"([fb])/(\d{19})(\d{19})\Z")
-_FIRST = (0, 0)
-_LAST = (2**62, 2**62)  # past every event, within SQLite's integers
+# A position is (timestamp, row, line in the row): 19 + 19 + 5 digits, the event's eventId.
+_POSITION = re.compile(r"([fb])/(\d{19})(\d{19})(\d{5})\Z")
+_FIRST: Position = (0, 0, 0)
+_LAST: Position = (2**62, 2**62, 99_999)  # past every event, within SQLite's integers
 SESSION_SECONDS = 3 * 3600
 UPDATE_SECONDS = 1.0
 
 
-def _position(kind: str, pos: tuple[int, int]) -> str:
-    return f"{kind}/{pos[0]:019d}{pos[1]:019d}"
+def _position(kind: str, pos: Position) -> str:
+    return f"{kind}/{pos[0]:019d}{pos[1]:019d}{pos[2]:05d}"
 
 
 def _bad_token() -> LogsError:
     return LogsError("The specified nextToken is invalid.")
 
 
-def _checked(pos: tuple[int, int]) -> tuple[int, int]:
-    if max(pos) > _LAST[0]:  # a forged token past SQLite's integers
+def _parse_position(m: re.Match[str]) -> Position:
+    pos = (int(m.group(2)), int(m.group(3)), int(m.group(4)))
+    if max(pos[:2]) > _LAST[0]:  # a forged token past SQLite's integers
         raise _bad_token()
     return pos
 
@@ -242,17 +244,17 @@ def build(logs: LogsService, authorize: Authorize | None) -> JsonService:
             m = _POSITION.match(token)
             if not m:
                 raise _bad_token()
-            kind, pos = m.group(1), _checked((int(m.group(2)), int(m.group(3))))
+            kind, pos = m.group(1), _parse_position(m)
         rows = logs.stream_events(g, stream, after=pos if kind == "f" else None, before=pos if kind == "b" else None,
                                   start=p.get("startTime"), end=p.get("endTime"), limit=limit)
         if rows:
-            forward = _position("f", (rows[-1]["ts"], rows[-1]["id"]))
-            backward = _position("b", (rows[0]["ts"], rows[0]["id"]))
+            forward = _position("f", rows[-1].position)
+            backward = _position("b", rows[0].position)
         else:  # at the end: the same token again (a caller polling forward keeps its place)
             forward = _position("f", pos if kind == "f" or token else _FIRST)
             backward = _position("b", pos if kind == "b" or token else _FIRST)
-        return {"events": [{"timestamp": r["ts"], "message": r["message"], "ingestionTime": r["ingested"]}
-                           for r in rows], "nextForwardToken": forward, "nextBackwardToken": backward}
+        return {"events": [{"timestamp": e.timestamp, "message": e.message, "ingestionTime": e.ingested}
+                           for e in rows], "nextForwardToken": forward, "nextBackwardToken": backward}
 
     @svc.operation("FilterLogEvents")
     async def filter_log_events(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -266,16 +268,16 @@ def build(logs: LogsService, authorize: Authorize | None) -> JsonService:
             m = _POSITION.match("f/" + p["nextToken"])
             if not m:
                 raise _bad_token()
-            after = _checked((int(m.group(2)), int(m.group(3))))
+            after = _parse_position(m)
         rows, more = logs.filter_events(g, streams=p.get("logStreamNames"), prefix=p.get("logStreamNamePrefix"),
                                         start=p.get("startTime"), end=p.get("endTime"), pattern=pattern,
                                         after=after, limit=p.get("limit", 10000))
         out: dict[str, Any] = {
-            "events": [{"logStreamName": r["stream"], "timestamp": r["ts"], "message": r["message"],
-                        "ingestionTime": r["ingested"], "eventId": f"{r['ts']:019d}{r['id']:019d}"} for r in rows],
+            "events": [{"logStreamName": e.stream, "timestamp": e.timestamp, "message": e.message,
+                        "ingestionTime": e.ingested, "eventId": e.event_id} for e in rows],
             "searchedLogStreams": []}
         if more and rows:
-            out["nextToken"] = _position("f", (rows[-1]["ts"], rows[-1]["id"]))[2:]
+            out["nextToken"] = rows[-1].event_id
         return out
 
     # -- filters ------------------------------------------------------------------------------
