@@ -418,7 +418,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
             kwargs: dict[str, Any] = {"logGroupName": group}
             if token:
                 kwargs["nextToken"] = token
-            resp = logs.filter_log_events(**kwargs)
+            try:
+                resp = logs.filter_log_events(**kwargs)
+            except ClientError as exc:  # following a function that has not logged yet: its group comes
+                if not args.follow or exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+                resp = {"events": []}
             for event in resp["events"]:
                 print(event["message"], flush=True)
             token = resp.get("nextToken") or (
@@ -435,9 +440,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def _last_token(events: list[dict[str, Any]]) -> str:
-    import base64
-
-    return base64.b64encode(f"id:{events[-1]['eventId']}".encode()).decode()
+    # lambdad's FilterLogEvents tokens are event positions, the same digits as the event's eventId.
+    return str(events[-1]["eventId"])
 
 
 if __name__ == "__main__":

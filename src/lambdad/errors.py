@@ -52,6 +52,8 @@
     ├── S3Error                       S3 errors (NoSuchBucket 404, NoSuchKey 404, BucketAlreadyExists 409,
     │                                 InvalidArgument 400, AccessDenied 403, ...); `extra` becomes child
     │                                 elements of S3's <Error> (BucketName, Key, ...); services/s3/
+    ├── LogsError                     CloudWatch Logs errors (InvalidParameterException, ResourceNotFoundException,
+    │                                 ...); services/logs/ (InvalidFilterPattern: a pattern that does not parse)
     ├── IamError                      IAM and STS errors (NoSuchEntity 404, EntityAlreadyExists 409,
     │                                 MalformedPolicyDocument 400, DeleteConflict 409, LimitExceeded 409,
     │                                 ValidationError 400, AccessDenied 403); services/iam/
@@ -244,3 +246,10 @@ class IamError(ApiError):
     """An IAM or STS error (query protocol): the code and status are set per instance."""
 
     code = "ValidationError"
+
+
+class LogsError(ApiError):
+    """A CloudWatch Logs error (JSON protocol): `code` such as InvalidParameterException (400) or
+    ResourceNotFoundException (400, as Logs answers it)."""
+
+    code = "InvalidParameterException"

@@ -85,14 +85,15 @@ from lambdad.services.kms.lambda_keys import LambdaKeys
 from lambdad.services.logs import authz as logs_authz
 from lambdad.services.logs import wire as logs_wire
 from lambdad.services.logs.function_logs import LogStore
-from lambdad.services.scheduler import authz as scheduler_authz
-from lambdad.services.scheduler import wire as scheduler_wire
-from lambdad.services.scheduler.schedules import Scheduler
+from lambdad.services.logs.groups import LogsService
 from lambdad.services.s3 import authz as s3_authz
 from lambdad.services.s3 import wire as s3_wire
 from lambdad.services.s3.lifecycle import Lifecycle
 from lambdad.services.s3.notifications import Notifier
 from lambdad.services.s3.service import S3Service
+from lambdad.services.scheduler import authz as scheduler_authz
+from lambdad.services.scheduler import wire as scheduler_wire
+from lambdad.services.scheduler.schedules import Scheduler
 from lambdad.services.sns import authz as sns_authz
 from lambdad.services.sns import wire as sns_wire
 from lambdad.services.sns.topics import SnsService
@@ -186,7 +187,8 @@ class Lambdad:
         permissions = Permissions(registry)
         function_urls = FunctionUrls(registry, config.public_host, config.port)
         resolver = Resolver(registry, aliases, config.region)
-        logs = LogStore(store)
+        logs_service = LogsService(store, clock=clock)  # CloudWatch Logs; Lambda's logs go through it
+        logs = LogStore(logs_service, config.region)
         stack.callback(logs.flush)
 
         protections = sandbox_host.probe(config)
@@ -219,6 +221,7 @@ class Lambdad:
 
         async_queue = AsyncQueue(store, config.max_async_payload_bytes, owner=self.data_dir.node_id, clock=clock)
         triggers = Triggers(resolver, permissions, async_queue, config.region, config.account_id)
+        logs_service.connect_lambda(triggers.deliver_logs, triggers.logs_refusal, triggers.log_group_of)
         sqs = SqsService(store, config)
         sns = SnsService(store, config, sqs, lambda_deliverer=triggers.deliver_sns)
         # S3: metadata in the store, object bytes under the data dir (services/s3/storage.py).
@@ -313,9 +316,7 @@ class Lambdad:
         sts_service = iam_wire.build_sts(sts, iam_authz.sts())
         router.add_service("sts", sts_service, sts_service.render_error)
         router.add_anonymous("sts", iam_wire.sts_anonymous)  # AssumeRoleWithWebIdentity: the token is the proof
-        router.add_service("logs", logs_wire.build(logs, config.region,
-                                                  logs_authz.hook(authorizer, config.region)),
-                           json_render_error)
+        router.add_service("logs", logs_wire.build(logs_service, logs_authz.hook(authorizer)), json_render_error)
         router.add_service("sqs", sqs_wire.build(sqs, sqs_authz.hook(authorizer, sqs)),
                            sqs_wire.render_error)
         sns_service = sns_wire.build(sns, sns_authz.hook(authorizer, sns))
@@ -351,6 +352,8 @@ class Lambdad:
         # -- start ----------------------------------------------------------------------------
         supervisor.start("reaper", pools.run_reaper)
         supervisor.start("log-flusher", logs.run_flusher)
+        supervisor.start("logs-retention", logs_service.run_retention)
+        supervisor.start("logs-subscriptions", logs_service.run_delivery)
         if audit is not None:
             supervisor.start("audit-flusher", audit.run_flusher)
         await provisioned.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -186,7 +187,13 @@ def test_logs_limits_and_forged_tokens_are_invalid_parameters(server: Server) ->
         logs.filter_log_events(logGroupName="/aws/lambda/x", limit=0)
     assert api_error(exc) == (400, "InvalidParameterException", "1 validation error detected: Value '0' at 'limit' "
                               "failed to satisfy constraint: Member must have value greater than or equal to 1")
-    forged = base64.b64encode(b"id:" + b"9" * 30).decode()
+    group = "/forged/" + uuid.uuid4().hex
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    for forged in (base64.b64encode(b"id:" + b"9" * 30).decode(), "f/" + "9" * 38, "b/" + "9" * 38):
+        with pytest.raises(ClientError) as exc:
+            logs.get_log_events(logGroupName=group, logStreamName="s", nextToken=forged)
+        assert api_error(exc) == (400, "InvalidParameterException", "The specified nextToken is invalid.")
     with pytest.raises(ClientError) as exc:
-        logs.get_log_events(logGroupName="/aws/lambda/x", logStreamName="s", nextToken=forged)
+        logs.filter_log_events(logGroupName=group, nextToken="9" * 38)
     assert api_error(exc) == (400, "InvalidParameterException", "The specified nextToken is invalid.")

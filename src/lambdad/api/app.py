@@ -8,6 +8,7 @@ shutdown; every request then goes to the Router.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -288,18 +289,19 @@ class AsgiApp:
         response = await self.router.handle(scope, body)
         if response is None:  # the client left before its request arrived: nobody to answer
             return
-        # An explicit length spares the chunked encoding uvicorn would otherwise choose.
-        length = response.length if response.length is not None else len(response.body)
-        response.headers.append((b"content-length", str(length).encode()))
+        # An explicit length spares the chunked encoding uvicorn would otherwise choose; a stream of
+        # unknown length (an event stream) goes chunked.
+        length = response.length if response.length is not None else \
+            (None if response.stream is not None else len(response.body))
+        if length is not None:
+            response.headers.append((b"content-length", str(length).encode()))
         if not body.consumed:  # do not read (or wait for) the rest of a body refused unread
             response.headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
-        if response.stream is None:
-            await send({"type": "http.response.body", "body": response.body})
+        if response.stream is not None:
+            await _send_stream(response, receive, send)
             return
-        async for chunk in response.stream:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+        await send({"type": "http.response.body", "body": response.body})
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -317,6 +319,33 @@ class AsgiApp:
                 await self.server.__aexit__(None, None, None)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _send_stream(response: ApiResponse, receive: Any, send: Any) -> None:
+    """A streamed response: chunks as the iterator yields them, stopped when the client leaves."""
+    assert response.stream is not None
+    stream = response.stream
+
+    async def pump() -> None:
+        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+        async for chunk in stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def gone() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pumping, watching = asyncio.ensure_future(pump()), asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pumping, watching):
+            task.cancel()
+        await asyncio.gather(pumping, watching, return_exceptions=True)
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def verified_body(request: ApiRequest, body: RequestBody, authenticator: Authenticator, limit: int,

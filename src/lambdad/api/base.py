@@ -59,8 +59,9 @@ class ApiResponse:
     status: int = 200
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    # A body sent as it is produced (an S3 object), `length` bytes long; `length` alone is the
-    # Content-Length of a body that is not sent (HEAD).
+    # A body sent as it is produced: an S3 object, `length` bytes long, or an event stream
+    # (StartLiveTail) of no declared length, sent chunked until it ends or the client leaves (the
+    # iterator is closed then); `length` alone is the Content-Length of a body not sent (HEAD).
     stream: AsyncIterator[bytes] | None = None
     length: int | None = None
 

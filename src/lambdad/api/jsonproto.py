@@ -24,7 +24,8 @@ from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.api.refusals import operation_sentence
 from lambdad.errors import ApiError, UnknownOperationException
 
-Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any]]]
+# An operation answers its output members, or a whole response (an event stream: StartLiveTail).
+Operation = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | ApiResponse]]
 # (operation name, paths of the absent required members) -> raise the service's own error, or return
 # the paths still to report as AWS's generic validation error.
 OnMissing = Callable[[str, list[str]], list[str]]
@@ -64,6 +65,8 @@ class JsonService:
         if self.authorize is not None:
             self.authorize(request, name, params)
         result = await op(request, params)
+        if isinstance(result, ApiResponse):
+            return result
         return ApiResponse(200, json.dumps(result).encode(),
                            [(b"content-type", self.content_type), (b"x-amzn-requestid", request.request_id.encode())])
 

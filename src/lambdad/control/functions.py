@@ -84,6 +84,9 @@ class FunctionVersion:
     ephemeral_mb: int = field(init=False)
     handler: str = field(init=False)
     log_group: str = field(init=False)
+    log_format: str = field(init=False)  # LoggingConfig: "Text" or "JSON", and JSON's two levels
+    application_log_level: str = field(init=False)
+    system_log_level: str = field(init=False)
     dead_letter_target: str | None = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,7 +95,11 @@ class FunctionVersion:
         self.memory_mb = int(cfg.get("MemorySize", 128))
         self.ephemeral_mb = int((cfg.get("EphemeralStorage") or {}).get("Size", 512))
         self.handler = cfg.get("Handler", "")
-        self.log_group = (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{self.name}"
+        logging_cfg = cfg.get("LoggingConfig") or {}
+        self.log_group = logging_cfg.get("LogGroup") or f"/aws/lambda/{self.name}"
+        self.log_format = logging_cfg.get("LogFormat", "Text")
+        self.application_log_level = logging_cfg.get("ApplicationLogLevel", "INFO")
+        self.system_log_level = logging_cfg.get("SystemLogLevel", "INFO")
         self.dead_letter_target = (cfg.get("DeadLetterConfig") or {}).get("TargetArn") or None
 
     @property
@@ -409,7 +416,8 @@ class FunctionRegistry:
             "PackageType": "Zip",
             "State": "Active",
             "LastUpdateStatus": "Successful",
-            "LoggingConfig": cfg.get("LoggingConfig") or {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
+            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}",
+                              **(cfg.get("LoggingConfig") or {})},
             "RuntimeVersionConfig": {"RuntimeVersionArn": (
                 f"arn:aws:lambda:{self.region}::runtime:{cfg.get('Runtime', 'provided')}")},
         })

@@ -281,9 +281,7 @@ def function_configuration(params: dict[str, Any], *, creating: bool,
     if params.get("KMSKeyArn") is not None:
         out["KMSKeyArn"] = params["KMSKeyArn"]
     if params.get("LoggingConfig") is not None:
-        logging_cfg = dict((current or {}).get("LoggingConfig") or {})
-        logging_cfg.update(params["LoggingConfig"])
-        out["LoggingConfig"] = logging_cfg
+        out["LoggingConfig"] = check_logging_config(params["LoggingConfig"], (current or {}).get("LoggingConfig"))
     if params.get("Layers") is not None:
         layers = params["Layers"]
         if len(layers) > 5:
@@ -300,6 +298,45 @@ def function_configuration(params: dict[str, Any], *, creating: bool,
 
 MAX_TAGS = 50
 TOO_MANY_TAGS = "Number of tags exceeds resource tag limit."
+
+
+APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
+_LOG_GROUP = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}\Z")
+
+
+def check_logging_config(given: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    """LoggingConfig as Lambda keeps it: JSON carries both log levels (INFO unless given), Text none;
+    LogGroup is kept by the caller's default (/aws/lambda/<name>) when absent."""
+    cfg = dict(current or {})
+    cfg.update({k: v for k, v in given.items() if v is not None})
+    fmt = cfg.get("LogFormat", "Text")
+    if fmt not in ("Text", "JSON"):
+        raise ValidationException(f"1 validation error detected: Value '{fmt}' at 'loggingConfig.logFormat' failed "
+                                  "to satisfy constraint: Member must satisfy enum value set: [JSON, Text]")
+    for key, allowed, label in (("ApplicationLogLevel", APPLICATION_LOG_LEVELS, "applicationLogLevel"),
+                                ("SystemLogLevel", SYSTEM_LOG_LEVELS, "systemLogLevel")):
+        value = cfg.get(key)
+        if value is not None and value not in allowed:
+            raise ValidationException(f"1 validation error detected: Value '{value}' at 'loggingConfig.{label}' "
+                                      "failed to satisfy constraint: Member must satisfy enum value set: "
+                                      f"[{', '.join(allowed)}]")
+    if fmt == "Text":
+        if given.get("ApplicationLogLevel") or given.get("SystemLogLevel"):
+            raise InvalidParameterValueException("Log level can only be configured when the log format is JSON "
+                                                 "(LoggingConfig.LogFormat).")
+        cfg.pop("ApplicationLogLevel", None)
+        cfg.pop("SystemLogLevel", None)
+    else:
+        cfg.setdefault("ApplicationLogLevel", "INFO")
+        cfg.setdefault("SystemLogLevel", "INFO")
+    cfg["LogFormat"] = fmt
+    group = cfg.get("LogGroup")
+    if group is not None and not _LOG_GROUP.match(group):
+        raise ValidationException(f"1 validation error detected: Value '{group}' at 'loggingConfig.logGroup' failed "
+                                  "to satisfy constraint: Member must satisfy regular expression pattern: "
+                                  "[\\.\\-_/#A-Za-z0-9]+")
+    return cfg
 
 
 def check_tags(tags: Any) -> dict[str, str]:

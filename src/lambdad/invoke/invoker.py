@@ -16,6 +16,7 @@ from lambdad.config import Config
 from lambdad.control.env_keys import EnvironmentKeys
 from lambdad.control.functions import FunctionRegistry, FunctionVersion
 from lambdad.errors import LambdadError, RequestTooLargeException, ServiceException
+from lambdad.invoke import platform_log
 from lambdad.invoke.concurrency import ConcurrencyLimiter
 from lambdad.invoke.specs import function_spec
 from lambdad.runtime.environment import Environment, InitFailed, Outcome
@@ -131,7 +132,7 @@ class Invoker:
             if note:
                 lines.append(note)
             lines.extend(_split(env.take_logs()))
-        lines.append(f"START RequestId: {request_id} Version: {fv.version}")
+        lines.extend(platform_log.start(fv, request_id))
         timeout = fv.timeout_s
         header = {
             "id": request_id,
@@ -152,21 +153,17 @@ class Invoker:
             pool.release(env)
         else:
             pool.discard(env)
-        lines.append(f"END RequestId: {request_id}")
-        report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-                  f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\t"
-                  f"Memory Size: {fv.memory_mb} MB\t"
-                  f"Max Memory Used: {max(1, outcome.max_rss_kib // 1024)} MB\t")
-        if cold and isinstance(env, RestoredEnvironment):
-            report += (f"Restore Duration: {env.restore_ms:.2f} ms\t"
-                       f"Billed Restore Duration: {max(1, math.ceil(env.billed_restore_ms))} ms\t")
-        elif cold:
-            report += f"Init Duration: {env.init_ms:.2f} ms\t"
-        if outcome.kind == "timeout":
-            report += "Status: timeout"
-        elif outcome.kind == "exit":
-            report += f"Status: error\tError Type: {json.loads(result.payload)['errorType']}"
-        lines.append(report)
+        restored = cold and isinstance(env, RestoredEnvironment)
+        status = "timeout" if outcome.kind == "timeout" else "success" if outcome.kind == "result" else "error"
+        summary = platform_log.Report(
+            duration_ms, max(1, outcome.max_rss_kib // 1024),
+            init_ms=env.init_ms if cold and not restored else None,
+            restore_ms=env.restore_ms if restored else None,  # type: ignore[attr-defined]
+            billed_restore_ms=env.billed_restore_ms if restored else None,  # type: ignore[attr-defined]
+            status=status,
+            error_type=json.loads(result.payload)["errorType"] if outcome.kind == "exit" else None)
+        lines.extend(platform_log.end(fv, request_id, summary))
+        lines.extend(platform_log.report(fv, request_id, summary))
         self.logs.append(fv.account, env.spec["log_group"], env.spec["log_stream"], lines)
         if meta.log_tail:
             result.log_result = _tail(lines)

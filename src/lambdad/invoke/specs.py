@@ -11,4 +11,5 @@ def function_spec(fv: FunctionVersion) -> FunctionSpec:
     return FunctionSpec(
         account=fv.account, name=fv.name, version=fv.version, arn=fv.arn, runtime=fv.runtime,
         handler=fv.handler, role=fv.role, memory_mb=fv.memory_mb, timeout_s=fv.timeout_s,
-        ephemeral_mb=fv.ephemeral_mb, log_group=fv.log_group, variables=dict(fv.variables))
+        ephemeral_mb=fv.ephemeral_mb, log_group=fv.log_group, log_format=fv.log_format,
+        application_log_level=fv.application_log_level, variables=dict(fv.variables))

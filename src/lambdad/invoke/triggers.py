@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 from lambdad.auth.access import service_may_invoke
-from lambdad.control.functions import FunctionRecord
+from lambdad.control.functions import LATEST, FunctionRecord
 from lambdad.control.names import function_arn, parse_function_ref
 from lambdad.control.permissions import Permissions
 from lambdad.control.resolver import Resolver
-from lambdad.errors import AccessDeniedException, ResourceNotFoundException
+from lambdad.errors import AccessDeniedException, LambdadError, ResourceNotFoundException
 from lambdad.invoke.async_queue import AsyncQueue
 
 
@@ -81,3 +81,33 @@ class Triggers:
             raise AccessDeniedException(f"{service} may not invoke {target_arn}: add a permission with "
                                         f"Principal {service} and SourceArn {rule_arn}")
         self.queue.accept(fv.account, fv.name, ref.qualifier, payload)
+    # -- CloudWatch Logs subscription filters ---------------------------------------------------
+    def _logs_target(self, target_arn: str) -> tuple[FunctionRecord, str | None] | None:
+        try:
+            ref = parse_function_ref(target_arn, None, self.default_account)
+            fv, _ = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+        except LambdadError:
+            return None
+        return fv.function, ref.qualifier
+
+    def logs_refusal(self, target_arn: str, log_group_arn: str) -> str | None:
+        """Why CloudWatch Logs may not deliver a subscription filter to a function (None: it may)."""
+        found = self._logs_target(target_arn)
+        if found is None or not self.may_invoke(found[0], found[1], "logs.amazonaws.com", log_group_arn):
+            return ("Could not execute the lambda function. Make sure you have given CloudWatch Logs permission to "
+                    "execute your function.")
+        return None
+
+    def log_group_of(self, target_arn: str) -> str | None:
+        found = self._logs_target(target_arn)
+        return found[0].versions[LATEST].log_group if found is not None else None
+
+    async def deliver_logs(self, target_arn: str, log_group_arn: str, event: bytes) -> None:
+        """A subscription filter's batch (the `awslogs` event), queued as an asynchronous invocation
+        once the function's policy allows logs.amazonaws.com from the log group, as on AWS."""
+        ref = parse_function_ref(target_arn, None, self.default_account)
+        fv, _ = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+        if not self.may_invoke(fv.function, ref.qualifier, "logs.amazonaws.com", log_group_arn):
+            raise AccessDeniedException(f"logs.amazonaws.com may not invoke {target_arn}: add a permission with "
+                                        f"Principal logs.amazonaws.com and SourceArn {log_group_arn}")
+        self.queue.accept(fv.account, fv.name, ref.qualifier, event)

@@ -148,6 +148,9 @@ class Launcher:
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
         })
+        if fv.log_format == "JSON":  # what Lambda sets for its runtimes' structured logging
+            env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+            env["AWS_LAMBDA_LOG_LEVEL"] = fv.application_log_level
         if runtimes.family(runtime) == runtimes.NODEJS:
             # Lambda's order: layers (per-major first), the runtime's modules, then the task root.
             major = runtime.removeprefix("nodejs").split(".")[0]

@@ -22,6 +22,8 @@ class FunctionSpec:
     timeout_s: int = 3
     ephemeral_mb: int = 512
     log_group: str = ""  # "" = /aws/lambda/<name>
+    log_format: str = "Text"  # LoggingConfig.LogFormat; with JSON, the runtimes filter at this level
+    application_log_level: str = "INFO"
     variables: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -30,16 +30,42 @@ const SETUP = 0x56; // 'V': server -> a spare process, the variables of the func
 // ---- logging: console.* in Lambda's text format ---------------------------------------------------
 let currentRequestId; // undefined until the first invocation, as AWS prints it
 
+// LoggingConfig (LogFormat JSON): one JSON object a line, below ApplicationLogLevel dropped.
+const LEVEL_RANK = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4, FATAL: 5 };
+
 function logLine(level, args) {
   const message = util.format(...args).replace(/\n/g, '\r');
   process.stdout.write(`${new Date().toISOString()}\t${currentRequestId}\t${level}\t${message}\n`);
+}
+
+function jsonLine(level, args) {
+  const floor = LEVEL_RANK[(process.env.AWS_LAMBDA_LOG_LEVEL || 'INFO').toUpperCase()] ?? LEVEL_RANK.INFO;
+  if (LEVEL_RANK[level] < floor) return;
+  const line = { timestamp: new Date().toISOString(), level, requestId: currentRequestId };
+  const error = args.length === 1 && args[0] instanceof Error ? args[0] : undefined;
+  if (error) {
+    Object.assign(line, { message: error.message, errorType: error.name, errorMessage: error.message,
+      stackTrace: String(error.stack || '').split('\n') });
+  } else {
+    line.message = args.length === 1 && typeof args[0] === 'object' && args[0] !== null ? args[0]
+      : util.format(...args);
+  }
+  let text;
+  try {
+    text = JSON.stringify(line);
+  } catch {
+    line.message = util.format(...args);
+    text = JSON.stringify(line);
+  }
+  process.stdout.write(text + '\n');
 }
 
 function patchConsole() {
   const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE',
     fatal: 'FATAL' };
   for (const [name, level] of Object.entries(levels)) {
-    console[name] = (...args) => logLine(level, args);
+    // Read at each call: a spare process patches the console before it knows its function.
+    console[name] = (...args) => (process.env.AWS_LAMBDA_LOG_FORMAT === 'JSON' ? jsonLine : logLine)(level, args);
   }
 }
 

@@ -90,20 +90,62 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+# LoggingConfig.ApplicationLogLevel (AWS_LAMBDA_LOG_LEVEL) as Python levels; TRACE is below DEBUG.
+_LEVELS = {"TRACE": 5, "DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": logging.WARNING,
+           "ERROR": logging.ERROR, "FATAL": logging.CRITICAL}
+# What a LogRecord carries of its own: anything else was passed with `extra=` and joins the JSON line.
+_RECORD_KEYS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime",
+                                                                                  "aws_request_id"}
+
+
+def _utc_stamp(created):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + "Z"
+
+
+class _JsonFormatter(logging.Formatter):
+    """Lambda's JSON log line for the logging module (LoggingConfig.LogFormat JSON)."""
+
+    def format(self, record):
+        out = {"timestamp": _utc_stamp(record.created), "level": record.levelname,
+               "message": record.getMessage(), "logger": record.name,
+               "requestId": getattr(record, "aws_request_id", "")}
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            out["errorType"] = type(exc).__name__
+            out["errorMessage"] = str(exc)
+            out["stackTrace"] = traceback.format_list(traceback.extract_tb(record.exc_info[2]))
+        out["location"] = "{0}:{1}:{2}".format(record.pathname, record.funcName, record.lineno)
+        for key, value in vars(record).items():
+            if key not in _RECORD_KEYS and key not in out:
+                out[key] = value
+        return json.dumps(out, default=str)
+
+
+def _json_logs():
+    return os.environ.get("AWS_LAMBDA_LOG_FORMAT") == "JSON"
+
+
 def _setup_logging():
     handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-        "%Y-%m-%dT%H:%M:%S",
-    )
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
+    if _json_logs():
+        handler.setFormatter(_JsonFormatter())
+        handler.terminator = "\n"
+        level = _LEVELS.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper(), logging.INFO)
+        logging.addLevelName(5, "TRACE")
+    else:
+        formatter = logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+        formatter.converter = time.gmtime
+        handler.setFormatter(formatter)
+        level = logging.WARNING
+    handler.addFilter(_RequestIdFilter())
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(logging.WARNING)
+    root.setLevel(level)
 
 
 _RUNTIME_FILES = tuple(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
@@ -129,7 +171,16 @@ def _error_payload(exc, error_type=None, request_id=""):
 
 
 def _log_error(payload):
-    """One `[ERROR] Type: message` line and the traceback, as AWS's runtime writes them."""
+    """One `[ERROR] Type: message` line and the traceback, as AWS's runtime writes them (one JSON
+    line with LogFormat JSON)."""
+    if _json_logs():
+        line = {"timestamp": _utc_stamp(time.time()), "level": "ERROR",
+                "message": "{0}: {1}".format(payload["errorType"], payload["errorMessage"]),
+                "logger": "root", "requestId": payload.get("requestId") or _current_request_id[0],
+                "errorType": payload["errorType"], "errorMessage": payload["errorMessage"],
+                "stackTrace": payload.get("stackTrace") or []}
+        sys.stdout.write(json.dumps(line) + "\n")
+        return
     lines = ["[ERROR] {0}: {1}".format(payload["errorType"], payload["errorMessage"])]
     if payload.get("stackTrace") is not None:
         lines.append("Traceback (most recent call last):")

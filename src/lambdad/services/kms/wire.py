@@ -15,7 +15,7 @@ from typing import Any
 
 import botocore.session
 
-from lambdad.api.base import ApiRequest, Authorize, signer
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize, signer
 from lambdad.api.jsonproto import JsonService, Operation, render_error
 from lambdad.auth.principal import Principal
 from lambdad.errors import KmsError
@@ -58,7 +58,7 @@ def build(kms: KmsService, authorize: Authorize | None,
         """Register an operation; with DryRun (authorization has passed by then) it answers as KMS does
         instead of acting."""
         def register(fn: Operation) -> Operation:
-            async def run(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+            async def run(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any] | ApiResponse:
                 if p.get("DryRun"):
                     raise error("DryRunOperationException",
                                 "The request would have succeeded, but the DryRun option is set.")
