@@ -25,7 +25,8 @@ def test_quick_run_writes_json_with_expected_keys(tmp_path: Path) -> None:
     assert {"schema", "started_at", "duration_s", "quick", "host", "labels", "rows", "scenarios"} <= doc.keys()
     assert doc["quick"] is True
     ran = {name for name, s in doc["scenarios"].items() if s["status"] != "skipped"}
-    assert ran == {"warm", "throughput", "cold", "snapstart", "async", "memory"}
+    assert ran == {"warm", "throughput", "cold", "snapstart", "async", "memory", "events", "s3", "apigateway",
+                   "logs"}
     errors = {name: s.get("error") for name, s in doc["scenarios"].items() if s["status"] == "error"}
     assert not errors, errors
     for row in doc["rows"]:

@@ -42,7 +42,10 @@ def log_lines(srv: Server, function_name: str, marker: str, want: int, timeout: 
     deadline = time.monotonic() + timeout
     found: list[str] = []
     while time.monotonic() < deadline:
-        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function_name}")["events"]
+        try:
+            events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function_name}")["events"]
+        except logs.exceptions.ResourceNotFoundException:  # as on AWS: no group until the first log line
+            events = []
         found = [e["message"] for e in events if e["message"].startswith(marker)]
         if len(found) >= want:
             return found

@@ -39,6 +39,7 @@ class ObjectFiles:
         self.root = root
         self.objects = root / "objects"
         self.tmp = root / "tmp"
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)  # the data dir is private (store/datadir.py)
         self.objects.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
 
