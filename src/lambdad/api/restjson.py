@@ -39,6 +39,20 @@ Rewrite = Callable[[str, dict[str, Any]], dict[str, Any]]
 _LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 
 
+def uri_pattern(path: str) -> tuple[str, list[str]]:
+    """A model's requestUri path as a regex source (a `{label}` one segment, a greedy `{label+}` the
+    rest) and its labels in order; the REST codecs each add their own trailing-slash rule."""
+    labels: list[str] = []
+    pattern = ""
+    pos = 0
+    for m in _LABEL.finditer(path):
+        pattern += re.escape(path[pos:m.start()])
+        labels.append(m.group(1))
+        pattern += "(.+)" if m.group(2) else "([^/]+)"
+        pos = m.end()
+    return pattern + re.escape(path[pos:]), labels
+
+
 @dataclass(slots=True)
 class Route:
     operation: OperationModel
@@ -52,15 +66,7 @@ class Route:
 def _compile(op: OperationModel) -> Route:
     uri = op.http["requestUri"]
     path, _, fixed_query = uri.partition("?")
-    labels: list[str] = []
-    pattern = ""
-    pos = 0
-    for m in _LABEL.finditer(path):
-        pattern += re.escape(path[pos:m.start()])
-        labels.append(m.group(1))
-        pattern += "(.+)" if m.group(2) else "([^/]+)"
-        pos = m.end()
-    pattern += re.escape(path[pos:])
+    pattern, labels = uri_pattern(path)
     if pattern.endswith("/") and len(pattern) > 1:
         pattern = pattern[:-1] + "/?"
     else:

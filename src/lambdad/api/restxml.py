@@ -32,13 +32,13 @@ from botocore.model import OperationModel, Shape
 from defusedxml import ElementTree as SafeXml
 
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
+from lambdad.api.restjson import uri_pattern
 from lambdad.errors import ApiError, UnknownOperationException
 
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | ApiResponse]]
 
 # An XML request body (a bucket configuration, a DeleteObjects list of 1,000 keys) is read whole.
 MAX_XML_BODY = 2 * 1024 * 1024
-_LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 
 
 class MalformedXml(ApiError):
@@ -67,15 +67,7 @@ class Route:
 def _compile(op: OperationModel) -> Route:
     uri = op.http["requestUri"]
     path, _, fixed = uri.partition("?")
-    labels: list[str] = []
-    pattern = ""
-    pos = 0
-    for m in _LABEL.finditer(path):
-        pattern += re.escape(path[pos:m.start()])
-        labels.append(m.group(1))
-        pattern += "(.+)" if m.group(2) else "([^/]+)"
-        pos = m.end()
-    pattern += re.escape(path[pos:])
+    pattern, labels = uri_pattern(path)
     if not pattern.endswith("/"):
         pattern += "/?"
     fixed_query: dict[str, str | None] = {}
