@@ -1,8 +1,9 @@
 """Readable refusals: services and operations lambdad does not serve answer in their own protocol,
 so boto3 parses the error and the AWS CLI prints a sentence naming the service and operation.
 
-The services are ones nobody builds here (EC2 and its ec2 protocol, RDS and CloudFormation on the
-query protocol, DynamoDB on JSON, Route 53 on rest-xml), plus an IAM operation lambdad lacks.
+The services are ones nobody builds here (ElastiCache, Redshift and CloudFormation on the query
+protocol, Kinesis on JSON, Route 53 on rest-xml), plus an IAM operation lambdad lacks. EC2 (its own
+ec2 protocol) answers an unsigned call in its XML whether or not it is served.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def _cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(("args", "operation", "title"), [
-    (("ec2", "describe-vpcs"), "DescribeVpcs", "Amazon EC2"),
-    (("rds", "describe-db-instances"), "DescribeDBInstances", "Amazon RDS"),
-    (("dynamodb", "list-tables"), "ListTables", "DynamoDB"),
+    (("elasticache", "describe-cache-clusters"), "DescribeCacheClusters", "Amazon ElastiCache"),
+    (("redshift", "describe-clusters"), "DescribeClusters", "Amazon Redshift"),
+    (("kinesis", "list-streams"), "ListStreams", "Kinesis"),
     (("cloudformation", "list-stacks"), "ListStacks", "AWS CloudFormation"),
     (("route53", "list-hosted-zones"), "ListHostedZones", "Route 53"),
     (("route53", "get-hosted-zone", "--id", "Z123"), "GetHostedZone", "Route 53"),
@@ -57,9 +58,9 @@ def test_the_cli_prints_a_sentence_for_an_unimplemented_iam_operation(server: Se
 
 
 @pytest.mark.parametrize(("service", "call", "kwargs"), [
-    ("ec2", "describe_vpcs", {}),
-    ("rds", "describe_db_instances", {}),
-    ("dynamodb", "list_tables", {}),
+    ("elasticache", "describe_cache_clusters", {}),
+    ("redshift", "describe_clusters", {}),
+    ("kinesis", "list_streams", {}),
     ("route53", "list_hosted_zones", {}),
 ])
 def test_boto3_parses_the_refusal_in_the_services_protocol(server: Server, service: str, call: str,
@@ -75,9 +76,9 @@ def test_boto3_parses_the_refusal_in_the_services_protocol(server: Server, servi
 
 
 def test_a_bad_signature_for_an_unserved_service_is_refused_in_its_protocol(server: Server) -> None:
-    ec2 = server.client("ec2", secret="not-the-secret")
+    elasticache = server.client("elasticache", secret="not-the-secret")
     with pytest.raises(ClientError) as exc:
-        ec2.describe_vpcs()
+        elasticache.describe_cache_clusters()
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert exc.value.response["Error"]["Code"] in ("SignatureDoesNotMatch", "InvalidSignatureException",
                                                    "AuthFailure")

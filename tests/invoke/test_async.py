@@ -237,18 +237,24 @@ def test_thousand_events_survive_kill_9(fresh_server: Server) -> None:
     fresh_server.start()
     lam = fresh_server.client()
     url, arn = queue(fresh_server)
-    name = create_function(lam, "import time\ndef handler(event, context):\n    time.sleep(0.02)\n"
-                                "    return {'i': event['i']}\n")
-    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=4)
+    # Slow while the events are sent (one at a time, 0.1 s each), so that the kill surely leaves most
+    # waiting however loaded the host is; fast again after the restart.
+    name = create_function(lam, "import os, time\ndef handler(event, context):\n"
+                                "    time.sleep(float(os.environ['PAUSE']))\n    return {'i': event['i']}\n",
+                           Environment={"Variables": {"PAUSE": "0.1"}})
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
     lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": arn}})
     for i in range(1000):
         assert lam.invoke(FunctionName=name, InvocationType="Event",
                           Payload=json.dumps({"i": i}))["StatusCode"] == 202
     seen: set[int] = set()
-    for message in drain(fresh_server, url, 50):
+    for message in drain(fresh_server, url, 5):
         seen.add(json.loads(message["Body"])["responsePayload"]["i"])
     fresh_server.stop(sig=9)  # mid-run: some events done, some running, most waiting
     fresh_server.start()
+    lam = fresh_server.client()
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"PAUSE": "0.02"}})
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=4)
     assert "resuming" in fresh_server.log_text(), "the kill must have left accepted events behind"
     deadline = time.monotonic() + 120
     while len(seen) < 1000 and time.monotonic() < deadline:
