@@ -235,6 +235,8 @@ class EventsError(ApiError):
     (the Scheduler's rest-json errors pass their own status: 404, 409)."""
 
     code = "ValidationException"
+
+
 class S3Error(ApiError):
     """An S3 error (rest-xml): AWS's code, message and status, and the extra elements S3 adds to its
     <Error> document (BucketName, Key, Condition, ...), given as keyword arguments."""
@@ -253,3 +255,25 @@ class LogsError(ApiError):
     ResourceNotFoundException (400, as Logs answers it)."""
 
     code = "InvalidParameterException"
+
+
+class DynamoDbError(ApiError):
+    """A DynamoDB (or DynamoDB Streams) error (JSON protocol 1.0): AWS's code, e.g. ValidationException,
+    ConditionalCheckFailedException, ResourceNotFoundException; 400 unless set per instance. Extra
+    members (``Item`` on a failed condition, ``CancellationReasons``) are keyword arguments."""
+
+    code = "ValidationException"
+
+
+class Ec2Error(ApiError):
+    """An EC2 error (ec2 protocol: <Response><Errors><Error>): AWS's code such as
+    ``InvalidVpcID.NotFound`` or ``InvalidParameterValue``; 400 unless set per instance."""
+
+    code = "InvalidParameterValue"
+
+
+class CloudWatchError(ApiError):
+    """A CloudWatch (metrics and alarms) error: AWS's code such as InvalidParameterValue,
+    MissingParameter or ResourceNotFound; 400 unless set per instance."""
+
+    code = "InvalidParameterValue"
