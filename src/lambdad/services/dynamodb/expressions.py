@@ -1,0 +1,1204 @@
+"""DynamoDB's expression languages: parsed into typed records, evaluated against items. No HTTP.
+
+Contract (what services/dynamodb's operations call):
+
+* ``Placeholders(names, values)``: a request's ExpressionAttributeNames / ExpressionAttributeValues,
+  checked on construction (empty maps, bad keys, invalid values: DynamoDB's messages). Every parse
+  of the request's expressions shares one; after the last, ``placeholders.check_unused()`` refuses
+  the names and values no expression used.
+* ``parse_condition(text, ph, kind)`` -> ``Condition`` for ConditionExpression (kind
+  "ConditionExpression") or FilterExpression ("FilterExpression"); ``evaluate(condition, item)``
+  -> bool (``item`` None or {} when there is no item).
+* ``parse_key_condition(text, ph, hash_key, range_key)`` -> ``KeyCondition`` (hash name + value;
+  optional range name, op, values) for the store to turn into SQL. Keys are (name, type) pairs.
+* ``parse_projection(text, ph)`` -> ``tuple[Path, ...]``; ``project(item, paths)`` -> the item cut
+  down to those paths (nested maps and lists kept in shape; list elements in index order).
+* ``parse_update(text, ph)`` -> ``Update``; ``apply_update(update, item)`` -> the new item (the
+  old one untouched), raising DynamoDB's run-time errors (a missing operand, a wrong type, an
+  invalid document path). ``updated_top_level_names(update)`` names what the update writes, so the
+  caller can refuse key attributes ("Cannot update attribute X. This attribute is part of the key");
+  ``update.paths`` serve ReturnValues UPDATED_OLD / UPDATED_NEW through ``project``.
+
+Every error is a ``DynamoDbError`` (ValidationException) worded as DynamoDB words it, prefixed
+"Invalid <kind>: ". Limits: an expression of more than 4 KB and a document path of more than 32
+levels are refused; parsing is linear in the text and recursion is bounded by a nesting limit, so
+hostile input cannot exhaust the stack or the CPU.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, TypeAlias
+
+from lambdad.errors import DynamoDbError
+from lambdad.services.dynamodb import values as v
+from lambdad.services.dynamodb.reserved_words import RESERVED_WORDS
+from lambdad.services.dynamodb.values import AttributeValue, Item
+
+MAX_EXPRESSION_BYTES = 4096
+MAX_PATH_DEPTH = 32
+MAX_IN_OPERANDS = 100
+# Parentheses / NOT nested deeper than this are refused (DynamoDB states no number; 4 KB of "((((" would
+# otherwise recurse 4,000 deep).
+MAX_NESTING = 100
+
+PathElement: TypeAlias = str | int  # an attribute name, or a list index
+Path: TypeAlias = tuple[PathElement, ...]
+
+_TYPE_NAMES = {"S": "STRING", "N": "NUMBER", "B": "BINARY", "BOOL": "BOOLEAN", "NULL": "NULL", "M": "MAP",
+               "L": "LIST", "SS": "STRING_SET", "NS": "NUMBER_SET", "BS": "BINARY_SET"}
+_NAME_KEY = re.compile(r"#[A-Za-z0-9_]+")
+_VALUE_KEY = re.compile(r":[A-Za-z0-9_]+")
+
+
+def _error(kind: str, message: str) -> DynamoDbError:
+    return DynamoDbError(f"Invalid {kind}: {message}")
+
+
+def show_path(path: Path) -> str:
+    """A path as DynamoDB's messages print it: [a, [1], b]."""
+    return "[" + ", ".join(f"[{e}]" if isinstance(e, int) else e for e in path) + "]"
+
+
+def show_value(av: AttributeValue) -> str:
+    """A value as DynamoDB's messages print it: {N:5}, {S:abc}."""
+    kind = v.value_type(av)
+    member = av[kind]
+    if kind == "B":
+        import base64
+        member = base64.b64encode(member).decode()
+    return f"{{{kind}:{member}}}"
+
+
+# --- placeholders ----------------------------------------------------------------------------------
+
+class Placeholders:
+    """A request's ExpressionAttributeNames and ExpressionAttributeValues, and which were used."""
+
+    def __init__(self, names: Mapping[str, str] | None = None,
+                 values: Mapping[str, AttributeValue] | None = None) -> None:
+        if names is not None:
+            if not names:
+                raise DynamoDbError("ExpressionAttributeNames must not be empty")
+            for key in names:
+                if not _NAME_KEY.fullmatch(key):
+                    raise DynamoDbError(f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"')
+        if values is not None:
+            if not values:
+                raise DynamoDbError("ExpressionAttributeValues must not be empty")
+            for key in values:
+                if not _VALUE_KEY.fullmatch(key):
+                    raise DynamoDbError(f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{key}"')
+        checked: dict[str, AttributeValue] = {}
+        for key, av in (values or {}).items():
+            try:
+                checked[key] = v.validate_value(av)
+            except DynamoDbError as exc:
+                if exc.code != "ValidationException":
+                    raise
+                raise DynamoDbError(f"ExpressionAttributeValues contains invalid value: {exc.message} for key {key}") \
+                    from None
+        self.names: dict[str, str] = dict(names or {})
+        self.values = checked
+        self.used_names: set[str] = set()
+        self.used_values: set[str] = set()
+
+    def check_unused(self) -> None:
+        unused_names = [k for k in self.names if k not in self.used_names]
+        if unused_names:
+            raise DynamoDbError("Value provided in ExpressionAttributeNames unused in expressions: "
+                                f"keys: {{{', '.join(unused_names)}}}")
+        unused_values = [k for k in self.values if k not in self.used_values]
+        if unused_values:
+            raise DynamoDbError("Value provided in ExpressionAttributeValues unused in expressions: "
+                                f"keys: {{{', '.join(unused_values)}}}")
+
+
+# --- records ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PathOperand:
+    path: Path
+
+
+@dataclass(frozen=True)
+class ValueOperand:
+    value: AttributeValue = field(hash=False)
+    name: str = ""  # the placeholder it came from
+
+
+@dataclass(frozen=True)
+class Call:
+    """A function applied to operands: size, if_not_exists, list_append (and, as conditions, the
+    boolean functions)."""
+    name: str
+    args: tuple[Operand, ...]
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    op: Literal["+", "-"]
+    left: Operand
+    right: Operand
+
+
+Operand: TypeAlias = PathOperand | ValueOperand | Call | Arithmetic
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: Literal["=", "<>", "<", "<=", ">", ">="]
+    left: Operand
+    right: Operand
+
+
+@dataclass(frozen=True)
+class Between:
+    operand: Operand
+    low: Operand
+    high: Operand
+
+
+@dataclass(frozen=True)
+class In:
+    operand: Operand
+    options: tuple[Operand, ...]
+
+
+@dataclass(frozen=True)
+class Function:
+    """attribute_exists, attribute_not_exists, attribute_type, begins_with, contains."""
+    name: str
+    args: tuple[Operand, ...]
+
+
+@dataclass(frozen=True)
+class And:
+    terms: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    terms: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    term: Condition
+
+
+Condition: TypeAlias = Compare | Between | In | Function | And | Or | Not
+
+
+@dataclass(frozen=True)
+class SetAction:
+    path: Path
+    value: Operand
+
+
+@dataclass(frozen=True)
+class AddAction:
+    path: Path
+    value: AttributeValue = field(hash=False)
+
+
+@dataclass(frozen=True)
+class DeleteAction:
+    path: Path
+    value: AttributeValue = field(hash=False)
+
+
+@dataclass(frozen=True)
+class Update:
+    sets: tuple[SetAction, ...] = ()
+    removes: tuple[Path, ...] = ()
+    adds: tuple[AddAction, ...] = ()
+    deletes: tuple[DeleteAction, ...] = ()
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """Every path the update writes, in the expression's order of clauses."""
+        return (*(a.path for a in self.sets), *self.removes, *(a.path for a in self.adds),
+                *(a.path for a in self.deletes))
+
+
+def updated_top_level_names(update: Update) -> set[str]:
+    """The top-level attributes an update writes (SET a.b names a): keys must not be among them."""
+    return {str(path[0]) for path in update.paths}
+
+
+RangeOp = Literal["=", "<", "<=", ">", ">=", "BETWEEN", "begins_with"]
+
+
+@dataclass(frozen=True)
+class KeyCondition:
+    hash_name: str
+    hash_value: AttributeValue = field(hash=False)
+    range_name: str | None = None
+    range_op: RangeOp | None = None
+    range_values: tuple[AttributeValue, ...] = field(default=(), hash=False)
+
+    def matches(self, item: Item) -> bool:
+        """Whether `item` satisfies the condition (the store may check rows it could not narrow)."""
+        got = item.get(self.hash_name)
+        if got is None or not v.values_equal(got, self.hash_value):
+            return False
+        if self.range_name is None or self.range_op is None:
+            return True
+        r = item.get(self.range_name)
+        if r is None:
+            return False
+        if self.range_op == "begins_with":
+            return _begins_with(r, self.range_values[0])
+        if self.range_op == "BETWEEN":
+            low, high = (v.compare(r, x) for x in self.range_values)
+            return low is not None and high is not None and low >= 0 and high <= 0
+        return _ordered(self.range_op, r, self.range_values[0])
+
+
+# --- tokens ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # "name", "#", ":", "int", "op", "bad", "eof"
+    text: str
+    start: int
+    end: int
+
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<name>[A-Za-z][A-Za-z0-9_]*)
+  | (?P<hash>\#[A-Za-z0-9_]+)
+  | (?P<colon>:[A-Za-z0-9_]+)
+  | (?P<int>[0-9]+)
+  | (?P<op><>|<=|>=|[=<>(),.\[\]+\-])
+""", re.VERBOSE)
+_KINDS = {"name": "name", "hash": "#", "colon": ":", "int": "int", "op": "op"}
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    pos = 0
+    n = len(text)
+    while pos < n:
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            tokens.append(_Token("bad", text[pos], pos, pos + 1))
+            pos += 1
+            continue
+        group = m.lastgroup
+        assert group is not None
+        if group != "ws":
+            tokens.append(_Token(_KINDS[group], m.group(), m.start(), m.end()))
+        pos = m.end()
+    tokens.append(_Token("eof", "<EOF>", n, n))
+    return tokens
+
+
+# --- the parser ------------------------------------------------------------------------------------
+
+_COMPARATORS = ("=", "<>", "<", "<=", ">", ">=")
+_CONDITION_FUNCTIONS = {"attribute_exists": 1, "attribute_not_exists": 1, "attribute_type": 2,
+                        "begins_with": 2, "contains": 2}
+_OPERAND_FUNCTIONS = {"size": 1}
+_UPDATE_FUNCTIONS = {"if_not_exists": 2, "list_append": 2}
+_CLAUSES = ("SET", "REMOVE", "ADD", "DELETE")
+_VALID_TYPES = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
+
+# Errors found while parsing, reported after a successful parse in DynamoDB's order of precedence.
+_RESERVED, _FUNCTION, _SECTION, _NAME, _VALUE, _PATHS, _ADD_DELETE, _OTHER = range(8)
+
+
+class _Parser:
+    def __init__(self, text: str, ph: Placeholders, kind: str) -> None:
+        self.text = text
+        self.kind = kind
+        self.ph = ph
+        self.tokens = _tokenize(text)
+        self.i = 0
+        self.depth = 0
+        self.deferred: dict[int, str] = {}
+        self.parenthesised: set[int] = set()
+
+    # tokens
+    def peek(self, ahead: int = 0) -> _Token:
+        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+
+    def next(self) -> _Token:
+        tok = self.tokens[self.i]
+        if tok.kind != "eof":
+            self.i += 1
+        return tok
+
+    def at_op(self, text: str) -> bool:
+        tok = self.peek()
+        return tok.kind == "op" and tok.text == text
+
+    def at_word(self, word: str) -> bool:
+        tok = self.peek()
+        return tok.kind == "name" and tok.text.upper() == word
+
+    def expect_op(self, text: str) -> None:
+        if not self.at_op(text):
+            raise self.syntax_error()
+        self.next()
+
+    def syntax_error(self, tok: _Token | None = None) -> DynamoDbError:
+        if tok is None:
+            tok = self.peek()
+        index = self.tokens.index(tok) if tok in self.tokens else self.i
+        start = self.tokens[index - 1].start if index > 0 else tok.start
+        if tok.kind == "eof":
+            near = self.text[start:tok.start] if index > 0 else ""
+        else:
+            following = self.tokens[index + 1] if index + 1 < len(self.tokens) else tok
+            near = self.text[start:max(following.end, tok.end)]
+        return _error(self.kind, f'Syntax error; token: "{tok.text}", near: "{near.strip()}"')
+
+    def defer(self, rank: int, message: str) -> None:
+        self.deferred.setdefault(rank, message)
+
+    def finish(self) -> None:
+        if self.peek().kind != "eof":
+            raise self.syntax_error()
+        if self.deferred:
+            raise _error(self.kind, self.deferred[min(self.deferred)])
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _error(self.kind, "The expression has exceeded the maximum nesting depth; "
+                                    f"maximum nesting depth: {MAX_NESTING}")
+
+    # paths and operands
+    def element(self) -> str:
+        tok = self.next()
+        if tok.kind == "name":
+            if tok.text.upper() in RESERVED_WORDS:
+                self.defer(_RESERVED, f"Attribute name is a reserved keyword; reserved keyword: {tok.text}")
+            return tok.text
+        if tok.kind == "#":
+            self.ph.used_names.add(tok.text)
+            name = self.ph.names.get(tok.text)
+            if name is None:
+                self.defer(_NAME, "An expression attribute name used in the document path is not defined; "
+                                  f"attribute name: {tok.text}")
+                return tok.text
+            return name
+        raise self.syntax_error(tok)
+
+    def path(self) -> Path:
+        elements: list[PathElement] = [self.element()]
+        while True:
+            if self.at_op("."):
+                self.next()
+                elements.append(self.element())
+            elif self.at_op("["):
+                self.next()
+                tok = self.next()
+                if tok.kind != "int":
+                    raise self.syntax_error(tok)
+                elements.append(int(tok.text) if len(tok.text) <= 10 else 10**10)
+                self.expect_op("]")
+            else:
+                break
+            if len(elements) > MAX_PATH_DEPTH:
+                raise _error(self.kind, "The document path has too many nesting levels; "
+                                        f"nesting levels: {len(elements)}")
+        return tuple(elements)
+
+    def value(self) -> ValueOperand:
+        tok = self.next()
+        if tok.kind != ":":
+            raise self.syntax_error(tok)
+        self.ph.used_values.add(tok.text)
+        av = self.ph.values.get(tok.text)
+        if av is None:
+            self.defer(_VALUE, f"An expression attribute value used in expression is not defined; "
+                               f"attribute value: {tok.text}")
+            return ValueOperand({"NULL": True}, tok.text)
+        return ValueOperand(av, tok.text)
+
+    def call(self, allowed: Mapping[str, int]) -> Call:
+        name_tok = self.next()
+        name = name_tok.text
+        self.expect_op("(")
+        self.nest()
+        args: list[Operand] = [self.operand(allowed)]
+        while self.at_op(","):
+            self.next()
+            args.append(self.operand(allowed))
+        self.expect_op(")")
+        self.depth -= 1
+        known = {**_CONDITION_FUNCTIONS, **_OPERAND_FUNCTIONS, **_UPDATE_FUNCTIONS}
+        if name not in known:
+            self.defer(_FUNCTION, f"Invalid function name; function: {name}")
+        elif len(args) != known[name]:
+            self.defer(_OTHER, "Incorrect number of operands for operator or function; "
+                               f"operator or function: {name}, number of operands: {len(args)}")
+        return Call(name, tuple(args))
+
+    def operand(self, functions: Mapping[str, int]) -> Operand:
+        tok = self.peek()
+        if tok.kind == ":":
+            return self.value()
+        if tok.kind == "name" and self.peek(1).kind == "op" and self.peek(1).text == "(":
+            return self.call(functions)
+        if tok.kind in ("name", "#"):
+            if tok.kind == "name" and tok.text.upper() in ("AND", "OR", "NOT", "BETWEEN", "IN"):
+                raise self.syntax_error(tok)
+            return PathOperand(self.path())
+        raise self.syntax_error(tok)
+
+    # conditions
+    def condition(self) -> Condition:
+        terms = [self.conjunction()]
+        while self.at_word("OR"):
+            self.next()
+            terms.append(self.conjunction())
+        return terms[0] if len(terms) == 1 else Or(tuple(terms))
+
+    def conjunction(self) -> Condition:
+        terms = [self.negation()]
+        while self.at_word("AND"):
+            self.next()
+            terms.append(self.negation())
+        return terms[0] if len(terms) == 1 else And(tuple(terms))
+
+    def negation(self) -> Condition:
+        if self.at_word("NOT"):
+            self.next()
+            self.nest()
+            term = self.negation()
+            self.depth -= 1
+            return Not(term)
+        return self.primary()
+
+    def primary(self) -> Condition:
+        if self.at_op("("):
+            self.next()
+            self.nest()
+            inner = self.condition()
+            self.expect_op(")")
+            self.depth -= 1
+            if id(inner) in self.parenthesised:  # ((a = :v)): DynamoDB refuses the second pair
+                self.defer(_OTHER, "The expression has redundant parentheses;")
+            self.parenthesised.add(id(inner))
+            return inner
+        functions = {**_CONDITION_FUNCTIONS, **_OPERAND_FUNCTIONS, **_UPDATE_FUNCTIONS}
+        left = self.operand(functions)
+        tok = self.peek()
+        if tok.kind == "op" and tok.text in _COMPARATORS:
+            self.next()
+            right = self.operand(functions)
+            self.check_operand(left, tok.text)
+            self.check_operand(right, tok.text)
+            return Compare(tok.text, left, right)  # type: ignore[arg-type]
+        if self.at_word("BETWEEN"):
+            self.next()
+            low = self.operand(functions)
+            if not self.at_word("AND"):
+                raise self.syntax_error()
+            self.next()
+            high = self.operand(functions)
+            for o in (left, low, high):
+                self.check_operand(o, "BETWEEN")
+            self.check_between(low, high)
+            return Between(left, low, high)
+        if self.at_word("IN"):
+            self.next()
+            self.expect_op("(")
+            options = [self.operand(functions)]
+            while self.at_op(","):
+                self.next()
+                options.append(self.operand(functions))
+            self.expect_op(")")
+            if len(options) > MAX_IN_OPERANDS:
+                self.defer(_OTHER, "The IN operator is provided with too many operands; "
+                                   f"number of operands: {len(options)}")
+            for o in (left, *options):
+                self.check_operand(o, "IN")
+            return In(left, tuple(options))
+        if isinstance(left, Call):
+            if left.name in _CONDITION_FUNCTIONS:
+                self.check_function(left)
+                return Function(left.name, left.args)
+            if left.name in _OPERAND_FUNCTIONS or left.name in _UPDATE_FUNCTIONS:
+                self.defer(_OTHER, f"The function is not allowed to be used this way in an expression; "
+                                   f"function: {left.name}")
+                return Function(left.name, left.args)
+            return Function(left.name, left.args)  # an unknown name: already deferred
+        raise self.syntax_error()
+
+    def check_operand(self, operand: Operand, operator: str) -> None:
+        """An operand of a comparison: a path, a value, or size(path)."""
+        if isinstance(operand, Call):
+            if operand.name in _CONDITION_FUNCTIONS:
+                self.defer(_OTHER, "The function is not allowed to be used this way in an expression; "
+                                   f"function: {operand.name}")
+            elif operand.name in _UPDATE_FUNCTIONS:
+                self.defer(_OTHER, f"The function is not allowed in a condition expression; function: {operand.name}")
+            elif operand.name == "size":
+                self.check_size(operand)
+        elif isinstance(operand, ValueOperand) and operator in ("<", "<=", ">", ">=", "BETWEEN"):
+            kind = v.value_type(operand.value)
+            if kind not in v.SCALAR_KEY_TYPES and operand.name in self.ph.values:
+                self.defer(_OTHER, "Incorrect operand type for operator or function; "
+                                   f"operator or function: {operator}, operand type: {kind}")
+
+    def check_size(self, call: Call) -> None:
+        if call.args and not isinstance(call.args[0], PathOperand):
+            self.defer(_OTHER, "Operator or function requires a document path; operator or function: size")
+
+    def check_between(self, low: Operand, high: Operand) -> None:
+        if not (isinstance(low, ValueOperand) and isinstance(high, ValueOperand)):
+            return
+        if low.name not in self.ph.values or high.name not in self.ph.values:
+            return
+        order = v.compare(low.value, high.value)
+        shown = (f"lower bound operand: AttributeValue: {show_value(low.value)}, "
+                 f"upper bound operand: AttributeValue: {show_value(high.value)}")
+        if order is None:
+            if v.value_type(low.value) in v.SCALAR_KEY_TYPES and v.value_type(high.value) in v.SCALAR_KEY_TYPES:
+                self.defer(_OTHER, f"The BETWEEN operator requires same data type for lower and upper bounds; {shown}")
+        elif order > 0:
+            self.defer(_OTHER, "The BETWEEN operator requires upper bound to be greater than or equal to lower "
+                               f"bound; {shown}")
+
+    def check_function(self, call: Call) -> None:
+        name, args = call.name, call.args
+        if len(args) != _CONDITION_FUNCTIONS[name]:
+            return  # deferred by call()
+        for position, arg in enumerate(args):
+            if isinstance(arg, Call):
+                if arg.name == "size" and position == 1:
+                    self.check_size(arg)
+                    continue
+                self.defer(_OTHER, "The function is not allowed to be used this way in an expression; "
+                                   f"function: {arg.name}")
+        if not isinstance(args[0], PathOperand):
+            self.defer(_OTHER, f"Operator or function requires a document path; operator or function: {name}")
+            return
+        if len(args) == 2 and isinstance(args[1], ValueOperand) and args[1].name in self.ph.values:
+            second = args[1].value
+            kind = v.value_type(second)
+            if name == "attribute_type":
+                if kind != "S":
+                    self.defer(_OTHER, "Incorrect operand type for operator or function; "
+                                       f"operator or function: {name}, operand type: {kind}")
+                elif second["S"] not in v.TYPES:
+                    self.defer(_OTHER, f"Invalid attribute type name found; type: {second['S']}, "
+                                       f"valid types: {_VALID_TYPES}")
+            elif name == "begins_with" and kind not in ("S", "B"):
+                self.defer(_OTHER, "Incorrect operand type for operator or function; "
+                                   f"operator or function: {name}, operand type: {kind}")
+
+    # updates
+    def update(self) -> Update:
+        sets: list[SetAction] = []
+        removes: list[Path] = []
+        adds: list[AddAction] = []
+        deletes: list[DeleteAction] = []
+        seen: set[str] = set()
+        written: list[Path] = []  # in the text's order, as DynamoDB's overlap messages name them
+        while True:
+            tok = self.peek()
+            clause = tok.text.upper() if tok.kind == "name" else ""
+            if clause not in _CLAUSES:
+                raise self.syntax_error()
+            self.next()
+            if clause in seen:
+                self.defer(_SECTION, f'The "{clause}" section can only be used once in an update expression;')
+            seen.add(clause)
+            while True:
+                if clause == "SET":
+                    path = self.path()
+                    self.expect_op("=")
+                    sets.append(SetAction(path, self.set_value()))
+                elif clause == "REMOVE":
+                    path = self.path()
+                    removes.append(path)
+                else:
+                    path = self.path()
+                    value = self.value()
+                    self.check_add_delete(clause, value)
+                    if clause == "ADD":
+                        adds.append(AddAction(path, value.value))
+                    else:
+                        deletes.append(DeleteAction(path, value.value))
+                written.append(path)
+                if not self.at_op(","):
+                    break
+                self.next()
+            if self.peek().kind == "eof":
+                break
+        update = Update(tuple(sets), tuple(removes), tuple(adds), tuple(deletes))
+        problem = _overlap(written)
+        if problem:
+            self.defer(_PATHS, problem)
+        return update
+
+    def check_add_delete(self, clause: str, value: ValueOperand) -> None:
+        if value.name not in self.ph.values:
+            return
+        kind = v.value_type(value.value)
+        allowed = ("N", "SS", "NS", "BS") if clause == "ADD" else ("SS", "NS", "BS")
+        if kind not in allowed:
+            self.defer(_ADD_DELETE, "Incorrect operand type for operator or function; "
+                                    f"operator: {clause}, operand type: {_TYPE_NAMES[kind]}")
+
+    def set_value(self) -> Operand:
+        left = self.set_operand()
+        if self.at_op("+") or self.at_op("-"):
+            op = self.next().text
+            right = self.set_operand()
+            for side in (left, right):
+                self.check_typed(side, op, ("N",))
+            return Arithmetic(op, left, right)  # type: ignore[arg-type]
+        return left
+
+    def set_operand(self) -> Operand:
+        tok = self.peek()
+        if tok.kind == "name" and self.peek(1).kind == "op" and self.peek(1).text == "(":
+            call = self.call_in_update()
+            return call
+        if tok.kind == ":":
+            return self.value()
+        if tok.kind in ("name", "#"):
+            return PathOperand(self.path())
+        raise self.syntax_error(tok)
+
+    def call_in_update(self) -> Call:
+        name = self.next().text
+        self.expect_op("(")
+        self.nest()
+        args = [self.set_operand()]
+        while self.at_op(","):
+            self.next()
+            args.append(self.set_operand())
+        self.expect_op(")")
+        self.depth -= 1
+        if name not in _UPDATE_FUNCTIONS:
+            if name in _CONDITION_FUNCTIONS or name in _OPERAND_FUNCTIONS:
+                self.defer(_OTHER, f"The function is not allowed in an update expression; function: {name}")
+            else:
+                self.defer(_FUNCTION, f"Invalid function name; function: {name}")
+        elif len(args) != _UPDATE_FUNCTIONS[name]:
+            self.defer(_OTHER, "Incorrect number of operands for operator or function; "
+                               f"operator or function: {name}, number of operands: {len(args)}")
+        elif name == "if_not_exists":
+            if not isinstance(args[0], PathOperand):
+                self.defer(_OTHER, "Operator or function requires a document path; operator or function: if_not_exists")
+        else:
+            for arg in args:
+                self.check_typed(arg, "list_append", ("L",))
+        return Call(name, tuple(args))
+
+    def check_typed(self, operand: Operand, operator: str, allowed: tuple[str, ...]) -> None:
+        if isinstance(operand, ValueOperand) and operand.name in self.ph.values:
+            kind = v.value_type(operand.value)
+            if kind not in allowed:
+                self.defer(_OTHER, "Incorrect operand type for operator or function; "
+                                   f"operator or function: {operator}, operand type: {kind}")
+
+    def projection(self) -> tuple[Path, ...]:
+        paths = [self.path()]
+        while self.at_op(","):
+            self.next()
+            paths.append(self.path())
+        problem = _overlap(paths)
+        if problem:
+            self.defer(_PATHS, problem)
+        return tuple(paths)
+
+
+class _Node:
+    __slots__ = ("children", "end", "first")
+
+    def __init__(self, first: int) -> None:
+        self.children: dict[PathElement, _Node] = {}
+        self.end: int | None = None  # the first path ending here
+        self.first = first  # the first path reaching here
+
+
+def _overlap(paths: Iterable[Path]) -> str | None:
+    """DynamoDB's refusal of two paths where one contains the other (overlap), else of two that go
+    through one place as a map and as a list (conflict). Linear in the paths' length: a trie."""
+    listed = list(paths)
+    root = _Node(-1)
+    for j, path in enumerate(listed):
+        node = root
+        for element in path:
+            if node.end is not None:
+                return _overlap_message(listed[node.end], path)
+            child = node.children.get(element)
+            if child is None:
+                child = node.children[element] = _Node(j)
+            node = child
+        if node.end is not None:
+            return _overlap_message(listed[node.end], path)
+        if node.children:
+            return _overlap_message(listed[node.first], path)
+        node.end = j
+    worst: tuple[int, int] | None = None
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children.values())
+        as_list = [c.first for k, c in node.children.items() if isinstance(k, int)]
+        as_map = [c.first for k, c in node.children.items() if not isinstance(k, int)]
+        if as_list and as_map:
+            pair = tuple(sorted((min(as_list), min(as_map))))
+            if worst is None or (pair[1], pair[0]) < (worst[1], worst[0]):
+                worst = (pair[0], pair[1])
+    if worst is not None:
+        return ("Two document paths conflict with each other; must remove or rewrite one of these paths; "
+                f"path one: {show_path(listed[worst[0]])}, path two: {show_path(listed[worst[1]])}")
+    return None
+
+
+def _overlap_message(one: Path, two: Path) -> str:
+    return ("Two document paths overlap with each other; must remove or rewrite one of these paths; "
+            f"path one: {show_path(one)}, path two: {show_path(two)}")
+
+
+# --- parse entry points ----------------------------------------------------------------------------
+
+def _start(text: str, ph: Placeholders, kind: str) -> _Parser:
+    if not text:
+        raise _error(kind, "The expression can not be empty;")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_EXPRESSION_BYTES:
+        suffix = f" expression size: {size}" if kind in ("ConditionExpression", "FilterExpression") else ""
+        raise _error(kind, f"Expression size has exceeded the maximum allowed size;{suffix}")
+    return _Parser(text, ph, kind)
+
+
+def parse_condition(text: str, ph: Placeholders, kind: str = "ConditionExpression") -> Condition:
+    """A ConditionExpression or FilterExpression (`kind` names it in errors)."""
+    parser = _start(text, ph, kind)
+    condition = parser.condition()
+    parser.finish()
+    return condition
+
+
+def parse_update(text: str, ph: Placeholders) -> Update:
+    parser = _start(text, ph, "UpdateExpression")
+    update = parser.update()
+    parser.finish()
+    return update
+
+
+def parse_projection(text: str, ph: Placeholders) -> tuple[Path, ...]:
+    parser = _start(text, ph, "ProjectionExpression")
+    paths = parser.projection()
+    parser.finish()
+    return paths
+
+
+def parse_key_condition(text: str, ph: Placeholders, hash_key: tuple[str, str],
+                        range_key: tuple[str, str] | None = None) -> KeyCondition:
+    """A KeyConditionExpression against a key schema: ``hash_key`` and ``range_key`` are
+    (attribute name, "S" | "N" | "B") of the table or index queried."""
+    kind = "KeyConditionExpression"
+    parser = _start(text, ph, kind)
+    condition = parser.condition()
+    parser.finish()
+    terms = condition.terms if isinstance(condition, And) else (condition,)
+    for term in terms:
+        _key_operator_check(term)
+    found: dict[str, Condition] = {}
+    for term in terms:
+        name = _key_term_name(term)
+        if name in found:
+            raise DynamoDbError("KeyConditionExpressions must only contain one condition per key")
+        found[name] = term
+    hash_name, hash_type = hash_key
+    if hash_name not in found:
+        raise DynamoDbError(f"Query condition missed key schema element: {hash_name}")
+    extra = [n for n in found if n != hash_name and (range_key is None or n != range_key[0])]
+    if extra:
+        if range_key is None:
+            raise DynamoDbError("Query key condition not supported")
+        raise DynamoDbError(f"Query condition missed key schema element: {range_key[0]}")
+    hash_term = found[hash_name]
+    if not isinstance(hash_term, Compare) or hash_term.op != "=":
+        raise DynamoDbError("Query key condition not supported")
+    hash_value = _key_value(hash_term.right, hash_type)
+    if range_key is None or range_key[0] not in found:
+        return KeyCondition(hash_name, hash_value)
+    range_name, range_type = range_key
+    term = found[range_name]
+    if isinstance(term, Compare):
+        if term.op == "<>":
+            raise DynamoDbError("Query key condition not supported")
+        return KeyCondition(hash_name, hash_value, range_name, term.op, (_key_value(term.right, range_type),))
+    if isinstance(term, Between):
+        return KeyCondition(hash_name, hash_value, range_name, "BETWEEN",
+                            (_key_value(term.low, range_type), _key_value(term.high, range_type)))
+    assert isinstance(term, Function)
+    prefix = _key_value(term.args[1], range_type)
+    if range_type == "N":
+        raise _error(kind, "Incorrect operand type for operator or function; operator or function: begins_with, "
+                           "operand type: N")
+    return KeyCondition(hash_name, hash_value, range_name, "begins_with", (prefix,))
+
+
+def _key_operator_check(term: Condition) -> None:
+    if isinstance(term, Or):
+        raise DynamoDbError("Invalid operator used in KeyConditionExpression: OR")
+    if isinstance(term, Not):
+        raise DynamoDbError("Invalid operator used in KeyConditionExpression: NOT")
+    if isinstance(term, And):
+        raise DynamoDbError("Invalid operator used in KeyConditionExpression: AND")
+    if isinstance(term, In):
+        raise DynamoDbError("Invalid operator used in KeyConditionExpression: IN")
+    if isinstance(term, Function) and term.name != "begins_with":
+        raise DynamoDbError(f"Invalid operator used in KeyConditionExpression: {term.name}")
+    if isinstance(term, Compare) and term.op == "<>":
+        raise DynamoDbError("Invalid operator used in KeyConditionExpression: <>")
+
+
+def _key_term_name(term: Condition) -> str:
+    subject: Operand
+    if isinstance(term, Compare):
+        subject, other = term.left, [term.right]
+    elif isinstance(term, Between):
+        subject, other = term.operand, [term.low, term.high]
+    else:
+        assert isinstance(term, Function)
+        subject, other = term.args[0], list(term.args[1:])
+    if not isinstance(subject, PathOperand) or not all(isinstance(o, ValueOperand) for o in other):
+        raise DynamoDbError("Query key condition not supported")
+    if len(subject.path) != 1 or not isinstance(subject.path[0], str):
+        raise DynamoDbError("KeyConditionExpressions cannot have conditions on nested attributes")
+    return subject.path[0]
+
+
+def _key_value(operand: Operand, key_type: str) -> AttributeValue:
+    assert isinstance(operand, ValueOperand)
+    if v.value_type(operand.value) != key_type:
+        raise DynamoDbError("One or more parameter values were invalid: Condition parameter type does not match "
+                            "schema type")
+    return operand.value
+
+
+# --- evaluation ------------------------------------------------------------------------------------
+
+def resolve(item: Item | None, path: Path) -> AttributeValue | None:
+    """The value at `path` in `item`, or None when any step is missing or of the wrong type."""
+    if not item:
+        return None
+    first = path[0]
+    if not isinstance(first, str):
+        return None
+    current: AttributeValue | None = item.get(first)
+    for element in path[1:]:
+        if current is None:
+            return None
+        if isinstance(element, int):
+            seq = current.get("L")
+            current = seq[element] if seq is not None and element < len(seq) else None
+        else:
+            members = current.get("M")
+            current = members.get(element) if members is not None else None
+    return current
+
+
+def _operand_value(operand: Operand, item: Item | None) -> AttributeValue | None:
+    if isinstance(operand, ValueOperand):
+        return operand.value
+    if isinstance(operand, PathOperand):
+        return resolve(item, operand.path)
+    if isinstance(operand, Call) and operand.name == "size":
+        target = _operand_value(operand.args[0], item)
+        return _size(target)
+    return None
+
+
+def _size(av: AttributeValue | None) -> AttributeValue | None:
+    if av is None:
+        return None
+    kind = v.value_type(av)
+    if kind in ("S", "B", "SS", "NS", "BS", "L", "M"):
+        return {"N": str(len(av[kind]))}
+    return None
+
+
+def _ordered(op: str, a: AttributeValue, b: AttributeValue) -> bool:
+    order = v.compare(a, b)
+    if order is None:
+        return False
+    return {"<": order < 0, "<=": order <= 0, ">": order > 0, ">=": order >= 0, "=": order == 0}[op]
+
+
+def _begins_with(target: AttributeValue, prefix: AttributeValue) -> bool:
+    kind = v.value_type(target)
+    if kind != v.value_type(prefix) or kind not in ("S", "B"):
+        return False
+    return bool(target[kind].startswith(prefix[kind]))
+
+
+def _contains(target: AttributeValue, needle: AttributeValue) -> bool:
+    kind, needle_kind = v.value_type(target), v.value_type(needle)
+    if kind in ("S", "B"):
+        return needle_kind == kind and needle[kind] in target[kind]
+    if kind in ("SS", "NS", "BS"):
+        if needle_kind != kind[0]:
+            return False
+        member = Decimal(needle["N"]) if needle_kind == "N" else needle[needle_kind]
+        return member in v.set_members(target)
+    if kind == "L":
+        return any(v.values_equal(element, needle) for element in target["L"])
+    return False
+
+
+def evaluate(condition: Condition, item: Item | None) -> bool:
+    """Whether `item` (None: no item) satisfies `condition`. Recursion is bounded by MAX_NESTING."""
+    if isinstance(condition, And):
+        return all(evaluate(t, item) for t in condition.terms)
+    if isinstance(condition, Or):
+        return any(evaluate(t, item) for t in condition.terms)
+    if isinstance(condition, Not):
+        return not evaluate(condition.term, item)
+    if isinstance(condition, Compare):
+        left, right = _operand_value(condition.left, item), _operand_value(condition.right, item)
+        if condition.op in ("=", "<>"):
+            equal = left is not None and right is not None and v.values_equal(left, right)
+            return equal if condition.op == "=" else not equal
+        return left is not None and right is not None and _ordered(condition.op, left, right)
+    if isinstance(condition, Between):
+        x = _operand_value(condition.operand, item)
+        low, high = _operand_value(condition.low, item), _operand_value(condition.high, item)
+        return (x is not None and low is not None and high is not None
+                and _ordered(">=", x, low) and _ordered("<=", x, high))
+    if isinstance(condition, In):
+        x = _operand_value(condition.operand, item)
+        if x is None:
+            return False
+        for option in condition.options:
+            candidate = _operand_value(option, item)
+            if candidate is not None and v.values_equal(x, candidate):
+                return True
+        return False
+    name, args = condition.name, condition.args
+    target = _operand_value(args[0], item)
+    if name == "attribute_exists":
+        return target is not None
+    if name == "attribute_not_exists":
+        return target is None
+    if target is None:
+        return False
+    second = _operand_value(args[1], item)
+    if second is None:
+        return False
+    if name == "attribute_type":
+        return v.value_type(second) == "S" and v.value_type(target) == second["S"]
+    if name == "begins_with":
+        return _begins_with(target, second)
+    if name == "contains":
+        return _contains(target, second)
+    return False
+
+
+# --- projection ------------------------------------------------------------------------------------
+
+def project(item: Item, paths: Iterable[Path]) -> Item:
+    """`item` cut down to `paths` (absent ones left out), as DynamoDB answers a ProjectionExpression."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        value = resolve(item, path)
+        if value is not None:
+            _place(out, item, path, value)
+    return {name: _finish(value) for name, value in out.items()}
+
+
+def _place(out: dict[str, Any], item: Item, path: Path, value: AttributeValue) -> None:
+    """Put `value` at `path` in the skeleton `out`, making containers shaped like `item`'s."""
+    first = path[0]
+    assert isinstance(first, str)
+    source: AttributeValue = item[first]
+    holder: dict[Any, Any] = out
+    key: Any = first
+    for element in path[1:]:
+        container = holder.get(key)
+        if not isinstance(container, _Skeleton):
+            container = _Skeleton(v.value_type(source))
+            holder[key] = container
+        holder, key = container.children, element
+        source = source["L"][element] if isinstance(element, int) else source["M"][element]
+    holder[key] = value
+
+
+class _Skeleton:
+    """A map or list being built by ``project``."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.children: dict[Any, Any] = {}
+
+
+def _finish(value: Any) -> AttributeValue:
+    if not isinstance(value, _Skeleton):
+        done: AttributeValue = value
+        return done
+    if value.kind == "L":
+        return {"L": [_finish(value.children[i]) for i in sorted(value.children)]}
+    return {"M": {k: _finish(c) for k, c in value.children.items()}}
+
+
+# --- updates ---------------------------------------------------------------------------------------
+
+_INVALID_PATH = "The document path provided in the update expression is invalid for update"
+_WRONG_TYPE = "An operand in the update expression has an incorrect data type"
+_MISSING = "The provided expression refers to an attribute that does not exist in the item"
+
+
+def _set_value(operand: Operand, item: Item) -> AttributeValue:
+    if isinstance(operand, ValueOperand):
+        return operand.value
+    if isinstance(operand, PathOperand):
+        found = resolve(item, operand.path)
+        if found is None:
+            raise DynamoDbError(_MISSING)
+        return found
+    if isinstance(operand, Arithmetic):
+        left, right = _set_value(operand.left, item), _set_value(operand.right, item)
+        if v.value_type(left) != "N" or v.value_type(right) != "N":
+            raise DynamoDbError(_WRONG_TYPE)
+        if operand.op == "+":
+            return v.add_numbers(v.number(left), v.number(right))
+        return v.subtract_numbers(v.number(left), v.number(right))
+    assert isinstance(operand, Call)
+    if operand.name == "if_not_exists":
+        target = operand.args[0]
+        assert isinstance(target, PathOperand)
+        found = resolve(item, target.path)
+        return found if found is not None else _set_value(operand.args[1], item)
+    # list_append
+    first, second = (_set_value(a, item) for a in operand.args)
+    if v.value_type(first) != "L" or v.value_type(second) != "L":
+        raise DynamoDbError(_WRONG_TYPE)
+    return {"L": [*first["L"], *second["L"]]}
+
+
+def _copy_along(item: Item, path: Path) -> tuple[Any, Any] | None:
+    """Copy the containers on `path` (copy on write: the old item stays intact) and answer the
+    container holding the last element and that element; None when the path does not lead there
+    (a missing parent, or a map where the path indexes a list or the reverse)."""
+    if len(path) == 1:
+        return item, path[0]
+    holder: Any = item
+    key: Any = path[0]
+    current: AttributeValue | None = item.get(str(key))
+    for element in path[1:]:
+        want = "L" if isinstance(element, int) else "M"
+        if current is None or v.value_type(current) != want:
+            return None
+        copy: AttributeValue = {want: list(current[want]) if want == "L" else dict(current[want])}
+        holder[key] = copy
+        holder, key = copy[want], element
+        if isinstance(element, int):
+            current = holder[element] if element < len(holder) else None
+        else:
+            current = holder.get(element)
+    return holder, key
+
+
+def _assign(item: Item, path: Path, value: AttributeValue) -> None:
+    found = _copy_along(item, path)
+    if found is None:
+        raise DynamoDbError(_INVALID_PATH)
+    holder, key = found
+    if isinstance(holder, list):
+        assert isinstance(key, int)
+        if key < len(holder):
+            holder[key] = value
+        else:
+            holder.append(value)
+    else:
+        holder[key] = value
+
+
+def apply_update(update: Update, item: Item | None) -> Item:
+    """The item after `update` (a new dict: `item` is left as it was). Operands read the old item."""
+    old: Item = item or {}
+    new: Item = dict(old)
+    values = [(action.path, _set_value(action.value, old)) for action in update.sets]
+    for path, value in values:
+        _assign(new, path, value)
+    # REMOVE: list elements by descending index, so each index means the one in the old list.
+    for path in sorted(update.removes, key=lambda p: p[-1] if isinstance(p[-1], int) else -1, reverse=True):
+        if len(path) == 1:
+            new.pop(str(path[0]), None)
+            continue
+        found = _copy_along(new, path)
+        if found is None:
+            raise DynamoDbError(_INVALID_PATH)
+        holder, key = found
+        if isinstance(holder, list):
+            assert isinstance(key, int)
+            if key < len(holder):
+                del holder[key]
+        else:
+            holder.pop(key, None)
+    for add in update.adds:
+        current = resolve(new, add.path)
+        kind = v.value_type(add.value)
+        if current is None:
+            result = add.value
+        elif v.value_type(current) != kind:
+            raise DynamoDbError(_WRONG_TYPE)
+        elif kind == "N":
+            result = v.add_numbers(v.number(current), v.number(add.value))
+        else:
+            result = {kind: _set_union(kind, current[kind], add.value[kind])}
+        _assign(new, add.path, result)
+    for delete in update.deletes:
+        current = resolve(new, delete.path)
+        kind = v.value_type(delete.value)
+        if current is None:
+            if _copy_along(dict(new), delete.path) is None:
+                raise DynamoDbError(_INVALID_PATH)
+            continue
+        if v.value_type(current) != kind:
+            raise DynamoDbError(_WRONG_TYPE)
+        remaining = _set_difference(kind, current[kind], delete.value[kind])
+        if remaining:
+            _assign(new, delete.path, {kind: remaining})
+        else:
+            _remove(new, delete.path)
+    return new
+
+
+def _remove(item: Item, path: Path) -> None:
+    found = _copy_along(item, path)
+    if found is None:
+        return
+    holder, key = found
+    if isinstance(holder, list):
+        assert isinstance(key, int)
+        if key < len(holder):
+            del holder[key]
+    else:
+        holder.pop(key, None)
+
+
+def _set_union(kind: str, current: list[Any], extra: list[Any]) -> list[Any]:
+    if kind == "NS":
+        seen = {Decimal(m) for m in current}
+        return [*current, *(m for m in extra if Decimal(m) not in seen)]
+    have = set(current)
+    return [*current, *(m for m in extra if m not in have)]
+
+
+def _set_difference(kind: str, current: list[Any], gone: list[Any]) -> list[Any]:
+    if kind == "NS":
+        drop = {Decimal(m) for m in gone}
+        return [m for m in current if Decimal(m) not in drop]
+    removed = set(gone)
+    return [m for m in current if m not in removed]
