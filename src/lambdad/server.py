@@ -66,6 +66,12 @@ from lambdad.services.apigateway import wire as apigateway_wire
 from lambdad.services.apigateway.http_apis import HttpApis
 from lambdad.services.apigateway.rest_apis import RestApis
 from lambdad.services.apigateway.usage_plans import UsagePlans
+from lambdad.services.dynamodb import authz as dynamodb_authz
+from lambdad.services.dynamodb import wire as dynamodb_wire
+from lambdad.services.dynamodb.dataplane import DataPlane
+from lambdad.services.dynamodb.items import Items as DynamoDbItems
+from lambdad.services.dynamodb.storage import ItemRows as DynamoDbRows
+from lambdad.services.dynamodb.tables import Tables as DynamoDbTables
 from lambdad.services.elbv2 import authz as elbv2_authz
 from lambdad.services.elbv2 import wire as elbv2_wire
 from lambdad.services.elbv2.load_balancers import Elbv2
@@ -347,6 +353,13 @@ class Lambdad:
             apigateway_wire.render_error)
         router.add_service("kms", kms_wire.build(kms, kms_authz.hook(authorizer, kms), authorizer.identity_policies),
                            json_render_error)
+        # DynamoDB (issue 17): tables and items in the store; DynamoDB Streams will share its wire
+        dynamodb_rows = DynamoDbRows(store)
+        dynamodb_tables = DynamoDbTables(store, dynamodb_rows, clock)
+        dynamodb_items = DynamoDbItems(store, dynamodb_tables, dynamodb_rows, clock)
+        router.add_service("dynamodb", dynamodb_wire.build(DataPlane(dynamodb_tables, dynamodb_items),
+                                                           dynamodb_authz.hook(authorizer, dynamodb_tables)),
+                           dynamodb_wire.render_error)
         self._router = router
 
         # -- start ----------------------------------------------------------------------------
@@ -370,6 +383,7 @@ class Lambdad:
         supervisor.start("scheduler", scheduler.run_schedules)
         supervisor.start("event-source-mappings", mapping_engine.run_engine)
         supervisor.start("s3-lifecycle", s3_lifecycle.run_sweeper)
+        supervisor.start("dynamodb-ttl", dynamodb_items.run_ttl_sweeper)
         await alb.start()
         if config.demo:
             from lambdad.demo import ensure_demo_function
