@@ -75,7 +75,8 @@ def services() -> list[Service]:
     out = []
     for name, signing in (("lambda", "lambda"), ("sqs", "sqs"), ("sns", "sns"), ("iam", "iam"), ("sts", "sts"),
                           ("elbv2", "elasticloadbalancing"), ("logs", "logs"),
-                          ("events", "events"), ("scheduler", "scheduler"), ("kms", "kms")):
+                          ("events", "events"), ("scheduler", "scheduler"), ("kms", "kms"),
+                          ("dynamodb", "dynamodb")):
         model = session.get_service_model(name)
         out.append(Service(name, model, model.metadata["protocol"], signing))
     from lambdad.services.sqs.wire import _models  # the SQS model with the query protocol's wire names
