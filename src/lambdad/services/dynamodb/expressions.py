@@ -217,6 +217,8 @@ class Update:
     removes: tuple[Path, ...] = ()
     adds: tuple[AddAction, ...] = ()
     deletes: tuple[DeleteAction, ...] = ()
+    #: From AttributeUpdates: run-time type errors say "Type mismatch for attribute to update".
+    legacy: bool = False
 
     @property
     def paths(self) -> tuple[Path, ...]:
@@ -1055,6 +1057,7 @@ def _finish(value: Any) -> AttributeValue:
 
 _INVALID_PATH = "The document path provided in the update expression is invalid for update"
 _WRONG_TYPE = "An operand in the update expression has an incorrect data type"
+_LEGACY_WRONG_TYPE = "Type mismatch for attribute to update"
 _MISSING = "The provided expression refers to an attribute that does not exist in the item"
 
 
@@ -1126,6 +1129,15 @@ def _assign(item: Item, path: Path, value: AttributeValue) -> None:
 
 def apply_update(update: Update, item: Item | None) -> Item:
     """The item after `update` (a new dict: `item` is left as it was). Operands read the old item."""
+    try:
+        return _apply(update, item)
+    except DynamoDbError as exc:
+        if update.legacy and exc.message == _WRONG_TYPE:
+            raise DynamoDbError(_LEGACY_WRONG_TYPE) from None
+        raise
+
+
+def _apply(update: Update, item: Item | None) -> Item:
     old: Item = item or {}
     new: Item = dict(old)
     values = [(action.path, _set_value(action.value, old)) for action in update.sets]
