@@ -191,6 +191,7 @@ class Not:
 
 
 Condition: TypeAlias = Compare | Between | In | Function | And | Or | Not
+_CONDITIONS = (Compare, Between, In, Function, And, Or, Not)
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,8 @@ class Update:
     removes: tuple[Path, ...] = ()
     adds: tuple[AddAction, ...] = ()
     deletes: tuple[DeleteAction, ...] = ()
+    #: From AttributeUpdates: run-time type errors say "Type mismatch for attribute to update".
+    legacy: bool = False
 
     @property
     def paths(self) -> tuple[Path, ...]:
@@ -309,8 +312,13 @@ _UPDATE_FUNCTIONS = {"if_not_exists": 2, "list_append": 2}
 _CLAUSES = ("SET", "REMOVE", "ADD", "DELETE")
 _VALID_TYPES = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
 
-# Errors found while parsing, reported after a successful parse in DynamoDB's order of precedence.
-_RESERVED, _FUNCTION, _SECTION, _NAME, _VALUE, _PATHS, _ADD_DELETE, _OTHER = range(8)
+_KEYWORDS = ("AND", "OR", "NOT", "BETWEEN", "IN")
+_SIZED = ("S", "B", "SS", "NS", "BS", "L", "M")
+
+# Errors found while parsing are reported after a successful parse, in DynamoDB's order: first the
+# whole-expression checks by rank, then (_LOCAL) the first problem met walking the expression
+# (operands before the operator or function using them), as DynamoDB reports them.
+_REDUNDANT, _FUNCTION, _MISUSE, _RESERVED, _SECTION, _PATHS, _ADD_DELETE, _LOCAL = range(8)
 
 
 class _Parser:
@@ -323,6 +331,7 @@ class _Parser:
         self.depth = 0
         self.deferred: dict[int, str] = {}
         self.parenthesised: set[int] = set()
+        self.updating = kind == "UpdateExpression"  # SET, REMOVE, ADD, DELETE are keywords there
 
     # tokens
     def peek(self, ahead: int = 0) -> _Token:
@@ -377,6 +386,8 @@ class _Parser:
     # paths and operands
     def element(self) -> str:
         tok = self.next()
+        if tok.kind == "name" and self.updating and tok.text.upper() in _CLAUSES:
+            raise self.syntax_error(tok)
         if tok.kind == "name":
             if tok.text.upper() in RESERVED_WORDS:
                 self.defer(_RESERVED, f"Attribute name is a reserved keyword; reserved keyword: {tok.text}")
@@ -385,14 +396,20 @@ class _Parser:
             self.ph.used_names.add(tok.text)
             name = self.ph.names.get(tok.text)
             if name is None:
-                self.defer(_NAME, "An expression attribute name used in the document path is not defined; "
-                                  f"attribute name: {tok.text}")
+                self.defer(_LOCAL, "An expression attribute name used in the document path is not defined; "
+                                   f"attribute name: {tok.text}")
                 return tok.text
             return name
         raise self.syntax_error(tok)
 
-    def path(self) -> Path:
-        elements: list[PathElement] = [self.element()]
+    def continued(self, operand: Operand) -> Operand:
+        """A parenthesised path may go on: (a.b).c is a.b.c (DynamoDB accepts it)."""
+        if isinstance(operand, PathOperand) and (self.at_op(".") or self.at_op("[")):
+            return PathOperand(self.path(list(operand.path)))
+        return operand
+
+    def path(self, start: list[PathElement] | None = None) -> Path:
+        elements: list[PathElement] = start if start is not None else [self.element()]
         while True:
             if self.at_op("."):
                 self.next()
@@ -418,184 +435,226 @@ class _Parser:
         self.ph.used_values.add(tok.text)
         av = self.ph.values.get(tok.text)
         if av is None:
-            self.defer(_VALUE, f"An expression attribute value used in expression is not defined; "
+            self.defer(_LOCAL, "An expression attribute value used in expression is not defined; "
                                f"attribute value: {tok.text}")
             return ValueOperand({"NULL": True}, tok.text)
         return ValueOperand(av, tok.text)
 
-    def call(self, allowed: Mapping[str, int]) -> Call:
-        name_tok = self.next()
-        name = name_tok.text
-        self.expect_op("(")
-        self.nest()
-        args: list[Operand] = [self.operand(allowed)]
-        while self.at_op(","):
-            self.next()
-            args.append(self.operand(allowed))
+    def at_call(self) -> bool:
+        return self.peek().kind == "name" and self.peek(1).kind == "op" and self.peek(1).text == "("
+
+    def close(self, inner: Condition | Operand) -> None:
+        """After a parenthesised condition or operand: DynamoDB refuses a second pair around one."""
         self.expect_op(")")
         self.depth -= 1
-        known = {**_CONDITION_FUNCTIONS, **_OPERAND_FUNCTIONS, **_UPDATE_FUNCTIONS}
-        if name not in known:
-            self.defer(_FUNCTION, f"Invalid function name; function: {name}")
-        elif len(args) != known[name]:
-            self.defer(_OTHER, "Incorrect number of operands for operator or function; "
-                               f"operator or function: {name}, number of operands: {len(args)}")
-        return Call(name, tuple(args))
+        if id(inner) in self.parenthesised:
+            self.defer(_REDUNDANT, "The expression has redundant parentheses;")
+        self.parenthesised.add(id(inner))
 
-    def operand(self, functions: Mapping[str, int]) -> Operand:
+    def operand(self) -> Operand:
+        """A path, a value, a function call (size), or one of these in parentheses."""
         tok = self.peek()
+        if tok.kind == "op" and tok.text == "(":
+            self.next()
+            self.nest()
+            inner = self.operand()
+            self.close(inner)
+            return self.continued(inner)
         if tok.kind == ":":
             return self.value()
-        if tok.kind == "name" and self.peek(1).kind == "op" and self.peek(1).text == "(":
-            return self.call(functions)
+        if self.at_call():
+            return self.call()
         if tok.kind in ("name", "#"):
-            if tok.kind == "name" and tok.text.upper() in ("AND", "OR", "NOT", "BETWEEN", "IN"):
+            if tok.kind == "name" and tok.text.upper() in _KEYWORDS:
                 raise self.syntax_error(tok)
             return PathOperand(self.path())
         raise self.syntax_error(tok)
 
-    # conditions
+    def call(self) -> Call:
+        name = self.next().text
+        self.expect_op("(")
+        self.nest()
+        args: list[Operand] = [self.operand()]
+        while self.at_op(","):
+            self.next()
+            args.append(self.operand())
+        self.expect_op(")")
+        self.depth -= 1
+        call = Call(name, tuple(args))
+        if name not in _CONDITION_FUNCTIONS and name not in _OPERAND_FUNCTIONS:
+            if name in _UPDATE_FUNCTIONS:
+                self.defer(_MISUSE, f"The function is not allowed in a condition expression; function: {name}")
+            else:
+                self.defer(_FUNCTION, f"Invalid function name; function: {name}")
+            return call
+        expected = {**_CONDITION_FUNCTIONS, **_OPERAND_FUNCTIONS}[name]
+        if len(args) != expected:
+            self.defer(_LOCAL, "Incorrect number of operands for operator or function; "
+                               f"operator or function: {name}, number of operands: {len(args)}")
+            return call
+        for arg in args:
+            if isinstance(arg, Call) and arg.name in _CONDITION_FUNCTIONS:
+                self.defer(_MISUSE, "The function is not allowed to be used this way in an expression; "
+                                    f"function: {arg.name}")
+        if name == "size":
+            self.check_type(args[0], name, _SIZED)
+        elif name in ("attribute_exists", "attribute_not_exists", "attribute_type") \
+                and not isinstance(args[0], PathOperand):
+            self.defer(_LOCAL, f"Operator or function requires a document path; operator or function: {name}")
+        elif name == "begins_with":
+            for arg in args:
+                self.check_type(arg, name, ("S", "B"))
+        if name == "attribute_type":
+            second = self.static_type(args[1])
+            if second is not None and second != "S":
+                self.check_type(args[1], name, ("S",))
+            elif isinstance(args[1], ValueOperand) and args[1].name in self.ph.values \
+                    and args[1].value["S"] not in v.TYPES:
+                self.defer(_LOCAL, f"Invalid attribute type name found; type: {args[1].value['S']}, "
+                                   f"valid types: {_VALID_TYPES}")
+        if len(args) == 2 and name != "size":
+            self.check_distinct(name, args[0], args[1:])
+        return call
+
+    def static_type(self, operand: Operand) -> str | None:
+        """The type an operand has whatever the item: a defined value's, or N for size()."""
+        if isinstance(operand, ValueOperand):
+            return v.value_type(operand.value) if operand.name in self.ph.values else None
+        if isinstance(operand, Call) and operand.name == "size":
+            return "N"
+        return None
+
+    def check_type(self, operand: Operand, operator: str, allowed: tuple[str, ...]) -> None:
+        kind = self.static_type(operand)
+        if kind is not None and kind not in allowed:
+            self.defer(_LOCAL, "Incorrect operand type for operator or function; "
+                               f"operator or function: {operator}, operand type: {kind}")
+
+    def check_distinct(self, operator: str, first: Operand, rest: Iterable[Operand]) -> None:
+        if isinstance(first, PathOperand) and any(isinstance(o, PathOperand) and o.path == first.path for o in rest):
+            self.defer(_LOCAL, "The first operand must be distinct from the remaining operands for this operator or "
+                               f"function; operator: {operator}, first operand: {show_path(first.path)}")
+
+    # conditions: each level answers a Condition, or an Operand its caller must still compare
     def condition(self) -> Condition:
-        terms = [self.conjunction()]
+        result = self.disjunction()
+        if not isinstance(result, _CONDITIONS):
+            raise self.syntax_error()
+        return result
+
+    def disjunction(self) -> Condition | Operand:
+        first = self.conjunction()
+        if not self.at_word("OR"):
+            return first
+        terms = [self.as_condition(first)]
         while self.at_word("OR"):
             self.next()
-            terms.append(self.conjunction())
-        return terms[0] if len(terms) == 1 else Or(tuple(terms))
+            terms.append(self.as_condition(self.conjunction()))
+        return Or(tuple(terms))
 
-    def conjunction(self) -> Condition:
-        terms = [self.negation()]
+    def conjunction(self) -> Condition | Operand:
+        first = self.negation()
+        if not self.at_word("AND"):
+            return first
+        terms = [self.as_condition(first)]
         while self.at_word("AND"):
             self.next()
-            terms.append(self.negation())
-        return terms[0] if len(terms) == 1 else And(tuple(terms))
+            terms.append(self.as_condition(self.negation()))
+        return And(tuple(terms))
 
-    def negation(self) -> Condition:
+    def as_condition(self, result: Condition | Operand) -> Condition:
+        if not isinstance(result, _CONDITIONS):
+            raise self.syntax_error()
+        return result
+
+    def negation(self) -> Condition | Operand:
         if self.at_word("NOT"):
             self.next()
             self.nest()
-            term = self.negation()
+            term = self.as_condition(self.negation())
             self.depth -= 1
             return Not(term)
         return self.primary()
 
-    def primary(self) -> Condition:
+    def primary(self) -> Condition | Operand:
+        left: Operand
         if self.at_op("("):
             self.next()
             self.nest()
-            inner = self.condition()
-            self.expect_op(")")
-            self.depth -= 1
-            if id(inner) in self.parenthesised:  # ((a = :v)): DynamoDB refuses the second pair
-                self.defer(_OTHER, "The expression has redundant parentheses;")
-            self.parenthesised.add(id(inner))
-            return inner
-        functions = {**_CONDITION_FUNCTIONS, **_OPERAND_FUNCTIONS, **_UPDATE_FUNCTIONS}
-        left = self.operand(functions)
+            inner = self.disjunction()
+            self.close(inner)
+            if isinstance(inner, _CONDITIONS):
+                return inner
+            left = self.continued(inner)
+        else:
+            left = self.operand()
         tok = self.peek()
         if tok.kind == "op" and tok.text in _COMPARATORS:
             self.next()
-            right = self.operand(functions)
-            self.check_operand(left, tok.text)
-            self.check_operand(right, tok.text)
+            right = self.operand()
+            for side in (left, right):
+                self.check_comparable(side, tok.text)
+            self.check_distinct(tok.text, left, (right,))
             return Compare(tok.text, left, right)  # type: ignore[arg-type]
         if self.at_word("BETWEEN"):
             self.next()
-            low = self.operand(functions)
+            low = self.operand()
             if not self.at_word("AND"):
                 raise self.syntax_error()
             self.next()
-            high = self.operand(functions)
+            high = self.operand()
             for o in (left, low, high):
-                self.check_operand(o, "BETWEEN")
+                self.check_comparable(o, "BETWEEN")
+            self.check_distinct("BETWEEN", left, (low, high))
             self.check_between(low, high)
             return Between(left, low, high)
         if self.at_word("IN"):
             self.next()
             self.expect_op("(")
-            options = [self.operand(functions)]
+            options = [self.operand()]
             while self.at_op(","):
                 self.next()
-                options.append(self.operand(functions))
+                options.append(self.operand())
             self.expect_op(")")
             if len(options) > MAX_IN_OPERANDS:
-                self.defer(_OTHER, "The IN operator is provided with too many operands; "
+                self.defer(_LOCAL, "The IN operator is provided with too many operands; "
                                    f"number of operands: {len(options)}")
             for o in (left, *options):
-                self.check_operand(o, "IN")
+                self.check_comparable(o, "IN")
+            self.check_distinct("IN", left, options)
             return In(left, tuple(options))
+        if isinstance(left, Call) and left.name in _CONDITION_FUNCTIONS:
+            return Function(left.name, left.args)
+        if isinstance(left, Call) and left.name in _OPERAND_FUNCTIONS:
+            self.defer(_MISUSE, f"The function is not allowed to be used this way in an expression; "
+                                f"function: {left.name}")
+            return Function(left.name, left.args)
         if isinstance(left, Call):
-            if left.name in _CONDITION_FUNCTIONS:
-                self.check_function(left)
-                return Function(left.name, left.args)
-            if left.name in _OPERAND_FUNCTIONS or left.name in _UPDATE_FUNCTIONS:
-                self.defer(_OTHER, f"The function is not allowed to be used this way in an expression; "
-                                   f"function: {left.name}")
-                return Function(left.name, left.args)
-            return Function(left.name, left.args)  # an unknown name: already deferred
-        raise self.syntax_error()
+            return Function(left.name, left.args)  # an unknown or misplaced name: already deferred
+        return left
 
-    def check_operand(self, operand: Operand, operator: str) -> None:
-        """An operand of a comparison: a path, a value, or size(path)."""
-        if isinstance(operand, Call):
-            if operand.name in _CONDITION_FUNCTIONS:
-                self.defer(_OTHER, "The function is not allowed to be used this way in an expression; "
-                                   f"function: {operand.name}")
-            elif operand.name in _UPDATE_FUNCTIONS:
-                self.defer(_OTHER, f"The function is not allowed in a condition expression; function: {operand.name}")
-            elif operand.name == "size":
-                self.check_size(operand)
-        elif isinstance(operand, ValueOperand) and operator in ("<", "<=", ">", ">=", "BETWEEN"):
-            kind = v.value_type(operand.value)
-            if kind not in v.SCALAR_KEY_TYPES and operand.name in self.ph.values:
-                self.defer(_OTHER, "Incorrect operand type for operator or function; "
-                                   f"operator or function: {operator}, operand type: {kind}")
-
-    def check_size(self, call: Call) -> None:
-        if call.args and not isinstance(call.args[0], PathOperand):
-            self.defer(_OTHER, "Operator or function requires a document path; operator or function: size")
+    def check_comparable(self, operand: Operand, operator: str) -> None:
+        """An operand of a comparison: a boolean function is not one; ordering needs S, N or B."""
+        if isinstance(operand, Call) and operand.name in _CONDITION_FUNCTIONS:
+            self.defer(_MISUSE, "The function is not allowed to be used this way in an expression; "
+                                f"function: {operand.name}")
+        elif operator in ("<", "<=", ">", ">=", "BETWEEN"):
+            self.check_type(operand, operator, v.SCALAR_KEY_TYPES)
 
     def check_between(self, low: Operand, high: Operand) -> None:
         if not (isinstance(low, ValueOperand) and isinstance(high, ValueOperand)):
             return
         if low.name not in self.ph.values or high.name not in self.ph.values:
             return
-        order = v.compare(low.value, high.value)
         shown = (f"lower bound operand: AttributeValue: {show_value(low.value)}, "
                  f"upper bound operand: AttributeValue: {show_value(high.value)}")
-        if order is None:
-            if v.value_type(low.value) in v.SCALAR_KEY_TYPES and v.value_type(high.value) in v.SCALAR_KEY_TYPES:
-                self.defer(_OTHER, f"The BETWEEN operator requires same data type for lower and upper bounds; {shown}")
-        elif order > 0:
-            self.defer(_OTHER, "The BETWEEN operator requires upper bound to be greater than or equal to lower "
-                               f"bound; {shown}")
-
-    def check_function(self, call: Call) -> None:
-        name, args = call.name, call.args
-        if len(args) != _CONDITION_FUNCTIONS[name]:
-            return  # deferred by call()
-        for position, arg in enumerate(args):
-            if isinstance(arg, Call):
-                if arg.name == "size" and position == 1:
-                    self.check_size(arg)
-                    continue
-                self.defer(_OTHER, "The function is not allowed to be used this way in an expression; "
-                                   f"function: {arg.name}")
-        if not isinstance(args[0], PathOperand):
-            self.defer(_OTHER, f"Operator or function requires a document path; operator or function: {name}")
+        if v.value_type(low.value) != v.value_type(high.value):
+            self.defer(_LOCAL, f"The BETWEEN operator requires same data type for lower and upper bounds; {shown}")
             return
-        if len(args) == 2 and isinstance(args[1], ValueOperand) and args[1].name in self.ph.values:
-            second = args[1].value
-            kind = v.value_type(second)
-            if name == "attribute_type":
-                if kind != "S":
-                    self.defer(_OTHER, "Incorrect operand type for operator or function; "
-                                       f"operator or function: {name}, operand type: {kind}")
-                elif second["S"] not in v.TYPES:
-                    self.defer(_OTHER, f"Invalid attribute type name found; type: {second['S']}, "
-                                       f"valid types: {_VALID_TYPES}")
-            elif name == "begins_with" and kind not in ("S", "B"):
-                self.defer(_OTHER, "Incorrect operand type for operator or function; "
-                                   f"operator or function: {name}, operand type: {kind}")
+        order = v.compare(low.value, high.value)
+        if order is not None and order > 0:
+            self.defer(_LOCAL, "The BETWEEN operator requires upper bound to be greater than or equal to lower "
+                               f"bound; {shown}")
 
     # updates
     def update(self) -> Update:
@@ -684,15 +743,15 @@ class _Parser:
         self.depth -= 1
         if name not in _UPDATE_FUNCTIONS:
             if name in _CONDITION_FUNCTIONS or name in _OPERAND_FUNCTIONS:
-                self.defer(_OTHER, f"The function is not allowed in an update expression; function: {name}")
+                self.defer(_MISUSE, f"The function is not allowed in an update expression; function: {name}")
             else:
                 self.defer(_FUNCTION, f"Invalid function name; function: {name}")
         elif len(args) != _UPDATE_FUNCTIONS[name]:
-            self.defer(_OTHER, "Incorrect number of operands for operator or function; "
+            self.defer(_LOCAL, "Incorrect number of operands for operator or function; "
                                f"operator or function: {name}, number of operands: {len(args)}")
         elif name == "if_not_exists":
             if not isinstance(args[0], PathOperand):
-                self.defer(_OTHER, "Operator or function requires a document path; operator or function: if_not_exists")
+                self.defer(_LOCAL, "Operator or function requires a document path; operator or function: if_not_exists")
         else:
             for arg in args:
                 self.check_typed(arg, "list_append", ("L",))
@@ -702,7 +761,7 @@ class _Parser:
         if isinstance(operand, ValueOperand) and operand.name in self.ph.values:
             kind = v.value_type(operand.value)
             if kind not in allowed:
-                self.defer(_OTHER, "Incorrect operand type for operator or function; "
+                self.defer(_LOCAL, "Incorrect operand type for operator or function; "
                                    f"operator or function: {operator}, operand type: {kind}")
 
     def projection(self) -> tuple[Path, ...]:
@@ -1055,6 +1114,7 @@ def _finish(value: Any) -> AttributeValue:
 
 _INVALID_PATH = "The document path provided in the update expression is invalid for update"
 _WRONG_TYPE = "An operand in the update expression has an incorrect data type"
+_LEGACY_WRONG_TYPE = "Type mismatch for attribute to update"
 _MISSING = "The provided expression refers to an attribute that does not exist in the item"
 
 
@@ -1126,6 +1186,15 @@ def _assign(item: Item, path: Path, value: AttributeValue) -> None:
 
 def apply_update(update: Update, item: Item | None) -> Item:
     """The item after `update` (a new dict: `item` is left as it was). Operands read the old item."""
+    try:
+        return _apply(update, item)
+    except DynamoDbError as exc:
+        if update.legacy and exc.message == _WRONG_TYPE:
+            raise DynamoDbError(_LEGACY_WRONG_TYPE) from None
+        raise
+
+
+def _apply(update: Update, item: Item | None) -> Item:
     old: Item = item or {}
     new: Item = dict(old)
     values = [(action.path, _set_value(action.value, old)) for action in update.sets]

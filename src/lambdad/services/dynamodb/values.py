@@ -39,7 +39,7 @@ MAX_NESTING = 32  # levels of M/L below an attribute, as DynamoDB allows
 
 # Valid numbers span 1E-130..1E+126 with 38 digits: a sum or difference of two is exact in 400.
 _EXACT = Context(prec=400, Emax=999_999, Emin=-999_999)
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,9})?")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,9})?")
 
 _INVALID = "One or more parameter values were invalid: "
 _SET_NAMES = {"SS": "string", "NS": "number"}
