@@ -423,3 +423,55 @@ def test_cli(server: Server, ddb: Any) -> None:
                                                                                           "v": {"N": "7"}}))
     got = aws_cli(server, "dynamodb", "get-item", "--table-name", name, "--key", json.dumps({"pk": {"S": "cli"}}))
     assert got["Item"]["v"] == {"N": "7"}
+
+
+def test_legacy_parameters(ddb: Any) -> None:
+    name = make_table(ddb, "N")
+    for i in range(5):
+        ddb.put_item(TableName=name, Item={"pk": {"S": "L"}, "sk": {"N": str(i)}, "v": {"S": f"v{i}"}})
+    out = ddb.query(TableName=name, KeyConditions={
+        "pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "L"}]},
+        "sk": {"ComparisonOperator": "GE", "AttributeValueList": [{"N": "2"}]}},
+        QueryFilter={"v": {"ComparisonOperator": "NE", "AttributeValueList": [{"S": "v3"}]}},
+        AttributesToGet=["sk"])
+    assert out["Items"] == [{"sk": {"N": "2"}}, {"sk": {"N": "4"}}]
+    with pytest.raises(ClientError) as exc:
+        ddb.put_item(TableName=name, Item={"pk": {"S": "L"}, "sk": {"N": "1"}},
+                     Expected={"pk": {"Exists": False}})
+    assert api_error(exc)[1] == "ConditionalCheckFailedException"
+    ddb.update_item(TableName=name, Key={"pk": {"S": "L"}, "sk": {"N": "1"}},
+                    AttributeUpdates={"n": {"Action": "ADD", "Value": {"N": "5"}}, "v": {"Action": "DELETE"}},
+                    Expected={"v": {"Value": {"S": "v1"}}})
+    got = ddb.get_item(TableName=name, Key={"pk": {"S": "L"}, "sk": {"N": "1"}})["Item"]
+    assert got == {"pk": {"S": "L"}, "sk": {"N": "1"}, "n": {"N": "5"}}
+    scanned = ddb.scan(TableName=name, ScanFilter={"n": {"ComparisonOperator": "NOT_NULL"}})
+    assert scanned["Count"] == 1
+    with pytest.raises(ClientError) as exc:
+        ddb.query(TableName=name, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "L"}},
+                  QueryFilter={"v": {"ComparisonOperator": "NOT_NULL"}})
+    assert api_error(exc)[2].startswith("Can not use both expression and non-expression parameters")
+
+
+def test_leading_keys_condition(server: Server, ddb: Any) -> None:
+    name = make_table(ddb)
+    for pk in ("mine", "theirs"):
+        ddb.put_item(TableName=name, Item={"pk": {"S": pk}})
+    iam = server.client("iam")
+    user = unique("lk")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="own-rows", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+            "Resource": f"arn:aws:dynamodb:{REGION}:*:table/{name}",
+            "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["mine"]}}}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    as_user = server.client("dynamodb", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    assert as_user.get_item(TableName=name, Key={"pk": {"S": "mine"}})["Item"] == {"pk": {"S": "mine"}}
+    with pytest.raises(ClientError) as exc:
+        as_user.get_item(TableName=name, Key={"pk": {"S": "theirs"}})
+    status, code, message = api_error(exc)
+    assert (status, code) == (400, "AccessDeniedException")
+    assert f"is not authorized to perform: dynamodb:GetItem on resource: arn:aws:dynamodb:{REGION}:" in message
+    with pytest.raises(ClientError) as exc:
+        as_user.delete_item(TableName=name, Key={"pk": {"S": "mine"}})
+    assert api_error(exc)[1] == "AccessDeniedException"

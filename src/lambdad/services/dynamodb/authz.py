@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from lambdad.api.base import ApiRequest, Authorize, request_context, signer
+from lambdad.auth import policy
 from lambdad.auth.authorizer import Authorizer
+from lambdad.errors import DynamoDbError
 from lambdad.services.dynamodb.tables import Tables, resolve
 
 _NO_RESOURCE = frozenset({"ListTables", "DescribeLimits", "DescribeEndpoints"})
@@ -98,6 +100,10 @@ def hook(authz: Authorizer, tables: Tables) -> Authorize:
             context = request_context(request)
             if leading:
                 context["dynamodb:LeadingKeys"] = leading
-            authz.authorize(principal, action, arn, owner, None, context)
+            decision = authz.decide(principal, action, arn, owner, None, context)
+            if decision is not policy.Decision.ALLOW:
+                # DynamoDB answers AccessDeniedException with status 400, not 403.
+                raise DynamoDbError(authz.denial_message(principal, action, arn, owner, None, context, decision),
+                                    code="AccessDeniedException")
 
     return authorize

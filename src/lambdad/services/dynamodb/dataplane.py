@@ -26,7 +26,7 @@ from typing import Any
 
 from lambdad.errors import DynamoDbError
 from lambdad.services.dynamodb import expressions as ex
-from lambdad.services.dynamodb import keys
+from lambdad.services.dynamodb import keys, legacy
 from lambdad.services.dynamodb.items import Capacity, Items, expiry_of
 from lambdad.services.dynamodb.storage import Item, RowKey, to_json
 from lambdad.services.dynamodb.tables import Index, Table, Tables
@@ -53,23 +53,13 @@ def _ph(p: dict[str, Any]) -> ex.Placeholders:
     return ex.Placeholders(p.get("ExpressionAttributeNames"), p.get("ExpressionAttributeValues"))
 
 
-def _no_legacy(p: dict[str, Any], legacy: tuple[str, ...], expression: tuple[str, ...]) -> None:
-    """Expressions and the legacy parameters they replace cannot be mixed (DynamoDB's words)."""
-    old = [k for k in legacy if p.get(k) is not None]
-    new = [k for k in expression if p.get(k) is not None]
-    if old and new:
-        raise DynamoDbError("Can not use both expression and non-expression parameters in the same request: "
-                            f"Non-expression parameters: {{{', '.join(old)}}} Expression parameters: "
-                            f"{{{', '.join(new)}}}")
-    if old:
-        raise DynamoDbError(f"The legacy parameters {', '.join(old)} are not supported by this lambdad server; "
-                            "use expressions")
-    if not new:
-        if p.get("ExpressionAttributeNames") is not None:
-            raise DynamoDbError("ExpressionAttributeNames can only be specified when using expressions")
-        if p.get("ExpressionAttributeValues") is not None:
-            raise DynamoDbError("ExpressionAttributeValues can only be specified when using expressions: "
-                                f"{' and '.join(expression)} {'is' if len(expression) == 1 else 'are'} null")
+def _paths(p: dict[str, Any], ph: ex.Placeholders) -> tuple[ex.Path, ...] | None:
+    """What a read projects: ProjectionExpression, or the legacy AttributesToGet; None: everything."""
+    if p.get("ProjectionExpression"):
+        return ex.parse_projection(p["ProjectionExpression"], ph)
+    if p.get("AttributesToGet"):
+        return legacy.attributes_to_get(p["AttributesToGet"])
+    return None
 
 
 def _condition_check(cond: ex.Condition | None, on_failure: str | None) -> Check | None:
@@ -144,7 +134,7 @@ class DataPlane:
     # -- single items --------------------------------------------------------------------------
     def put_item(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         table = self.table(account, region, p["TableName"])
-        _no_legacy(p, ("Expected", "ConditionalOperator"), ("ConditionExpression",))
+        legacy.check_mixing(p, "PutItem")
         rv = _return_values(p, ("NONE", "ALL_OLD"))
         check = self._condition(p)
         cap = Capacity()
@@ -156,15 +146,19 @@ class DataPlane:
 
     def _condition(self, p: dict[str, Any], ph: ex.Placeholders | None = None) -> Check | None:
         ph = ph or _ph(p)
-        cond = ex.parse_condition(p["ConditionExpression"], ph) if p.get("ConditionExpression") else None
+        cond: ex.Condition | None = None
+        if p.get("ConditionExpression"):
+            cond = ex.parse_condition(p["ConditionExpression"], ph)
+        elif p.get("Expected"):
+            cond = legacy.expected_condition(p["Expected"], p.get("ConditionalOperator"))
         ph.check_unused()
         return _condition_check(cond, p.get("ReturnValuesOnConditionCheckFailure"))
 
     def get_item(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         table = self.table(account, region, p["TableName"])
-        _no_legacy(p, ("AttributesToGet",), ("ProjectionExpression",))
+        legacy.check_mixing(p, "GetItem")
         ph = _ph(p)
-        paths = ex.parse_projection(p["ProjectionExpression"], ph) if p.get("ProjectionExpression") else None
+        paths = _paths(p, ph)
         ph.check_unused()
         item = self.items.read(table, keys.given_key(table, p["Key"]))
         cap = Capacity()
@@ -176,7 +170,7 @@ class DataPlane:
 
     def delete_item(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         table = self.table(account, region, p["TableName"])
-        _no_legacy(p, ("Expected", "ConditionalOperator"), ("ConditionExpression",))
+        legacy.check_mixing(p, "DeleteItem")
         rv = _return_values(p, ("NONE", "ALL_OLD"))
         check = self._condition(p)
         cap = Capacity()
@@ -189,7 +183,11 @@ class DataPlane:
     def _updater(self, table: Table, p: dict[str, Any], ph: ex.Placeholders) -> tuple[
             Callable[[Item | None], Item], ex.Update | None]:
         key = validate_item(p["Key"])
-        update = ex.parse_update(p["UpdateExpression"], ph) if p.get("UpdateExpression") else None
+        update: ex.Update | None = None
+        if p.get("UpdateExpression"):
+            update = ex.parse_update(p["UpdateExpression"], ph)
+        elif p.get("AttributeUpdates"):
+            update = legacy.attribute_updates(p["AttributeUpdates"])
         if update is not None:
             for name in ex.updated_top_level_names(update):
                 if name in table.key_names:
@@ -203,8 +201,7 @@ class DataPlane:
 
     def update_item(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         table = self.table(account, region, p["TableName"])
-        _no_legacy(p, ("AttributeUpdates", "Expected", "ConditionalOperator"),
-                   ("UpdateExpression", "ConditionExpression"))
+        legacy.check_mixing(p, "UpdateItem")
         rv = _return_values(p, ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"))
         ph = _ph(p)
         apply, update = self._updater(table, p, ph)
@@ -263,8 +260,13 @@ class DataPlane:
 
     def _page(self, table: Table, index: Index | None, p: dict[str, Any], ph: ex.Placeholders,
               read: Callable[[Item | None, int], tuple[list[Item], bool, int]], what: str) -> dict[str, Any]:
-        paths = ex.parse_projection(p["ProjectionExpression"], ph) if p.get("ProjectionExpression") else None
-        filt = ex.parse_condition(p["FilterExpression"], ph, "FilterExpression") if p.get("FilterExpression") else None
+        paths = _paths(p, ph)
+        filt: ex.Condition | None = None
+        if p.get("FilterExpression"):
+            filt = ex.parse_condition(p["FilterExpression"], ph, "FilterExpression")
+        elif p.get("QueryFilter" if what == "Query" else "ScanFilter"):
+            filt = legacy.filter_condition(p["QueryFilter" if what == "Query" else "ScanFilter"],
+                                           p.get("ConditionalOperator"))
         ph.check_unused()
         select = self._select(table, index, p, paths)
         limit = p.get("Limit", 2**31 - 1)
@@ -300,17 +302,20 @@ class DataPlane:
 
     def query(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         table = self.table(account, region, p["TableName"])
-        _no_legacy(p, ("KeyConditions", "QueryFilter", "AttributesToGet", "ConditionalOperator"),
-                   ("KeyConditionExpression", "FilterExpression", "ProjectionExpression"))
+        legacy.check_mixing(p, "Query")
         index = self._index(table, p)
-        if not p.get("KeyConditionExpression"):
+        if not p.get("KeyConditionExpression") and not p.get("KeyConditions"):
             raise DynamoDbError("Either the KeyConditions or KeyConditionExpression parameter must be specified in "
                                 "the request.")
         ph = _ph(p)
         hash_name = index.hash_key if index else table.hash_key
         range_name = index.range_key if index else table.range_key
-        kc = ex.parse_key_condition(p["KeyConditionExpression"], ph, (hash_name, table.attributes[hash_name]),
-                                    (range_name, table.attributes[range_name]) if range_name else None)
+        hash_spec = (hash_name, table.attributes[hash_name])
+        range_spec = (range_name, table.attributes[range_name]) if range_name else None
+        if p.get("KeyConditionExpression"):
+            kc = ex.parse_key_condition(p["KeyConditionExpression"], ph, hash_spec, range_spec)
+        else:
+            kc = legacy.key_conditions(p["KeyConditions"], hash_spec, range_spec)
         hk = keys.key_bytes(table.attributes[hash_name], kc.hash_value[table.attributes[hash_name]])
         low: tuple[bytes, bool] | None = None
         high: tuple[bytes, bool] | None = None
@@ -349,8 +354,7 @@ class DataPlane:
 
     def scan(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         table = self.table(account, region, p["TableName"])
-        _no_legacy(p, ("ScanFilter", "AttributesToGet", "ConditionalOperator"),
-                   ("FilterExpression", "ProjectionExpression"))
+        legacy.check_mixing(p, "Scan")
         index = self._index(table, p)
         segment, total = p.get("Segment"), p.get("TotalSegments")
         if segment is not None and total is None:
@@ -376,9 +380,9 @@ class DataPlane:
         plan = []
         for name, spec in requests.items():
             table = self.table(account, region, name)
-            _no_legacy(spec, ("AttributesToGet",), ("ProjectionExpression",))
+            legacy.check_mixing(spec, "GetItem")
             ph = _ph(spec)
-            paths = ex.parse_projection(spec["ProjectionExpression"], ph) if spec.get("ProjectionExpression") else None
+            paths = _paths(spec, ph)
             ph.check_unused()
             row_keys = [keys.given_key(table, k) for k in spec["Keys"]]
             if len(set(row_keys)) != len(row_keys):
