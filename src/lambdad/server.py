@@ -66,6 +66,9 @@ from lambdad.services.apigateway import wire as apigateway_wire
 from lambdad.services.apigateway.http_apis import HttpApis
 from lambdad.services.apigateway.rest_apis import RestApis
 from lambdad.services.apigateway.usage_plans import UsagePlans
+from lambdad.services.ec2 import authz as ec2_authz
+from lambdad.services.ec2 import wire as ec2_wire
+from lambdad.services.ec2.network import Ec2
 from lambdad.services.elbv2 import authz as elbv2_authz
 from lambdad.services.elbv2 import wire as elbv2_wire
 from lambdad.services.elbv2.load_balancers import Elbv2
@@ -324,6 +327,8 @@ class Lambdad:
         router.add_anonymous("sns", sns_wire.anonymous)
         elbv2_service = elbv2_wire.build(elbv2, alb.can_invoke, elbv2_authz.hook(authorizer))
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
+        ec2 = Ec2(store, clock.time)  # VPCs, subnets, security groups, gateways, route tables
+        router.add_service("ec2", ec2_wire.build(ec2, ec2_authz.hook(authorizer)), ec2_wire.render_error)
         router.add_service("events", events_wire.build(eventbridge, events_authz.hook(authorizer, eventbridge)),
                            json_render_error)
         router.add_service("scheduler", scheduler_wire.build(scheduler, scheduler_authz.hook(authorizer)))
