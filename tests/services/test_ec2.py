@@ -15,7 +15,19 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.auth.test_authz import _create_account, _parse_keys, _user
-from tests.conftest import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, Server, free_port, server_env, unique
+from tests.conftest import (
+    ACCESS_KEY,
+    ACCOUNT,
+    REGION,
+    ROLE,
+    SECRET_KEY,
+    Server,
+    api_error,
+    free_port,
+    make_zip,
+    server_env,
+    unique,
+)
 from tests.services.conftest import aws_cli
 
 
@@ -485,6 +497,55 @@ def test_an_unsigned_call_is_refused_in_ec2_xml(server: Server) -> None:
                           headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 403 and response.text.startswith("<?xml")
     assert "<Response><Errors><Error>" in response.text
+
+
+# -- Lambda's VpcConfig ---------------------------------------------------------------------------
+
+def _lambda_vpc(server: Server, vpc_config: dict[str, Any], role: str = ROLE) -> tuple[int, str, str]:
+    lam = server.client("lambda")
+    with pytest.raises(ClientError) as exc:
+        lam.create_function(FunctionName=unique("vpcfn"), Runtime="python3.12", Handler="app.handler", Role=role,
+                            Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return 1\n"})},
+                            VpcConfig=vpc_config)
+    return api_error(exc)
+
+
+def test_lambda_checks_vpc_config_against_ec2_then_refuses_it_honestly(server: Server, ec2: Any) -> None:
+    vpc = _vpc(ec2, "10.11.0.0/16")["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.11.0.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=unique("fn"), Description="fn", VpcId=vpc)["GroupId"]
+    defaults = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])
+    default_group = next(g["GroupId"] for g in defaults["SecurityGroups"] if g["VpcId"] != vpc)
+    missing = "subnet-0123456789abcdef0"
+    assert _lambda_vpc(server, {"SubnetIds": [missing], "SecurityGroupIds": [group]}) == (
+        400, "InvalidParameterValueException", "Error occurred while DescribeSubnets. EC2 Error Code: "
+        f"InvalidSubnetID.NotFound. EC2 Error Message: The subnet ID '{missing}' does not exist")
+    assert _lambda_vpc(server, {"SubnetIds": [subnet], "SecurityGroupIds": ["sg-0123456789abcdef0"]}) == (
+        400, "InvalidParameterValueException", "Error occurred while DescribeSecurityGroups. EC2 Error Code: "
+        "InvalidGroup.NotFound. EC2 Error Message: The security group 'sg-0123456789abcdef0' does not exist")
+    assert _lambda_vpc(server, {"SubnetIds": [subnet], "SecurityGroupIds": []})[2] == \
+        "SubnetIds and SecurityIds must coexist or be both empty list."
+    assert _lambda_vpc(server, {"SubnetIds": [subnet], "SecurityGroupIds": [default_group]})[2] == \
+        "Security Groups are required to be in the same VPC."
+    iam = server.client("iam")
+    bare = unique("novpc")
+    trust = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
+             '"Action":"sts:AssumeRole"}]}')
+    bare_arn = iam.create_role(RoleName=bare, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    assert _lambda_vpc(server, {"SubnetIds": [subnet], "SecurityGroupIds": [group]}, bare_arn)[2] == \
+        "The provided execution role does not have permissions to call CreateNetworkInterface on EC2"
+    # What AWSLambdaVPCAccessExecutionRole grants.
+    iam.put_role_policy(RoleName=bare, PolicyName="eni", PolicyDocument=(
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:CreateNetworkInterface",'
+        '"ec2:DescribeNetworkInterfaces","ec2:DescribeSubnets","ec2:DeleteNetworkInterface",'
+        '"ec2:AssignPrivateIpAddresses","ec2:UnassignPrivateIpAddresses"],"Resource":"*"}]}'))
+    status, code, message = _lambda_vpc(server, {"SubnetIds": [subnet], "SecurityGroupIds": [group]}, bare_arn)
+    assert (status, code) == (400, "InvalidParameterValueException")
+    assert "VpcConfig is not supported by lambdad yet" in message and "not enforced" in message
+    assert ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"] == []
+    ec2.delete_security_group(GroupId=group)
+    ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
 
 
 # -- durability -----------------------------------------------------------------------------------
