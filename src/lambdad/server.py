@@ -308,7 +308,7 @@ class Lambdad:
                         default_region=config.region, audit=audit)
         router.add_front_door(FunctionUrlDoor(function_urls, registry, permissions, resolver, invoker, authenticator,
                                               authorizer, spool, region=config.region, port=config.port))
-        ec2 = Ec2(store, clock.time)  # VPCs, subnets, security groups, gateways, route tables
+        ec2 = Ec2(store, clock.time, regions=[config.region])  # VPCs, subnets, security groups, gateways, route tables
         vpc_check = LambdaVpcCheck(ec2, authorizer.execution_role_allowed)  # Lambda's VpcConfig, in EC2's records
         backend = LambdaBackend(LambdaLimits(config.region, config.max_zip_bytes, config.max_unzipped_bytes),
                                 registry, resolver, versions, aliases, layers, tagging, permissions, function_urls,

@@ -349,48 +349,78 @@ def test_internet_gateway_nat_gateway_and_routes(ec2: Any) -> None:
 
 def test_tags_filters_and_pagination(ec2: Any) -> None:
     marker = unique("page")
-    ids = [_vpc(ec2, f"10.{100 + n}.0.0/16", TagSpecifications=[
-        {"ResourceType": "vpc", "Tags": [{"Key": "batch", "Value": marker}, {"Key": "n", "Value": str(n)}]}])["VpcId"]
-        for n in range(7)]
+    vpc = _vpc(ec2, "10.100.0.0/16")["VpcId"]
+    ids = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.100.{n}.0/24", TagSpecifications=[
+        {"ResourceType": "subnet", "Tags": [{"Key": "batch", "Value": marker}, {"Key": "n", "Value": str(n)}]}]
+    )["Subnet"]["SubnetId"] for n in range(7)]
     batch = [{"Name": "tag:batch", "Values": [marker]}]
-    first = ec2.describe_vpcs(Filters=batch, MaxResults=5)
-    assert len(first["Vpcs"]) == 5 and first["NextToken"]
-    second = ec2.describe_vpcs(Filters=batch, MaxResults=5, NextToken=first["NextToken"])
-    assert len(second["Vpcs"]) == 2 and "NextToken" not in second
-    assert sorted(v["VpcId"] for v in first["Vpcs"] + second["Vpcs"]) == sorted(ids)
-    paged = ec2.get_paginator("describe_vpcs").paginate(Filters=batch, PaginationConfig={"PageSize": 5})
-    assert sorted(v["VpcId"] for v in paged.build_full_result()["Vpcs"]) == sorted(ids)
-    wild = ec2.describe_vpcs(Filters=[*batch, {"Name": "tag:n", "Values": ["1", "[0-9]", "6*"]}])["Vpcs"]
-    assert sorted(v["VpcId"] for v in wild) == sorted([ids[1], ids[6]])
+    first = ec2.describe_subnets(Filters=batch, MaxResults=5)
+    assert len(first["Subnets"]) == 5 and first["NextToken"]
+    second = ec2.describe_subnets(Filters=batch, MaxResults=5, NextToken=first["NextToken"])
+    assert len(second["Subnets"]) == 2 and "NextToken" not in second
+    assert sorted(v["SubnetId"] for v in first["Subnets"] + second["Subnets"]) == sorted(ids)
+    paged = ec2.get_paginator("describe_subnets").paginate(Filters=batch, PaginationConfig={"PageSize": 5})
+    assert sorted(v["SubnetId"] for v in paged.build_full_result()["Subnets"]) == sorted(ids)
+    wild = ec2.describe_subnets(Filters=[*batch, {"Name": "tag:n", "Values": ["1", "[0-9]", "6*"]}])["Subnets"]
+    assert sorted(v["SubnetId"] for v in wild) == sorted([ids[1], ids[6]])
+    by_vpc = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                           {"Name": "cidr-block", "Values": ["10.100.?.0/24"]}])["Subnets"]
+    assert len(by_vpc) == 7
     with pytest.raises(ClientError) as exc:
         ec2.describe_vpcs(Filters=[{"Name": "no-such-filter", "Values": ["x"]}])
     assert _err(exc) == (400, "InvalidParameterValue", "The filter 'no-such-filter' is invalid")
     with pytest.raises(ClientError) as exc:
-        ec2.describe_vpcs(MaxResults=5, NextToken="garbage!")
+        ec2.describe_subnets(MaxResults=5, NextToken="garbage!")
     assert _err(exc)[1] == "InvalidParameterValue"
     with pytest.raises(ClientError) as exc:
-        ec2.describe_vpcs(VpcIds=ids[:1], MaxResults=5)
+        ec2.describe_subnets(SubnetIds=ids[:1], MaxResults=5)
     assert _err(exc)[1] == "InvalidParameterCombination"
 
-    ec2.create_tags(Resources=ids[:2], Tags=[{"Key": "env", "Value": "prod"}])
-    tags = ec2.describe_tags(Filters=[{"Name": "key", "Values": ["env"]}, {"Name": "resource-id", "Values": ids}])
-    assert sorted(t["ResourceId"] for t in tags["Tags"]) == sorted(ids[:2])
-    assert all(t["ResourceType"] == "vpc" and t["Value"] == "prod" for t in tags["Tags"])
+    ec2.create_tags(Resources=[*ids[:2], vpc], Tags=[{"Key": "env", "Value": "prod"}])
+    tags = ec2.describe_tags(Filters=[{"Name": "key", "Values": ["env"]},
+                                      {"Name": "resource-id", "Values": [*ids, vpc]}])["Tags"]
+    assert sorted(t["ResourceId"] for t in tags) == sorted([*ids[:2], vpc])
+    assert {t["ResourceType"] for t in tags} == {"subnet", "vpc"} and all(t["Value"] == "prod" for t in tags)
     ec2.delete_tags(Resources=[ids[0]], Tags=[{"Key": "env", "Value": "not-this"}])  # value differs: kept
-    ec2.delete_tags(Resources=[ids[1]], Tags=[{"Key": "env"}])
+    ec2.delete_tags(Resources=[ids[1], vpc], Tags=[{"Key": "env"}])
     left = ec2.describe_tags(Filters=[{"Name": "key", "Values": ["env"]}, {"Name": "resource-id", "Values": ids}])
     assert [t["ResourceId"] for t in left["Tags"]] == [ids[0]]
     with pytest.raises(ClientError) as exc:
         ec2.create_tags(Resources=["vpc-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "b"}])
     assert _err(exc)[1] == "InvalidVpcID.NotFound"
     with pytest.raises(ClientError) as exc:
-        ec2.create_tags(Resources=[ids[0]], Tags=[{"Key": "aws:owned", "Value": "b"}])
+        ec2.create_tags(Resources=[vpc], Tags=[{"Key": "aws:owned", "Value": "b"}])
     assert _err(exc)[1] == "InvalidParameterValue"
     with pytest.raises(ClientError) as exc:
-        ec2.create_tags(Resources=[ids[0]], Tags=[{"Key": f"k{n}", "Value": "v"} for n in range(51)])
+        ec2.create_tags(Resources=[vpc], Tags=[{"Key": f"k{n}", "Value": "v"} for n in range(51)])
     assert _err(exc)[1] == "TagLimitExceeded"
-    for vpc in ids:
+    for subnet in ids:
+        ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
+
+
+def test_aws_default_quotas_bound_what_an_account_makes(server: Server) -> None:
+    region = "eu-west-1"
+    ec2 = boto3.client("ec2", endpoint_url=server.endpoint, region_name=region, aws_access_key_id=ACCESS_KEY,
+                       aws_secret_access_key=SECRET_KEY)
+    made = [_vpc(ec2, f"10.{n}.0.0/16")["VpcId"] for n in range(4)]  # with the default VPC: five
+    with pytest.raises(ClientError) as exc:
+        _vpc(ec2, "10.200.0.0/16")
+    assert _err(exc) == (400, "VpcLimitExceeded", "The maximum number of VPCs has been reached.")
+    group = ec2.create_security_group(GroupName="many", Description="many", VpcId=made[0])["GroupId"]
+    with pytest.raises(ClientError) as exc:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "IpRanges": [{"CidrIp": f"10.0.{n}.0/24"}
+                                                                           for n in range(61)]}])
+    assert _err(exc)[1] == "RulesPerSecurityGroupLimitExceeded"
+    ec2.delete_security_group(GroupId=group)
+    for vpc in made:
         ec2.delete_vpc(VpcId=vpc)
+    made_up = boto3.client("ec2", endpoint_url=server.endpoint, region_name="xx-nowhere-9",
+                           aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+    with pytest.raises(ClientError) as exc:  # a made-up region gets no default VPC
+        made_up.describe_vpcs()
+    assert _err(exc)[:2] == (400, "InvalidParameterValue")
 
 
 def test_network_interfaces_are_empty_and_take_filters(ec2: Any) -> None:

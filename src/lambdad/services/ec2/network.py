@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.session
+
 from lambdad.errors import Ec2Error
 from lambdad.services.ec2 import filters
 from lambdad.services.ec2.records import (
@@ -56,6 +58,15 @@ DEFAULT_VPC_CIDR = "172.31.0.0/16"
 DELETED_NAT_VISIBLE = 3600.0
 MAX_TAGS = 50
 MAX_IDS = 1000
+# AWS's default quotas ("Amazon VPC quotas"): they also bound what one tenant can make a server store.
+VPCS_PER_REGION = 5
+SUBNETS_PER_VPC = 200
+GROUPS_PER_REGION = 2500
+RULES_PER_DIRECTION = 60  # inbound, and outbound, rules per security group
+GATEWAYS_PER_REGION = 5
+NATS_PER_ZONE = 5
+TABLES_PER_VPC = 200
+ROUTES_PER_TABLE = 50
 # What AWS accepts in a VPC security group's name and description.
 _GROUP_TEXT = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*")
 _ID = re.compile(r"[a-z]+-[0-9a-f]{8,17}")
@@ -72,6 +83,17 @@ PREFIXES = {"vpc": ("vpc", "InvalidVpcID.NotFound", "vpc"),
             "nat": ("natgateway", "NatGatewayNotFound", "natGateway"),
             "rtb": ("route-table", "InvalidRouteTableID.NotFound", "routeTable"),
             "eni": ("network-interface", "InvalidNetworkInterfaceID.NotFound", "networkInterface")}
+
+
+def known_regions() -> frozenset[str]:
+    """The regions botocore's endpoint data gives EC2, in every partition."""
+    session = botocore.session.get_session()
+    return frozenset(region for partition in ("aws", "aws-cn", "aws-us-gov")
+                     for region in session.get_available_regions("ec2", partition))
+
+
+def _limit(code: str, what: str) -> Ec2Error:
+    return _error(code, f"The maximum number of {what} has been reached.")
 
 
 def new_id(prefix: str) -> str:
@@ -153,18 +175,31 @@ class RegionState:
 class Ec2:
     """The EC2 network resources of every account and region."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time, *,
+                 regions: Iterable[str] = ()) -> None:
         self.store = store
         self.clock = clock
+        # A SigV4 scope names any region its signer likes: EC2 state is made only in real ones (and the
+        # server's own), or every made-up name would cost a default VPC.
+        self.regions = known_regions() | frozenset(regions)
         store.ensure_schema(SCHEMA)
         self._regions: dict[tuple[str, str], RegionState] = {}
-        for row in store.all("SELECT id, account, region, kind, data FROM ec2_resources"):
+        self._load(store.all("SELECT id, account, region, kind, data FROM ec2_resources"))
+
+    def _load(self, rows: Iterable[Any]) -> None:
+        for row in rows:
             state = self._state(row["account"], row["region"], json.loads(row["data"]) if row["kind"] == "region"
                                 else None)
             if row["kind"] == "region":
                 continue
             record = from_data(row["kind"], json.loads(row["data"]))
             state.collection(row["kind"])[record.id] = record
+
+    def _reload(self, state: RegionState) -> None:
+        """After a failed write: the region as the store has it (the records were changed in place)."""
+        self._regions.pop((state.account, state.region), None)
+        self._load(self.store.all("SELECT id, account, region, kind, data FROM ec2_resources "
+                                  "WHERE account = ? AND region = ?", (state.account, state.region)))
 
     # -- state and persistence -------------------------------------------------------------------
     def _state(self, account: str, region: str, marker: dict[str, Any] | None = None) -> RegionState:
@@ -178,24 +213,36 @@ class Ec2:
 
     def region(self, account: str, region: str) -> RegionState:
         """The account's state in a region, with its default VPC made on first use."""
+        if region not in self.regions:
+            raise _error("InvalidParameterValue", f"The region '{region[:64]}' is not a region lambdad serves "
+                         "EC2 in.")
         state = self._state(account, region)
         if not state.default_made:
             self._make_default_vpc(state)
         return state
 
     def _save(self, state: RegionState, *records: Record) -> None:
-        with self.store.transaction():
-            for record in records:
-                self.store.execute(
-                    "INSERT INTO ec2_resources (id, account, region, kind, data) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-                    (record.id, state.account, state.region, KIND_OF[type(record)], json.dumps(to_data(record))))
+        try:
+            with self.store.transaction():
+                for record in records:
+                    self.store.execute(
+                        "INSERT INTO ec2_resources (id, account, region, kind, data) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                        (record.id, state.account, state.region, KIND_OF[type(record)], json.dumps(to_data(record))))
+        except Exception:
+            self._reload(state)
+            raise
 
     def _drop(self, state: RegionState, *records: Record) -> None:
-        with self.store.transaction():
-            for record in records:
-                self.store.execute("DELETE FROM ec2_resources WHERE id = ?", (record.id,))
-                state.collection(KIND_OF[type(record)]).pop(record.id, None)
+        try:
+            with self.store.transaction():
+                for record in records:
+                    self.store.execute("DELETE FROM ec2_resources WHERE id = ?", (record.id,))
+        except Exception:
+            self._reload(state)
+            raise
+        for record in records:
+            state.collection(KIND_OF[type(record)]).pop(record.id, None)
 
     def _make_default_vpc(self, state: RegionState) -> None:
         vpc, made = self._new_vpc(state, DEFAULT_VPC_CIDR, is_default=True)
@@ -384,6 +431,8 @@ class Ec2:
         if not 16 <= network.prefixlen <= 28:
             raise _error("InvalidVpc.Range", f"The CIDR '{raw}' is invalid.")
         tags = self._spec_tags(p.get("TagSpecifications"), "vpc")
+        if len(state.vpcs) >= VPCS_PER_REGION:
+            raise _limit("VpcLimitExceeded", "VPCs")
         vpc, made = self._new_vpc(state, str(network), tags=tags)
         self._save(state, vpc, *made)
         self._index(state, vpc, *made)
@@ -444,6 +493,8 @@ class Ec2:
         else:
             match = known[sum(1 for s in state.subnets.values() if s.vpc_id == vpc.id) % len(known)]
         tags = self._spec_tags(p.get("TagSpecifications"), "subnet")
+        if sum(1 for s in state.subnets.values() if s.vpc_id == vpc.id) >= SUBNETS_PER_VPC:
+            raise _limit("SubnetLimitExceeded", "subnets")
         subnet = Subnet(new_id("subnet"), account, region, vpc.id, str(network), match[0], match[1], tags=tags)
         self._save(state, subnet)
         self._index(state, subnet)
@@ -509,6 +560,8 @@ class Ec2:
         if any(g.vpc_id == vpc.id and g.name == name for g in state.groups.values()):
             raise _error("InvalidGroup.Duplicate", f"The security group '{name}' already exists for VPC '{vpc.id}'")
         tags = self._spec_tags(p.get("TagSpecifications"), "security-group")
+        if len(state.groups) >= GROUPS_PER_REGION:
+            raise _limit("SecurityGroupLimitExceeded", "security groups")
         group = SecurityGroup(new_id("sg"), account, region, vpc.id, name, description,
                               [Rule(new_id("sgr"), True, "-1", None, None, cidr="0.0.0.0/0")], tags)
         self._save(state, group)
@@ -573,9 +626,8 @@ class Ec2:
             permissions.append(legacy)
         if not permissions:
             raise _error("MissingParameter", "The request must contain the parameter ipPermissions")
-        if len(permissions) > 100:
-            raise _error("RulesPerSecurityGroupLimitExceeded", "The maximum number of rules per security group "
-                         "has been reached.")
+        if len(permissions) > RULES_PER_DIRECTION:
+            raise _limit("RulesPerSecurityGroupLimitExceeded", "rules per security group")
         rules: list[Rule] = []
         for perm in permissions:
             protocol, low, high = self._protocol_and_ports(perm)
@@ -608,6 +660,8 @@ class Ec2:
             if perm.get("PrefixListIds"):
                 raise _error("InvalidPrefixListId.NotFound",
                              f"The prefix list ID '{perm['PrefixListIds'][0].get('PrefixListId')}' does not exist")
+            if len(rules) + len(peers) > RULES_PER_DIRECTION:
+                raise _limit("RulesPerSecurityGroupLimitExceeded", "rules per security group")
             if not peers:
                 raise _error("InvalidParameterValue", "The request must contain a source: IpRanges, Ipv6Ranges, "
                              "or UserIdGroupPairs")
@@ -661,9 +715,8 @@ class Ec2:
                 raise _error("InvalidPermission.Duplicate",
                              f'the specified rule "peer: {rule.peer()}, {port}, ALLOW" already exists')
             seen.add(rule.key())
-        if len(group.rules) + len(rules) > 120:
-            raise _error("RulesPerSecurityGroupLimitExceeded",
-                         "The maximum number of rules per security group has been reached.")
+        if sum(1 for r in group.rules if r.egress == egress) + len(rules) > RULES_PER_DIRECTION:
+            raise _limit("RulesPerSecurityGroupLimitExceeded", "rules per security group")
         tags = self._spec_tags(p.get("TagSpecifications"), "security-group-rule")
         for rule in rules:
             rule.tags = dict(tags)
@@ -728,6 +781,8 @@ class Ec2:
     # -- internet gateways -----------------------------------------------------------------------
     def create_internet_gateway(self, account: str, region: str, p: dict[str, Any]) -> InternetGateway:
         state = self.region(account, region)
+        if len(state.gateways) >= GATEWAYS_PER_REGION:
+            raise _limit("InternetGatewayLimitExceeded", "internet gateways")
         gateway = InternetGateway(new_id("igw"), account, region,
                                   tags=self._spec_tags(p.get("TagSpecifications"), "internet-gateway"))
         self._save(state, gateway)
@@ -797,6 +852,10 @@ class Ec2:
         if allocation is not None and not re.fullmatch(r"eipalloc-[0-9a-f]{8,17}", allocation):
             raise _error("InvalidAllocationID.NotFound", f"The allocation ID '{allocation[:64]}' does not exist")
         tags = self._spec_tags(p.get("TagSpecifications"), "natgateway")
+        zone = [n for n in state.nats.values() if n.state != "deleted"
+                and state.subnets.get(n.subnet_id, subnet).zone == subnet.zone]
+        if len(zone) >= NATS_PER_ZONE:
+            raise _limit("NatGatewayLimitExceeded", "NAT gateways")
         try:
             address = subnet.take_address()
         except LookupError:
@@ -849,6 +908,8 @@ class Ec2:
     def create_route_table(self, account: str, region: str, p: dict[str, Any]) -> RouteTable:
         state = self.region(account, region)
         vpc = self.vpc(state, p.get("VpcId"))
+        if sum(1 for t in state.tables.values() if t.vpc_id == vpc.id) >= TABLES_PER_VPC:
+            raise _limit("RouteTableLimitExceeded", "route tables")
         table = RouteTable(new_id("rtb"), account, region, vpc.id, False,
                            [Route(vpc.cidr, gateway_id="local", origin="CreateRouteTable")],
                            tags=self._spec_tags(p.get("TagSpecifications"), "route-table"))
@@ -912,6 +973,8 @@ class Ec2:
                          "vpcPeeringConnectionId or instanceId")
         if any(r.destination == destination for r in table.routes):
             raise _error("RouteAlreadyExists", f"The route identified by {destination} already exists.")
+        if len(table.routes) >= ROUTES_PER_TABLE:
+            raise _limit("RouteLimitExceeded", "routes")
         if p.get("GatewayId"):
             gateway_id = p["GatewayId"]
             gateway = state.gateways.get(gateway_id)
