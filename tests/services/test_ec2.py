@@ -292,9 +292,21 @@ def test_internet_gateway_nat_gateway_and_routes(ec2: Any) -> None:
     association = ec2.associate_route_table(RouteTableId=table, SubnetId=public)
     assert association["AssociationState"]["State"] == "associated"
 
-    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId="eipalloc-0123456789abcdef0")["NatGateway"]
+    with pytest.raises(ClientError) as exc:
+        ec2.create_nat_gateway(SubnetId=public, AllocationId="eipalloc-0123456789abcdef0")
+    assert _err(exc) == (400, "InvalidAllocationID.NotFound",
+                         "The allocation ID 'eipalloc-0123456789abcdef0' does not exist")
+    eip = ec2.allocate_address(Domain="vpc")
+    assert re.fullmatch(r"eipalloc-[0-9a-f]{17}", eip["AllocationId"]) and eip["PublicIp"].startswith("198.51.100.")
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip["AllocationId"])["NatGateway"]
     assert re.fullmatch(r"nat-[0-9a-f]{17}", nat["NatGatewayId"]) and nat["State"] == "pending"
     assert nat["VpcId"] == vpc and nat["NatGatewayAddresses"][0]["PrivateIp"] == "10.5.0.4"
+    assert nat["NatGatewayAddresses"][0]["PublicIp"] == eip["PublicIp"]
+    with pytest.raises(ClientError) as exc:
+        ec2.release_address(AllocationId=eip["AllocationId"])
+    assert _err(exc) == (400, "InvalidIPAddress.InUse", f"Address {eip['AllocationId']} is in use.")
+    shown = ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"][0]
+    assert shown["NetworkInterfaceId"] == nat["NatGatewayAddresses"][0]["NetworkInterfaceId"]
     ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat["NatGatewayId"]],
                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 3})
     assert ec2.describe_subnets(SubnetIds=[public])["Subnets"][0]["AvailableIpAddressCount"] == 250
@@ -329,6 +341,7 @@ def test_internet_gateway_nat_gateway_and_routes(ec2: Any) -> None:
     assert ec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])["NatGatewayId"] == nat["NatGatewayId"]
     gone = ec2.describe_nat_gateways(NatGatewayIds=[nat["NatGatewayId"]])["NatGateways"][0]
     assert gone["State"] == "deleted" and "DeleteTime" in gone
+    ec2.release_address(AllocationId=eip["AllocationId"])  # free again once its gateway is gone
     blackhole = ec2.describe_route_tables(RouteTableIds=[private_table])["RouteTables"][0]["Routes"]
     assert [r["State"] for r in blackhole if r.get("NatGatewayId")] == ["blackhole"]
     with pytest.raises(ClientError) as exc:
@@ -342,6 +355,22 @@ def test_internet_gateway_nat_gateway_and_routes(ec2: Any) -> None:
     for subnet in (public, private):
         ec2.delete_subnet(SubnetId=subnet)  # its associations go with it
     ec2.delete_route_table(RouteTableId=private_table)
+    ec2.delete_vpc(VpcId=vpc)
+
+
+def test_vpc_and_subnet_attributes(ec2: Any) -> None:
+    vpc = _vpc(ec2, "10.12.0.0/16")["VpcId"]
+    assert ec2.describe_vpc_attribute(VpcId=vpc, Attribute="enableDnsSupport")["EnableDnsSupport"] == {"Value": True}
+    assert ec2.describe_vpc_attribute(VpcId=vpc, Attribute="enableDnsHostnames")["EnableDnsHostnames"] == {
+        "Value": False}
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    assert ec2.describe_vpc_attribute(VpcId=vpc, Attribute="enableDnsHostnames")["EnableDnsHostnames"] == {
+        "Value": True}
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.12.0.0/24")["Subnet"]
+    assert subnet["MapPublicIpOnLaunch"] is False
+    ec2.modify_subnet_attribute(SubnetId=subnet["SubnetId"], MapPublicIpOnLaunch={"Value": True})
+    assert ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"][0]["MapPublicIpOnLaunch"] is True
+    ec2.delete_subnet(SubnetId=subnet["SubnetId"])
     ec2.delete_vpc(VpcId=vpc)
 
 

@@ -16,10 +16,11 @@ from lambdad.services.ec2.network import PREFIXES
 
 # parameters that name a resource -> its ARN resource type
 _ID_PARAMS = {"VpcId": "vpc", "SubnetId": "subnet", "GroupId": "security-group",
-              "InternetGatewayId": "internet-gateway", "NatGatewayId": "natgateway", "RouteTableId": "route-table"}
+              "InternetGatewayId": "internet-gateway", "NatGatewayId": "natgateway", "RouteTableId": "route-table",
+              "AllocationId": "elastic-ip"}
 _CREATES = {"CreateVpc": "vpc", "CreateSubnet": "subnet", "CreateSecurityGroup": "security-group",
             "CreateInternetGateway": "internet-gateway", "CreateNatGateway": "natgateway",
-            "CreateRouteTable": "route-table"}
+            "CreateRouteTable": "route-table", "AllocateAddress": "elastic-ip"}
 _MAX_CHECKED = 50  # CreateTags on many resources: each is checked, up to the API's own limit of sense
 
 

@@ -26,6 +26,7 @@ from lambdad.errors import Ec2Error
 from lambdad.services.ec2 import filters
 from lambdad.services.ec2.records import (
     KIND_OF,
+    Address,
     Association,
     InternetGateway,
     NatGateway,
@@ -67,6 +68,8 @@ GATEWAYS_PER_REGION = 5
 NATS_PER_ZONE = 5
 TABLES_PER_VPC = 200
 ROUTES_PER_TABLE = 50
+ADDRESSES_PER_REGION = 5
+_ADDRESS_POOL = ipaddress.IPv4Network("198.51.100.0/24")  # TEST-NET-2: see records.Address
 # What AWS accepts in a VPC security group's name and description.
 _GROUP_TEXT = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*")
 _ID = re.compile(r"[a-z]+-[0-9a-f]{8,17}")
@@ -82,7 +85,8 @@ PREFIXES = {"vpc": ("vpc", "InvalidVpcID.NotFound", "vpc"),
             "igw": ("internet-gateway", "InvalidInternetGatewayID.NotFound", "internetGateway"),
             "nat": ("natgateway", "NatGatewayNotFound", "natGateway"),
             "rtb": ("route-table", "InvalidRouteTableID.NotFound", "routeTable"),
-            "eni": ("network-interface", "InvalidNetworkInterfaceID.NotFound", "networkInterface")}
+            "eni": ("network-interface", "InvalidNetworkInterfaceID.NotFound", "networkInterface"),
+            "eipalloc": ("elastic-ip", "InvalidAllocationID.NotFound", "allocation")}
 
 
 def known_regions() -> frozenset[str]:
@@ -149,11 +153,13 @@ class RegionState:
     nats: dict[str, NatGateway] = field(default_factory=dict)
     tables: dict[str, RouteTable] = field(default_factory=dict)
     interfaces: dict[str, NetworkInterface] = field(default_factory=dict)
+    addresses: dict[str, Address] = field(default_factory=dict)
 
     def collection(self, kind: str) -> dict[str, Any]:
         collections: dict[str, dict[str, Any]] = {
             "vpc": self.vpcs, "subnet": self.subnets, "security-group": self.groups, "internet-gateway": self.gateways,
-            "natgateway": self.nats, "route-table": self.tables, "network-interface": self.interfaces}
+            "natgateway": self.nats, "route-table": self.tables, "network-interface": self.interfaces,
+            "elastic-ip": self.addresses}
         return collections[kind]
 
     def find(self, ident: str) -> Record | None:
@@ -165,7 +171,7 @@ class RegionState:
 
     def records(self) -> Iterator[Record]:
         for kind in ("vpc", "subnet", "security-group", "internet-gateway", "natgateway", "route-table",
-                     "network-interface"):
+                     "network-interface", "elastic-ip"):
             yield from self.collection(kind).values()
 
     def default_vpc(self) -> Vpc | None:
@@ -849,8 +855,16 @@ class Ec2:
         allocation = p.get("AllocationId")
         if connectivity == "public" and not allocation:
             raise _error("MissingParameter", "The request must contain the parameter AllocationId")
-        if allocation is not None and not re.fullmatch(r"eipalloc-[0-9a-f]{8,17}", allocation):
-            raise _error("InvalidAllocationID.NotFound", f"The allocation ID '{allocation[:64]}' does not exist")
+        if connectivity == "private" and allocation:
+            raise _error("InvalidParameterCombination", "A private NAT gateway cannot have an Elastic IP address")
+        eip: Address | None = None
+        if allocation:
+            eip = state.addresses.get(allocation)
+            if eip is None:
+                raise _not_found(allocation) if allocation.startswith("eipalloc-") else _error(
+                    "InvalidAllocationID.Malformed", f'Invalid id: "{allocation[:64]}" (expecting "eipalloc-...")')
+            if eip.interface_id:
+                raise _error("Resource.AlreadyAssociated", f"Elastic IP address [{eip.id}] is already associated")
         tags = self._spec_tags(p.get("TagSpecifications"), "natgateway")
         zone = [n for n in state.nats.values() if n.state != "deleted"
                 and state.subnets.get(n.subnet_id, subnet).zone == subnet.zone]
@@ -862,8 +876,13 @@ class Ec2:
             raise _error("InsufficientFreeAddressesInSubnet",
                          f"Insufficient free IP addresses in subnet {subnet.id}") from None
         nat = NatGateway(new_id("nat"), account, region, subnet.vpc_id, subnet.id, connectivity, address,
-                         new_id("eni"), allocation, self.clock(), tags=tags)
-        self._save(state, nat, subnet)
+                         new_id("eni"), allocation, self.clock(), public_ip=eip.public_ip if eip else None, tags=tags)
+        changed: list[Record] = [nat, subnet]
+        if eip is not None:
+            eip.nat_id, eip.interface_id, eip.private_ip = nat.id, nat.interface_id, address
+            eip.association_id = new_id("eipassoc")
+            changed.append(eip)
+        self._save(state, *changed)
         self._index(state, nat)
         return nat
 
@@ -901,8 +920,105 @@ class Ec2:
             if subnet is not None and nat.private_ip in subnet.used_addresses:
                 subnet.used_addresses.remove(nat.private_ip)
                 changed.append(subnet)
+            eip = state.addresses.get(nat.allocation_id or "")
+            if eip is not None and eip.nat_id == nat.id:  # the address is the account's again, unassociated
+                eip.nat_id = eip.interface_id = eip.private_ip = eip.association_id = None
+                changed.append(eip)
             self._save(state, *changed)
         return nat.id
+
+    # -- attributes ------------------------------------------------------------------------------
+    def describe_vpc_attribute(self, account: str, region: str, vpc_id: str, attribute: str) -> dict[str, Any]:
+        vpc = self.vpc(self.region(account, region), vpc_id)
+        names = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames",
+                 "enableNetworkAddressUsageMetrics": "EnableNetworkAddressUsageMetrics"}
+        if attribute not in names:
+            raise _error("InvalidParameterValue", f"Value ({attribute[:64]}) for parameter attribute is invalid. "
+                         "Unknown attribute.")
+        return {"VpcId": vpc.id, names[attribute]: {"Value": vpc.attribute(attribute)}}
+
+    def modify_vpc_attribute(self, account: str, region: str, p: dict[str, Any]) -> None:
+        state = self.region(account, region)
+        vpc = self.vpc(state, p.get("VpcId"))
+        given = [k for k in ("EnableDnsSupport", "EnableDnsHostnames", "EnableNetworkAddressUsageMetrics")
+                 if isinstance(p.get(k), dict) and "Value" in p[k]]
+        if len(given) != 1:
+            raise _error("InvalidParameterCombination" if given else "MissingParameter",
+                         "Exactly one attribute must be specified per request" if given else
+                         "The request must contain the parameter EnableDnsSupport or EnableDnsHostnames")
+        value = bool(p[given[0]]["Value"])
+        if given[0] == "EnableDnsSupport":
+            vpc.dns_support = value
+        elif given[0] == "EnableDnsHostnames":
+            vpc.dns_hostnames = value
+        else:
+            vpc.address_usage_metrics = value
+        self._save(state, vpc)
+
+    def modify_subnet_attribute(self, account: str, region: str, p: dict[str, Any]) -> None:
+        state = self.region(account, region)
+        subnet = self.subnet(state, p.get("SubnetId"))
+        public = p.get("MapPublicIpOnLaunch")
+        others = [k for k in p if k not in ("SubnetId", "MapPublicIpOnLaunch", "DryRun")]
+        if others:
+            raise _error("InvalidParameterValue", f"lambdad modifies only MapPublicIpOnLaunch of a subnet, not "
+                         f"{others[0]}")
+        if not isinstance(public, dict) or "Value" not in public:
+            raise _error("MissingParameter", "The request must contain the parameter MapPublicIpOnLaunch")
+        subnet.map_public_ip = bool(public["Value"])
+        self._save(state, subnet)
+
+    # -- Elastic IP addresses --------------------------------------------------------------------
+    def allocate_address(self, account: str, region: str, p: dict[str, Any]) -> Address:
+        state = self.region(account, region)
+        if p.get("Domain", "vpc") != "vpc":
+            raise _error("InvalidParameterValue", f"Invalid value '{str(p.get('Domain'))[:64]}' for domain.")
+        if p.get("Address") or p.get("PublicIpv4Pool") not in (None, "amazon") or p.get("IpamPoolId"):
+            raise _error("InvalidParameterValue", "lambdad allocates addresses from Amazon's pool only")
+        if len(state.addresses) >= ADDRESSES_PER_REGION:
+            raise _error("AddressLimitExceeded", "The maximum number of addresses has been reached.")
+        taken = {a.public_ip for a in state.addresses.values()}
+        public_ip = next(str(ip) for ip in _ADDRESS_POOL.hosts() if str(ip) not in taken)
+        address = Address(new_id("eipalloc"), account, region, public_ip,
+                          tags=self._spec_tags(p.get("TagSpecifications"), "elastic-ip"))
+        self._save(state, address)
+        self._index(state, address)
+        return address
+
+    def _address(self, state: RegionState, p: dict[str, Any]) -> Address:
+        if p.get("AllocationId"):
+            found: Address = self._get(state, "elastic-ip", p["AllocationId"], "AllocationId")
+            return found
+        if p.get("PublicIp"):
+            match = next((a for a in state.addresses.values() if a.public_ip == p["PublicIp"]), None)
+            if match is None:
+                raise _error("InvalidAddress.NotFound", f"Address '{str(p['PublicIp'])[:64]}' not found.")
+            return match
+        raise _error("MissingParameter", "The request must contain the parameter AllocationId")
+
+    def release_address(self, account: str, region: str, p: dict[str, Any]) -> None:
+        state = self.region(account, region)
+        address = self._address(state, p)
+        if address.interface_id:
+            raise _error("InvalidIPAddress.InUse", f"Address {address.id} is in use.")
+        self._drop(state, address)
+
+    def describe_addresses(self, account: str, region: str, p: dict[str, Any]) -> list[Address]:
+        state = self.region(account, region)
+        found = self._by_ids(state, "elastic-ip", p.get("AllocationIds"))
+        if p.get("PublicIps"):
+            found = [self._address(state, {"PublicIp": ip}) for ip in dict.fromkeys(p["PublicIps"])
+                     if not p.get("AllocationIds") or ip in {a.public_ip for a in found}]
+
+        def fields(a: Address, name: str) -> list[str] | None:
+            values = {"allocation-id": [a.id], "public-ip": [a.public_ip], "domain": ["vpc"],
+                      "association-id": [a.association_id] if a.association_id else [],
+                      "network-interface-id": [a.interface_id] if a.interface_id else [],
+                      "private-ip-address": [a.private_ip] if a.private_ip else [],
+                      "network-border-group": [a.region]}.get(name)
+            return values if values is not None else filters.tag_values(a.tags, name)
+
+        return filters.apply(found, p.get("Filters"), fields)
 
     # -- route tables ----------------------------------------------------------------------------
     def create_route_table(self, account: str, region: str, p: dict[str, Any]) -> RouteTable:

@@ -34,6 +34,16 @@ class Vpc:
     dhcp_options: str
     is_default: bool = False
     tags: Tags = field(default_factory=dict)
+    dns_support: bool = True
+    dns_hostnames: bool | None = None  # None: AWS's default (on in a default VPC only)
+    address_usage_metrics: bool = False
+
+    def attribute(self, name: str) -> bool:
+        if name == "enableDnsSupport":
+            return self.dns_support
+        if name == "enableDnsHostnames":
+            return self.is_default if self.dns_hostnames is None else self.dns_hostnames
+        return self.address_usage_metrics
 
     def to_wire(self) -> dict[str, Any]:
         return {"VpcId": self.id, "OwnerId": self.account, "State": "available", "CidrBlock": self.cidr,
@@ -56,6 +66,11 @@ class Subnet:
     default_for_az: bool = False
     used_addresses: list[str] = field(default_factory=list)  # addresses taken by gateways and interfaces
     tags: Tags = field(default_factory=dict)
+    map_public_ip: bool | None = None  # None: AWS's default (on in a default subnet only)
+
+    @property
+    def maps_public_ip(self) -> bool:
+        return self.default_for_az if self.map_public_ip is None else self.map_public_ip
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -81,7 +96,7 @@ class Subnet:
                 "OwnerId": self.account, "VpcId": self.vpc_id, "State": "available", "CidrBlock": self.cidr,
                 "AvailabilityZone": self.zone, "AvailabilityZoneId": self.zone_id,
                 "AvailableIpAddressCount": self.available(), "DefaultForAz": self.default_for_az,
-                "MapPublicIpOnLaunch": self.default_for_az, "MapCustomerOwnedIpOnLaunch": False,
+                "MapPublicIpOnLaunch": self.maps_public_ip, "MapCustomerOwnedIpOnLaunch": False,
                 "AssignIpv6AddressOnCreation": False, "Ipv6CidrBlockAssociationSet": [], "Ipv6Native": False,
                 "EnableDns64": False,
                 "PrivateDnsNameOptionsOnLaunch": {"HostnameType": "ip-name", "EnableResourceNameDnsARecord": False,
@@ -206,6 +221,7 @@ class NatGateway:
     interface_id: str
     allocation_id: str | None
     created: float
+    public_ip: str | None = None
     state: str = "pending"  # pending -> available -> deleting -> deleted
     deleted: float | None = None
     tags: Tags = field(default_factory=dict)
@@ -215,11 +231,38 @@ class NatGateway:
                                    "IsPrimary": True, "Status": "succeeded"}
         if self.allocation_id:
             address["AllocationId"] = self.allocation_id
+        if self.public_ip:
+            address["PublicIp"] = self.public_ip
         out: dict[str, Any] = {"NatGatewayId": self.id, "VpcId": self.vpc_id, "SubnetId": self.subnet_id,
                                "State": self.state, "CreateTime": self.created, "ConnectivityType": self.connectivity,
                                "NatGatewayAddresses": [address], "Tags": tag_list(self.tags)}
         if self.deleted is not None:
             out["DeleteTime"] = self.deleted
+        return out
+
+
+@dataclass(slots=True)
+class Address:
+    """An Elastic IP address: a public IPv4 address kept for the account until released. lambdad's come
+    from 198.51.100.0/24 (TEST-NET-2, reserved for documentation): they name, they do not route."""
+
+    id: str  # eipalloc-...
+    account: str
+    region: str
+    public_ip: str
+    nat_id: str | None = None
+    interface_id: str | None = None
+    private_ip: str | None = None
+    association_id: str | None = None
+    tags: Tags = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"AllocationId": self.id, "PublicIp": self.public_ip, "Domain": "vpc",
+                               "PublicIpv4Pool": "amazon", "NetworkBorderGroup": self.region,
+                               "Tags": tag_list(self.tags)}
+        if self.interface_id:
+            out.update({"AssociationId": self.association_id, "NetworkInterfaceId": self.interface_id,
+                        "NetworkInterfaceOwnerId": self.account, "PrivateIpAddress": self.private_ip})
         return out
 
 
@@ -310,10 +353,11 @@ class NetworkInterface:
                 "Status": "in-use", "Ipv6Addresses": [], "TagSet": tag_list(self.tags)}
 
 
-Record = Vpc | Subnet | SecurityGroup | InternetGateway | NatGateway | RouteTable | NetworkInterface
+Record = Vpc | Subnet | SecurityGroup | InternetGateway | NatGateway | RouteTable | NetworkInterface | Address
 KINDS: dict[str, type[Record]] = {"vpc": Vpc, "subnet": Subnet, "security-group": SecurityGroup,
                                   "internet-gateway": InternetGateway, "natgateway": NatGateway,
-                                  "route-table": RouteTable, "network-interface": NetworkInterface}
+                                  "route-table": RouteTable, "network-interface": NetworkInterface,
+                                  "elastic-ip": Address}
 KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 
 

@@ -168,6 +168,38 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         dry_run(p)
         return {"NatGatewayId": ec2.delete_nat_gateway(*where(request), p["NatGatewayId"])}
 
+    # -- attributes and Elastic IP addresses -------------------------------------------------
+    @svc.operation("DescribeVpcAttribute")
+    async def describe_vpc_attribute(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return ec2.describe_vpc_attribute(*where(request), p["VpcId"], p["Attribute"])
+
+    @svc.operation("ModifyVpcAttribute")
+    async def modify_vpc_attribute(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.modify_vpc_attribute(*where(request), p)
+
+    @svc.operation("ModifySubnetAttribute")
+    async def modify_subnet_attribute(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.modify_subnet_attribute(*where(request), p)
+
+    @svc.operation("AllocateAddress")
+    async def allocate_address(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        wire = ec2.allocate_address(*where(request), p).to_wire()
+        return {k: wire[k] for k in ("AllocationId", "PublicIp", "Domain", "PublicIpv4Pool", "NetworkBorderGroup")}
+
+    @svc.operation("ReleaseAddress")
+    async def release_address(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.release_address(*where(request), p)
+
+    @svc.operation("DescribeAddresses")
+    async def describe_addresses(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"Addresses": [a.to_wire() for a in ec2.describe_addresses(*where(request), p)]}
+
     # -- route tables ------------------------------------------------------------------------
     @svc.operation("CreateRouteTable")
     async def create_route_table(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
