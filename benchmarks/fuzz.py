@@ -76,7 +76,7 @@ def services() -> list[Service]:
     for name, signing in (("lambda", "lambda"), ("sqs", "sqs"), ("sns", "sns"), ("iam", "iam"), ("sts", "sts"),
                           ("elbv2", "elasticloadbalancing"), ("logs", "logs"),
                           ("events", "events"), ("scheduler", "scheduler"), ("kms", "kms"),
-                          ("dynamodb", "dynamodb")):
+                          ("dynamodb", "dynamodb"), ("ec2", "ec2")):
         model = session.get_service_model(name)
         out.append(Service(name, model, model.metadata["protocol"], signing))
     from lambdad.services.sqs.wire import _models  # the SQS model with the query protocol's wire names
@@ -207,7 +207,7 @@ def serialize(svc: Service, op: OperationModel, params: dict[str, Any], endpoint
         body = str(body).encode()
     path = url.path + (f"?{url.query}" if url.query else "")
     headers = {k: str(v) for k, v in req["headers"].items()}
-    if svc.protocol == "query":
+    if svc.protocol in ("query", "ec2"):
         headers.setdefault("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
     return Request(req["method"], path, headers, bytes(body))
 
@@ -381,7 +381,7 @@ class Fuzzer:
         mutate = data.draw(st.booleans(), label="mutate")
         params = data.draw(self.values.valid(shape, 0, mutate) if shape is not None else st.just({}), label="input")
         request = serialize(svc, op, params, self.endpoint)
-        if request is not None and svc.protocol == "query" and mutate and shape is not None:
+        if request is not None and svc.protocol in ("query", "ec2") and mutate and shape is not None:
             # Flattened keys botocore would never write: odd indexes ('0', '²', 5,000 digits), unknown parts.
             extra = data.draw(query_pairs(shape), label="query pairs")
             if extra:

@@ -72,6 +72,10 @@ from lambdad.services.dynamodb.dataplane import DataPlane
 from lambdad.services.dynamodb.items import Items as DynamoDbItems
 from lambdad.services.dynamodb.storage import ItemRows as DynamoDbRows
 from lambdad.services.dynamodb.tables import Tables as DynamoDbTables
+from lambdad.services.ec2 import authz as ec2_authz
+from lambdad.services.ec2 import wire as ec2_wire
+from lambdad.services.ec2.lambda_vpc import LambdaVpcCheck
+from lambdad.services.ec2.network import Ec2
 from lambdad.services.elbv2 import authz as elbv2_authz
 from lambdad.services.elbv2 import wire as elbv2_wire
 from lambdad.services.elbv2.load_balancers import Elbv2
@@ -310,11 +314,13 @@ class Lambdad:
                         default_region=config.region, audit=audit)
         router.add_front_door(FunctionUrlDoor(function_urls, registry, permissions, resolver, invoker, authenticator,
                                               authorizer, spool, region=config.region, port=config.port))
+        ec2 = Ec2(store, clock.time, regions=[config.region])  # VPCs, subnets, security groups, gateways, route tables
+        vpc_check = LambdaVpcCheck(ec2, authorizer.execution_role_allowed)  # Lambda's VpcConfig, in EC2's records
         backend = LambdaBackend(LambdaLimits(config.region, config.max_zip_bytes, config.max_unzipped_bytes),
                                 registry, resolver, versions, aliases, layers, tagging, permissions, function_urls,
                                 provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links,
                                 CodeStaging(registry, layers, workers, s3.read_object), delivery_access,
-                                mappings=mappings, mapping_engine=mapping_engine)
+                                mappings=mappings, mapping_engine=mapping_engine, vpc_check=vpc_check)
         router.add_service("lambda", lambda_api.build(backend, lambda_authz.hook(authorizer, registry, permissions,
                                                                                   config.region)))
         iam_service = iam_wire.build_iam(iam, iam_authz.iam(authorizer, iam))
@@ -330,6 +336,7 @@ class Lambdad:
         router.add_anonymous("sns", sns_wire.anonymous)
         elbv2_service = elbv2_wire.build(elbv2, alb.can_invoke, elbv2_authz.hook(authorizer))
         router.add_service("elasticloadbalancing", elbv2_service, elbv2_service.render_error)
+        router.add_service("ec2", ec2_wire.build(ec2, ec2_authz.hook(authorizer)), ec2_wire.render_error)
         router.add_service("events", events_wire.build(eventbridge, events_authz.hook(authorizer, eventbridge)),
                            json_render_error)
         router.add_service("scheduler", scheduler_wire.build(scheduler, scheduler_authz.hook(authorizer)))

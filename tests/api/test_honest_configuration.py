@@ -17,7 +17,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE, api_error, create_function, make_zip, unique
+from tests.conftest import ROLE, Server, api_error, create_function, make_zip, unique
 
 TESTS = Path(__file__).parent.parent
 HELLO = "def handler(event, context):\n    return 'ok'\n"
@@ -51,7 +51,8 @@ WORKS = {
 
 # Each member that is refused: a value to try, and words the refusal must contain.
 REFUSED: dict[str, tuple[Any, str]] = {
-    "VpcConfig": ({"SubnetIds": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}, "not in a VPC"),
+    # Checked against EC2 first (tests/services/test_ec2.py): the default VPC's subnet and group, filled in below.
+    "VpcConfig": ({"SubnetIds": [], "SecurityGroupIds": []}, "security group rules are not enforced"),
     "FileSystemConfigs": ([{"Arn": "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/"
                                    "fsap-0123456789abcdef0", "LocalMountPath": "/mnt/efs"}], "no Amazon EFS"),
     "ImageConfig": ({"Command": ["app.handler"]}, "container images"),
@@ -94,9 +95,19 @@ def _create_kwargs(**extra: Any) -> dict[str, Any]:
             "Code": {"ZipFile": make_zip({"app.py": HELLO})}, **extra}
 
 
+def _default_vpc_config(server: Server) -> dict[str, Any]:
+    ec2 = server.client("ec2")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
+    group = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [subnet["VpcId"]]},
+                                                  {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    return {"SubnetIds": [subnet["SubnetId"]], "SecurityGroupIds": [group["GroupId"]]}
+
+
 @pytest.mark.parametrize("member", sorted(REFUSED))
-def test_refused_members_say_why(lam: Any, member: str) -> None:
+def test_refused_members_say_why(server: Server, lam: Any, member: str) -> None:
     value, words = REFUSED[member]
+    if member == "VpcConfig":
+        value = _default_vpc_config(server)
     kwargs = _create_kwargs(**{member: value})
     with pytest.raises(ClientError) as exc:
         lam.create_function(**kwargs)

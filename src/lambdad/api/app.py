@@ -52,7 +52,8 @@ UNVERIFIED_IN_MEMORY = 256 * 1024
 # Most bytes of such bodies waiting on disk at once (across requests): past it they are answered 429.
 SPOOL_BYTES = 2 * 1024 * 1024 * 1024
 _S3_PATH = re.compile(r"/(?!20\d\d-\d\d-\d\d)[a-z0-9][a-z0-9.-]{2,62}(/|$)")
-_QUERY_VERSIONS = {b"2010-05-08": "iam", b"2011-06-15": "sts", b"2012-11-05": "sqs", b"2010-03-31": "sns"}
+_QUERY_VERSIONS = {b"2010-05-08": "iam", b"2011-06-15": "sts", b"2012-11-05": "sqs", b"2010-03-31": "sns",
+                   b"2016-11-15": "ec2"}
 
 
 class FrontDoor(Protocol):

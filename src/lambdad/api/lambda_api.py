@@ -97,9 +97,18 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
         """Publish $LATEST of fv's function (CreateFunction/UpdateFunctionCode with Publish)."""
         return backend.versions.publish(fv.account, fv.name)
 
+    def check_vpc(request: ApiRequest, account: str, name: str, role: str | None, params: dict[str, Any]) -> None:
+        """VpcConfig's own errors in AWS's words, before validation refuses what lambdad cannot apply."""
+        vpc = params.get("VpcConfig")
+        if backend.vpc_check is not None and isinstance(vpc, dict):
+            backend.vpc_check(account, request.region, name, role, vpc)
+
     @svc.handler("CreateFunction")
     async def create_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
+        role = params.get("Role")
+        check_vpc(request, request.principal.account, str(params.get("FunctionName") or ""),
+                  role if isinstance(role, str) else None, params)
         registry.check_create(request.principal.account, params)  # answered before the code is unpacked
         code = await backend.code_staging.function_code(params.get("Code") or {}, request.principal.account)
         fv = registry.create(request.principal.account, params, code)
@@ -157,6 +166,9 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     async def update_function_configuration(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
         require_latest(r.qualifier)
+        if isinstance(params.get("VpcConfig"), dict):
+            role = params.get("Role") or registry.get_record(r.account, r.name).latest.config.get("Role")
+            check_vpc(request, r.account, r.name, role if isinstance(role, str) else None, params)
         return public_config(registry.update_configuration(r.account, r.name, params), updating=True)
 
     @svc.handler("DeleteFunction")

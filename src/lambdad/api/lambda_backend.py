@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lambdad.api.code_links import CodeLinks
 from lambdad.auth.authorizer import Authorizer
@@ -54,3 +56,5 @@ class LambdaBackend:
     delivery_access: DeliveryAccess  # may the execution role send to a destination
     mappings: Mappings | None = None  # event source mappings (api/lambda_mappings_api.py)
     mapping_engine: MappingEngine | None = None  # their pollers: what a mapping last did
+    # A VpcConfig checked against EC2 (account, region, function, role, config; services/ec2/lambda_vpc.py)
+    vpc_check: Callable[[str, str, str, str | None, dict[str, Any]], dict[str, Any]] | None = None

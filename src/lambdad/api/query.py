@@ -11,6 +11,12 @@ botocore's `QuerySerializer` flattened it, from the same service model, so every
 
 Responses are `<OpResponse><OpResult>...</OpResult><ResponseMetadata><RequestId>` and errors
 `<ErrorResponse><Error><Type>Sender</Type><Code>..</Code><Message>..</Message></Error><RequestId>`.
+
+EC2's own `ec2` protocol is the same codec with botocore's `EC2Serializer`/`EC2QueryParser` rules
+(`QueryService` picks them from the model's `protocol`): a member's wire name is its `queryName`, else
+its `locationName` capitalized; every list is flattened as `Name.1`, `Name.2` (no `.member`); the
+response has no result wrapper (`<OpResponse><requestId>..</requestId><vpcSet><item>..`), and errors
+are `<Response><Errors><Error><Code>..</Code><Message>..</Message></Error></Errors><RequestID>`.
 """
 
 from __future__ import annotations
@@ -110,13 +116,28 @@ def _indexed(node: _Node) -> list[_Node]:
     return [child for _, child in items]
 
 
-def decode(shape: Shape, params: Mapping[str, str]) -> dict[str, Any]:
-    """Rebuild an operation's input structure from flattened query parameters."""
-    return _decode_structure(shape, _tree(params))
+def decode(shape: Shape, params: Mapping[str, str], *, ec2: bool = False) -> dict[str, Any]:
+    """Rebuild an operation's input structure from flattened query parameters (`ec2`: as
+    botocore's EC2Serializer flattens them)."""
+    return _decode_structure(shape, _tree(params), ec2)
 
 
-def _decode_member(parent: _Node, member: Shape, name: str) -> Any:
+def _ec2_name(shape: Shape, default: str) -> str:
+    if "queryName" in shape.serialization:
+        return str(shape.serialization["queryName"])
+    name = shape.serialization.get("name")
+    return name[:1].upper() + name[1:] if name else default
+
+
+def _decode_member(parent: _Node, member: Shape, name: str, ec2: bool = False) -> Any:
     """The value of `member` (named `name` in its structure) below `parent`; None when absent."""
+    if ec2:
+        node = parent.children.get(_ec2_name(member, name))
+        if node is None:
+            return None
+        if member.type_name == "list":
+            return [_decode_value(member.member, item, ec2) for item in _indexed(node)]
+        return _decode_value(member, node, ec2)
     wire = _wire_name(member, name)
     if member.type_name == "list":
         if member.serialization.get("flattened"):
@@ -138,10 +159,10 @@ def _decode_member(parent: _Node, member: Shape, name: str) -> Any:
     return _decode_value(member, node)
 
 
-def _decode_value(shape: Shape, node: _Node) -> Any:
+def _decode_value(shape: Shape, node: _Node, ec2: bool = False) -> Any:
     t = shape.type_name
     if t == "structure":
-        return _decode_structure(shape, node)
+        return _decode_structure(shape, node, ec2)
     if t == "map":
         entries = node if shape.serialization.get("flattened") else node.children.get("entry", _Node())
         key_name = _wire_name(shape.key, "key")
@@ -152,18 +173,18 @@ def _decode_value(shape: Shape, node: _Node) -> Any:
             if key_node is None or key_node.value is None:
                 continue
             value_node = entry.children.get(value_name)
-            out[key_node.value] = _decode_value(shape.value, value_node) if value_node is not None else None
+            out[key_node.value] = _decode_value(shape.value, value_node, ec2) if value_node is not None else None
         return out
     if t == "list":  # a list nested directly in a list: rare, not flattened
-        inner = node.children.get(_wire_name(shape.member, "member"), node)
-        return [_decode_value(shape.member, item) for item in _indexed(inner)]
+        inner = node if ec2 else node.children.get(_wire_name(shape.member, "member"), node)
+        return [_decode_value(shape.member, item, ec2) for item in _indexed(inner)]
     return _scalar(shape, node.value if node.value is not None else "")
 
 
-def _decode_structure(shape: Shape, node: _Node) -> dict[str, Any]:
+def _decode_structure(shape: Shape, node: _Node, ec2: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, member in shape.members.items():
-        value = _decode_member(node, member, name)
+        value = _decode_member(node, member, name, ec2)
         if value is not None:
             out[name] = value
     return out
@@ -256,10 +277,18 @@ def _encode_value(out: list[str], shape: Shape, value: Any) -> None:
         out.append(_text(value, shape))
 
 
-def render(op: OperationModel, xmlns: str, result: Mapping[str, Any] | None, request_id: str) -> bytes:
+def render(op: OperationModel, xmlns: str, result: Mapping[str, Any] | None, request_id: str, *,
+           ec2: bool = False) -> bytes:
     name = op.name
     out = [f'<?xml version="1.0"?>\n<{name}Response xmlns="{xmlns}">']
     shape = op.output_shape
+    if ec2:  # no result wrapper: the members sit beside requestId
+        out[0] = f'<?xml version="1.0" encoding="UTF-8"?>\n<{name}Response xmlns="{xmlns}">'
+        out.append(f"<requestId>{request_id}</requestId>")
+        if shape is not None and result:
+            _encode_value(out, shape, result)
+        out.append(f"</{name}Response>")
+        return "".join(out).encode()
     if shape is not None:
         wrapper = op.output_shape.serialization.get("resultWrapper") or f"{name}Result"
         out.append(f"<{wrapper}>")
@@ -270,9 +299,16 @@ def render(op: OperationModel, xmlns: str, result: Mapping[str, Any] | None, req
     return "".join(out).encode()
 
 
-def render_error(exc: ApiError, request_id: str, xmlns: str, *, detail: bool = False) -> ApiResponse:
+def render_error(exc: ApiError, request_id: str, xmlns: str, *, detail: bool = False,
+                 ec2: bool = False) -> ApiResponse:
     kind = "Sender" if exc.sender_fault else "Receiver"
     code = AUTH_CODES.get(exc.code, exc.code) if isinstance(exc, AuthError) else exc.code
+    if ec2:
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{escape(code)}</Code>'
+                f"<Message>{escape(exc.message, _XML_ENTITIES)}</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>")
+        return ApiResponse(exc.status, body.encode(),
+                           [_XML_CONTENT_TYPE, (b"x-amzn-requestid", request_id.encode())])
     body = (f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{xmlns}"><Error><Type>{kind}</Type>'
             f"<Code>{escape(code)}</Code><Message>{escape(exc.message, _XML_ENTITIES)}</Message>"
             f"{'<Detail/>' if detail else ''}</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
@@ -296,6 +332,8 @@ class QueryService:
         self.validation_code = validation_code
         self.also_required = also_required or {}
         self.xmlns = xmlns or model.metadata.get("xmlNamespace", "")
+        #: EC2's variant of the protocol (member names, flattened lists, no result wrapper)
+        self.ec2 = model.metadata.get("protocol") == "ec2"
         self.error_detail = error_detail
         self.missing_parameter = missing_parameter
         self.operations: dict[str, Operation] = {}
@@ -317,11 +355,12 @@ class QueryService:
         shape = op.input_shape
         if shape is None:
             return {}
-        decoded = decode(shape, params)
+        decoded = decode(shape, params, ec2=self.ec2)
         if self.missing_parameter is not None:
+            wire = _ec2_name if self.ec2 else _wire_name
             for required in shape.required_members:
                 if required not in decoded:
-                    raise self.missing_parameter(name, _wire_name(shape.members[required], required))
+                    raise self.missing_parameter(name, wire(shape.members[required], required))
             # Below the top level too: handlers index what the model (or AWS) says is always there.
             nested = shapes.missing_in_query(shape, decoded, self.also_required)
             if nested:
@@ -345,8 +384,8 @@ class QueryService:
         if self.authorize is not None:
             self.authorize(request, action, parsed)
         result = await fn(request, parsed)
-        return ApiResponse(200, render(self._models[action], self.xmlns, result, request.request_id),
+        return ApiResponse(200, render(self._models[action], self.xmlns, result, request.request_id, ec2=self.ec2),
                            [_XML_CONTENT_TYPE, (b"x-amzn-requestid", request.request_id.encode())])
 
     def render_error(self, exc: ApiError, request: ApiRequest) -> ApiResponse:
-        return render_error(exc, request.request_id, self.xmlns, detail=self.error_detail)
+        return render_error(exc, request.request_id, self.xmlns, detail=self.error_detail, ec2=self.ec2)

@@ -166,9 +166,10 @@ _NO_MANAGED_INSTANCES = "lambdad has no Lambda Managed Instances (capacity provi
 # Fields lambdad accepts only empty or absent, and why it refuses a value: accepting and then ignoring
 # it would make a function that behaves differently on AWS.
 _REFUSED: dict[str, str] = {
-    "VpcConfig": "VpcConfig is not supported by lambdad: functions run on the host's network, not in a VPC (it "
-                 "has no subnets or security groups). Remove VpcConfig, or pass empty SubnetIds and "
-                 "SecurityGroupIds.",
+    "VpcConfig": "VpcConfig is not supported by lambdad yet: its EC2 API keeps VPCs, subnets and security "
+                 "groups, but functions still run on the host's network, where security group rules are not "
+                 "enforced, so a function would not be isolated as in a VPC. Remove VpcConfig, or pass empty "
+                 "SubnetIds and SecurityGroupIds.",
     "FileSystemConfigs": "FileSystemConfigs is not supported by lambdad: it has no Amazon EFS file systems to "
                          "mount.",
     "ImageConfig": "ImageConfig applies to container images, which lambdad does not run (PackageType Image is not "

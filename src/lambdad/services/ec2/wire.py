@@ -1,0 +1,274 @@
+"""EC2 on the wire: the `ec2` protocol (query-style `Action=<Op>` requests, XML answers with
+`requestId` and `<item>` lists, errors as `<Response><Errors><Error>`), from botocore's `ec2` model
+through `api/query.py`'s EC2 variant. The operations are thin: `services/ec2/network.py` holds the
+domain, the records render themselves as the model's shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.session
+
+from lambdad.api import query
+from lambdad.api.base import ApiRequest, ApiResponse, Authorize
+from lambdad.errors import ApiError, Ec2Error
+from lambdad.services.ec2.network import Ec2
+
+# EC2's namespace as its answers spell it (botocore's model leaves off the trailing slash).
+XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+def _missing(operation: str, name: str) -> ApiError:
+    return Ec2Error(f"The request must contain the parameter {name}", code="MissingParameter")
+
+
+def render_error(exc: ApiError, request: ApiRequest) -> ApiResponse:
+    return query.render_error(exc, request.request_id, XMLNS, ec2=True)
+
+
+def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
+    model = botocore.session.get_session().get_service_model("ec2")
+    svc = query.QueryService(model, XMLNS, missing_parameter=_missing, authorize=authorize)
+
+    def where(request: ApiRequest) -> tuple[str, str]:
+        assert request.principal is not None
+        return request.principal.account, request.region
+
+    def dry_run(p: dict[str, Any]) -> None:
+        # Authorization already passed (the hook runs before the operation): AWS's answer to a
+        # permitted dry run is this error.
+        if p.get("DryRun"):
+            raise Ec2Error("Request would have succeeded, but DryRun flag is set.", code="DryRunOperation",
+                           status=412)
+
+    # -- VPCs --------------------------------------------------------------------------------
+    @svc.operation("CreateVpc")
+    async def create_vpc(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"Vpc": ec2.create_vpc(*where(request), p).to_wire()}
+
+    @svc.operation("DescribeVpcs")
+    async def describe_vpcs(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        found, token = ec2.describe_vpcs(*where(request), p)
+        return {"Vpcs": [v.to_wire() for v in found], "NextToken": token}
+
+    @svc.operation("DeleteVpc")
+    async def delete_vpc(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.delete_vpc(*where(request), p["VpcId"])
+
+    # -- subnets -----------------------------------------------------------------------------
+    @svc.operation("CreateSubnet")
+    async def create_subnet(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"Subnet": ec2.create_subnet(*where(request), p).to_wire()}
+
+    @svc.operation("DescribeSubnets")
+    async def describe_subnets(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        found, token = ec2.describe_subnets(*where(request), p)
+        return {"Subnets": [s.to_wire() for s in found], "NextToken": token}
+
+    @svc.operation("DeleteSubnet")
+    async def delete_subnet(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.delete_subnet(*where(request), p["SubnetId"])
+
+    # -- security groups ---------------------------------------------------------------------
+    @svc.operation("CreateSecurityGroup")
+    async def create_security_group(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        group = ec2.create_security_group(*where(request), p)
+        wire = group.to_wire()
+        return {"GroupId": group.id, "Tags": wire["Tags"], "SecurityGroupArn": group.arn}
+
+    @svc.operation("DescribeSecurityGroups")
+    async def describe_security_groups(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        found, token = ec2.describe_security_groups(*where(request), p)
+        return {"SecurityGroups": [g.to_wire() for g in found], "NextToken": token}
+
+    @svc.operation("DeleteSecurityGroup")
+    async def delete_security_group(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"Return": True, "GroupId": ec2.delete_security_group(*where(request), p).id}
+
+    @svc.operation("AuthorizeSecurityGroupIngress")
+    async def authorize_ingress(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"Return": True, "SecurityGroupRules": ec2.authorize(*where(request), p, egress=False)}
+
+    @svc.operation("AuthorizeSecurityGroupEgress")
+    async def authorize_egress(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"Return": True, "SecurityGroupRules": ec2.authorize(*where(request), p, egress=True)}
+
+    @svc.operation("RevokeSecurityGroupIngress")
+    async def revoke_ingress(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"Return": True, "RevokedSecurityGroupRules": ec2.revoke(*where(request), p, egress=False)}
+
+    @svc.operation("RevokeSecurityGroupEgress")
+    async def revoke_egress(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"Return": True, "RevokedSecurityGroupRules": ec2.revoke(*where(request), p, egress=True)}
+
+    @svc.operation("DescribeSecurityGroupRules")
+    async def describe_security_group_rules(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        found, token = ec2.describe_security_group_rules(*where(request), p)
+        return {"SecurityGroupRules": found, "NextToken": token}
+
+    # -- internet gateways -------------------------------------------------------------------
+    @svc.operation("CreateInternetGateway")
+    async def create_internet_gateway(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"InternetGateway": ec2.create_internet_gateway(*where(request), p).to_wire()}
+
+    @svc.operation("AttachInternetGateway")
+    async def attach_internet_gateway(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.attach_internet_gateway(*where(request), p["InternetGatewayId"], p["VpcId"])
+
+    @svc.operation("DetachInternetGateway")
+    async def detach_internet_gateway(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.detach_internet_gateway(*where(request), p["InternetGatewayId"], p["VpcId"])
+
+    @svc.operation("DeleteInternetGateway")
+    async def delete_internet_gateway(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.delete_internet_gateway(*where(request), p["InternetGatewayId"])
+
+    @svc.operation("DescribeInternetGateways")
+    async def describe_internet_gateways(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        found, token = ec2.describe_internet_gateways(*where(request), p)
+        return {"InternetGateways": [g.to_wire() for g in found], "NextToken": token}
+
+    # -- NAT gateways ------------------------------------------------------------------------
+    @svc.operation("CreateNatGateway")
+    async def create_nat_gateway(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        out: dict[str, Any] = {"NatGateway": ec2.create_nat_gateway(*where(request), p).to_wire()}
+        if p.get("ClientToken"):
+            out["ClientToken"] = p["ClientToken"]
+        return out
+
+    @svc.operation("DescribeNatGateways")
+    async def describe_nat_gateways(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        found, token = ec2.describe_nat_gateways(*where(request), p)
+        return {"NatGateways": [n.to_wire() for n in found], "NextToken": token}
+
+    @svc.operation("DeleteNatGateway")
+    async def delete_nat_gateway(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"NatGatewayId": ec2.delete_nat_gateway(*where(request), p["NatGatewayId"])}
+
+    # -- attributes and Elastic IP addresses -------------------------------------------------
+    @svc.operation("DescribeVpcAttribute")
+    async def describe_vpc_attribute(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return ec2.describe_vpc_attribute(*where(request), p["VpcId"], p["Attribute"])
+
+    @svc.operation("ModifyVpcAttribute")
+    async def modify_vpc_attribute(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.modify_vpc_attribute(*where(request), p)
+
+    @svc.operation("ModifySubnetAttribute")
+    async def modify_subnet_attribute(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.modify_subnet_attribute(*where(request), p)
+
+    @svc.operation("AllocateAddress")
+    async def allocate_address(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        wire = ec2.allocate_address(*where(request), p).to_wire()
+        return {k: wire[k] for k in ("AllocationId", "PublicIp", "Domain", "PublicIpv4Pool", "NetworkBorderGroup")}
+
+    @svc.operation("ReleaseAddress")
+    async def release_address(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.release_address(*where(request), p)
+
+    @svc.operation("DescribeAddresses")
+    async def describe_addresses(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"Addresses": [a.to_wire() for a in ec2.describe_addresses(*where(request), p)]}
+
+    # -- route tables ------------------------------------------------------------------------
+    @svc.operation("CreateRouteTable")
+    async def create_route_table(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        account, region = where(request)
+        table = ec2.create_route_table(account, region, p)
+        return {"RouteTable": table.to_wire(ec2.route_states(ec2.region(account, region)))}
+
+    @svc.operation("DescribeRouteTables")
+    async def describe_route_tables(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        account, region = where(request)
+        found, token = ec2.describe_route_tables(account, region, p)
+        states = ec2.route_states(ec2.region(account, region))
+        return {"RouteTables": [t.to_wire(states) for t in found], "NextToken": token}
+
+    @svc.operation("DeleteRouteTable")
+    async def delete_route_table(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.delete_route_table(*where(request), p["RouteTableId"])
+
+    @svc.operation("CreateRoute")
+    async def create_route(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        ec2.create_route(*where(request), p)
+        return {"Return": True}
+
+    @svc.operation("DeleteRoute")
+    async def delete_route(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.delete_route(*where(request), p)
+
+    @svc.operation("AssociateRouteTable")
+    async def associate_route_table(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"AssociationId": ec2.associate_route_table(*where(request), p),
+                "AssociationState": {"State": "associated"}}
+
+    @svc.operation("DisassociateRouteTable")
+    async def disassociate_route_table(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.disassociate_route_table(*where(request), p["AssociationId"])
+
+    # -- interfaces, zones, tags -------------------------------------------------------------
+    @svc.operation("DescribeNetworkInterfaces")
+    async def describe_network_interfaces(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        found, token = ec2.describe_network_interfaces(*where(request), p)
+        return {"NetworkInterfaces": found, "NextToken": token}
+
+    @svc.operation("DescribeAvailabilityZones")
+    async def describe_availability_zones(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        return {"AvailabilityZones": ec2.describe_availability_zones(request.region, p)}
+
+    @svc.operation("CreateTags")
+    async def create_tags(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.create_tags(*where(request), p["Resources"], p["Tags"])
+
+    @svc.operation("DeleteTags")
+    async def delete_tags(request: ApiRequest, p: dict[str, Any]) -> None:
+        dry_run(p)
+        ec2.delete_tags(*where(request), p["Resources"], p.get("Tags"))
+
+    @svc.operation("DescribeTags")
+    async def describe_tags(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+        dry_run(p)
+        found, token = ec2.describe_tags(*where(request), p)
+        return {"Tags": found, "NextToken": token}
+
+    return svc
