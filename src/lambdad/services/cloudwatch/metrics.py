@@ -385,8 +385,9 @@ class Metrics:
     # -- reading -----------------------------------------------------------------------------------
     def buckets(self, key: MetricKey, start: float, end: float, period: int,
                 unit: str | None) -> tuple[dict[int, Aggregate], str | None]:
-        """The aggregates of each period (by its start, aligned to the period) in [start, end), and
-        the unit of the data found (None when there is none)."""
+        """The aggregates of each period in [start, end), by the period's start (periods count from
+        `start` rounded down to the resolution, as AWS rounds StartTime), and the unit of the data
+        found (None when there is none)."""
         self.before_read()
         metric_id = self._ids.get(key)
         if metric_id is None:
@@ -394,7 +395,8 @@ class Metrics:
         res = 1 if period < 60 else 60
         sql = ("SELECT ts, unit, samples, total, low, high, vals FROM cw_points WHERE metric_id=? AND resolution=? "
                "AND ts>=? AND ts<?")
-        params: list[Any] = [metric_id, res, int(start // res * res), math.ceil(end)]
+        origin = int(start // res * res)
+        params: list[Any] = [metric_id, res, origin, math.ceil(end)]
         if unit is not None:
             sql += " AND unit=?"
             params.append(unit)
@@ -405,7 +407,7 @@ class Metrics:
             if ts + res <= start or ts >= end:
                 continue
             units.add(row["unit"])
-            slot = ts // period * period
+            slot = origin + (ts - origin) // period * period
             found = out.get(slot)
             if found is None:
                 out[slot] = _aggregate(row)

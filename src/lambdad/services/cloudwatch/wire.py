@@ -87,6 +87,13 @@ def _max_records(p: dict[str, Any], default: int = 50) -> int:
     return int(value)
 
 
+def _members(fn: Handler) -> Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any]]]:
+    """An operation without output answers no members (`{}`: the JSON protocol's empty object)."""
+    async def op(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
+        return await fn(request, params) or {}
+    return op
+
+
 def describe_alarm(alarm: Alarm) -> dict[str, Any]:
     return {k: v for k, v in alarm.doc.items() if not k.startswith("_")}
 
@@ -107,9 +114,10 @@ class CloudWatchWire:
         # the Router refuses an unsigned request in this service's protocol by these (api/app.py)
         self.target_prefixes = (model.metadata["targetPrefix"],)
         for name, fn in self._operations().items():
-            self.cbor.operation(name)(fn)
-            self.json.operation(name)(fn)
-            self.query.operation(name)(fn)
+            op = _members(fn)
+            self.cbor.operation(name)(op)
+            self.json.operation(name)(op)
+            self.query.operation(name)(op)
 
     async def dispatch(self, request: ApiRequest) -> ApiResponse:
         if rpcv2cbor.is_rpcv2(request):
@@ -132,7 +140,7 @@ class CloudWatchWire:
         return self.query.render_error(exc, request)
 
     # -- operations --------------------------------------------------------------------------------
-    def _operations(self) -> dict[str, Any]:
+    def _operations(self) -> dict[str, Handler]:
         metrics, alarms = self.metrics, self.alarms
 
         def scope(request: ApiRequest) -> tuple[str, str]:
