@@ -71,6 +71,7 @@ from lambdad.services.cloudwatch import authz as cloudwatch_authz
 from lambdad.services.cloudwatch import wire as cloudwatch_wire
 from lambdad.services.cloudwatch.alarms import Alarms
 from lambdad.services.cloudwatch.metrics import Metrics, datum_of
+from lambdad.services.cloudwatch.sampling import QueueDepths
 from lambdad.services.elbv2 import authz as elbv2_authz
 from lambdad.services.elbv2 import wire as elbv2_wire
 from lambdad.services.elbv2.load_balancers import Elbv2
@@ -240,6 +241,7 @@ class Lambdad:
             await sns.publish(topic_arn, message, subject=subject)
 
         alarms = Alarms(store, cloudwatch, alarm_notify, clock=clock)
+        queue_depths = QueueDepths(cloudwatch, sqs.every_queue, sqs.counts, clock=clock)  # AWS/SQS
         # S3: metadata in the store, object bytes under the data dir (services/s3/storage.py).
         s3 = S3Service(store, data / "s3", clock)
         s3.notifier = Notifier(triggers, sqs, sns, clock)
@@ -392,6 +394,7 @@ class Lambdad:
         supervisor.start("lambda-metrics", lambda_metrics.run_flusher)
         supervisor.start("cloudwatch-alarms", alarms.run_evaluation)
         supervisor.start("cloudwatch-retention", cloudwatch.run_retention)
+        supervisor.start("cloudwatch-sqs", queue_depths.run_sampler)
         await alb.start()
         if config.demo:
             from lambdad.demo import ensure_demo_function

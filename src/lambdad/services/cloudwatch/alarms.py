@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS cw_alarm_history (
 """
 
 EVALUATION_INTERVAL = 60.0
+BURST_SECONDS = 0.05
 HISTORY_RETENTION = 14 * 86400
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
@@ -441,7 +442,7 @@ class Alarms:
             finally:
                 waiter.cancel()
                 sleeper.cancel()
-            await asyncio.sleep(0.05)  # gather the writes of a burst into one evaluation
+            await self.clock.sleep(BURST_SECONDS)  # gather the writes of a burst into one evaluation
 
 
 def combination_error(message: str) -> CloudWatchError:
