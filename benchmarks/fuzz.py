@@ -76,12 +76,14 @@ def services() -> list[Service]:
     for name, signing in (("lambda", "lambda"), ("sqs", "sqs"), ("sns", "sns"), ("iam", "iam"), ("sts", "sts"),
                           ("elbv2", "elasticloadbalancing"), ("logs", "logs"),
                           ("events", "events"), ("scheduler", "scheduler"), ("kms", "kms"),
-                          ("dynamodb", "dynamodb"), ("ec2", "ec2")):
+                          ("dynamodb", "dynamodb"), ("ec2", "ec2"), ("cloudwatch", "monitoring")):
         model = session.get_service_model(name)
         out.append(Service(name, model, model.metadata["protocol"], signing))
     from lambdad.services.sqs.wire import _models  # the SQS model with the query protocol's wire names
 
     out.append(Service("sqs-query", _models()[1], "query", "sqs"))
+    cloudwatch = session.get_service_model("cloudwatch")  # smithy-rpc-v2-cbor above; boto3 itself sends JSON
+    out.append(Service("cloudwatch-json", cloudwatch, "json", "monitoring"))
     s3 = session.get_service_model("s3")  # rest-xml
     out.append(Service("s3", s3, s3.metadata["protocol"], "s3"))
     for name in ("apigatewayv2", "apigateway"):  # both API Gateway management APIs sign as `apigateway`

@@ -43,7 +43,7 @@ def test_every_service_carries_its_authorization_and_an_unguarded_one_is_refused
         async with _server(_config(tmp_path)) as server:
             services = server.router.services
             assert {"lambda", "iam", "sts", "logs", "sqs", "sns", "elasticloadbalancing", "s3",
-                    "dynamodb", "ec2"} <= set(services)
+                    "dynamodb", "ec2", "monitoring"} <= set(services)
             assert all(s.authorize is not None for s in services.values())
             with pytest.raises(ServiceWithoutAuthorization, match="'kinesis' has no authorization hook"):
                 server.router.add_service("kinesis", Unguarded())

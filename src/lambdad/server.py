@@ -16,7 +16,7 @@ import signal
 from contextlib import AsyncExitStack
 from typing import Any
 
-from lambdad.api import lambda_api, lambda_authz
+from lambdad.api import lambda_api, lambda_authz, prometheus
 from lambdad.api.app import SPOOL_BYTES, Router
 from lambdad.api.audit import AuditLog
 from lambdad.api.code_links import CodeLinks
@@ -50,6 +50,7 @@ from lambdad.invoke.concurrency import ConcurrencyLimiter
 from lambdad.invoke.delivery_access import DeliveryAccess
 from lambdad.invoke.destinations import Destinations
 from lambdad.invoke.invoker import Invoker
+from lambdad.invoke.metrics import LambdaMetrics
 from lambdad.invoke.provisioned import ProvisionedConcurrency
 from lambdad.invoke.reservations import Reservations
 from lambdad.invoke.snapstart import SnapStart
@@ -76,6 +77,11 @@ from lambdad.services.ec2 import authz as ec2_authz
 from lambdad.services.ec2 import wire as ec2_wire
 from lambdad.services.ec2.lambda_vpc import LambdaVpcCheck
 from lambdad.services.ec2.network import Ec2
+from lambdad.services.cloudwatch import authz as cloudwatch_authz
+from lambdad.services.cloudwatch import wire as cloudwatch_wire
+from lambdad.services.cloudwatch.alarms import Alarms
+from lambdad.services.cloudwatch.metrics import Metrics, datum_of
+from lambdad.services.cloudwatch.sampling import QueueDepths
 from lambdad.services.elbv2 import authz as elbv2_authz
 from lambdad.services.elbv2 import wire as elbv2_wire
 from lambdad.services.elbv2.load_balancers import Elbv2
@@ -222,18 +228,30 @@ class Lambdad:
         pools = PoolManager(config.idle_timeout, config.freeze_idle_after, max_environment_age, clock=clock)
         stack.push_async_callback(pools.aclose)
         limiter = ConcurrencyLimiter(config.account_concurrency)
+        lambda_metrics = LambdaMetrics(clock=clock)  # AWS/Lambda, counted in memory, flushed in batches
         invoker = Invoker(config, registry, blobs, launcher, pools, limiter, logs, layers.opt_dir, snapstart,
-                          env_keys=lambda_keys)
+                          env_keys=lambda_keys, metrics=lambda_metrics)
         versions = Versions(registry, aliases, snapshots=snapstart)
         provisioned = ProvisionedConcurrency(store, registry, aliases, invoker, limiter, logs)
         stack.push_async_callback(provisioned.aclose)
         reservations = Reservations(registry, limiter, provisioned)
 
-        async_queue = AsyncQueue(store, config.max_async_payload_bytes, owner=self.data_dir.node_id, clock=clock)
+        async_queue = AsyncQueue(store, config.max_async_payload_bytes, owner=self.data_dir.node_id, clock=clock,
+                                 metrics=lambda_metrics, region=config.region)
         triggers = Triggers(resolver, permissions, async_queue, config.region, config.account_id)
         logs_service.connect_lambda(triggers.deliver_logs, triggers.logs_refusal, triggers.log_group_of)
         sqs = SqsService(store, config)
         sns = SnsService(store, config, sqs, lambda_deliverer=triggers.deliver_sns)
+        # CloudWatch metrics and alarms; Lambda's own metrics reach it from the accumulator above.
+        cloudwatch = Metrics(store, clock=clock)
+        cloudwatch.before_read = lambda_metrics.flush
+        lambda_metrics.sink = lambda samples: cloudwatch.write(datum_of(s) for s in samples)
+
+        async def alarm_notify(topic_arn: str, subject: str, message: str) -> None:
+            await sns.publish(topic_arn, message, subject=subject)
+
+        alarms = Alarms(store, cloudwatch, alarm_notify, clock=clock)
+        queue_depths = QueueDepths(cloudwatch, sqs.every_queue, sqs.counts, clock=clock)  # AWS/SQS
         # S3: metadata in the store, object bytes under the data dir (services/s3/storage.py).
         s3 = S3Service(store, data / "s3", clock)
         s3.notifier = Notifier(triggers, sqs, sns, clock)
@@ -275,7 +293,7 @@ class Lambdad:
                                     denied_action=delivery_access.denied_action)
         dispatcher = AsyncDispatcher(async_queue, resolver.for_invoke, invoker.invoke, destinations.deliver_outcome,
                                      config.async_retry_base_delay, max_parallel=max(16, config.account_concurrency),
-                                     clock=clock)
+                                     clock=clock, metrics=lambda_metrics)
 
         # Event source mappings: Lambda's own pollers (SQS now; stream sources plug in by kind).
         esm_sources = {"sqs": SqsSource(sqs, authorizer, require_existing_roles=config.require_existing_roles)}
@@ -310,7 +328,8 @@ class Lambdad:
                     "event_source_mappings": mapping_engine.statistics()}
 
         spool = Spool(str(spool_dir), SPOOL_BYTES)
-        router = Router(authenticator, OwnEndpoints(statistics, code_links, iam, config.account_id), spool,
+        scrape = prometheus.renderer(lambda_metrics, lambda: dict(limiter.in_flight), config.region)
+        router = Router(authenticator, OwnEndpoints(statistics, code_links, iam, config.account_id, scrape), spool,
                         default_region=config.region, audit=audit)
         router.add_front_door(FunctionUrlDoor(function_urls, registry, permissions, resolver, invoker, authenticator,
                                               authorizer, spool, region=config.region, port=config.port))
@@ -367,6 +386,8 @@ class Lambdad:
         router.add_service("dynamodb", dynamodb_wire.build(DataPlane(dynamodb_tables, dynamodb_items),
                                                            dynamodb_authz.hook(authorizer, dynamodb_tables)),
                            dynamodb_wire.render_error)
+        cloudwatch_service = cloudwatch_wire.build(cloudwatch, alarms, cloudwatch_authz.hook(authorizer))
+        router.add_service("monitoring", cloudwatch_service, cloudwatch_service.render_error)
         self._router = router
 
         # -- start ----------------------------------------------------------------------------
@@ -391,6 +412,10 @@ class Lambdad:
         supervisor.start("event-source-mappings", mapping_engine.run_engine)
         supervisor.start("s3-lifecycle", s3_lifecycle.run_sweeper)
         supervisor.start("dynamodb-ttl", dynamodb_items.run_ttl_sweeper)
+        supervisor.start("lambda-metrics", lambda_metrics.run_flusher)
+        supervisor.start("cloudwatch-alarms", alarms.run_evaluation)
+        supervisor.start("cloudwatch-retention", cloudwatch.run_retention)
+        supervisor.start("cloudwatch-sqs", queue_depths.run_sampler)
         await alb.start()
         if config.demo:
             from lambdad.demo import ensure_demo_function

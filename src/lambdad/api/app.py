@@ -53,7 +53,10 @@ UNVERIFIED_IN_MEMORY = 256 * 1024
 SPOOL_BYTES = 2 * 1024 * 1024 * 1024
 _S3_PATH = re.compile(r"/(?!20\d\d-\d\d-\d\d)[a-z0-9][a-z0-9.-]{2,62}(/|$)")
 _QUERY_VERSIONS = {b"2010-05-08": "iam", b"2011-06-15": "sts", b"2012-11-05": "sqs", b"2010-03-31": "sns",
-                   b"2016-11-15": "ec2"}
+                   b"2016-11-15": "ec2", b"2010-08-01": "monitoring"}
+# lambdad's own endpoint outside /_lambdad/: what Prometheus scrapes by default (unsigned GETs only, so a
+# signed GET /metrics still lists the S3 bucket of that name).
+PROMETHEUS_PATH = "/metrics"
 
 
 class FrontDoor(Protocol):
@@ -83,6 +86,9 @@ class Router:
         self.error_renderers: dict[str, ErrorRenderer] = {}
         self.front_doors: list[FrontDoor] = []
         self.anonymous: list[tuple[str, Callable[[ApiRequest], bool]]] = []
+        # X-Amz-Target prefixes and RPC v2 service names (`/service/<name>/...`) -> the service, so that
+        # an unsigned request is refused in its service's protocol (a service lists its `target_prefixes`).
+        self.targets: dict[str, str] = {}
 
     def add_service(self, name: str, service: Service, errors: ErrorRenderer | None = None) -> None:
         """Serve `name` (the SigV4 scope's service). With authentication on, the service must carry its
@@ -91,6 +97,8 @@ class Router:
             raise ServiceWithoutAuthorization(
                 f"service {name!r} has no authorization hook; refusing to serve it with authentication on")
         self.services[name] = service
+        for prefix in getattr(service, "target_prefixes", ()):
+            self.targets[prefix] = name
         if errors is not None:
             self.error_renderers[name] = errors
 
@@ -122,7 +130,7 @@ class Router:
                 front = next((door for door in self.front_doors if door.matches(request)), None)
                 if front is not None:
                     response = await front(request, body)  # function URLs answer with a request id too
-                elif request.path.startswith("/_lambdad/"):
+                elif request.path.startswith("/_lambdad/") or self._prometheus(request):
                     request.body = await body.read(ANONYMOUS_MAX_BODY)
                     return await self.own_endpoints.handle(request, self.authenticate)
                 else:
@@ -163,6 +171,10 @@ class Router:
         if request.service and request.service not in self.services:  # e.g. a bad signature for EC2
             return refusals.render(refusals.identify(request, request.service), exc, request.request_id)
         return json_error(exc, request.request_id)
+
+    def _prometheus(self, request: ApiRequest) -> bool:
+        return (request.path == PROMETHEUS_PATH and request.method == "GET" and self.own_endpoints is not None
+                and "authorization" not in request.headers and "X-Amz-Credential" not in request.query)
 
     def _streamed(self, request: ApiRequest) -> bool:
         """Whether the request names (by its signature's scope) a service that takes its body as a stream."""
@@ -248,6 +260,11 @@ class Router:
 
     def _guess_service(self, request: ApiRequest) -> str:
         target = request.headers.get("x-amz-target", "")
+        if self.targets:
+            parts = request.path.split("/")
+            named = parts[2] if len(parts) > 2 and parts[1] == "service" else target.partition(".")[0]
+            if named in self.targets:
+                return self.targets[named]
         if target.startswith("AmazonSQS"):
             return "sqs"
         if target.startswith("Logs_"):

@@ -71,7 +71,11 @@ class JsonService:
                            [(b"content-type", self.content_type), (b"x-amzn-requestid", request.request_id.encode())])
 
     def parse(self, name: str, body: bytes) -> dict[str, Any]:
-        params = parse_body(body)
+        return self.check_input(name, parse_body(body))
+
+    def check_input(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A decoded body checked against the operation's input shape (shared with api/rpcv2cbor.py,
+        whose bodies decode to the same values)."""
         shape = self.model.operation_model(name).input_shape if self.model is not None else None
         if shape is None:
             return params

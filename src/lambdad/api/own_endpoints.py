@@ -21,14 +21,19 @@ Authenticate = Callable[[ApiRequest], str]
 
 class OwnEndpoints:
     def __init__(self, statistics: Callable[[], dict[str, Any]], code_links: CodeLinks, iam: Iam,
-                 account_id: str) -> None:
+                 account_id: str, prometheus: Callable[[], str] | None = None) -> None:
         self.statistics = statistics
+        self.prometheus = prometheus  # GET /metrics: the text exposition format (api/prometheus.py)
         self.code_links = code_links
         self.iam = iam
         self.account_id = account_id
 
     async def handle(self, request: ApiRequest, authenticate: Authenticate) -> ApiResponse:
         path = request.path
+        if path in ("/metrics", "/_lambdad/metrics") and self.prometheus is not None:
+            # Open as the health endpoint is: what an operator's scraper reads, figures only.
+            return ApiResponse(200, self.prometheus().encode(),
+                               [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")])
         if path == "/_lambdad/health":
             return ApiResponse.json({"status": "ok", "version": __version__, **self.statistics()})
         if path.startswith(code_links.PATH_PREFIX):  # signed, expiring code links (api/code_links.py)

@@ -37,6 +37,7 @@ from lambdad.control.functions import FunctionVersion
 from lambdad.control.records import EventInvokeConfig
 from lambdad.errors import ApiError, RequestTooLargeException, ResourceNotFoundException, TooManyRequestsException
 from lambdad.invoke.invoker import InvokeMeta, InvokeResult
+from lambdad.invoke.metrics import LambdaMetrics
 from lambdad.store import LEASE_COLUMNS, Store, StoreError
 
 log = logging.getLogger("lambdad.async")
@@ -97,8 +98,11 @@ class AsyncQueue:
     """The durable half: events accepted, stored, scheduled by due time (the dispatcher runs them)."""
 
     def __init__(self, store: Store, max_payload_bytes: int, *, owner: str = "local",
-                 lease_seconds: float = LEASE_SECONDS, clock: Clock = SYSTEM) -> None:
+                 lease_seconds: float = LEASE_SECONDS, clock: Clock = SYSTEM, metrics: LambdaMetrics | None = None,
+                 region: str = "") -> None:
         self.store = store
+        self.metrics = metrics  # AsyncEventsReceived (invoke/metrics.py), in `region`
+        self.region = region
         self.max_payload_bytes = max_payload_bytes
         #: this node's name on its leases (DataDir.node_id)
         self.owner = owner
@@ -182,6 +186,9 @@ class AsyncQueue:
         self._schedule(AsyncEvent(event_id, account, function_name, qualifier, payload, now, 0, now,
                                   lease_until=lease_until))
         self.accepted += 1
+        if self.metrics is not None:
+            self.metrics.async_event(f"arn:aws:lambda:{self.region}:{account}:function:{function_name}"
+                                     + (f":{qualifier}" if qualifier else ""), "AsyncEventsReceived")
         return event_id
 
     def _schedule(self, ev: AsyncEvent) -> None:
@@ -253,8 +260,9 @@ class AsyncDispatcher:
     """The policy half: runs due events through the invoke path, retries, delivers outcomes."""
 
     def __init__(self, queue: AsyncQueue, resolve: Resolve, run: Run, on_outcome: Outcome, base_delay: float,
-                 max_parallel: int = 256, *, clock: Clock | None = None) -> None:
+                 max_parallel: int = 256, *, clock: Clock | None = None, metrics: LambdaMetrics | None = None) -> None:
         self.queue = queue
+        self.metrics = metrics  # AsyncEventAge, AsyncEventsDropped and the delivery failures (invoke/metrics.py)
         self.clock = clock if clock is not None else queue.clock  # one time for due times and ages
         self.resolve = resolve
         self.run = run
@@ -304,6 +312,8 @@ class AsyncDispatcher:
             await self._finish(ev, fv, "EventAgeExceeded", ev.last)
             return
         meta = InvokeMeta(invoked_arn, request_id=ev.id)
+        if self.metrics is not None:
+            self.metrics.async_event(invoked_arn, "AsyncEventAge", (self.clock.time() - ev.received) * 1000.0)
         try:
             result = await self.run(fv, ev.payload, meta)
         except TooManyRequestsException:
@@ -336,8 +346,13 @@ class AsyncDispatcher:
     async def _finish(self, ev: AsyncEvent, fv: FunctionVersion | None, condition: str,
                       result: InvokeResult | None) -> None:
         if fv is not None:
+            arn = fv.function.latest.arn + (f":{ev.qualifier}" if ev.qualifier else "")
+            if self.metrics is not None and condition != "Success":
+                self.metrics.async_event(arn, "AsyncEventsDropped")
             for metric in await self.on_outcome(ev, fv, condition, result):
                 self.delivery_failures[metric] = self.delivery_failures.get(metric, 0) + 1
+                if self.metrics is not None:
+                    self.metrics.async_event(arn, metric)
         self.queue.remove(ev)
 
     def statistics(self) -> dict[str, int]:

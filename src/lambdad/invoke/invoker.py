@@ -15,9 +15,10 @@ from lambdad import ids
 from lambdad.config import Config
 from lambdad.control.env_keys import EnvironmentKeys
 from lambdad.control.functions import FunctionRegistry, FunctionVersion
-from lambdad.errors import LambdadError, RequestTooLargeException, ServiceException
+from lambdad.errors import LambdadError, RequestTooLargeException, ServiceException, TooManyRequestsException
 from lambdad.invoke import platform_log
 from lambdad.invoke.concurrency import ConcurrencyLimiter
+from lambdad.invoke.metrics import LambdaMetrics
 from lambdad.invoke.specs import function_spec
 from lambdad.runtime.environment import Environment, InitFailed, Outcome
 from lambdad.runtime.launcher import Launcher, LaunchError
@@ -60,8 +61,11 @@ class Invoker:
     def __init__(self, config: Config, registry: FunctionRegistry, blobs: BlobStore, launcher: Launcher,
                  pools: PoolManager, limiter: ConcurrencyLimiter, logs: LogStore,
                  opt_dir_for: Callable[[FunctionVersion], str | None] | None = None,
-                 snapstart: SnapStart | None = None, env_keys: EnvironmentKeys | None = None) -> None:
+                 snapstart: SnapStart | None = None, env_keys: EnvironmentKeys | None = None,
+                 metrics: LambdaMetrics | None = None) -> None:
         self.config = config
+        #: Lambda's own metrics (invoke/metrics.py): counted in memory as each invocation ends.
+        self.metrics = metrics
         #: A function with a KMSKeyArn is invoked only while the key can decrypt its variables.
         self.env_keys = env_keys
         #: The merged layer tree a version's environments see at /opt (control/layers.py).
@@ -108,7 +112,16 @@ class Invoker:
             env = pool.take_provisioned()
             if env is not None:  # its capacity was set aside when it was provisioned: no lease
                 return await self._run(fv, payload, meta, request_id, pool, env)
-        lease = self.limiter.acquire((fv.account, fv.name))
+        try:
+            lease = self.limiter.acquire((fv.account, fv.name))
+        except TooManyRequestsException:
+            if self.metrics is not None:
+                self.metrics.throttled(meta.invoked_arn)
+            raise
+        if self.metrics is not None:
+            limiter = self.limiter
+            self.metrics.concurrency(meta.invoked_arn, limiter.in_flight.get((fv.account, fv.name), 0),
+                                     sum(limiter.in_flight.values()), limiter.unreserved_in_flight)
         try:
             return await self._run(fv, payload, meta, request_id, pool, None)
         finally:
@@ -122,6 +135,8 @@ class Invoker:
             try:
                 env, cold = await pool.acquire()
             except _InitFailure as exc:
+                if self.metrics is not None:
+                    self.metrics.invoked(meta.invoked_arn, fv.version, True, exc.init_ms)
                 return self._init_failed(fv, exc, request_id, meta)
             except LaunchError as exc:
                 log.error("cannot start an environment for %s: %s", fv.arn, exc)
@@ -149,6 +164,8 @@ class Invoker:
         duration_ms = (time.perf_counter() - started) * 1000.0
         lines.extend(_split(env.take_logs()))
         result = self._outcome(fv, outcome, request_id, timeout, lines)
+        if self.metrics is not None:
+            self.metrics.invoked(meta.invoked_arn, fv.version, result.function_error is not None, duration_ms)
         if outcome.kind in ("result", "error"):
             pool.release(env)
         else:

@@ -456,6 +456,10 @@ class SqsService:
         return sorted((q for (acct, name), q in self._by_name.items() if acct == account and name.startswith(prefix)),
                       key=lambda q: q.name)
 
+    def every_queue(self) -> list[Queue]:
+        """Every account's queues (CloudWatch's AWS/SQS sampler reads their counts)."""
+        return list(self._by_id.values())
+
     # -- queue lifecycle ----------------------------------------------------------------------------
     def create_queue(self, account: str, name: str, attributes: Mapping[str, str] | None = None,
                      tags: Mapping[str, str] | None = None) -> Queue:
