@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lambdad import __version__, config
+from lambdad import __version__, aws_profile, config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,23 +29,33 @@ def main(argv: list[str] | None = None) -> int:
 
     def client_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--endpoint-url", default=os.environ.get("LAMBDAD_ENDPOINT_URL"),
-                       help="server URL (default http://127.0.0.1:8900, env LAMBDAD_ENDPOINT_URL)")
+                       help="server URL (default: the data dir's, else the AWS profile 'lambdad''s endpoint_url, "
+                       "else http://127.0.0.1:8900; env LAMBDAD_ENDPOINT_URL)")
         p.add_argument("--data-dir", default=os.environ.get("LAMBDAD_DATA_DIR", "./.lambdad"),
-                       help="where to find the generated credentials file when AWS_* keys are unset")
+                       help="where to find the generated credentials file when AWS_* keys are unset "
+                       "(none there: the AWS profile 'lambdad', or AWS_PROFILE's)")
+
+    def deploy_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("dir", type=Path)
+        p.add_argument("--name", required=True)
+        p.add_argument("--handler", required=True)
+        p.add_argument("--runtime", default=None, help="runtime identifier (default python3.12 on create; "
+                       "unchanged on update)")
+        p.add_argument("--memory", type=int)
+        p.add_argument("--timeout", type=int)
+        p.add_argument("--role", default=None, help="execution role ARN (default "
+                       "arn:aws:iam::ACCOUNT:role/lambdad-deploy, ACCOUNT from LAMBDAD_ACCOUNT_ID or 000000000000)")
+        p.add_argument("--layer", action="append", dest="layers", metavar="LAYER_VERSION_ARN",
+                       help="attach a layer version (repeat for several; later layers win in /opt)")
+        client_args(p)
 
     deploy = sub.add_parser("deploy", help="zip a folder and create or update a function from it")
-    deploy.add_argument("dir", type=Path)
-    deploy.add_argument("--name", required=True)
-    deploy.add_argument("--handler", required=True)
-    deploy.add_argument("--runtime", default=None, help="runtime identifier (default python3.12 on create; "
-                        "unchanged on update)")
-    deploy.add_argument("--memory", type=int)
-    deploy.add_argument("--timeout", type=int)
-    deploy.add_argument("--role", default=None, help="execution role ARN (default "
-                        "arn:aws:iam::ACCOUNT:role/lambdad-deploy, ACCOUNT from LAMBDAD_ACCOUNT_ID or 000000000000)")
-    deploy.add_argument("--layer", action="append", dest="layers", metavar="LAYER_VERSION_ARN",
-                        help="attach a layer version (repeat for several; later layers win in /opt)")
-    client_args(deploy)
+    deploy_args(deploy)
+    deploy.add_argument("--watch", action="store_true", help="then keep the function updated as the folder's "
+                        "files change (until Ctrl-C)")
+    dev = sub.add_parser("dev", help="deploy a folder, then update the function whenever its files change "
+                         "(deploy --watch)")
+    deploy_args(dev)
 
     layer = sub.add_parser("layer", help="share libraries between functions as layers")
     layer_sub = layer.add_subparsers(dest="layer_command", required=True)
@@ -90,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument("--data-dir", default=os.environ.get("LAMBDAD_DATA_DIR", "./.lambdad"))
 
     args = parser.parse_args(argv)
-    return {"serve": cmd_serve, "doctor": cmd_doctor, "deploy": cmd_deploy, "invoke": cmd_invoke,
+    if args.command == "dev":
+        args.watch = True
+    return {"serve": cmd_serve, "doctor": cmd_doctor, "deploy": cmd_deploy, "dev": cmd_deploy, "invoke": cmd_invoke,
             "ls": cmd_ls, "logs": cmd_logs, "layer": cmd_layer, "account": cmd_account,
             "audit": cmd_audit}[args.command](args)
 
@@ -113,6 +125,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             super().__init__(config)
             self.core = core
 
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # listening, the demo function made: say what there is and how to call it
+                print(start_banner(cfg, self.core.demo_note, _write_profile(cfg)), flush=True)
+
         async def shutdown(self, sockets: Any = None) -> None:
             self.core.begin_shutdown()
             await super().shutdown(sockets)
@@ -133,9 +150,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"lambdad: {exc}", file=sys.stderr)
         return 1
     core = Lambdad(cfg, data_dir)  # builds nothing yet: the ASGI lifespan enters it (server.py)
-    print(f"lambdad {__version__} listening on {cfg.endpoint_url} (data in {cfg.data_path})", flush=True)
-    if not cfg.root_access_key_id:
-        print(f"credentials: AWS_SHARED_CREDENTIALS_FILE={cfg.data_path / 'credentials'}", flush=True)
     server = _Server(core, uvicorn.Config(
         AsgiApp(core), host=cfg.host, port=cfg.port, loop="uvloop", lifespan="on",
         http=protocol_class(cfg.request_read_timeout, cfg.max_header_bytes),
@@ -158,6 +172,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_profile(cfg: config.Config) -> aws_profile.ProfileReport | None:
+    if not cfg.aws_profile:
+        return None
+    keys = None
+    if not (cfg.root_access_key_id and cfg.root_secret_access_key):  # generated: DATA_DIR/credentials
+        generated = _data_dir_keys(cfg.data_path)
+        keys = aws_profile.Keys(*generated) if generated else None
+    try:
+        return aws_profile.write_profiles(cfg.aws_profile, cfg.endpoint_url, cfg.region, cfg.data_path, keys,
+                                          os.environ)
+    except OSError as exc:
+        logging.getLogger("lambdad").warning("could not write the AWS profile: %s", exc)
+        return None
+
+
+def _tool(name: str) -> str:
+    """How to call one of this installation's commands: its bare name when PATH finds this one, else its path."""
+    import shutil
+
+    own = Path(sys.executable).parent / name
+    if not own.exists():
+        return name
+    found = shutil.which(name)
+    return name if found and Path(found).resolve() == own.resolve() else str(own)
+
+
+def start_banner(cfg: config.Config, demo: str, profile: aws_profile.ProfileReport | None) -> str:
+    lines = [f"lambdad {__version__} ready on {cfg.endpoint_url} (data in {cfg.data_path})"]
+    if demo:
+        lines.append(f"  demo function: {demo}")
+    if not (cfg.root_access_key_id and cfg.root_secret_access_key):
+        lines.append(f"  root keys:     {cfg.data_path / 'credentials'} (account {cfg.account_id})")
+    aws = _tool("aws")
+    if profile is not None and profile.home_written:
+        where = {"added": "added to", "updated": "updated in"}.get(profile.home, "in")
+        lines.append(f"  AWS profile:   {profile.name} (endpoint, region, keys), {where} {profile.home_config} "
+                     f"and {profile.home_credentials}")
+        prefix = f"{aws} --profile {profile.name}"
+    elif profile is not None:
+        lines.append(f"  AWS profile:   {profile.name} in {profile.data_config} "
+                     f"({profile.home_config}: {profile.home})")
+        prefix = f"AWS_CONFIG_FILE={profile.data_config} {aws} --profile {profile.name}"
+    else:
+        prefix = f"{aws} --endpoint-url {cfg.endpoint_url} --region {cfg.region}"
+    function = demo.split(" ", 1)[0] if demo else "NAME"
+    lines.append(f"  try:           {prefix} lambda invoke --function-name {function} "
+                 f"--payload '{{\"name\": \"you\"}}' out.json && cat out.json")
+    lines.append(f"  health:        {cfg.endpoint_url}/_lambdad/health")
+    return "\n".join(lines)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from lambdad.runtime import sandbox_host
 
@@ -176,31 +241,91 @@ def cmd_doctor(args: argparse.Namespace) -> int:
           "interpreter of its version is refused at CreateFunction):")
     for runtime in SUPPORTED_RUNTIMES:
         print(f"  {runtime:<16} -> {interpreters.resolve(runtime) or 'not available (no interpreter of its version)'}")
+    print(host_names_report(cfg))
     return 0
 
 
+def host_names_report(cfg: config.Config) -> str:
+    """Whether this host resolves the names lambdad hands out (`*.lambda-url.<region>.<public-host>`):
+    curl resolves any `*.localhost` itself, Python's and Node's getaddrinfo only if the system does."""
+    import secrets
+    import socket
+
+    name = f"x{secrets.token_hex(4)}.lambda-url.{cfg.region}.{cfg.public_host}"
+    try:
+        found = sorted({str(info[4][0]) for info in socket.getaddrinfo(name, cfg.port, type=socket.SOCK_STREAM)})
+    except (OSError, UnicodeError) as exc:
+        base = cfg.endpoint_url
+        return (f"host names: {name} does not resolve here ({exc}); Python and Node clients use the path forms "
+                f"{base}/_aws/lambda-url/<url-id>/ and {base}/_aws/execute-api/<api-id>/<stage>/ "
+                "(curl resolves *.localhost by itself)")
+    return f"host names: {name} resolves ({', '.join(found)}): function URL and execute-api host names work"
+
+
 # -- client commands ------------------------------------------------------------------------------
-def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+DEFAULT_ENDPOINT = "http://127.0.0.1:8900"
+
+
+def _data_dir_keys(data_dir: Path) -> tuple[str, str] | None:
+    """The generated root keys in DATA_DIR/credentials, if there are."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(data_dir / "credentials")
+        return parser.get("default", "aws_access_key_id"), parser.get("default", "aws_secret_access_key")
+    except (OSError, configparser.Error):
+        return None
+
+
+def _connection(args: argparse.Namespace) -> tuple[str, str, dict[str, Any]]:
+    """(endpoint, region, credential kwargs) of the client commands. Credentials: AWS_ACCESS_KEY_ID, else the
+    data dir's generated keys (with the endpoint its aws-config names), else the AWS profile (AWS_PROFILE or
+    'lambdad', as `lambdad serve` writes it) with its endpoint_url and region."""
+    import configparser
+
+    import botocore.session
+
+    endpoint = args.endpoint_url
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
     kwargs: dict[str, Any] = {}
     if not os.environ.get("AWS_ACCESS_KEY_ID"):
-        cred_file = Path(args.data_dir) / "credentials"
-        if cred_file.exists():
-            import configparser
+        data_dir = Path(args.data_dir)
+        keys = _data_dir_keys(data_dir)
+        if keys is not None:
+            kwargs = {"aws_access_key_id": keys[0], "aws_secret_access_key": keys[1]}
+            written = configparser.ConfigParser()
+            try:
+                written.read(data_dir / "aws-config")
+            except (OSError, configparser.Error):
+                pass
+            section = next((name for name in written.sections() if name.startswith("profile ")), None)
+            if section is not None:
+                endpoint = endpoint or written.get(section, "endpoint_url", fallback=None)
+                region = region or written.get(section, "region", fallback=None)
+        else:
+            profile = os.environ.get("AWS_PROFILE") or "lambdad"
+            if profile in botocore.session.Session().available_profiles:
+                session = botocore.session.Session(profile=profile)
+                scoped = session.get_scoped_config()
+                endpoint = endpoint or scoped.get("endpoint_url")
+                region = region or scoped.get("region")
+                creds = session.get_credentials()
+                if creds is not None:
+                    kwargs = {"aws_access_key_id": creds.access_key, "aws_secret_access_key": creds.secret_key,
+                              "aws_session_token": creds.token}
+    return endpoint or DEFAULT_ENDPOINT, region or "us-east-1", kwargs
 
-            parser = configparser.ConfigParser()
-            parser.read(cred_file)
-            kwargs = {"aws_access_key_id": parser.get("default", "aws_access_key_id"),
-                      "aws_secret_access_key": parser.get("default", "aws_secret_access_key")}
-    return kwargs
+
+def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return _connection(args)[2]
 
 
 def _client(args: argparse.Namespace, service: str = "lambda") -> Any:
     import boto3
     from botocore.config import Config as BotoConfig
 
-    endpoint = args.endpoint_url or "http://127.0.0.1:8900"
-    kwargs = _client_kwargs(args)
-    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+    endpoint, region, kwargs = _connection(args)
     return boto3.client(service, endpoint_url=endpoint, region_name=region,
                         config=BotoConfig(retries={"max_attempts": 1}, read_timeout=910), **kwargs)
 
@@ -217,10 +342,44 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
     if not args.dir.is_dir():
         return _fail(Exception(f"{args.dir} is not a directory"))
+    watching = getattr(args, "watch", False)
+    skip = None
+    if watching:
+        from lambdad import watch
+
+        skip = watch.skip_path
+        watcher = watch.Watcher(args.dir)  # from before the first upload: no edit is missed
     print(f"packaging {args.dir} ...", end=" ", flush=True)
-    data = make_zip_from_dir(args.dir)
+    data = make_zip_from_dir(args.dir, skip)
     print(f"{len(data) / 1024:.1f} KiB", flush=True)
     client = _client(args)
+    try:
+        _deploy(client, args, data)
+    except (ClientError, BotoCoreError) as exc:
+        return _fail(exc)
+    print(f"{args.name} is ready", flush=True)
+    if not watching:
+        return 0
+    print(f"watching {args.dir} for changes (Ctrl-C stops)", flush=True)
+    try:
+        while True:
+            changed = watcher.wait_for_change()
+            started = time.monotonic()
+            shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+            try:
+                client.update_function_code(FunctionName=args.name, ZipFile=make_zip_from_dir(args.dir, skip))
+                client.get_waiter("function_updated_v2").wait(FunctionName=args.name, WaiterConfig={"Delay": 1})
+            except (ClientError, BotoCoreError, OSError) as exc:  # keep watching: the next save may fix it
+                print(f"{time.strftime('%H:%M:%S')} {shown} changed; update failed: {exc}", file=sys.stderr,
+                      flush=True)
+                continue
+            print(f"{time.strftime('%H:%M:%S')} {shown} changed: {args.name} updated in "
+                  f"{(time.monotonic() - started) * 1000:.0f} ms", flush=True)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _deploy(client: Any, args: argparse.Namespace, data: bytes) -> None:
     extra: dict[str, Any] = {}
     if args.memory:
         extra["MemorySize"] = args.memory
@@ -229,31 +388,24 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if args.layers:
         extra["Layers"] = args.layers
     try:
-        try:
-            client.get_function(FunctionName=args.name)
-            exists = True
-        except client.exceptions.ResourceNotFoundException:
-            exists = False
-        if exists:
-            print(f"updating {args.name} ...", flush=True)
-            client.update_function_code(FunctionName=args.name, ZipFile=data)
-            client.get_waiter("function_updated_v2").wait(FunctionName=args.name,
-                                                          WaiterConfig={"Delay": 1})
-            if args.runtime:
-                extra["Runtime"] = args.runtime
-            client.update_function_configuration(FunctionName=args.name, Handler=args.handler, **extra)
-            client.get_waiter("function_updated_v2").wait(FunctionName=args.name,
-                                                          WaiterConfig={"Delay": 1})
-        else:
-            print(f"creating {args.name} ...", flush=True)
-            role = args.role or _deploy_role(args)
-            client.create_function(FunctionName=args.name, Runtime=args.runtime or "python3.12",
-                                   Handler=args.handler, Role=role, Code={"ZipFile": data}, **extra)
-            client.get_waiter("function_active_v2").wait(FunctionName=args.name, WaiterConfig={"Delay": 1})
-    except (ClientError, BotoCoreError) as exc:
-        return _fail(exc)
-    print(f"{args.name} is ready", flush=True)
-    return 0
+        client.get_function(FunctionName=args.name)
+        exists = True
+    except client.exceptions.ResourceNotFoundException:
+        exists = False
+    if exists:
+        print(f"updating {args.name} ...", flush=True)
+        client.update_function_code(FunctionName=args.name, ZipFile=data)
+        client.get_waiter("function_updated_v2").wait(FunctionName=args.name, WaiterConfig={"Delay": 1})
+        if args.runtime:
+            extra["Runtime"] = args.runtime
+        client.update_function_configuration(FunctionName=args.name, Handler=args.handler, **extra)
+        client.get_waiter("function_updated_v2").wait(FunctionName=args.name, WaiterConfig={"Delay": 1})
+    else:
+        print(f"creating {args.name} ...", flush=True)
+        role = args.role or _deploy_role(args)
+        client.create_function(FunctionName=args.name, Runtime=args.runtime or "python3.12",
+                               Handler=args.handler, Role=role, Code={"ZipFile": data}, **extra)
+        client.get_waiter("function_active_v2").wait(FunctionName=args.name, WaiterConfig={"Delay": 1})
 
 
 def _deploy_role(args: argparse.Namespace) -> str:
@@ -279,18 +431,17 @@ def cmd_account(args: argparse.Namespace) -> int:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    endpoint = (args.endpoint_url or "http://127.0.0.1:8900").rstrip("/")
-    keys = _client_kwargs(args)
+    endpoint, region, keys = _connection(args)
+    endpoint = endpoint.rstrip("/")
     session = botocore.session.get_session()
-    creds = (Credentials(keys["aws_access_key_id"], keys["aws_secret_access_key"]) if keys
-             else session.get_credentials())
+    creds = (Credentials(keys["aws_access_key_id"], keys["aws_secret_access_key"], keys.get("aws_session_token"))
+             if keys else session.get_credentials())
     if creds is None:
         return _fail(Exception("no credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --data-dir"))
     creating = args.account_command == "create"
     body = json.dumps({"Name": args.name}).encode() if creating else b""
     request = AWSRequest("POST" if creating else "GET", f"{endpoint}/_lambdad/accounts", data=body,
                          headers={"content-type": "application/json"} if creating else {})
-    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
     SigV4Auth(creds, "lambdad", region).add_auth(request)
     try:
         resp = httpx.request(request.method, request.url, content=body, headers=dict(request.headers.items()),

@@ -163,6 +163,9 @@ class Config:
         "before cancelling them.", float)
     log_level: str = _setting("info", "Server log level (debug, info, warning, error).")
     demo: bool = _setting(False, "Create the demo function 'hello' at start if it does not exist.", _bool)
+    aws_profile: str = _setting("lambdad", "AWS profile written at each start into DATA_DIR/aws-config and, when "
+        "the root keys are the generated ones, added to ~/.aws/config and ~/.aws/credentials (lambdad's own "
+        "marked block only; a profile of that name already there is left alone); empty: none is written.")
     # EventBridge (issue 15)
     schedule_speed: float = _setting(1.0, "How many times faster than the wall clock EventBridge's and EventBridge "
         "Scheduler's time runs, for manual experiments (60: rate(1 minute) fires every second, retries wait "

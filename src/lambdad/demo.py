@@ -37,18 +37,21 @@ def _demo_runtime(registry: FunctionRegistry) -> str:
     return "python3.12"
 
 
-def ensure_demo_function(registry: FunctionRegistry, iam: Iam, account: str) -> None:
+def ensure_demo_function(registry: FunctionRegistry, iam: Iam, account: str) -> str:
+    """Create the demo function if it does not exist; answer what happened, for the start log."""
     import tempfile
     from pathlib import Path
 
     if registry.find(account, DEMO_NAME) is not None:
-        return
+        return f"{DEMO_NAME} (exists)"
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "app.py").write_text(DEMO_SOURCE)
         data = make_zip_from_dir(Path(tmp))
     role = iam.ensure_lambda_role(account, "lambdad-demo")
+    runtime = _demo_runtime(registry)
     registry.create(account, {
-        "FunctionName": DEMO_NAME, "Runtime": _demo_runtime(registry), "Handler": "app.handler",
+        "FunctionName": DEMO_NAME, "Runtime": runtime, "Handler": "app.handler",
         "Role": role["Arn"], "Code": {"ZipFile": data},
         "Description": "lambdad demo function",
     })
+    return f"{DEMO_NAME} (created, {runtime})"

@@ -133,6 +133,7 @@ class Lambdad:
         self._stack: AsyncExitStack | None = None
         self._router: Router | None = None
         self.alb_listeners: AlbListeners | None = None
+        self.demo_note = ""  # what --demo did, for the start log (cli.py)
 
     @property
     def router(self) -> Router:
@@ -215,8 +216,9 @@ class Lambdad:
             log.warning("%s", line)
         if sandbox.tag:
             log.info("sandbox: instance %s", sandbox.tag)
+        log.info("sandbox: %s", protections.summary())
         for line in protections.report_lines():
-            log.info("sandbox: %s", line)
+            log.debug("sandbox: %s", line)
         launcher = Launcher(config, interpreters,
                             roles.environment_credentials, sandbox)
         stack.push_async_callback(launcher.aclose)
@@ -420,7 +422,7 @@ class Lambdad:
         if config.demo:
             from lambdad.demo import ensure_demo_function
 
-            ensure_demo_function(registry, iam, config.account_id)
+            self.demo_note = ensure_demo_function(registry, iam, config.account_id)
 
 
 __all__ = ["Lambdad"]

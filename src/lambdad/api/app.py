@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lambdad.api import refusals
+from lambdad.api import landing, refusals
 from lambdad.api.base import ApiRequest, ApiResponse, Service, json_error
 from lambdad.api.http_protocol import BodyTooLarge, ClientDisconnected, RequestBody, Spool, SpoolFull
 from lambdad.api.streaming import StreamedBody
@@ -89,6 +89,7 @@ class Router:
         # X-Amz-Target prefixes and RPC v2 service names (`/service/<name>/...`) -> the service, so that
         # an unsigned request is refused in its service's protocol (a service lists its `target_prefixes`).
         self.targets: dict[str, str] = {}
+        self.console_path: str | None = None  # the web console's link on the `GET /` page, once there is one
 
     def add_service(self, name: str, service: Service, errors: ErrorRenderer | None = None) -> None:
         """Serve `name` (the SigV4 scope's service). With authentication on, the service must carry its
@@ -130,6 +131,8 @@ class Router:
                 front = next((door for door in self.front_doors if door.matches(request)), None)
                 if front is not None:
                     response = await front(request, body)  # function URLs answer with a request id too
+                elif landing.is_landing(request):  # a browser's or curl's plain GET / (api/landing.py)
+                    response = landing.page(request, self.console_path)
                 elif request.path.startswith("/_lambdad/") or self._prometheus(request):
                     request.body = await body.read(ANONYMOUS_MAX_BODY)
                     return await self.own_endpoints.handle(request, self.authenticate)

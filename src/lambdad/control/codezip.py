@@ -39,7 +39,7 @@ import tempfile
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -382,10 +382,11 @@ def _zip_info(name: str, unix_mode: int) -> zipfile.ZipInfo:
     return info
 
 
-def make_zip_from_dir(src: Path) -> bytes:
+def make_zip_from_dir(src: Path, skip: Callable[[str, bool], bool] | None = None) -> bytes:
     """Zip a directory for deployment: sorted entries, fixed timestamps, so identical trees give
     identical bytes (stable CodeSha256). Files keep only the exec bit (0o755/0o644); symlinks are
     stored as symlinks, not followed; sockets/fifos/devices are skipped (a package can't hold them).
+    `skip(relative path, is_dir)` leaves entries out (`lambdad deploy --watch`: editor temporaries).
     """
     root = Path(src).resolve()
     if not root.is_dir():
@@ -398,6 +399,8 @@ def make_zip_from_dir(src: Path) -> bytes:
                 children = sorted(it, key=lambda e: e.name)
             for child in children:
                 name = prefix + child.name
+                if skip is not None and skip(name, child.is_dir(follow_symlinks=False)):
+                    continue
                 if child.is_symlink():
                     info = _zip_info(name, stat.S_IFLNK | 0o777)
                     info.compress_type = zipfile.ZIP_STORED

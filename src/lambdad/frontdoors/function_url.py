@@ -1,6 +1,9 @@
 """Function URLs: HTTP requests routed by Host header, authorized, turned into payload format 2.0.
 
-`<url-id>.lambda-url.<region>.<public-host>` names the target. AWS_IAM URLs need a SigV4 signature
+`<url-id>.lambda-url.<region>.<public-host>` names the target, or, needing no DNS (Python's and Node's
+resolvers do not resolve `*.localhost` as curl does), the path form
+`http://<host>:<port>/_aws/lambda-url/<url-id>/<path>`: served the same way, the function seeing
+`/<path>` and the URL's own domain name, as through the Host form. AWS_IAM URLs need a SigV4 signature
 (service `lambda`); every URL needs a resource policy that lets its caller invoke it, as on AWS.
 InvokeMode RESPONSE_STREAM is accepted and answered buffered (the whole response at once) until
 functions can stream.
@@ -11,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -50,10 +54,23 @@ def _message(status: int, message: str, error_type: str | None = None) -> ApiRes
     return ApiResponse(status, json.dumps({"Message": message}).encode(), headers)
 
 
+PATH_PREFIX = "/_aws/lambda-url/"
+
+
 def url_id_of(host: str) -> str | None:
     if ".lambda-url." not in host:
         return None
     return host.split(".", 1)[0].lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Which URL a request is for, and what the function sees of it."""
+
+    url_id: str
+    raw_path: str  # as sent, without the path form's prefix
+    path: str  # decoded
+    domain: str
 
 
 class FunctionUrlDoor:
@@ -72,18 +89,29 @@ class FunctionUrlDoor:
         self.port = port
 
     def matches(self, request: ApiRequest) -> bool:
-        return url_id_of(request.headers.get("host", "")) is not None
+        return url_id_of(request.headers.get("host", "")) is not None or request.raw_path.startswith(PATH_PREFIX)
+
+    def _locate(self, request: ApiRequest) -> Located:
+        host = request.headers.get("host", "")
+        url_id = url_id_of(host)
+        if url_id is not None:
+            return Located(url_id, request.raw_path.split("?", 1)[0], request.path, host.split(":", 1)[0])
+        url_id, _, rest = request.raw_path.split("?", 1)[0][len(PATH_PREFIX):].partition("/")
+        _, _, path = request.path[len(PATH_PREFIX):].partition("/")
+        url_id = url_id.lower()
+        return Located(url_id, "/" + rest, "/" + path, f"{url_id}.lambda-url.{self.region}.{self.urls.public_host}")
 
     async def __call__(self, request: ApiRequest, body: RequestBody) -> ApiResponse:
-        url_id = url_id_of(request.headers.get("host", ""))
-        target = self.urls.target(url_id or "")
+        located = self._locate(request)
+        url_id = located.url_id
+        target = self.urls.target(url_id)
         if target is None:
             return _message(404, "Not Found")
         cors = target.config.cors
         origin = request.headers.get("origin")
         if cors and cors_rules.is_preflight(request.method, request.headers):
             return ApiResponse(200, b"", cors_rules.preflight_headers(cors, origin or ""))
-        response = await self._invoke(request, body, target, url_id or "")
+        response = await self._invoke(request, body, target, located)
         if cors:  # the URL's CORS configuration overrides whatever the function said
             response.headers = cors_rules.apply(cors, origin, response.headers)
         return response
@@ -121,11 +149,12 @@ class FunctionUrlDoor:
                         "userId": who.access_key_id}}
 
     # -- invocation -------------------------------------------------------------------------
-    async def _invoke(self, request: ApiRequest, body: RequestBody, target: UrlTarget, url_id: str) -> ApiResponse:
+    async def _invoke(self, request: ApiRequest, body: RequestBody, target: UrlTarget,
+                      located: Located) -> ApiResponse:
         try:
             authorizer = await self._authorize(request, body, target)
             fv, invoked_arn = self.resolver.for_invoke(target.account, target.name, target.qualifier)
-            event = self._event(request, url_id, target, authorizer)
+            event = self._event(request, located, target, authorizer)
             result = await self.invoker.invoke(fv, event, InvokeMeta(invoked_arn, request_id=request.request_id))
         except BodyTooLarge:
             return _message(413, "Request Entity Too Large", "RequestTooLargeException")
@@ -143,8 +172,9 @@ class FunctionUrlDoor:
             return _message(502, "Internal Server Error")
         return self._response(result.payload)
 
-    def _event(self, request: ApiRequest, url_id: str, target: UrlTarget,
+    def _event(self, request: ApiRequest, located: Located, target: UrlTarget,
                authorizer: dict[str, Any] | None) -> bytes:
+        url_id = located.url_id
         headers = {k: v for k, v in request.headers.items() if k != "cookie" and k not in HOP_BY_HOP}
         client_ip = (request.client or ("127.0.0.1", 0))[0]
         forwarded = headers.get("x-forwarded-for")
@@ -156,7 +186,7 @@ class FunctionUrlDoor:
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": "$default",
-            "rawPath": request.raw_path.split("?", 1)[0],
+            "rawPath": located.raw_path,
             "rawQueryString": request.raw_query,
         }
         cookie = request.headers.get("cookie")
@@ -173,9 +203,9 @@ class FunctionUrlDoor:
             "accountId": "anonymous" if authorizer is None else target.account,
             "apiId": url_id,
             "authorizer": authorizer,
-            "domainName": request.headers.get("host", "").split(":", 1)[0],
+            "domainName": located.domain,
             "domainPrefix": url_id,
-            "http": {"method": request.method, "path": request.path, "protocol": "HTTP/1.1",
+            "http": {"method": request.method, "path": located.path, "protocol": "HTTP/1.1",
                      "sourceIp": client_ip, "userAgent": request.headers.get("user-agent", "")},
             "requestId": request.request_id,
             "routeKey": "$default",

@@ -80,6 +80,12 @@ class Protections:
             lines.append(f"{name:<22} {'active' if on else 'OFF'}{'  (' + why + ')' if why else ''}")
         return lines
 
+    def summary(self) -> str:
+        """One line for the start log (`lambdad doctor` prints the whole report)."""
+        off = [name for name, on in self.active.items() if not on]
+        text = f"{len(self.active) - len(off)} of {len(self.active)} protections active"
+        return text + (f"; off: {', '.join(off)} (`lambdad doctor` says why)" if off else "")
+
 
 def probe(config: Config) -> Protections:
     """Look at the host (changes nothing)."""

@@ -34,7 +34,7 @@ RESERVE_NAME = "reserve"
 NODE_ID_NAME = "node-id"
 #: What lambdad keeps in the data dir (make_private touches nothing else).
 _OWN = ("lambdad.db", "lambdad.db-wal", "lambdad.db-shm", "lambdad.db-journal", "audit.log", "credentials",
-        "master.key", LOCK_NAME, RESERVE_NAME, NODE_ID_NAME, "code", "sandbox", "tmp", "spool", "s3")
+        "master.key", LOCK_NAME, RESERVE_NAME, NODE_ID_NAME, "code", "sandbox", "tmp", "spool", "s3", "aws-config")
 #: Subtrees whose contents environments read or write as other uids: only their roots are made 0700.
 _NOT_PRIVATE = ("code/trees", "code/opt", "sandbox", "tmp")
 
