@@ -337,6 +337,8 @@ def test_placeholder_maps_are_checked() -> None:
     assert refusal(Placeholders, None, {}) == "ExpressionAttributeValues must not be empty"
     assert refusal(Placeholders, {"a": "a"}, None) == \
         'ExpressionAttributeNames contains invalid key: Syntax error; key: "a"'
+    assert refusal(Placeholders, {"#DE": ""}, None) == \
+        "ExpressionAttributeNames contains invalid value: Empty attribute name for key #DE"
     assert refusal(Placeholders, None, {":b": {"S": "x"}, "b": {"S": "a"}}) == \
         'ExpressionAttributeValues contains invalid key: Syntax error; key: "b"'
     assert refusal(Placeholders, None, {":b": {}}) == (
@@ -458,6 +460,33 @@ def test_list_elements() -> None:
     assert apply_update(parse_update("REMOVE l[9]", Placeholders()), item) == item
     assert apply_update(parse_update("SET l[1] = :v", p), item)["l"]["L"][1] == {"S": "v"}
     assert apply_update(parse_update("SET l[99] = :v", p), item)["l"]["L"][-1] == {"S": "v"}
+
+
+def test_nested_updates_as_dynamodb_applies_them() -> None:
+    # Recorded against DynamoDB (dynalite's suite): operands read the old item, parentheses group
+    # SET values, list elements are set and added in ascending index order (appending past the end).
+    item = {"a": {"S": "key"}, "b": {"M": {"a": {"N": "1"}, "b": {"N": "2"}, "c": {"N": "3"}}},
+            "c": {"L": [{"N": "1"}, {"N": "3"}]}}
+    parsed = parse_update("set b.c=((c[1])+(b.a)),b.a = a,c[1] = a, c[4] = b.a - b.b, c[2] = b.c "
+                          "add c[8] :b, c[6] :a", Placeholders(None, {":a": {"N": "2"}, ":b": {"SS": ["a"]}}))
+    new = apply_update(parsed, item)
+    assert new == {"a": {"S": "key"}, "b": {"M": {"a": {"S": "key"}, "b": {"N": "2"}, "c": {"N": "4"}}},
+                   "c": {"L": [{"N": "1"}, {"S": "key"}, {"N": "3"}, {"N": "-1"}, {"N": "2"}, {"SS": ["a"]}]}}
+    # ReturnValues UPDATED_NEW: the new item projected on the update's paths.
+    assert project(new, parsed.paths) == {"b": {"M": {"c": {"N": "4"}, "a": {"S": "key"}}},
+                                          "c": {"L": [{"S": "key"}, {"N": "3"}, {"N": "2"}]}}
+    assert apply_update(parse_update("set b = if_not_exists(b, a)", Placeholders()), {"a": {"S": "k"}}) == \
+        {"a": {"S": "k"}, "b": {"S": "k"}}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("set a = ((b))", "Invalid UpdateExpression: The expression has redundant parentheses;"),
+    ("set a = (b.c).d + e", 'Invalid UpdateExpression: Syntax error; token: ".", near: ").d"'),
+    ("set (a = (b + c))", 'Invalid UpdateExpression: Syntax error; token: "(", near: "set (a"'),
+])
+def test_parentheses_in_set_values(text: str, message: str) -> None:
+    assert refusal(parse_update, text, Placeholders()) == message
+    parse_update("set a = (b + c), d = (e)", Placeholders())
 
 
 def test_delete_empties_a_set_removes_it() -> None:

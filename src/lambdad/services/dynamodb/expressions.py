@@ -83,9 +83,12 @@ class Placeholders:
         if names is not None:
             if not names:
                 raise DynamoDbError("ExpressionAttributeNames must not be empty")
-            for key in names:
+            for key, name in names.items():
                 if not _NAME_KEY.fullmatch(key):
                     raise DynamoDbError(f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"')
+                if not name:
+                    raise DynamoDbError(f"ExpressionAttributeNames contains invalid value: Empty attribute name for "
+                                        f"key {key}")
         if values is not None:
             if not values:
                 raise DynamoDbError("ExpressionAttributeValues must not be empty")
@@ -721,7 +724,15 @@ class _Parser:
         return left
 
     def set_operand(self) -> Operand:
+        """A path, a value, a function call, or a SET value in parentheses (which, unlike in a
+        condition, a path may not continue after: (b.c).d is a syntax error)."""
         tok = self.peek()
+        if tok.kind == "op" and tok.text == "(":
+            self.next()
+            self.nest()
+            inner = self.set_value()
+            self.close(inner)
+            return inner
         if tok.kind == "name" and self.peek(1).kind == "op" and self.peek(1).text == "(":
             call = self.call_in_update()
             return call
@@ -1197,7 +1208,10 @@ def apply_update(update: Update, item: Item | None) -> Item:
 def _apply(update: Update, item: Item | None) -> Item:
     old: Item = item or {}
     new: Item = dict(old)
-    values = [(action.path, _set_value(action.value, old)) for action in update.sets]
+    # Within a list, elements are set (and added to) in ascending index order whatever the
+    # expression's order: SET l[4] = :x, l[2] = :y on a 2-element list appends :y, then :x.
+    values = sorted(((action.path, _set_value(action.value, old)) for action in update.sets),
+                    key=lambda pair: _index_order(pair[0]))
     for path, value in values:
         _assign(new, path, value)
     # REMOVE: list elements by descending index, so each index means the one in the old list.
@@ -1215,7 +1229,7 @@ def _apply(update: Update, item: Item | None) -> Item:
                 del holder[key]
         else:
             holder.pop(key, None)
-    for add in update.adds:
+    for add in sorted(update.adds, key=lambda a: _index_order(a.path)):
         current = resolve(new, add.path)
         kind = v.value_type(add.value)
         if current is None:
@@ -1242,6 +1256,10 @@ def _apply(update: Update, item: Item | None) -> Item:
         else:
             _remove(new, delete.path)
     return new
+
+
+def _index_order(path: Path) -> tuple[tuple[int, int | str], ...]:
+    return tuple((1, e) if isinstance(e, int) else (0, e) for e in path)
 
 
 def _remove(item: Item, path: Path) -> None:
