@@ -828,12 +828,18 @@ def test_legacy_filters() -> None:
      "ComparisonOperator CONTAINS is not valid for M AttributeValue type"),
     ({"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "1"}, {"S": "a"}]},
      "AttributeValues inside AttributeValueList must be of same type"),
-    ({"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "2"}, {"N": "1"}]},
-     "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"),
+    ({"ComparisonOperator": "IN", "AttributeValueList": [{"N": "1"}, {"S": "a"}]},
+     "AttributeValues inside AttributeValueList must be of same type"),
     ({"ComparisonOperator": "EQ", "AttributeValueList": [{"SS": []}]}, "An string set  may not be empty"),
 ])
 def test_legacy_filter_refusals(spec: dict[str, Any], message: str) -> None:
     assert refusal(legacy.filter_condition, {"a": spec}) == f"One or more parameter values were invalid: {message}"
+
+
+def test_legacy_between_bounds() -> None:
+    spec = {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "2"}, {"N": "1"}]}
+    assert refusal(legacy.filter_condition, {"a": spec}) == \
+        "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
 
 
 def test_legacy_expected() -> None:
@@ -855,6 +861,16 @@ def test_legacy_expected() -> None:
      "Value and AttributeValueList cannot be used together for Attribute: a"),
     ({"ComparisonOperator": "EQ", "Exists": True, "AttributeValueList": [{"S": "a"}]},
      "Exists and ComparisonOperator cannot be used together for Attribute: a"),
+    ({"Value": {"S": "a"}, "AttributeValueList": [{"S": "a"}]},
+     "Value and AttributeValueList cannot be used together for Attribute: a"),
+    ({"ComparisonOperator": "EQ"},
+     "Value or AttributeValueList must be used with ComparisonOperator: EQ for Attribute: a"),
+    ({"AttributeValueList": [{"S": "a"}]},
+     "AttributeValueList can only be used with a ComparisonOperator for Attribute: a"),
+    ({"ComparisonOperator": "BETWEEN", "Value": {"S": "a"}},
+     "Invalid number of argument(s) for the BETWEEN ComparisonOperator"),
+    ({"ComparisonOperator": "NULL", "Value": {"S": "a"}},
+     "Invalid number of argument(s) for the NULL ComparisonOperator"),
 ])
 def test_legacy_expected_refusals(spec: dict[str, Any], message: str) -> None:
     assert refusal(legacy.expected_condition, {"a": spec}) == f"One or more parameter values were invalid: {message}"
