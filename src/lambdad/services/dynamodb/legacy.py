@@ -137,8 +137,8 @@ def _condition(name: str, operator: str, given: list[AttributeValue]) -> Conditi
         return Function("attribute_exists", (subject,))
     if operator == "CONTAINS":
         return Function("contains", (subject, operands[0]))
-    if operator == "NOT_CONTAINS":
-        return And((Function("attribute_exists", (subject,)), Not(Function("contains", (subject, operands[0])))))
+    if operator == "NOT_CONTAINS":  # as NOT contains(...): true when the attribute is absent
+        return Not(Function("contains", (subject, operands[0])))
     if operator == "BEGINS_WITH":
         return Function("begins_with", (subject, operands[0]))
     if operator == "IN":
