@@ -16,6 +16,7 @@ from lambdad.services.dynamodb.expressions import (
     KeyCondition,
     Placeholders,
     apply_update,
+    condition_top_level_names,
     evaluate,
     parse_condition,
     parse_key_condition,
@@ -646,6 +647,12 @@ def test_update_run_time_errors(text: str, message: str) -> None:
     with pytest.raises(DynamoDbError) as caught:
         update(text)
     assert caught.value.message == message
+
+
+def test_condition_top_level_names() -> None:
+    parsed = parse_condition("(#n = :s OR doc.inside.n > size(lst[1])) AND NOT contains(tags, :red) "
+                             "AND age BETWEEN score AND :big AND pk IN (:s, bin)", ph())
+    assert condition_top_level_names(parsed) == {"name", "doc", "lst", "tags", "age", "score", "pk", "bin"}
 
 
 def test_updated_top_level_names_for_key_checks() -> None:

@@ -8,13 +8,15 @@ Contract (what services/dynamodb's operations call):
   the names and values no expression used.
 * ``parse_condition(text, ph, kind)`` -> ``Condition`` for ConditionExpression (kind
   "ConditionExpression") or FilterExpression ("FilterExpression"); ``evaluate(condition, item)``
-  -> bool (``item`` None or {} when there is no item).
+  -> bool (``item`` None or {} when there is no item). ``condition_top_level_names`` lists the
+  attributes it reads.
 * ``parse_key_condition(text, ph, hash_key, range_key)`` -> ``KeyCondition`` (hash name + value;
   optional range name, op, values) for the store to turn into SQL. Keys are (name, type) pairs.
 * ``parse_projection(text, ph)`` -> ``tuple[Path, ...]``; ``project(item, paths)`` -> the item cut
   down to those paths (nested maps and lists kept in shape; list elements in index order).
 * ``parse_update(text, ph)`` -> ``Update``; ``apply_update(update, item)`` -> the new item (the
-  old one untouched), raising DynamoDB's run-time errors (a missing operand, a wrong type, an
+  old one untouched; for an item that does not exist yet pass its key, so that operands such as
+  ``if_not_exists(b, pk)`` see it), raising DynamoDB's run-time errors (a missing operand, a wrong type, an
   invalid document path). ``updated_top_level_names(update)`` names what the update writes, so the
   caller can refuse key attributes ("Cannot update attribute X. This attribute is part of the key");
   ``update.paths`` serve ReturnValues UPDATED_OLD / UPDATED_NEW through ``project``.
@@ -229,6 +231,30 @@ class Update:
         """Every path the update writes, in the expression's order of clauses."""
         return (*(a.path for a in self.sets), *self.removes, *(a.path for a in self.adds),
                 *(a.path for a in self.deletes))
+
+
+def condition_top_level_names(condition: Condition) -> set[str]:
+    """The top-level attributes a condition reads (a Query's FilterExpression may not name a key:
+    "Filter Expression can only contain non-primary key attributes: Primary key attribute: sk")."""
+    names: set[str] = set()
+    stack: list[Condition | Operand] = [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, PathOperand):
+            names.add(str(node.path[0]))
+        elif isinstance(node, And | Or):
+            stack.extend(node.terms)
+        elif isinstance(node, Not):
+            stack.append(node.term)
+        elif isinstance(node, Compare | Arithmetic):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, Between):
+            stack.extend((node.operand, node.low, node.high))
+        elif isinstance(node, In):
+            stack.extend((node.operand, *node.options))
+        elif isinstance(node, Function | Call):
+            stack.extend(node.args)
+    return names
 
 
 def updated_top_level_names(update: Update) -> set[str]:
