@@ -16,6 +16,7 @@ from lambdad.services.dynamodb.expressions import (
     KeyCondition,
     Placeholders,
     apply_update,
+    condition_top_level_names,
     evaluate,
     parse_condition,
     parse_key_condition,
@@ -337,6 +338,8 @@ def test_placeholder_maps_are_checked() -> None:
     assert refusal(Placeholders, None, {}) == "ExpressionAttributeValues must not be empty"
     assert refusal(Placeholders, {"a": "a"}, None) == \
         'ExpressionAttributeNames contains invalid key: Syntax error; key: "a"'
+    assert refusal(Placeholders, {"#DE": ""}, None) == \
+        "ExpressionAttributeNames contains invalid value: Empty attribute name for key #DE"
     assert refusal(Placeholders, None, {":b": {"S": "x"}, "b": {"S": "a"}}) == \
         'ExpressionAttributeValues contains invalid key: Syntax error; key: "b"'
     assert refusal(Placeholders, None, {":b": {}}) == (
@@ -458,6 +461,33 @@ def test_list_elements() -> None:
     assert apply_update(parse_update("REMOVE l[9]", Placeholders()), item) == item
     assert apply_update(parse_update("SET l[1] = :v", p), item)["l"]["L"][1] == {"S": "v"}
     assert apply_update(parse_update("SET l[99] = :v", p), item)["l"]["L"][-1] == {"S": "v"}
+
+
+def test_nested_updates_as_dynamodb_applies_them() -> None:
+    # Recorded against DynamoDB (dynalite's suite): operands read the old item, parentheses group
+    # SET values, list elements are set and added in ascending index order (appending past the end).
+    item = {"a": {"S": "key"}, "b": {"M": {"a": {"N": "1"}, "b": {"N": "2"}, "c": {"N": "3"}}},
+            "c": {"L": [{"N": "1"}, {"N": "3"}]}}
+    parsed = parse_update("set b.c=((c[1])+(b.a)),b.a = a,c[1] = a, c[4] = b.a - b.b, c[2] = b.c "
+                          "add c[8] :b, c[6] :a", Placeholders(None, {":a": {"N": "2"}, ":b": {"SS": ["a"]}}))
+    new = apply_update(parsed, item)
+    assert new == {"a": {"S": "key"}, "b": {"M": {"a": {"S": "key"}, "b": {"N": "2"}, "c": {"N": "4"}}},
+                   "c": {"L": [{"N": "1"}, {"S": "key"}, {"N": "3"}, {"N": "-1"}, {"N": "2"}, {"SS": ["a"]}]}}
+    # ReturnValues UPDATED_NEW: the new item projected on the update's paths.
+    assert project(new, parsed.paths) == {"b": {"M": {"c": {"N": "4"}, "a": {"S": "key"}}},
+                                          "c": {"L": [{"S": "key"}, {"N": "3"}, {"N": "2"}]}}
+    assert apply_update(parse_update("set b = if_not_exists(b, a)", Placeholders()), {"a": {"S": "k"}}) == \
+        {"a": {"S": "k"}, "b": {"S": "k"}}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("set a = ((b))", "Invalid UpdateExpression: The expression has redundant parentheses;"),
+    ("set a = (b.c).d + e", 'Invalid UpdateExpression: Syntax error; token: ".", near: ").d"'),
+    ("set (a = (b + c))", 'Invalid UpdateExpression: Syntax error; token: "(", near: "set (a"'),
+])
+def test_parentheses_in_set_values(text: str, message: str) -> None:
+    assert refusal(parse_update, text, Placeholders()) == message
+    parse_update("set a = (b + c), d = (e)", Placeholders())
 
 
 def test_delete_empties_a_set_removes_it() -> None:
@@ -617,6 +647,12 @@ def test_update_run_time_errors(text: str, message: str) -> None:
     with pytest.raises(DynamoDbError) as caught:
         update(text)
     assert caught.value.message == message
+
+
+def test_condition_top_level_names() -> None:
+    parsed = parse_condition("(#n = :s OR doc.inside.n > size(lst[1])) AND NOT contains(tags, :red) "
+                             "AND age BETWEEN score AND :big AND pk IN (:s, bin)", ph())
+    assert condition_top_level_names(parsed) == {"name", "doc", "lst", "tags", "age", "score", "pk", "bin"}
 
 
 def test_updated_top_level_names_for_key_checks() -> None:
@@ -780,7 +816,7 @@ def test_legacy_filters() -> None:
     assert legacy.filter_condition({}) is None
     absent = legacy.filter_condition({"nope": {"ComparisonOperator": "NOT_CONTAINS",
                                                 "AttributeValueList": [{"S": "q"}]}})
-    assert absent is not None and not evaluate(absent, ITEM)
+    assert absent is not None and evaluate(absent, ITEM)  # NOT_CONTAINS holds when the attribute is absent
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -799,12 +835,18 @@ def test_legacy_filters() -> None:
      "ComparisonOperator CONTAINS is not valid for M AttributeValue type"),
     ({"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "1"}, {"S": "a"}]},
      "AttributeValues inside AttributeValueList must be of same type"),
-    ({"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "2"}, {"N": "1"}]},
-     "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"),
+    ({"ComparisonOperator": "IN", "AttributeValueList": [{"N": "1"}, {"S": "a"}]},
+     "AttributeValues inside AttributeValueList must be of same type"),
     ({"ComparisonOperator": "EQ", "AttributeValueList": [{"SS": []}]}, "An string set  may not be empty"),
 ])
 def test_legacy_filter_refusals(spec: dict[str, Any], message: str) -> None:
     assert refusal(legacy.filter_condition, {"a": spec}) == f"One or more parameter values were invalid: {message}"
+
+
+def test_legacy_between_bounds() -> None:
+    spec = {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "2"}, {"N": "1"}]}
+    assert refusal(legacy.filter_condition, {"a": spec}) == \
+        "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
 
 
 def test_legacy_expected() -> None:
@@ -826,6 +868,16 @@ def test_legacy_expected() -> None:
      "Value and AttributeValueList cannot be used together for Attribute: a"),
     ({"ComparisonOperator": "EQ", "Exists": True, "AttributeValueList": [{"S": "a"}]},
      "Exists and ComparisonOperator cannot be used together for Attribute: a"),
+    ({"Value": {"S": "a"}, "AttributeValueList": [{"S": "a"}]},
+     "Value and AttributeValueList cannot be used together for Attribute: a"),
+    ({"ComparisonOperator": "EQ"},
+     "Value or AttributeValueList must be used with ComparisonOperator: EQ for Attribute: a"),
+    ({"AttributeValueList": [{"S": "a"}]},
+     "AttributeValueList can only be used with a ComparisonOperator for Attribute: a"),
+    ({"ComparisonOperator": "BETWEEN", "Value": {"S": "a"}},
+     "Invalid number of argument(s) for the BETWEEN ComparisonOperator"),
+    ({"ComparisonOperator": "NULL", "Value": {"S": "a"}},
+     "Invalid number of argument(s) for the NULL ComparisonOperator"),
 ])
 def test_legacy_expected_refusals(spec: dict[str, Any], message: str) -> None:
     assert refusal(legacy.expected_condition, {"a": spec}) == f"One or more parameter values were invalid: {message}"

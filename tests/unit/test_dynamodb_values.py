@@ -110,6 +110,29 @@ def test_wrong_json_types_are_serialization_errors(value: object) -> None:
     assert caught.value.code == "SerializationException"
 
 
+def test_key_values() -> None:
+    v.check_key_value("pk", {"S": "x" * 2048}, "S", is_hash=True)
+    v.check_key_value("sk", {"B": b"x" * 1024}, "B", is_hash=False)
+    v.check_key_value("sk", {"N": "1" * 38}, "N", is_hash=False)
+    cases = [
+        ({"S": "x" * 2049}, "S", True, False,
+         INVALID + "Size of hashkey has exceeded the maximum size limit of2048 bytes"),
+        ({"S": "\u00e9" * 513}, "S", False, False,
+         INVALID + "Aggregated size of all range keys has exceeded the size limit of 1024 bytes"),
+        ({"S": ""}, "S", True, False, "One or more parameter values are not valid. The AttributeValue for a key "
+                                     "attribute cannot contain an empty string value. Key: pk"),
+        ({"B": b""}, "B", False, False, "One or more parameter values are not valid. The AttributeValue for a key "
+                                       "attribute cannot contain an empty binary value. Key: pk"),
+        ({"N": "1"}, "S", True, False, "The provided key element does not match the schema"),
+        ({"N": "1"}, "S", True, True, INVALID + "Type mismatch for key pk expected: S actual: N"),
+        ({"SS": ["a"]}, "S", False, False, "The provided key element does not match the schema"),
+    ]
+    for value, key_type, is_hash, in_item, message in cases:
+        with pytest.raises(DynamoDbError) as caught:
+            v.check_key_value("pk", value, key_type, is_hash=is_hash, in_item=in_item)
+        assert caught.value.message == message
+
+
 def test_item_size_counts_names_and_values() -> None:
     assert v.item_size({"a": {"S": "xyz"}}) == 4
     assert v.item_size({"é": {"S": "é"}}) == 4  # UTF-8 bytes

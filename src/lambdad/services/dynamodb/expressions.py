@@ -8,13 +8,15 @@ Contract (what services/dynamodb's operations call):
   the names and values no expression used.
 * ``parse_condition(text, ph, kind)`` -> ``Condition`` for ConditionExpression (kind
   "ConditionExpression") or FilterExpression ("FilterExpression"); ``evaluate(condition, item)``
-  -> bool (``item`` None or {} when there is no item).
+  -> bool (``item`` None or {} when there is no item). ``condition_top_level_names`` lists the
+  attributes it reads.
 * ``parse_key_condition(text, ph, hash_key, range_key)`` -> ``KeyCondition`` (hash name + value;
   optional range name, op, values) for the store to turn into SQL. Keys are (name, type) pairs.
 * ``parse_projection(text, ph)`` -> ``tuple[Path, ...]``; ``project(item, paths)`` -> the item cut
   down to those paths (nested maps and lists kept in shape; list elements in index order).
 * ``parse_update(text, ph)`` -> ``Update``; ``apply_update(update, item)`` -> the new item (the
-  old one untouched), raising DynamoDB's run-time errors (a missing operand, a wrong type, an
+  old one untouched; for an item that does not exist yet pass its key, so that operands such as
+  ``if_not_exists(b, pk)`` see it), raising DynamoDB's run-time errors (a missing operand, a wrong type, an
   invalid document path). ``updated_top_level_names(update)`` names what the update writes, so the
   caller can refuse key attributes ("Cannot update attribute X. This attribute is part of the key");
   ``update.paths`` serve ReturnValues UPDATED_OLD / UPDATED_NEW through ``project``.
@@ -83,9 +85,12 @@ class Placeholders:
         if names is not None:
             if not names:
                 raise DynamoDbError("ExpressionAttributeNames must not be empty")
-            for key in names:
+            for key, name in names.items():
                 if not _NAME_KEY.fullmatch(key):
                     raise DynamoDbError(f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"')
+                if not name:
+                    raise DynamoDbError(f"ExpressionAttributeNames contains invalid value: Empty attribute name for "
+                                        f"key {key}")
         if values is not None:
             if not values:
                 raise DynamoDbError("ExpressionAttributeValues must not be empty")
@@ -226,6 +231,30 @@ class Update:
         """Every path the update writes, in the expression's order of clauses."""
         return (*(a.path for a in self.sets), *self.removes, *(a.path for a in self.adds),
                 *(a.path for a in self.deletes))
+
+
+def condition_top_level_names(condition: Condition) -> set[str]:
+    """The top-level attributes a condition reads (a Query's FilterExpression may not name a key:
+    "Filter Expression can only contain non-primary key attributes: Primary key attribute: sk")."""
+    names: set[str] = set()
+    stack: list[Condition | Operand] = [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, PathOperand):
+            names.add(str(node.path[0]))
+        elif isinstance(node, And | Or):
+            stack.extend(node.terms)
+        elif isinstance(node, Not):
+            stack.append(node.term)
+        elif isinstance(node, Compare | Arithmetic):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, Between):
+            stack.extend((node.operand, node.low, node.high))
+        elif isinstance(node, In):
+            stack.extend((node.operand, *node.options))
+        elif isinstance(node, Function | Call):
+            stack.extend(node.args)
+    return names
 
 
 def updated_top_level_names(update: Update) -> set[str]:
@@ -721,7 +750,15 @@ class _Parser:
         return left
 
     def set_operand(self) -> Operand:
+        """A path, a value, a function call, or a SET value in parentheses (which, unlike in a
+        condition, a path may not continue after: (b.c).d is a syntax error)."""
         tok = self.peek()
+        if tok.kind == "op" and tok.text == "(":
+            self.next()
+            self.nest()
+            inner = self.set_value()
+            self.close(inner)
+            return inner
         if tok.kind == "name" and self.peek(1).kind == "op" and self.peek(1).text == "(":
             call = self.call_in_update()
             return call
@@ -1197,7 +1234,10 @@ def apply_update(update: Update, item: Item | None) -> Item:
 def _apply(update: Update, item: Item | None) -> Item:
     old: Item = item or {}
     new: Item = dict(old)
-    values = [(action.path, _set_value(action.value, old)) for action in update.sets]
+    # Within a list, elements are set (and added to) in ascending index order whatever the
+    # expression's order: SET l[4] = :x, l[2] = :y on a 2-element list appends :y, then :x.
+    values = sorted(((action.path, _set_value(action.value, old)) for action in update.sets),
+                    key=lambda pair: _index_order(pair[0]))
     for path, value in values:
         _assign(new, path, value)
     # REMOVE: list elements by descending index, so each index means the one in the old list.
@@ -1215,7 +1255,7 @@ def _apply(update: Update, item: Item | None) -> Item:
                 del holder[key]
         else:
             holder.pop(key, None)
-    for add in update.adds:
+    for add in sorted(update.adds, key=lambda a: _index_order(a.path)):
         current = resolve(new, add.path)
         kind = v.value_type(add.value)
         if current is None:
@@ -1242,6 +1282,10 @@ def _apply(update: Update, item: Item | None) -> Item:
         else:
             _remove(new, delete.path)
     return new
+
+
+def _index_order(path: Path) -> tuple[tuple[int, int | str], ...]:
+    return tuple((1, e) if isinstance(e, int) else (0, e) for e in path)
 
 
 def _remove(item: Item, path: Path) -> None:

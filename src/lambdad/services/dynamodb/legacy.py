@@ -116,13 +116,13 @@ def _operands(operator: str, attribute_values: Sequence[Any] | None) -> list[Att
         kind = v.value_type(x)
         if allowed is not None and kind not in allowed:
             raise DynamoDbError(_INVALID + f"ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
+    if any(v.value_type(x) != v.value_type(given[0]) for x in given[1:]):
+        raise DynamoDbError(_INVALID + "AttributeValues inside AttributeValueList must be of same type")
     if operator == "BETWEEN":
-        if v.value_type(given[0]) != v.value_type(given[1]):
-            raise DynamoDbError(_INVALID + "AttributeValues inside AttributeValueList must be of same type")
         order = v.compare(given[0], given[1])
         if order is not None and order > 0:
-            raise DynamoDbError(_INVALID + "The BETWEEN condition was provided a range where the lower bound is "
-                                           "greater than the upper bound")
+            raise DynamoDbError("The BETWEEN condition was provided a range where the lower bound is greater than "
+                                "the upper bound")
     return given
 
 
@@ -137,8 +137,8 @@ def _condition(name: str, operator: str, given: list[AttributeValue]) -> Conditi
         return Function("attribute_exists", (subject,))
     if operator == "CONTAINS":
         return Function("contains", (subject, operands[0]))
-    if operator == "NOT_CONTAINS":
-        return And((Function("attribute_exists", (subject,)), Not(Function("contains", (subject, operands[0])))))
+    if operator == "NOT_CONTAINS":  # as NOT contains(...): true when the attribute is absent
+        return Not(Function("contains", (subject, operands[0])))
     if operator == "BEGINS_WITH":
         return Function("begins_with", (subject, operands[0]))
     if operator == "IN":
@@ -174,13 +174,16 @@ def expected_condition(expected: Mapping[str, Mapping[str, Any]] | None,
     for name, spec in (expected or {}).items():
         value, exists = spec.get("Value"), spec.get("Exists")
         operator, listed = spec.get("ComparisonOperator"), spec.get("AttributeValueList")
+        if value is not None and listed is not None:
+            raise DynamoDbError(_INVALID + f"Value and AttributeValueList cannot be used together for "
+                                           f"Attribute: {name}")
         if operator is not None:
-            if value is not None and listed is not None:
-                raise DynamoDbError(_INVALID + f"Value and AttributeValueList cannot be used together for "
-                                               f"Attribute: {name}")
             if exists is not None:
                 raise DynamoDbError(_INVALID + f"Exists and ComparisonOperator cannot be used together for "
                                                f"Attribute: {name}")
+            if operator not in ("NULL", "NOT_NULL") and value is None and listed is None:
+                raise DynamoDbError(_INVALID + f"Value or AttributeValueList must be used with ComparisonOperator: "
+                                               f"{operator} for Attribute: {name}")
             given = _operands(operator, listed if listed is not None else ([value] if value is not None else []))
             terms.append(_condition(name, operator, given))
             continue
