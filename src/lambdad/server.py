@@ -67,6 +67,11 @@ from lambdad.services.apigateway import wire as apigateway_wire
 from lambdad.services.apigateway.http_apis import HttpApis
 from lambdad.services.apigateway.rest_apis import RestApis
 from lambdad.services.apigateway.usage_plans import UsagePlans
+from lambdad.services.cloudwatch import authz as cloudwatch_authz
+from lambdad.services.cloudwatch import wire as cloudwatch_wire
+from lambdad.services.cloudwatch.alarms import Alarms
+from lambdad.services.cloudwatch.metrics import Metrics, datum_of
+from lambdad.services.cloudwatch.sampling import QueueDepths
 from lambdad.services.dynamodb import authz as dynamodb_authz
 from lambdad.services.dynamodb import wire as dynamodb_wire
 from lambdad.services.dynamodb.dataplane import DataPlane
@@ -77,11 +82,6 @@ from lambdad.services.ec2 import authz as ec2_authz
 from lambdad.services.ec2 import wire as ec2_wire
 from lambdad.services.ec2.lambda_vpc import LambdaVpcCheck
 from lambdad.services.ec2.network import Ec2
-from lambdad.services.cloudwatch import authz as cloudwatch_authz
-from lambdad.services.cloudwatch import wire as cloudwatch_wire
-from lambdad.services.cloudwatch.alarms import Alarms
-from lambdad.services.cloudwatch.metrics import Metrics, datum_of
-from lambdad.services.cloudwatch.sampling import QueueDepths
 from lambdad.services.elbv2 import authz as elbv2_authz
 from lambdad.services.elbv2 import wire as elbv2_wire
 from lambdad.services.elbv2.load_balancers import Elbv2
