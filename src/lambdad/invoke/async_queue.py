@@ -346,13 +346,14 @@ class AsyncDispatcher:
     async def _finish(self, ev: AsyncEvent, fv: FunctionVersion | None, condition: str,
                       result: InvokeResult | None) -> None:
         if fv is not None:
-            arn = fv.function.latest.arn + (f":{ev.qualifier}" if ev.qualifier else "")
-            if self.metrics is not None and condition != "Success":
-                self.metrics.async_event(arn, "AsyncEventsDropped")
+            metrics = self.metrics
+            arn = fv.function.latest.arn + (f":{ev.qualifier}" if ev.qualifier else "") if metrics else ""
+            if metrics is not None and condition != "Success":
+                metrics.async_event(arn, "AsyncEventsDropped")
             for metric in await self.on_outcome(ev, fv, condition, result):
                 self.delivery_failures[metric] = self.delivery_failures.get(metric, 0) + 1
-                if self.metrics is not None:
-                    self.metrics.async_event(arn, metric)
+                if metrics is not None:
+                    metrics.async_event(arn, metric)
         self.queue.remove(ev)
 
     def statistics(self) -> dict[str, int]:
