@@ -80,6 +80,12 @@ def test_first_start_writes_the_profile_and_says_how_to_call(tmp_path: Path) -> 
         assert own.returncode == 0, own.stderr
         assert json.loads(own.stdout)["message"] == "Hello, me!"
 
+        # with a data dir's keys (the repository's ./.lambdad), its aws-config names the endpoint
+        by_dir = subprocess.run([sys.executable, "-m", "lambdad", "ls", "--data-dir", str(srv.data_dir)],
+                                cwd=elsewhere, env=user_env(tmp_path / "nohome"), capture_output=True, text=True,
+                                timeout=60)
+        assert by_dir.returncode == 0 and "hello" in by_dir.stdout, by_dir.stderr
+
         # the files: private, the data dir's copy usable alone
         for path in (home / ".aws" / "credentials", srv.data_dir / "aws-config"):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
