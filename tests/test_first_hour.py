@@ -80,6 +80,12 @@ def test_first_start_writes_the_profile_and_says_how_to_call(tmp_path: Path) -> 
         assert own.returncode == 0, own.stderr
         assert json.loads(own.stdout)["message"] == "Hello, me!"
 
+        # with a data dir's keys (the repository's ./.lambdad), its aws-config names the endpoint
+        by_dir = subprocess.run([sys.executable, "-m", "lambdad", "ls", "--data-dir", str(srv.data_dir)],
+                                cwd=elsewhere, env=user_env(tmp_path / "nohome"), capture_output=True, text=True,
+                                timeout=60)
+        assert by_dir.returncode == 0 and "hello" in by_dir.stdout, by_dir.stderr
+
         # the files: private, the data dir's copy usable alone
         for path in (home / ".aws" / "credentials", srv.data_dir / "aws-config"):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
@@ -87,24 +93,6 @@ def test_first_start_writes_the_profile_and_says_how_to_call(tmp_path: Path) -> 
                                env=user_env(tmp_path / "nohome", AWS_CONFIG_FILE=str(srv.data_dir / "aws-config")),
                                capture_output=True, text=True, timeout=60)
         assert alone.returncode == 0, alone.stderr
-    finally:
-        srv.stop()
-
-    # A later start on another port: lambdad's block follows; the user's additions stay as they were
-    config = home / ".aws" / "config"
-    config.write_text("[default]\nregion = eu-west-1\n\n" + config.read_text() + "\n[profile work]\nregion = x\n")
-    srv.port = free_port()
-    srv.extra_args = ["--sandbox", "false"]
-    srv.start()
-    try:
-        log = wait_for_banner(srv)
-        assert "demo function" not in log.split("ready on", 2)[-1]
-        text = config.read_text()
-        assert text.startswith("[default]\nregion = eu-west-1\n") and text.endswith("[profile work]\nregion = x\n")
-        assert f"endpoint_url = {srv.endpoint}\n" in text and text.count("[profile lambdad]") == 1
-        listed = subprocess.run([AWS, "--profile", "lambdad", "lambda", "list-functions"], cwd=elsewhere,
-                                env=user_env(home), capture_output=True, text=True, timeout=60)
-        assert listed.returncode == 0, listed.stderr
     finally:
         srv.stop()
 
@@ -152,13 +140,24 @@ def test_profile_blocks_unit(tmp_path: Path) -> None:
     assert stat.S_IMODE(config.stat().st_mode) == 0o644 and stat.S_IMODE(creds.stat().st_mode) == 0o600
     again = aws_profile.write_profiles("lambdad", "http://127.0.0.1:1", "us-east-1", tmp_path, keys, env)
     assert again.home == "unchanged"
+    config.write_text(config.read_text() + "\n[profile work]\nregion = y\n")  # the user adds a profile after it
     moved = aws_profile.write_profiles("lambdad", "http://127.0.0.1:2", "us-east-1", tmp_path, keys, env)
-    assert moved.home == "updated"
-    assert config.read_text().count("# >>> lambdad") == 1 and "127.0.0.1:2" in config.read_text()
+    assert moved.home == "updated"  # a later start on another port: lambdad's block follows, the rest stays
+    text = config.read_text()
+    assert text.count("# >>> lambdad") == 1 and "endpoint_url = http://127.0.0.1:2\n" in text
+    assert text.startswith("[default]\nregion = x\n\n# >>> lambdad") and text.endswith("[profile work]\nregion = y\n")
     creds.write_text(creds.read_text() + "[lambdad]\naws_access_key_id = mine\n")
     refused = aws_profile.write_profiles("lambdad", "http://127.0.0.1:3", "us-east-1", tmp_path, keys, env)
     assert not refused.home_written and "already has a [lambdad]" in refused.home
     assert "127.0.0.1:2" in config.read_text()
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "config").write_text("[default]\n")
+    linked = tmp_path / "linked-config"
+    linked.symlink_to(dotfiles / "config")
+    other = {"AWS_CONFIG_FILE": str(linked), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "other-credentials")}
+    assert aws_profile.write_profiles("lambdad", "http://127.0.0.1:3", "us-east-1", tmp_path, keys, other).home_written
+    assert linked.is_symlink() and "[profile lambdad]" in (dotfiles / "config").read_text()
     none = aws_profile.write_profiles("lambdad", "http://127.0.0.1:3", "us-east-1", tmp_path, None, env)
     assert not none.home_written and "aws_access_key_id" not in (tmp_path / "aws-config").read_text()
 

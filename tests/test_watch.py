@@ -106,7 +106,9 @@ def test_lambdad_dev_updates_the_function_on_save(server: Server, tmp_path: Path
         while json.loads(lam.invoke(FunctionName=name)["Payload"].read()) != {"version": 2}:
             assert time.monotonic() < deadline, "".join(seen)
             time.sleep(0.1)
+        answering = time.monotonic() - saved
         updated = _next_line(lines, "changed", deadline, seen)
+        print(f"save to the new code answering: {answering:.2f} s; {updated.strip()}")
         assert "app.py changed" in updated and ".swp" not in updated and "updated in" in updated, updated
 
         location = lam.get_function(FunctionName=name)["Code"]["Location"]

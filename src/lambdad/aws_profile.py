@@ -77,7 +77,9 @@ def _merged(text: str, block: str) -> str:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Atomically, keeping an existing file's mode (a new one: 0600, its directory 0700)."""
+    """Atomically, keeping an existing file's mode (a new one: 0600, its directory 0700). A symlinked file
+    (dotfiles kept in a repository) is written where it points, the link kept."""
+    path = path.resolve() if path.is_symlink() else path
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
