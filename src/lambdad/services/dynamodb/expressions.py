@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 from lambdad.errors import DynamoDbError
 from lambdad.services.dynamodb import values as v
@@ -293,14 +293,14 @@ class KeyCondition:
 
 # --- tokens ----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     kind: str  # "name", "#", ":", "int", "op", "bad", "eof"
     text: str
     start: int
     end: int
 
 
+# One pass of one regex over the text (C speed); anything else is a one-character "bad" token.
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<name>[A-Za-z][A-Za-z0-9_]*)
@@ -308,26 +308,15 @@ _TOKEN = re.compile(r"""
   | (?P<colon>:[A-Za-z0-9_]+)
   | (?P<int>[0-9]+)
   | (?P<op><>|<=|>=|[=<>(),.\[\]+\-])
-""", re.VERBOSE)
-_KINDS = {"name": "name", "hash": "#", "colon": ":", "int": "int", "op": "op"}
+  | (?P<bad>.)
+""", re.VERBOSE | re.DOTALL)
+_KINDS = {"name": "name", "hash": "#", "colon": ":", "int": "int", "op": "op", "bad": "bad"}
 
 
 def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    pos = 0
-    n = len(text)
-    while pos < n:
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            tokens.append(_Token("bad", text[pos], pos, pos + 1))
-            pos += 1
-            continue
-        group = m.lastgroup
-        assert group is not None
-        if group != "ws":
-            tokens.append(_Token(_KINDS[group], m.group(), m.start(), m.end()))
-        pos = m.end()
-    tokens.append(_Token("eof", "<EOF>", n, n))
+    tokens = [_Token(_KINDS[m.lastgroup], m.group(), m.start(), m.end())  # type: ignore[index]
+              for m in _TOKEN.finditer(text) if m.lastgroup != "ws"]
+    tokens.append(_Token("eof", "<EOF>", len(text), len(text)))
     return tokens
 
 
@@ -364,7 +353,9 @@ class _Parser:
 
     # tokens
     def peek(self, ahead: int = 0) -> _Token:
-        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+        if ahead:
+            return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+        return self.tokens[self.i]  # never past the final EOF: next() stops there
 
     def next(self) -> _Token:
         tok = self.tokens[self.i]
@@ -825,6 +816,8 @@ def _overlap(paths: Iterable[Path]) -> str | None:
     """DynamoDB's refusal of two paths where one contains the other (overlap), else of two that go
     through one place as a map and as a list (conflict). Linear in the paths' length: a trie."""
     listed = list(paths)
+    if len(listed) < 2:
+        return None
     root = _Node(-1)
     for j, path in enumerate(listed):
         node = root
@@ -1029,7 +1022,15 @@ def _ordered(op: str, a: AttributeValue, b: AttributeValue) -> bool:
     order = v.compare(a, b)
     if order is None:
         return False
-    return {"<": order < 0, "<=": order <= 0, ">": order > 0, ">=": order >= 0, "=": order == 0}[op]
+    if op == "<":
+        return order < 0
+    if op == "<=":
+        return order <= 0
+    if op == ">":
+        return order > 0
+    if op == ">=":
+        return order >= 0
+    return order == 0
 
 
 def _begins_with(target: AttributeValue, prefix: AttributeValue) -> bool:
