@@ -669,6 +669,18 @@ def test_update_paths_serve_updated_old_and_new() -> None:
     assert project(new, parsed.paths) == {"doc": {"M": {"inside": {"M": {"n": {"N": "2"}}}}}}
 
 
+def test_updates_may_not_nest_beyond_32_levels() -> None:
+    deep: dict[str, Any] = {"S": "x"}
+    for _ in range(31):
+        deep = {"L": [deep]}
+    p = Placeholders(None, {":deep": deep})
+    assert apply_update(parse_update("SET a = :deep", p), {})["a"] == deep  # 31 levels below a
+    item = {"a": {"M": {}}}
+    apply_update(parse_update("SET a.b = :deep", Placeholders(None, {":deep": deep})), item)  # 32
+    with pytest.raises(DynamoDbError, match=r"^Nesting Levels have exceeded supported limits$"):
+        apply_update(parse_update("SET a.b = :deep", Placeholders(None, {":deep": {"L": [deep]}})), item)
+
+
 def test_update_of_a_missing_item_starts_empty() -> None:
     assert update("SET a = :small ADD n :two", None) == {"a": {"N": "1"}, "n": {"N": "2"}}
     assert update("REMOVE a DELETE s :tagset", None) == {}

@@ -221,7 +221,7 @@ def test_number_sort_keys_order_edge_cases() -> None:
     assert [str(x) for x in by_key] == [str(x) for x in ordered]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(_numbers, min_size=2, max_size=20))
 def test_number_sort_keys_preserve_numeric_order(numbers: list[Decimal]) -> None:
     for a, b in itertools.pairwise(numbers):
@@ -230,7 +230,7 @@ def test_number_sort_keys_preserve_numeric_order(numbers: list[Decimal]) -> None
         assert (ka == kb) == (a == b)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(), st.text())
 def test_string_sort_keys_order_by_utf8_bytes(a: str, b: str) -> None:
     a, b = a.encode("utf-8", "replace").decode(), b.encode("utf-8", "replace").decode()

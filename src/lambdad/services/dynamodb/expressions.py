@@ -1240,6 +1240,8 @@ def _apply(update: Update, item: Item | None) -> Item:
     values = sorted(((action.path, _set_value(action.value, old)) for action in update.sets),
                     key=lambda pair: _index_order(pair[0]))
     for path, value in values:
+        if len(path) - 1 + _levels(value) > v.MAX_NESTING:
+            raise DynamoDbError("Nesting Levels have exceeded supported limits")
         _assign(new, path, value)
     # REMOVE: list elements by descending index, so each index means the one in the old list.
     for path in sorted(update.removes, key=lambda p: p[-1] if isinstance(p[-1], int) else -1, reverse=True):
@@ -1283,6 +1285,21 @@ def _apply(update: Update, item: Item | None) -> Item:
         else:
             _remove(new, delete.path)
     return new
+
+
+def _levels(av: AttributeValue) -> int:
+    """How many maps and lists nest in `av` (0 for a scalar or a set). Iterative."""
+    deepest = 0
+    stack: list[tuple[AttributeValue, int]] = [(av, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if "M" in value:
+            stack.extend((child, depth + 1) for child in value["M"].values())
+            deepest = max(deepest, depth + 1)
+        elif "L" in value:
+            stack.extend((child, depth + 1) for child in value["L"])
+            deepest = max(deepest, depth + 1)
+    return deepest
 
 
 def _index_order(path: Path) -> tuple[tuple[int, int | str], ...]:
