@@ -108,6 +108,13 @@ def test_conditions_evaluate_as_dynamodb_does(text: str, expected: bool) -> None
     assert cond(text) is expected
 
 
+def test_size_of_a_string_is_in_utf8_bytes() -> None:
+    values = {":two": {"N": "2"}, ":four": {"N": "4"}}
+    item = {"s": {"S": "\u00e9\u00e9"}}
+    assert evaluate(parse_condition("size(s) = :four", Placeholders(None, values)), item)
+    assert not evaluate(parse_condition("size(s) = :two", Placeholders(None, values)), item)
+
+
 def test_without_an_item_only_absence_holds() -> None:
     assert cond("attribute_not_exists(pk)", None)
     assert not cond("attribute_exists(pk)", None)

@@ -1013,7 +1013,9 @@ def _size(av: AttributeValue | None) -> AttributeValue | None:
     if av is None:
         return None
     kind = v.value_type(av)
-    if kind in ("S", "B", "SS", "NS", "BS", "L", "M"):
+    if kind == "S":  # in bytes, as DynamoDB documents size (PartiQL's size: "an attribute's size in bytes")
+        return {"N": str(len(av["S"].encode("utf-8", "surrogatepass")))}
+    if kind in ("B", "SS", "NS", "BS", "L", "M"):
         return {"N": str(len(av[kind]))}
     return None
 
