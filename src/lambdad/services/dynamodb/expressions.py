@@ -16,9 +16,10 @@ Contract (what services/dynamodb's operations call):
   down to those paths (nested maps and lists kept in shape; list elements in index order).
 * ``parse_update(text, ph)`` -> ``Update``; ``apply_update(update, item)`` -> the new item (the
   old one untouched; for an item that does not exist yet pass its key, so that operands such as
-  ``if_not_exists(b, pk)`` see it), raising DynamoDB's run-time errors (a missing operand, a wrong type, an
-  invalid document path). ``updated_top_level_names(update)`` names what the update writes, so the
-  caller can refuse key attributes ("Cannot update attribute X. This attribute is part of the key");
+  ``if_not_exists(b, pk)`` see it), raising DynamoDB's run-time errors (a missing operand, a wrong
+  type, an invalid document path, nesting beyond 32 levels). ``updated_top_level_names(update)``
+  names what the update writes, so the caller can refuse key attributes ("Cannot update attribute
+  X. This attribute is part of the key");
   ``update.paths`` serve ReturnValues UPDATED_OLD / UPDATED_NEW through ``project``.
 
 Every error is a ``DynamoDbError`` (ValidationException) worded as DynamoDB words it, prefixed
@@ -29,6 +30,7 @@ hostile input cannot exhaust the stack or the CPU.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -70,7 +72,6 @@ def show_value(av: AttributeValue) -> str:
     kind = v.value_type(av)
     member = av[kind]
     if kind == "B":
-        import base64
         member = base64.b64encode(member).decode()
     return f"{{{kind}:{member}}}"
 
