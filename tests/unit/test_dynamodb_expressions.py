@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lambdad.errors import DynamoDbError
 from lambdad.services.dynamodb import legacy
@@ -995,3 +997,14 @@ def test_either_kind_alone_is_fine() -> None:
     legacy.check_mixing({"ConditionExpression": "a = :v", "ExpressionAttributeValues": {":v": {"S": "x"}},
                          "ExpressionAttributeNames": {"#a": "a"}}, "PutItem")
     legacy.check_mixing({"ProjectionExpression": "#a", "ExpressionAttributeNames": {"#a": "a"}}, "GetItem")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=60))
+def test_any_text_is_parsed_or_refused_in_dynamodbs_terms(text: str) -> None:
+    for parse in (parse_condition, parse_update, parse_projection):
+        try:
+            parse(text, Placeholders({"#a": "a"}, {":a": {"S": "x"}}))
+        except DynamoDbError as exc:
+            assert exc.code == "ValidationException"
+            assert exc.message.startswith("Invalid ")
