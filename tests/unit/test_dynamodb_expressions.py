@@ -1008,3 +1008,31 @@ def test_any_text_is_parsed_or_refused_in_dynamodbs_terms(text: str) -> None:
         except DynamoDbError as exc:
             assert exc.code == "ValidationException"
             assert exc.message.startswith("Invalid ")
+
+
+@pytest.mark.parametrize(("parse", "text", "message"), [
+    # Conditions: whole-expression checks first (function names before reserved words) ...
+    (parse_condition, "status = foo(a)", "Invalid ConditionExpression: Invalid function name; function: foo"),
+    # ... then, within the first leaf condition with problems: names and values, operand counts,
+    # distinct operands, operand types.
+    (parse_condition, "size(:bool) = size(b, c)", "Invalid ConditionExpression: Incorrect number of operands for "
+                                                  "operator or function; operator or function: size, number of "
+                                                  "operands: 2"),
+    (parse_condition, "#nope = #nope", "Invalid ConditionExpression: An expression attribute name used in the "
+                                       "document path is not defined; attribute name: #nope"),
+    (parse_condition, "a = :v AND size(:bool) > b AND #nope = c",
+     "Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: size, "
+     "operand type: BOOL"),
+    # Updates: reserved words before function names; undefined names, then values, before overlaps.
+    (parse_update, "SET status = foo(:v)", "Invalid UpdateExpression: Attribute name is a reserved keyword; "
+                                           "reserved keyword: status"),
+    (parse_update, "SET a = :nope, #nope = :v", "Invalid UpdateExpression: An expression attribute name used in the "
+                                                "document path is not defined; attribute name: #nope"),
+    (parse_update, "SET a = :nope REMOVE a", "Invalid UpdateExpression: An expression attribute value used in "
+                                             "expression is not defined; attribute value: :nope"),
+    # Projections: undefined names before overlaps.
+    (parse_projection, "a, a, #nope", "Invalid ProjectionExpression: An expression attribute name used in the "
+                                      "document path is not defined; attribute name: #nope"),
+])
+def test_which_problem_is_reported_first(parse: Any, text: str, message: str) -> None:
+    assert refusal(parse, text, Placeholders(None, {":v": {"S": "x"}, ":bool": {"BOOL": True}})) == message

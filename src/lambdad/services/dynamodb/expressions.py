@@ -334,10 +334,18 @@ _VALID_TYPES = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
 _KEYWORDS = ("AND", "OR", "NOT", "BETWEEN", "IN")
 _SIZED = ("S", "B", "SS", "NS", "BS", "L", "M")
 
-# Errors found while parsing are reported after a successful parse, in DynamoDB's order: first the
-# whole-expression checks by rank, then (_LOCAL) the first problem met walking the expression
-# (operands before the operator or function using them), as DynamoDB reports them.
-_REDUNDANT, _FUNCTION, _MISUSE, _RESERVED, _SECTION, _PATHS, _ADD_DELETE, _LOCAL = range(8)
+# Problems found while parsing are reported after a successful parse (syntax errors are raised at
+# once), the first of each category kept, in DynamoDB's order of categories per language (as
+# recorded by dynalite's suite against DynamoDB). In a condition the "condition" category is the
+# first leaf condition (comparison, BETWEEN, IN, function) with any problem of its own, and of its
+# problems the first in _LEAF_ORDER.
+_ORDER = {
+    "condition": ("parens", "unknown_function", "misused_function", "reserved", "condition"),
+    "update": ("parens", "reserved", "unknown_function", "misused_function", "section", "name", "value", "paths",
+               "add_delete", "operand", "function"),
+    "projection": ("reserved", "name", "paths"),
+}
+_LEAF_ORDER = ("name_value", "operand", "distinct", "function")
 
 
 class _Parser:
@@ -348,7 +356,11 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.i = 0
         self.depth = 0
-        self.deferred: dict[int, str] = {}
+        self.mode = {"UpdateExpression": "update", "ProjectionExpression": "projection"}.get(kind, "condition")
+        self.name_category = "name_value" if self.mode == "condition" else "name"
+        self.value_category = "name_value" if self.mode == "condition" else "value"
+        self.deferred: dict[str, str] = {}
+        self.leaf_problems: dict[str, str] = {}
         self.parenthesised: set[int] = set()
         self.updating = kind == "UpdateExpression"  # SET, REMOVE, ADD, DELETE are keywords there
 
@@ -389,14 +401,25 @@ class _Parser:
             near = self.text[start:max(following.end, tok.end)]
         return _error(self.kind, f'Syntax error; token: "{tok.text}", near: "{near.strip()}"')
 
-    def defer(self, rank: int, message: str) -> None:
-        self.deferred.setdefault(rank, message)
+    def defer(self, category: str, message: str) -> None:
+        if self.mode == "condition" and category in _LEAF_ORDER:
+            self.leaf_problems.setdefault(category, message)
+        else:
+            self.deferred.setdefault(category, message)
+
+    def leaf(self) -> None:
+        """A leaf condition is complete: the first one with problems fixes the "condition" error."""
+        if self.leaf_problems and "condition" not in self.deferred:
+            first = next(c for c in _LEAF_ORDER if c in self.leaf_problems)
+            self.deferred["condition"] = self.leaf_problems[first]
 
     def finish(self) -> None:
         if self.peek().kind != "eof":
             raise self.syntax_error()
-        if self.deferred:
-            raise _error(self.kind, self.deferred[min(self.deferred)])
+        self.leaf()
+        for category in _ORDER[self.mode]:
+            if category in self.deferred:
+                raise _error(self.kind, self.deferred[category])
 
     def nest(self) -> None:
         self.depth += 1
@@ -411,13 +434,13 @@ class _Parser:
             raise self.syntax_error(tok)
         if tok.kind == "name":
             if tok.text.upper() in RESERVED_WORDS:
-                self.defer(_RESERVED, f"Attribute name is a reserved keyword; reserved keyword: {tok.text}")
+                self.defer("reserved", f"Attribute name is a reserved keyword; reserved keyword: {tok.text}")
             return tok.text
         if tok.kind == "#":
             self.ph.used_names.add(tok.text)
             name = self.ph.names.get(tok.text)
             if name is None:
-                self.defer(_LOCAL, "An expression attribute name used in the document path is not defined; "
+                self.defer(self.name_category, "An expression attribute name used in the document path is not defined; "
                                    f"attribute name: {tok.text}")
                 return tok.text
             return name
@@ -456,7 +479,7 @@ class _Parser:
         self.ph.used_values.add(tok.text)
         av = self.ph.values.get(tok.text)
         if av is None:
-            self.defer(_LOCAL, "An expression attribute value used in expression is not defined; "
+            self.defer(self.value_category, "An expression attribute value used in expression is not defined; "
                                f"attribute value: {tok.text}")
             return ValueOperand({"NULL": True}, tok.text)
         return ValueOperand(av, tok.text)
@@ -469,7 +492,7 @@ class _Parser:
         self.expect_op(")")
         self.depth -= 1
         if id(inner) in self.parenthesised:
-            self.defer(_REDUNDANT, "The expression has redundant parentheses;")
+            self.defer("parens", "The expression has redundant parentheses;")
         self.parenthesised.add(id(inner))
 
     def operand(self) -> Operand:
@@ -504,24 +527,25 @@ class _Parser:
         call = Call(name, tuple(args))
         if name not in _CONDITION_FUNCTIONS and name not in _OPERAND_FUNCTIONS:
             if name in _UPDATE_FUNCTIONS:
-                self.defer(_MISUSE, f"The function is not allowed in a condition expression; function: {name}")
+                self.defer("misused_function",
+                           f"The function is not allowed in a condition expression; function: {name}")
             else:
-                self.defer(_FUNCTION, f"Invalid function name; function: {name}")
+                self.defer("unknown_function", f"Invalid function name; function: {name}")
             return call
         expected = {**_CONDITION_FUNCTIONS, **_OPERAND_FUNCTIONS}[name]
         if len(args) != expected:
-            self.defer(_LOCAL, "Incorrect number of operands for operator or function; "
+            self.defer("operand", "Incorrect number of operands for operator or function; "
                                f"operator or function: {name}, number of operands: {len(args)}")
             return call
         for arg in args:
             if isinstance(arg, Call) and arg.name in _CONDITION_FUNCTIONS:
-                self.defer(_MISUSE, "The function is not allowed to be used this way in an expression; "
+                self.defer("misused_function", "The function is not allowed to be used this way in an expression; "
                                     f"function: {arg.name}")
         if name == "size":
             self.check_type(args[0], name, _SIZED)
         elif name in ("attribute_exists", "attribute_not_exists", "attribute_type") \
                 and not isinstance(args[0], PathOperand):
-            self.defer(_LOCAL, f"Operator or function requires a document path; operator or function: {name}")
+            self.defer("function", f"Operator or function requires a document path; operator or function: {name}")
         elif name == "begins_with":
             for arg in args:
                 self.check_type(arg, name, ("S", "B"))
@@ -531,7 +555,7 @@ class _Parser:
                 self.check_type(args[1], name, ("S",))
             elif isinstance(args[1], ValueOperand) and args[1].name in self.ph.values \
                     and args[1].value["S"] not in v.TYPES:
-                self.defer(_LOCAL, f"Invalid attribute type name found; type: {args[1].value['S']}, "
+                self.defer("function", f"Invalid attribute type name found; type: {args[1].value['S']}, "
                                    f"valid types: {_VALID_TYPES}")
         if len(args) == 2 and name != "size":
             self.check_distinct(name, args[0], args[1:])
@@ -548,13 +572,14 @@ class _Parser:
     def check_type(self, operand: Operand, operator: str, allowed: tuple[str, ...]) -> None:
         kind = self.static_type(operand)
         if kind is not None and kind not in allowed:
-            self.defer(_LOCAL, "Incorrect operand type for operator or function; "
+            self.defer("function", "Incorrect operand type for operator or function; "
                                f"operator or function: {operator}, operand type: {kind}")
 
     def check_distinct(self, operator: str, first: Operand, rest: Iterable[Operand]) -> None:
         if isinstance(first, PathOperand) and any(isinstance(o, PathOperand) and o.path == first.path for o in rest):
-            self.defer(_LOCAL, "The first operand must be distinct from the remaining operands for this operator or "
-                               f"function; operator: {operator}, first operand: {show_path(first.path)}")
+            shown = show_path(first.path)
+            self.defer("distinct", "The first operand must be distinct from the remaining operands for this "
+                                   f"operator or function; operator: {operator}, first operand: {shown}")
 
     # conditions: each level answers a Condition, or an Operand its caller must still compare
     def condition(self) -> Condition:
@@ -598,6 +623,12 @@ class _Parser:
         return self.primary()
 
     def primary(self) -> Condition | Operand:
+        result = self.primary_body()
+        if isinstance(result, _CONDITIONS):
+            self.leaf()
+        return result
+
+    def primary_body(self) -> Condition | Operand:
         left: Operand
         if self.at_op("("):
             self.next()
@@ -638,7 +669,7 @@ class _Parser:
                 options.append(self.operand())
             self.expect_op(")")
             if len(options) > MAX_IN_OPERANDS:
-                self.defer(_LOCAL, "The IN operator is provided with too many operands; "
+                self.defer("function", "The IN operator is provided with too many operands; "
                                    f"number of operands: {len(options)}")
             for o in (left, *options):
                 self.check_comparable(o, "IN")
@@ -647,7 +678,7 @@ class _Parser:
         if isinstance(left, Call) and left.name in _CONDITION_FUNCTIONS:
             return Function(left.name, left.args)
         if isinstance(left, Call) and left.name in _OPERAND_FUNCTIONS:
-            self.defer(_MISUSE, f"The function is not allowed to be used this way in an expression; "
+            self.defer("misused_function", f"The function is not allowed to be used this way in an expression; "
                                 f"function: {left.name}")
             return Function(left.name, left.args)
         if isinstance(left, Call):
@@ -657,7 +688,7 @@ class _Parser:
     def check_comparable(self, operand: Operand, operator: str) -> None:
         """An operand of a comparison: a boolean function is not one; ordering needs S, N or B."""
         if isinstance(operand, Call) and operand.name in _CONDITION_FUNCTIONS:
-            self.defer(_MISUSE, "The function is not allowed to be used this way in an expression; "
+            self.defer("misused_function", "The function is not allowed to be used this way in an expression; "
                                 f"function: {operand.name}")
         elif operator in ("<", "<=", ">", ">=", "BETWEEN"):
             self.check_type(operand, operator, v.SCALAR_KEY_TYPES)
@@ -670,11 +701,11 @@ class _Parser:
         shown = (f"lower bound operand: AttributeValue: {show_value(low.value)}, "
                  f"upper bound operand: AttributeValue: {show_value(high.value)}")
         if v.value_type(low.value) != v.value_type(high.value):
-            self.defer(_LOCAL, f"The BETWEEN operator requires same data type for lower and upper bounds; {shown}")
+            self.defer("function", f"The BETWEEN operator requires same data type for lower and upper bounds; {shown}")
             return
         order = v.compare(low.value, high.value)
         if order is not None and order > 0:
-            self.defer(_LOCAL, "The BETWEEN operator requires upper bound to be greater than or equal to lower "
+            self.defer("function", "The BETWEEN operator requires upper bound to be greater than or equal to lower "
                                f"bound; {shown}")
 
     # updates
@@ -692,7 +723,7 @@ class _Parser:
                 raise self.syntax_error()
             self.next()
             if clause in seen:
-                self.defer(_SECTION, f'The "{clause}" section can only be used once in an update expression;')
+                self.defer("section", f'The "{clause}" section can only be used once in an update expression;')
             seen.add(clause)
             while True:
                 if clause == "SET":
@@ -719,7 +750,7 @@ class _Parser:
         update = Update(tuple(sets), tuple(removes), tuple(adds), tuple(deletes))
         problem = _overlap(written)
         if problem:
-            self.defer(_PATHS, problem)
+            self.defer("paths", problem)
         return update
 
     def check_add_delete(self, clause: str, value: ValueOperand) -> None:
@@ -728,7 +759,7 @@ class _Parser:
         kind = v.value_type(value.value)
         allowed = ("N", "SS", "NS", "BS") if clause == "ADD" else ("SS", "NS", "BS")
         if kind not in allowed:
-            self.defer(_ADD_DELETE, "Incorrect operand type for operator or function; "
+            self.defer("add_delete", "Incorrect operand type for operator or function; "
                                     f"operator: {clause}, operand type: {_TYPE_NAMES[kind]}")
 
     def set_value(self) -> Operand:
@@ -772,15 +803,16 @@ class _Parser:
         self.depth -= 1
         if name not in _UPDATE_FUNCTIONS:
             if name in _CONDITION_FUNCTIONS or name in _OPERAND_FUNCTIONS:
-                self.defer(_MISUSE, f"The function is not allowed in an update expression; function: {name}")
+                self.defer("misused_function", f"The function is not allowed in an update expression; function: {name}")
             else:
-                self.defer(_FUNCTION, f"Invalid function name; function: {name}")
+                self.defer("unknown_function", f"Invalid function name; function: {name}")
         elif len(args) != _UPDATE_FUNCTIONS[name]:
-            self.defer(_LOCAL, "Incorrect number of operands for operator or function; "
+            self.defer("operand", "Incorrect number of operands for operator or function; "
                                f"operator or function: {name}, number of operands: {len(args)}")
         elif name == "if_not_exists":
             if not isinstance(args[0], PathOperand):
-                self.defer(_LOCAL, "Operator or function requires a document path; operator or function: if_not_exists")
+                self.defer("function",
+                           "Operator or function requires a document path; operator or function: if_not_exists")
         else:
             for arg in args:
                 self.check_typed(arg, "list_append", ("L",))
@@ -790,7 +822,7 @@ class _Parser:
         if isinstance(operand, ValueOperand) and operand.name in self.ph.values:
             kind = v.value_type(operand.value)
             if kind not in allowed:
-                self.defer(_LOCAL, "Incorrect operand type for operator or function; "
+                self.defer("function", "Incorrect operand type for operator or function; "
                                    f"operator or function: {operator}, operand type: {kind}")
 
     def projection(self) -> tuple[Path, ...]:
@@ -800,7 +832,7 @@ class _Parser:
             paths.append(self.path())
         problem = _overlap(paths)
         if problem:
-            self.defer(_PATHS, problem)
+            self.defer("paths", problem)
         return tuple(paths)
 
 
