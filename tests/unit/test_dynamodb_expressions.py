@@ -380,6 +380,15 @@ def test_unused_placeholders_are_refused_across_the_request() -> None:
     everything.check_unused()
 
 
+def test_a_leading_underscore() -> None:
+    # Refused in conditions (DynamoDB: `Syntax error; token: "_", near: "AND __"`), read in updates
+    # and projections.
+    assert refusal(parse_key_condition, "pk = :p AND __typename = :p", Placeholders(None, {":p": {"S": "a"}}),
+                   ("pk", "S"), None) == 'Invalid KeyConditionExpression: Syntax error; token: "_", near: "AND __"'
+    assert parse_projection("_id, a._b", Placeholders()) == (("_id",), ("a", "_b"))
+    assert updated_top_level_names(parse_update("SET _id = :v", Placeholders(None, {":v": {"S": "x"}}))) == {"_id"}
+
+
 def test_names_may_hold_any_text() -> None:
     item = {"a.b": {"S": "dotted"}, "[3]": {"S": "bracketed"}, "a": {"M": {"b": {"S": "nested"}}}}
     values = {":v": {"S": "dotted"}, ":w": {"S": "nested"}, ":x": {"S": "bracketed"}}

@@ -301,22 +301,27 @@ class _Token(NamedTuple):
     end: int
 
 
-# One pass of one regex over the text (C speed); anything else is a one-character "bad" token.
-_TOKEN = re.compile(r"""
+# One pass of one regex over the text (C speed); anything else is a one-character "bad" token. A name
+# may start with "_" in update and projection expressions, not in conditions (DynamoDB answers
+# `Syntax error; token: "_"` there).
+_TOKEN_TEMPLATE = r"""
     (?P<ws>\s+)
-  | (?P<name>[A-Za-z][A-Za-z0-9_]*)
+  | (?P<name>[A-Za-z{first}][A-Za-z0-9_]*)
   | (?P<hash>\#[A-Za-z0-9_]+)
   | (?P<colon>:[A-Za-z0-9_]+)
   | (?P<int>[0-9]+)
   | (?P<op><>|<=|>=|[=<>(),.\[\]+\-])
   | (?P<bad>.)
-""", re.VERBOSE | re.DOTALL)
+"""
+_TOKEN = re.compile(_TOKEN_TEMPLATE.format(first=""), re.VERBOSE | re.DOTALL)
+_TOKEN_UNDERSCORE = re.compile(_TOKEN_TEMPLATE.format(first="_"), re.VERBOSE | re.DOTALL)
 _KINDS = {"name": "name", "hash": "#", "colon": ":", "int": "int", "op": "op", "bad": "bad"}
 
 
-def _tokenize(text: str) -> list[_Token]:
+def _tokenize(text: str, underscore: bool = False) -> list[_Token]:
+    pattern = _TOKEN_UNDERSCORE if underscore else _TOKEN
     tokens = [_Token(_KINDS[m.lastgroup], m.group(), m.start(), m.end())  # type: ignore[index]
-              for m in _TOKEN.finditer(text) if m.lastgroup != "ws"]
+              for m in pattern.finditer(text) if m.lastgroup != "ws"]
     tokens.append(_Token("eof", "<EOF>", len(text), len(text)))
     return tokens
 
@@ -353,7 +358,7 @@ class _Parser:
         self.text = text
         self.kind = kind
         self.ph = ph
-        self.tokens = _tokenize(text)
+        self.tokens = _tokenize(text, underscore=kind in ("UpdateExpression", "ProjectionExpression"))
         self.i = 0
         self.depth = 0
         self.mode = {"UpdateExpression": "update", "ProjectionExpression": "projection"}.get(kind, "condition")
