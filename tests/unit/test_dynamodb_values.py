@@ -152,6 +152,18 @@ def test_item_size_counts_names_and_values() -> None:
     assert v.item_size({"n": {"N": "1" * 38}}) == 1 + 20
 
 
+def test_item_size_at_dynamodbs_capacity_boundary() -> None:
+    # DynamoDB charges 1 write unit for these 1,024 bytes and 2 for the 1,025 (dynalite's suite,
+    # recorded against DynamoDB): names + values, a number as digit pairs, binaries by their bytes.
+    key = "k" * 17
+    small = {"a": {"S": key}, "b": {"S": "b" * (1009 - len(key))}, "c": {"N": "12.3456"}, "d": {"B": b"\x01\x02"},
+             "e": {"BS": [b"\x01\x02", b"\x02", b"\x01"]}}
+    larger = {"a": {"S": key}, "b": {"S": "b" * (1011 - len(key))}, "c": {"N": "12.3456"}, "d": {"B": b"\x01\x02"},
+              "e": {"BS": [b"\x01\x02", b"\x02"]}}
+    assert v.item_size(small) == 1024
+    assert v.item_size(larger) == 1025
+
+
 def test_the_400_kb_limit() -> None:
     at_limit = {"a": {"S": "x" * (400 * 1024 - 1)}}
     v.check_item_size(at_limit)
