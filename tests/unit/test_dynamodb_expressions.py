@@ -753,12 +753,62 @@ def test_key_condition_forms() -> None:
     ("pk = :p AND begins_with(sk, :n)", "Invalid KeyConditionExpression: Incorrect operand type for operator or "
                                         "function; operator or function: begins_with, operand type: N"),
     ("pk = :p AND", 'Invalid KeyConditionExpression: Syntax error; token: "<EOF>", near: "AND"'),
-    ("pk = :p AND sk = extra", "Query key condition not supported"),
+    ("pk = :p AND sk = extra",
+     "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"),
 ])
 def test_key_condition_refusals(text: str, message: str) -> None:
     with pytest.raises(DynamoDbError) as caught:
         key(text, {":p": {"S": "a"}, ":n": {"N": "1"}})
     assert caught.value.message == message
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # Recorded against DynamoDB (dynalite's suite); these come before any look at the key schema.
+    ("a > b and size(b) > c or a > c", "Invalid operator used in KeyConditionExpression: OR"),
+    ("a in (b, size(c), d)", "Invalid operator used in KeyConditionExpression: IN"),
+    ("attribute_type(a, :t)", "Invalid operator used in KeyConditionExpression: attribute_type"),
+    ("contains(a.d, b)", "Invalid operator used in KeyConditionExpression: contains"),
+    ("not a > b", "Invalid operator used in KeyConditionExpression: NOT"),
+    ("a <> b", "Invalid operator used in KeyConditionExpression: <>"),
+    ("size(b) > a AND a.b > b AND b > c", "KeyConditionExpressions cannot contain nested operations"),
+    ("a > size(b.d)", "KeyConditionExpressions cannot contain nested operations"),
+    ("a between size(b) and size(a)", "KeyConditionExpressions cannot contain nested operations"),
+    ("b > a.b", "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"),
+    ("b between c[1] and d", "Invalid condition in KeyConditionExpression: Multiple attribute names used in one "
+                             "condition"),
+    ("a between b and size(a)", "Invalid condition in KeyConditionExpression: Multiple attribute names used in one "
+                                "condition"),
+    ("begins_with(a, b)", "Invalid condition in KeyConditionExpression: Multiple attribute names used in one "
+                          "condition"),
+    ("b.d > a AND c.d > e.f", "KeyConditionExpressions cannot have conditions on nested attributes"),
+    ("a.d > c", "KeyConditionExpressions cannot have conditions on nested attributes"),
+    ("b[0] > a", "KeyConditionExpressions cannot have conditions on nested attributes"),
+    (":b > :a AND a < :b", "Invalid condition in KeyConditionExpression: No key attribute specified"),
+    (":a > b AND :a < :b", "Invalid condition in KeyConditionExpression: No key attribute specified"),
+    ("b > :a AND b < :a and c = :a and d = :a", "KeyConditionExpressions must only contain one condition per key"),
+    ("(a > :a and b > :a) and (b > :a and c > :a)", "KeyConditionExpressions must only contain one condition per key"),
+    ("begins_with(:t, a)", "Invalid condition in KeyConditionExpression: begins_with operator must have the key "
+                           "attribute as its first operand"),
+    (":a between a and :b", "Invalid condition in KeyConditionExpression: BETWEEN operator must have the key "
+                            "attribute as its first operand"),
+    ("a between :b and :s", "Invalid KeyConditionExpression: The BETWEEN operator requires same data type for lower "
+                            "and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: "
+                            "AttributeValue: {S:a}"),
+    ("a between :sb and :s", "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater "
+                             "than or equal to lower bound; lower bound operand: AttributeValue: {S:b}, upper bound "
+                             "operand: AttributeValue: {S:a}"),
+    ("z between :a and :b", "Query condition missed key schema element: pk"),
+])
+def test_key_condition_structure_refusals(text: str, message: str) -> None:
+    values = {":a": {"N": "1"}, ":b": {"N": "1"}, ":t": {"S": "S"}, ":s": {"S": "a"}, ":sb": {"S": "b"}}
+    with pytest.raises(DynamoDbError) as caught:
+        parse_key_condition(text, Placeholders(None, values), HASH, RANGE)
+    assert caught.value.message == message
+
+
+def test_a_value_may_come_first() -> None:
+    got = key(":n < sk AND :p = pk", {":p": {"S": "a"}, ":n": {"N": "1"}})
+    assert (got.hash_value, got.range_op, got.range_values) == ({"S": "a"}, ">", ({"N": "1"},))
 
 
 def test_key_condition_on_a_hash_only_key() -> None:

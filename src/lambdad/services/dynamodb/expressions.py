@@ -935,15 +935,7 @@ def parse_key_condition(text: str, ph: Placeholders, hash_key: tuple[str, str],
     parser = _start(text, ph, kind)
     condition = parser.condition()
     parser.finish()
-    terms = condition.terms if isinstance(condition, And) else (condition,)
-    for term in terms:
-        _key_operator_check(term)
-    found: dict[str, Condition] = {}
-    for term in terms:
-        name = _key_term_name(term)
-        if name in found:
-            raise DynamoDbError("KeyConditionExpressions must only contain one condition per key")
-        found[name] = term
+    found = _key_terms(condition)
     hash_name, hash_type = hash_key
     if hash_name not in found:
         raise DynamoDbError(f"Query condition missed key schema element: {hash_name}")
@@ -952,62 +944,74 @@ def parse_key_condition(text: str, ph: Placeholders, hash_key: tuple[str, str],
         if range_key is None:
             raise DynamoDbError("Query key condition not supported")
         raise DynamoDbError(f"Query condition missed key schema element: {range_key[0]}")
-    hash_term = found[hash_name]
-    if not isinstance(hash_term, Compare) or hash_term.op != "=":
+    hash_op, hash_operands = found[hash_name]
+    if hash_op != "=":
         raise DynamoDbError("Query key condition not supported")
-    hash_value = _key_value(hash_term.right, hash_type)
+    hash_value = _key_value(hash_operands[0], hash_type)
     if range_key is None or range_key[0] not in found:
         return KeyCondition(hash_name, hash_value)
     range_name, range_type = range_key
-    term = found[range_name]
-    if isinstance(term, Compare):
-        if term.op == "<>":
-            raise DynamoDbError("Query key condition not supported")
-        return KeyCondition(hash_name, hash_value, range_name, term.op, (_key_value(term.right, range_type),))
-    if isinstance(term, Between):
-        return KeyCondition(hash_name, hash_value, range_name, "BETWEEN",
-                            (_key_value(term.low, range_type), _key_value(term.high, range_type)))
-    assert isinstance(term, Function)
-    prefix = _key_value(term.args[1], range_type)
-    if range_type == "N":
-        raise _error(kind, "Incorrect operand type for operator or function; operator or function: begins_with, "
-                           "operand type: N")
-    return KeyCondition(hash_name, hash_value, range_name, "begins_with", (prefix,))
+    op, operands = found[range_name]
+    return KeyCondition(hash_name, hash_value, range_name, op, tuple(_key_value(o, range_type) for o in operands))
 
 
-def _key_operator_check(term: Condition) -> None:
-    if isinstance(term, Or):
-        raise DynamoDbError("Invalid operator used in KeyConditionExpression: OR")
-    if isinstance(term, Not):
-        raise DynamoDbError("Invalid operator used in KeyConditionExpression: NOT")
-    if isinstance(term, And):
-        raise DynamoDbError("Invalid operator used in KeyConditionExpression: AND")
-    if isinstance(term, In):
-        raise DynamoDbError("Invalid operator used in KeyConditionExpression: IN")
-    if isinstance(term, Function) and term.name != "begins_with":
-        raise DynamoDbError(f"Invalid operator used in KeyConditionExpression: {term.name}")
-    if isinstance(term, Compare) and term.op == "<>":
-        raise DynamoDbError("Invalid operator used in KeyConditionExpression: <>")
+_AS_RANGE: dict[str, RangeOp] = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_FLIPPED: dict[str, RangeOp] = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
-def _key_term_name(term: Condition) -> str:
-    subject: Operand
-    if isinstance(term, Compare):
-        subject, other = term.left, [term.right]
-    elif isinstance(term, Between):
-        subject, other = term.operand, [term.low, term.high]
-    else:
-        assert isinstance(term, Function)
-        subject, other = term.args[0], list(term.args[1:])
-    if not isinstance(subject, PathOperand) or not all(isinstance(o, ValueOperand) for o in other):
-        raise DynamoDbError("Query key condition not supported")
-    if len(subject.path) != 1 or not isinstance(subject.path[0], str):
-        raise DynamoDbError("KeyConditionExpressions cannot have conditions on nested attributes")
-    return subject.path[0]
+def _key_terms(condition: Condition) -> dict[str, tuple[RangeOp, tuple[Operand, ...]]]:
+    """The key conditions ANDed together, {attribute: (op, value operands)}, with DynamoDB's
+    structural refusals in its order (they come before any look at the key schema)."""
+    found: dict[str, tuple[RangeOp, tuple[Operand, ...]]] = {}
+    pending: list[Condition] = [condition]
+    while pending:
+        term = pending.pop()
+        if isinstance(term, And):
+            pending.extend(reversed(term.terms))  # left to right
+            continue
+        if isinstance(term, Or | Not | In):
+            word = {Or: "OR", Not: "NOT", In: "IN"}[type(term)]
+            raise DynamoDbError(f"Invalid operator used in KeyConditionExpression: {word}")
+        if isinstance(term, Compare) and term.op == "<>":
+            raise DynamoDbError("Invalid operator used in KeyConditionExpression: <>")
+        if isinstance(term, Function) and term.name != "begins_with":
+            raise DynamoDbError(f"Invalid operator used in KeyConditionExpression: {term.name}")
+        operands: tuple[Operand, ...]
+        if isinstance(term, Compare):
+            op: RangeOp = _AS_RANGE[term.op]
+            operands = (term.left, term.right)
+        elif isinstance(term, Between):
+            op, operands = "BETWEEN", (term.operand, term.low, term.high)
+        else:
+            assert isinstance(term, Function)
+            op, operands = "begins_with", term.args
+        if op in ("BETWEEN", "begins_with") and not isinstance(operands[0], PathOperand):
+            raise DynamoDbError(f"Invalid condition in KeyConditionExpression: {op} operator must have the key "
+                                "attribute as its first operand")
+        name: str | None = None
+        position = 0
+        for i, operand in enumerate(operands):
+            if isinstance(operand, PathOperand):
+                if name is not None:
+                    raise DynamoDbError("Invalid condition in KeyConditionExpression: Multiple attribute names used "
+                                        "in one condition")
+                if len(operand.path) > 1:
+                    raise DynamoDbError("KeyConditionExpressions cannot have conditions on nested attributes")
+                name, position = str(operand.path[0]), i
+            elif isinstance(operand, Call):
+                raise DynamoDbError("KeyConditionExpressions cannot contain nested operations")
+        if name is None:
+            raise DynamoDbError("Invalid condition in KeyConditionExpression: No key attribute specified")
+        if name in found:
+            raise DynamoDbError("KeyConditionExpressions must only contain one condition per key")
+        if position:  # :v < sk is sk > :v
+            op = _FLIPPED[op]
+        found[name] = (op, tuple(o for i, o in enumerate(operands) if i != position))
+    return found
 
 
 def _key_value(operand: Operand, key_type: str) -> AttributeValue:
-    assert isinstance(operand, ValueOperand)
+    assert isinstance(operand, ValueOperand)  # _key_terms let only values besides the key through
     if v.value_type(operand.value) != key_type:
         raise DynamoDbError("One or more parameter values were invalid: Condition parameter type does not match "
                             "schema type")
