@@ -272,6 +272,12 @@ def test_wrong_operand_types(text: str, function: str, value: dict[str, Any]) ->
         f"operator or function: {function}, operand type: {kind}")
 
 
+def test_attribute_type_takes_a_value() -> None:
+    assert condition_refusal("attribute_type(a, b)", names={}, values={}) == (
+        "Invalid FilterExpression: Incorrect operand type for operator or function; operator or function: "
+        "attribute_type, operand type: {NS,SS,L,BS,N,M,B,BOOL,NULL,S}")
+
+
 def test_attribute_type_names_a_valid_type() -> None:
     assert condition_refusal("attribute_type(a, :a)", names={}, values={":a": {"S": "1"}}) == (
         "Invalid FilterExpression: Invalid attribute type name found; type: 1, "

@@ -561,7 +561,10 @@ class _Parser:
             elif isinstance(args[1], ValueOperand) and args[1].name in self.ph.values \
                     and args[1].value["S"] not in v.TYPES:
                 self.defer("function", f"Invalid attribute type name found; type: {args[1].value['S']}, "
-                                   f"valid types: {_VALID_TYPES}")
+                                       f"valid types: {_VALID_TYPES}")
+            elif isinstance(args[1], PathOperand):  # the type is a value; a path's is unknown
+                self.defer("function", "Incorrect operand type for operator or function; operator or function: "
+                                       "attribute_type, operand type: {NS,SS,L,BS,N,M,B,BOOL,NULL,S}")
         if len(args) == 2 and name != "size":
             self.check_distinct(name, args[0], args[1:])
         return call
