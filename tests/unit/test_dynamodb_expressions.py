@@ -189,6 +189,12 @@ def test_invalid_function_names(text: str, function: str) -> None:
 @pytest.mark.parametrize(("text", "function"), [
     ("size(a)", "size"), ("a = attribute_exists(b)", "attribute_exists"), ("size(a) AND b = :v", "size"),
     ("contains(attribute_type(a, :v), :v)", "attribute_type"),
+    ("a=a and attribute_exists((views), (#a)) > b", "attribute_exists"),
+    ("attribute_not_exists(things) > b", "attribute_not_exists"), ("attribute_type(things, :v) > b", "attribute_type"),
+    ("begins_with(things, a) > b", "begins_with"), ("contains(:v, c) > b", "contains"),
+    ("size(contains(a, b)) > a", "contains"), ("size(things)", "size"),
+    ("a between b and attribute_exists(things)", "attribute_exists"),
+    ("a in (b, attribute_exists(things))", "attribute_exists"),
 ])
 def test_functions_used_the_wrong_way(text: str, function: str) -> None:
     assert condition_refusal(text, values={":v": {"S": "S"}}) == (
@@ -919,6 +925,12 @@ def test_legacy_filters() -> None:
      "ComparisonOperator BEGINS_WITH is not valid for N AttributeValue type"),
     ({"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"M": {}}]},
      "ComparisonOperator CONTAINS is not valid for M AttributeValue type"),
+    ({"ComparisonOperator": "NOT_CONTAINS", "AttributeValueList": [{"SS": ["a"]}]},
+     "ComparisonOperator NOT_CONTAINS is not valid for SS AttributeValue type"),
+    ({"ComparisonOperator": "IN", "AttributeValueList": [{"BOOL": True}]},
+     "ComparisonOperator IN is not valid for BOOL AttributeValue type"),
+    ({"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"NULL": True}, {"NULL": True}]},
+     "ComparisonOperator BETWEEN is not valid for NULL AttributeValue type"),
     ({"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "1"}, {"S": "a"}]},
      "AttributeValues inside AttributeValueList must be of same type"),
     ({"ComparisonOperator": "IN", "AttributeValueList": [{"N": "1"}, {"S": "a"}]},
@@ -927,6 +939,12 @@ def test_legacy_filters() -> None:
 ])
 def test_legacy_filter_refusals(spec: dict[str, Any], message: str) -> None:
     assert refusal(legacy.filter_condition, {"a": spec}) == f"One or more parameter values were invalid: {message}"
+
+
+def test_legacy_contains_takes_booleans_and_nulls() -> None:
+    f = legacy.filter_condition({"lst": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"BOOL": True}]}})
+    assert f is not None and not evaluate(f, ITEM)
+    assert evaluate(f, {"lst": {"L": [{"BOOL": True}]}})
 
 
 def test_legacy_between_bounds() -> None:

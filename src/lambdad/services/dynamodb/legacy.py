@@ -95,9 +95,11 @@ def check_mixing(request: Mapping[str, Any], operation: str) -> None:
 _ARITY: dict[str, int | None] = {"EQ": 1, "NE": 1, "LE": 1, "LT": 1, "GE": 1, "GT": 1, "NOT_NULL": 0, "NULL": 0,
                                  "CONTAINS": 1, "NOT_CONTAINS": 1, "BEGINS_WITH": 1, "IN": None, "BETWEEN": 2}
 _SCALARS = ("S", "N", "B")
+# (Recorded: CONTAINS takes BOOL and NULL too, refusing only sets, maps and lists.)
+_MEMBERS = ("S", "N", "B", "BOOL", "NULL")
 _TYPES: dict[str, tuple[str, ...] | None] = {"EQ": None, "NE": None, "LE": _SCALARS, "LT": _SCALARS,
-                                             "GE": _SCALARS, "GT": _SCALARS, "CONTAINS": _SCALARS,
-                                             "NOT_CONTAINS": _SCALARS, "BEGINS_WITH": ("S", "B"), "IN": _SCALARS,
+                                             "GE": _SCALARS, "GT": _SCALARS, "CONTAINS": _MEMBERS,
+                                             "NOT_CONTAINS": _MEMBERS, "BEGINS_WITH": ("S", "B"), "IN": _SCALARS,
                                              "BETWEEN": _SCALARS, "NULL": None, "NOT_NULL": None}
 _COMPARES = {"EQ": "=", "NE": "<>", "LE": "<=", "LT": "<", "GE": ">=", "GT": ">"}
 
