@@ -941,6 +941,14 @@ def test_legacy_filter_refusals(spec: dict[str, Any], message: str) -> None:
     assert refusal(legacy.filter_condition, {"a": spec}) == f"One or more parameter values were invalid: {message}"
 
 
+def test_conditional_operator_needs_two_conditions() -> None:
+    one = {"a": {"ComparisonOperator": "NULL"}}
+    message = "ConditionalOperator can only be used when Filter or Expected has two or more elements"
+    assert refusal(legacy.filter_condition, one, "OR") == message
+    assert refusal(legacy.expected_condition, {"a": {"Exists": False}}, "AND") == message
+    assert legacy.filter_condition(one) is not None
+
+
 def test_legacy_contains_takes_booleans_and_nulls() -> None:
     f = legacy.filter_condition({"lst": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"BOOL": True}]}})
     assert f is not None and not evaluate(f, ITEM)

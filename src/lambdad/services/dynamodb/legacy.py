@@ -148,6 +148,11 @@ def _condition(name: str, operator: str, given: list[AttributeValue]) -> Conditi
     return Between(subject, operands[0], operands[1])
 
 
+def _check_conditional_operator(conditions: Mapping[str, Any] | None, conditional_operator: str | None) -> None:
+    if conditional_operator is not None and conditions is not None and len(conditions) < 2:
+        raise DynamoDbError("ConditionalOperator can only be used when Filter or Expected has two or more elements")
+
+
 def _combine(terms: list[Condition], conditional_operator: str | None) -> Condition | None:
     if not terms:
         return None
@@ -159,6 +164,7 @@ def _combine(terms: list[Condition], conditional_operator: str | None) -> Condit
 def filter_condition(filters: Mapping[str, Mapping[str, Any]] | None,
                      conditional_operator: str | None = None) -> Condition | None:
     """A QueryFilter or ScanFilter as a Condition (None when empty)."""
+    _check_conditional_operator(filters, conditional_operator)
     terms: list[Condition] = []
     for name, spec in (filters or {}).items():
         operator = spec.get("ComparisonOperator")
@@ -172,6 +178,7 @@ def filter_condition(filters: Mapping[str, Mapping[str, Any]] | None,
 def expected_condition(expected: Mapping[str, Mapping[str, Any]] | None,
                        conditional_operator: str | None = None) -> Condition | None:
     """Expected (Value / Exists, or ComparisonOperator + AttributeValueList) as a Condition."""
+    _check_conditional_operator(expected, conditional_operator)
     terms: list[Condition] = []
     for name, spec in (expected or {}).items():
         value, exists = spec.get("Value"), spec.get("Exists")
