@@ -1078,6 +1078,9 @@ def test_legacy_attributes_to_get() -> None:
      "ExpressionAttributeValues can only be specified when using expressions: FilterExpression is null"),
     ({"ExpressionAttributeValues": {}}, "DeleteItem",
      "ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null"),
+    ({"ConditionalOperator": "OR", "KeyConditions": {}}, "Query",
+     "ConditionalOperator cannot be used without Filter or Expected"),
+    ({"ConditionalOperator": "AND"}, "PutItem", "ConditionalOperator cannot be used without Filter or Expected"),
 ])
 def test_legacy_and_expression_parameters_do_not_mix(request_: dict[str, Any], operation: str, message: str) -> None:
     assert refusal(legacy.check_mixing, request_, operation) == message

@@ -71,7 +71,8 @@ _OPERATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]
 
 
 def check_mixing(request: Mapping[str, Any], operation: str) -> None:
-    """Refuse legacy and expression parameters together, and placeholders with no expression."""
+    """Refuse legacy and expression parameters together, a ConditionalOperator with nothing to
+    combine, and placeholders with no expression (the order of AWS's own request validator)."""
     legacy, expressions, valued = _OPERATIONS[operation]
     given_legacy = [p for p in _LEGACY_ORDER if p in legacy and request.get(p) is not None]
     given_expressions = [p for p in _EXPRESSION_ORDER if p in expressions and request.get(p) is not None]
@@ -79,6 +80,9 @@ def check_mixing(request: Mapping[str, Any], operation: str) -> None:
         raise DynamoDbError("Can not use both expression and non-expression parameters in the same request: "
                             f"Non-expression parameters: {{{', '.join(given_legacy)}}} "
                             f"Expression parameters: {{{', '.join(given_expressions)}}}")
+    if request.get("ConditionalOperator") is not None and not any(
+            request.get(p) is not None for p in ("Expected", "QueryFilter", "ScanFilter")):
+        raise DynamoDbError("ConditionalOperator cannot be used without Filter or Expected")
     if request.get("ExpressionAttributeNames") is not None and not given_expressions:
         raise DynamoDbError("ExpressionAttributeNames can only be specified when using expressions")
     if request.get("ExpressionAttributeValues") is not None and not any(request.get(p) is not None for p in valued):
