@@ -1102,6 +1102,10 @@ def test_any_text_is_parsed_or_refused_in_dynamodbs_terms(text: str) -> None:
         except DynamoDbError as exc:
             assert exc.code == "ValidationException"
             assert exc.message.startswith("Invalid ")
+    try:
+        parse_key_condition(text, Placeholders({"#a": "a"}, {":a": {"S": "x"}}), ("a", "S"), ("b", "N"))
+    except DynamoDbError as exc:
+        assert exc.code == "ValidationException"
 
 
 @pytest.mark.parametrize(("parse", "text", "message"), [
