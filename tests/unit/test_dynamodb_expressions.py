@@ -810,6 +810,8 @@ def test_key_condition_refusals(text: str, message: str) -> None:
                              "than or equal to lower bound; lower bound operand: AttributeValue: {S:b}, upper bound "
                              "operand: AttributeValue: {S:a}"),
     ("z between :a and :b", "Query condition missed key schema element: pk"),
+    (":a = a and b = :a and :a = c", "Conditions can be of length 1 or 2 only"),
+    ("(a > :a and b > :a) and (c > :a and d > :a) and (e > :a and f > :a)", "Conditions can be of length 1 or 2 only"),
 ])
 def test_key_condition_structure_refusals(text: str, message: str) -> None:
     values = {":a": {"N": "1"}, ":b": {"N": "1"}, ":t": {"S": "S"}, ":s": {"S": "a"}, ":sb": {"S": "b"}}
@@ -1010,6 +1012,11 @@ def test_legacy_key_conditions() -> None:
                    HASH, RANGE) == "Query condition missed key schema element: pk"
     assert refusal(legacy.key_conditions, {"pk": eq, "a": eq, "b": eq}, HASH, RANGE) == \
         "Conditions can be of length 1 or 2 only"
+    assert refusal(legacy.key_conditions, {}, HASH, RANGE) == "Conditions can be of length 1 or 2 only"
+    # Each condition's arity is checked before their count (recorded).
+    assert refusal(legacy.key_conditions, {"a": {"ComparisonOperator": "EQ"}, "b": {"ComparisonOperator": "NULL"},
+                                           "c": {"ComparisonOperator": "NULL"}}, HASH, RANGE) == \
+        "One or more parameter values were invalid: Invalid number of argument(s) for the EQ ComparisonOperator"
     assert refusal(legacy.key_conditions, {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "1"}]}},
                    HASH, RANGE) == \
         "One or more parameter values were invalid: Condition parameter type does not match schema type"

@@ -1010,6 +1010,8 @@ def _key_terms(condition: Condition) -> dict[str, tuple[RangeOp, tuple[Operand, 
         if position:  # :v < sk is sk > :v
             op = _FLIPPED[op]
         found[name] = (op, tuple(o for i, o in enumerate(operands) if i != position))
+    if len(found) > 2:
+        raise DynamoDbError("Conditions can be of length 1 or 2 only")
     return found
 
 

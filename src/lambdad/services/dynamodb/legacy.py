@@ -217,26 +217,27 @@ def expected_condition(expected: Mapping[str, Mapping[str, Any]] | None,
 
 def key_conditions(conditions: Mapping[str, Mapping[str, Any]], hash_key: tuple[str, str],
                    range_key: tuple[str, str] | None = None) -> KeyCondition:
-    """KeyConditions against the queried key schema ((name, type) pairs, as parse_key_condition)."""
-    if len(conditions) > 2:
-        raise DynamoDbError("Conditions can be of length 1 or 2 only")
-    hash_name, hash_type = hash_key
+    """KeyConditions against the queried key schema ((name, type) pairs, as parse_key_condition).
+    DynamoDB's order: each condition's values and arity, then their count, then the schema."""
     parsed: dict[str, tuple[str, list[AttributeValue]]] = {}
     for name, spec in conditions.items():
         operator = spec.get("ComparisonOperator")
         if operator is None:
             raise DynamoDbError("1 validation error detected: Value null at 'comparisonOperator' failed to satisfy "
                                 "constraint: Member must not be null")
-        given = _operands(operator, spec.get("AttributeValueList"))
-        allowed = ("EQ",) if name == hash_name else ("EQ", "LE", "LT", "GE", "GT", "BEGINS_WITH", "BETWEEN")
-        if operator not in allowed:
-            raise DynamoDbError("Attempted conditional constraint is not an indexable operation")
-        parsed[name] = (operator, given)
+        parsed[name] = (operator, _operands(operator, spec.get("AttributeValueList")))
+    if not 1 <= len(parsed) <= 2:
+        raise DynamoDbError("Conditions can be of length 1 or 2 only")
+    hash_name, hash_type = hash_key
     if hash_name not in parsed:
         raise DynamoDbError(f"Query condition missed key schema element: {hash_name}")
     others = [n for n in parsed if n != hash_name]
     if others and (range_key is None or others[0] != range_key[0]):
         raise DynamoDbError(f"Query condition missed key schema element: {range_key[0] if range_key else hash_name}")
+    for name, (operator, _) in parsed.items():
+        allowed = ("EQ",) if name == hash_name else ("EQ", "LE", "LT", "GE", "GT", "BEGINS_WITH", "BETWEEN")
+        if operator not in allowed:
+            raise DynamoDbError("Attempted conditional constraint is not an indexable operation")
     hash_value = _typed(parsed[hash_name][1][0], hash_type)
     if not others or range_key is None:
         return KeyCondition(hash_name, hash_value)
