@@ -863,6 +863,17 @@ def test_long_flat_expressions_are_linear() -> None:
     assert time.monotonic() - started < 1
 
 
+def test_many_actions_on_one_big_list_copy_it_once() -> None:
+    item = {"l": {"L": [{"N": str(i)} for i in range(50_000)]}}
+    text = "REMOVE " + ", ".join(f"l[{i}]" for i in range(0, 1000, 2))
+    assert len(text) < 4096
+    started = time.monotonic()
+    new = apply_update(parse_update(text, Placeholders()), item)
+    assert time.monotonic() - started < 1
+    assert len(new["l"]["L"]) == 50_000 - 500 and new["l"]["L"][0] == {"N": "1"}
+    assert len(item["l"]["L"]) == 50_000  # the old item is intact
+
+
 def test_garbage_never_escapes_as_another_exception() -> None:
     import random
     rng = random.Random(17)

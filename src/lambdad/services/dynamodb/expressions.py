@@ -1233,42 +1233,75 @@ def _set_value(operand: Operand, item: Item) -> AttributeValue:
     return {"L": [*first["L"], *second["L"]]}
 
 
-def _copy_along(item: Item, path: Path) -> tuple[Any, Any] | None:
-    """Copy the containers on `path` (copy on write: the old item stays intact) and answer the
-    container holding the last element and that element; None when the path does not lead there
-    (a missing parent, or a map where the path indexes a list or the reverse)."""
-    if len(path) == 1:
-        return item, path[0]
-    holder: Any = item
-    key: Any = path[0]
-    current: AttributeValue | None = item.get(str(key))
+class _Writer:
+    """The new item being built: containers are copied once, when first written through (copy on
+    write: the old item stays intact, and many actions on one big list copy it once, not each time)."""
+
+    def __init__(self, old: Item) -> None:
+        self.item: Item = dict(old)
+        self.fresh: set[int] = set()  # ids of the containers this writer made
+
+    def along(self, path: Path) -> tuple[Any, Any] | None:
+        """The (writable) container holding the last element of `path`, and that element; None when
+        the path does not lead there (a missing parent, or a map where the path indexes a list or
+        the reverse)."""
+        if len(path) == 1:
+            return self.item, path[0]
+        holder: Any = self.item
+        key: Any = path[0]
+        current: AttributeValue | None = self.item.get(str(key))
+        for element in path[1:]:
+            want = "L" if isinstance(element, int) else "M"
+            if current is None or want not in current:
+                return None
+            if id(current) not in self.fresh:
+                current = {want: list(current[want]) if want == "L" else dict(current[want])}
+                self.fresh.add(id(current))
+                holder[key] = current
+            holder, key = current[want], element
+            if isinstance(element, int):
+                current = holder[element] if element < len(holder) else None
+            else:
+                current = holder.get(element)
+        return holder, key
+
+    def assign(self, path: Path, value: AttributeValue) -> None:
+        found = self.along(path)
+        if found is None:
+            raise DynamoDbError(_INVALID_PATH)
+        holder, key = found
+        if isinstance(holder, list):
+            if key < len(holder):
+                holder[key] = value
+            else:
+                holder.append(value)
+        else:
+            holder[key] = value
+
+    def remove(self, path: Path) -> None:
+        """REMOVE (and an emptied set): a missing element is fine, an impossible path is not."""
+        found = self.along(path)
+        if found is None:
+            raise DynamoDbError(_INVALID_PATH)
+        holder, key = found
+        if isinstance(holder, list):
+            if key < len(holder):
+                del holder[key]
+        else:
+            holder.pop(key, None)
+
+
+def _leads_somewhere(item: Item, path: Path) -> bool:
+    """Whether `path`'s parent exists with the right container type (without writing anything)."""
+    current: AttributeValue | None = item.get(str(path[0]))
     for element in path[1:]:
         want = "L" if isinstance(element, int) else "M"
-        if current is None or v.value_type(current) != want:
-            return None
-        copy: AttributeValue = {want: list(current[want]) if want == "L" else dict(current[want])}
-        holder[key] = copy
-        holder, key = copy[want], element
-        if isinstance(element, int):
-            current = holder[element] if element < len(holder) else None
-        else:
-            current = holder.get(element)
-    return holder, key
-
-
-def _assign(item: Item, path: Path, value: AttributeValue) -> None:
-    found = _copy_along(item, path)
-    if found is None:
-        raise DynamoDbError(_INVALID_PATH)
-    holder, key = found
-    if isinstance(holder, list):
-        assert isinstance(key, int)
-        if key < len(holder):
-            holder[key] = value
-        else:
-            holder.append(value)
-    else:
-        holder[key] = value
+        if current is None or want not in current:
+            return False
+        children = current[want]
+        current = (children[element] if element < len(children) else None) if isinstance(element, int) \
+            else children.get(element)
+    return True
 
 
 def apply_update(update: Update, item: Item | None) -> Item:
@@ -1283,7 +1316,7 @@ def apply_update(update: Update, item: Item | None) -> Item:
 
 def _apply(update: Update, item: Item | None) -> Item:
     old: Item = item or {}
-    new: Item = dict(old)
+    writer = _Writer(old)
     # Within a list, elements are set (and added to) in ascending index order whatever the
     # expression's order: SET l[4] = :x, l[2] = :y on a 2-element list appends :y, then :x.
     values = sorted(((action.path, _set_value(action.value, old)) for action in update.sets),
@@ -1291,24 +1324,12 @@ def _apply(update: Update, item: Item | None) -> Item:
     for path, value in values:
         if len(path) - 1 + _levels(value) > v.MAX_NESTING:
             raise DynamoDbError("Nesting Levels have exceeded supported limits")
-        _assign(new, path, value)
+        writer.assign(path, value)
     # REMOVE: list elements by descending index, so each index means the one in the old list.
     for path in sorted(update.removes, key=lambda p: p[-1] if isinstance(p[-1], int) else -1, reverse=True):
-        if len(path) == 1:
-            new.pop(str(path[0]), None)
-            continue
-        found = _copy_along(new, path)
-        if found is None:
-            raise DynamoDbError(_INVALID_PATH)
-        holder, key = found
-        if isinstance(holder, list):
-            assert isinstance(key, int)
-            if key < len(holder):
-                del holder[key]
-        else:
-            holder.pop(key, None)
+        writer.remove(path)
     for add in sorted(update.adds, key=lambda a: _index_order(a.path)):
-        current = resolve(new, add.path)
+        current = resolve(writer.item, add.path)
         kind = v.value_type(add.value)
         if current is None:
             result = add.value
@@ -1318,22 +1339,22 @@ def _apply(update: Update, item: Item | None) -> Item:
             result = v.add_numbers(v.number(current), v.number(add.value))
         else:
             result = {kind: _set_union(kind, current[kind], add.value[kind])}
-        _assign(new, add.path, result)
+        writer.assign(add.path, result)
     for delete in update.deletes:
-        current = resolve(new, delete.path)
+        current = resolve(writer.item, delete.path)
         kind = v.value_type(delete.value)
         if current is None:
-            if _copy_along(dict(new), delete.path) is None:
+            if not _leads_somewhere(writer.item, delete.path):
                 raise DynamoDbError(_INVALID_PATH)
             continue
         if v.value_type(current) != kind:
             raise DynamoDbError(_WRONG_TYPE)
         remaining = _set_difference(kind, current[kind], delete.value[kind])
         if remaining:
-            _assign(new, delete.path, {kind: remaining})
+            writer.assign(delete.path, {kind: remaining})
         else:
-            _remove(new, delete.path)
-    return new
+            writer.remove(delete.path)
+    return writer.item
 
 
 def _levels(av: AttributeValue) -> int:
@@ -1353,19 +1374,6 @@ def _levels(av: AttributeValue) -> int:
 
 def _index_order(path: Path) -> tuple[tuple[int, int | str], ...]:
     return tuple((1, e) if isinstance(e, int) else (0, e) for e in path)
-
-
-def _remove(item: Item, path: Path) -> None:
-    found = _copy_along(item, path)
-    if found is None:
-        return
-    holder, key = found
-    if isinstance(holder, list):
-        assert isinstance(key, int)
-        if key < len(holder):
-            del holder[key]
-    else:
-        holder.pop(key, None)
 
 
 def _set_union(kind: str, current: list[Any], extra: list[Any]) -> list[Any]:
