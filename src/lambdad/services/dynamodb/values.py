@@ -287,8 +287,8 @@ def check_item_size(item: Item, message: str = "Item size has exceeded the maxim
 
 def compare(a: AttributeValue, b: AttributeValue) -> int | None:
     """-1, 0 or 1 for two S, two N or two B values; None when DynamoDB does not order them."""
-    kind = value_type(a)
-    if kind != value_type(b) or kind not in SCALAR_KEY_TYPES:
+    kind = next(iter(a))
+    if kind not in b or kind not in SCALAR_KEY_TYPES:
         return None
     x: Any = Decimal(a["N"]) if kind == "N" else a[kind]
     y: Any = Decimal(b["N"]) if kind == "N" else b[kind]
@@ -299,6 +299,10 @@ def compare(a: AttributeValue, b: AttributeValue) -> int | None:
 def values_equal(a: AttributeValue, b: AttributeValue) -> bool:
     """DynamoDB's equality: same type and same value; sets regardless of order; numbers numerically.
     Iterative (values nest 32 levels at most, but nothing here relies on it)."""
+    if "S" in a or "B" in a or "BOOL" in a or "NULL" in a:  # the common case: one scalar, no walk
+        return a == b
+    if "N" in a:
+        return "N" in b and (a["N"] == b["N"] or Decimal(a["N"]) == Decimal(b["N"]))
     stack: list[tuple[AttributeValue, AttributeValue]] = [(a, b)]
     while stack:
         x, y = stack.pop()
