@@ -346,6 +346,9 @@ def test_lambda_metrics_cli_and_an_alarm_on_errors_notifies_sns(server: Server, 
     line = f'lambdad_lambda_invocations_total{{account="{ACCOUNT}",region="{REGION}",function_name="{fn}"}} 3'
     assert line in scrape.splitlines()
     assert f'lambdad_lambda_errors_total{{account="{ACCOUNT}",region="{REGION}",function_name="{fn}"}} 1' in scrape
+    with pytest.raises(ClientError) as exc:  # a signed GET /metrics is S3's: the bucket of that name
+        server.client("s3").list_objects(Bucket="metrics")
+    assert err(exc)[1] == "NoSuchBucket"
 
 
 def test_lambda_metrics_by_alias_version_and_throttles(lam: Any, cw: Any) -> None:
@@ -356,11 +359,16 @@ def test_lambda_metrics_by_alias_version_and_throttles(lam: Any, cw: Any) -> Non
     lam.invoke(FunctionName=f"{fn}:{version}", Payload=b"{}")
     ns = {"Namespace": "AWS/Lambda", "Statistics": ["Sum"]}
     by = lambda *pairs: [{"Name": k, "Value": v} for k, v in pairs]  # noqa: E731
-    assert one_point(cw, "Invocations", by(("FunctionName", fn)), **ns)["Sum"] == 2.0
+    assert one_point(cw, "Invocations", by(("FunctionName", fn)), **ns)["Sum"] == 2.0, "before the async one"
     assert one_point(cw, "Invocations", by(("FunctionName", fn), ("Resource", f"{fn}:live")), **ns)["Sum"] == 1.0
     assert one_point(cw, "Invocations", by(("FunctionName", fn), ("Resource", f"{fn}:{version}")), **ns)["Sum"] == 1
     assert one_point(cw, "Invocations", by(("ExecutedVersion", version), ("FunctionName", fn),
                                            ("Resource", f"{fn}:live")), **ns)["Sum"] == 1.0
+    lam.invoke(FunctionName=fn, InvocationType="Event", Payload=b"{}")  # accepted, then run by the dispatcher
+    assert one_point(cw, "AsyncEventsReceived", by(("FunctionName", fn)), **ns)["Sum"] == 1.0
+    assert wait_until(lambda: cw.get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="AsyncEventAge", Dimensions=by(("FunctionName", fn)), Period=3600,
+        Statistics=["SampleCount"], **window())["Datapoints"], timeout=15)
     lam.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=0)
     with pytest.raises(ClientError):
         lam.invoke(FunctionName=fn, Payload=b"{}")
