@@ -139,6 +139,10 @@ def test_put_metric_data_rules(cw: Any) -> None:
     assert refused(Value=1, Dimensions=[{"Name": "d", "Value": "v"}, {"Name": "d", "Value": "w"}])[1] == \
         "InvalidParameterValue"
     assert refused()[1] == "MissingParameter"
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "r", "Value": 1}] * 1001)
+    assert err(exc) == (400, "InvalidParameterValue",
+                        "The collection MetricData must not have a size greater than 1000.")
     assert refused(StatisticValues={"SampleCount": 2, "Sum": 3, "Minimum": 2, "Maximum": 1})[1] == \
         "InvalidParameterValue"
     # 30 dimensions and 13 days back are fine; StatisticValues count into the statistics
