@@ -5,6 +5,7 @@ account's metrics out of sight, malformed bodies, GET /metrics, and durability a
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 from datetime import UTC, datetime, timedelta
@@ -145,6 +146,9 @@ def test_put_metric_data_rules(cw: Any) -> None:
                         "The collection MetricData must not have a size greater than 1000.")
     assert refused(StatisticValues={"SampleCount": 2, "Sum": 3, "Minimum": 2, "Maximum": 1})[1] == \
         "InvalidParameterValue"
+    big = unique("gzip")  # 1,000 datums: botocore gzips a body past 10 KB (PutMetricData's requestcompression)
+    cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": big, "Value": 2, "Unit": "Count"}] * 1000)
+    assert one_point(cw, big, Statistics=["Sum"])["Sum"] == 2000.0
     # 30 dimensions and 13 days back are fine; StatisticValues count into the statistics
     name = unique("ok")
     dims = [{"Name": f"d{i}", "Value": "v"} for i in range(30)]
@@ -433,6 +437,11 @@ def test_malformed_bodies_are_400s(server: Server) -> None:
     for body in (b"{not json", b"[1]", b'{"Namespace": "x", "MetricData": [{"MetricName": "m", "Value": "a"}]}'):
         r = _signed(server, "/", body, json_headers)
         assert r.status_code == 400 and r.json()["__type"] in ("SerializationException",), (body, r.text)
+    bomb = gzip.compress(b"{" + b" " * (4 << 20) + b"}")  # 4 MB of JSON in a few KB
+    r = _signed(server, "/", bomb, {**json_headers, "content-encoding": "gzip"})
+    assert r.status_code == 413 and r.json()["__type"] == "RequestEntityTooLarge"
+    r = _signed(server, "/", b"not gzip", {**json_headers, "content-encoding": "gzip"})
+    assert r.status_code == 400 and r.json()["__type"] == "SerializationException"
     # unsigned: refused in the protocol asked, never served
     r = httpx.post(server.endpoint + CBOR_PATH + "ListMetrics", content=cbor2.dumps({}), headers=cbor_headers)
     assert r.status_code == 403 and "__type" in cbor2.loads(r.content)

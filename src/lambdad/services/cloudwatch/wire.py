@@ -21,7 +21,7 @@ from typing import Any
 
 import botocore.session
 
-from lambdad.api import jsonproto, rpcv2cbor
+from lambdad.api import compression, jsonproto, rpcv2cbor
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize, signer
 from lambdad.api.jsonproto import JsonService
 from lambdad.api.query import QueryService
@@ -51,6 +51,11 @@ LIST_PAGE = 500
 
 def _model() -> Any:
     return botocore.session.get_session().get_service_model("cloudwatch")
+
+
+def _too_large(size: int) -> CloudWatchError:
+    return CloudWatchError(f"Request size {size} exceeded {MAX_PUT_BYTES} bytes", code="RequestEntityTooLarge",
+                           status=413)
 
 
 def _token(offset: int) -> str:
@@ -122,6 +127,7 @@ class CloudWatchWire:
             self.query.operation(name)(op)
 
     async def dispatch(self, request: ApiRequest) -> ApiResponse:
+        compression.decompress(request, MAX_PUT_BYTES, _too_large(len(request.body)))
         if rpcv2cbor.is_rpcv2(request):
             return await self.cbor.dispatch(request)
         if "x-amz-target" in request.headers:
@@ -154,8 +160,7 @@ class CloudWatchWire:
             if not namespace:
                 raise missing("The parameter Namespace is required.")
             if len(request.body) > MAX_PUT_BYTES:
-                raise CloudWatchError(f"Request size {len(request.body)} exceeded {MAX_PUT_BYTES} bytes",
-                                      code="RequestEntityTooLarge", status=413)
+                raise _too_large(len(request.body))
             if len(p.get("MetricData", [])) > MAX_DATUMS:
                 raise invalid(f"The collection MetricData must not have a size greater than {MAX_DATUMS}.")
             data: list[Datum] = metrics.parse_put(account, region, namespace, p.get("MetricData", []))
