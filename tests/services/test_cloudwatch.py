@@ -464,3 +464,32 @@ def test_metrics_and_alarms_survive_kill_9(fresh_server: Server) -> None:
     assert one_point(cw, "durable", Statistics=["Sum"], ExtendedStatistics=["p100"])["Sum"] == 3.0
     assert [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]] == ["kept"]
     assert cw.list_metrics(Namespace=NS)["Metrics"][0]["MetricName"] == "durable"
+
+
+def test_an_iam_user_needs_cloudwatch_permissions(server: Server) -> None:
+    iam = server.client("iam")
+    user = unique("cwuser")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    keys = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    c = server.client("cloudwatch", **keys)
+    assert wait_until(lambda: _denied(c), timeout=5)
+    iam.put_user_policy(UserName=user, PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "cloudwatch:ListMetrics",
+                                                "Resource": "*"}]}))
+    assert c.list_metrics(Namespace=unique("none"))["Metrics"] == []
+    with pytest.raises(ClientError) as exc:  # allowed to list, not to define alarms
+        c.put_metric_alarm(AlarmName="a", Namespace=NS, MetricName="m", Statistic="Sum", Period=60,
+                           EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    status, code, message = err(exc)
+    assert (status, code) == (403, "AccessDenied") and "cloudwatch:PutMetricAlarm" in message
+    assert f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:a" in message
+
+
+def _denied(c: Any) -> bool:
+    try:
+        c.list_metrics()
+    except ClientError as exc:
+        r = exc.response
+        return (r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]) == (403, "AccessDenied")
+    return False
