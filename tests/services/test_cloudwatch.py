@@ -98,6 +98,15 @@ def test_put_and_read_in_each_protocol(server: Server, models: Path, protocol: s
     assert isinstance(point["Timestamp"], datetime)
     listed = c.list_metrics(Namespace=NS, MetricName=name)["Metrics"]
     assert listed == [{"Namespace": NS, "MetricName": name, "Dimensions": dims}]
+    data = c.get_metric_data(MetricDataQueries=[{"Id": "q", "MetricStat": {
+        "Metric": {"Namespace": NS, "MetricName": name, "Dimensions": dims}, "Period": 60, "Stat": "Sum"}}],
+        **window())["MetricDataResults"][0]
+    assert data["Values"] == [19.0] and isinstance(data["Timestamps"][0], datetime)
+    c.put_metric_alarm(AlarmName=name, Namespace=NS, MetricName=name, Dimensions=dims, Statistic="Sum",
+                       Period=60, EvaluationPeriods=1, Threshold=100, ComparisonOperator="GreaterThanThreshold")
+    alarm = c.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    assert alarm["Dimensions"] == dims and isinstance(alarm["StateUpdatedTimestamp"], datetime)
+    c.delete_alarms(AlarmNames=[name])
     with pytest.raises(ClientError) as exc:  # AWS's code in every protocol (query-compatible errors)
         c.put_metric_data(Namespace="AWS/Lambda", MetricData=[{"MetricName": name, "Value": 1}])
     assert err(exc) == (400, "InvalidParameterValue", "The value AWS/Lambda for parameter Namespace is invalid.")
