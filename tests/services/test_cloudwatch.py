@@ -5,6 +5,7 @@ account's metrics out of sight, malformed bodies, GET /metrics, and durability a
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 from datetime import UTC, datetime, timedelta
@@ -97,6 +98,15 @@ def test_put_and_read_in_each_protocol(server: Server, models: Path, protocol: s
     assert isinstance(point["Timestamp"], datetime)
     listed = c.list_metrics(Namespace=NS, MetricName=name)["Metrics"]
     assert listed == [{"Namespace": NS, "MetricName": name, "Dimensions": dims}]
+    data = c.get_metric_data(MetricDataQueries=[{"Id": "q", "MetricStat": {
+        "Metric": {"Namespace": NS, "MetricName": name, "Dimensions": dims}, "Period": 60, "Stat": "Sum"}}],
+        **window())["MetricDataResults"][0]
+    assert data["Values"] == [19.0] and isinstance(data["Timestamps"][0], datetime)
+    c.put_metric_alarm(AlarmName=name, Namespace=NS, MetricName=name, Dimensions=dims, Statistic="Sum",
+                       Period=60, EvaluationPeriods=1, Threshold=100, ComparisonOperator="GreaterThanThreshold")
+    alarm = c.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    assert alarm["Dimensions"] == dims and isinstance(alarm["StateUpdatedTimestamp"], datetime)
+    c.delete_alarms(AlarmNames=[name])
     with pytest.raises(ClientError) as exc:  # AWS's code in every protocol (query-compatible errors)
         c.put_metric_data(Namespace="AWS/Lambda", MetricData=[{"MetricName": name, "Value": 1}])
     assert err(exc) == (400, "InvalidParameterValue", "The value AWS/Lambda for parameter Namespace is invalid.")
@@ -139,8 +149,15 @@ def test_put_metric_data_rules(cw: Any) -> None:
     assert refused(Value=1, Dimensions=[{"Name": "d", "Value": "v"}, {"Name": "d", "Value": "w"}])[1] == \
         "InvalidParameterValue"
     assert refused()[1] == "MissingParameter"
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "r", "Value": 1}] * 1001)
+    assert err(exc) == (400, "InvalidParameterValue",
+                        "The collection MetricData must not have a size greater than 1000.")
     assert refused(StatisticValues={"SampleCount": 2, "Sum": 3, "Minimum": 2, "Maximum": 1})[1] == \
         "InvalidParameterValue"
+    big = unique("gzip")  # 1,000 datums: botocore gzips a body past 10 KB (PutMetricData's requestcompression)
+    cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": big, "Value": 2, "Unit": "Count"}] * 1000)
+    assert one_point(cw, big, Statistics=["Sum"])["Sum"] == 2000.0
     # 30 dimensions and 13 days back are fine; StatisticValues count into the statistics
     name = unique("ok")
     dims = [{"Name": f"d{i}", "Value": "v"} for i in range(30)]
@@ -346,6 +363,9 @@ def test_lambda_metrics_cli_and_an_alarm_on_errors_notifies_sns(server: Server, 
     line = f'lambdad_lambda_invocations_total{{account="{ACCOUNT}",region="{REGION}",function_name="{fn}"}} 3'
     assert line in scrape.splitlines()
     assert f'lambdad_lambda_errors_total{{account="{ACCOUNT}",region="{REGION}",function_name="{fn}"}} 1' in scrape
+    with pytest.raises(ClientError) as exc:  # a signed GET /metrics is S3's: the bucket of that name
+        server.client("s3").list_objects(Bucket="metrics")
+    assert err(exc)[1] == "NoSuchBucket"
 
 
 def test_lambda_metrics_by_alias_version_and_throttles(lam: Any, cw: Any) -> None:
@@ -356,11 +376,16 @@ def test_lambda_metrics_by_alias_version_and_throttles(lam: Any, cw: Any) -> Non
     lam.invoke(FunctionName=f"{fn}:{version}", Payload=b"{}")
     ns = {"Namespace": "AWS/Lambda", "Statistics": ["Sum"]}
     by = lambda *pairs: [{"Name": k, "Value": v} for k, v in pairs]  # noqa: E731
-    assert one_point(cw, "Invocations", by(("FunctionName", fn)), **ns)["Sum"] == 2.0
+    assert one_point(cw, "Invocations", by(("FunctionName", fn)), **ns)["Sum"] == 2.0, "before the async one"
     assert one_point(cw, "Invocations", by(("FunctionName", fn), ("Resource", f"{fn}:live")), **ns)["Sum"] == 1.0
     assert one_point(cw, "Invocations", by(("FunctionName", fn), ("Resource", f"{fn}:{version}")), **ns)["Sum"] == 1
     assert one_point(cw, "Invocations", by(("ExecutedVersion", version), ("FunctionName", fn),
                                            ("Resource", f"{fn}:live")), **ns)["Sum"] == 1.0
+    lam.invoke(FunctionName=fn, InvocationType="Event", Payload=b"{}")  # accepted, then run by the dispatcher
+    assert one_point(cw, "AsyncEventsReceived", by(("FunctionName", fn)), **ns)["Sum"] == 1.0
+    assert wait_until(lambda: cw.get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="AsyncEventAge", Dimensions=by(("FunctionName", fn)), Period=3600,
+        Statistics=["SampleCount"], **window())["Datapoints"], timeout=15)
     lam.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=0)
     with pytest.raises(ClientError):
         lam.invoke(FunctionName=fn, Payload=b"{}")
@@ -421,6 +446,11 @@ def test_malformed_bodies_are_400s(server: Server) -> None:
     for body in (b"{not json", b"[1]", b'{"Namespace": "x", "MetricData": [{"MetricName": "m", "Value": "a"}]}'):
         r = _signed(server, "/", body, json_headers)
         assert r.status_code == 400 and r.json()["__type"] in ("SerializationException",), (body, r.text)
+    bomb = gzip.compress(b"{" + b" " * (4 << 20) + b"}")  # 4 MB of JSON in a few KB
+    r = _signed(server, "/", bomb, {**json_headers, "content-encoding": "gzip"})
+    assert r.status_code == 413 and r.json()["__type"] == "RequestEntityTooLarge"
+    r = _signed(server, "/", b"not gzip", {**json_headers, "content-encoding": "gzip"})
+    assert r.status_code == 400 and r.json()["__type"] == "SerializationException"
     # unsigned: refused in the protocol asked, never served
     r = httpx.post(server.endpoint + CBOR_PATH + "ListMetrics", content=cbor2.dumps({}), headers=cbor_headers)
     assert r.status_code == 403 and "__type" in cbor2.loads(r.content)
@@ -443,3 +473,32 @@ def test_metrics_and_alarms_survive_kill_9(fresh_server: Server) -> None:
     assert one_point(cw, "durable", Statistics=["Sum"], ExtendedStatistics=["p100"])["Sum"] == 3.0
     assert [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]] == ["kept"]
     assert cw.list_metrics(Namespace=NS)["Metrics"][0]["MetricName"] == "durable"
+
+
+def test_an_iam_user_needs_cloudwatch_permissions(server: Server) -> None:
+    iam = server.client("iam")
+    user = unique("cwuser")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    keys = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    c = server.client("cloudwatch", **keys)
+    assert wait_until(lambda: _denied(c), timeout=5)
+    iam.put_user_policy(UserName=user, PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "cloudwatch:ListMetrics",
+                                                "Resource": "*"}]}))
+    assert c.list_metrics(Namespace=unique("none"))["Metrics"] == []
+    with pytest.raises(ClientError) as exc:  # allowed to list, not to define alarms
+        c.put_metric_alarm(AlarmName="a", Namespace=NS, MetricName="m", Statistic="Sum", Period=60,
+                           EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    status, code, message = err(exc)
+    assert (status, code) == (403, "AccessDenied") and "cloudwatch:PutMetricAlarm" in message
+    assert f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:a" in message
+
+
+def _denied(c: Any) -> bool:
+    try:
+        c.list_metrics()
+    except ClientError as exc:
+        r = exc.response
+        return (r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]) == (403, "AccessDenied")
+    return False

@@ -131,6 +131,12 @@ def test_lambda_metrics_wait_in_memory_until_flushed(tmp_path: Path) -> None:
             assert (point["SampleCount"], point["Maximum"], point["ExtendedStatistics"]) == (4.0, 40.0, {"p50": 20.0})
             errors = MetricKey(ACCOUNT, REGION, "AWS/Lambda", "Errors", ())
             assert metrics.statistics(errors, START, START + 60, 60, ["Sum"], [], None)[0]["Sum"] == 1.0
+            acc.provisioned_utilization(arn, 1, 4)
+            acc.provisioned_utilization(arn, 3, 4)
+            acc.flush()
+            used = MetricKey(ACCOUNT, REGION, "AWS/Lambda", "ProvisionedConcurrencyUtilization",
+                             (("FunctionName", "f"), ("Resource", "f:live")))
+            assert metrics.statistics(used, START, START + 60, 60, ["Maximum"], [], None)[0]["Maximum"] == 0.75
         finally:
             await stop(flusher)
 

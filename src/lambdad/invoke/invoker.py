@@ -111,6 +111,9 @@ class Invoker:
         if pool.provisioned_target:
             env = pool.take_provisioned()
             if env is not None:  # its capacity was set aside when it was provisioned: no lease
+                if self.metrics is not None:
+                    self.metrics.provisioned_utilization(meta.invoked_arn, pool.busy_provisioned,
+                                                         pool.provisioned_target)
                 return await self._run(fv, payload, meta, request_id, pool, env)
         try:
             lease = self.limiter.acquire((fv.account, fv.name))

@@ -41,7 +41,8 @@ class Stat:
         if value > self.high:
             self.high = value
         if keep_value:
-            self.values[value] = self.values.get(value, 0.0) + 1
+            values = self.values
+            values[value] = values.get(value, 0.0) + 1
 
 
 class Sample(NamedTuple):
@@ -78,87 +79,111 @@ class LambdaMetrics:
         self.flush_interval = flush_interval
         self.sink: Sink | None = None  # set once CloudWatch exists (the server's wiring)
         self._pending: dict[_Key, Stat] = {}
-        self._dims: dict[tuple[str, str], list[Dims]] = {}
+        self._slots: dict[tuple[str, str, str, int, int], list[Stat]] = {}
+        self._targets: dict[tuple[str, str], tuple[str, str, str, list[Dims]]] = {}
         #: cumulative counts by (account, region, function, metric), for /metrics (Prometheus)
         self.counters: dict[tuple[str, str, str, str], float] = {}
         self.duration_sum: dict[tuple[str, str, str], float] = {}
 
     # -- recording (the hot path) --------------------------------------------------------------------
-    def _dim_sets(self, arn: str, executed_version: str | None) -> tuple[str, str, str, list[Dims]]:
-        region, account, name, qualifier = _parse_arn(arn)
-        cache_key = (arn, executed_version or "")
-        sets = self._dims.get(cache_key)
-        if sets is None:
-            sets = [(), (("FunctionName", name),)]
+    # Each call finds the statistics it adds to with one lookup of a key of strings (whose hashes
+    # Python caches): the slots of (ARN, executed version, metric, part, minute), built once a minute.
+    def _target(self, arn: str, executed_version: str) -> tuple[str, str, str, list[Dims]]:
+        cache_key = (arn, executed_version)
+        found = self._targets.get(cache_key)
+        if found is None:
+            region, account, name, qualifier = _parse_arn(arn)
+            sets: list[Dims] = [(), (("FunctionName", name),)]
             if qualifier is not None:
                 resource = f"{name}:{qualifier}"
                 sets.append((("FunctionName", name), ("Resource", resource)))
-                if executed_version is not None and not qualifier.isdigit() and qualifier != "$LATEST":
+                if executed_version and not qualifier.isdigit() and qualifier != "$LATEST":
                     sets.append((("ExecutedVersion", executed_version), ("FunctionName", name),
                                  ("Resource", resource)))
-            if len(self._dims) > 10_000:  # ARNs come and go; the cache must not grow forever
-                self._dims.clear()
-            self._dims[cache_key] = sets
-        return region, account, name, sets
+            if len(self._targets) > 10_000:  # ARNs come and go; the cache must not grow forever
+                self._targets.clear()
+            found = self._targets[cache_key] = (account, region, name, sets)
+        return found
 
-    def _add(self, account: str, region: str, metric: str, sets: list[Dims], value: float) -> None:
-        minute = int(self.clock.time() // 60 * 60)
-        unit = _UNITS.get(metric, "Count")
-        keep = metric in _WITH_VALUES
-        if keep:
-            value = round(value, 2)
-        for dims in sets:
-            key = (account, region, metric, dims, unit, minute)
-            stat = self._pending.get(key)
-            if stat is None:
-                stat = self._pending[key] = Stat()
-            stat.add(value, keep)
+    def _slot(self, arn: str, version: str, metric: str, part: int, minute: int) -> list[Stat]:
+        """The statistics one figure adds to: part 0 every dimension set, 1 the account's only,
+        2 all but the account's."""
+        key = (arn, version, metric, part, minute)
+        stats = self._slots.get(key)
+        if stats is None:
+            account, region, _, sets = self._target(arn, version)
+            chosen = sets if part == 0 else sets[:1] if part == 1 else sets[1:]
+            unit = _UNITS.get(metric, "Count")
+            stats = []
+            for dims in chosen:
+                full = (account, region, metric, dims, unit, minute)
+                stat = self._pending.get(full)
+                if stat is None:
+                    stat = self._pending[full] = Stat()
+                stats.append(stat)
+            self._slots[key] = stats
+        return stats
+
+    def _minute(self) -> int:
+        return int(self.clock.time() // 60) * 60
 
     def _count(self, account: str, region: str, name: str, metric: str, value: float = 1.0) -> None:
         key = (account, region, name, metric)
         self.counters[key] = self.counters.get(key, 0.0) + value
 
     def invoked(self, arn: str, executed_version: str, error: bool, duration_ms: float | None) -> None:
-        region, account, name, sets = self._dim_sets(arn, executed_version)
-        self._add(account, region, "Invocations", sets, 1.0)
-        self._add(account, region, "Errors", sets, 1.0 if error else 0.0)
+        minute = self._minute()
+        for stat in self._slot(arn, executed_version, "Invocations", 0, minute):
+            stat.add(1.0, False)
+        for stat in self._slot(arn, executed_version, "Errors", 0, minute):
+            stat.add(1.0 if error else 0.0, False)
+        account, region, name, _ = self._target(arn, executed_version)
         self._count(account, region, name, "Invocations")
         if error:
             self._count(account, region, name, "Errors")
         if duration_ms is not None:
-            self._add(account, region, "Duration", sets, duration_ms)
+            rounded = round(duration_ms, 2)  # a minute then holds few distinct values (percentiles)
+            for stat in self._slot(arn, executed_version, "Duration", 0, minute):
+                stat.add(rounded, True)
             key = (account, region, name)
             self.duration_sum[key] = self.duration_sum.get(key, 0.0) + duration_ms / 1000.0
 
     def throttled(self, arn: str) -> None:
-        region, account, name, sets = self._dim_sets(arn, None)
-        self._add(account, region, "Throttles", sets, 1.0)
+        for stat in self._slot(arn, "", "Throttles", 0, self._minute()):
+            stat.add(1.0, False)
+        account, region, name, _ = self._target(arn, "")
         self._count(account, region, name, "Throttles")
 
     def concurrency(self, arn: str, function_in_flight: int, account_in_flight: int,
                     unreserved_in_flight: int | None) -> None:
-        region, account, _, sets = self._dim_sets(arn, None)
-        self._add(account, region, "ConcurrentExecutions", sets[:1], float(account_in_flight))
-        self._add(account, region, "ConcurrentExecutions", sets[1:], float(function_in_flight))
+        minute = self._minute()
+        for stat in self._slot(arn, "", "ConcurrentExecutions", 1, minute):
+            stat.add(float(account_in_flight), False)
+        for stat in self._slot(arn, "", "ConcurrentExecutions", 2, minute):
+            stat.add(float(function_in_flight), False)
         if unreserved_in_flight is not None:
-            self._add(account, region, "UnreservedConcurrentExecutions", sets[:1], float(unreserved_in_flight))
+            for stat in self._slot(arn, "", "UnreservedConcurrentExecutions", 1, minute):
+                stat.add(float(unreserved_in_flight), False)
 
     def provisioned_utilization(self, arn: str, used: int, provisioned: int) -> None:
         if provisioned > 0:
-            region, account, _, sets = self._dim_sets(arn, None)
-            self._add(account, region, "ProvisionedConcurrencyUtilization", sets[1:], used / provisioned)
+            for stat in self._slot(arn, "", "ProvisionedConcurrencyUtilization", 2, self._minute()):
+                stat.add(used / provisioned, False)
 
     def async_event(self, arn: str, metric: str, value: float = 1.0) -> None:
         """AsyncEventsReceived, AsyncEventAge (ms), AsyncEventsDropped, DeadLetterErrors,
         DestinationDeliveryFailures."""
-        region, account, name, sets = self._dim_sets(arn, None)
-        self._add(account, region, metric, sets, value)
+        keep = metric in _WITH_VALUES
+        for stat in self._slot(arn, "", metric, 0, self._minute()):
+            stat.add(round(value, 2) if keep else value, keep)
         if metric != "AsyncEventAge":
+            account, region, name, _ = self._target(arn, "")
             self._count(account, region, name, metric, value)
 
     # -- flushing ------------------------------------------------------------------------------------
     def drain(self) -> list[Sample]:
         pending, self._pending = self._pending, {}
+        self._slots = {}
         return [Sample(account, region, NAMESPACE, metric, dims, unit, float(minute), stat)
                 for (account, region, metric, dims, unit, minute), stat in pending.items()]
 

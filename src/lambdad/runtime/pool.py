@@ -92,6 +92,11 @@ class FunctionPool:
         self.provisioned.add(env)
         self._idle_provisioned.append(env)
 
+    @property
+    def busy_provisioned(self) -> int:
+        """Provisioned environments serving an invocation now (ProvisionedConcurrencyUtilization)."""
+        return len(self.provisioned) - len(self._idle_provisioned)
+
     def live_provisioned(self) -> int:
         return sum(1 for env in self.provisioned if env.state is not EnvState.DEAD)
 

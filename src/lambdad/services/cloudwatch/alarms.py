@@ -413,8 +413,14 @@ class Alarms:
         self._due.clear()
         for key in keys:
             alarm = self.alarms.get(key)
-            if alarm is not None:
+            if alarm is None:
+                continue
+            try:
                 await self.evaluate(alarm)
+            except StoreError:
+                raise
+            except Exception:  # one alarm's bug must not stop every other alarm (or the server)
+                log.exception("alarm %s not evaluated", alarm.doc.get("AlarmArn"))
 
     def sweep_history(self) -> None:
         self.store.execute("DELETE FROM cw_alarm_history WHERE ts<?", (self.clock.time() - HISTORY_RETENTION,))

@@ -383,12 +383,18 @@ class Metrics:
         return self._ids[key]
 
     # -- reading -----------------------------------------------------------------------------------
+    def _flush_pending(self) -> None:
+        try:
+            self.before_read()
+        except StoreError as exc:  # what waits stays in memory for the next flush; the read goes on
+            log.warning("pending metrics not written before a read: %s", exc)
+
     def buckets(self, key: MetricKey, start: float, end: float, period: int,
                 unit: str | None) -> tuple[dict[int, Aggregate], str | None]:
         """The aggregates of each period in [start, end), by the period's start (periods count from
         `start` rounded down to the resolution, as AWS rounds StartTime), and the unit of the data
         found (None when there is none)."""
-        self.before_read()
+        self._flush_pending()
         metric_id = self._ids.get(key)
         if metric_id is None:
             return {}, None
@@ -442,7 +448,7 @@ class Metrics:
 
     def list(self, account: str, region: str, namespace: str | None, name: str | None,
              filters: Sequence[tuple[str, str | None]], recently_active: bool) -> list[MetricKey]:
-        self.before_read()
+        self._flush_pending()
         cutoff = self.clock.time() - RECENTLY_ACTIVE
         out = []
         for key, last in self._last_put.items():

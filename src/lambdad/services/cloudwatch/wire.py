@@ -21,7 +21,7 @@ from typing import Any
 
 import botocore.session
 
-from lambdad.api import jsonproto, rpcv2cbor
+from lambdad.api import compression, jsonproto, rpcv2cbor
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize, signer
 from lambdad.api.jsonproto import JsonService
 from lambdad.api.query import QueryService
@@ -43,12 +43,19 @@ from lambdad.services.cloudwatch.metrics import (
 
 Handler = Callable[[ApiRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 MAX_QUERIES = 500
+MAX_DATUMS = 1000
+MAX_PUT_BYTES = 1024 * 1024  # PutMetricData's request size limit
 MAX_GET_DATAPOINTS = 100_800
 LIST_PAGE = 500
 
 
 def _model() -> Any:
     return botocore.session.get_session().get_service_model("cloudwatch")
+
+
+def _too_large(size: int) -> CloudWatchError:
+    return CloudWatchError(f"Request size {size} exceeded {MAX_PUT_BYTES} bytes", code="RequestEntityTooLarge",
+                           status=413)
 
 
 def _token(offset: int) -> str:
@@ -120,6 +127,7 @@ class CloudWatchWire:
             self.query.operation(name)(op)
 
     async def dispatch(self, request: ApiRequest) -> ApiResponse:
+        compression.decompress(request, MAX_PUT_BYTES, _too_large(len(request.body)))
         if rpcv2cbor.is_rpcv2(request):
             return await self.cbor.dispatch(request)
         if "x-amz-target" in request.headers:
@@ -151,6 +159,10 @@ class CloudWatchWire:
             namespace = p.get("Namespace")
             if not namespace:
                 raise missing("The parameter Namespace is required.")
+            if len(request.body) > MAX_PUT_BYTES:
+                raise _too_large(len(request.body))
+            if len(p.get("MetricData", [])) > MAX_DATUMS:
+                raise invalid(f"The collection MetricData must not have a size greater than {MAX_DATUMS}.")
             data: list[Datum] = metrics.parse_put(account, region, namespace, p.get("MetricData", []))
             for i, entity in enumerate(p.get("EntityMetricData", []), 1):
                 try:
@@ -193,6 +205,7 @@ class CloudWatchWire:
             if limit < 1:
                 raise invalid(f"The value {limit} for parameter MaxDatapoints is invalid.")
             ids: set[str] = set()
+            cache: dict[tuple[MetricKey, int, str | None], dict[int, Any]] = {}
             series: list[tuple[str, str, list[tuple[float, float]]]] = []
             for i, q in enumerate(queries, 1):
                 where = f"MetricDataQueries.member.{i}"
@@ -217,7 +230,11 @@ class CloudWatchWire:
                 stat = check_statistic(stat_q["Stat"], f"{where}.MetricStat.Stat")
                 key = MetricKey(account, region, metric["Namespace"], metric["MetricName"],
                                 dimensions(metric.get("Dimensions"), f"{where}.MetricStat.Metric.Dimensions"))
-                buckets, _ = metrics.buckets(key, start, end, period, stat_q.get("Unit"))
+                # Queries of one metric share its rows (read once per request, however many ask).
+                read = (key, period, stat_q.get("Unit"))
+                if read not in cache:
+                    cache[read] = metrics.buckets(key, start, end, period, stat_q.get("Unit"))[0]
+                buckets = cache[read]
                 points = [(float(ts), v) for ts in sorted(buckets)
                           if (v := buckets[ts].statistic(stat)) is not None]
                 if scan == "TimestampDescending":
