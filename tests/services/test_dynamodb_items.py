@@ -125,6 +125,14 @@ def test_update_item_return_values(ddb: Any) -> None:
     assert api_error(exc)[1] == "ConditionalCheckFailedException"
 
 
+def test_an_update_that_creates_the_item_reads_its_key(ddb: Any) -> None:
+    """On a new item the key attributes are already there for the update's operands (recorded on AWS)."""
+    name = make_table(ddb)
+    out = ddb.update_item(TableName=name, Key={"pk": {"S": "fresh"}}, UpdateExpression="SET b = if_not_exists(b, pk)",
+                          ReturnValues="ALL_NEW")
+    assert out["Attributes"] == {"pk": {"S": "fresh"}, "b": {"S": "fresh"}}
+
+
 def test_key_validation(ddb: Any) -> None:
     name = make_table(ddb, "N")
     cases = [

@@ -194,7 +194,8 @@ class DataPlane:
                     raise keys.invalid(f"Cannot update attribute {name}. This attribute is part of the key")
 
         def apply(old: Item | None) -> Item:
-            new = ex.apply_update(update, old) if update is not None else dict(old or {})
+            # a new item's key is there for the update to read (SET b = if_not_exists(b, pk) copies it)
+            new = ex.apply_update(update, old or dict(key)) if update is not None else dict(old or {})
             new.update(key)
             return new
         return apply, update
