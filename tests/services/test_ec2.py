@@ -463,24 +463,24 @@ def test_network_interfaces_are_empty_and_take_filters(ec2: Any) -> None:
 
 # -- the AWS CLI ----------------------------------------------------------------------------------
 
-def test_the_aws_cli_drives_a_vpc(server: Server) -> None:
-    vpc = aws_cli(server, "ec2", "create-vpc", "--cidr-block", "10.6.0.0/16")["Vpc"]["VpcId"]
+def test_the_aws_cli_drives_a_vpc(server: Server, ec2: Any) -> None:
+    # Four CLI calls (each is a process start); the rest through boto3.
+    vpc = aws_cli(server, "ec2", "create-vpc", "--cidr-block", "10.6.0.0/16",
+                  "--tag-specifications", "ResourceType=vpc,Tags=[{Key=Name,Value=cli-vpc}]")["Vpc"]["VpcId"]
     subnet = aws_cli(server, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.6.0.0/20",
                      "--availability-zone", f"{REGION}c")["Subnet"]
     assert subnet["AvailabilityZone"] == f"{REGION}c" and subnet["AvailableIpAddressCount"] == 4091
-    group = aws_cli(server, "ec2", "create-security-group", "--group-name", unique("cli"), "--description", "cli",
-                    "--vpc-id", vpc)["GroupId"]
+    group = ec2.create_security_group(GroupName=unique("cli"), Description="cli", VpcId=vpc)["GroupId"]
     aws_cli(server, "ec2", "authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp",
-            "--port", "22", "--cidr", "192.168.0.0/24")
-    rules = aws_cli(server, "ec2", "describe-security-groups", "--group-ids", group)["SecurityGroups"][0]
+            "--port", "22", "--cidr", "192.168.0.0/24")  # the older top-level form
+    rules = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
     assert rules["IpPermissions"][0]["FromPort"] == 22 and rules["IpPermissions"][0]["IpRanges"] == [
         {"CidrIp": "192.168.0.0/24"}]
-    aws_cli(server, "ec2", "create-tags", "--resources", vpc, "--tags", "Key=Name,Value=cli-vpc")
     named = aws_cli(server, "ec2", "describe-vpcs", "--filters", "Name=tag:Name,Values=cli-vpc")["Vpcs"]
     assert [v["VpcId"] for v in named] == [vpc]
-    aws_cli(server, "ec2", "delete-security-group", "--group-id", group)
-    aws_cli(server, "ec2", "delete-subnet", "--subnet-id", subnet["SubnetId"])
-    aws_cli(server, "ec2", "delete-vpc", "--vpc-id", vpc)
+    ec2.delete_security_group(GroupId=group)
+    ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    ec2.delete_vpc(VpcId=vpc)
 
 
 # -- other accounts, IAM, malformed input ---------------------------------------------------------
