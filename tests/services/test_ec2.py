@@ -543,6 +543,9 @@ def _raw(server: Server, body: str) -> httpx.Response:
     "Action=CreateVpc&Version=2016-11-15&CidrBlock=" + "1" * 50_000,
     "Action=NoSuchAction&Version=2016-11-15",
     "Action=CreateTags&Version=2016-11-15&ResourceId.1=vpc-1&Tag.1.Key=" + "k" * 5000,
+    "Action=DescribeVpcs&Version=2016-11-15&" + "&".join(f"VpcId.{n}=vpc-{n:017x}" for n in range(1, 1002)),
+    "Action=DescribeVpcs&Version=2016-11-15&" + "&".join(f"Filter.{n}.Name=vpc-id&Filter.{n}.Value.1=x"
+                                                         for n in range(1, 60)),
 ])
 def test_malformed_input_is_a_400_in_ec2_xml(server: Server, body: str) -> None:
     response = _raw(server, body)

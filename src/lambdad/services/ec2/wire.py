@@ -19,6 +19,19 @@ from lambdad.services.ec2.network import Ec2
 XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
 
+# Every operation `build` serves (benchmarks/fuzz.py fuzzes these; `build` checks the list is whole).
+SERVED = frozenset({
+    "CreateVpc", "DescribeVpcs", "DeleteVpc", "DescribeVpcAttribute", "ModifyVpcAttribute",
+    "CreateSubnet", "DescribeSubnets", "DeleteSubnet", "ModifySubnetAttribute",
+    "CreateSecurityGroup", "DescribeSecurityGroups", "DeleteSecurityGroup", "DescribeSecurityGroupRules",
+    "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress", "CreateInternetGateway", "AttachInternetGateway", "DetachInternetGateway",
+    "DeleteInternetGateway", "DescribeInternetGateways", "AllocateAddress", "ReleaseAddress", "DescribeAddresses",
+    "CreateNatGateway", "DescribeNatGateways", "DeleteNatGateway", "CreateRouteTable", "DescribeRouteTables",
+    "DeleteRouteTable", "CreateRoute", "DeleteRoute", "AssociateRouteTable", "DisassociateRouteTable",
+    "DescribeNetworkInterfaces", "DescribeAvailabilityZones", "CreateTags", "DeleteTags", "DescribeTags"})
+
+
 def _missing(operation: str, name: str) -> ApiError:
     return Ec2Error(f"The request must contain the parameter {name}", code="MissingParameter")
 
@@ -271,4 +284,5 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         found, token = ec2.describe_tags(*where(request), p)
         return {"Tags": found, "NextToken": token}
 
+    assert set(svc.operations) == SERVED, set(svc.operations) ^ SERVED
     return svc
