@@ -554,6 +554,15 @@ def test_malformed_input_is_a_400_in_ec2_xml(server: Server, body: str) -> None:
     assert "<RequestID>" in response.text and len(response.content) < 5000
 
 
+def test_unknown_keys_and_bad_signatures_in_ec2s_codes(server: Server) -> None:
+    with pytest.raises(ClientError) as exc:
+        server.client("ec2", key="AKIANOSUCHKEY0000000", secret="x").describe_vpcs()
+    assert _err(exc) == (401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+    with pytest.raises(ClientError) as exc:
+        server.client("ec2", secret="not-the-secret").describe_vpcs()
+    assert _err(exc)[:2] == (403, "SignatureDoesNotMatch")
+
+
 def test_an_unsigned_call_is_refused_in_ec2_xml(server: Server) -> None:
     response = httpx.post(server.endpoint + "/", content=b"Action=DescribeVpcs&Version=2016-11-15",
                           headers={"Content-Type": "application/x-www-form-urlencoded"})

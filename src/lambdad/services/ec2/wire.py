@@ -12,7 +12,7 @@ import botocore.session
 
 from lambdad.api import query
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
-from lambdad.errors import ApiError, Ec2Error
+from lambdad.errors import ApiError, AuthError, Ec2Error
 from lambdad.services.ec2.network import Ec2
 
 # EC2's namespace as its answers spell it (botocore's model leaves off the trailing slash).
@@ -37,6 +37,10 @@ def _missing(operation: str, name: str) -> ApiError:
 
 
 def render_error(exc: ApiError, request: ApiRequest) -> ApiResponse:
+    if isinstance(exc, AuthError) and exc.code == "UnrecognizedClientException":
+        # EC2's answer to an access key it does not know (a bad signature stays SignatureDoesNotMatch).
+        exc = AuthError("AWS was not able to validate the provided access credentials", code="AuthFailure",
+                        status=401)
     return query.render_error(exc, request.request_id, XMLNS, ec2=True)
 
 
