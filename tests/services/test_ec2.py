@@ -463,24 +463,24 @@ def test_network_interfaces_are_empty_and_take_filters(ec2: Any) -> None:
 
 # -- the AWS CLI ----------------------------------------------------------------------------------
 
-def test_the_aws_cli_drives_a_vpc(server: Server) -> None:
-    vpc = aws_cli(server, "ec2", "create-vpc", "--cidr-block", "10.6.0.0/16")["Vpc"]["VpcId"]
+def test_the_aws_cli_drives_a_vpc(server: Server, ec2: Any) -> None:
+    # Four CLI calls (each is a process start); the rest through boto3.
+    vpc = aws_cli(server, "ec2", "create-vpc", "--cidr-block", "10.6.0.0/16",
+                  "--tag-specifications", "ResourceType=vpc,Tags=[{Key=Name,Value=cli-vpc}]")["Vpc"]["VpcId"]
     subnet = aws_cli(server, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.6.0.0/20",
                      "--availability-zone", f"{REGION}c")["Subnet"]
     assert subnet["AvailabilityZone"] == f"{REGION}c" and subnet["AvailableIpAddressCount"] == 4091
-    group = aws_cli(server, "ec2", "create-security-group", "--group-name", unique("cli"), "--description", "cli",
-                    "--vpc-id", vpc)["GroupId"]
+    group = ec2.create_security_group(GroupName=unique("cli"), Description="cli", VpcId=vpc)["GroupId"]
     aws_cli(server, "ec2", "authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp",
-            "--port", "22", "--cidr", "192.168.0.0/24")
-    rules = aws_cli(server, "ec2", "describe-security-groups", "--group-ids", group)["SecurityGroups"][0]
+            "--port", "22", "--cidr", "192.168.0.0/24")  # the older top-level form
+    rules = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
     assert rules["IpPermissions"][0]["FromPort"] == 22 and rules["IpPermissions"][0]["IpRanges"] == [
         {"CidrIp": "192.168.0.0/24"}]
-    aws_cli(server, "ec2", "create-tags", "--resources", vpc, "--tags", "Key=Name,Value=cli-vpc")
     named = aws_cli(server, "ec2", "describe-vpcs", "--filters", "Name=tag:Name,Values=cli-vpc")["Vpcs"]
     assert [v["VpcId"] for v in named] == [vpc]
-    aws_cli(server, "ec2", "delete-security-group", "--group-id", group)
-    aws_cli(server, "ec2", "delete-subnet", "--subnet-id", subnet["SubnetId"])
-    aws_cli(server, "ec2", "delete-vpc", "--vpc-id", vpc)
+    ec2.delete_security_group(GroupId=group)
+    ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    ec2.delete_vpc(VpcId=vpc)
 
 
 # -- other accounts, IAM, malformed input ---------------------------------------------------------
@@ -543,12 +543,24 @@ def _raw(server: Server, body: str) -> httpx.Response:
     "Action=CreateVpc&Version=2016-11-15&CidrBlock=" + "1" * 50_000,
     "Action=NoSuchAction&Version=2016-11-15",
     "Action=CreateTags&Version=2016-11-15&ResourceId.1=vpc-1&Tag.1.Key=" + "k" * 5000,
+    "Action=DescribeVpcs&Version=2016-11-15&" + "&".join(f"VpcId.{n}=vpc-{n:017x}" for n in range(1, 1002)),
+    "Action=DescribeVpcs&Version=2016-11-15&" + "&".join(f"Filter.{n}.Name=vpc-id&Filter.{n}.Value.1=x"
+                                                         for n in range(1, 60)),
 ])
 def test_malformed_input_is_a_400_in_ec2_xml(server: Server, body: str) -> None:
     response = _raw(server, body)
     assert response.status_code == 400, response.text[:500]
     assert re.search(r"<Response><Errors><Error><Code>[A-Za-z.]+</Code><Message>", response.text)
     assert "<RequestID>" in response.text and len(response.content) < 5000
+
+
+def test_unknown_keys_and_bad_signatures_in_ec2s_codes(server: Server) -> None:
+    with pytest.raises(ClientError) as exc:
+        server.client("ec2", key="AKIANOSUCHKEY0000000", secret="x").describe_vpcs()
+    assert _err(exc) == (401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+    with pytest.raises(ClientError) as exc:
+        server.client("ec2", secret="not-the-secret").describe_vpcs()
+    assert _err(exc)[:2] == (403, "SignatureDoesNotMatch")
 
 
 def test_an_unsigned_call_is_refused_in_ec2_xml(server: Server) -> None:

@@ -37,7 +37,10 @@ class LambdaVpcCheck:
                     "Ipv6AllowedForDualStack": bool(config.get("Ipv6AllowedForDualStack"))}
         if not subnets or not groups:
             raise InvalidParameterValueException("SubnetIds and SecurityIds must coexist or be both empty list.")
-        state = self.ec2.region(account, region)
+        try:
+            state = self.ec2.region(account, region)
+        except Ec2Error as exc:
+            raise _wrapped("DescribeSubnets", exc) from None
         vpcs = set()
         for subnet_id in subnets:
             try:

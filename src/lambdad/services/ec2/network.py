@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,13 @@ from typing import Any
 import botocore.session
 
 from lambdad.errors import Ec2Error
-from lambdad.services.ec2 import filters
+from lambdad.services.ec2 import filters, permissions
+from lambdad.services.ec2.common import GROUP_TEXT as _GROUP_TEXT
+from lambdad.services.ec2.common import cidr as _cidr
+from lambdad.services.ec2.common import error as _error
+from lambdad.services.ec2.common import limit as _limit
+from lambdad.services.ec2.common import new_id
+from lambdad.services.ec2.permissions import RULES_PER_DIRECTION
 from lambdad.services.ec2.records import (
     KIND_OF,
     Address,
@@ -63,18 +68,13 @@ MAX_IDS = 1000
 VPCS_PER_REGION = 5
 SUBNETS_PER_VPC = 200
 GROUPS_PER_REGION = 2500
-RULES_PER_DIRECTION = 60  # inbound, and outbound, rules per security group
 GATEWAYS_PER_REGION = 5
 NATS_PER_ZONE = 5
 TABLES_PER_VPC = 200
 ROUTES_PER_TABLE = 50
 ADDRESSES_PER_REGION = 5
 _ADDRESS_POOL = ipaddress.IPv4Network("198.51.100.0/24")  # TEST-NET-2: see records.Address
-# What AWS accepts in a VPC security group's name and description.
-_GROUP_TEXT = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*")
 _ID = re.compile(r"[a-z]+-[0-9a-f]{8,17}")
-_PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
-              "icmpv6": "icmpv6", "58": "icmpv6", "-1": "-1", "all": "-1"}
 _DIRECTIONS = {"east": "e", "west": "w", "north": "n", "south": "s", "central": "c", "northeast": "ne",
                "northwest": "nw", "southeast": "se", "southwest": "sw"}
 
@@ -96,24 +96,12 @@ def known_regions() -> frozenset[str]:
                      for region in session.get_available_regions("ec2", partition))
 
 
-def _limit(code: str, what: str) -> Ec2Error:
-    return _error(code, f"The maximum number of {what} has been reached.")
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(9)[:17]}"
-
-
 def zones(region: str) -> list[tuple[str, str]]:
     """A region's availability zones: (name, id), e.g. ("us-east-1a", "use1-az1")."""
     parts = region.split("-")
     short = parts[0] + "".join(_DIRECTIONS.get(p, p[:1]) for p in parts[1:-1]) + (parts[-1] if len(parts) > 1 else "")
     letters = "abcdef" if region == "us-east-1" else "abc"
     return [(f"{region}{letter}", f"{short}-az{n}") for n, letter in enumerate(letters, 1)]
-
-
-def _error(code: str, message: str) -> Ec2Error:
-    return Ec2Error(message, code=code)
 
 
 def _not_found(ident: str) -> Ec2Error:
@@ -126,16 +114,6 @@ def _not_found(ident: str) -> Ec2Error:
     if not word:
         return _error("InvalidID", f"The ID '{ident}' is not valid")
     return _error(code, f"The {word} ID '{ident}' does not exist")
-
-
-def _cidr(value: str, parameter: str) -> ipaddress.IPv4Network:
-    try:
-        if "/" not in value:
-            raise ValueError(value)
-        return ipaddress.IPv4Network(value, strict=True)
-    except ValueError:
-        raise _error("InvalidParameterValue", f"Value ({value[:256]}) for parameter {parameter} is invalid. "
-                     "This is not a valid CIDR block.") from None
 
 
 @dataclass(slots=True)
@@ -618,95 +596,15 @@ class Ec2:
 
     def _permission_rules(self, state: RegionState, group: SecurityGroup, egress: bool,
                           p: dict[str, Any]) -> list[Rule]:
-        """The rules an Authorize/Revoke call names: its IpPermissions, or the older top-level form."""
-        permissions = list(p.get("IpPermissions") or [])
-        if p.get("IpProtocol") or p.get("CidrIp") or p.get("SourceSecurityGroupName"):
-            legacy: dict[str, Any] = {"IpProtocol": p.get("IpProtocol") or "-1"}
-            for key in ("FromPort", "ToPort"):
-                if key in p:
-                    legacy[key] = p[key]
-            if p.get("CidrIp"):
-                legacy["IpRanges"] = [{"CidrIp": p["CidrIp"]}]
-            if p.get("SourceSecurityGroupName"):
-                legacy["UserIdGroupPairs"] = [{"GroupName": p["SourceSecurityGroupName"]}]
-            permissions.append(legacy)
-        if not permissions:
-            raise _error("MissingParameter", "The request must contain the parameter ipPermissions")
-        if len(permissions) > RULES_PER_DIRECTION:
-            raise _limit("RulesPerSecurityGroupLimitExceeded", "rules per security group")
-        rules: list[Rule] = []
-        for perm in permissions:
-            protocol, low, high = self._protocol_and_ports(perm)
-            peers: list[dict[str, Any]] = []
-            for r in perm.get("IpRanges") or []:
-                network = _cidr(str(r.get("CidrIp") or ""), "cidrIp")
-                peers.append({"cidr": str(network), "description": r.get("Description")})
-            for r in perm.get("Ipv6Ranges") or []:
-                raw = str(r.get("CidrIpv6") or "")
-                try:
-                    net6 = ipaddress.IPv6Network(raw, strict=True)
-                except ValueError:
-                    raise _error("InvalidParameterValue", f"Value ({raw[:256]}) for parameter cidrIpv6 is invalid. "
-                                 "This is not a valid CIDR block.") from None
-                peers.append({"cidr_v6": str(net6), "description": r.get("Description")})
-            for pair in perm.get("UserIdGroupPairs") or []:
-                if pair.get("GroupId"):
-                    source = self.group(state, pair["GroupId"])
-                elif pair.get("GroupName"):
-                    source = next((g for g in state.groups.values() if g.vpc_id == group.vpc_id
-                                   and g.name == pair["GroupName"]), None) or self._group_by_name(state,
-                                                                                                 pair["GroupName"])
-                else:
-                    raise _error("MissingParameter", "The request must contain the parameter groupId or groupName")
-                if source.vpc_id != group.vpc_id:
-                    raise _error("InvalidParameter", "You have specified two resources that belong to different "
-                                 "networks.")
-                peers.append({"group_id": source.id, "group_owner": source.account,
-                              "description": pair.get("Description")})
-            if perm.get("PrefixListIds"):
-                raise _error("InvalidPrefixListId.NotFound",
-                             f"The prefix list ID '{perm['PrefixListIds'][0].get('PrefixListId')}' does not exist")
-            if len(rules) + len(peers) > RULES_PER_DIRECTION:
-                raise _limit("RulesPerSecurityGroupLimitExceeded", "rules per security group")
-            if not peers:
-                raise _error("InvalidParameterValue", "The request must contain a source: IpRanges, Ipv6Ranges, "
-                             "or UserIdGroupPairs")
-            for peer in peers:
-                description = peer.pop("description")
-                if description is not None and (len(description) > 255 or not _GROUP_TEXT.fullmatch(description)):
-                    raise _error("InvalidParameterValue", "Invalid rule description. Valid descriptions are strings "
-                                 "less than 256 characters from the following set: a-zA-Z0-9. _-:/()#,@[]+=&;{}!$*")
-                rules.append(Rule(new_id("sgr"), egress, protocol, low, high, description=description, **peer))
-        return rules
+        def source(pair: dict[str, Any]) -> SecurityGroup:
+            if pair.get("GroupId"):
+                return self.group(state, pair["GroupId"])
+            if pair.get("GroupName"):
+                return next((g for g in state.groups.values() if g.vpc_id == group.vpc_id
+                             and g.name == pair["GroupName"]), None) or self._group_by_name(state, pair["GroupName"])
+            raise _error("MissingParameter", "The request must contain the parameter groupId or groupName")
 
-    @staticmethod
-    def _protocol_and_ports(perm: dict[str, Any]) -> tuple[str, int | None, int | None]:
-        raw = str(perm.get("IpProtocol") or "")
-        protocol = _PROTOCOLS.get(raw.lower())
-        if protocol is None:
-            if raw.isdigit() and len(raw) <= 3 and int(raw) <= 255:
-                protocol = str(int(raw))
-            else:
-                raise _error("InvalidParameterValue", f"Invalid value '{raw[:64]}' for IP protocol. Unknown protocol.")
-        low, high = perm.get("FromPort"), perm.get("ToPort")
-        if protocol == "-1":
-            return protocol, None, None
-        if protocol in ("tcp", "udp"):
-            if low is None or high is None:
-                raise _error("InvalidParameterValue",
-                             "Invalid value 'Must specify both from and to ports with TCP/UDP.' for portRange")
-            if low == -1 and high == -1:
-                return protocol, 0, 65535
-            if not (0 <= low <= 65535 and 0 <= high <= 65535) or low > high:
-                raise _error("InvalidParameterValue", f"Invalid TCP/UDP port range ({low} - {high}).")
-            return protocol, low, high
-        if protocol in ("icmp", "icmpv6"):
-            low = -1 if low is None else low
-            high = -1 if high is None else high
-            if not (-1 <= low <= 255 and -1 <= high <= 255):
-                raise _error("InvalidParameterValue", f"Invalid value '{low}' for ICMP type, '{high}' for ICMP code.")
-            return protocol, low, high
-        return protocol, None, None
+        return permissions.rules(p, group, egress, source)
 
     def authorize(self, account: str, region: str, p: dict[str, Any], egress: bool) -> list[dict[str, Any]]:
         state = self.region(account, region)
@@ -716,10 +614,7 @@ class Ec2:
         seen: set[tuple[Any, ...]] = set()
         for rule in rules:
             if rule.key() in have or rule.key() in seen:
-                port = "ALL" if rule.protocol == "-1" else \
-                    f"{rule.protocol.upper()}, from port: {rule.from_port}, to port: {rule.to_port}"
-                raise _error("InvalidPermission.Duplicate",
-                             f'the specified rule "peer: {rule.peer()}, {port}, ALLOW" already exists')
+                raise _error("InvalidPermission.Duplicate", permissions.duplicate(rule))
             seen.add(rule.key())
         if sum(1 for r in group.rules if r.egress == egress) + len(rules) > RULES_PER_DIRECTION:
             raise _limit("RulesPerSecurityGroupLimitExceeded", "rules per security group")

@@ -12,11 +12,24 @@ import botocore.session
 
 from lambdad.api import query
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
-from lambdad.errors import ApiError, Ec2Error
+from lambdad.errors import ApiError, AuthError, Ec2Error
 from lambdad.services.ec2.network import Ec2
 
 # EC2's namespace as its answers spell it (botocore's model leaves off the trailing slash).
 XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+# Every operation `build` serves (benchmarks/fuzz.py fuzzes these; `build` checks the list is whole).
+SERVED = frozenset({
+    "CreateVpc", "DescribeVpcs", "DeleteVpc", "DescribeVpcAttribute", "ModifyVpcAttribute",
+    "CreateSubnet", "DescribeSubnets", "DeleteSubnet", "ModifySubnetAttribute",
+    "CreateSecurityGroup", "DescribeSecurityGroups", "DeleteSecurityGroup", "DescribeSecurityGroupRules",
+    "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress", "CreateInternetGateway", "AttachInternetGateway", "DetachInternetGateway",
+    "DeleteInternetGateway", "DescribeInternetGateways", "AllocateAddress", "ReleaseAddress", "DescribeAddresses",
+    "CreateNatGateway", "DescribeNatGateways", "DeleteNatGateway", "CreateRouteTable", "DescribeRouteTables",
+    "DeleteRouteTable", "CreateRoute", "DeleteRoute", "AssociateRouteTable", "DisassociateRouteTable",
+    "DescribeNetworkInterfaces", "DescribeAvailabilityZones", "CreateTags", "DeleteTags", "DescribeTags"})
 
 
 def _missing(operation: str, name: str) -> ApiError:
@@ -24,6 +37,10 @@ def _missing(operation: str, name: str) -> ApiError:
 
 
 def render_error(exc: ApiError, request: ApiRequest) -> ApiResponse:
+    if isinstance(exc, AuthError) and exc.code == "UnrecognizedClientException":
+        # EC2's answer to an access key it does not know (a bad signature stays SignatureDoesNotMatch).
+        exc = AuthError("AWS was not able to validate the provided access credentials", code="AuthFailure",
+                        status=401)
     return query.render_error(exc, request.request_id, XMLNS, ec2=True)
 
 
@@ -271,4 +288,5 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         found, token = ec2.describe_tags(*where(request), p)
         return {"Tags": found, "NextToken": token}
 
+    assert set(svc.operations) == SERVED, set(svc.operations) ^ SERVED
     return svc
