@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -56,6 +57,16 @@ def url_id_of(host: str) -> str | None:
     return host.split(".", 1)[0].lower()
 
 
+_REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+
+
+def url_region_of(host: str, default: str) -> str:
+    """The region a URL's host names (`<id>.lambda-url.<region>.<public-host>`); `default` for a host
+    without one."""
+    label = host.partition(".lambda-url.")[2].split(".", 1)[0].lower()
+    return label if _REGION_RE.fullmatch(label) else default
+
+
 class FunctionUrlDoor:
     def __init__(self, urls: FunctionUrls, registry: FunctionRegistry, permissions: Permissions, resolver: Resolver,
                  invoker: Invoker, authenticator: Authenticator, authorizer: Authorizer, spool: Spool, *,
@@ -76,7 +87,7 @@ class FunctionUrlDoor:
 
     async def __call__(self, request: ApiRequest, body: RequestBody) -> ApiResponse:
         url_id = url_id_of(request.headers.get("host", ""))
-        target = self.urls.target(url_id or "")
+        target = self.urls.target(url_id or "", url_region_of(request.headers.get("host", ""), self.region))
         if target is None:
             return _message(404, "Not Found")
         cors = target.config.cors
@@ -93,11 +104,11 @@ class FunctionUrlDoor:
         """Read the body of an allowed request (None for NONE URLs, the IAM authorizer context for
         AWS_IAM), else raise 403. Nothing of the body is read before the caller may send it."""
         auth_type = target.config.auth_type
-        rec = self.registry.find(target.account, target.name)
+        rec = self.registry.find(target.account, target.region, target.name)
         assert rec is not None
         doc = self.permissions.document(rec, target.qualifier)
         resource_policy = doc[0] if doc else None
-        resource = function_arn(self.region, target.account, target.name, target.qualifier)
+        resource = function_arn(target.region, target.account, target.name, target.qualifier)
         if auth_type == "NONE":
             keys = {"lambda:FunctionUrlAuthType": "NONE", "aws:SourceIp": (request.client or ("", 0))[0]}
             for action, extra in (("lambda:InvokeFunctionUrl", {}),
@@ -124,7 +135,7 @@ class FunctionUrlDoor:
     async def _invoke(self, request: ApiRequest, body: RequestBody, target: UrlTarget, url_id: str) -> ApiResponse:
         try:
             authorizer = await self._authorize(request, body, target)
-            fv, invoked_arn = self.resolver.for_invoke(target.account, target.name, target.qualifier)
+            fv, invoked_arn = self.resolver.for_invoke(target.account, target.region, target.name, target.qualifier)
             event = self._event(request, url_id, target, authorizer)
             result = await self.invoker.invoke(fv, event, InvokeMeta(invoked_arn, request_id=request.request_id))
         except BodyTooLarge:

@@ -101,14 +101,14 @@ class Invoker:
                 f"Request must be smaller than {self.max_payload} bytes for the InvokeFunction operation")
         key_arn = fv.config.get("KMSKeyArn")
         if key_arn and self.env_keys is not None:
-            self.env_keys.check_decrypt(fv.account, key_arn, fv.role, fv.name)
+            self.env_keys.check_decrypt(fv.account, fv.function.region, key_arn, fv.role, fv.name)
         request_id = meta.request_id or ids.request_id()
         pool = self.pool_for(fv)
         if pool.provisioned_target:
             env = pool.take_provisioned()
             if env is not None:  # its capacity was set aside when it was provisioned: no lease
                 return await self._run(fv, payload, meta, request_id, pool, env)
-        lease = self.limiter.acquire((fv.account, fv.name))
+        lease = self.limiter.acquire((fv.account, fv.function.region, fv.name))
         try:
             return await self._run(fv, payload, meta, request_id, pool, None)
         finally:
@@ -164,7 +164,7 @@ class Invoker:
             error_type=json.loads(result.payload)["errorType"] if outcome.kind == "exit" else None)
         lines.extend(platform_log.end(fv, request_id, summary))
         lines.extend(platform_log.report(fv, request_id, summary))
-        self.logs.append(fv.account, env.spec["log_group"], env.spec["log_stream"], lines)
+        self.logs.append(fv.account, fv.region, env.spec["log_group"], env.spec["log_stream"], lines)
         if meta.log_tail:
             result.log_result = _tail(lines)
         result.request_id = request_id
@@ -232,7 +232,7 @@ class Invoker:
                  f"Max Memory Used: 0 MB\tStatus: error\tError Type: {error_type}"]
         group = fv.log_group
         stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fv.version}]init-{request_id[:8]}"
-        self.logs.append(fv.account, group, stream, lines)
+        self.logs.append(fv.account, fv.region, group, stream, lines)
         return InvokeResult(body, fv.version, "Unhandled", _tail(lines) if meta.log_tail else None,
                             request_id)
 
