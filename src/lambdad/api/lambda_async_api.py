@@ -78,8 +78,8 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
                         f"{'OnSuccess(destination=' + on_success + ')' if on_success else 'null'}, onFailure="
                         f"{'OnFailure(destination=' + on_failure + ')' if on_failure else 'null'}) is invalid.")
                 if service == "lambda":
-                    ref = parse_function_ref(dest, None, rec.account, region=rec.region)
-                    if ref.name == rec.name and ref.account == rec.account:
+                    ref = parse_function_ref(dest, None, rec.account, region=dest.split(":")[3])  # the ARN's
+                    if (ref.account, ref.region, ref.name) == (rec.account, rec.region, rec.name):
                         raise InvalidParameterValueException(
                             "You can't specify the function as a destination for itself.")
                     if registry.find(ref.account, ref.region, ref.name) is None:

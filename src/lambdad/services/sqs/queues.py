@@ -40,6 +40,7 @@ from lambdad.store import Store
 from lambdad.store.migrations import add_region_to_key
 
 log = logging.getLogger("lambdad.sqs")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
 
 # Queues are scoped by account and region (the SigV4 credential scope's), as on AWS.
 QUEUES_TABLE = """
@@ -432,9 +433,11 @@ class SqsService:
         return f"http://{host}:{self.port}/{account}/{name}"
 
     def _region_of_url(self, url: str) -> str:
-        host = urlsplit(url).hostname or "" if "://" in url else ""
-        if host.startswith("sqs.") and host.count(".") >= 2:
-            return host.split(".")[1]
+        """The region of `http://sqs.<region>.<host>...`; the default region for any other host."""
+        host = (urlsplit(url).hostname or "") if "://" in url else ""
+        labels = host.split(".")
+        if len(labels) > 2 and labels[0] == "sqs" and _REGION.fullmatch(labels[1]):
+            return labels[1]
         return self.default_region
 
     def _remember(self, queue: Queue) -> None:
