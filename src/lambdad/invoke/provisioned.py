@@ -146,7 +146,7 @@ class ProvisionedConcurrency:
         cfg.requested, cfg.last_modified = requested, now_timestamp()
         self.store.execute(
             "INSERT INTO provisioned_concurrency (account, region, function, qualifier, requested, last_modified) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, region, function, qualifier) DO UPDATE SET "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account, region, function, qualifier) DO UPDATE SET "
             "requested=excluded.requested, last_modified=excluded.last_modified",
             (account, region, function, qualifier, requested, cfg.last_modified))
         self._update_limiter(account, region, function)
@@ -345,7 +345,7 @@ class ProvisionedConcurrency:
     def _on_function_change(self, account: str, region: str, function: str, version: str | None) -> None:
         rec = self.registry.find(account, region, function)
         for key in [k for k in self._configs if k[:3] == (account, region, function)]:
-            if rec is None or (is_version(key[2]) and key[2] not in rec.versions):
+            if rec is None or (is_version(key[3]) and key[3] not in rec.versions):
                 self._drop(key)
 
     def _on_alias_change(self, alias: Alias, event: str) -> None:

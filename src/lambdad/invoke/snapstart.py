@@ -151,7 +151,7 @@ class SnapStart:
         if not task.cancelled() and task.exception() is not None:  # retrieved: a failure is a state, not a crash
             exc = task.exception()
             if not isinstance(exc, TemplateFailed):
-                log.error("SnapStart snapshot of %s:%s failed", key[1], key[2], exc_info=exc)
+                log.error("SnapStart snapshot of %s:%s failed", key[2], key[3], exc_info=exc)
 
     async def _make(self, fv: FunctionVersion) -> Template:
         code_dir = str(self.blobs.tree(fv.code_digest))

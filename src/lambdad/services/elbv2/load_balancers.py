@@ -187,7 +187,7 @@ def _owned(item: Any, account: str, region: str) -> bool:
 class Elbv2:
     def __init__(self, store: Store, region: str, public_host: str) -> None:
         self.store = store
-        self.region = region
+        self.region = region  # the default region only: every resource is in its ARN's region
         self.public_host = public_host
         self.load_balancers: dict[str, LoadBalancer] = {}
         self.target_groups: dict[str, TargetGroup] = {}

@@ -43,7 +43,7 @@ class LambdaKeys:
     def __init__(self, kms: KmsService, authorizer: Authorizer, region: str) -> None:
         self.kms = kms
         self.authorizer = authorizer
-        self.region = region
+        self.region = region  # the default region only: a function's key is resolved in its own region
         # Allowed decisions by (function, role, key), valid while neither KMS (generation) nor IAM changes:
         # the invoke path then pays a dict lookup, not a policy evaluation.
         self._allowed: dict[tuple[str, str, str, str, str], int] = {}

@@ -263,7 +263,7 @@ class SnsService:
                  lambda_deliverer: LambdaDeliverer | None = None) -> None:
         self.store = store
         self.sqs = sqs
-        self.region = config.region
+        self.region = config.region  # the default region only: a topic is in its ARN's region
         self.public_base = f"http://{config.public_host}:{config.port}"
         self.lambda_deliverer = lambda_deliverer
         self._signing_key = secrets.token_bytes(32)
