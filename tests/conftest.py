@@ -105,7 +105,7 @@ class Server:
 
     def client(self, service: str = "lambda", **kwargs: Any) -> Any:
         return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION,
+            service, endpoint_url=self.endpoint, region_name=kwargs.pop("region", REGION),
             aws_access_key_id=kwargs.pop("key", ACCESS_KEY), aws_secret_access_key=kwargs.pop("secret", SECRET_KEY),
             config=BotoConfig(retries={"max_attempts": 0}, read_timeout=120, max_pool_connections=64), **kwargs)
 

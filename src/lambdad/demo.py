@@ -42,14 +42,14 @@ def ensure_demo_function(registry: FunctionRegistry, iam: Iam, account: str) -> 
     import tempfile
     from pathlib import Path
 
-    if registry.find(account, DEMO_NAME) is not None:
+    if registry.find(account, registry.default_region, DEMO_NAME) is not None:
         return f"{DEMO_NAME} (exists)"
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "app.py").write_text(DEMO_SOURCE)
         data = make_zip_from_dir(Path(tmp))
     role = iam.ensure_lambda_role(account, "lambdad-demo")
     runtime = _demo_runtime(registry)
-    registry.create(account, {
+    registry.create(account, registry.default_region, {
         "FunctionName": DEMO_NAME, "Runtime": runtime, "Handler": "app.handler",
         "Role": role["Arn"], "Code": {"ZipFile": data},
         "Description": "lambdad demo function",

@@ -203,9 +203,9 @@ class Lambdad:
         tagging = Tagging(registry)
         permissions = Permissions(registry)
         function_urls = FunctionUrls(registry, config.public_host, config.port)
-        resolver = Resolver(registry, aliases, config.region)
+        resolver = Resolver(registry, aliases)
         logs_service = LogsService(store, clock=clock)  # CloudWatch Logs; Lambda's logs go through it
-        logs = LogStore(logs_service, config.region)
+        logs = LogStore(logs_service)
         stack.callback(logs.flush)
 
         protections = sandbox_host.probe(config)
@@ -239,7 +239,7 @@ class Lambdad:
         reservations = Reservations(registry, limiter, provisioned)
 
         async_queue = AsyncQueue(store, config.max_async_payload_bytes, owner=self.data_dir.node_id, clock=clock,
-                                 metrics=lambda_metrics, region=config.region)
+                                 metrics=lambda_metrics, default_region=config.region)
         triggers = Triggers(resolver, permissions, async_queue, config.region, config.account_id)
         logs_service.connect_lambda(triggers.deliver_logs, triggers.logs_refusal, triggers.log_group_of)
         sqs = SqsService(store, config)
@@ -330,7 +330,7 @@ class Lambdad:
                     "event_source_mappings": mapping_engine.statistics()}
 
         spool = Spool(str(spool_dir), SPOOL_BYTES)
-        scrape = prometheus.renderer(lambda_metrics, lambda: dict(limiter.in_flight), config.region)
+        scrape = prometheus.renderer(lambda_metrics, lambda: dict(limiter.in_flight))
         router = Router(authenticator, OwnEndpoints(statistics, code_links, iam, config.account_id, scrape), spool,
                         default_region=config.region, audit=audit)
         router.add_front_door(FunctionUrlDoor(function_urls, registry, permissions, resolver, invoker, authenticator,
@@ -342,8 +342,7 @@ class Lambdad:
                                 provisioned, reservations, limiter, invoker, async_queue, authorizer, code_links,
                                 CodeStaging(registry, layers, workers, s3.read_object), delivery_access,
                                 mappings=mappings, mapping_engine=mapping_engine, vpc_check=vpc_check)
-        router.add_service("lambda", lambda_api.build(backend, lambda_authz.hook(authorizer, registry, permissions,
-                                                                                  config.region)))
+        router.add_service("lambda", lambda_api.build(backend, lambda_authz.hook(authorizer, registry, permissions)))
         iam_service = iam_wire.build_iam(iam, iam_authz.iam(authorizer, iam))
         router.add_service("iam", iam_service, iam_service.render_error)
         sts_service = iam_wire.build_sts(sts, iam_authz.sts())

@@ -37,7 +37,7 @@ def lease(store: Store, event_id: str) -> tuple[str | None, float | None]:
 def test_an_accepted_event_is_leased_to_its_node(node: Node) -> None:
     a, b = node("a"), node("b")
     before = time.time()
-    event_id = a.accept("123", "fn", None, b"{}")
+    event_id = a.accept("123", "us-east-1", "fn", None, b"{}")
     owner, until = lease(b.store, event_id)
     assert owner == "a" and until is not None and until >= before + 60.0
     assert b.load() == 0 and b.maintain() == 0  # held: another node leaves it alone
@@ -48,7 +48,7 @@ def test_an_accepted_event_is_leased_to_its_node(node: Node) -> None:
 
 def test_a_dead_nodes_events_are_claimed_once_its_lease_runs_out(node: Node) -> None:
     a, b = node("a", lease_seconds=0.2), node("b")
-    event_id = a.accept("123", "fn", "live", b'{"n": 1}')
+    event_id = a.accept("123", "us-east-1", "fn", "live", b'{"n": 1}')
     time.sleep(0.3)  # a renews nothing: it is as good as dead
     assert b.maintain() == 1
     assert lease(b.store, event_id)[0] == "b"
@@ -62,7 +62,7 @@ def test_a_dead_nodes_events_are_claimed_once_its_lease_runs_out(node: Node) -> 
 
 def test_a_restarted_node_takes_its_own_events_back_at_once(node: Node) -> None:
     a = node("a")
-    ids = {a.accept("123", "fn", None, b"%d" % i) for i in range(3)}
+    ids = {a.accept("123", "us-east-1", "fn", None, b"%d" % i) for i in range(3)}
     retried = a.pop_due(time.time())
     assert retried is not None
     retried.attempts = 1
@@ -79,7 +79,7 @@ def test_a_restarted_node_takes_its_own_events_back_at_once(node: Node) -> None:
 
 def test_leases_are_renewed_before_they_run_out(node: Node) -> None:
     a, b = node("a", lease_seconds=0.4), node("b")
-    event_id = a.accept("123", "fn", None, b"{}")
+    event_id = a.accept("123", "us-east-1", "fn", None, b"{}")
     first = lease(a.store, event_id)[1]
     time.sleep(0.25)  # past half the lease
     a.maintain()
@@ -90,7 +90,7 @@ def test_leases_are_renewed_before_they_run_out(node: Node) -> None:
 
 def test_a_retry_holds_its_lease_past_its_due_time(node: Node) -> None:
     a = node("a", lease_seconds=30.0)
-    a.accept("123", "fn", None, b"{}")
+    a.accept("123", "us-east-1", "fn", None, b"{}")
     ev = a.pop_due(time.time())
     assert ev is not None
     ev.attempts = 1
@@ -102,7 +102,7 @@ def test_a_retry_holds_its_lease_past_its_due_time(node: Node) -> None:
 
 def test_a_retry_of_an_event_taken_by_another_node_is_dropped(node: Node) -> None:
     a, b = node("a", lease_seconds=0.2), node("b")
-    a.accept("123", "fn", None, b"{}")
+    a.accept("123", "us-east-1", "fn", None, b"{}")
     ev = a.pop_due(time.time())
     assert ev is not None  # a runs it ... and stalls past its lease
     time.sleep(0.3)

@@ -522,7 +522,7 @@ def test_python_api_for_destinations_and_dead_letter_queues(tmp_path: Any) -> No
         config = resolve({}, {})
         sqs = SqsService(store, config)
         sns = SnsService(store, config, sqs)
-        dlq = sqs.create_queue("000000000000", "fn-dlq")
+        dlq = sqs.create_queue("000000000000", "us-east-1", "fn-dlq")
         attributes = {"RequestID": {"DataType": "String", "StringValue": "req-1"},
                       "ErrorCode": {"DataType": "Number", "StringValue": "200"},
                       "ErrorMessage": {"DataType": "String", "StringValue": "boom"}}
@@ -535,7 +535,7 @@ def test_python_api_for_destinations_and_dead_letter_queues(tmp_path: Any) -> No
             await sqs.send_message(dlq.arn + "-missing", "x")
         assert exc.value.json_type == "QueueDoesNotExist"
 
-        topic = sns.create_topic("000000000000", "destination")
+        topic = sns.create_topic("000000000000", "us-east-1", "destination")
         sub = sns.subscribe(topic, "sqs", dlq.arn, "000000000000", {"RawMessageDelivery": "true"})
         assert sub.arn.startswith(topic.arn)
         published = await sns.publish(topic.arn, '{"record": 1}', attributes=attributes)

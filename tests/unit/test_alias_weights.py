@@ -24,8 +24,8 @@ def seeded() -> Iterator[None]:
 
 
 def alias(weights: dict[str, float]) -> Alias:
-    return Alias("000000000000", "fn", "live", "arn:aws:lambda:us-east-1:000000000000:function:fn:live", "1",
-                 weights=weights)
+    return Alias("000000000000", "us-east-1", "fn", "live", "arn:aws:lambda:us-east-1:000000000000:function:fn:live",
+                 "1", weights=weights)
 
 
 def shares(a: Alias) -> Counter[str]:

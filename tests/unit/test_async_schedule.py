@@ -58,7 +58,7 @@ class Outcome:
 
 async def schedule(tmp_path: Path, answers: list[str], config: dict[str, Any] | None = None, *,
                    horizon: float = DEFAULT_MAX_AGE + 3600,
-                   resolve: Callable[[str, str, str | None], Any] | None = None,
+                   resolve: Callable[[str, str, str, str | None], Any] | None = None,
                    ) -> tuple[Run, list[Outcome], AsyncQueue]:
     """Accept one event and move the fake clock from timer to timer until its outcome (or `horizon`)."""
     clock = FakeClock()
@@ -72,12 +72,12 @@ async def schedule(tmp_path: Path, answers: list[str], config: dict[str, Any] | 
         outcomes.append(Outcome(condition, ev.attempts, clock.time() - run.t0, result))
         return []
 
-    dispatcher = AsyncDispatcher(queue, resolve or (lambda account, name, qualifier: (fv, "arn")), run,
+    dispatcher = AsyncDispatcher(queue, resolve or (lambda account, region, name, qualifier: (fv, "arn")), run,
                                  on_outcome, BASE)
     task = asyncio.create_task(dispatcher.run_dispatcher())
     try:
         run.t0 = clock.time()
-        queue.accept("000000000000", "fn", None, b'{"n": 1}')
+        queue.accept("000000000000", "us-east-1", "fn", None, b'{"n": 1}')
         await clock.advance(0)
         while not outcomes and queue.pending and clock.time() - run.t0 < horizon:
             due = clock.next_due()
@@ -153,7 +153,7 @@ def test_the_default_age_is_six_hours(tmp_path: Path) -> None:
 
 
 def test_an_event_of_a_deleted_function_is_dropped(tmp_path: Path) -> None:
-    def gone(account: str, name: str, qualifier: str | None) -> Any:
+    def gone(account: str, region: str, name: str, qualifier: str | None) -> Any:
         raise ResourceNotFoundException("Function not found")
 
     run, outcomes, queue = drive(schedule(tmp_path, ["ok"], resolve=gone))
@@ -175,7 +175,7 @@ def test_a_consumed_attempt_is_stored_for_a_restart(tmp_path: Path) -> None:
 
         dispatcher = AsyncDispatcher(queue, lambda *a: (fv, "arn"), run, on_outcome, BASE)
         task = asyncio.create_task(dispatcher.run_dispatcher())
-        queue.accept("000000000000", "fn", None, b"{}")
+        queue.accept("000000000000", "us-east-1", "fn", None, b"{}")
         await clock.advance(1.0)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

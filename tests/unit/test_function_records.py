@@ -35,7 +35,7 @@ STORED_BEFORE: dict[str, Any] = {
 
 
 def test_stored_meta_of_before_loads_into_typed_fields() -> None:
-    rec = FunctionRecord.from_stored("000000000000", "f", json.loads(json.dumps(STORED_BEFORE)))
+    rec = FunctionRecord.from_stored("000000000000", "us-east-1", "f", json.loads(json.dumps(STORED_BEFORE)))
     assert rec.tags == {"team": "core"} and rec.reserved_concurrency == 7 and rec.next_version == 3
     assert rec.published == Published("ab" * 32, "2")
     live = rec.event_invoke_configs["live"]
@@ -48,12 +48,12 @@ def test_stored_meta_of_before_loads_into_typed_fields() -> None:
 
 
 def test_stored_meta_round_trips_unchanged() -> None:
-    rec = FunctionRecord.from_stored("000000000000", "f", json.loads(json.dumps(STORED_BEFORE)))
+    rec = FunctionRecord.from_stored("000000000000", "us-east-1", "f", json.loads(json.dumps(STORED_BEFORE)))
     assert rec.to_stored() == STORED_BEFORE
 
 
 def test_unknown_stored_keys_survive_a_save() -> None:
-    rec = FunctionRecord.from_stored("000000000000", "f", {"next_version": 1, "tags": {}, "created": 1.0,
+    rec = FunctionRecord.from_stored("000000000000", "us-east-1", "f", {"next_version": 1, "tags": {}, "created": 1.0,
                                                            "future_setting": {"x": 1}})
     assert rec.to_stored()["future_setting"] == {"x": 1}
 

@@ -102,22 +102,22 @@ def test_a_function_key_deleted_after_its_window_is_kms_not_found(tmp_path: Path
     kms = KmsService(store, keyring, clock)
     keys = LambdaKeys(kms, Authorizer(iam, REGION), REGION)
     key = kms.create_key(ACCOUNT, REGION, {})
-    keys.check(ACCOUNT, key.arn)
-    sealed = keys.seal(ACCOUNT, key.arn, b'{"A": "1"}', {"LambdaFunctionName": "fn"})
+    keys.check(ACCOUNT, REGION, key.arn)
+    sealed = keys.seal(ACCOUNT, REGION, key.arn, b'{"A": "1"}', {"LambdaFunctionName": "fn"})
     assert keys.open(sealed, {"LambdaFunctionName": "fn"}) == b'{"A": "1"}'
     with pytest.raises(LambdaKmsError) as exc:  # the role's policy allows no kms:Decrypt
-        keys.check_decrypt(ACCOUNT, key.arn, role, "fn")
+        keys.check_decrypt(ACCOUNT, REGION, key.arn, role, "fn")
     assert exc.value.code == "KMSAccessDeniedException" and exc.value.status == 502
     iam.put_inline(ACCOUNT, "role", "fn-role", "kms", '{"Version": "2012-10-17", "Statement": [{"Effect": '
                    '"Allow", "Action": "kms:Decrypt", "Resource": "*"}]}')
-    keys.check_decrypt(ACCOUNT, key.arn, role, "fn")
+    keys.check_decrypt(ACCOUNT, REGION, key.arn, role, "fn")
     kms.schedule_deletion(key, 7)
     with pytest.raises(LambdaKmsError) as exc:
-        keys.check_decrypt(ACCOUNT, key.arn, role, "fn")
+        keys.check_decrypt(ACCOUNT, REGION, key.arn, role, "fn")
     assert exc.value.code == "KMSInvalidStateException"
     _advance(clock, 7 * DAY)
     with pytest.raises(LambdaKmsError) as exc:
-        keys.check_decrypt(ACCOUNT, key.arn, role, "fn")
+        keys.check_decrypt(ACCOUNT, REGION, key.arn, role, "fn")
     assert exc.value.code == "KMSNotFoundException"
     assert exc.value.message.startswith("Lambda was unable to decrypt the environment variables because the KMS "
                                         "key was not found.")

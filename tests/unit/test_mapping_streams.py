@@ -67,10 +67,10 @@ class FakeStream:
 
 
 class Resolver:
-    def resolve(self, account: str, name: str, qualifier: str | None) -> Any:
+    def resolve(self, account: str, region: str, name: str, qualifier: str | None) -> Any:
         return SimpleNamespace(role="arn:aws:iam::000000000000:role/r")
 
-    def for_invoke(self, account: str, name: str, qualifier: str | None) -> tuple[Any, str]:
+    def for_invoke(self, account: str, region: str, name: str, qualifier: str | None) -> tuple[Any, str]:
         return SimpleNamespace(version="$LATEST"), f"arn:aws:lambda:us-east-1:{account}:function:{name}"
 
 

@@ -17,24 +17,25 @@ if TYPE_CHECKING:
 
 def register(svc: RestJsonService, backend: LambdaBackend) -> None:
     registry = backend.registry
-    region = backend.limits.region
 
     def target(request: ApiRequest, params: dict[str, Any], *, missing: str | None = None
                ) -> tuple[FunctionRecord, str | None]:
         assert request.principal is not None
-        r = parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier"), request.principal.account)
-        rec = registry.find(r.account, r.name)
+        r = parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier"), request.principal.account,
+                               region=request.region)
+        rec = registry.find(r.account, r.region, r.name)
         if rec is None:
-            raise ResourceNotFoundException(missing or f"Function not found: {function_arn(region, r.account, r.name)}")
+            raise ResourceNotFoundException(missing or
+                                            f"Function not found: {function_arn(r.region, r.account, r.name)}")
         exists = backend.resolver.qualifier_exists
         if r.qualifier is not None and r.qualifier != LATEST and not exists(rec, r.qualifier):
             if missing:
                 raise ResourceNotFoundException(missing)
             if r.qualifier.isdigit():
                 raise ResourceNotFoundException(
-                    f"Function not found: {function_arn(region, r.account, r.name, r.qualifier)}")
+                    f"Function not found: {function_arn(r.region, r.account, r.name, r.qualifier)}")
             raise ResourceNotFoundException(
-                f"Cannot find alias arn: {function_arn(region, r.account, r.name, r.qualifier)}")
+                f"Cannot find alias arn: {function_arn(r.region, r.account, r.name, r.qualifier)}")
         return rec, r.qualifier
 
     # -- resource policies ------------------------------------------------------------------

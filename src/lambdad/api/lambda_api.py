@@ -39,13 +39,12 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
                                                "InvokeMode"}))
     registry = backend.registry
     resolver = backend.resolver
-    region = backend.limits.region
 
     def ref(request: ApiRequest, params: dict[str, Any], *, max_name: int = 170,
             qualifier: bool = True) -> FunctionRef:
         assert request.principal is not None
         return parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier") if qualifier else None,
-                                  request.principal.account, max_name=max_name, region=region)
+                                  request.principal.account, max_name=max_name, region=request.region)
 
     def unqualified(request: ApiRequest, params: dict[str, Any], *, max_name: int = 140) -> FunctionRef:
         """For operations on the function itself (concurrency, ...): no version or alias."""
@@ -59,7 +58,7 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     def resource_ref(request: ApiRequest, params: dict[str, Any]) -> FunctionRef:
         assert request.principal is not None
         return parse_function_ref(params.get("Resource", ""), None, request.principal.account, field="resource",
-                                  max_name=256, region=region)
+                                  max_name=256, region=request.region)
 
     def mask_environment(request: ApiRequest, cfg: dict[str, Any]) -> dict[str, Any]:
         """The one rule for every configuration an answer carries (GetFunction, ListFunctions,
@@ -83,7 +82,7 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
         resource, same resource policy: api/lambda_authz.py)."""
         parts = arn.split(":")
         account = parts[4] if len(parts) > 6 else ""
-        rec = registry.find(account, parts[6]) if account else None
+        rec = registry.find_arn(arn) if account else None
         qualifier = parts[7] if len(parts) > 7 else None
         found = backend.permissions.document(rec, None if qualifier == LATEST else qualifier) if rec else None
         return environment_visible(backend.authorizer, request.principal, arn, account,
@@ -91,11 +90,11 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
 
     def code_location(fv: FunctionVersion) -> str:
         """A link bound to the version holding the code (an alias may move; that version keeps its code)."""
-        return backend.code_links.url(fv.code_digest, function_arn(region, fv.account, fv.name, fv.version))
+        return backend.code_links.url(fv.code_digest, function_arn(fv.region, fv.account, fv.name, fv.version))
 
     def publish(fv: FunctionVersion) -> FunctionVersion:
         """Publish $LATEST of fv's function (CreateFunction/UpdateFunctionCode with Publish)."""
-        return backend.versions.publish(fv.account, fv.name)
+        return backend.versions.publish(fv.account, fv.region, fv.name)
 
     def check_vpc(request: ApiRequest, account: str, name: str, role: str | None, params: dict[str, Any]) -> None:
         """VpcConfig's own errors in AWS's words, before validation refuses what lambdad cannot apply."""
@@ -109,9 +108,9 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
         role = params.get("Role")
         check_vpc(request, request.principal.account, str(params.get("FunctionName") or ""),
                   role if isinstance(role, str) else None, params)
-        registry.check_create(request.principal.account, params)  # answered before the code is unpacked
+        registry.check_create(request.principal.account, request.region, params)  # before the code is unpacked
         code = await backend.code_staging.function_code(params.get("Code") or {}, request.principal.account)
-        fv = registry.create(request.principal.account, params, code)
+        fv = registry.create(request.principal.account, request.region, params, code)
         out = public_config(fv, creating=True)
         if params.get("Publish"):
             out["Version"] = publish(fv).version  # AWS answers with the unqualified ARN, Version "1"
@@ -120,13 +119,13 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     @svc.handler("GetFunction")
     async def get_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
-        fv = resolver.resolve(r.account, r.name, r.qualifier)
+        fv = resolver.resolve(r.account, r.region, r.name, r.qualifier)
         out: dict[str, Any] = {"Configuration": public_config(fv),
                                "Code": {"RepositoryType": "S3", "Location": code_location(fv)}}
         tags = fv.function.tags
         if tags:
             out["Tags"] = tags
-        reserved = backend.reservations.get(fv.account, fv.name)
+        reserved = backend.reservations.get(fv.account, fv.region, fv.name)
         if reserved is not None:
             out["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return out
@@ -134,17 +133,18 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     @svc.handler("GetFunctionConfiguration")
     async def get_function_configuration(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
-        return public_config(resolver.resolve(r.account, r.name, r.qualifier))
+        return public_config(resolver.resolve(r.account, r.region, r.name, r.qualifier))
 
     @svc.handler("ListFunctions")
     async def list_functions(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
         which = params.get("FunctionVersion")  # the model's enum [ALL], checked by the codec
         if which == "ALL":
-            items = [listed_config(fv, qualified=True) for rec in registry.list_records(request.principal.account)
+            items = [listed_config(fv, qualified=True)
+                     for rec in registry.list_records(request.principal.account, request.region)
                      for fv in sorted(rec.versions.values(), key=_version_order)]
         else:
-            items = [listed_config(fv) for fv in registry.list_latest(request.principal.account)]
+            items = [listed_config(fv) for fv in registry.list_latest(request.principal.account, request.region)]
         page, marker = paginate(items, params.get("Marker"), params.get("MaxItems"))
         out: dict[str, Any] = {"Functions": page}
         if marker:
@@ -155,9 +155,9 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     async def update_function_code(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
         require_latest(r.qualifier)
-        registry.get_record(r.account, r.name)  # a missing function is answered before its upload is unpacked
+        registry.get_record(r.account, r.region, r.name)  # a missing function is answered before its upload is unpacked
         code = await backend.code_staging.function_code(registry.code_of_update(params), r.account)
-        fv = registry.update_code(r.account, r.name, params, code)
+        fv = registry.update_code(r.account, r.region, r.name, params, code)
         if params.get("Publish"):
             return public_config(publish(fv), creating=True)
         return public_config(fv, updating=True)
@@ -167,9 +167,9 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
         r = ref(request, params)
         require_latest(r.qualifier)
         if isinstance(params.get("VpcConfig"), dict):
-            role = params.get("Role") or registry.get_record(r.account, r.name).latest.config.get("Role")
+            role = params.get("Role") or registry.get_record(r.account, r.region, r.name).latest.config.get("Role")
             check_vpc(request, r.account, r.name, role if isinstance(role, str) else None, params)
-        return public_config(registry.update_configuration(r.account, r.name, params), updating=True)
+        return public_config(registry.update_configuration(r.account, r.region, r.name, params), updating=True)
 
     @svc.handler("DeleteFunction")
     async def delete_function(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
@@ -177,15 +177,15 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
         if r.qualifier is not None and _ALIAS_RE.fullmatch(r.qualifier) and not r.qualifier.isdigit():
             raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
         if r.qualifier is not None:
-            backend.versions.delete(r.account, r.name, r.qualifier)
+            backend.versions.delete(r.account, r.region, r.name, r.qualifier)
         else:
-            registry.delete(r.account, r.name, None)  # its reserved concurrency goes with it (Reservations)
+            registry.delete(r.account, r.region, r.name, None)  # its reserved concurrency goes with it (Reservations)
         return {"StatusCode": 204}
 
     @svc.handler("Invoke")
     async def invoke(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any] | ApiResponse:
         r = ref(request, params)
-        fv, invoked_arn = resolver.for_invoke(r.account, r.name, r.qualifier)
+        fv, invoked_arn = resolver.for_invoke(r.account, r.region, r.name, r.qualifier)
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload = params.get("Payload") or b""
         if invocation_type == "DryRun":
@@ -193,7 +193,8 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
         if payload:
             _check_json(payload)
         if invocation_type == "Event":
-            event_id = backend.async_queue.accept(fv.account, fv.name, r.qualifier, payload, request.request_id)
+            event_id = backend.async_queue.accept(fv.account, fv.region, fv.name, r.qualifier, payload,
+                                                  request.request_id)
             return ApiResponse(202, b"", [(b"x-amzn-requestid", event_id.encode())])
         meta = InvokeMeta(invoked_arn, log_tail=params.get("LogType") == "Tail",
                           client_context=_client_context(params.get("ClientContext")),
@@ -211,18 +212,18 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     @svc.handler("InvokeAsync")
     async def invoke_async(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = ref(request, params)
-        fv, _ = resolver.for_invoke(r.account, r.name, None)
+        fv, _ = resolver.for_invoke(r.account, r.region, r.name, None)
         payload = params.get("InvokeArgs") or b""
         if payload:
             _check_json(payload)
-        backend.async_queue.accept(fv.account, fv.name, None, payload, request.request_id)
+        backend.async_queue.accept(fv.account, fv.region, fv.name, None, payload, request.request_id)
         return {"Status": 202}
 
     @svc.handler("GetAccountSettings")
     async def get_account_settings(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
         account = request.principal.account
-        functions = [rec for rec in registry.all_records() if rec.account == account]
+        functions = registry.list_records(account, request.region)  # AWS counts per account per region
         code_size = sum(fv.config.get("CodeSize", 0) for rec in functions for fv in rec.versions.values())
         return {
             "AccountLimit": {
@@ -230,7 +231,7 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
                 "CodeSizeUnzipped": backend.limits.max_unzipped_bytes,
                 "CodeSizeZipped": backend.limits.max_zip_bytes,
                 "ConcurrentExecutions": backend.limiter.account_limit,
-                "UnreservedConcurrentExecutions": backend.limiter.unreserved_limit,
+                "UnreservedConcurrentExecutions": backend.limiter.unreserved_limit((account, request.region)),
             },
             "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": len(functions)},
         }
@@ -238,22 +239,22 @@ def build(backend: LambdaBackend, authorize: Authorize | None) -> RestJsonServic
     @svc.handler("PutFunctionConcurrency")
     async def put_function_concurrency(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = unqualified(request, params)
-        if registry.find(r.account, r.name) is None:
-            raise ResourceNotFoundException(f"Function not found: {function_arn(region, r.account, r.name, LATEST)}")
+        if registry.find(r.account, r.region, r.name) is None:
+            raise ResourceNotFoundException(f"Function not found: {function_arn(r.region, r.account, r.name, LATEST)}")
         value = params.get("ReservedConcurrentExecutions")
-        backend.reservations.set(r.account, r.name, value)
+        backend.reservations.set(r.account, r.region, r.name, value)
         return {"ReservedConcurrentExecutions": value}
 
     @svc.handler("GetFunctionConcurrency")
     async def get_function_concurrency(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = unqualified(request, params)
-        value = backend.reservations.get(r.account, r.name)
+        value = backend.reservations.get(r.account, r.region, r.name)
         return {} if value is None else {"ReservedConcurrentExecutions": value}
 
     @svc.handler("DeleteFunctionConcurrency")
     async def delete_function_concurrency(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         r = unqualified(request, params)
-        backend.reservations.set(r.account, r.name, None)
+        backend.reservations.set(r.account, r.region, r.name, None)
         return {}
 
     # Versions, aliases, provisioned concurrency, layers and tags live in their own modules.

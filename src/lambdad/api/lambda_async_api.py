@@ -27,12 +27,12 @@ _DEST_SERVICES = {"sqs", "sns", "lambda", "events"}
 
 def register(svc: RestJsonService, backend: LambdaBackend) -> None:
     registry = backend.registry
-    region = backend.limits.region
 
     def target(request: ApiRequest, params: dict[str, Any]) -> tuple[FunctionRecord, str]:
         assert request.principal is not None
-        r = parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier"), request.principal.account)
-        rec = registry.find(r.account, r.name)
+        r = parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier"), request.principal.account,
+                               region=request.region)
+        rec = registry.find(r.account, r.region, r.name)
         if rec is None:
             raise ResourceNotFoundException("The function doesn't exist.")
         qualifier = r.qualifier or LATEST
@@ -41,7 +41,7 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
         return rec, qualifier
 
     def missing(rec: FunctionRecord, qualifier: str) -> ResourceNotFoundException:
-        arn = function_arn(region, rec.account, rec.name, qualifier)
+        arn = function_arn(rec.region, rec.account, rec.name, qualifier)
         return ResourceNotFoundException(f"The function {arn} doesn't have an EventInvokeConfig")
 
     def validate(rec: FunctionRecord, params: dict[str, Any], current: EventInvokeConfig) -> EventInvokeConfig:
@@ -78,11 +78,11 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
                         f"{'OnSuccess(destination=' + on_success + ')' if on_success else 'null'}, onFailure="
                         f"{'OnFailure(destination=' + on_failure + ')' if on_failure else 'null'}) is invalid.")
                 if service == "lambda":
-                    ref = parse_function_ref(dest, None, rec.account)
-                    if ref.name == rec.name and ref.account == rec.account:
+                    ref = parse_function_ref(dest, None, rec.account, region=dest.split(":")[3])  # the ARN's
+                    if (ref.account, ref.region, ref.name) == (rec.account, rec.region, rec.name):
                         raise InvalidParameterValueException(
                             "You can't specify the function as a destination for itself.")
-                    if registry.find(ref.account, ref.name) is None:
+                    if registry.find(ref.account, ref.region, ref.name) is None:
                         raise InvalidParameterValueException(f"The destination ARN {dest} is invalid.")
                 denied = backend.delivery_access.denied_action(rec.latest.role, rec.name, dest)
                 if denied is not None:  # Lambda delivers as the execution role (checked again at delivery)
@@ -93,7 +93,7 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
         return out
 
     def render(rec: FunctionRecord, qualifier: str, cfg: EventInvokeConfig) -> dict[str, Any]:
-        return cfg.to_api(function_arn(region, rec.account, rec.name, qualifier))
+        return cfg.to_api(function_arn(rec.region, rec.account, rec.name, qualifier))
 
     def store(rec: FunctionRecord, qualifier: str, cfg: EventInvokeConfig) -> dict[str, Any]:
         rec.event_invoke_configs[qualifier] = cfg
@@ -120,12 +120,13 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
     @svc.handler("GetFunctionEventInvokeConfig")
     async def get_config(request: ApiRequest, params: dict[str, Any]) -> dict[str, Any]:
         assert request.principal is not None
-        r = parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier"), request.principal.account)
+        r = parse_function_ref(params.get("FunctionName", ""), params.get("Qualifier"), request.principal.account,
+                               region=request.region)
         qualifier = r.qualifier or LATEST
-        rec = registry.find(r.account, r.name)
+        rec = registry.find(r.account, r.region, r.name)
         cfg = rec.event_invoke_configs.get(qualifier) if rec is not None else None
         if rec is None or cfg is None:
-            raise ResourceNotFoundException(f"The function {function_arn(region, r.account, r.name, qualifier)} "
+            raise ResourceNotFoundException(f"The function {function_arn(r.region, r.account, r.name, qualifier)} "
                                             "doesn't have an EventInvokeConfig")
         return render(rec, qualifier, cfg)
 
@@ -143,8 +144,9 @@ def register(svc: RestJsonService, backend: LambdaBackend) -> None:
         from lambdad.api.lambda_common import paginate
 
         assert request.principal is not None
-        r = parse_function_ref(params.get("FunctionName", ""), None, request.principal.account)
-        rec = registry.find(r.account, r.name)
+        r = parse_function_ref(params.get("FunctionName", ""), None, request.principal.account,
+                               region=request.region)
+        rec = registry.find(r.account, r.region, r.name)
         if rec is None:
             raise ResourceNotFoundException("The function doesn't exist.")
         items = [render(rec, q, cfg) for q, cfg in sorted(rec.event_invoke_configs.items())]

@@ -22,19 +22,20 @@ _LAMBDA_STAR = frozenset({"CreateEventSourceMapping", "ListEventSourceMappings",
                           "GetAccountSettings", "ListLayers", "ListLayerVersions", "ListCodeSigningConfigs"})
 
 
-def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions, region: str) -> Authorize:
+def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions) -> Authorize:
 
-    def target(op: str, params: dict[str, Any], account: str) -> tuple[str, str, tuple[str, str] | None, str | None]:
-        """(resource ARN, its account, (account, name) of the function it names or None, qualifier). The
+    def target(op: str, params: dict[str, Any], account: str,
+               region: str) -> tuple[str, str, tuple[str, str, str] | None, str | None]:
+        """(resource ARN, its account, (account, region, name) of the function it names or None, qualifier). The
         function is looked up only when a policy is judged: the root fast path reads no registry."""
         name = params.get("FunctionName")
         if name and op not in _LAMBDA_STAR:
             try:
-                ref = parse_function_ref(str(name), params.get("Qualifier"), account)
+                ref = parse_function_ref(str(name), params.get("Qualifier"), account, region=region)
             except ApiError:  # the handler answers with the proper validation error
                 return function_arn(region, account, str(name)), account, None, None
-            return (function_arn(region, ref.account, ref.name, ref.qualifier), ref.account,
-                    (ref.account, ref.name), ref.qualifier)
+            return (function_arn(ref.region, ref.account, ref.name, ref.qualifier), ref.account,
+                    (ref.account, ref.region, ref.name), ref.qualifier)
         resource = params.get("Resource")
         if resource:
             parts = str(resource).split(":")
@@ -57,12 +58,12 @@ def hook(authz: Authorizer, registry: FunctionRegistry, permissions: Permissions
     def authorize(request: ApiRequest, op: str, params: dict[str, Any]) -> None:
         principal = signer(request)
         action = "lambda:" + LAMBDA_ACTIONS.get(op, op)
-        resource, account, function, qualifier = target(op, params, principal.account)
+        resource, account, function, qualifier = target(op, params, principal.account, request.region)
         request.action, request.resource = action, resource
         key_arn = params.get("KMSKeyArn")
         if op in ("CreateFunction", "UpdateFunctionConfiguration") and key_arn and registry.env_keys is not None:
             # Lambda creates its grant on the key with the caller's permissions: even the root needs the key's leave.
-            registry.env_keys.check_caller(principal, str(key_arn))
+            registry.env_keys.check_caller(principal, request.region, str(key_arn))
         if principal.is_root and account == principal.account:
             return
         context = request_context(request)

@@ -40,9 +40,9 @@ def _family(name: str, kind: str, help_text: str, lines: Iterable[str]) -> list[
     return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *lines]
 
 
-def renderer(metrics: LambdaMetrics, concurrency: Callable[[], dict[tuple[str, str], int]], region: str
+def renderer(metrics: LambdaMetrics, concurrency: Callable[[], dict[tuple[str, str, str], int]]
              ) -> Callable[[], str]:
-    """The /metrics body; `concurrency` answers the executions running now by (account, function)."""
+    """The /metrics body; `concurrency` answers the executions running now by (account, region, function)."""
 
     def render() -> str:
         out: list[str] = []
@@ -55,7 +55,7 @@ def renderer(metrics: LambdaMetrics, concurrency: Callable[[], dict[tuple[str, s
                         for (a, r, f), v in sorted(metrics.duration_sum.items())))
         running = sorted(concurrency().items())
         out += _family("lambdad_lambda_concurrent_executions", "gauge", "Executions running now.",
-                       (f"lambdad_lambda_concurrent_executions{_labels(a, region, f)} {n}" for (a, f), n in running))
+                       (f"lambdad_lambda_concurrent_executions{_labels(a, r, f)} {n}" for (a, r, f), n in running))
         return "\n".join(out) + "\n"
 
     return render

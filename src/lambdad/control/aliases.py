@@ -27,14 +27,16 @@ from lambdad.errors import (
     ResourceNotFoundException,
 )
 from lambdad.store import Store
+from lambdad.store.migrations import add_region_to_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS aliases (
     account TEXT NOT NULL,
+    region TEXT NOT NULL,
     function TEXT NOT NULL,
     name TEXT NOT NULL,
     body TEXT NOT NULL,
-    PRIMARY KEY (account, function, name)
+    PRIMARY KEY (account, region, function, name)
 );
 """
 
@@ -53,6 +55,7 @@ AliasListener = Callable[["Alias", str], None]
 @dataclass(slots=True, eq=False)
 class Alias:
     account: str
+    region: str
     function: str
     name: str
     arn: str
@@ -139,106 +142,107 @@ class Aliases:
     def __init__(self, store: Store, registry: FunctionRegistry) -> None:
         self.store = store
         self.registry = registry
-        self.region = registry.region
-        self._by_function: dict[tuple[str, str], dict[str, Alias]] = {}
+        self._by_function: dict[tuple[str, str, str], dict[str, Alias]] = {}
         self._listeners: list[AliasListener] = []
-        store.ensure_schema(SCHEMA)
-        for row in store.all("SELECT account, function, name, body FROM aliases"):
+        add_region_to_key(store, "aliases", SCHEMA, ("account", "function", "name", "body"), registry.default_region)
+        for row in store.all("SELECT account, region, function, name, body FROM aliases"):
             body = json.loads(row["body"])
-            alias = self._make(row["account"], row["function"], row["name"], body["FunctionVersion"],
+            alias = self._make(row["account"], row["region"], row["function"], row["name"], body["FunctionVersion"],
                                body.get("Description", ""), body.get("Weights") or {}, body["RevisionId"])
-            self._by_function.setdefault((alias.account, alias.function), {})[alias.name] = alias
+            self._by_function.setdefault((alias.account, alias.region, alias.function), {})[alias.name] = alias
         registry.add_listener(self._on_function_change)
 
     def add_listener(self, listener: AliasListener) -> None:
         self._listeners.append(listener)
 
     # -- reads ------------------------------------------------------------------------------
-    def arn(self, account: str, function: str, name: str) -> str:
-        return function_arn(self.region, account, function, name)
+    def arn(self, account: str, region: str, function: str, name: str) -> str:
+        return function_arn(region, account, function, name)
 
-    def get(self, account: str, function: str, name: str) -> Alias | None:
-        aliases = self._by_function.get((account, function))
+    def get(self, account: str, region: str, function: str, name: str) -> Alias | None:
+        aliases = self._by_function.get((account, region, function))
         return aliases.get(name) if aliases else None
 
-    def require(self, account: str, function: str, name: str) -> Alias:
-        alias = self.get(account, function, name)
+    def require(self, account: str, region: str, function: str, name: str) -> Alias:
+        alias = self.get(account, region, function, name)
         if alias is None:
-            raise ResourceNotFoundException(f"Cannot find alias arn: {self.arn(account, function, name)}")
+            raise ResourceNotFoundException(f"Cannot find alias arn: {self.arn(account, region, function, name)}")
         return alias
 
-    def list(self, account: str, function: str, version: str | None = None) -> list[Alias]:
-        self.registry.get_record(account, function)
-        aliases = sorted((self._by_function.get((account, function)) or {}).values(), key=lambda a: a.name)
+    def list(self, account: str, region: str, function: str, version: str | None = None) -> list[Alias]:
+        self.registry.get_record(account, region, function)
+        aliases = sorted((self._by_function.get((account, region, function)) or {}).values(), key=lambda a: a.name)
         if version is not None:
             aliases = [a for a in aliases if version in a.versions()]
         return aliases
 
-    def referencing(self, account: str, function: str, version: str) -> builtins.list[str]:  # `list` is a method here
-        return [a.name for a in self.list(account, function) if version in a.versions()]
+    def referencing(self, account: str, region: str, function: str,
+                    version: str) -> builtins.list[str]:  # `list` is a method here
+        return [a.name for a in self.list(account, region, function) if version in a.versions()]
 
     # -- writes -----------------------------------------------------------------------------
-    def create(self, account: str, function: str, params: dict[str, Any]) -> Alias:
+    def create(self, account: str, region: str, function: str, params: dict[str, Any]) -> Alias:
         weights = _check_fields(params, creating=True) or {}
         version = params["FunctionVersion"]
-        rec = self._record(account, function, version)
+        rec = self._record(account, region, function, version)
         self._check_targets(rec, version, weights)
         name = params["Name"]
-        if self.get(account, function, name) is not None:
-            raise ResourceConflictException(f"Alias already exists: {self.arn(account, function, name)}")
-        alias = self._make(account, function, name, version, params.get("Description") or "", weights,
+        if self.get(account, region, function, name) is not None:
+            raise ResourceConflictException(f"Alias already exists: {self.arn(account, region, function, name)}")
+        alias = self._make(account, region, function, name, version, params.get("Description") or "", weights,
                            str(uuid.uuid4()))
         self._save(alias)
-        self._by_function.setdefault((account, function), {})[name] = alias
+        self._by_function.setdefault((account, region, function), {})[name] = alias
         self._notify(alias, "created")
         return alias
 
-    def update(self, account: str, function: str, name: str, params: dict[str, Any]) -> Alias:
+    def update(self, account: str, region: str, function: str, name: str, params: dict[str, Any]) -> Alias:
         weights = _check_fields(params, creating=False)
-        current = self.get(account, function, name)
+        current = self.get(account, region, function, name)
         if current is None:
-            raise ResourceNotFoundException(f"Alias not found: {self.arn(account, function, name)}")
+            raise ResourceNotFoundException(f"Alias not found: {self.arn(account, region, function, name)}")
         revision = params.get("RevisionId")
         if revision is not None and revision != current.revision:
             raise PreconditionFailedException(REVISION_MISMATCH)
         version = params.get("FunctionVersion") or current.function_version
         if weights is None:
             weights = current.weights
-        rec = self._record(account, function, version)
+        rec = self._record(account, region, function, version)
         self._check_targets(rec, version, weights)
         description = params["Description"] if params.get("Description") is not None else current.description
-        alias = self._make(account, function, name, version, description, weights, str(uuid.uuid4()))
+        alias = self._make(account, region, function, name, version, description, weights, str(uuid.uuid4()))
         self._save(alias)
-        self._by_function[(account, function)][name] = alias
+        self._by_function[(account, region, function)][name] = alias
         self._notify(alias, "updated")
         return alias
 
-    def delete(self, account: str, function: str, name: str) -> None:
-        self.registry.get_record(account, function)
-        alias = self.get(account, function, name)
+    def delete(self, account: str, region: str, function: str, name: str) -> None:
+        self.registry.get_record(account, region, function)
+        alias = self.get(account, region, function, name)
         if alias is None:
             return  # idempotent, as on AWS
-        self.store.execute("DELETE FROM aliases WHERE account=? AND function=? AND name=?", (account, function, name))
-        del self._by_function[(account, function)][name]
+        self.store.execute("DELETE FROM aliases WHERE account=? AND region=? AND function=? AND name=?",
+                           (account, region, function, name))
+        del self._by_function[(account, region, function)][name]
         self._notify(alias, "deleted")
 
     # -- helpers ----------------------------------------------------------------------------
-    def _make(self, account: str, function: str, name: str, version: str, description: str,
+    def _make(self, account: str, region: str, function: str, name: str, version: str, description: str,
               weights: dict[str, float], revision: str) -> Alias:
-        return Alias(account, function, name, self.arn(account, function, name), version, description,
+        return Alias(account, region, function, name, self.arn(account, region, function, name), version, description,
                      dict(weights), revision)
 
-    def _record(self, account: str, function: str, version: str) -> FunctionRecord:
-        rec = self.registry.find(account, function)
+    def _record(self, account: str, region: str, function: str, version: str) -> FunctionRecord:
+        rec = self.registry.find(account, region, function)
         if rec is None:
             raise ResourceNotFoundException(
-                f"Function not found: {function_arn(self.region, account, function, version)}")
+                f"Function not found: {function_arn(region, account, function, version)}")
         return rec
 
     def _check_targets(self, rec: FunctionRecord, version: str, weights: dict[str, float]) -> None:
         if version not in rec.versions:
             raise ResourceNotFoundException(
-                f"Function not found: {function_arn(self.region, rec.account, rec.name, version)}")
+                f"Function not found: {function_arn(rec.region, rec.account, rec.name, version)}")
         if not weights:
             return
         if version == LATEST:
@@ -251,23 +255,24 @@ class Aliases:
                     "configuration.")
             if extra not in rec.versions:
                 raise ResourceNotFoundException(
-                    f"Function not found: {function_arn(self.region, rec.account, rec.name, extra)}")
+                    f"Function not found: {function_arn(rec.region, rec.account, rec.name, extra)}")
 
     def _save(self, alias: Alias) -> None:
         body = {"FunctionVersion": alias.function_version, "Description": alias.description,
                 "Weights": alias.weights, "RevisionId": alias.revision}
-        self.store.execute("INSERT INTO aliases (account, function, name, body) VALUES (?, ?, ?, ?) "
-                           "ON CONFLICT (account, function, name) DO UPDATE SET body=excluded.body",
-                           (alias.account, alias.function, alias.name, json.dumps(body)))
+        self.store.execute("INSERT INTO aliases (account, region, function, name, body) VALUES (?, ?, ?, ?, ?) "
+                           "ON CONFLICT (account, region, function, name) DO UPDATE SET body=excluded.body",
+                           (alias.account, alias.region, alias.function, alias.name, json.dumps(body)))
 
     def _notify(self, alias: Alias, event: str) -> None:
         for listener in self._listeners:
             listener(alias, event)
 
-    def _on_function_change(self, account: str, name: str, version: str | None) -> None:
-        if version is None and self.registry.find(account, name) is None:
-            gone = self._by_function.pop((account, name), {})
+    def _on_function_change(self, account: str, region: str, name: str, version: str | None) -> None:
+        if version is None and self.registry.find(account, region, name) is None:
+            gone = self._by_function.pop((account, region, name), {})
             if gone:
-                self.store.execute("DELETE FROM aliases WHERE account=? AND function=?", (account, name))
+                self.store.execute("DELETE FROM aliases WHERE account=? AND region=? AND function=?",
+                                   (account, region, name))
             for alias in gone.values():
                 self._notify(alias, "deleted")

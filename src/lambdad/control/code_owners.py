@@ -18,10 +18,10 @@ class CodeOwners:
         if len(parts) != 8:
             return None
         if parts[5] == "function":
-            rec = self.registry.find(parts[4], parts[6])
+            rec = self.registry.find(parts[4], parts[3], parts[6])
             fv = rec.versions.get(parts[7]) if rec is not None else None
             return fv.code_digest if fv is not None else None
         if parts[5] == "layer" and parts[7].isdigit():
-            lv = self.layers.find(parts[4], parts[6], int(parts[7]))
+            lv = self.layers.find(parts[4], parts[3], parts[6], int(parts[7]))
             return lv.digest if lv is not None else None
         return None

@@ -24,6 +24,7 @@ class UrlTarget:
     name: str
     qualifier: str | None
     config: UrlConfig
+    region: str
 
 
 def _key(qualifier: str | None) -> str:
@@ -33,23 +34,23 @@ def _key(qualifier: str | None) -> str:
 class FunctionUrls:
     def __init__(self, registry: FunctionRegistry, public_host: str, port: int) -> None:
         self.registry = registry
-        self.region = registry.region
         self.public_host = public_host
         self.port = port
-        self._by_id: dict[str, tuple[str, str, str]] = {}
+        #: url id -> (account, region, function, qualifier key)
+        self._by_id: dict[str, tuple[str, str, str, str]] = {}
         for rec in registry.all_records():
             for key, cfg in rec.url_configs.items():
-                self._by_id[cfg.url_id] = (rec.account, rec.name, key)
+                self._by_id[cfg.url_id] = (rec.account, rec.region, rec.name, key)
         registry.add_listener(self._on_function_change)
 
-    def _on_function_change(self, account: str, name: str, version: str | None) -> None:
+    def _on_function_change(self, account: str, region: str, name: str, version: str | None) -> None:
         if version is None:  # the function is gone: its URLs with it
-            for url_id, (acct, fn, _) in list(self._by_id.items()):
-                if acct == account and fn == name:
+            for url_id, (acct, reg, fn, _) in list(self._by_id.items()):
+                if (acct, reg, fn) == (account, region, name):
                     del self._by_id[url_id]
 
-    def url(self, url_id: str) -> str:
-        return f"http://{url_id}.lambda-url.{self.region}.{self.public_host}:{self.port}/"
+    def url(self, url_id: str, region: str) -> str:
+        return f"http://{url_id}.lambda-url.{region}.{self.public_host}:{self.port}/"
 
     def _validate(self, params: dict[str, Any]) -> None:
         errors = []
@@ -66,8 +67,8 @@ class FunctionUrls:
 
     def render(self, rec: FunctionRecord, qualifier: str | None, cfg: UrlConfig,
                with_modified: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {"FunctionUrl": self.url(cfg.url_id),
-                               "FunctionArn": function_arn(self.region, rec.account, rec.name, qualifier),
+        out: dict[str, Any] = {"FunctionUrl": self.url(cfg.url_id, rec.region),
+                               "FunctionArn": function_arn(rec.region, rec.account, rec.name, qualifier),
                                "AuthType": cfg.auth_type, "CreationTime": cfg.creation_time}
         if cfg.cors:
             out["Cors"] = cfg.cors
@@ -82,7 +83,7 @@ class FunctionUrls:
         if params.get("AuthType") is None:
             raise validation_error(["Value null at 'authType' failed to satisfy constraint: Member must not be null"])
         if _key(qualifier) in rec.url_configs:
-            arn = function_arn(self.region, rec.account, rec.name, qualifier)
+            arn = function_arn(rec.region, rec.account, rec.name, qualifier)
             raise ResourceConflictException(f"Failed to create function url config for [functionArn = {arn}]. "
                                             "Error message:  FunctionUrlConfig exists for this Lambda function")
         url_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(32))
@@ -91,7 +92,7 @@ class FunctionUrls:
                         cors=params.get("Cors") or None, invoke_mode=params.get("InvokeMode") or None)
         rec.url_configs[_key(qualifier)] = cfg
         self.registry.save_meta(rec)
-        self._by_id[url_id] = (rec.account, rec.name, _key(qualifier))
+        self._by_id[url_id] = (rec.account, rec.region, rec.name, _key(qualifier))
         return self.render(rec, qualifier, cfg, with_modified=False)
 
     def get_config(self, rec: FunctionRecord, qualifier: str | None) -> UrlConfig:
@@ -123,15 +124,21 @@ class FunctionUrls:
             out.append(self.render(rec, None if key == "$LATEST" else key, cfg))
         return out
 
-    def target(self, url_id: str) -> UrlTarget | None:
+    def region_of(self, url_id: str) -> str | None:
+        """The region of the URL with this id (ids are unique across regions), or None."""
         hit = self._by_id.get(url_id)
-        if hit is None:
+        return hit[1] if hit is not None else None
+
+    def target(self, url_id: str, region: str) -> UrlTarget | None:
+        """The function a URL names; a host naming another region than the function's names nothing."""
+        hit = self._by_id.get(url_id)
+        if hit is None or hit[1] != region:
             return None
-        account, name, key = hit
-        rec = self.registry.find(account, name)
+        account, _, name, key = hit
+        rec = self.registry.find(account, region, name)
         if rec is None:
             return None
         cfg = rec.url_configs.get(key)
         if cfg is None:
             return None
-        return UrlTarget(account, name, None if key == "$LATEST" else key, cfg)
+        return UrlTarget(account, name, None if key == "$LATEST" else key, cfg, region)

@@ -37,25 +37,32 @@ from lambdad.errors import (
     ResourceNotFoundException,
 )
 from lambdad.store import BlobStore, Store
+from lambdad.store.migrations import add_region_to_key
 
 LATEST = "$LATEST"
 #: Hidden configuration key (never rendered: outputs are filtered by the botocore shape).
 ENV_REVISION = "_EnvRevision"
 
-SCHEMA = """
+# A function is scoped by account and region (the SigV4 credential scope's): the same name in two
+# regions is two functions. Data dirs from before regions are migrated into the default region.
+FUNCTIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS functions (
     account TEXT NOT NULL,
+    region TEXT NOT NULL,
     name TEXT NOT NULL,
     meta TEXT NOT NULL,
-    PRIMARY KEY (account, name)
+    PRIMARY KEY (account, region, name)
 );
+"""
+VERSIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS function_versions (
     account TEXT NOT NULL,
+    region TEXT NOT NULL,
     name TEXT NOT NULL,
     version TEXT NOT NULL,
     config TEXT NOT NULL,
     code_digest TEXT NOT NULL,
-    PRIMARY KEY (account, name, version)
+    PRIMARY KEY (account, region, name, version)
 );
 """
 
@@ -124,8 +131,12 @@ class FunctionVersion:
         return self.config.get("Role") or ""
 
     @property
-    def pool_key(self) -> tuple[str, str, str]:
-        return (self.account, self.name, self.version)
+    def region(self) -> str:
+        return self.function.region
+
+    @property
+    def pool_key(self) -> tuple[str, str, str, str]:
+        return (self.account, self.function.region, self.name, self.version)
 
     @property
     def env_revision(self) -> str:
@@ -142,6 +153,7 @@ class FunctionRecord:
 
     account: str
     name: str
+    region: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     reserved_concurrency: int | None = None  # invoke/reservations.py
     #: by qualifier ($LATEST, a version or an alias): api/lambda_async_api.py
@@ -172,12 +184,12 @@ class FunctionRecord:
         return out
 
     @classmethod
-    def from_stored(cls, account: str, name: str, raw: dict[str, Any]) -> FunctionRecord:
+    def from_stored(cls, account: str, region: str, name: str, raw: dict[str, Any]) -> FunctionRecord:
         raw = dict(raw)
         reserved = raw.pop("reserved_concurrency", None)
         published = raw.pop("published", None)
         return cls(
-            account, name,
+            account, name, region,
             tags=dict(raw.pop("tags", None) or {}),
             reserved_concurrency=None if reserved is None else int(reserved),
             event_invoke_configs={q: EventInvokeConfig.from_stored(c)
@@ -194,9 +206,9 @@ class FunctionRecord:
         return self.versions[LATEST]
 
 
-ChangeListener = Callable[[str, str, str | None], None]  # (account, name, version or None=all)
-#: Completes a configuration before it is saved (account, config, code digest); may raise an API error.
-ConfigHook = Callable[[str, dict[str, Any], str], None]
+ChangeListener = Callable[[str, str, str, str | None], None]  # (account, region, name, version or None=all)
+#: Completes a configuration before it is saved (account, region, config, code digest); may raise an API error.
+ConfigHook = Callable[[str, str, dict[str, Any], str], None]
 
 
 class FunctionRegistry:
@@ -211,25 +223,29 @@ class FunctionRegistry:
         self.env_keys = env_keys
         self.blobs = blobs
         self.config = config
-        self.region = config.region
+        #: for what has no region of its own (a request that was not signed)
+        self.default_region = config.region
         self.keyring = keyring
         #: (account, role ARN) -> None or raise: checks a function's execution role
         self.role_check = role_check
         #: (role ARN, function name, target ARN) -> the API the role may not call on it, or None
         self.delivery_check: Callable[[str, str, str], str | None] | None = None
-        self._functions: dict[tuple[str, str], FunctionRecord] = {}
+        #: by (account, region, name): what the invoke path looks a function up in
+        self._functions: dict[tuple[str, str, str], FunctionRecord] = {}
         self._listeners: list[ChangeListener] = []
         self._config_hooks: list[ConfigHook] = []
-        store.ensure_schema(SCHEMA)
+        add_region_to_key(store, "functions", FUNCTIONS_TABLE, ("account", "name", "meta"), config.region)
+        add_region_to_key(store, "function_versions", VERSIONS_TABLE,
+                          ("account", "name", "version", "config", "code_digest"), config.region)
         self._load()
 
     # -- loading and notification -----------------------------------------------------------
     def _load(self) -> None:
-        for row in self.store.all("SELECT account, name, meta FROM functions"):
-            rec = FunctionRecord.from_stored(row["account"], row["name"], json.loads(row["meta"]))
-            self._functions[(rec.account, rec.name)] = rec
-        for row in self.store.all("SELECT account, name, version, config, code_digest FROM function_versions"):
-            owner = self._functions.get((row["account"], row["name"]))
+        for row in self.store.all("SELECT account, region, name, meta FROM functions"):
+            rec = FunctionRecord.from_stored(row["account"], row["region"], row["name"], json.loads(row["meta"]))
+            self._functions[(rec.account, rec.region, rec.name)] = rec
+        for row in self.store.all("SELECT account, region, name, version, config, code_digest FROM function_versions"):
+            owner = self._functions.get((row["account"], row["region"], row["name"]))
             if owner is None:
                 continue
             owner.versions[row["version"]] = FunctionVersion(
@@ -248,25 +264,26 @@ class FunctionRegistry:
         """Run `hook` on every new or updated $LATEST configuration (layers resolve their ARNs here)."""
         self._config_hooks.append(hook)
 
-    def _complete(self, account: str, cfg: dict[str, Any], digest: str) -> None:
+    def _complete(self, account: str, region: str, cfg: dict[str, Any], digest: str) -> None:
         for hook in self._config_hooks:
-            hook(account, cfg, digest)
+            hook(account, region, cfg, digest)
 
-    def _changed(self, account: str, name: str, version: str | None) -> None:
+    def _changed(self, account: str, region: str, name: str, version: str | None) -> None:
         for listener in self._listeners:
-            listener(account, name, version)
+            listener(account, region, name, version)
 
     def _save_meta(self, rec: FunctionRecord) -> None:
-        self.store.execute("INSERT INTO functions (account, name, meta) VALUES (?, ?, ?) "
-                           "ON CONFLICT (account, name) DO UPDATE SET meta=excluded.meta",
-                           (rec.account, rec.name, json.dumps(rec.to_stored())))
+        self.store.execute("INSERT INTO functions (account, region, name, meta) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (account, region, name) DO UPDATE SET meta=excluded.meta",
+                           (rec.account, rec.region, rec.name, json.dumps(rec.to_stored())))
 
     def _save_version(self, fv: FunctionVersion) -> None:
         self.store.execute(
-            "INSERT INTO function_versions (account, name, version, config, code_digest) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (account, name, version) DO UPDATE SET config=excluded.config, "
+            "INSERT INTO function_versions (account, region, name, version, config, code_digest) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (account, region, name, version) DO UPDATE SET config=excluded.config, "
             "code_digest=excluded.code_digest",
-            (fv.account, fv.name, fv.version, self.encode_config(fv), fv.code_digest))
+            (fv.account, fv.region, fv.name, fv.version, self.encode_config(fv), fv.code_digest))
 
     # -- environment variables at rest ------------------------------------------------------
     def encode_config(self, fv: FunctionVersion) -> str:
@@ -279,7 +296,7 @@ class FunctionRegistry:
         plaintext = json.dumps(sealed.pop("Variables"))
         key_arn = fv.config.get("KMSKeyArn")
         if key_arn and self.env_keys is not None:
-            sealed["EncryptedVariables"] = self.env_keys.seal(fv.account, key_arn, plaintext.encode(),
+            sealed["EncryptedVariables"] = self.env_keys.seal(fv.account, fv.region, key_arn, plaintext.encode(),
                                                               {"LambdaFunctionName": fv.name})
         else:
             sealed["EncryptedVariables"] = self.keyring.encrypt(plaintext, f"{fv.account}:{fv.name}")
@@ -306,7 +323,7 @@ class FunctionRegistry:
             cfg["Environment"] = env
         return cfg
 
-    def _check_kms_key(self, account: str, cfg: dict[str, Any]) -> None:
+    def _check_kms_key(self, account: str, region: str, cfg: dict[str, Any]) -> None:
         """KMSKeyArn: "" removes it; a key must exist and be usable now (AWS checks it when it is set)."""
         if "KMSKeyArn" not in cfg:
             return
@@ -315,33 +332,40 @@ class FunctionRegistry:
             return
         if self.env_keys is None:
             raise InvalidParameterValueException("KMSKeyArn is not supported: this lambdad server has no KMS.")
-        self.env_keys.check(account, cfg["KMSKeyArn"])
+        self.env_keys.check(account, region, cfg["KMSKeyArn"])
 
     # -- reads ------------------------------------------------------------------------------
-    def find(self, account: str, name: str) -> FunctionRecord | None:
-        return self._functions.get((account, name))
+    def find(self, account: str, region: str, name: str) -> FunctionRecord | None:
+        return self._functions.get((account, region, name))
 
-    def get_record(self, account: str, name: str, qualifier: str | None = None) -> FunctionRecord:
-        rec = self._functions.get((account, name))
+    def find_arn(self, arn: str) -> FunctionRecord | None:
+        """The function a (possibly qualified) function ARN names, in the ARN's own region."""
+        parts = arn.split(":")
+        if len(parts) < 7 or parts[5] != "function":
+            return None
+        return self._functions.get((parts[4], parts[3], parts[6]))
+
+    def get_record(self, account: str, region: str, name: str, qualifier: str | None = None) -> FunctionRecord:
+        rec = self._functions.get((account, region, name))
         if rec is None:
             raise ResourceNotFoundException(
-                f"Function not found: {function_arn(self.region, account, name, qualifier)}")
+                f"Function not found: {function_arn(region, account, name, qualifier)}")
         return rec
 
-    def get_version(self, account: str, name: str, qualifier: str | None) -> FunctionVersion:
+    def get_version(self, account: str, region: str, name: str, qualifier: str | None) -> FunctionVersion:
         """Resolve a qualifier that names a version ($LATEST or a number)."""
-        rec = self.get_record(account, name, qualifier)
+        rec = self.get_record(account, region, name, qualifier)
         fv = rec.versions.get(qualifier or LATEST)
         if fv is None:
             raise ResourceNotFoundException(
-                f"Function not found: {function_arn(self.region, account, name, qualifier)}")
+                f"Function not found: {function_arn(region, account, name, qualifier)}")
         return fv
 
-    def list_latest(self, account: str) -> list[FunctionVersion]:
-        return [rec.latest for (acct, _), rec in sorted(self._functions.items()) if acct == account]
+    def list_latest(self, account: str, region: str) -> list[FunctionVersion]:
+        return [rec.latest for rec in self.list_records(account, region)]
 
-    def list_records(self, account: str) -> list[FunctionRecord]:
-        return [rec for (acct, _), rec in sorted(self._functions.items()) if acct == account]
+    def list_records(self, account: str, region: str) -> list[FunctionRecord]:
+        return [rec for (acct, reg, _), rec in sorted(self._functions.items()) if acct == account and reg == region]
 
     def all_records(self) -> list[FunctionRecord]:
         return list(self._functions.values())
@@ -383,10 +407,11 @@ class FunctionRegistry:
             raise InvalidParameterValueException(exc.message) from exc
         return digest, len(data)
 
-    def check_create(self, account: str, params: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
+    def check_create(self, account: str, region: str,
+                     params: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
         """Everything CreateFunction validates but its code: (name, configuration, tags)."""
         name = v.function_name_for_create(params.get("FunctionName"))
-        if (account, name) in self._functions:
+        if (account, region, name) in self._functions:
             raise ResourceConflictException(f"Function already exist: {name}")
         package_type = params.get("PackageType", "Zip")
         if package_type != "Zip":
@@ -395,19 +420,20 @@ class FunctionRegistry:
         cfg = v.function_configuration(params, creating=True)
         if self.runtime_check is not None:
             self.runtime_check(cfg["Runtime"])
-        self._check_kms_key(account, cfg)
+        self._check_kms_key(account, region, cfg)
         if self.role_check is not None:
             self.role_check(account, cfg["Role"])
         self._check_dead_letter(name, cfg)
         return name, cfg, check_tags(params.get("Tags") or {})
 
-    def create(self, account: str, params: dict[str, Any], code: tuple[str, int] | None = None) -> FunctionVersion:
+    def create(self, account: str, region: str, params: dict[str, Any],
+               code: tuple[str, int] | None = None) -> FunctionVersion:
         """A new function; `code` is what `stage_code` made of params["Code"] (staged here if None)."""
-        name, cfg, tags = self.check_create(account, params)
+        name, cfg, tags = self.check_create(account, region, params)
         digest, size = code if code is not None else self.stage_code(params.get("Code") or {})
         cfg.update({
             "FunctionName": name,
-            "FunctionArn": function_arn(self.region, account, name),
+            "FunctionArn": function_arn(region, account, name),
             "CodeSha256": base64.b64encode(bytes.fromhex(digest)).decode(),
             "CodeSize": size,
             "Version": LATEST,
@@ -419,16 +445,16 @@ class FunctionRegistry:
             "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}",
                               **(cfg.get("LoggingConfig") or {})},
             "RuntimeVersionConfig": {"RuntimeVersionArn": (
-                f"arn:aws:lambda:{self.region}::runtime:{cfg.get('Runtime', 'provided')}")},
+                f"arn:aws:lambda:{region}::runtime:{cfg.get('Runtime', 'provided')}")},
         })
-        self._complete(account, cfg, digest)
-        rec = FunctionRecord(account, name, tags=tags, created=time.time())
+        self._complete(account, region, cfg, digest)
+        rec = FunctionRecord(account, name, region, tags=tags, created=time.time())
         fv = FunctionVersion(account, name, LATEST, cfg, digest, rec)
         rec.versions[LATEST] = fv
         with self.store.transaction():
             self._save_meta(rec)
             self._save_version(fv)
-        self._functions[(account, name)] = rec
+        self._functions[(account, region, name)] = rec
         return fv
 
     def _check_dead_letter(self, name: str, cfg: dict[str, Any]) -> None:
@@ -443,7 +469,7 @@ class FunctionRegistry:
                                                  f"{denied} on {target.split(':')[2].upper()}")
 
     def _replace_latest(self, rec: FunctionRecord, cfg: dict[str, Any], digest: str) -> FunctionVersion:
-        self._complete(rec.account, cfg, digest)
+        self._complete(rec.account, rec.region, cfg, digest)
         cfg.pop(ENV_REVISION, None)  # what runs changed: environments must be rebuilt
         cfg["LastModified"] = now_timestamp()
         cfg["RevisionId"] = str(uuid.uuid4())
@@ -451,7 +477,7 @@ class FunctionRegistry:
         fv = FunctionVersion(rec.account, rec.name, LATEST, cfg, digest, rec)
         self._save_version(fv)
         rec.versions[LATEST] = fv
-        self._changed(rec.account, rec.name, LATEST)
+        self._changed(rec.account, rec.region, rec.name, LATEST)
         return fv
 
     @staticmethod
@@ -467,10 +493,10 @@ class FunctionRegistry:
         return {k: params.get(k) for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
                 if params.get(k) is not None}
 
-    def update_code(self, account: str, name: str, params: dict[str, Any],
+    def update_code(self, account: str, region: str, name: str, params: dict[str, Any],
                     code: tuple[str, int] | None = None) -> FunctionVersion:
         """New code for $LATEST; `code` as for `create` (what `stage_code` made of `code_of_update`)."""
-        rec = self.get_record(account, name)
+        rec = self.get_record(account, region, name)
         self.check_revision(rec.latest, params.get("RevisionId"))
         if params.get("Architectures") is not None:
             v.check_architectures(params["Architectures"])
@@ -482,8 +508,8 @@ class FunctionRegistry:
         cfg["CodeSize"] = size
         return self._replace_latest(rec, cfg, digest)
 
-    def update_configuration(self, account: str, name: str, params: dict[str, Any]) -> FunctionVersion:
-        rec = self.get_record(account, name)
+    def update_configuration(self, account: str, region: str, name: str, params: dict[str, Any]) -> FunctionVersion:
+        rec = self.get_record(account, region, name)
         self.check_revision(rec.latest, params.get("RevisionId"))
         cfg = dict(rec.latest.config)
         changes = v.function_configuration(params, creating=False, current=cfg)
@@ -493,30 +519,32 @@ class FunctionRegistry:
             self.runtime_check(changes["Runtime"])
         cfg.update(changes)
         if "KMSKeyArn" in changes:
-            self._check_kms_key(account, cfg)
+            self._check_kms_key(account, region, cfg)
         if "Role" in changes or "DeadLetterConfig" in changes:
             self._check_dead_letter(name, cfg)
         return self._replace_latest(rec, cfg, rec.latest.code_digest)
 
-    def delete(self, account: str, name: str, qualifier: str | None) -> None:
-        rec = self.get_record(account, name)  # AWS names the function, not the version, when it is missing
+    def delete(self, account: str, region: str, name: str, qualifier: str | None) -> None:
+        rec = self.get_record(account, region, name)  # AWS names the function, not the version, when missing
         if qualifier is not None and qualifier != LATEST:
             if qualifier not in rec.versions:
                 raise ResourceNotFoundException(
-                    f"Function not found: {function_arn(self.region, account, name, qualifier)}")
-            self.store.execute("DELETE FROM function_versions WHERE account=? AND name=? AND version=?",
-                               (account, name, qualifier))
+                    f"Function not found: {function_arn(region, account, name, qualifier)}")
+            self.store.execute("DELETE FROM function_versions WHERE account=? AND region=? AND name=? AND version=?",
+                               (account, region, name, qualifier))
             del rec.versions[qualifier]
-            self._changed(account, name, qualifier)
+            self._changed(account, region, name, qualifier)
             return
         if qualifier == LATEST:
             raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the "
                                                  "function.")
         with self.store.transaction():
-            self.store.execute("DELETE FROM function_versions WHERE account=? AND name=?", (account, name))
-            self.store.execute("DELETE FROM functions WHERE account=? AND name=?", (account, name))
-        del self._functions[(account, name)]
-        self._changed(account, name, None)
+            self.store.execute("DELETE FROM function_versions WHERE account=? AND region=? AND name=?",
+                               (account, region, name))
+            self.store.execute("DELETE FROM functions WHERE account=? AND region=? AND name=?",
+                               (account, region, name))
+        del self._functions[(account, region, name)]
+        self._changed(account, region, name, None)
 
     def save_meta(self, rec: FunctionRecord) -> None:
         """Persist per-function settings changed by other modules (tags, concurrency, ...)."""
@@ -527,11 +555,12 @@ class FunctionRegistry:
         self._save_version(fv)
         fv.function.versions[fv.version] = fv
 
-    def set_state(self, account: str, name: str, version: str, fields: dict[str, Any]) -> FunctionVersion | None:
+    def set_state(self, account: str, region: str, name: str, version: str,
+                  fields: dict[str, Any]) -> FunctionVersion | None:
         """A version's State/LastUpdateStatus moved on (a SnapStart snapshot was made or failed): a new
         RevisionId as on AWS, the same environments (env_revision), no listeners (nothing that runs
         changed). Fields set to None are removed. None when the version is gone."""
-        rec = self.find(account, name)
+        rec = self.find(account, region, name)
         fv = rec.versions.get(version) if rec is not None else None
         if fv is None:
             return None

@@ -31,20 +31,26 @@ from lambdad.errors import (
 )
 from lambdad.runtime.opt import OptTrees, tree_size
 from lambdad.store import BlobStore, Store
+from lambdad.store.migrations import add_region_to_key
 
-SCHEMA = """
+# Layers are scoped by account and region, as on AWS (a function may use only its own region's).
+LAYERS_TABLE = """
 CREATE TABLE IF NOT EXISTS layers (
     account TEXT NOT NULL,
+    region TEXT NOT NULL,
     name TEXT NOT NULL,
     next_version INTEGER NOT NULL,
-    PRIMARY KEY (account, name)
+    PRIMARY KEY (account, region, name)
 );
+"""
+VERSIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS layer_versions (
     account TEXT NOT NULL,
+    region TEXT NOT NULL,
     name TEXT NOT NULL,
     version INTEGER NOT NULL,
     body TEXT NOT NULL,
-    PRIMARY KEY (account, name, version)
+    PRIMARY KEY (account, region, name, version)
 );
 """
 
@@ -93,6 +99,10 @@ class LayerVersion:
     @property
     def arn(self) -> str:
         return f"{self.layer_arn}:{self.version}"
+
+    @property
+    def region(self) -> str:
+        return self.layer_arn.split(":")[3]
 
     @property
     def code_sha256(self) -> str:
@@ -182,43 +192,49 @@ class Layers:
         self.blobs = blobs
         self.registry = registry
         self.config = config
-        self.region = config.region
         self.trees = OptTrees(blobs)
-        self._versions: dict[tuple[str, str], dict[int, LayerVersion]] = {}
-        self._next: dict[tuple[str, str], int] = {}
+        self._versions: dict[tuple[str, str, str], dict[int, LayerVersion]] = {}  # by (account, region, name)
+        self._next: dict[tuple[str, str, str], int] = {}
         self._code_sizes: dict[str, int] = {}
-        store.ensure_schema(SCHEMA)
-        for row in store.all("SELECT account, name, next_version FROM layers"):
-            self._next[(row["account"], row["name"])] = row["next_version"]
-        for row in store.all("SELECT account, name, version, body FROM layer_versions"):
+        add_region_to_key(store, "layers", LAYERS_TABLE, ("account", "name", "next_version"), config.region)
+        add_region_to_key(store, "layer_versions", VERSIONS_TABLE, ("account", "name", "version", "body"),
+                          config.region)
+        for row in store.all("SELECT account, region, name, next_version FROM layers"):
+            self._next[(row["account"], row["region"], row["name"])] = row["next_version"]
+        for row in store.all("SELECT account, region, name, version, body FROM layer_versions"):
             b = json.loads(row["body"])
-            lv = LayerVersion(row["account"], row["name"], row["version"], self.layer_arn(row["account"], row["name"]),
+            lv = LayerVersion(row["account"], row["name"], row["version"],
+                              self.layer_arn(row["account"], row["region"], row["name"]),
                               b["digest"], b["code_size"], b["unzipped_size"], b["created"], b["description"],
                               b["runtimes"], b["architectures"], b["license_info"], b["statements"],
                               b["policy_revision"])
-            self._versions.setdefault((lv.account, lv.name), {})[lv.version] = lv
+            self._versions.setdefault((lv.account, lv.region, lv.name), {})[lv.version] = lv
         registry.add_config_hook(self._complete_function)
 
     # -- names ------------------------------------------------------------------------------
-    def layer_arn(self, account: str, name: str) -> str:
-        return f"arn:aws:lambda:{self.region}:{account}:layer:{name}"
+    @staticmethod
+    def layer_arn(account: str, region: str, name: str) -> str:
+        return f"arn:aws:lambda:{region}:{account}:layer:{name}"
 
-    def parse_name(self, raw: Any, account: str) -> tuple[str, str]:
-        """LayerName is a name or a layer ARN; returns (owner account, name)."""
+    def parse_name(self, raw: Any, account: str, region: str) -> tuple[str, str]:
+        """LayerName is a name or a layer ARN; returns (owner account, name). A layer of another region
+        than the request's is not there."""
         if not isinstance(raw, str) or not 1 <= len(raw) <= 140 or not _LAYER_NAME_RE.fullmatch(raw):
             raise validation_error([f"Value '{raw}' at 'layerName' failed to satisfy constraint: Member must satisfy "
                                     f"regular expression pattern: {LAYER_NAME_PATTERN}"])
         if raw.startswith("arn:"):
             parts = raw.split(":")
+            if parts[3] != region:
+                raise ResourceNotFoundException(NOT_FOUND)
             return parts[4], parts[6]
         return account, raw
 
-    def require_owner(self, caller: str, account: str, name: str, action: str) -> None:
+    def require_owner(self, caller: str, account: str, region: str, name: str, action: str) -> None:
         """Layer version policies grant lambda:GetLayerVersion only; everything else is the owner's."""
         if caller != account:
             raise AccessDeniedException(
                 f"User: arn:aws:iam::{caller}:root is not authorized to perform: lambda:{action} on resource: "
-                f"{self.layer_arn(account, name)}")
+                f"{self.layer_arn(account, region, name)}")
 
     @staticmethod
     def check_version_number(version: Any) -> int:
@@ -227,40 +243,40 @@ class Layers:
         return version
 
     # -- reads ------------------------------------------------------------------------------
-    def find(self, account: str, name: str, version: int) -> LayerVersion | None:
-        return (self._versions.get((account, name)) or {}).get(version)
+    def find(self, account: str, region: str, name: str, version: int) -> LayerVersion | None:
+        return (self._versions.get((account, region, name)) or {}).get(version)
 
-    def get(self, caller: str, account: str, name: str, version: int) -> LayerVersion:
-        lv = self.find(account, name, self.check_version_number(version))
+    def get(self, caller: str, account: str, region: str, name: str, version: int) -> LayerVersion:
+        lv = self.find(account, region, name, self.check_version_number(version))
         if lv is None:
             raise ResourceNotFoundException(NOT_FOUND)
         self._check_access(caller, lv)
         return lv
 
-    def get_by_arn(self, caller: str, arn: Any) -> LayerVersion:
+    def get_by_arn(self, caller: str, region: str, arn: Any) -> LayerVersion:
         if not isinstance(arn, str) or not 1 <= len(arn) <= 140 or not _VERSION_ARN_RE.fullmatch(arn):
             raise validation_error([f"Value '{arn}' at 'arn' failed to satisfy constraint: Member must satisfy "
                                     f"regular expression pattern: {LAYER_VERSION_ARN_PATTERN}"])
         parts = arn.split(":")
-        if parts[3] != self.region or parts[5] != "layer":
+        if parts[3] != region or parts[5] != "layer":
             raise ResourceNotFoundException(NOT_FOUND)
-        return self.get(caller, parts[4], parts[6], int(parts[7]))
+        return self.get(caller, parts[4], region, parts[6], int(parts[7]))
 
-    def list_versions(self, account: str, name: str, runtime: str | None = None,
+    def list_versions(self, account: str, region: str, name: str, runtime: str | None = None,
                       architecture: str | None = None) -> list[LayerVersion]:
         check_filters(runtime, architecture)
-        versions = (self._versions.get((account, name)) or {}).values()
+        versions = (self._versions.get((account, region, name)) or {}).values()
         return sorted((lv for lv in versions if lv.matches(runtime, architecture)), key=lambda lv: -lv.version)
 
-    def list_layers(self, account: str, runtime: str | None = None,
+    def list_layers(self, account: str, region: str, runtime: str | None = None,
                     architecture: str | None = None) -> list[LayerVersion]:
         """The latest matching version of each of the account's layers, by layer name."""
         check_filters(runtime, architecture)
         out = []
-        for (acct, name) in sorted(self._versions):
-            if acct != account:
+        for (acct, reg, name) in sorted(self._versions):
+            if (acct, reg) != (account, region):
                 continue
-            matching = self.list_versions(acct, name, runtime, architecture)
+            matching = self.list_versions(acct, reg, name, runtime, architecture)
             if matching:
                 out.append(matching[0])
         return out
@@ -282,44 +298,45 @@ class Layers:
         self.unzipped_size(digest)  # measured here, off the loop, not by `publish`
         return digest, size
 
-    def publish(self, account: str, name: str, params: dict[str, Any],
+    def publish(self, account: str, region: str, name: str, params: dict[str, Any],
                 content: tuple[str, int] | None = None) -> LayerVersion:
         """A new layer version; `content` is what `stage_content` made of params (staged here if None)."""
         runtimes = params.get("CompatibleRuntimes")
         architectures = params.get("CompatibleArchitectures")
         digest, size = content if content is not None else self.stage_content(params)
-        key = (account, name)
+        key = (account, region, name)
         number = self._next.get(key, 1)
-        lv = LayerVersion(account, name, number, self.layer_arn(account, name), digest, size,
+        lv = LayerVersion(account, name, number, self.layer_arn(account, region, name), digest, size,
                           self.unzipped_size(digest), now_timestamp(), params.get("Description") or "",
                           list(runtimes) if runtimes is not None else None,
                           list(architectures) if architectures is not None else None, params.get("LicenseInfo"))
         with self.store.transaction():
-            self.store.execute("INSERT INTO layers (account, name, next_version) VALUES (?, ?, ?) "
-                               "ON CONFLICT (account, name) DO UPDATE SET next_version=excluded.next_version",
-                               (account, name, number + 1))
+            self.store.execute("INSERT INTO layers (account, region, name, next_version) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT (account, region, name) DO UPDATE SET next_version=excluded.next_version",
+                               (account, region, name, number + 1))
             self._save(lv)
         self._next[key] = number + 1
         self._versions.setdefault(key, {})[number] = lv
         return lv
 
-    def delete(self, account: str, name: str, version: int) -> None:
+    def delete(self, account: str, region: str, name: str, version: int) -> None:
         """Idempotent. Functions using the version keep it: their config holds its digest."""
         self.check_version_number(version)
-        if self.find(account, name, version) is None:
+        if self.find(account, region, name, version) is None:
             return
-        self.store.execute("DELETE FROM layer_versions WHERE account=? AND name=? AND version=?",
-                           (account, name, version))
-        del self._versions[(account, name)][version]
+        self.store.execute("DELETE FROM layer_versions WHERE account=? AND region=? AND name=? AND version=?",
+                           (account, region, name, version))
+        del self._versions[(account, region, name)][version]
 
     # -- layer version policies -------------------------------------------------------------
-    def _policy_target(self, account: str, name: str, version: int) -> LayerVersion:
-        lv = self.find(account, name, self.check_version_number(version))
+    def _policy_target(self, account: str, region: str, name: str, version: int) -> LayerVersion:
+        lv = self.find(account, region, name, self.check_version_number(version))
         if lv is None:
-            raise ResourceNotFoundException(f"Layer version {self.layer_arn(account, name)}:{version} does not exist.")
+            raise ResourceNotFoundException(
+                f"Layer version {self.layer_arn(account, region, name)}:{version} does not exist.")
         return lv
 
-    def add_permission(self, account: str, name: str, version: int,
+    def add_permission(self, account: str, region: str, name: str, version: int,
                        params: dict[str, Any]) -> tuple[dict[str, Any], str]:
         errors = []
         sid, action, principal = params.get("StatementId"), params.get("Action"), params.get("Principal")
@@ -339,7 +356,7 @@ class Layers:
         if errors:
             raise validation_error(errors)
         assert isinstance(principal, str)  # checked above
-        lv = self._policy_target(account, name, version)
+        lv = self._policy_target(account, region, name, version)
         self._check_policy_revision(lv, params.get("RevisionId"))
         if any(st["Sid"] == sid for st in lv.statements):
             raise ResourceConflictException(
@@ -360,8 +377,9 @@ class Layers:
         self._save(lv)
         return statement, lv.policy_revision
 
-    def remove_permission(self, account: str, name: str, version: int, sid: str, revision: str | None) -> None:
-        lv = self._policy_target(account, name, version)
+    def remove_permission(self, account: str, region: str, name: str, version: int, sid: str,
+                          revision: str | None) -> None:
+        lv = self._policy_target(account, region, name, version)
         if not any(st["Sid"] == sid for st in lv.statements):
             raise ResourceNotFoundException(f"Statement {sid} is not found in resource policy.")
         self._check_policy_revision(lv, revision)
@@ -369,8 +387,8 @@ class Layers:
         lv.policy_revision = str(uuid.uuid4())
         self._save(lv)
 
-    def get_policy(self, account: str, name: str, version: int) -> tuple[dict[str, Any], str]:
-        lv = self._policy_target(account, name, version)
+    def get_policy(self, account: str, region: str, name: str, version: int) -> tuple[dict[str, Any], str]:
+        lv = self._policy_target(account, region, name, version)
         if not lv.statements:
             raise ResourceNotFoundException("No policy is associated with the given resource.")
         return {"Version": "2012-10-17", "Id": "default", "Statement": list(lv.statements)}, lv.policy_revision
@@ -383,7 +401,7 @@ class Layers:
                 "retrieve the latest Revision Id")
 
     # -- functions that use layers ----------------------------------------------------------
-    def _complete_function(self, account: str, cfg: dict[str, Any], code_digest: str) -> None:
+    def _complete_function(self, account: str, region: str, cfg: dict[str, Any], code_digest: str) -> None:
         """Config hook: resolve `Layers` ARNs, enforce AWS's rules and the unzipped-size limit."""
         layers = cfg.get("Layers")
         if layers is None:
@@ -401,10 +419,10 @@ class Layers:
                 "satisfy constraint: [Member must have length less than or equal to 2048, Member must have length "
                 "greater than or equal to 1, Member must satisfy regular expression pattern: "
                 f"{LAYER_VERSION_ARN_PATTERN}, Member must not be null]"])
-        if any(a.split(":")[3] != self.region for a in arns):
+        if any(a.split(":")[3] != region for a in arns):
             raise InvalidParameterValueException(
                 f"Layers are not in the same region as the function. Layers are expected to be in region "
-                f"{self.region}.")
+                f"{region}.")
         seen: dict[str, str] = {}
         for arn in arns:
             layer = arn.rsplit(":", 1)[0]
@@ -418,7 +436,7 @@ class Layers:
             entry = known.get(arn)
             if entry is None:
                 parts = arn.split(":")
-                lv = self.find(parts[4], parts[6], int(parts[7]))
+                lv = self.find(parts[4], parts[3], parts[6], int(parts[7]))
                 if lv is None:
                     raise InvalidParameterValueException(f"Layer version {arn} does not exist.")
                 self._check_access(account, lv)
@@ -457,6 +475,6 @@ class Layers:
 
     def _save(self, lv: LayerVersion) -> None:
         self.store.execute(
-            "INSERT INTO layer_versions (account, name, version, body) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (account, name, version) DO UPDATE SET body=excluded.body",
-            (lv.account, lv.name, lv.version, lv.body()))
+            "INSERT INTO layer_versions (account, region, name, version, body) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (account, region, name, version) DO UPDATE SET body=excluded.body",
+            (lv.account, lv.region, lv.name, lv.version, lv.body()))

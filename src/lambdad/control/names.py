@@ -32,26 +32,36 @@ class FunctionRef:
     account: str
     name: str
     qualifier: str | None
+    region: str = ""
 
 
 def parse_function_ref(raw: str, qualifier: str | None, account: str, field: str = "functionName",
-                       max_name: int = 170, region: str | None = None) -> FunctionRef:
+                       max_name: int = 170, *, region: str) -> FunctionRef:
     """Accept `name`, `name:qualifier`, `account:function:name[:q]` or a full ARN.
 
     Checks run in AWS's order: the qualifier's constraints, the name's length (plain names only),
     the name's pattern; then a qualifier that contradicts the one in the name, then the region.
     The parse is memoized: the authorization hook and the handler both need the reference of one
-    request (Invoke's hot path), and the second one is then a lookup.
+    request (Invoke's hot path), and the second one is then a lookup. The reference is in `region`
+    (the request's): an ARN of another region is refused as AWS does.
     """
-    ref, arn_region = _parse(raw, qualifier, account, field, max_name)
-    if region is not None and arn_region and arn_region != region:
+    ref, arn_region = _parse(raw, qualifier, account, field, max_name, region)
+    if arn_region and arn_region != region:
         raise ResourceNotFoundException(
             f"Functions from '{arn_region}' are not reachable in this region ('{region}')")
     return ref
 
 
+def ref_of_arn(arn: str) -> FunctionRef:
+    """The function a full function ARN (maybe qualified) names, in the ARN's region; no validation
+    (for ARNs this server wrote: triggers, mappings, URLs)."""
+    parts = arn.split(":")
+    return FunctionRef(parts[4], parts[6], parts[7] if len(parts) > 7 else None, parts[3])
+
+
 @functools.lru_cache(maxsize=4096)
-def _parse(raw: str, qualifier: str | None, account: str, field: str, max_name: int) -> tuple[FunctionRef, str]:
+def _parse(raw: str, qualifier: str | None, account: str, field: str, max_name: int,
+           region: str) -> tuple[FunctionRef, str]:
     """(the reference, the region its ARN names or ""); raises the validation errors (never cached)."""
     errors = []
     if qualifier is not None:
@@ -75,7 +85,7 @@ def _parse(raw: str, qualifier: str | None, account: str, field: str, max_name: 
         raise InvalidParameterValueException(
             "The derived qualifier from the function name does not match the specified qualifier.")
     ref = FunctionRef((m.group("account") or "").rstrip(":") or account, m.group("name"),
-                      derived if derived is not None else qualifier)
+                      derived if derived is not None else qualifier, region)
     return ref, (m.group("region") or "").rstrip(":")
 
 

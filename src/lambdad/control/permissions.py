@@ -47,7 +47,6 @@ def principal_of(raw: str) -> Any:
 class Permissions:
     def __init__(self, registry: FunctionRegistry) -> None:
         self.registry = registry
-        self.region = registry.region
 
     def add(self, rec: FunctionRecord, qualifier: str | None, params: dict[str, Any]) -> dict[str, Any]:
         sid = params.get("StatementId") or ""
@@ -71,7 +70,7 @@ class Permissions:
             "Effect": "Allow",
             "Principal": principal_of(params.get("Principal") or ""),
             "Action": action,
-            "Resource": function_arn(self.region, rec.account, rec.name, qualifier),
+            "Resource": function_arn(rec.region, rec.account, rec.name, qualifier),
         }
         condition: dict[str, dict[str, str]] = {}
         if params.get("SourceAccount"):

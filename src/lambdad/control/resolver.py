@@ -10,45 +10,46 @@ from lambdad.errors import ResourceNotFoundException
 
 
 class Resolver:
-    def __init__(self, registry: FunctionRegistry, aliases: Aliases, region: str) -> None:
+    def __init__(self, registry: FunctionRegistry, aliases: Aliases) -> None:
         self.registry = registry
         self.aliases = aliases
-        self.region = region
 
-    def resolve(self, account: str, name: str, qualifier: str | None) -> FunctionVersion:
+    def resolve(self, account: str, region: str, name: str, qualifier: str | None) -> FunctionVersion:
         """For reads: the version a qualifier names, showing the ARN it was asked by (AWS shows
         `name:$LATEST` or the alias ARN as FunctionArn)."""
-        rec = self.registry.get_record(account, name, qualifier)
+        rec = self.registry.get_record(account, region, name, qualifier)
         if qualifier is None:
             return rec.latest
         if qualifier == LATEST:
             return qualified_view(rec.latest, f"{rec.latest.arn}:{LATEST}")
         if is_version(qualifier):
-            return self.registry.get_version(account, name, qualifier)
-        alias = self.aliases.get(account, name, qualifier)
+            return self.registry.get_version(account, region, name, qualifier)
+        alias = self.aliases.get(account, region, name, qualifier)
         if alias is None:
-            raise self._not_found(account, name, qualifier)
+            raise self._not_found(account, region, name, qualifier)
         return qualified_view(rec.versions[alias.function_version], alias.arn)
 
-    def for_invoke(self, account: str, name: str, qualifier: str | None) -> tuple[FunctionVersion, str]:
+    def for_invoke(self, account: str, region: str, name: str,
+                   qualifier: str | None) -> tuple[FunctionVersion, str]:
         """The version to run (an alias picks one by its routing weights) and the ARN the function
         sees as invoked_function_arn. On the hot path: dictionary lookups and one random()."""
-        rec = self.registry.find(account, name)
+        rec = self.registry.find(account, region, name)
         if rec is None:
-            raise self._not_found(account, name, qualifier or LATEST)
+            raise self._not_found(account, region, name, qualifier or LATEST)
         latest = rec.versions[LATEST]
         if qualifier is None:
             return latest, latest.arn
         fv = rec.versions.get(qualifier)
         if fv is not None:
             return fv, f"{latest.arn}:{qualifier}"
-        alias = self.aliases.get(account, name, qualifier)
+        alias = self.aliases.get(account, region, name, qualifier)
         if alias is None:
-            raise self._not_found(account, name, qualifier)
+            raise self._not_found(account, region, name, qualifier)
         return rec.versions[alias.pick()], alias.arn
 
     def qualifier_exists(self, rec: FunctionRecord, qualifier: str) -> bool:
-        return qualifier in rec.versions or self.aliases.get(rec.account, rec.name, qualifier) is not None
+        return qualifier in rec.versions or self.aliases.get(rec.account, rec.region, rec.name, qualifier) is not None
 
-    def _not_found(self, account: str, name: str, qualifier: str | None) -> ResourceNotFoundException:
-        return ResourceNotFoundException(f"Function not found: {function_arn(self.region, account, name, qualifier)}")
+    @staticmethod
+    def _not_found(account: str, region: str, name: str, qualifier: str | None) -> ResourceNotFoundException:
+        return ResourceNotFoundException(f"Function not found: {function_arn(region, account, name, qualifier)}")

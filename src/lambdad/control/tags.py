@@ -44,22 +44,23 @@ class FunctionTags:
     def __init__(self, registry: FunctionRegistry) -> None:
         self.registry = registry
 
-    def _record(self, account: str, resource: str) -> FunctionRecord:
+    def _record(self, account: str, resource: str, arn: str) -> FunctionRecord:
         name, _, qualifier = resource.partition(":")
         if qualifier:
             raise InvalidParameterValueException(
                 "Tags on function aliases and versions are not supported. Please specify a function ARN.")
-        rec = self.registry.find(account, name)
+        region = arn.split(":")[3]  # the ARN's (validated by Tagging)
+        rec = self.registry.find(account, region, name)
         if rec is None:
             raise ResourceNotFoundException(
-                f"Function not found: {function_arn(self.registry.region, account, name)}")
+                f"Function not found: {function_arn(region, account, name)}")
         return rec
 
     def get_tags(self, account: str, resource: str, arn: str) -> dict[str, str]:
-        return dict(self._record(account, resource).tags)
+        return dict(self._record(account, resource, arn).tags)
 
     def set_tags(self, account: str, resource: str, arn: str, tags: dict[str, str]) -> None:
-        rec = self._record(account, resource)
+        rec = self._record(account, resource, arn)
         rec.tags = tags
         with self.registry.store.transaction():
             self.registry.save_meta(rec)

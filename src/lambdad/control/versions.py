@@ -84,12 +84,11 @@ class Versions:
     def __init__(self, registry: FunctionRegistry, aliases: Aliases, snapshots: SnapshotMaker | None = None) -> None:
         self.registry = registry
         self.aliases = aliases
-        self.region = registry.region
         self.snapshots = snapshots
 
-    def publish(self, account: str, name: str, *, description: str | None = None,
+    def publish(self, account: str, region: str, name: str, *, description: str | None = None,
                 code_sha256: str | None = None, revision_id: str | None = None) -> FunctionVersion:
-        rec = self.registry.get_record(account, name)
+        rec = self.registry.get_record(account, region, name)
         latest = rec.latest
         self.registry.check_revision(latest, revision_id)
         current_sha = latest.config["CodeSha256"]
@@ -105,7 +104,7 @@ class Versions:
         cfg = dict(latest.config)
         for key in _STATE_FIELDS:
             cfg.pop(key, None)
-        cfg.update(FunctionArn=function_arn(self.region, account, name, number), Version=number,
+        cfg.update(FunctionArn=function_arn(region, account, name, number), Version=number,
                    RevisionId=str(uuid.uuid4()), LastModified=now_timestamp(), State="Active",
                    LastUpdateStatus="Successful")
         cfg.pop(ENV_REVISION, None)
@@ -130,30 +129,30 @@ class Versions:
             self.snapshots.make(fv)
         return fv
 
-    def list(self, account: str, name: str) -> list[dict[str, Any]]:
-        rec = self.registry.get_record(account, name)
+    def list(self, account: str, region: str, name: str) -> list[dict[str, Any]]:
+        rec = self.registry.get_record(account, region, name)
         ordered = sorted(rec.versions.values(), key=lambda fv: -1 if fv.version == LATEST else int(fv.version))
         out = []
         for fv in ordered:
             cfg = listing_config(fv.config)
             if fv.version == LATEST:
-                cfg["FunctionArn"] = function_arn(self.region, account, name, LATEST)
+                cfg["FunctionArn"] = function_arn(region, account, name, LATEST)
             out.append(cfg)
         return out
 
-    def delete(self, account: str, name: str, qualifier: str) -> None:
+    def delete(self, account: str, region: str, name: str, qualifier: str) -> None:
         """DeleteFunction with a qualifier: one published version, never $LATEST or an alias."""
         if qualifier == LATEST:
             raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
         if ALIAS_NAME_RE.fullmatch(qualifier):
             raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
-        rec = self.registry.find(account, name)
+        rec = self.registry.find(account, region, name)
         if rec is None:
-            raise ResourceNotFoundException(f"Function not found: {function_arn(self.region, account, name)}")
+            raise ResourceNotFoundException(f"Function not found: {function_arn(region, account, name)}")
         if qualifier not in rec.versions:
             return  # AWS answers success for a version that is not there
-        names = self.aliases.referencing(account, name, qualifier)
+        names = self.aliases.referencing(account, region, name, qualifier)
         if names:
             raise ResourceConflictException(
                 f"Unable to delete version because the following aliases reference it: [{', '.join(names)}]")
-        self.registry.delete(account, name, qualifier)
+        self.registry.delete(account, region, name, qualifier)

@@ -225,10 +225,10 @@ class AlbListeners:
         multi = tg.attributes.get("lambda.multi_value_headers.enabled") == "true"
         function_arn = tg.targets[0]
         try:
-            ref = parse_function_ref(function_arn, None, tg.account)
+            ref = parse_function_ref(function_arn, None, tg.account, region=tg_arn.split(":")[3])
             if not self.can_invoke(function_arn, tg_arn, ref.account):
                 return _page(502)
-            fv, invoked_arn = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+            fv, invoked_arn = self.resolver.for_invoke(ref.account, ref.region, ref.name, ref.qualifier)
             result = await self.invoker.invoke(fv, _event(*request, multi), InvokeMeta(invoked_arn))
         except TooManyRequestsException:
             return _page(503)
@@ -241,10 +241,12 @@ class AlbListeners:
     def can_invoke(self, function_arn: str, tg_arn: str, account: str | None = None) -> bool:
         """The function's resource policy must let elasticloadbalancing invoke it, as on AWS."""
         try:
-            ref = parse_function_ref(function_arn, None, account or self.config.account_id)
+            # A target group's function is in the target group's region, as on AWS.
+            ref = parse_function_ref(function_arn, None, account or self.config.account_id,
+                                     region=tg_arn.split(":")[3])
         except ApiError:
             return False
-        rec = self.registry.find(ref.account, ref.name)
+        rec = self.registry.find(ref.account, ref.region, ref.name)
         if rec is None or (ref.qualifier is not None and not self.resolver.qualifier_exists(rec, ref.qualifier)):
             return False
         return self.triggers.may_invoke(rec, ref.qualifier, ELB_PRINCIPAL, tg_arn)

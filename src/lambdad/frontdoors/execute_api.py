@@ -91,7 +91,7 @@ class ExecuteApiDoor:
         self.throttles = Throttles()
         self.allow_private_integrations = allow_private_integrations
         # (function, qualifier, policy revision, source ARN) -> allowed: a policy is evaluated once per change
-        self._permitted: dict[tuple[str, str, str | None, str, str], bool] = {}
+        self._permitted: dict[tuple[str, str, str, str | None, str, str], bool] = {}
 
     # -- locating the API ---------------------------------------------------------------------
     def matches(self, request: ApiRequest) -> bool:
@@ -482,18 +482,19 @@ class ExecuteApiDoor:
         return events.Reply(status, reply_headers, data)
 
     # -- invoking -----------------------------------------------------------------------------
-    def _permitted_by_policy(self, account: str, name: str, qualifier: str | None, source_arn: str) -> bool:
-        rec = self.resolver.registry.find(account, name)
+    def _permitted_by_policy(self, account: str, region: str, name: str, qualifier: str | None,
+                             source_arn: str) -> bool:
+        rec = self.resolver.registry.find(account, region, name)
         if rec is None:
             return False
         found = self.permissions.document(rec, qualifier)
-        key = (account, name, qualifier, found[1] if found else "", source_arn)
+        key = (account, region, name, qualifier, found[1] if found else "", source_arn)
         allowed = self._permitted.get(key)
         if allowed is None:
             if len(self._permitted) > 10_000:
                 self._permitted.clear()
             allowed = service_may_invoke(found[0] if found else None,
-                                         function_arn(self.resolver.region, account, name, qualifier), account,
+                                         function_arn(region, account, name, qualifier), account,
                                          PRINCIPAL, source_arn)
             self._permitted[key] = allowed
         return allowed
@@ -506,11 +507,14 @@ class ExecuteApiDoor:
         if target is None:
             raise _fail(500, error)
         try:
-            ref = parse_function_ref(target, None, api_account)
-            if not self._permitted_by_policy(ref.account, ref.name, ref.qualifier, source_arn):
+            # The integration's function ARN names its region (an API may integrate another region's
+            # function, as on AWS); a bare name is in the API's region.
+            parts = (target if target.startswith("arn:") else source_arn).split(":")
+            ref = parse_function_ref(target, None, api_account, region=parts[3] if len(parts) > 3 else "")
+            if not self._permitted_by_policy(ref.account, ref.region, ref.name, ref.qualifier, source_arn):
                 log.info("apigateway.amazonaws.com may not invoke %s from %s", target, source_arn)
                 raise _fail(500, error)
-            fv, invoked_arn = self.resolver.for_invoke(ref.account, ref.name, ref.qualifier)
+            fv, invoked_arn = self.resolver.for_invoke(ref.account, ref.region, ref.name, ref.qualifier)
             payload = json.dumps(event).encode()
             task = asyncio.ensure_future(self.invoker.invoke(fv, payload, InvokeMeta(invoked_arn,
                                                                                      request_id=request_id)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,16 @@ class Located:
     domain: str
 
 
+_REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+
+
+def url_region_of(host: str, default: str) -> str:
+    """The region a URL's host names (`<id>.lambda-url.<region>.<public-host>`); `default` for a host
+    without one."""
+    label = host.partition(".lambda-url.")[2].split(".", 1)[0].lower()
+    return label if _REGION_RE.fullmatch(label) else default
+
+
 class FunctionUrlDoor:
     def __init__(self, urls: FunctionUrls, registry: FunctionRegistry, permissions: Permissions, resolver: Resolver,
                  invoker: Invoker, authenticator: Authenticator, authorizer: Authorizer, spool: Spool, *,
@@ -99,12 +110,13 @@ class FunctionUrlDoor:
         url_id, _, rest = request.raw_path.split("?", 1)[0][len(PATH_PREFIX):].partition("/")
         _, _, path = request.path[len(PATH_PREFIX):].partition("/")
         url_id = url_id.lower()
-        return Located(url_id, "/" + rest, "/" + path, f"{url_id}.lambda-url.{self.region}.{self.urls.public_host}")
+        region = self.urls.region_of(url_id) or self.region  # the path names no region: the URL's own
+        return Located(url_id, "/" + rest, "/" + path, f"{url_id}.lambda-url.{region}.{self.urls.public_host}")
 
     async def __call__(self, request: ApiRequest, body: RequestBody) -> ApiResponse:
         located = self._locate(request)
         url_id = located.url_id
-        target = self.urls.target(url_id)
+        target = self.urls.target(url_id, url_region_of(located.domain, self.region))
         if target is None:
             return _message(404, "Not Found")
         cors = target.config.cors
@@ -121,11 +133,11 @@ class FunctionUrlDoor:
         """Read the body of an allowed request (None for NONE URLs, the IAM authorizer context for
         AWS_IAM), else raise 403. Nothing of the body is read before the caller may send it."""
         auth_type = target.config.auth_type
-        rec = self.registry.find(target.account, target.name)
+        rec = self.registry.find(target.account, target.region, target.name)
         assert rec is not None
         doc = self.permissions.document(rec, target.qualifier)
         resource_policy = doc[0] if doc else None
-        resource = function_arn(self.region, target.account, target.name, target.qualifier)
+        resource = function_arn(target.region, target.account, target.name, target.qualifier)
         if auth_type == "NONE":
             keys = {"lambda:FunctionUrlAuthType": "NONE", "aws:SourceIp": (request.client or ("", 0))[0]}
             for action, extra in (("lambda:InvokeFunctionUrl", {}),
@@ -153,7 +165,7 @@ class FunctionUrlDoor:
                       located: Located) -> ApiResponse:
         try:
             authorizer = await self._authorize(request, body, target)
-            fv, invoked_arn = self.resolver.for_invoke(target.account, target.name, target.qualifier)
+            fv, invoked_arn = self.resolver.for_invoke(target.account, target.region, target.name, target.qualifier)
             event = self._event(request, located, target, authorizer)
             result = await self.invoker.invoke(fv, event, InvokeMeta(invoked_arn, request_id=request.request_id))
         except BodyTooLarge:

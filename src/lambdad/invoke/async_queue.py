@@ -73,6 +73,7 @@ THROTTLE_BACKOFF_MAX = 5.0
 class AsyncEvent:
     id: str
     account: str
+    region: str
     function_name: str
     qualifier: str | None
     payload: bytes
@@ -86,7 +87,7 @@ class AsyncEvent:
     lease_until: float = 0.0
 
 
-Resolve = Callable[[str, str, str | None], tuple[FunctionVersion, str]]
+Resolve = Callable[[str, str, str, str | None], tuple[FunctionVersion, str]]  # account, region, name, qualifier
 Run = Callable[[FunctionVersion, bytes, InvokeMeta], Awaitable[InvokeResult]]
 # Delivers an event's final outcome; returns the names of the deliveries that failed (metric names).
 Outcome = Callable[[AsyncEvent, FunctionVersion, str, InvokeResult | None], Awaitable[list[str]]]
@@ -99,10 +100,11 @@ class AsyncQueue:
 
     def __init__(self, store: Store, max_payload_bytes: int, *, owner: str = "local",
                  lease_seconds: float = LEASE_SECONDS, clock: Clock = SYSTEM, metrics: LambdaMetrics | None = None,
-                 region: str = "") -> None:
+                 default_region: str = "us-east-1") -> None:
         self.store = store
-        self.metrics = metrics  # AsyncEventsReceived (invoke/metrics.py), in `region`
-        self.region = region
+        self.metrics = metrics  # AsyncEventsReceived (invoke/metrics.py)
+        #: the region of events stored before regions (their function is in the default region)
+        self.default_region = default_region
         self.max_payload_bytes = max_payload_bytes
         #: this node's name on its leases (DataDir.node_id)
         self.owner = owner
@@ -116,6 +118,7 @@ class AsyncQueue:
         store.ensure_schema(SCHEMA)
         for column, decl in LEASE_COLUMNS:  # a data dir from before leases
             store.add_column(TABLE, column, decl)
+        store.add_column(TABLE, "region", "TEXT NOT NULL DEFAULT ''")  # '': stored before regions (the default)
 
     def load(self) -> int:
         """Take and schedule every stored event no other live node holds (those running at a crash run
@@ -133,7 +136,8 @@ class AsyncQueue:
                 if ev is not None:  # ours already, its lease had run out: held again
                     ev.lease_until = r["lease_until"]
                     continue
-                self._schedule(AsyncEvent(r["id"], r["account"], r["function_name"], r["qualifier"],
+                self._schedule(AsyncEvent(r["id"], r["account"], r["region"] or self.default_region,
+                                          r["function_name"], r["qualifier"],
                                           bytes(r["payload"]), r["received"], r["attempts"], r["next_at"],
                                           lease_until=r["lease_until"]))
                 taken += 1
@@ -169,7 +173,7 @@ class AsyncQueue:
             ev.lease_until = 0.0  # a running one that is retried must win its lease back first
             log.warning("async event %s is now run by another node (this one's lease ran out)", event_id)
 
-    def accept(self, account: str, function_name: str, qualifier: str | None, payload: bytes,
+    def accept(self, account: str, region: str, function_name: str, qualifier: str | None, payload: bytes,
                request_id: str | None = None) -> str:
         """Store the event durably and schedule it; returns its request id (the 202's x-amzn-RequestId).
         An event over the asynchronous payload limit is refused as AWS refuses it."""
@@ -180,14 +184,14 @@ class AsyncQueue:
         now = self.clock.time()
         lease_until = now + self.lease_seconds
         self.store.execute(
-            "INSERT INTO async_events (id, account, function_name, qualifier, payload, received, attempts, "
-            "next_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-            (event_id, account, function_name, qualifier, payload, now, now, self.owner, lease_until))
-        self._schedule(AsyncEvent(event_id, account, function_name, qualifier, payload, now, 0, now,
+            "INSERT INTO async_events (id, account, region, function_name, qualifier, payload, received, attempts, "
+            "next_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            (event_id, account, region, function_name, qualifier, payload, now, now, self.owner, lease_until))
+        self._schedule(AsyncEvent(event_id, account, region, function_name, qualifier, payload, now, 0, now,
                                   lease_until=lease_until))
         self.accepted += 1
         if self.metrics is not None:
-            self.metrics.async_event(f"arn:aws:lambda:{self.region}:{account}:function:{function_name}"
+            self.metrics.async_event(f"arn:aws:lambda:{region}:{account}:function:{function_name}"
                                      + (f":{qualifier}" if qualifier else ""), "AsyncEventsReceived")
         return event_id
 
@@ -300,7 +304,7 @@ class AsyncDispatcher:
 
     async def _attempt(self, ev: AsyncEvent) -> None:
         try:
-            fv, invoked_arn = self.resolve(ev.account, ev.function_name, ev.qualifier)
+            fv, invoked_arn = self.resolve(ev.account, ev.region, ev.function_name, ev.qualifier)
         except ResourceNotFoundException:
             # The function is gone: AWS drops such events (nothing left to retry against).
             await self._finish(ev, None, "FunctionDeleted", None)

@@ -15,9 +15,22 @@ from lambdad.errors import TooManyRequestsException
 MIN_UNRESERVED = 100
 
 
+#: A function's key: (account, region, name). AWS counts concurrency per account per region.
+Key = tuple[str, str, str]
+Scope = tuple[str, str]  # (account, region)
+
+
+@dataclass(slots=True)
+class _Pool:
+    """One account's unreserved pool in one region, and all its running executions (reserved ones too)."""
+    limit: int
+    in_flight: int = 0
+    running: int = 0
+
+
 @dataclass(slots=True)
 class Lease:
-    key: tuple[str, str]
+    key: Key
     reserved: bool
     limiter: ConcurrencyLimiter
     released: bool = False
@@ -31,47 +44,63 @@ class Lease:
 class ConcurrencyLimiter:
     def __init__(self, account_limit: int) -> None:
         self.account_limit = account_limit
-        self.reserved: dict[tuple[str, str], int] = {}
-        self.provisioned: dict[tuple[str, str], int] = {}
-        self.in_flight: dict[tuple[str, str], int] = {}
-        self.unreserved_in_flight = 0
-        self.unreserved_limit = account_limit
+        self.reserved: dict[Key, int] = {}
+        self.provisioned: dict[Key, int] = {}
+        self.in_flight: dict[Key, int] = {}
+        self._pools: dict[Scope, _Pool] = {}
 
-    @property
-    def reserved_total(self) -> int:
-        return sum(self.reserved.values())
+    def _pool(self, scope: Scope) -> _Pool:
+        pool = self._pools.get(scope)
+        if pool is None:
+            pool = self._pools[scope] = _Pool(self.account_limit)
+        return pool
 
-    def _recompute(self) -> None:
+    def reserved_total(self, scope: Scope) -> int:
+        return sum(n for key, n in self.reserved.items() if key[:2] == scope)
+
+    def unreserved_limit(self, scope: Scope) -> int:
+        return self._pool(scope).limit
+
+    def unreserved_in_flight(self, scope: Scope) -> int:
+        return self._pool(scope).in_flight
+
+    def running(self, scope: Scope) -> int:
+        """Every execution of the account in the region holding a lease (CloudWatch's ConcurrentExecutions)."""
+        return self._pool(scope).running
+
+    def _recompute(self, scope: Scope) -> None:
         # Kept as a plain attribute: acquire() reads it on every unreserved invocation.
-        self.unreserved_limit = self.account_limit - self.reserved_total - sum(
-            n for key, n in self.provisioned.items() if key not in self.reserved)
+        self._pool(scope).limit = self.account_limit - self.reserved_total(scope) - sum(
+            n for key, n in self.provisioned.items() if key[:2] == scope and key not in self.reserved)
 
-    def set_reserved(self, key: tuple[str, str], value: int | None) -> None:
+    def set_reserved(self, key: Key, value: int | None) -> None:
         if value is None:
             self.reserved.pop(key, None)
         else:
             self.reserved[key] = value
-        self._recompute()
+        self._recompute(key[:2])
 
-    def set_provisioned(self, key: tuple[str, str], total: int) -> None:
+    def set_provisioned(self, key: Key, total: int) -> None:
         """The function's provisioned concurrency across its versions and aliases."""
         if total:
             self.provisioned[key] = total
         else:
             self.provisioned.pop(key, None)
-        self._recompute()
+        self._recompute(key[:2])
 
-    def acquire(self, key: tuple[str, str]) -> Lease:
+    def acquire(self, key: Key) -> Lease:
         reserved = self.reserved.get(key)
         current = self.in_flight.get(key, 0)
+        pool = self._pool(key[:2])
         if reserved is not None:
             if current >= reserved - self.provisioned.get(key, 0):
                 raise TooManyRequestsException(
                     "Rate Exceeded.", Reason="ReservedFunctionConcurrentInvocationLimitExceeded")
-        elif self.unreserved_in_flight >= self.unreserved_limit:
-            raise TooManyRequestsException("Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded")
         else:
-            self.unreserved_in_flight += 1
+            if pool.in_flight >= pool.limit:
+                raise TooManyRequestsException("Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded")
+            pool.in_flight += 1
+        pool.running += 1
         self.in_flight[key] = current + 1
         return Lease(key, reserved is not None, self)
 
@@ -81,5 +110,7 @@ class ConcurrencyLimiter:
             self.in_flight[lease.key] = left
         else:
             self.in_flight.pop(lease.key, None)
+        pool = self._pool(lease.key[:2])
+        pool.running -= 1
         if not lease.reserved:
-            self.unreserved_in_flight -= 1
+            pool.in_flight -= 1

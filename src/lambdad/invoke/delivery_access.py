@@ -70,10 +70,12 @@ class DeliveryAccess:
             text = topic.attributes.get("Policy") if topic is not None else None
         elif service == "lambda":
             try:
-                ref = parse_function_ref(target, None, self.default_account)
+                parts = target.split(":")
+                ref = parse_function_ref(target, None, self.default_account,
+                                         region=parts[3] if len(parts) > 3 else self.registry.default_region)
             except ApiError:
                 return None
-            rec = self.registry.find(ref.account, ref.name)
+            rec = self.registry.find(ref.account, ref.region, ref.name)
             found = self.permissions.document(rec, ref.qualifier) if rec is not None else None
             return found[0] if found else None
         return json.loads(text) if text else None

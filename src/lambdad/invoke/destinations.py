@@ -124,7 +124,7 @@ class Destinations:
             "source": "lambda",
             "account": account,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)),
-            "region": self.region,
+            "region": function_arn.split(":")[3] if function_arn else self.region,  # the function's
             "resources": [bus_arn] + ([function_arn] if function_arn else []),
             "detail": record,
         }

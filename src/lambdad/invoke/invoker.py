@@ -105,7 +105,7 @@ class Invoker:
                 f"Request must be smaller than {self.max_payload} bytes for the InvokeFunction operation")
         key_arn = fv.config.get("KMSKeyArn")
         if key_arn and self.env_keys is not None:
-            self.env_keys.check_decrypt(fv.account, key_arn, fv.role, fv.name)
+            self.env_keys.check_decrypt(fv.account, fv.function.region, key_arn, fv.role, fv.name)
         request_id = meta.request_id or ids.request_id()
         pool = self.pool_for(fv)
         if pool.provisioned_target:
@@ -115,16 +115,18 @@ class Invoker:
                     self.metrics.provisioned_utilization(meta.invoked_arn, pool.busy_provisioned,
                                                          pool.provisioned_target)
                 return await self._run(fv, payload, meta, request_id, pool, env)
+        key = (fv.account, fv.function.region, fv.name)
         try:
-            lease = self.limiter.acquire((fv.account, fv.name))
+            lease = self.limiter.acquire(key)
         except TooManyRequestsException:
             if self.metrics is not None:
                 self.metrics.throttled(meta.invoked_arn)
             raise
         if self.metrics is not None:
             limiter = self.limiter
-            self.metrics.concurrency(meta.invoked_arn, limiter.in_flight.get((fv.account, fv.name), 0),
-                                     sum(limiter.in_flight.values()), limiter.unreserved_in_flight)
+            scope = (key[0], key[1])
+            self.metrics.concurrency(meta.invoked_arn, limiter.in_flight.get(key, 0), limiter.running(scope),
+                                     limiter.unreserved_in_flight(scope))
         try:
             return await self._run(fv, payload, meta, request_id, pool, None)
         finally:
@@ -184,7 +186,7 @@ class Invoker:
             error_type=json.loads(result.payload)["errorType"] if outcome.kind == "exit" else None)
         lines.extend(platform_log.end(fv, request_id, summary))
         lines.extend(platform_log.report(fv, request_id, summary))
-        self.logs.append(fv.account, env.spec["log_group"], env.spec["log_stream"], lines)
+        self.logs.append(fv.account, fv.region, env.spec["log_group"], env.spec["log_stream"], lines)
         if meta.log_tail:
             result.log_result = _tail(lines)
         result.request_id = request_id
@@ -252,7 +254,7 @@ class Invoker:
                  f"Max Memory Used: 0 MB\tStatus: error\tError Type: {error_type}"]
         group = fv.log_group
         stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fv.version}]init-{request_id[:8]}"
-        self.logs.append(fv.account, group, stream, lines)
+        self.logs.append(fv.account, fv.region, group, stream, lines)
         return InvokeResult(body, fv.version, "Unhandled", _tail(lines) if meta.log_tail else None,
                             request_id)
 

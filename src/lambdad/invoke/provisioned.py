@@ -36,6 +36,7 @@ from lambdad.runtime.launcher import LaunchError
 from lambdad.runtime.pool import FunctionPool
 from lambdad.services.logs.function_logs import LogStore
 from lambdad.store import Store
+from lambdad.store.migrations import add_region_to_key
 from lambdad.supervisor import TaskSet
 
 log = logging.getLogger("lambdad.provisioned")
@@ -43,23 +44,25 @@ log = logging.getLogger("lambdad.provisioned")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS provisioned_concurrency (
     account TEXT NOT NULL,
+    region TEXT NOT NULL,
     function TEXT NOT NULL,
     qualifier TEXT NOT NULL,
     requested INTEGER NOT NULL,
     last_modified TEXT NOT NULL,
-    PRIMARY KEY (account, function, qualifier)
+    PRIMARY KEY (account, region, function, qualifier)
 );
 """
 
 #: Environments initialized at once while provisioning (each is a fork plus a handler import).
 PARALLEL_INITS = 8
 
-Key = tuple[str, str, str]  # (account, function, qualifier or version)
+Key = tuple[str, str, str, str]  # (account, region, function, qualifier or version)
 
 
 @dataclass(slots=True, eq=False)
 class ProvisionedConfig:
     account: str
+    region: str
     function: str
     qualifier: str
     requested: int
@@ -84,20 +87,20 @@ class ProvisionedConcurrency:
         self.invoker = invoker
         self.limiter = limiter
         self.logs = logs
-        self.region = registry.region
         self._configs: dict[Key, ProvisionedConfig] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
         self._tasks = TaskSet("provisioned concurrency")
         self._inits = asyncio.Semaphore(PARALLEL_INITS)
         self._started = False
-        store.ensure_schema(SCHEMA)
-        for row in store.all("SELECT account, function, qualifier, requested, last_modified "
+        add_region_to_key(store, "provisioned_concurrency", SCHEMA,
+                          ("account", "function", "qualifier", "requested", "last_modified"), registry.default_region)
+        for row in store.all("SELECT account, region, function, qualifier, requested, last_modified "
                              "FROM provisioned_concurrency"):
-            cfg = ProvisionedConfig(row["account"], row["function"], row["qualifier"], row["requested"],
-                                    row["last_modified"])
-            self._configs[(cfg.account, cfg.function, cfg.qualifier)] = cfg
-        for account, function in {(c.account, c.function) for c in self._configs.values()}:
-            self._update_limiter(account, function)
+            cfg = ProvisionedConfig(row["account"], row["region"], row["function"], row["qualifier"],
+                                    row["requested"], row["last_modified"])
+            self._configs[(cfg.account, cfg.region, cfg.function, cfg.qualifier)] = cfg
+        for account, region, function in {(c.account, c.region, c.function) for c in self._configs.values()}:
+            self._update_limiter(account, region, function)
         registry.add_listener(self._on_function_change)
         aliases.add_listener(self._on_alias_change)
 
@@ -113,70 +116,71 @@ class ProvisionedConcurrency:
         await self._tasks.aclose()
 
     # -- API --------------------------------------------------------------------------------
-    def put(self, account: str, function: str, qualifier: str, requested: Any) -> ProvisionedConfig:
+    def put(self, account: str, region: str, function: str, qualifier: str, requested: Any) -> ProvisionedConfig:
         if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
             raise validation_error([f"Value '{requested}' at 'provisionedConcurrentExecutions' failed to satisfy "
                                     "constraint: Member must have value greater than or equal to 1"])
         if qualifier == LATEST:
             raise InvalidParameterValueException(
                 "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
-        alias = self._check_target(account, function, qualifier)
+        alias = self._check_target(account, region, function, qualifier)
         if alias is not None:
             if alias.function_version == LATEST:
                 raise InvalidParameterValueException(
                     "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
-            if any((account, function, v) in self._configs for v in alias.versions()):
+            if any((account, region, function, v) in self._configs for v in alias.versions()):
                 raise ResourceConflictException(
                     "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
-        elif any(a.name != qualifier and (account, function, a.name) in self._configs
-                 for a in self.aliases.list(account, function, qualifier)):
+        elif any(a.name != qualifier and (account, region, function, a.name) in self._configs
+                 for a in self.aliases.list(account, region, function, qualifier)):
             raise ResourceConflictException("Version is pointed by a Provisioned Concurrency alias")
-        self._check_limits(account, function, qualifier, requested)
-        rec = self.registry.get_record(account, function)
+        self._check_limits(account, region, function, qualifier, requested)
+        rec = self.registry.get_record(account, region, function)
         # AWS moves the version's RevisionId here; its environments (env_revision) stay.
         self.registry.touch_revision(rec.versions[alias.function_version if alias else qualifier])
-        key = (account, function, qualifier)
+        key = (account, region, function, qualifier)
         cfg = self._configs.get(key)
         if cfg is None:
-            cfg = self._configs[key] = ProvisionedConfig(account, function, qualifier, requested, now_timestamp())
+            cfg = self._configs[key] = ProvisionedConfig(account, region, function, qualifier, requested,
+                                                         now_timestamp())
         cfg.requested, cfg.last_modified = requested, now_timestamp()
         self.store.execute(
-            "INSERT INTO provisioned_concurrency (account, function, qualifier, requested, last_modified) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, function, qualifier) DO UPDATE SET "
+            "INSERT INTO provisioned_concurrency (account, region, function, qualifier, requested, last_modified) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account, region, function, qualifier) DO UPDATE SET "
             "requested=excluded.requested, last_modified=excluded.last_modified",
-            (account, function, qualifier, requested, cfg.last_modified))
-        self._update_limiter(account, function)
+            (account, region, function, qualifier, requested, cfg.last_modified))
+        self._update_limiter(account, region, function)
         self._retarget(cfg)
         return cfg
 
-    def get(self, account: str, function: str, qualifier: str) -> ProvisionedConfig:
-        self._check_readable(account, function, qualifier)
-        cfg = self._configs.get((account, function, qualifier))
+    def get(self, account: str, region: str, function: str, qualifier: str) -> ProvisionedConfig:
+        self._check_readable(account, region, function, qualifier)
+        cfg = self._configs.get((account, region, function, qualifier))
         if cfg is None:
             raise not_found()
         return cfg
 
-    def delete(self, account: str, function: str, qualifier: str) -> None:
-        self._check_readable(account, function, qualifier)
-        self._drop((account, function, qualifier))
+    def delete(self, account: str, region: str, function: str, qualifier: str) -> None:
+        self._check_readable(account, region, function, qualifier)
+        self._drop((account, region, function, qualifier))
 
-    def list(self, account: str, function: str) -> list[ProvisionedConfig]:
-        self.registry.get_record(account, function)
-        return [cfg for key, cfg in sorted(self._configs.items()) if key[:2] == (account, function)]
+    def list(self, account: str, region: str, function: str) -> list[ProvisionedConfig]:
+        self.registry.get_record(account, region, function)
+        return [cfg for key, cfg in sorted(self._configs.items()) if key[:3] == (account, region, function)]
 
-    def total(self, account: str, function: str) -> int:
-        return sum(cfg.requested for key, cfg in self._configs.items() if key[:2] == (account, function))
+    def total(self, account: str, region: str, function: str) -> int:
+        return sum(cfg.requested for key, cfg in self._configs.items() if key[:3] == (account, region, function))
 
-    def check_reserved(self, account: str, function: str, reserved: int) -> None:
+    def check_reserved(self, account: str, region: str, function: str, reserved: int) -> None:
         """PutFunctionConcurrency may not go below the function's provisioned concurrency."""
-        total = self.total(account, function)
+        total = self.total(account, region, function)
         if reserved < total:
             raise InvalidParameterValueException(
                 f" ReservedConcurrentExecutions  {reserved} should not be lower than function's total provisioned "
                 f"concurrency [{total}].")
 
     def describe(self, cfg: ProvisionedConfig, *, with_arn: bool = False) -> dict[str, Any]:
-        available = min(cfg.requested, sum(min(n, self._live(cfg.account, cfg.function, version))
+        available = min(cfg.requested, sum(min(n, self._live(cfg.account, cfg.region, cfg.function, version))
                                            for version, n in cfg.targets.items()))
         out: dict[str, Any] = {
             "RequestedProvisionedConcurrentExecutions": cfg.requested,
@@ -188,37 +192,37 @@ class ProvisionedConcurrency:
         if cfg.reason:
             out["StatusReason"] = cfg.reason
         if with_arn:
-            out["FunctionArn"] = function_arn(self.region, cfg.account, cfg.function, cfg.qualifier)
+            out["FunctionArn"] = function_arn(cfg.region, cfg.account, cfg.function, cfg.qualifier)
         return out
 
     # -- validation -------------------------------------------------------------------------
-    def _check_target(self, account: str, function: str, qualifier: str) -> Alias | None:
+    def _check_target(self, account: str, region: str, function: str, qualifier: str) -> Alias | None:
         """The alias the qualifier names (None for a version); AWS's not-found wording for each."""
         if is_version(qualifier):
-            rec = self.registry.find(account, function)
+            rec = self.registry.find(account, region, function)
             if rec is None or qualifier not in rec.versions:
                 raise ResourceNotFoundException(
-                    f"Function not found: {function_arn(self.region, account, function, qualifier)}")
+                    f"Function not found: {function_arn(region, account, function, qualifier)}")
             return None
-        return self.aliases.require(account, function, qualifier)
+        return self.aliases.require(account, region, function, qualifier)
 
-    def _check_readable(self, account: str, function: str, qualifier: str) -> None:
+    def _check_readable(self, account: str, region: str, function: str, qualifier: str) -> None:
         if qualifier == LATEST:
             raise InvalidParameterValueException(
                 "The function resource provided must be an alias or a published version.")
-        self._check_target(account, function, qualifier)
+        self._check_target(account, region, function, qualifier)
 
-    def _check_limits(self, account: str, function: str, qualifier: str, requested: int) -> None:
-        current = self._configs.get((account, function, qualifier))
-        others = self.total(account, function) - (current.requested if current else 0)
-        reserved = self.limiter.reserved.get((account, function))
+    def _check_limits(self, account: str, region: str, function: str, qualifier: str, requested: int) -> None:
+        current = self._configs.get((account, region, function, qualifier))
+        others = self.total(account, region, function) - (current.requested if current else 0)
+        reserved = self.limiter.reserved.get((account, region, function))
         if reserved is not None:
             if others + requested > reserved:
                 raise InvalidParameterValueException(
                     "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution "
                     "for function")
             return
-        unreserved = self.limiter.unreserved_limit + (current.requested if current else 0)
+        unreserved = self.limiter.unreserved_limit((account, region)) + (current.requested if current else 0)
         if requested > unreserved:
             raise InvalidParameterValueException(
                 f"Specified ConcurrentExecutions for function is greater than account's unreserved concurrency "
@@ -232,7 +236,7 @@ class ProvisionedConcurrency:
     def _targets(self, cfg: ProvisionedConfig) -> dict[str, int]:
         if is_version(cfg.qualifier):
             return {cfg.qualifier: cfg.requested}
-        alias = self.aliases.get(cfg.account, cfg.function, cfg.qualifier)
+        alias = self.aliases.get(cfg.account, cfg.region, cfg.function, cfg.qualifier)
         if alias is None:
             return {}
         extra = round(cfg.requested * alias.extra_weight) if alias.extra_version else 0
@@ -246,24 +250,26 @@ class ProvisionedConcurrency:
         before = set(cfg.targets)
         cfg.targets = self._targets(cfg)
         cfg.status, cfg.reason = "IN_PROGRESS", None
-        self._schedule(cfg.account, cfg.function, before | set(cfg.targets))
+        self._schedule(cfg.account, cfg.region, cfg.function, before | set(cfg.targets))
 
     def _drop(self, key: Key) -> None:
         cfg = self._configs.pop(key, None)
         if cfg is None:
             return
-        self.store.execute("DELETE FROM provisioned_concurrency WHERE account=? AND function=? AND qualifier=?", key)
-        self._update_limiter(cfg.account, cfg.function)
-        self._schedule(cfg.account, cfg.function, cfg.targets)
+        self.store.execute("DELETE FROM provisioned_concurrency WHERE account=? AND region=? AND function=? "
+                           "AND qualifier=?", key)
+        self._update_limiter(cfg.account, cfg.region, cfg.function)
+        self._schedule(cfg.account, cfg.region, cfg.function, cfg.targets)
 
-    def _desired(self, account: str, function: str, version: str) -> int:
-        return sum(cfg.targets.get(version, 0) for key, cfg in self._configs.items() if key[:2] == (account, function))
+    def _desired(self, account: str, region: str, function: str, version: str) -> int:
+        return sum(cfg.targets.get(version, 0) for key, cfg in self._configs.items()
+                   if key[:3] == (account, region, function))
 
-    def _live(self, account: str, function: str, version: str) -> int:
-        pool = self.invoker.pools.pools.get((account, function, version))
+    def _live(self, account: str, region: str, function: str, version: str) -> int:
+        pool = self.invoker.pools.pools.get((account, region, function, version))
         return pool.live_provisioned() if pool is not None else 0
 
-    def _schedule(self, account: str, function: str, versions: Iterable[str]) -> None:
+    def _schedule(self, account: str, region: str, function: str, versions: Iterable[str]) -> None:
         if not self._started:
             return
         try:
@@ -272,23 +278,24 @@ class ProvisionedConcurrency:
             log.warning("provisioned concurrency of %s not reconciled: no event loop", function)
             return
         for version in versions:
-            self._tasks.spawn(self._reconcile(account, function, version), name=f"provision {function}:{version}")
+            self._tasks.spawn(self._reconcile(account, region, function, version),
+                              name=f"provision {function}:{version}")
 
     def _on_lost(self, pool: FunctionPool) -> None:
-        account, function, version = pool.key
-        self._schedule(account, function, [version])
+        account, region, function, version = pool.key
+        self._schedule(account, region, function, [version])
 
-    async def _reconcile(self, account: str, function: str, version: str) -> None:
-        key = (account, function, version)
+    async def _reconcile(self, account: str, region: str, function: str, version: str) -> None:
+        key = (account, region, function, version)
         lock = self._locks.setdefault(key, asyncio.Lock())
         failure: BaseException | None = None
         async with lock:
-            rec = self.registry.find(account, function)
+            rec = self.registry.find(account, region, function)
             fv = rec.versions.get(version) if rec is not None else None
             if fv is None:
                 return
             pool = self.invoker.pool_for(fv)
-            pool.provisioned_target = self._desired(account, function, version)
+            pool.provisioned_target = self._desired(account, region, function, version)
             pool.on_provisioned_lost = self._on_lost
             pool.trim_provisioned()
             missing = pool.provisioned_target - len(pool.provisioned)
@@ -298,23 +305,24 @@ class ProvisionedConcurrency:
                 failure = next((r for r in results if isinstance(r, BaseException)), None)
                 if isinstance(failure, asyncio.CancelledError):
                     raise failure
-        self._settle(account, function, version, failure)
+        self._settle(account, region, function, version, failure)
 
     async def _provision_one(self, pool: FunctionPool) -> None:
         async with self._inits:
             env = await pool.factory("provisioned-concurrency")
         lines = env.take_logs().decode("utf-8", "replace").rstrip("\n")
         if lines:  # the init's output goes to the environment's log stream, as on Lambda
-            self.logs.append(pool.key[0], env.spec["log_group"], env.spec["log_stream"], lines.split("\n"))
+            self.logs.append(pool.key[0], pool.key[1], env.spec["log_group"], env.spec["log_stream"],
+                             lines.split("\n"))
         if pool.retired or len(pool.provisioned) >= pool.provisioned_target:
             env.kill()
         else:
             pool.add_provisioned(env)
 
-    def _settle(self, account: str, function: str, version: str, failure: BaseException | None) -> None:
+    def _settle(self, account: str, region: str, function: str, version: str, failure: BaseException | None) -> None:
         """Update the status of every config with environments in this version."""
         for cfg in list(self._configs.values()):
-            if (cfg.account, cfg.function) != (account, function) or version not in cfg.targets:
+            if (cfg.account, cfg.region, cfg.function) != (account, region, function) or version not in cfg.targets:
                 continue
             if failure is not None:
                 if isinstance(failure, InitFailed | LaunchError):
@@ -324,23 +332,24 @@ class ProvisionedConcurrency:
                 cfg.status, cfg.reason = "FAILED", "FUNCTION_ERROR_INIT_FAILURE"
                 released = cfg.targets
                 cfg.targets = {}
-                self._schedule(account, function, released)  # stop the environments that did start
-            elif cfg.status != "FAILED" and all(self._live(account, function, v) >= self._desired(account, function, v)
+                self._schedule(account, region, function, released)  # stop the environments that did start
+            elif cfg.status != "FAILED" and all(self._live(account, region, function, v)
+                                                >= self._desired(account, region, function, v)
                                                 for v in cfg.targets):
                 cfg.status, cfg.reason = "READY", None
 
-    def _update_limiter(self, account: str, function: str) -> None:
-        self.limiter.set_provisioned((account, function), self.total(account, function))
+    def _update_limiter(self, account: str, region: str, function: str) -> None:
+        self.limiter.set_provisioned((account, region, function), self.total(account, region, function))
 
     # -- reacting to functions and aliases --------------------------------------------------
-    def _on_function_change(self, account: str, function: str, version: str | None) -> None:
-        rec = self.registry.find(account, function)
-        for key in [k for k in self._configs if k[:2] == (account, function)]:
-            if rec is None or (is_version(key[2]) and key[2] not in rec.versions):
+    def _on_function_change(self, account: str, region: str, function: str, version: str | None) -> None:
+        rec = self.registry.find(account, region, function)
+        for key in [k for k in self._configs if k[:3] == (account, region, function)]:
+            if rec is None or (is_version(key[3]) and key[3] not in rec.versions):
                 self._drop(key)
 
     def _on_alias_change(self, alias: Alias, event: str) -> None:
-        key = (alias.account, alias.function, alias.name)
+        key = (alias.account, alias.region, alias.function, alias.name)
         if key not in self._configs:
             return
         if event == "deleted":

@@ -50,7 +50,7 @@ FAILED = {"State": "Failed", "StateReason": _FAILED_REASON, "StateReasonCode": "
           "LastUpdateStatus": "Failed", "LastUpdateStatusReason": _FAILED_REASON,
           "LastUpdateStatusReasonCode": "FunctionError"}
 
-Key = tuple[str, str, str]  # (account, function, version)
+Key = tuple[str, str, str, str]  # (account, region, function, version): FunctionVersion.pool_key
 
 
 class SnapStart:
@@ -103,7 +103,7 @@ class SnapStart:
 
     # -- restoring (the invoker's factory for on-demand environments) -----------------------------
     async def restore(self, fv: FunctionVersion) -> RestoredEnvironment:
-        rec = self.registry.find(fv.account, fv.name)
+        rec = self.registry.find(fv.account, fv.region, fv.name)
         current = rec.versions.get(fv.version) if rec is not None else None
         if current is None:
             raise LaunchError(f"{fv.arn} was deleted")
@@ -151,7 +151,7 @@ class SnapStart:
         if not task.cancelled() and task.exception() is not None:  # retrieved: a failure is a state, not a crash
             exc = task.exception()
             if not isinstance(exc, TemplateFailed):
-                log.error("SnapStart snapshot of %s:%s failed", key[1], key[2], exc_info=exc)
+                log.error("SnapStart snapshot of %s:%s failed", key[2], key[3], exc_info=exc)
 
     async def _make(self, fv: FunctionVersion) -> Template:
         code_dir = str(self.blobs.tree(fv.code_digest))
@@ -167,14 +167,15 @@ class SnapStart:
             raise
         except TemplateFailed as exc:
             self._log_init(tpl, exc.logs, exc.init_ms, _error_type(exc))
-            self.registry.set_state(fv.account, fv.name, fv.version, FAILED)
+            self.registry.set_state(fv.account, fv.region, fv.name, fv.version, FAILED)
             raise
         except LaunchError:
-            self.registry.set_state(fv.account, fv.name, fv.version, {**FAILED, "StateReasonCode": "InternalError",
-                                                                      "LastUpdateStatusReasonCode": "InternalError"})
+            self.registry.set_state(fv.account, fv.region, fv.name, fv.version,
+                                    {**FAILED, "StateReasonCode": "InternalError",
+                                     "LastUpdateStatusReasonCode": "InternalError"})
             raise
         self._log_init(tpl, tpl.take_logs(), tpl.init_ms, None)
-        rec = self.registry.find(fv.account, fv.name)
+        rec = self.registry.find(fv.account, fv.region, fv.name)
         current = rec.versions.get(fv.version) if rec is not None else None
         if current is None or current.env_revision != fv.env_revision:  # deleted while it was made
             tpl.close()
@@ -184,7 +185,7 @@ class SnapStart:
         if old is not None:
             self._retire(old)
         if current.config.get("State") != "Active":
-            self.registry.set_state(fv.account, fv.name, fv.version, ACTIVE)
+            self.registry.set_state(fv.account, fv.region, fv.name, fv.version, ACTIVE)
         return tpl
 
     def _retire(self, tpl: Template) -> None:
@@ -193,11 +194,11 @@ class SnapStart:
             tpl.on_closed = self._retired.discard
         tpl.retire()
 
-    def _on_change(self, account: str, name: str, version: str | None) -> None:
+    def _on_change(self, account: str, region: str, name: str, version: str | None) -> None:
         """A version (or the whole function) was deleted: its template ends with its last environment."""
-        rec = self.registry.find(account, name)
-        for key in [k for k in self._templates if k[:2] == (account, name)]:
-            if rec is None or key[2] not in rec.versions:
+        rec = self.registry.find(account, region, name)
+        for key in [k for k in self._templates if k[:3] == (account, region, name)]:
+            if rec is None or key[3] not in rec.versions:
                 self._retire(self._templates.pop(key))
 
     # -- logs -------------------------------------------------------------------------------------
@@ -209,7 +210,8 @@ class SnapStart:
             report += f"\tPhase: init\tStatus: error\tError Type: {error_type}"
         lines.append(report)
         stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{tpl.fv.version}]{tpl.id}"
-        self.logs.append(tpl.fv.account, tpl.spec.get("log_group") or f"/aws/lambda/{tpl.fv.name}", stream, lines)
+        self.logs.append(tpl.fv.account, tpl.fv.arn.split(":")[3],
+                         tpl.spec.get("log_group") or f"/aws/lambda/{tpl.fv.name}", stream, lines)
 
     def _log_restore_failure(self, fv: FunctionVersion, exc: RestoreFailed) -> None:
         env = exc.env
@@ -218,7 +220,7 @@ class SnapStart:
         lines = _split(exc.logs)
         lines.append(f"RESTORE_REPORT Restore Duration: {exc.restore_ms:.2f} ms\tStatus: "
                      f"{'timeout' if exc.timed_out else 'error'}\tError Type: {error_type}")
-        self.logs.append(fv.account, env.spec["log_group"], env.spec["log_stream"], lines)
+        self.logs.append(fv.account, fv.region, env.spec["log_group"], env.spec["log_stream"], lines)
 
 
 def _not_active(state: str) -> ResourceConflictException:

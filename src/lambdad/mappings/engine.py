@@ -198,7 +198,7 @@ class QueueRunner:
         poller's APIs on the queue (a queue policy withdrawn, a role's policy narrowed: polling stops)."""
         m = self.mapping
         try:
-            fv, _ = self.engine.resolve(m.account, m.function_name, m.qualifier)
+            fv, _ = self.engine.resolve(m.account, m.region, m.function_name, m.qualifier)
         except ResourceNotFoundException as exc:
             self._problem(exc, "PROBLEM: Function not found")
             return False
@@ -310,7 +310,7 @@ class QueueRunner:
         backoff = THROTTLE_BACKOFF[0]
         while True:
             try:
-                fv, invoked_arn = self.engine.resolve(m.account, m.function_name, m.qualifier)
+                fv, invoked_arn = self.engine.resolve(m.account, m.region, m.function_name, m.qualifier)
                 return await self.engine.run(fv, payload, InvokeMeta(invoked_arn))
             except TooManyRequestsException:
                 self.counters.throttles += 1

@@ -11,7 +11,7 @@ from lambdad.control.functions import FunctionVersion
 from lambdad.invoke.invoker import InvokeMeta, InvokeResult
 
 #: (account, function name, qualifier) -> (the version to run, the ARN it is invoked by)
-Resolve = Callable[[str, str, str | None], tuple[FunctionVersion, str]]
+Resolve = Callable[[str, str, str, str | None], tuple[FunctionVersion, str]]  # account, region, name, qualifier
 #: the synchronous invoke path (Invoker.invoke)
 Run = Callable[[FunctionVersion, bytes, InvokeMeta], Awaitable[InvokeResult]]
 

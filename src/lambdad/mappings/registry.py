@@ -229,14 +229,14 @@ class Mappings:
         if ref.account != account:  # a mapping lives in its function's account: another's is not reachable
             raise ResourceNotFoundException("Function does not exist")
         try:
-            self.resolver.resolve(ref.account, ref.name, ref.qualifier)
+            self.resolver.resolve(ref.account, ref.region, ref.name, ref.qualifier)
         except ResourceNotFoundException:
             raise ResourceNotFoundException("Function does not exist") from None
         return ref.name, ref.qualifier
 
     def _check_source(self, source: Source, m: EventSourceMapping) -> None:
         """As AWS checks at create and update: the execution role may read the source, which exists."""
-        fv = self.resolver.resolve(m.account, m.function_name, m.qualifier)
+        fv = self.resolver.resolve(m.account, m.region, m.function_name, m.qualifier)
         denied = source.denied_action(fv.role, m.function_name, m.source_arn)
         if denied is not None:
             raise InvalidParameterValueException(

@@ -200,7 +200,7 @@ class StreamRunner:
         payload = json.dumps(self.source.wrap(m.source_arn, records)).encode()
         self.counters.in_flight += len(records)
         try:
-            fv, invoked_arn = self.engine.resolve(m.account, m.function_name, m.qualifier)
+            fv, invoked_arn = self.engine.resolve(m.account, m.region, m.function_name, m.qualifier)
             return await self.engine.run(fv, payload, InvokeMeta(invoked_arn))
         except TooManyRequestsException:
             self.counters.throttles += 1

@@ -128,6 +128,7 @@ class Launcher:
         opt = "/opt" if self.sandboxed else (opt_dir or "/opt")
         log_group = fv.log_group_name
         log_stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fv.version}]{env_id}"
+        region = fv.arn.split(":")[3]  # the function's own region, as its ARN says
         env = runtimes.runtime_env(runtime, opt)
         env.update({
             "LANG": "en_US.UTF-8",
@@ -135,8 +136,8 @@ class Launcher:
             "LAMBDA_TASK_ROOT": task_root,
             "LAMBDA_RUNTIME_DIR": "/var/runtime",
             "_HANDLER": fv.handler,
-            "AWS_REGION": self.config.region,
-            "AWS_DEFAULT_REGION": self.config.region,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
             "AWS_LAMBDA_FUNCTION_NAME": fv.name,
             "AWS_LAMBDA_FUNCTION_VERSION": fv.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),

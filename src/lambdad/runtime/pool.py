@@ -20,6 +20,8 @@ from lambdad.runtime.environment import Environment, EnvState
 log = logging.getLogger("lambdad.pool")
 
 Factory = Callable[[str], Awaitable[Environment]]  # init type -> a started environment
+#: (account, region, function, version): one pool per version of a function in a region
+PoolKey = tuple[str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -35,7 +37,7 @@ class PoolStats:
 class FunctionPool:
     """Environments of one function version at one revision."""
 
-    def __init__(self, key: tuple[str, str, str], revision: str, factory: Factory,
+    def __init__(self, key: PoolKey, revision: str, factory: Factory,
                  freeze_after: float = -1.0, max_age: float = float("inf"), *, clock: Clock = SYSTEM) -> None:
         self.key = key
         self.clock = clock
@@ -171,10 +173,10 @@ class PoolManager:
         self.freeze_after = freeze_after
         self.max_age = max_age
         self.clock = clock
-        self.pools: dict[tuple[str, str, str], FunctionPool] = {}
+        self.pools: dict[PoolKey, FunctionPool] = {}
         self._retired: list[FunctionPool] = []
 
-    def pool(self, key: tuple[str, str, str], revision: str, factory: Factory) -> FunctionPool:
+    def pool(self, key: PoolKey, revision: str, factory: Factory) -> FunctionPool:
         pool = self.pools.get(key)
         if pool is not None and pool.revision == revision:
             return pool
@@ -188,9 +190,9 @@ class PoolManager:
             new.on_provisioned_lost(new)
         return new
 
-    def retire(self, account: str, name: str, version: str | None) -> None:
-        for key in [k for k in self.pools if k[0] == account and k[1] == name
-                    and (version is None or k[2] == version)]:
+    def retire(self, account: str, region: str, name: str, version: str | None) -> None:
+        for key in [k for k in self.pools if k[:3] == (account, region, name)
+                    and (version is None or k[3] == version)]:
             self.pools.pop(key).retire()
 
     async def run_reaper(self) -> None:

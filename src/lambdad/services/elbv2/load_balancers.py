@@ -178,10 +178,16 @@ class Match:
     rule_arn: str
 
 
+def _owned(item: Any, account: str, region: str) -> bool:
+    """Whether `account` sees `item` from `region`: resources are scoped by account and region (the ARN
+    says which region), as on AWS."""
+    return bool(item.account == account and item.arn.split(":")[3] == region)
+
+
 class Elbv2:
     def __init__(self, store: Store, region: str, public_host: str) -> None:
         self.store = store
-        self.region = region
+        self.region = region  # the default region only: every resource is in its ARN's region
         self.public_host = public_host
         self.load_balancers: dict[str, LoadBalancer] = {}
         self.target_groups: dict[str, TargetGroup] = {}
@@ -220,28 +226,28 @@ class Elbv2:
         return name
 
     # -- load balancers ---------------------------------------------------------------------
-    def create_load_balancer(self, account: str, p: dict[str, Any]) -> LoadBalancer:
+    def create_load_balancer(self, account: str, region: str, p: dict[str, Any]) -> LoadBalancer:
         name = self._check_name(p.get("Name"), "Load balancer")
         if p.get("Type", "application") != "application":
             raise _error("ValidationError", "Only load balancers of type 'application' are supported by lambdad")
         scheme = p.get("Scheme", "internet-facing")
         for lb in self.load_balancers.values():
-            if lb.name == name and lb.account == account:
+            if lb.name == name and _owned(lb, account, region):
                 if lb.scheme == scheme:
                     return lb  # AWS: creating an identical load balancer again returns it
                 raise _error("DuplicateLoadBalancerName", f"A load balancer with the same name '{name}' exists")
         suffix = secrets.token_hex(8)
         lb = LoadBalancer(
-            arn=f"arn:aws:elasticloadbalancing:{self.region}:{account}:loadbalancer/app/{name}/{suffix}",
-            name=name, dns_name=f"{name}-{int(suffix[:8], 16) % 10**10}.{self.region}.elb.{self.public_host}",
+            arn=f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/app/{name}/{suffix}",
+            name=name, dns_name=f"{name}-{int(suffix[:8], 16) % 10**10}.{region}.elb.{self.public_host}",
             created_time=_iso(time.time()), scheme=scheme, security_groups=p.get("SecurityGroups") or [],
             ip_address_type=p.get("IpAddressType", "ipv4"), account=account, tags=p.get("Tags") or [])
         self._save(lb)
         return lb
 
-    def describe_load_balancers(self, account: str, arns: list[str] | None, names: list[str] | None
+    def describe_load_balancers(self, account: str, region: str, arns: list[str] | None, names: list[str] | None
                                 ) -> list[LoadBalancer]:
-        mine = [lb for lb in self.load_balancers.values() if lb.account == account]
+        mine = [lb for lb in self.load_balancers.values() if _owned(lb, account, region)]
         if arns:
             found = [lb for lb in mine if lb.arn in arns]
             if len(found) != len(set(arns)):
@@ -254,33 +260,33 @@ class Elbv2:
             return found
         return sorted(mine, key=lambda lb: lb.created_time)
 
-    def delete_load_balancer(self, account: str, arn: str) -> None:
+    def delete_load_balancer(self, account: str, region: str, arn: str) -> None:
         lb = self.load_balancers.get(arn)
-        if lb is None or lb.account != account:
+        if lb is None or not _owned(lb, account, region):
             return  # AWS: deleting an unknown load balancer succeeds
         for listener in [li for li in self.listeners.values() if li.load_balancer_arn == arn]:
-            self.delete_listener(account, listener.arn)
+            self.delete_listener(account, region, listener.arn)
         self._delete("load_balancers", arn)
 
-    def load_balancer(self, account: str, arn: str) -> LoadBalancer:
+    def load_balancer(self, account: str, region: str, arn: str) -> LoadBalancer:
         lb = self.load_balancers.get(arn)
-        if lb is None or lb.account != account:
+        if lb is None or not _owned(lb, account, region):
             raise _error("LoadBalancerNotFound", "One or more load balancers not found")
         return lb
 
     # -- target groups ----------------------------------------------------------------------
-    def create_target_group(self, account: str, p: dict[str, Any]) -> TargetGroup:
+    def create_target_group(self, account: str, region: str, p: dict[str, Any]) -> TargetGroup:
         name = self._check_name(p.get("Name"), "Target group")
         if p.get("TargetType") != "lambda":
             raise _error("ValidationError", "lambdad target groups must have TargetType 'lambda'")
         for tg in self.target_groups.values():
-            if tg.name == name and tg.account == account:
+            if tg.name == name and _owned(tg, account, region):
                 if _same_health_check(tg, p):
                     return tg  # AWS: creating an identical target group again returns it
                 raise _error("DuplicateTargetGroupName", "A target group with the same name '" + name + "' exists, "
                              "but with different settings")
         tg = TargetGroup(
-            arn=f"arn:aws:elasticloadbalancing:{self.region}:{account}:targetgroup/{name}/{secrets.token_hex(8)}",
+            arn=f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{name}/{secrets.token_hex(8)}",
             name=name, account=account, health_check_enabled=bool(p.get("HealthCheckEnabled", False)),
             health_check_interval=p.get("HealthCheckIntervalSeconds", 35),
             health_check_timeout=p.get("HealthCheckTimeoutSeconds", 30),
@@ -291,16 +297,16 @@ class Elbv2:
         self._save(tg)
         return tg
 
-    def target_group(self, account: str, arn: str) -> TargetGroup:
+    def target_group(self, account: str, region: str, arn: str) -> TargetGroup:
         tg = self.target_groups.get(arn)
-        if tg is None or tg.account != account:
+        if tg is None or not _owned(tg, account, region):
             raise _error("TargetGroupNotFound", "One or more target groups not found")
         return tg
 
-    def describe_target_groups(self, account: str, p: dict[str, Any]) -> list[TargetGroup]:
-        mine = [tg for tg in self.target_groups.values() if tg.account == account]
+    def describe_target_groups(self, account: str, region: str, p: dict[str, Any]) -> list[TargetGroup]:
+        mine = [tg for tg in self.target_groups.values() if _owned(tg, account, region)]
         if p.get("TargetGroupArns"):
-            return [self.target_group(account, arn) for arn in p["TargetGroupArns"]]
+            return [self.target_group(account, region, arn) for arn in p["TargetGroupArns"]]
         if p.get("Names"):
             found = [tg for tg in mine if tg.name in p["Names"]]
             if len(found) != len(set(p["Names"])):
@@ -310,17 +316,17 @@ class Elbv2:
             return [tg for tg in mine if p["LoadBalancerArn"] in self.load_balancers_of(tg.arn)]
         return mine
 
-    def delete_target_group(self, account: str, arn: str) -> None:
+    def delete_target_group(self, account: str, region: str, arn: str) -> None:
         tg = self.target_groups.get(arn)
-        if tg is None or tg.account != account:
+        if tg is None or not _owned(tg, account, region):
             return
         if self.load_balancers_of(arn):
             raise _error("ResourceInUse", f"Target group '{arn}' is currently in use by a listener or a rule")
         self._delete("target_groups", arn)
 
-    def register_targets(self, account: str, arn: str, targets: list[dict[str, Any]],
+    def register_targets(self, account: str, region: str, arn: str, targets: list[dict[str, Any]],
                          can_invoke: Callable[[str, str], bool]) -> None:
-        tg = self.target_group(account, arn)
+        tg = self.target_group(account, region, arn)
         replacing_other = bool(tg.targets) and targets and targets[0]["Id"] not in tg.targets
         if len(targets) != 1 or replacing_other:
             raise _error("TooManyTargets", "You've reached the limit on the number of targets per target group "
@@ -332,14 +338,14 @@ class Elbv2:
         tg.targets = [function_arn]
         self._save(tg)
 
-    def deregister_targets(self, account: str, arn: str, targets: list[dict[str, Any]]) -> None:
-        tg = self.target_group(account, arn)
+    def deregister_targets(self, account: str, region: str, arn: str, targets: list[dict[str, Any]]) -> None:
+        tg = self.target_group(account, region, arn)
         ids = {t["Id"] for t in targets}
         tg.targets = [t for t in tg.targets if t not in ids]
         self._save(tg)
 
-    def target_health(self, account: str, arn: str) -> list[dict[str, Any]]:
-        tg = self.target_group(account, arn)
+    def target_health(self, account: str, region: str, arn: str) -> list[dict[str, Any]]:
+        tg = self.target_group(account, region, arn)
         in_use = bool(self.load_balancers_of(arn))
         out = []
         for target in tg.targets:
@@ -352,12 +358,13 @@ class Elbv2:
             out.append({"Target": {"Id": target}, "TargetHealth": health})
         return out
 
-    def attributes(self, account: str, arn: str) -> list[dict[str, str]]:
-        tg = self.target_group(account, arn)
+    def attributes(self, account: str, region: str, arn: str) -> list[dict[str, str]]:
+        tg = self.target_group(account, region, arn)
         return [{"Key": k, "Value": v} for k, v in tg.attributes.items()]
 
-    def modify_attributes(self, account: str, arn: str, attributes: list[dict[str, str]]) -> list[dict[str, str]]:
-        tg = self.target_group(account, arn)
+    def modify_attributes(self, account: str, region: str, arn: str,
+                          attributes: list[dict[str, str]]) -> list[dict[str, str]]:
+        tg = self.target_group(account, region, arn)
         for attr in attributes:
             if attr["Key"] not in DEFAULT_TG_ATTRIBUTES:
                 raise _error("ValidationError", f"Target group attribute key '{attr['Key']}' is not recognized")
@@ -365,7 +372,7 @@ class Elbv2:
                 raise _error("ValidationError", f"Target group attribute value '{attr['Value']}' is not valid")
             tg.attributes[attr["Key"]] = attr["Value"]
         self._save(tg)
-        return self.attributes(account, arn)
+        return self.attributes(account, region, arn)
 
     def load_balancers_of(self, tg_arn: str) -> list[str]:
         """The load balancers whose listeners or rules forward to a target group (DescribeTargetGroups)."""
@@ -380,7 +387,7 @@ class Elbv2:
         return sorted(lbs)
 
     # -- listeners --------------------------------------------------------------------------
-    def _check_actions(self, account: str, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _check_actions(self, account: str, region: str, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not actions:
             raise _error("ValidationError", "A listener must have at least one default action")
         clean = []
@@ -388,7 +395,7 @@ class Elbv2:
             kind = action.get("Type")
             if kind == "forward":
                 for arn in _target_groups_of(action):
-                    self.target_group(account, arn)
+                    self.target_group(account, region, arn)
                 if action.get("TargetGroupArn") and not action.get("ForwardConfig"):
                     action = {**action, "ForwardConfig": {"TargetGroups": [
                         {"TargetGroupArn": action["TargetGroupArn"], "Weight": 1}]}}
@@ -405,8 +412,8 @@ class Elbv2:
             clean.append(action)
         return clean
 
-    def create_listener(self, account: str, p: dict[str, Any]) -> Listener:
-        lb = self.load_balancer(account, p.get("LoadBalancerArn", ""))
+    def create_listener(self, account: str, region: str, p: dict[str, Any]) -> Listener:
+        lb = self.load_balancer(account, region, p.get("LoadBalancerArn", ""))
         port = _port(p.get("Port") or 80)
         if p.get("Protocol", "HTTP") != "HTTP":
             raise _error("ValidationError", "lambdad listeners speak HTTP only")
@@ -419,32 +426,33 @@ class Elbv2:
                              "listener on this lambdad host")
         lb_id = lb.arn.split("loadbalancer/", 1)[1]
         listener = Listener(
-            arn=f"arn:aws:elasticloadbalancing:{self.region}:{account}:listener/{lb_id}/{secrets.token_hex(8)}",
+            arn=f"arn:aws:elasticloadbalancing:{region}:{account}:listener/{lb_id}/{secrets.token_hex(8)}",
             load_balancer_arn=lb.arn, port=port,
-            default_actions=self._check_actions(account, p.get("DefaultActions") or []), account=account,
+            default_actions=self._check_actions(account, region, p.get("DefaultActions") or []), account=account,
             tags=p.get("Tags") or [])
         if self.on_listener_change is not None:
             self.on_listener_change(listener, True)  # binds the port; raises when it cannot
         self._save(listener)
         return listener
 
-    def listener(self, account: str, arn: str) -> Listener:
+    def listener(self, account: str, region: str, arn: str) -> Listener:
         li = self.listeners.get(arn)
-        if li is None or li.account != account:
+        if li is None or not _owned(li, account, region):
             raise _error("ListenerNotFound", "One or more listeners not found")
         return li
 
-    def describe_listeners(self, account: str, lb_arn: str | None, arns: list[str] | None) -> list[Listener]:
+    def describe_listeners(self, account: str, region: str, lb_arn: str | None,
+                           arns: list[str] | None) -> list[Listener]:
         if arns:
-            return [self.listener(account, arn) for arn in arns]
+            return [self.listener(account, region, arn) for arn in arns]
         if not lb_arn:
             raise _error("ValidationError", "You must specify either listener ARNs or a load balancer ARN")
-        self.load_balancer(account, lb_arn)
-        return [li for li in self.listeners.values() if li.account == account and li.load_balancer_arn == lb_arn]
+        self.load_balancer(account, region, lb_arn)
+        return [li for li in self.listeners.values() if _owned(li, account, region) and li.load_balancer_arn == lb_arn]
 
-    def modify_listener(self, account: str, p: dict[str, Any]) -> Listener:
-        li = self.listener(account, p.get("ListenerArn", ""))
-        actions = self._check_actions(account, p["DefaultActions"]) if p.get("DefaultActions") else None
+    def modify_listener(self, account: str, region: str, p: dict[str, Any]) -> Listener:
+        li = self.listener(account, region, p.get("ListenerArn", ""))
+        actions = self._check_actions(account, region, p["DefaultActions"]) if p.get("DefaultActions") else None
         if p.get("Protocol") not in (None, "HTTP"):
             raise _error("ValidationError", "lambdad listeners speak HTTP only")
         if p.get("Port") and _port(p["Port"]) != li.port:
@@ -466,8 +474,8 @@ class Elbv2:
         self._save(li)
         return li
 
-    def delete_listener(self, account: str, arn: str) -> None:
-        li = self.listener(account, arn)
+    def delete_listener(self, account: str, region: str, arn: str) -> None:
+        li = self.listener(account, region, arn)
         if self.on_listener_change is not None:
             self.on_listener_change(li, False)
         for rule in [r for r in self.rules.values() if r.listener_arn == arn]:
@@ -475,8 +483,8 @@ class Elbv2:
         self._delete("listeners", arn)
 
     # -- rules ------------------------------------------------------------------------------
-    def create_rule(self, account: str, p: dict[str, Any]) -> Rule:
-        li = self.listener(account, p.get("ListenerArn", ""))
+    def create_rule(self, account: str, region: str, p: dict[str, Any]) -> Rule:
+        li = self.listener(account, region, p.get("ListenerArn", ""))
         priority = int(p.get("Priority") or 0)
         if not 1 <= priority <= 50000:
             raise _error("ValidationError", "Priority must be between 1 and 50000")
@@ -487,45 +495,46 @@ class Elbv2:
             raise _error("ValidationError", "A rule must have at least one condition")
         listener_part = li.arn.split("listener/", 1)[1]
         rule = Rule(
-            arn=f"arn:aws:elasticloadbalancing:{self.region}:{account}:listener-rule/{listener_part}/"
+            arn=f"arn:aws:elasticloadbalancing:{region}:{account}:listener-rule/{listener_part}/"
                 f"{secrets.token_hex(8)}",
-            priority=str(priority), conditions=conditions, actions=self._check_actions(account, p.get("Actions") or []),
+            priority=str(priority), conditions=conditions,
+            actions=self._check_actions(account, region, p.get("Actions") or []),
             listener_arn=li.arn, account=account, tags=p.get("Tags") or [])
         self._save(rule)
         return rule
 
-    def rule(self, account: str, arn: str) -> Rule:
+    def rule(self, account: str, region: str, arn: str) -> Rule:
         rule = self.rules.get(arn)
-        if rule is None or rule.account != account:
+        if rule is None or not _owned(rule, account, region):
             raise _error("RuleNotFound", "One or more rules not found")
         return rule
 
-    def describe_rules(self, account: str, listener_arn: str | None, arns: list[str] | None) -> list[Rule]:
+    def describe_rules(self, account: str, region: str, listener_arn: str | None, arns: list[str] | None) -> list[Rule]:
         if arns:
-            return [self.rule(account, arn) for arn in arns]
+            return [self.rule(account, region, arn) for arn in arns]
         if not listener_arn:
             raise _error("ValidationError", "You must specify either listener rule ARNs or a listener ARN")
-        li = self.listener(account, listener_arn)
+        li = self.listener(account, region, listener_arn)
         rules = sorted((r for r in self.rules.values() if r.listener_arn == li.arn), key=lambda r: int(r.priority))
         default = Rule(li.arn.replace(":listener/", ":listener-rule/") + "/default", "default", [],
                        li.default_actions, li.arn, account, is_default=True)
         return [*rules, default]
 
-    def modify_rule(self, account: str, p: dict[str, Any]) -> Rule:
-        rule = self.rule(account, p.get("RuleArn", ""))
+    def modify_rule(self, account: str, region: str, p: dict[str, Any]) -> Rule:
+        rule = self.rule(account, region, p.get("RuleArn", ""))
         if p.get("Conditions"):
             rule.conditions = [_normalize_condition(c) for c in p["Conditions"]]
         if p.get("Actions"):
-            rule.actions = self._check_actions(account, p["Actions"])
+            rule.actions = self._check_actions(account, region, p["Actions"])
         self._save(rule)
         return rule
 
-    def delete_rule(self, account: str, arn: str) -> None:
-        self.rule(account, arn)
+    def delete_rule(self, account: str, region: str, arn: str) -> None:
+        self.rule(account, region, arn)
         self._delete("rules", arn)
 
-    def set_rule_priorities(self, account: str, priorities: list[dict[str, Any]]) -> list[Rule]:
-        rules = [self.rule(account, p["RuleArn"]) for p in priorities]
+    def set_rule_priorities(self, account: str, region: str, priorities: list[dict[str, Any]]) -> list[Rule]:
+        rules = [self.rule(account, region, p["RuleArn"]) for p in priorities]
         wanted = {p["RuleArn"]: str(p["Priority"]) for p in priorities}
         for value in wanted.values():
             if not 1 <= int(value) <= 50000:
@@ -563,10 +572,10 @@ class Elbv2:
         return listener, Match(_first_action(listener.default_actions), "default")
 
     # -- tags -------------------------------------------------------------------------------
-    def _tagged(self, account: str, arn: str) -> Resource:
+    def _tagged(self, account: str, region: str, arn: str) -> Resource:
         for kind in _KINDS:
             item: Resource | None = getattr(self, kind).get(arn)
-            if item is not None and item.account == account:
+            if item is not None and _owned(item, account, region):
                 return item
         codes = {"loadbalancer": "LoadBalancerNotFound", "targetgroup": "TargetGroupNotFound",
                  "listener": "ListenerNotFound", "listener-rule": "RuleNotFound"}
@@ -574,14 +583,14 @@ class Elbv2:
         raise _error(code, f"'{arn}' is not a valid resource ARN" if code == "ValidationError" else
                      "One or more resources not found")
 
-    def tags(self, account: str, arns: list[str]) -> list[dict[str, Any]]:
-        return [{"ResourceArn": arn, "Tags": self._tagged(account, arn).tags} for arn in arns]
+    def tags(self, account: str, region: str, arns: list[str]) -> list[dict[str, Any]]:
+        return [{"ResourceArn": arn, "Tags": self._tagged(account, region, arn).tags} for arn in arns]
 
-    def add_tags(self, account: str, arns: list[str], tags: list[dict[str, str]]) -> None:
+    def add_tags(self, account: str, region: str, arns: list[str], tags: list[dict[str, str]]) -> None:
         keys = [t["Key"] for t in tags]
         if len(keys) != len(set(keys)):
             raise _error("DuplicateTagKeys", "Tag keys must be unique")
-        found = [self._tagged(account, arn) for arn in arns]
+        found = [self._tagged(account, region, arn) for arn in arns]
         for item in found:
             merged = {t["Key"]: t.get("Value", "") for t in item.tags}
             merged.update({t["Key"]: t.get("Value", "") for t in tags})
@@ -590,8 +599,8 @@ class Elbv2:
             item.tags = [{"Key": k, "Value": v} for k, v in merged.items()]
             self._save(item)
 
-    def remove_tags(self, account: str, arns: list[str], keys: list[str]) -> None:
-        for item in [self._tagged(account, arn) for arn in arns]:
+    def remove_tags(self, account: str, region: str, arns: list[str], keys: list[str]) -> None:
+        for item in [self._tagged(account, region, arn) for arn in arns]:
             item.tags = [t for t in item.tags if t["Key"] not in keys]
             self._save(item)
 

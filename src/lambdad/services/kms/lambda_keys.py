@@ -43,20 +43,20 @@ class LambdaKeys:
     def __init__(self, kms: KmsService, authorizer: Authorizer, region: str) -> None:
         self.kms = kms
         self.authorizer = authorizer
-        self.region = region
+        self.region = region  # the default region only: a function's key is resolved in its own region
         # Allowed decisions by (function, role, key), valid while neither KMS (generation) nor IAM changes:
         # the invoke path then pays a dict lookup, not a policy evaluation.
-        self._allowed: dict[tuple[str, str, str, str], int] = {}
+        self._allowed: dict[tuple[str, str, str, str, str], int] = {}
         authorizer.iam.add_listener(self._allowed.clear)
 
-    def _key(self, account: str, key_arn: str) -> Key:
-        key = self.kms.resolve(account, self.region, key_arn)
+    def _key(self, account: str, region: str, key_arn: str) -> Key:
+        key = self.kms.resolve(account, region, key_arn)
         self.kms.usable(key)
         return key
 
-    def check(self, account: str, key_arn: str) -> None:
+    def check(self, account: str, region: str, key_arn: str) -> None:
         try:
-            key = self._key(account, key_arn)
+            key = self._key(account, region, key_arn)
         except KmsError as exc:
             raise _grant_error(exc) from None
         if not key.symmetric:
@@ -65,10 +65,10 @@ class LambdaKeys:
                 f"for CreateGrant. Please check your KMS key settings. KMS Exception: InvalidKeyUsageException KMS "
                 f"Message: {key.arn} is not a symmetric encryption key.")
 
-    def check_caller(self, caller: Principal, key_arn: str) -> None:
+    def check_caller(self, caller: Principal, region: str, key_arn: str) -> None:
         try:
-            key = self._key(caller.account, key_arn)
-            keys = access.context_keys(caller, key, None, f"lambda.{self.region}.amazonaws.com", None)
+            key = self._key(caller.account, region, key_arn)
+            keys = access.context_keys(caller, key, None, f"lambda.{region}.amazonaws.com", None)
             verdict = access.decide(caller, self.authorizer.identity_policies(caller), "kms:CreateGrant", key,
                                     self.kms.grants_of(key), keys, None)
             if not verdict.allowed:
@@ -77,8 +77,8 @@ class LambdaKeys:
         except KmsError as exc:
             raise _grant_error(exc) from None
 
-    def seal(self, account: str, key_arn: str, plaintext: bytes, context: dict[str, str]) -> str:
-        key = self.kms.resolve(account, self.region, key_arn)
+    def seal(self, account: str, region: str, key_arn: str, plaintext: bytes, context: dict[str, str]) -> str:
+        key = self.kms.resolve(account, region, key_arn)
         version = len(key.materials) - 1
         blob = material.seal(key.materials[version], key.key_id, version, plaintext, context)
         return PREFIX + base64.b64encode(blob).decode()
@@ -91,10 +91,10 @@ class LambdaKeys:
             return None
         return material.open_blob(key.materials[header.material_version], blob, context)
 
-    def check_decrypt(self, account: str, key_arn: str, role_arn: str, function_name: str) -> None:
+    def check_decrypt(self, account: str, region: str, key_arn: str, role_arn: str, function_name: str) -> None:
         try:
-            key = self._key(account, key_arn)
-            cached = (account, key_arn, role_arn, function_name)
+            key = self._key(account, region, key_arn)
+            cached = (account, region, key_arn, role_arn, function_name)
             if self._allowed.get(cached) == self.kms.generation:
                 return
             role_account, role_name = role_arn.split(":")[4], role_arn.rpartition("/")[2]
@@ -103,7 +103,7 @@ class LambdaKeys:
             session = Principal(role_account, f"arn:aws:sts::{role_account}:assumed-role/{role_name}/{function_name}",
                                 role_name=role_name)
             context = {"LambdaFunctionName": function_name}
-            keys = access.context_keys(session, key, context, f"lambda.{self.region}.amazonaws.com", None)
+            keys = access.context_keys(session, key, context, f"lambda.{region}.amazonaws.com", None)
             verdict = access.decide(session, self.authorizer.identity_policies(session), "kms:Decrypt", key,
                                     self.kms.grants_of(key), keys, context)
             if not verdict.allowed:

@@ -22,15 +22,15 @@ log = logging.getLogger("lambdad.logs")
 
 
 class LogStore:
-    def __init__(self, logs: LogsService, region: str, flush_interval: float = 0.2) -> None:
+    def __init__(self, logs: LogsService, flush_interval: float = 0.2) -> None:
         self.logs = logs
-        self.region = region
         self.flush_interval = flush_interval
-        self._pending: list[tuple[str, str, str, int, list[str]]] = []
+        self._pending: list[tuple[str, str, str, str, int, list[str]]] = []
         logs.pending_writers.append(self.flush)
 
-    def append(self, account: str, group: str, stream: str, lines: list[str]) -> None:
-        self._pending.append((account, group, stream, self.logs.now(), lines))
+    def append(self, account: str, region: str, group: str, stream: str, lines: list[str]) -> None:
+        """Lines for a group of the function's own account and region (as Lambda writes them)."""
+        self._pending.append((account, region, group, stream, self.logs.now(), lines))
 
     def flush(self) -> None:
         """Write what is pending; on a store failure (a locked database) keep it for the next try."""
@@ -38,13 +38,13 @@ class LogStore:
             return
         batch, self._pending = self._pending, []
         try:
-            known: dict[tuple[str, str, str], tuple[LogGroup, LogStream]] = {}
+            known: dict[tuple[str, str, str, str], tuple[LogGroup, LogStream]] = {}
             invocations: list[tuple[LogGroup, LogStream, int, list[str]]] = []
-            for account, group, stream, ts, lines in batch:
-                key = (account, group, stream)
+            for account, region, group, stream, ts, lines in batch:
+                key = (account, region, group, stream)
                 found = known.get(key)
                 if found is None:
-                    found = known[key] = self.logs.ensure(account, self.region, group, stream)
+                    found = known[key] = self.logs.ensure(account, region, group, stream)
                 invocations.append((found[0], found[1], ts, lines))
             self.logs.ingest_invocations(invocations)
         except Exception as exc:

@@ -19,7 +19,7 @@ def hook(authz: Authorizer, sns: SnsService) -> Authorize:
         principal = request.principal
         account = principal.account
         if op == "CreateTopic":
-            resource = sns.topic_arn(account, str(params.get("Name", "")))
+            resource = sns.topic_arn(account, request.region, str(params.get("Name", "")))
         else:
             resource = str(params.get("TopicArn") or params.get("ResourceArn") or params.get("SubscriptionArn")
                            or "*")

@@ -263,7 +263,7 @@ class SnsService:
                  lambda_deliverer: LambdaDeliverer | None = None) -> None:
         self.store = store
         self.sqs = sqs
-        self.region = config.region
+        self.region = config.region  # the default region only: a topic is in its ARN's region
         self.public_base = f"http://{config.public_host}:{config.port}"
         self.lambda_deliverer = lambda_deliverer
         self._signing_key = secrets.token_bytes(32)
@@ -287,20 +287,23 @@ class SnsService:
             self.subscriptions[sub.arn] = sub
 
     # -- topics -------------------------------------------------------------------------------------
-    def topic_arn(self, account: str, name: str) -> str:
-        return f"arn:aws:sns:{self.region}:{account}:{name}"
+    @staticmethod
+    def topic_arn(account: str, region: str, name: str) -> str:
+        return f"arn:aws:sns:{region}:{account}:{name}"
 
-    def get_topic(self, arn: str | None, name: str = "TopicArn") -> Topic:
-        check_arn(arn, name)
+    def get_topic(self, arn: str | None, name: str = "TopicArn", *, region: str | None = None) -> Topic:
+        """A topic by ARN; with `region` (the caller's), a topic of another region is not found: topics
+        are scoped by region as on AWS (the ARN says which)."""
+        parts = check_arn(arn, name)
         topic = self.topics.get(arn or "")
-        if topic is None:
+        if topic is None or (region is not None and parts[3] != region):
             raise not_found("Topic")
         return topic
 
     def topic_exists(self, arn: str) -> bool:
         return arn in self.topics
 
-    def create_topic(self, account: str, name: str, attributes: Mapping[str, str] | None = None,
+    def create_topic(self, account: str, region: str, name: str, attributes: Mapping[str, str] | None = None,
                      tags: list[dict[str, str]] | None = None) -> Topic:
         given = {k: str(v) for k, v in (attributes or {}).items()}
         attributes = dict(given)
@@ -321,7 +324,7 @@ class SnsService:
         tags = list(tags or [])
         if len({t["Key"] for t in tags}) != len(tags):
             raise invalid("Duplicated keys are not allowed.")
-        arn = self.topic_arn(account, name)
+        arn = self.topic_arn(account, region, name)
         existing = self.topics.get(arn)
         if existing is not None:
             for key, value in given.items():
@@ -362,8 +365,9 @@ class SnsService:
         for sub in doomed:
             self.subscriptions.pop(sub.arn, None)
 
-    def list_topics(self, account: str) -> list[Topic]:
-        return sorted((t for t in self.topics.values() if t.account == account), key=lambda t: t.arn)
+    def list_topics(self, account: str, region: str) -> list[Topic]:
+        prefix = f"arn:aws:sns:{region}:{account}:"
+        return sorted((t for t in self.topics.values() if t.arn.startswith(prefix)), key=lambda t: t.arn)
 
     def topic_attributes(self, topic: Topic) -> dict[str, Any]:
         subs = [s for s in self.subscriptions.values() if s.topic_arn == topic.arn]
@@ -530,12 +534,12 @@ class SnsService:
         self._wakeup.set()
         return sub
 
-    def get_subscription(self, arn: str | None) -> Subscription:
+    def get_subscription(self, arn: str | None, *, region: str | None = None) -> Subscription:
         parts = check_arn(arn, "SubscriptionArn")
         if len(parts) != 7:
             raise invalid("SubscriptionId")
         sub = self.subscriptions.get(arn or "")
-        if sub is None:
+        if sub is None or (region is not None and parts[3] != region):
             raise not_found("Subscription")
         return sub
 
@@ -592,11 +596,11 @@ class SnsService:
         sub.compile()
         self.store.execute("UPDATE sns_subscriptions SET attributes=? WHERE arn=?", (json.dumps(attributes), sub.arn))
 
-    def list_subscriptions(self, account: str, topic_arn: str | None = None) -> list[Subscription]:
-        """A topic's subscriptions, or (no topic) the ones `account` owns, oldest first."""
+    def list_subscriptions(self, account: str, region: str, topic_arn: str | None = None) -> list[Subscription]:
+        """A topic's subscriptions, or (no topic) the ones `account` owns in `region`, oldest first."""
         if topic_arn is not None:
             return [s for s in self.subscriptions.values() if s.topic_arn == topic_arn]
-        return [s for s in self.subscriptions.values() if s.owner == account]
+        return [s for s in self.subscriptions.values() if s.owner == account and s.arn.split(":")[3] == region]
 
     # -- publishing ---------------------------------------------------------------------------------
     async def publish(self, topic_arn: str, message: str, *, subject: str | None = None,
@@ -729,7 +733,7 @@ class SnsService:
         try:
             if queue is None:
                 raise SqsError("The specified queue does not exist.")
-            self.sqs.send(queue, [self._sqs_entry(topic, sub, record, queue.fifo)], f"sns.{self.region}")
+            self.sqs.send(queue, [self._sqs_entry(topic, sub, record, queue.fifo)], f"sns.{topic.arn.split(':')[3]}")
         except SqsError as exc:
             log.info("SNS delivery of %s to %s failed: %s", record["MessageId"], sub.endpoint, exc.message)
             self._to_dead_letter(sub, self._dlq_message(topic, sub, record))
@@ -756,7 +760,7 @@ class SnsService:
             entry.group_id = dlq["group_id"] or "default"
             entry.dedup_id = dlq["dedup_id"] or hashlib.sha256(dlq["body"].encode()).hexdigest()
         try:
-            self.sqs.send(queue, [entry], f"sns.{self.region}")
+            self.sqs.send(queue, [entry], f"sns.{sub.arn.split(':')[3]}")
         except SqsError as exc:
             log.warning("cannot move a message of %s to its dead-letter queue: %s", sub.arn, exc.message)
 

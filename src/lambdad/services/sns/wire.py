@@ -93,16 +93,17 @@ def build(sns: SnsService, authorize: Authorize | None) -> query.QueryService:
         attributes = dict(p.get("Attributes") or {})
         if p.get("DataProtectionPolicy"):
             attributes["DataProtectionPolicy"] = p["DataProtectionPolicy"]
-        topic = sns.create_topic(account(request), p["Name"], attributes, p.get("Tags"))
+        topic = sns.create_topic(account(request), request.region, p["Name"], attributes, p.get("Tags"))
         return {"TopicArn": topic.arn}
 
     @svc.operation("DeleteTopic")
     async def delete_topic(request: ApiRequest, p: dict[str, Any]) -> None:
-        sns.delete_topic(p["TopicArn"])
+        if p["TopicArn"].split(":")[3:4] == [request.region]:  # another region's topic is not this region's
+            sns.delete_topic(p["TopicArn"])
 
     @svc.operation("ListTopics")
     async def list_topics(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        page, token = _page(sns.list_topics(account(request)), p.get("NextToken"))
+        page, token = _page(sns.list_topics(account(request), request.region), p.get("NextToken"))
         out: dict[str, Any] = {"Topics": [{"TopicArn": t.arn} for t in page]}
         if token:
             out["NextToken"] = token
@@ -110,19 +111,21 @@ def build(sns: SnsService, authorize: Authorize | None) -> query.QueryService:
 
     @svc.operation("GetTopicAttributes")
     async def get_topic_attributes(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"Attributes": sns.topic_attributes(sns.get_topic(p["TopicArn"]))}
+        return {"Attributes": sns.topic_attributes(sns.get_topic(p["TopicArn"], region=request.region))}
 
     @svc.operation("SetTopicAttributes")
     async def set_topic_attributes(request: ApiRequest, p: dict[str, Any]) -> None:
-        sns.set_topic_attribute(sns.get_topic(p["TopicArn"]), p["AttributeName"], p.get("AttributeValue"))
+        sns.set_topic_attribute(sns.get_topic(p["TopicArn"], region=request.region), p["AttributeName"],
+                                p.get("AttributeValue"))
 
     @svc.operation("AddPermission")
     async def add_permission(request: ApiRequest, p: dict[str, Any]) -> None:
-        sns.add_permission(sns.get_topic(p["TopicArn"]), p["Label"], p["AWSAccountId"], p["ActionName"])
+        sns.add_permission(sns.get_topic(p["TopicArn"], region=request.region), p["Label"], p["AWSAccountId"],
+                           p["ActionName"])
 
     @svc.operation("RemovePermission")
     async def remove_permission(request: ApiRequest, p: dict[str, Any]) -> None:
-        sns.remove_permission(sns.get_topic(p["TopicArn"]), p["Label"])
+        sns.remove_permission(sns.get_topic(p["TopicArn"], region=request.region), p["Label"])
 
     @svc.operation("TagResource")
     async def tag_resource(request: ApiRequest, p: dict[str, Any]) -> None:
@@ -139,7 +142,7 @@ def build(sns: SnsService, authorize: Authorize | None) -> query.QueryService:
     # -- subscriptions ------------------------------------------------------------------------------
     @svc.operation("Subscribe")
     async def subscribe(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        topic = sns.get_topic(p["TopicArn"])
+        topic = sns.get_topic(p["TopicArn"], region=request.region)
         sub = sns.subscribe(topic, p["Protocol"], p.get("Endpoint"), account(request), p.get("Attributes"))
         if sub.pending and not p.get("ReturnSubscriptionArn"):
             return {"SubscriptionArn": "pending confirmation"}
@@ -164,20 +167,22 @@ def build(sns: SnsService, authorize: Authorize | None) -> query.QueryService:
 
     @svc.operation("ListSubscriptions")
     async def list_subscriptions(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return listing(sns.list_subscriptions(account(request)), p.get("NextToken"))
+        return listing(sns.list_subscriptions(account(request), request.region), p.get("NextToken"))
 
     @svc.operation("ListSubscriptionsByTopic")
     async def list_subscriptions_by_topic(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        topic = sns.get_topic(p["TopicArn"])
-        return listing(sns.list_subscriptions(account(request), topic.arn), p.get("NextToken"))
+        topic = sns.get_topic(p["TopicArn"], region=request.region)
+        return listing(sns.list_subscriptions(account(request), request.region, topic.arn), p.get("NextToken"))
 
     @svc.operation("GetSubscriptionAttributes")
     async def get_subscription_attributes(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        return {"Attributes": sns.subscription_attributes(sns.get_subscription(p["SubscriptionArn"]))}
+        sub = sns.get_subscription(p["SubscriptionArn"], region=request.region)
+        return {"Attributes": sns.subscription_attributes(sub)}
 
     @svc.operation("SetSubscriptionAttributes")
     async def set_subscription_attributes(request: ApiRequest, p: dict[str, Any]) -> None:
-        sns.set_subscription_attribute(sns.get_subscription(p["SubscriptionArn"]), p["AttributeName"],
+        sns.set_subscription_attribute(sns.get_subscription(p["SubscriptionArn"], region=request.region),
+                                       p["AttributeName"],
                                        p.get("AttributeValue"))
 
     # -- publishing ---------------------------------------------------------------------------------
@@ -196,14 +201,14 @@ def build(sns: SnsService, authorize: Authorize | None) -> query.QueryService:
             parts = p["TargetArn"].split(":")
             if len(parts) >= 6 and parts[2] == "sns" and p["TargetArn"] not in sns.topics:
                 raise invalid("TargetArn Reason: No endpoint found for the target arn specified")
-            topic = sns.get_topic(p["TargetArn"], "TargetArn")
+            topic = sns.get_topic(p["TargetArn"], "TargetArn", region=request.region)
         else:
-            topic = sns.get_topic(p.get("TopicArn"))
+            topic = sns.get_topic(p.get("TopicArn"), region=request.region)
         return sns.publish_entries(topic, [entry(p)])[0]
 
     @svc.operation("PublishBatch")
     async def publish_batch(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        topic = sns.get_topic(p["TopicArn"])
+        topic = sns.get_topic(p["TopicArn"], region=request.region)
         entries = p.get("PublishBatchRequestEntries") or []
         if not entries:
             raise _batch_error("EmptyBatchRequest", "The batch request doesn't contain any entries.")

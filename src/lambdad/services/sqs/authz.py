@@ -21,18 +21,18 @@ def hook(authz: Authorizer, sqs: SqsService) -> Authorize:
             resource = "*"
         elif op in ("CreateQueue", "GetQueueUrl"):
             account = str(params.get("QueueOwnerAWSAccountId") or account)
-            resource = sqs.arn(account, str(params.get("QueueName", "")))
+            resource = sqs.arn(account, request.region, str(params.get("QueueName", "")))
             queue = sqs.find(resource)
         else:
             ref = str(params.get("QueueUrl") or "")
-            queue = sqs.find(ref, account) if ref else None
+            queue = sqs.find(ref, account, request.region) if ref else None
             if queue is not None:
                 resource, account = queue.arn, queue.account
             else:
                 segments = [s for s in (urlsplit(ref).path if "://" in ref else ref).split("/") if s]
                 if len(segments) == 2:
                     account = segments[0]
-                resource = sqs.arn(account, segments[-1] if segments else "")
+                resource = sqs.arn(account, request.region, segments[-1] if segments else "")
         if op not in ("ListQueues", "CreateQueue") and queue is not None:
             text = queue.attributes.get("Policy")
             resource_policy = json.loads(text) if text else None

@@ -237,18 +237,18 @@ def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
             if len(segments) != 2:
                 raise missing_parameter("QueueUrl")
             ref = "/" + "/".join(segments)
-        return sqs.get(ref, account(request))  # a bare queue name is one of the caller's queues, as on AWS
+        return sqs.get(ref, account(request), request.region)  # a bare name: the caller's queue, as on AWS
 
     # -- queues -------------------------------------------------------------------------------------
     @op("CreateQueue")
     async def create_queue(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        queue = sqs.create_queue(account(request), p["QueueName"], p.get("Attributes"), p.get("tags"))
+        queue = sqs.create_queue(account(request), request.region, p["QueueName"], p.get("Attributes"), p.get("tags"))
         return {"QueueUrl": queue.url}
 
     @op("GetQueueUrl")
     async def get_queue_url(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
         owner = p.get("QueueOwnerAWSAccountId") or account(request)
-        return {"QueueUrl": sqs.get(p["QueueName"], owner).url}
+        return {"QueueUrl": sqs.get(p["QueueName"], owner, request.region).url}
 
     @op("ListQueues")
     async def list_queues(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +256,8 @@ def build(sqs: SqsService, authorize: Authorize | None) -> SqsWire:
         if limit is not None and not 1 <= limit <= 1000:
             raise invalid_parameter("MaxResults", limit, "MaxResults must be an integer between 1 and 1000.")
         after = _after(p.get("NextToken"))
-        queues = [q for q in sqs.queues(account(request), p.get("QueueNamePrefix") or "") if q.name > after]
+        queues = [q for q in sqs.queues(account(request), request.region, p.get("QueueNamePrefix") or "")
+                  if q.name > after]
         page = queues[:limit or 1000]
         out: dict[str, Any] = {}
         if page:
