@@ -93,7 +93,7 @@ def test_queue_depths_are_sampled_every_minute(tmp_path: Path) -> None:
         store = SqliteStore(tmp_path / "db")
         config = resolve({"account_id": ACCOUNT, "region": REGION, "data_dir": str(tmp_path)}, environ={})
         sqs = SqsService(store, config)
-        queue = sqs.create_queue(ACCOUNT, "depth")
+        queue = sqs.create_queue(ACCOUNT, REGION, "depth")
         for _ in range(3):
             await sqs.send_message(queue.arn, "x")
         metrics = Metrics(store, clock=clock)
