@@ -114,7 +114,18 @@ class Values:
     """Strategies for the values of shapes, mixing valid values, known identifiers and mutations."""
 
     known: list[str] = field(default_factory=list)
-    _cache: dict[tuple[str, int], st.SearchStrategy[Any]] = field(default_factory=dict)
+    _cache: dict[tuple[str, int, bool], st.SearchStrategy[Any]] = field(default_factory=dict)
+    _inputs: dict[tuple[str, bool], st.SearchStrategy[Any]] = field(default_factory=dict)
+
+    def request_input(self, shape: Shape | None, mutate: bool) -> st.SearchStrategy[Any]:
+        """An operation's whole input, built once per input shape: hypothesis then reuses the strategy
+        (and what it learnt drawing from it) across examples instead of building it again each draw."""
+        if shape is None:
+            return st.just({})
+        key = (_identity(shape), mutate)
+        if key not in self._inputs:
+            self._inputs[key] = self.valid(shape, 0, mutate)
+        return self._inputs[key]
 
     def wrong(self) -> st.SearchStrategy[Any]:
         return st.one_of(
@@ -312,6 +323,10 @@ class Stats:
     failures: list[str] = field(default_factory=list)  # the first few 5xx, described
 
 
+_MODES = st.sampled_from(["signed"] * 7 + ["unsigned", "badsig", "garbage"])
+_SIGNINGS = st.sampled_from(["signed", "unsigned", "badsig"])
+
+
 class Fuzzer:
     def __init__(self, endpoint: str, pid: int, access_key: str, secret_key: str, known: list[str]) -> None:
         self.endpoint = endpoint
@@ -325,6 +340,9 @@ class Fuzzer:
         self.operations = [(svc, svc.model.operation_model(name)) for svc in self.services
                            for name in svc.operation_names]
         self.implemented = self.operations
+        # Strategies built once, not on every draw (each costs more to build than a request to send).
+        self._garbage = garbage(self.services)
+        self._query_pairs: dict[str, st.SearchStrategy[list[tuple[str, str]]]] = {}
 
     def probe(self) -> None:
         """Learn which operations the server implements (one plain request each), so most generated
@@ -382,21 +400,24 @@ class Fuzzer:
 
     def one(self, data: st.DataObject) -> httpx.Response | None:
         """Draw and send one request."""
-        mode = data.draw(st.sampled_from(["signed"] * 7 + ["unsigned", "badsig", "garbage"]), label="mode")
+        mode = data.draw(_MODES, label="mode")
         if mode == "garbage":
-            svc, request = data.draw(garbage(self.services), label="garbage")
-            return self.send(svc, request, data.draw(st.sampled_from(["signed", "unsigned", "badsig"])))
+            svc, request = data.draw(self._garbage, label="garbage")
+            return self.send(svc, request, data.draw(_SIGNINGS))
         every = data.draw(st.integers(0, 9), label="any operation") == 0  # mostly the implemented ones
         svc, op = data.draw(st.sampled_from(self.operations if every else self.implemented), label="operation")
         shape = op.input_shape
         # Half the requests are well-typed with their required members (they reach the handlers), half
         # carry mutations (they exercise the codecs' validation).
         mutate = data.draw(st.booleans(), label="mutate")
-        params = data.draw(self.values.valid(shape, 0, mutate) if shape is not None else st.just({}), label="input")
+        params = data.draw(self.values.request_input(shape, mutate), label="input")
         request = serialize(svc, op, params, self.endpoint)
         if request is not None and svc.protocol in ("query", "ec2") and mutate and shape is not None:
             # Flattened keys botocore would never write: odd indexes ('0', '²', 5,000 digits), unknown parts.
-            extra = data.draw(query_pairs(shape), label="query pairs")
+            pairs = self._query_pairs.get(_identity(shape))
+            if pairs is None:
+                pairs = self._query_pairs[_identity(shape)] = query_pairs(shape)
+            extra = data.draw(pairs, label="query pairs")
             if extra:
                 request.body += b"&" + urlencode(extra).encode()
         if request is None:

@@ -42,6 +42,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "src" / "lambdad"), quiet=2)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A collected test needs aws-lambda-ric and it is not built yet: build it in the background now, so
+    the minutes it takes overlap the files before that test rather than wait in its fixture."""
+    if any("aws_lambda_ric" in getattr(item, "fixturenames", ()) for item in session.items):
+        from tests.runtime import node_ric
+
+        node_ric.background.start()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

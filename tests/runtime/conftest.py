@@ -5,16 +5,13 @@ from __future__ import annotations
 import base64
 import importlib.metadata
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ROLE, make_zip, unique
-
-AWS_LAMBDA_RIC = "aws-lambda-ric@4.0.2"
+from tests.runtime import node_ric
 
 
 def deploy(lam: Any, files: dict[str, str | bytes], *, runtime: str, handler: str = "function.handler",
@@ -61,16 +58,12 @@ def awslambdaric_files() -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="session")
-def aws_lambda_ric(request: pytest.FixtureRequest) -> Path:
-    """AWS's Node.js runtime interface client, installed from npm once (it builds native code) and cached."""
-    npm = shutil.which("npm")
-    if not npm or not shutil.which("node"):
+def aws_lambda_ric() -> Path:
+    """AWS's Node.js runtime interface client, built once per version into a cache outside the clone
+    (node_ric.py; the build starts in the background when the session collects a test using this)."""
+    if not node_ric.available():
         pytest.skip("node and npm are needed for aws-lambda-ric")
-    cache = Path(request.config.cache.mkdir(AWS_LAMBDA_RIC.replace("@", "-")))
-    package = cache / "node_modules" / "aws-lambda-ric"
-    if not (package / "rapid-client.node").exists():
-        proc = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache), AWS_LAMBDA_RIC],
-                              capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0 or not (package / "rapid-client.node").exists():
-            pytest.skip(f"npm install {AWS_LAMBDA_RIC} failed here: {proc.stderr[-1500:]}")
-    return package
+    error = node_ric.background.result()
+    if error:
+        pytest.skip(error)
+    return node_ric.package_dir()

@@ -605,19 +605,26 @@ def test_lambda_destinations_put_events_on_the_bus(events: Any, sqs: Any, lam: A
 
 # -- scheduled rules in real time (the only test that waits for the clock) ---------------------------
 
-def test_rate_rule_invokes_a_function_every_minute(events: Any, sqs: Any, lam: Any) -> None:
-    fn, fn_arn, url = recorder(lam, sqs)
-    name = unique("minutely")
-    arn = events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")["RuleArn"]
-    assert events.describe_rule(Name=name)["ScheduleExpression"] == "rate(1 minute)"
-    lam.add_permission(FunctionName=fn, StatementId="events", Action="lambda:InvokeFunction",
-                       Principal="events.amazonaws.com", SourceArn=arn)
-    events.put_targets(Rule=name, Targets=[{"Id": "fn", "Arn": fn_arn}])
+def test_rate_rule_invokes_a_function_every_minute(tmp_path: Any) -> None:
+    from tests.conftest import free_port, server_env
+
+    # Schedule time at 60x (--schedule-speed): the minutes this waits for pass in seconds of wall time.
+    srv = Server(tmp_path / "data", free_port(), server_env(LAMBDAD_SCHEDULE_SPEED="60"))
+    srv.start()
     try:
-        got = bodies(sqs, url, 2, wait=130)
-    finally:
+        events, sqs, lam = srv.client("events"), srv.client("sqs"), srv.client("lambda")
+        fn, fn_arn, url = recorder(lam, sqs)
+        name = unique("minutely")
+        arn = events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")["RuleArn"]
+        assert events.describe_rule(Name=name)["ScheduleExpression"] == "rate(1 minute)"
+        lam.add_permission(FunctionName=fn, StatementId="events", Action="lambda:InvokeFunction",
+                           Principal="events.amazonaws.com", SourceArn=arn)
+        events.put_targets(Rule=name, Targets=[{"Id": "fn", "Arn": fn_arn}])
+        got = bodies(sqs, url, 2, wait=60)
         events.remove_targets(Rule=name, Ids=["fn"])
         events.delete_rule(Name=name)
+    finally:
+        srv.stop(signal.SIGKILL)
     assert len(got) >= 2
     for event in got:
         assert (event["detail-type"], event["source"], event["resources"], event["detail"]) == (

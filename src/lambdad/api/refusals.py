@@ -24,9 +24,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-import botocore.session
 from botocore.model import ServiceModel
 
+from lambdad import botocore_models
 from lambdad.api.base import ApiRequest, ApiResponse
 from lambdad.errors import ApiError, AuthError
 
@@ -59,7 +59,7 @@ class Asked:
 
 @functools.lru_cache(maxsize=1)
 def _available() -> frozenset[str]:
-    loader = botocore.session.get_session().get_component("data_loader")
+    loader = botocore_models.data_loader()
     return frozenset(loader.list_available_services("service-2"))
 
 
@@ -68,7 +68,7 @@ def _model(signing_name: str) -> ServiceModel | None:
     name = _MODEL_OF_SIGNING_NAME.get(signing_name, signing_name)
     if name not in _available():
         return None
-    return botocore.session.get_session().get_service_model(name)
+    return botocore_models.service_model(name)
 
 
 def _form(request: ApiRequest) -> dict[str, str]:

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-import botocore.session
 from botocore.model import OperationModel, Shape
 
-from lambdad import safejson
+from lambdad import botocore_models, safejson
 from lambdad.api import shapes
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.errors import (
@@ -81,7 +80,7 @@ def _compile(op: OperationModel) -> Route:
 class RestJsonService:
     def __init__(self, service_name: str, *, authorize: Authorize | None,
                  unchecked: frozenset[str] = frozenset()) -> None:
-        self.model = botocore.session.get_session().get_service_model(service_name)
+        self.model = botocore_models.service_model(service_name)
         #: shapes whose model constraints the handlers check in the service's own words (shapes.py)
         self.unchecked = unchecked
         self.routes: dict[str, list[Route]] = {}

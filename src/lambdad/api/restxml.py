@@ -27,10 +27,10 @@ from urllib.parse import unquote
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
-import botocore.session
 from botocore.model import OperationModel, Shape
 from defusedxml import ElementTree as SafeXml
 
+from lambdad import botocore_models
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.api.restjson import uri_pattern
 from lambdad.errors import ApiError, UnknownOperationException
@@ -98,7 +98,7 @@ class RestXmlService:
 
     def __init__(self, service_name: str, *, authorize: Authorize | None, root_names: dict[str, str],
                  namespace: str) -> None:
-        self.model = botocore.session.get_session().get_service_model(service_name)
+        self.model = botocore_models.service_model(service_name)
         self.authorize = authorize
         self.root_names = root_names  # output shape -> the XML document's root element
         self.namespace = namespace

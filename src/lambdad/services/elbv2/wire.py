@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import botocore.session
-
+from lambdad import botocore_models
 from lambdad.api import query
 from lambdad.api.base import ApiRequest, Authorize
 from lambdad.errors import ApiError
@@ -29,7 +28,7 @@ def _missing(operation: str, name: str) -> ApiError:
 
 
 def build(elbv2: Elbv2, can_invoke: CanInvoke, authorize: Authorize | None) -> query.QueryService:
-    model = botocore.session.get_session().get_service_model("elbv2")
+    model = botocore_models.service_model("elbv2")
     # botocore's model marks no member of RulePriorityPair required, but a pair without either one means
     # nothing: AWS answers it with a validation error, not by guessing.
     # The model's constraints (ports, priorities, health-check ranges, status-code patterns, enums, tag

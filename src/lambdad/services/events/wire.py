@@ -6,8 +6,7 @@ import base64
 from datetime import datetime
 from typing import Any
 
-import botocore.session
-
+from lambdad import botocore_models
 from lambdad.api.base import ApiRequest, Authorize, signer
 from lambdad.api.jsonproto import JsonService, render_error
 from lambdad.errors import EventsError
@@ -58,7 +57,7 @@ def _time(value: Any) -> Any:
 
 
 def build(eb: EventBridge, authorize: Authorize | None) -> JsonService:
-    svc = JsonService("AWSEvents", model=botocore.session.get_session().get_service_model("events"),
+    svc = JsonService("AWSEvents", model=botocore_models.service_model("events"),
                       authorize=authorize)
 
     def who(request: ApiRequest) -> tuple[str, str]:

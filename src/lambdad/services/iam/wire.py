@@ -12,8 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-import botocore.session
-
+from lambdad import botocore_models
 from lambdad.api import query
 from lambdad.api.base import ApiRequest, Authorize, request_context, signer
 from lambdad.errors import ApiError
@@ -95,7 +94,7 @@ def build_iam(iam: Iam, authorize: Authorize | None) -> query.QueryService:
     oidc = OidcProviders(iam)
     profiles = InstanceProfiles(iam)
     saml = SamlProviders(iam)
-    model = botocore.session.get_session().get_service_model("iam")
+    model = botocore_models.service_model("iam")
     svc = query.QueryService(model, missing_parameter=_missing, validation_code="ValidationError",
                              unchecked=_OWN_WORDS,
                              authorize=authorize)
@@ -715,7 +714,7 @@ def sts_anonymous(request: ApiRequest) -> bool:
 
 
 def build_sts(sts: Sts, authorize: Authorize | None) -> query.QueryService:
-    model = botocore.session.get_session().get_service_model("sts")
+    model = botocore_models.service_model("sts")
     svc = query.QueryService(model, missing_parameter=_missing, validation_code="ValidationError",
                              unchecked=_OWN_WORDS,
                              authorize=authorize)

@@ -13,8 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import botocore.session
-
+from lambdad import botocore_models
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize, signer
 from lambdad.api.jsonproto import JsonService, Operation, render_error
 from lambdad.auth.principal import Principal
@@ -23,7 +22,7 @@ from lambdad.services.kms import access
 from lambdad.services.kms.keys import KmsService, error
 from lambdad.services.kms.records import Key
 
-_MODEL = botocore.session.get_session().get_service_model("kms")
+_MODEL = botocore_models.service_model("kms")
 
 
 def _b64(data: bytes) -> str:

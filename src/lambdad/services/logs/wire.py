@@ -18,8 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import botocore.session
-
+from lambdad import botocore_models
 from lambdad.api import eventstream
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.api.jsonproto import JsonService, render_error
@@ -88,7 +87,7 @@ def describe_group(logs: LogsService, g: LogGroup) -> dict[str, Any]:
 
 
 def build(logs: LogsService, authorize: Authorize | None) -> JsonService:
-    svc = JsonService("Logs_20140328", model=botocore.session.get_session().get_service_model("logs"),
+    svc = JsonService("Logs_20140328", model=botocore_models.service_model("logs"),
                       validation_code="InvalidParameterException", authorize=authorize)
 
     def account(request: ApiRequest) -> str:

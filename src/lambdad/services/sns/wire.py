@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import botocore.session
-
+from lambdad import botocore_models
 from lambdad.api import query
 from lambdad.api.base import ApiRequest, Authorize
 from lambdad.errors import SnsError
@@ -71,7 +70,7 @@ def _batch_error(code: str, message: str) -> SnsError:
 
 
 def build(sns: SnsService, authorize: Authorize | None) -> query.QueryService:
-    model = botocore.session.get_session().get_service_model("sns")
+    model = botocore_models.service_model("sns")
     # The model's constraints (tag key/value lengths, ARN length, ...) are checked before any handler,
     # in AWS's generated wording under SNS's code for them (ValidationError).
     svc = query.QueryService(model, missing_parameter=lambda op, name: invalid(

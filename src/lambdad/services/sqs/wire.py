@@ -15,9 +15,9 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import botocore.session
 from botocore.model import ServiceModel
 
+from lambdad import botocore_models
 from lambdad.api import jsonproto, query
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.api.restjson import encode_value
@@ -78,7 +78,7 @@ _MEMBER_NAMES = {
 
 def _models() -> tuple[ServiceModel, ServiceModel]:
     """botocore's SQS model (JSON protocol) and the same model with its query-protocol names."""
-    loader = botocore.session.get_session().get_component("data_loader")
+    loader = botocore_models.data_loader()
     raw = loader.load_service_model("sqs", "service-2")
     json_model = ServiceModel(raw, "sqs")
     q = copy.deepcopy(raw)
