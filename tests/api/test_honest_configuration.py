@@ -45,8 +45,7 @@ WORKS = {
     "Architectures": "api/test_honest_configuration.py::test_architectures_run_on_the_host_only",
     "EphemeralStorage": "runtime/test_sandbox.py::test_tmp_has_ephemeral_storage_capacity_and_does_not_count_as_memory",
     "SnapStart": "invoke/test_snapstart.py::test_hooks_before_snapshot_once_after_restore_in_each_environment",
-    # LogFormat JSON, log levels and LogGroup are the logs helper's part of issue 20 this round.
-    "LoggingConfig": "api/test_functions.py::test_function_lifecycle",
+    "LoggingConfig": "services/test_logging_config.py::test_python_json_logs_and_levels",
 }
 
 # Each member that is refused: a value to try, and words the refusal must contain.

@@ -19,8 +19,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import botocore.session
-
+from lambdad import botocore_models
 from lambdad.api import compression, jsonproto, rpcv2cbor
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize, signer
 from lambdad.api.jsonproto import JsonService
@@ -50,7 +49,7 @@ LIST_PAGE = 500
 
 
 def _model() -> Any:
-    return botocore.session.get_session().get_service_model("cloudwatch")
+    return botocore_models.service_model("cloudwatch")
 
 
 def _too_large(size: int) -> CloudWatchError:

@@ -14,15 +14,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import botocore.session
-
+from lambdad import botocore_models
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize, signer
 from lambdad.api.jsonproto import JsonService
 from lambdad.errors import ApiError, DynamoDbError
 from lambdad.services.dynamodb import dataplane
 from lambdad.services.dynamodb.tables import Tables
 
-MODEL = botocore.session.get_session().get_service_model("dynamodb")
+MODEL = botocore_models.service_model("dynamodb")
 TARGET = "DynamoDB_20120810"
 STREAMS_TARGET = "DynamoDBStreams_20120810"
 CONTENT_TYPE = "application/x-amz-json-1.0"

@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.session
-
+from lambdad import botocore_models
 from lambdad.errors import Ec2Error
 from lambdad.services.ec2 import filters, permissions
 from lambdad.services.ec2.common import GROUP_TEXT as _GROUP_TEXT
@@ -91,7 +90,7 @@ PREFIXES = {"vpc": ("vpc", "InvalidVpcID.NotFound", "vpc"),
 
 def known_regions() -> frozenset[str]:
     """The regions botocore's endpoint data gives EC2, in every partition."""
-    session = botocore.session.get_session()
+    session = botocore_models.session()
     return frozenset(region for partition in ("aws", "aws-cn", "aws-us-gov")
                      for region in session.get_available_regions("ec2", partition))
 

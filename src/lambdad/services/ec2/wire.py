@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import botocore.session
-
+from lambdad import botocore_models
 from lambdad.api import query
 from lambdad.api.base import ApiRequest, ApiResponse, Authorize
 from lambdad.errors import ApiError, AuthError, Ec2Error
@@ -45,7 +44,7 @@ def render_error(exc: ApiError, request: ApiRequest) -> ApiResponse:
 
 
 def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
-    model = botocore.session.get_session().get_service_model("ec2")
+    model = botocore_models.service_model("ec2")
     svc = query.QueryService(model, XMLNS, missing_parameter=_missing, authorize=authorize)
 
     def where(request: ApiRequest) -> tuple[str, str]:
