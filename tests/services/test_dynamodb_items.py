@@ -354,6 +354,17 @@ def test_transactions(ddb: Any) -> None:
     assert api_error(exc)[1] == "IdempotentParameterMismatchException"
     with pytest.raises(ClientError) as exc:
         ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "new"}}}},
+            {"ConditionCheck": {"TableName": name, "Key": {"pk": {"S": "acct1"}}, "ConditionExpression": "bal > :x",
+                                "ExpressionAttributeValues": {":x": {"N": "1000"}},
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}])
+    reasons = exc.value.response["CancellationReasons"]
+    assert reasons[0] == {"Code": "None"}
+    assert reasons[1] == {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed",
+                          "Item": {"pk": {"S": "acct1"}, "bal": {"N": "30"}}}
+    assert "Item" not in ddb.get_item(TableName=name, Key={"pk": {"S": "new"}})  # nothing was written
+    with pytest.raises(ClientError) as exc:
+        ddb.transact_write_items(TransactItems=[
             {"Put": {"TableName": name, "Item": {"pk": {"S": "acct1"}}}},
             {"Delete": {"TableName": name, "Key": {"pk": {"S": "acct1"}}}}])
     assert api_error(exc) == (400, "ValidationException",
