@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lambdad.errors import DynamoDbError
 from lambdad.services.dynamodb import legacy
@@ -16,6 +18,7 @@ from lambdad.services.dynamodb.expressions import (
     KeyCondition,
     Placeholders,
     apply_update,
+    condition_top_level_names,
     evaluate,
     parse_condition,
     parse_key_condition,
@@ -107,6 +110,13 @@ def test_conditions_evaluate_as_dynamodb_does(text: str, expected: bool) -> None
     assert cond(text) is expected
 
 
+def test_size_of_a_string_is_in_utf8_bytes() -> None:
+    values = {":two": {"N": "2"}, ":four": {"N": "4"}}
+    item = {"s": {"S": "\u00e9\u00e9"}}
+    assert evaluate(parse_condition("size(s) = :four", Placeholders(None, values)), item)
+    assert not evaluate(parse_condition("size(s) = :two", Placeholders(None, values)), item)
+
+
 def test_without_an_item_only_absence_holds() -> None:
     assert cond("attribute_not_exists(pk)", None)
     assert not cond("attribute_exists(pk)", None)
@@ -179,6 +189,12 @@ def test_invalid_function_names(text: str, function: str) -> None:
 @pytest.mark.parametrize(("text", "function"), [
     ("size(a)", "size"), ("a = attribute_exists(b)", "attribute_exists"), ("size(a) AND b = :v", "size"),
     ("contains(attribute_type(a, :v), :v)", "attribute_type"),
+    ("a=a and attribute_exists((views), (#a)) > b", "attribute_exists"),
+    ("attribute_not_exists(things) > b", "attribute_not_exists"), ("attribute_type(things, :v) > b", "attribute_type"),
+    ("begins_with(things, a) > b", "begins_with"), ("contains(:v, c) > b", "contains"),
+    ("size(contains(a, b)) > a", "contains"), ("size(things)", "size"),
+    ("a between b and attribute_exists(things)", "attribute_exists"),
+    ("a in (b, attribute_exists(things))", "attribute_exists"),
 ])
 def test_functions_used_the_wrong_way(text: str, function: str) -> None:
     assert condition_refusal(text, values={":v": {"S": "S"}}) == (
@@ -262,6 +278,12 @@ def test_wrong_operand_types(text: str, function: str, value: dict[str, Any]) ->
         f"operator or function: {function}, operand type: {kind}")
 
 
+def test_attribute_type_takes_a_value() -> None:
+    assert condition_refusal("attribute_type(a, b)", names={}, values={}) == (
+        "Invalid FilterExpression: Incorrect operand type for operator or function; operator or function: "
+        "attribute_type, operand type: {NS,SS,L,BS,N,M,B,BOOL,NULL,S}")
+
+
 def test_attribute_type_names_a_valid_type() -> None:
     assert condition_refusal("attribute_type(a, :a)", names={}, values={":a": {"S": "1"}}) == (
         "Invalid FilterExpression: Invalid attribute type name found; type: 1, "
@@ -337,6 +359,8 @@ def test_placeholder_maps_are_checked() -> None:
     assert refusal(Placeholders, None, {}) == "ExpressionAttributeValues must not be empty"
     assert refusal(Placeholders, {"a": "a"}, None) == \
         'ExpressionAttributeNames contains invalid key: Syntax error; key: "a"'
+    assert refusal(Placeholders, {"#DE": ""}, None) == \
+        "ExpressionAttributeNames contains invalid value: Empty attribute name for key #DE"
     assert refusal(Placeholders, None, {":b": {"S": "x"}, "b": {"S": "a"}}) == \
         'ExpressionAttributeValues contains invalid key: Syntax error; key: "b"'
     assert refusal(Placeholders, None, {":b": {}}) == (
@@ -366,6 +390,15 @@ def test_unused_placeholders_are_refused_across_the_request() -> None:
     everything = Placeholders({"#a": "a"}, {":v": {"S": "x"}})
     parse_condition("#a = :v", everything)
     everything.check_unused()
+
+
+def test_a_leading_underscore() -> None:
+    # Refused in conditions (DynamoDB: `Syntax error; token: "_", near: "AND __"`), read in updates
+    # and projections.
+    assert refusal(parse_key_condition, "pk = :p AND __typename = :p", Placeholders(None, {":p": {"S": "a"}}),
+                   ("pk", "S"), None) == 'Invalid KeyConditionExpression: Syntax error; token: "_", near: "AND __"'
+    assert parse_projection("_id, a._b", Placeholders()) == (("_id",), ("a", "_b"))
+    assert updated_top_level_names(parse_update("SET _id = :v", Placeholders(None, {":v": {"S": "x"}}))) == {"_id"}
 
 
 def test_names_may_hold_any_text() -> None:
@@ -458,6 +491,33 @@ def test_list_elements() -> None:
     assert apply_update(parse_update("REMOVE l[9]", Placeholders()), item) == item
     assert apply_update(parse_update("SET l[1] = :v", p), item)["l"]["L"][1] == {"S": "v"}
     assert apply_update(parse_update("SET l[99] = :v", p), item)["l"]["L"][-1] == {"S": "v"}
+
+
+def test_nested_updates_as_dynamodb_applies_them() -> None:
+    # Recorded against DynamoDB (dynalite's suite): operands read the old item, parentheses group
+    # SET values, list elements are set and added in ascending index order (appending past the end).
+    item = {"a": {"S": "key"}, "b": {"M": {"a": {"N": "1"}, "b": {"N": "2"}, "c": {"N": "3"}}},
+            "c": {"L": [{"N": "1"}, {"N": "3"}]}}
+    parsed = parse_update("set b.c=((c[1])+(b.a)),b.a = a,c[1] = a, c[4] = b.a - b.b, c[2] = b.c "
+                          "add c[8] :b, c[6] :a", Placeholders(None, {":a": {"N": "2"}, ":b": {"SS": ["a"]}}))
+    new = apply_update(parsed, item)
+    assert new == {"a": {"S": "key"}, "b": {"M": {"a": {"S": "key"}, "b": {"N": "2"}, "c": {"N": "4"}}},
+                   "c": {"L": [{"N": "1"}, {"S": "key"}, {"N": "3"}, {"N": "-1"}, {"N": "2"}, {"SS": ["a"]}]}}
+    # ReturnValues UPDATED_NEW: the new item projected on the update's paths.
+    assert project(new, parsed.paths) == {"b": {"M": {"c": {"N": "4"}, "a": {"S": "key"}}},
+                                          "c": {"L": [{"S": "key"}, {"N": "3"}, {"N": "2"}]}}
+    assert apply_update(parse_update("set b = if_not_exists(b, a)", Placeholders()), {"a": {"S": "k"}}) == \
+        {"a": {"S": "k"}, "b": {"S": "k"}}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("set a = ((b))", "Invalid UpdateExpression: The expression has redundant parentheses;"),
+    ("set a = (b.c).d + e", 'Invalid UpdateExpression: Syntax error; token: ".", near: ").d"'),
+    ("set (a = (b + c))", 'Invalid UpdateExpression: Syntax error; token: "(", near: "set (a"'),
+])
+def test_parentheses_in_set_values(text: str, message: str) -> None:
+    assert refusal(parse_update, text, Placeholders()) == message
+    parse_update("set a = (b + c), d = (e)", Placeholders())
 
 
 def test_delete_empties_a_set_removes_it() -> None:
@@ -619,6 +679,12 @@ def test_update_run_time_errors(text: str, message: str) -> None:
     assert caught.value.message == message
 
 
+def test_condition_top_level_names() -> None:
+    parsed = parse_condition("(#n = :s OR doc.inside.n > size(lst[1])) AND NOT contains(tags, :red) "
+                             "AND age BETWEEN score AND :big AND pk IN (:s, bin)", ph())
+    assert condition_top_level_names(parsed) == {"name", "doc", "lst", "tags", "age", "score", "pk", "bin"}
+
+
 def test_updated_top_level_names_for_key_checks() -> None:
     for text, names in [("add a.b :small", {"a"}), ("delete a :tagset", {"a"}),
                         ("remove d set b = :small, a = :small", {"a", "b", "d"}), ("set a = a.b + a[1]", {"a"}),
@@ -631,6 +697,18 @@ def test_update_paths_serve_updated_old_and_new() -> None:
     new = apply_update(parsed, ITEM)
     assert project(ITEM, parsed.paths) == {"doc": {"M": {"inside": {"M": {"n": {"N": "7"}}}}}, "score": {"N": "-1.5"}}
     assert project(new, parsed.paths) == {"doc": {"M": {"inside": {"M": {"n": {"N": "2"}}}}}}
+
+
+def test_updates_may_not_nest_beyond_32_levels() -> None:
+    deep: dict[str, Any] = {"S": "x"}
+    for _ in range(31):
+        deep = {"L": [deep]}
+    p = Placeholders(None, {":deep": deep})
+    assert apply_update(parse_update("SET a = :deep", p), {})["a"] == deep  # 31 levels below a
+    item = {"a": {"M": {}}}
+    apply_update(parse_update("SET a.b = :deep", Placeholders(None, {":deep": deep})), item)  # 32
+    with pytest.raises(DynamoDbError, match=r"^Nesting Levels have exceeded supported limits$"):
+        apply_update(parse_update("SET a.b = :deep", Placeholders(None, {":deep": {"L": [deep]}})), item)
 
 
 def test_update_of_a_missing_item_starts_empty() -> None:
@@ -687,12 +765,64 @@ def test_key_condition_forms() -> None:
     ("pk = :p AND begins_with(sk, :n)", "Invalid KeyConditionExpression: Incorrect operand type for operator or "
                                         "function; operator or function: begins_with, operand type: N"),
     ("pk = :p AND", 'Invalid KeyConditionExpression: Syntax error; token: "<EOF>", near: "AND"'),
-    ("pk = :p AND sk = extra", "Query key condition not supported"),
+    ("pk = :p AND sk = extra",
+     "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"),
 ])
 def test_key_condition_refusals(text: str, message: str) -> None:
     with pytest.raises(DynamoDbError) as caught:
         key(text, {":p": {"S": "a"}, ":n": {"N": "1"}})
     assert caught.value.message == message
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # Recorded against DynamoDB (dynalite's suite); these come before any look at the key schema.
+    ("a > b and size(b) > c or a > c", "Invalid operator used in KeyConditionExpression: OR"),
+    ("a in (b, size(c), d)", "Invalid operator used in KeyConditionExpression: IN"),
+    ("attribute_type(a, :t)", "Invalid operator used in KeyConditionExpression: attribute_type"),
+    ("contains(a.d, b)", "Invalid operator used in KeyConditionExpression: contains"),
+    ("not a > b", "Invalid operator used in KeyConditionExpression: NOT"),
+    ("a <> b", "Invalid operator used in KeyConditionExpression: <>"),
+    ("size(b) > a AND a.b > b AND b > c", "KeyConditionExpressions cannot contain nested operations"),
+    ("a > size(b.d)", "KeyConditionExpressions cannot contain nested operations"),
+    ("a between size(b) and size(a)", "KeyConditionExpressions cannot contain nested operations"),
+    ("b > a.b", "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"),
+    ("b between c[1] and d", "Invalid condition in KeyConditionExpression: Multiple attribute names used in one "
+                             "condition"),
+    ("a between b and size(a)", "Invalid condition in KeyConditionExpression: Multiple attribute names used in one "
+                                "condition"),
+    ("begins_with(a, b)", "Invalid condition in KeyConditionExpression: Multiple attribute names used in one "
+                          "condition"),
+    ("b.d > a AND c.d > e.f", "KeyConditionExpressions cannot have conditions on nested attributes"),
+    ("a.d > c", "KeyConditionExpressions cannot have conditions on nested attributes"),
+    ("b[0] > a", "KeyConditionExpressions cannot have conditions on nested attributes"),
+    (":b > :a AND a < :b", "Invalid condition in KeyConditionExpression: No key attribute specified"),
+    (":a > b AND :a < :b", "Invalid condition in KeyConditionExpression: No key attribute specified"),
+    ("b > :a AND b < :a and c = :a and d = :a", "KeyConditionExpressions must only contain one condition per key"),
+    ("(a > :a and b > :a) and (b > :a and c > :a)", "KeyConditionExpressions must only contain one condition per key"),
+    ("begins_with(:t, a)", "Invalid condition in KeyConditionExpression: begins_with operator must have the key "
+                           "attribute as its first operand"),
+    (":a between a and :b", "Invalid condition in KeyConditionExpression: BETWEEN operator must have the key "
+                            "attribute as its first operand"),
+    ("a between :b and :s", "Invalid KeyConditionExpression: The BETWEEN operator requires same data type for lower "
+                            "and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: "
+                            "AttributeValue: {S:a}"),
+    ("a between :sb and :s", "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater "
+                             "than or equal to lower bound; lower bound operand: AttributeValue: {S:b}, upper bound "
+                             "operand: AttributeValue: {S:a}"),
+    ("z between :a and :b", "Query condition missed key schema element: pk"),
+    (":a = a and b = :a and :a = c", "Conditions can be of length 1 or 2 only"),
+    ("(a > :a and b > :a) and (c > :a and d > :a) and (e > :a and f > :a)", "Conditions can be of length 1 or 2 only"),
+])
+def test_key_condition_structure_refusals(text: str, message: str) -> None:
+    values = {":a": {"N": "1"}, ":b": {"N": "1"}, ":t": {"S": "S"}, ":s": {"S": "a"}, ":sb": {"S": "b"}}
+    with pytest.raises(DynamoDbError) as caught:
+        parse_key_condition(text, Placeholders(None, values), HASH, RANGE)
+    assert caught.value.message == message
+
+
+def test_a_value_may_come_first() -> None:
+    got = key(":n < sk AND :p = pk", {":p": {"S": "a"}, ":n": {"N": "1"}})
+    assert (got.hash_value, got.range_op, got.range_values) == ({"S": "a"}, ">", ({"N": "1"},))
 
 
 def test_key_condition_on_a_hash_only_key() -> None:
@@ -731,6 +861,17 @@ def test_long_flat_expressions_are_linear() -> None:
     assert len(parse_projection(many_paths, Placeholders())) == 700
     parse_update("REMOVE " + many_paths, Placeholders())
     assert time.monotonic() - started < 1
+
+
+def test_many_actions_on_one_big_list_copy_it_once() -> None:
+    item = {"l": {"L": [{"N": str(i)} for i in range(50_000)]}}
+    text = "REMOVE " + ", ".join(f"l[{i}]" for i in range(0, 1000, 2))
+    assert len(text) < 4096
+    started = time.monotonic()
+    new = apply_update(parse_update(text, Placeholders()), item)
+    assert time.monotonic() - started < 1
+    assert len(new["l"]["L"]) == 50_000 - 500 and new["l"]["L"][0] == {"N": "1"}
+    assert len(item["l"]["L"]) == 50_000  # the old item is intact
 
 
 def test_garbage_never_escapes_as_another_exception() -> None:
@@ -780,7 +921,7 @@ def test_legacy_filters() -> None:
     assert legacy.filter_condition({}) is None
     absent = legacy.filter_condition({"nope": {"ComparisonOperator": "NOT_CONTAINS",
                                                 "AttributeValueList": [{"S": "q"}]}})
-    assert absent is not None and not evaluate(absent, ITEM)
+    assert absent is not None and evaluate(absent, ITEM)  # NOT_CONTAINS holds when the attribute is absent
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -797,14 +938,40 @@ def test_legacy_filters() -> None:
      "ComparisonOperator BEGINS_WITH is not valid for N AttributeValue type"),
     ({"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"M": {}}]},
      "ComparisonOperator CONTAINS is not valid for M AttributeValue type"),
+    ({"ComparisonOperator": "NOT_CONTAINS", "AttributeValueList": [{"SS": ["a"]}]},
+     "ComparisonOperator NOT_CONTAINS is not valid for SS AttributeValue type"),
+    ({"ComparisonOperator": "IN", "AttributeValueList": [{"BOOL": True}]},
+     "ComparisonOperator IN is not valid for BOOL AttributeValue type"),
+    ({"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"NULL": True}, {"NULL": True}]},
+     "ComparisonOperator BETWEEN is not valid for NULL AttributeValue type"),
     ({"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "1"}, {"S": "a"}]},
      "AttributeValues inside AttributeValueList must be of same type"),
-    ({"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "2"}, {"N": "1"}]},
-     "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"),
+    ({"ComparisonOperator": "IN", "AttributeValueList": [{"N": "1"}, {"S": "a"}]},
+     "AttributeValues inside AttributeValueList must be of same type"),
     ({"ComparisonOperator": "EQ", "AttributeValueList": [{"SS": []}]}, "An string set  may not be empty"),
 ])
 def test_legacy_filter_refusals(spec: dict[str, Any], message: str) -> None:
     assert refusal(legacy.filter_condition, {"a": spec}) == f"One or more parameter values were invalid: {message}"
+
+
+def test_conditional_operator_needs_two_conditions() -> None:
+    one = {"a": {"ComparisonOperator": "NULL"}}
+    message = "ConditionalOperator can only be used when Filter or Expected has two or more elements"
+    assert refusal(legacy.filter_condition, one, "OR") == message
+    assert refusal(legacy.expected_condition, {"a": {"Exists": False}}, "AND") == message
+    assert legacy.filter_condition(one) is not None
+
+
+def test_legacy_contains_takes_booleans_and_nulls() -> None:
+    f = legacy.filter_condition({"lst": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"BOOL": True}]}})
+    assert f is not None and not evaluate(f, ITEM)
+    assert evaluate(f, {"lst": {"L": [{"BOOL": True}]}})
+
+
+def test_legacy_between_bounds() -> None:
+    spec = {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "2"}, {"N": "1"}]}
+    assert refusal(legacy.filter_condition, {"a": spec}) == \
+        "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
 
 
 def test_legacy_expected() -> None:
@@ -826,6 +993,16 @@ def test_legacy_expected() -> None:
      "Value and AttributeValueList cannot be used together for Attribute: a"),
     ({"ComparisonOperator": "EQ", "Exists": True, "AttributeValueList": [{"S": "a"}]},
      "Exists and ComparisonOperator cannot be used together for Attribute: a"),
+    ({"Value": {"S": "a"}, "AttributeValueList": [{"S": "a"}]},
+     "Value and AttributeValueList cannot be used together for Attribute: a"),
+    ({"ComparisonOperator": "EQ"},
+     "Value or AttributeValueList must be used with ComparisonOperator: EQ for Attribute: a"),
+    ({"AttributeValueList": [{"S": "a"}]},
+     "AttributeValueList can only be used with a ComparisonOperator for Attribute: a"),
+    ({"ComparisonOperator": "BETWEEN", "Value": {"S": "a"}},
+     "Invalid number of argument(s) for the BETWEEN ComparisonOperator"),
+    ({"ComparisonOperator": "NULL", "Value": {"S": "a"}},
+     "Invalid number of argument(s) for the NULL ComparisonOperator"),
 ])
 def test_legacy_expected_refusals(spec: dict[str, Any], message: str) -> None:
     assert refusal(legacy.expected_condition, {"a": spec}) == f"One or more parameter values were invalid: {message}"
@@ -846,6 +1023,11 @@ def test_legacy_key_conditions() -> None:
                    HASH, RANGE) == "Query condition missed key schema element: pk"
     assert refusal(legacy.key_conditions, {"pk": eq, "a": eq, "b": eq}, HASH, RANGE) == \
         "Conditions can be of length 1 or 2 only"
+    assert refusal(legacy.key_conditions, {}, HASH, RANGE) == "Conditions can be of length 1 or 2 only"
+    # Each condition's arity is checked before their count (recorded).
+    assert refusal(legacy.key_conditions, {"a": {"ComparisonOperator": "EQ"}, "b": {"ComparisonOperator": "NULL"},
+                                           "c": {"ComparisonOperator": "NULL"}}, HASH, RANGE) == \
+        "One or more parameter values were invalid: Invalid number of argument(s) for the EQ ComparisonOperator"
     assert refusal(legacy.key_conditions, {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "1"}]}},
                    HASH, RANGE) == \
         "One or more parameter values were invalid: Condition parameter type does not match schema type"
@@ -914,6 +1096,9 @@ def test_legacy_attributes_to_get() -> None:
      "ExpressionAttributeValues can only be specified when using expressions: FilterExpression is null"),
     ({"ExpressionAttributeValues": {}}, "DeleteItem",
      "ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null"),
+    ({"ConditionalOperator": "OR", "KeyConditions": {}}, "Query",
+     "ConditionalOperator cannot be used without Filter or Expected"),
+    ({"ConditionalOperator": "AND"}, "PutItem", "ConditionalOperator cannot be used without Filter or Expected"),
 ])
 def test_legacy_and_expression_parameters_do_not_mix(request_: dict[str, Any], operation: str, message: str) -> None:
     assert refusal(legacy.check_mixing, request_, operation) == message
@@ -924,3 +1109,46 @@ def test_either_kind_alone_is_fine() -> None:
     legacy.check_mixing({"ConditionExpression": "a = :v", "ExpressionAttributeValues": {":v": {"S": "x"}},
                          "ExpressionAttributeNames": {"#a": "a"}}, "PutItem")
     legacy.check_mixing({"ProjectionExpression": "#a", "ExpressionAttributeNames": {"#a": "a"}}, "GetItem")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=60))
+def test_any_text_is_parsed_or_refused_in_dynamodbs_terms(text: str) -> None:
+    for parse in (parse_condition, parse_update, parse_projection):
+        try:
+            parse(text, Placeholders({"#a": "a"}, {":a": {"S": "x"}}))
+        except DynamoDbError as exc:
+            assert exc.code == "ValidationException"
+            assert exc.message.startswith("Invalid ")
+    try:
+        parse_key_condition(text, Placeholders({"#a": "a"}, {":a": {"S": "x"}}), ("a", "S"), ("b", "N"))
+    except DynamoDbError as exc:
+        assert exc.code == "ValidationException"
+
+
+@pytest.mark.parametrize(("parse", "text", "message"), [
+    # Conditions: whole-expression checks first (function names before reserved words) ...
+    (parse_condition, "status = foo(a)", "Invalid ConditionExpression: Invalid function name; function: foo"),
+    # ... then, within the first leaf condition with problems: names and values, operand counts,
+    # distinct operands, operand types.
+    (parse_condition, "size(:bool) = size(b, c)", "Invalid ConditionExpression: Incorrect number of operands for "
+                                                  "operator or function; operator or function: size, number of "
+                                                  "operands: 2"),
+    (parse_condition, "#nope = #nope", "Invalid ConditionExpression: An expression attribute name used in the "
+                                       "document path is not defined; attribute name: #nope"),
+    (parse_condition, "a = :v AND size(:bool) > b AND #nope = c",
+     "Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: size, "
+     "operand type: BOOL"),
+    # Updates: reserved words before function names; undefined names, then values, before overlaps.
+    (parse_update, "SET status = foo(:v)", "Invalid UpdateExpression: Attribute name is a reserved keyword; "
+                                           "reserved keyword: status"),
+    (parse_update, "SET a = :nope, #nope = :v", "Invalid UpdateExpression: An expression attribute name used in the "
+                                                "document path is not defined; attribute name: #nope"),
+    (parse_update, "SET a = :nope REMOVE a", "Invalid UpdateExpression: An expression attribute value used in "
+                                             "expression is not defined; attribute value: :nope"),
+    # Projections: undefined names before overlaps.
+    (parse_projection, "a, a, #nope", "Invalid ProjectionExpression: An expression attribute name used in the "
+                                      "document path is not defined; attribute name: #nope"),
+])
+def test_which_problem_is_reported_first(parse: Any, text: str, message: str) -> None:
+    assert refusal(parse, text, Placeholders(None, {":v": {"S": "x"}, ":bool": {"BOOL": True}})) == message

@@ -8,15 +8,18 @@ Contract (what services/dynamodb's operations call):
   the names and values no expression used.
 * ``parse_condition(text, ph, kind)`` -> ``Condition`` for ConditionExpression (kind
   "ConditionExpression") or FilterExpression ("FilterExpression"); ``evaluate(condition, item)``
-  -> bool (``item`` None or {} when there is no item).
+  -> bool (``item`` None or {} when there is no item). ``condition_top_level_names`` lists the
+  attributes it reads.
 * ``parse_key_condition(text, ph, hash_key, range_key)`` -> ``KeyCondition`` (hash name + value;
   optional range name, op, values) for the store to turn into SQL. Keys are (name, type) pairs.
 * ``parse_projection(text, ph)`` -> ``tuple[Path, ...]``; ``project(item, paths)`` -> the item cut
   down to those paths (nested maps and lists kept in shape; list elements in index order).
 * ``parse_update(text, ph)`` -> ``Update``; ``apply_update(update, item)`` -> the new item (the
-  old one untouched), raising DynamoDB's run-time errors (a missing operand, a wrong type, an
-  invalid document path). ``updated_top_level_names(update)`` names what the update writes, so the
-  caller can refuse key attributes ("Cannot update attribute X. This attribute is part of the key");
+  old one untouched; for an item that does not exist yet pass its key, so that operands such as
+  ``if_not_exists(b, pk)`` see it), raising DynamoDB's run-time errors (a missing operand, a wrong
+  type, an invalid document path, nesting beyond 32 levels). ``updated_top_level_names(update)``
+  names what the update writes, so the caller can refuse key attributes ("Cannot update attribute
+  X. This attribute is part of the key");
   ``update.paths`` serve ReturnValues UPDATED_OLD / UPDATED_NEW through ``project``.
 
 Every error is a ``DynamoDbError`` (ValidationException) worded as DynamoDB words it, prefixed
@@ -27,11 +30,12 @@ hostile input cannot exhaust the stack or the CPU.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 from lambdad.errors import DynamoDbError
 from lambdad.services.dynamodb import values as v
@@ -68,7 +72,6 @@ def show_value(av: AttributeValue) -> str:
     kind = v.value_type(av)
     member = av[kind]
     if kind == "B":
-        import base64
         member = base64.b64encode(member).decode()
     return f"{{{kind}:{member}}}"
 
@@ -83,9 +86,12 @@ class Placeholders:
         if names is not None:
             if not names:
                 raise DynamoDbError("ExpressionAttributeNames must not be empty")
-            for key in names:
+            for key, name in names.items():
                 if not _NAME_KEY.fullmatch(key):
                     raise DynamoDbError(f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"')
+                if not name:
+                    raise DynamoDbError(f"ExpressionAttributeNames contains invalid value: Empty attribute name for "
+                                        f"key {key}")
         if values is not None:
             if not values:
                 raise DynamoDbError("ExpressionAttributeValues must not be empty")
@@ -228,6 +234,30 @@ class Update:
                 *(a.path for a in self.deletes))
 
 
+def condition_top_level_names(condition: Condition) -> set[str]:
+    """The top-level attributes a condition reads (a Query's FilterExpression may not name a key:
+    "Filter Expression can only contain non-primary key attributes: Primary key attribute: sk")."""
+    names: set[str] = set()
+    stack: list[Condition | Operand] = [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, PathOperand):
+            names.add(str(node.path[0]))
+        elif isinstance(node, And | Or):
+            stack.extend(node.terms)
+        elif isinstance(node, Not):
+            stack.append(node.term)
+        elif isinstance(node, Compare | Arithmetic):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, Between):
+            stack.extend((node.operand, node.low, node.high))
+        elif isinstance(node, In):
+            stack.extend((node.operand, *node.options))
+        elif isinstance(node, Function | Call):
+            stack.extend(node.args)
+    return names
+
+
 def updated_top_level_names(update: Update) -> set[str]:
     """The top-level attributes an update writes (SET a.b names a): keys must not be among them."""
     return {str(path[0]) for path in update.paths}
@@ -264,41 +294,35 @@ class KeyCondition:
 
 # --- tokens ----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     kind: str  # "name", "#", ":", "int", "op", "bad", "eof"
     text: str
     start: int
     end: int
 
 
-_TOKEN = re.compile(r"""
+# One pass of one regex over the text (C speed); anything else is a one-character "bad" token. A name
+# may start with "_" in update and projection expressions, not in conditions (DynamoDB answers
+# `Syntax error; token: "_"` there).
+_TOKEN_TEMPLATE = r"""
     (?P<ws>\s+)
-  | (?P<name>[A-Za-z][A-Za-z0-9_]*)
+  | (?P<name>[A-Za-z{first}][A-Za-z0-9_]*)
   | (?P<hash>\#[A-Za-z0-9_]+)
   | (?P<colon>:[A-Za-z0-9_]+)
   | (?P<int>[0-9]+)
   | (?P<op><>|<=|>=|[=<>(),.\[\]+\-])
-""", re.VERBOSE)
-_KINDS = {"name": "name", "hash": "#", "colon": ":", "int": "int", "op": "op"}
+  | (?P<bad>.)
+"""
+_TOKEN = re.compile(_TOKEN_TEMPLATE.format(first=""), re.VERBOSE | re.DOTALL)
+_TOKEN_UNDERSCORE = re.compile(_TOKEN_TEMPLATE.format(first="_"), re.VERBOSE | re.DOTALL)
+_KINDS = {"name": "name", "hash": "#", "colon": ":", "int": "int", "op": "op", "bad": "bad"}
 
 
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    pos = 0
-    n = len(text)
-    while pos < n:
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            tokens.append(_Token("bad", text[pos], pos, pos + 1))
-            pos += 1
-            continue
-        group = m.lastgroup
-        assert group is not None
-        if group != "ws":
-            tokens.append(_Token(_KINDS[group], m.group(), m.start(), m.end()))
-        pos = m.end()
-    tokens.append(_Token("eof", "<EOF>", n, n))
+def _tokenize(text: str, underscore: bool = False) -> list[_Token]:
+    pattern = _TOKEN_UNDERSCORE if underscore else _TOKEN
+    tokens = [_Token(_KINDS[m.lastgroup], m.group(), m.start(), m.end())  # type: ignore[index]
+              for m in pattern.finditer(text) if m.lastgroup != "ws"]
+    tokens.append(_Token("eof", "<EOF>", len(text), len(text)))
     return tokens
 
 
@@ -315,10 +339,18 @@ _VALID_TYPES = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
 _KEYWORDS = ("AND", "OR", "NOT", "BETWEEN", "IN")
 _SIZED = ("S", "B", "SS", "NS", "BS", "L", "M")
 
-# Errors found while parsing are reported after a successful parse, in DynamoDB's order: first the
-# whole-expression checks by rank, then (_LOCAL) the first problem met walking the expression
-# (operands before the operator or function using them), as DynamoDB reports them.
-_REDUNDANT, _FUNCTION, _MISUSE, _RESERVED, _SECTION, _PATHS, _ADD_DELETE, _LOCAL = range(8)
+# Problems found while parsing are reported after a successful parse (syntax errors are raised at
+# once), the first of each category kept, in DynamoDB's order of categories per language (as
+# recorded by dynalite's suite against DynamoDB). In a condition the "condition" category is the
+# first leaf condition (comparison, BETWEEN, IN, function) with any problem of its own, and of its
+# problems the first in _LEAF_ORDER.
+_ORDER = {
+    "condition": ("parens", "unknown_function", "misused_function", "reserved", "condition"),
+    "update": ("parens", "reserved", "unknown_function", "misused_function", "section", "name", "value", "paths",
+               "add_delete", "operand", "function"),
+    "projection": ("reserved", "name", "paths"),
+}
+_LEAF_ORDER = ("name_value", "operand", "distinct", "function")
 
 
 class _Parser:
@@ -326,16 +358,22 @@ class _Parser:
         self.text = text
         self.kind = kind
         self.ph = ph
-        self.tokens = _tokenize(text)
+        self.tokens = _tokenize(text, underscore=kind in ("UpdateExpression", "ProjectionExpression"))
         self.i = 0
         self.depth = 0
-        self.deferred: dict[int, str] = {}
+        self.mode = {"UpdateExpression": "update", "ProjectionExpression": "projection"}.get(kind, "condition")
+        self.name_category = "name_value" if self.mode == "condition" else "name"
+        self.value_category = "name_value" if self.mode == "condition" else "value"
+        self.deferred: dict[str, str] = {}
+        self.leaf_problems: dict[str, str] = {}
         self.parenthesised: set[int] = set()
         self.updating = kind == "UpdateExpression"  # SET, REMOVE, ADD, DELETE are keywords there
 
     # tokens
     def peek(self, ahead: int = 0) -> _Token:
-        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+        if ahead:
+            return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+        return self.tokens[self.i]  # never past the final EOF: next() stops there
 
     def next(self) -> _Token:
         tok = self.tokens[self.i]
@@ -368,14 +406,25 @@ class _Parser:
             near = self.text[start:max(following.end, tok.end)]
         return _error(self.kind, f'Syntax error; token: "{tok.text}", near: "{near.strip()}"')
 
-    def defer(self, rank: int, message: str) -> None:
-        self.deferred.setdefault(rank, message)
+    def defer(self, category: str, message: str) -> None:
+        if self.mode == "condition" and category in _LEAF_ORDER:
+            self.leaf_problems.setdefault(category, message)
+        else:
+            self.deferred.setdefault(category, message)
+
+    def leaf(self) -> None:
+        """A leaf condition is complete: the first one with problems fixes the "condition" error."""
+        if self.leaf_problems and "condition" not in self.deferred:
+            first = next(c for c in _LEAF_ORDER if c in self.leaf_problems)
+            self.deferred["condition"] = self.leaf_problems[first]
 
     def finish(self) -> None:
         if self.peek().kind != "eof":
             raise self.syntax_error()
-        if self.deferred:
-            raise _error(self.kind, self.deferred[min(self.deferred)])
+        self.leaf()
+        for category in _ORDER[self.mode]:
+            if category in self.deferred:
+                raise _error(self.kind, self.deferred[category])
 
     def nest(self) -> None:
         self.depth += 1
@@ -390,13 +439,13 @@ class _Parser:
             raise self.syntax_error(tok)
         if tok.kind == "name":
             if tok.text.upper() in RESERVED_WORDS:
-                self.defer(_RESERVED, f"Attribute name is a reserved keyword; reserved keyword: {tok.text}")
+                self.defer("reserved", f"Attribute name is a reserved keyword; reserved keyword: {tok.text}")
             return tok.text
         if tok.kind == "#":
             self.ph.used_names.add(tok.text)
             name = self.ph.names.get(tok.text)
             if name is None:
-                self.defer(_LOCAL, "An expression attribute name used in the document path is not defined; "
+                self.defer(self.name_category, "An expression attribute name used in the document path is not defined; "
                                    f"attribute name: {tok.text}")
                 return tok.text
             return name
@@ -435,7 +484,7 @@ class _Parser:
         self.ph.used_values.add(tok.text)
         av = self.ph.values.get(tok.text)
         if av is None:
-            self.defer(_LOCAL, "An expression attribute value used in expression is not defined; "
+            self.defer(self.value_category, "An expression attribute value used in expression is not defined; "
                                f"attribute value: {tok.text}")
             return ValueOperand({"NULL": True}, tok.text)
         return ValueOperand(av, tok.text)
@@ -448,7 +497,7 @@ class _Parser:
         self.expect_op(")")
         self.depth -= 1
         if id(inner) in self.parenthesised:
-            self.defer(_REDUNDANT, "The expression has redundant parentheses;")
+            self.defer("parens", "The expression has redundant parentheses;")
         self.parenthesised.add(id(inner))
 
     def operand(self) -> Operand:
@@ -483,24 +532,25 @@ class _Parser:
         call = Call(name, tuple(args))
         if name not in _CONDITION_FUNCTIONS and name not in _OPERAND_FUNCTIONS:
             if name in _UPDATE_FUNCTIONS:
-                self.defer(_MISUSE, f"The function is not allowed in a condition expression; function: {name}")
+                self.defer("misused_function",
+                           f"The function is not allowed in a condition expression; function: {name}")
             else:
-                self.defer(_FUNCTION, f"Invalid function name; function: {name}")
+                self.defer("unknown_function", f"Invalid function name; function: {name}")
             return call
         expected = {**_CONDITION_FUNCTIONS, **_OPERAND_FUNCTIONS}[name]
         if len(args) != expected:
-            self.defer(_LOCAL, "Incorrect number of operands for operator or function; "
+            self.defer("operand", "Incorrect number of operands for operator or function; "
                                f"operator or function: {name}, number of operands: {len(args)}")
             return call
         for arg in args:
             if isinstance(arg, Call) and arg.name in _CONDITION_FUNCTIONS:
-                self.defer(_MISUSE, "The function is not allowed to be used this way in an expression; "
+                self.defer("misused_function", "The function is not allowed to be used this way in an expression; "
                                     f"function: {arg.name}")
         if name == "size":
             self.check_type(args[0], name, _SIZED)
         elif name in ("attribute_exists", "attribute_not_exists", "attribute_type") \
                 and not isinstance(args[0], PathOperand):
-            self.defer(_LOCAL, f"Operator or function requires a document path; operator or function: {name}")
+            self.defer("function", f"Operator or function requires a document path; operator or function: {name}")
         elif name == "begins_with":
             for arg in args:
                 self.check_type(arg, name, ("S", "B"))
@@ -510,8 +560,11 @@ class _Parser:
                 self.check_type(args[1], name, ("S",))
             elif isinstance(args[1], ValueOperand) and args[1].name in self.ph.values \
                     and args[1].value["S"] not in v.TYPES:
-                self.defer(_LOCAL, f"Invalid attribute type name found; type: {args[1].value['S']}, "
-                                   f"valid types: {_VALID_TYPES}")
+                self.defer("function", f"Invalid attribute type name found; type: {args[1].value['S']}, "
+                                       f"valid types: {_VALID_TYPES}")
+            elif isinstance(args[1], PathOperand):  # the type is a value; a path's is unknown
+                self.defer("function", "Incorrect operand type for operator or function; operator or function: "
+                                       "attribute_type, operand type: {NS,SS,L,BS,N,M,B,BOOL,NULL,S}")
         if len(args) == 2 and name != "size":
             self.check_distinct(name, args[0], args[1:])
         return call
@@ -527,13 +580,14 @@ class _Parser:
     def check_type(self, operand: Operand, operator: str, allowed: tuple[str, ...]) -> None:
         kind = self.static_type(operand)
         if kind is not None and kind not in allowed:
-            self.defer(_LOCAL, "Incorrect operand type for operator or function; "
+            self.defer("function", "Incorrect operand type for operator or function; "
                                f"operator or function: {operator}, operand type: {kind}")
 
     def check_distinct(self, operator: str, first: Operand, rest: Iterable[Operand]) -> None:
         if isinstance(first, PathOperand) and any(isinstance(o, PathOperand) and o.path == first.path for o in rest):
-            self.defer(_LOCAL, "The first operand must be distinct from the remaining operands for this operator or "
-                               f"function; operator: {operator}, first operand: {show_path(first.path)}")
+            shown = show_path(first.path)
+            self.defer("distinct", "The first operand must be distinct from the remaining operands for this "
+                                   f"operator or function; operator: {operator}, first operand: {shown}")
 
     # conditions: each level answers a Condition, or an Operand its caller must still compare
     def condition(self) -> Condition:
@@ -577,6 +631,12 @@ class _Parser:
         return self.primary()
 
     def primary(self) -> Condition | Operand:
+        result = self.primary_body()
+        if isinstance(result, _CONDITIONS):
+            self.leaf()
+        return result
+
+    def primary_body(self) -> Condition | Operand:
         left: Operand
         if self.at_op("("):
             self.next()
@@ -617,7 +677,7 @@ class _Parser:
                 options.append(self.operand())
             self.expect_op(")")
             if len(options) > MAX_IN_OPERANDS:
-                self.defer(_LOCAL, "The IN operator is provided with too many operands; "
+                self.defer("function", "The IN operator is provided with too many operands; "
                                    f"number of operands: {len(options)}")
             for o in (left, *options):
                 self.check_comparable(o, "IN")
@@ -626,7 +686,7 @@ class _Parser:
         if isinstance(left, Call) and left.name in _CONDITION_FUNCTIONS:
             return Function(left.name, left.args)
         if isinstance(left, Call) and left.name in _OPERAND_FUNCTIONS:
-            self.defer(_MISUSE, f"The function is not allowed to be used this way in an expression; "
+            self.defer("misused_function", f"The function is not allowed to be used this way in an expression; "
                                 f"function: {left.name}")
             return Function(left.name, left.args)
         if isinstance(left, Call):
@@ -636,7 +696,7 @@ class _Parser:
     def check_comparable(self, operand: Operand, operator: str) -> None:
         """An operand of a comparison: a boolean function is not one; ordering needs S, N or B."""
         if isinstance(operand, Call) and operand.name in _CONDITION_FUNCTIONS:
-            self.defer(_MISUSE, "The function is not allowed to be used this way in an expression; "
+            self.defer("misused_function", "The function is not allowed to be used this way in an expression; "
                                 f"function: {operand.name}")
         elif operator in ("<", "<=", ">", ">=", "BETWEEN"):
             self.check_type(operand, operator, v.SCALAR_KEY_TYPES)
@@ -649,11 +709,11 @@ class _Parser:
         shown = (f"lower bound operand: AttributeValue: {show_value(low.value)}, "
                  f"upper bound operand: AttributeValue: {show_value(high.value)}")
         if v.value_type(low.value) != v.value_type(high.value):
-            self.defer(_LOCAL, f"The BETWEEN operator requires same data type for lower and upper bounds; {shown}")
+            self.defer("function", f"The BETWEEN operator requires same data type for lower and upper bounds; {shown}")
             return
         order = v.compare(low.value, high.value)
         if order is not None and order > 0:
-            self.defer(_LOCAL, "The BETWEEN operator requires upper bound to be greater than or equal to lower "
+            self.defer("function", "The BETWEEN operator requires upper bound to be greater than or equal to lower "
                                f"bound; {shown}")
 
     # updates
@@ -671,7 +731,7 @@ class _Parser:
                 raise self.syntax_error()
             self.next()
             if clause in seen:
-                self.defer(_SECTION, f'The "{clause}" section can only be used once in an update expression;')
+                self.defer("section", f'The "{clause}" section can only be used once in an update expression;')
             seen.add(clause)
             while True:
                 if clause == "SET":
@@ -698,7 +758,7 @@ class _Parser:
         update = Update(tuple(sets), tuple(removes), tuple(adds), tuple(deletes))
         problem = _overlap(written)
         if problem:
-            self.defer(_PATHS, problem)
+            self.defer("paths", problem)
         return update
 
     def check_add_delete(self, clause: str, value: ValueOperand) -> None:
@@ -707,7 +767,7 @@ class _Parser:
         kind = v.value_type(value.value)
         allowed = ("N", "SS", "NS", "BS") if clause == "ADD" else ("SS", "NS", "BS")
         if kind not in allowed:
-            self.defer(_ADD_DELETE, "Incorrect operand type for operator or function; "
+            self.defer("add_delete", "Incorrect operand type for operator or function; "
                                     f"operator: {clause}, operand type: {_TYPE_NAMES[kind]}")
 
     def set_value(self) -> Operand:
@@ -721,7 +781,15 @@ class _Parser:
         return left
 
     def set_operand(self) -> Operand:
+        """A path, a value, a function call, or a SET value in parentheses (which, unlike in a
+        condition, a path may not continue after: (b.c).d is a syntax error)."""
         tok = self.peek()
+        if tok.kind == "op" and tok.text == "(":
+            self.next()
+            self.nest()
+            inner = self.set_value()
+            self.close(inner)
+            return inner
         if tok.kind == "name" and self.peek(1).kind == "op" and self.peek(1).text == "(":
             call = self.call_in_update()
             return call
@@ -743,15 +811,16 @@ class _Parser:
         self.depth -= 1
         if name not in _UPDATE_FUNCTIONS:
             if name in _CONDITION_FUNCTIONS or name in _OPERAND_FUNCTIONS:
-                self.defer(_MISUSE, f"The function is not allowed in an update expression; function: {name}")
+                self.defer("misused_function", f"The function is not allowed in an update expression; function: {name}")
             else:
-                self.defer(_FUNCTION, f"Invalid function name; function: {name}")
+                self.defer("unknown_function", f"Invalid function name; function: {name}")
         elif len(args) != _UPDATE_FUNCTIONS[name]:
-            self.defer(_LOCAL, "Incorrect number of operands for operator or function; "
+            self.defer("operand", "Incorrect number of operands for operator or function; "
                                f"operator or function: {name}, number of operands: {len(args)}")
         elif name == "if_not_exists":
             if not isinstance(args[0], PathOperand):
-                self.defer(_LOCAL, "Operator or function requires a document path; operator or function: if_not_exists")
+                self.defer("function",
+                           "Operator or function requires a document path; operator or function: if_not_exists")
         else:
             for arg in args:
                 self.check_typed(arg, "list_append", ("L",))
@@ -761,7 +830,7 @@ class _Parser:
         if isinstance(operand, ValueOperand) and operand.name in self.ph.values:
             kind = v.value_type(operand.value)
             if kind not in allowed:
-                self.defer(_LOCAL, "Incorrect operand type for operator or function; "
+                self.defer("function", "Incorrect operand type for operator or function; "
                                    f"operator or function: {operator}, operand type: {kind}")
 
     def projection(self) -> tuple[Path, ...]:
@@ -771,7 +840,7 @@ class _Parser:
             paths.append(self.path())
         problem = _overlap(paths)
         if problem:
-            self.defer(_PATHS, problem)
+            self.defer("paths", problem)
         return tuple(paths)
 
 
@@ -788,6 +857,8 @@ def _overlap(paths: Iterable[Path]) -> str | None:
     """DynamoDB's refusal of two paths where one contains the other (overlap), else of two that go
     through one place as a map and as a list (conflict). Linear in the paths' length: a trie."""
     listed = list(paths)
+    if len(listed) < 2:
+        return None
     root = _Node(-1)
     for j, path in enumerate(listed):
         node = root
@@ -867,15 +938,7 @@ def parse_key_condition(text: str, ph: Placeholders, hash_key: tuple[str, str],
     parser = _start(text, ph, kind)
     condition = parser.condition()
     parser.finish()
-    terms = condition.terms if isinstance(condition, And) else (condition,)
-    for term in terms:
-        _key_operator_check(term)
-    found: dict[str, Condition] = {}
-    for term in terms:
-        name = _key_term_name(term)
-        if name in found:
-            raise DynamoDbError("KeyConditionExpressions must only contain one condition per key")
-        found[name] = term
+    found = _key_terms(condition)
     hash_name, hash_type = hash_key
     if hash_name not in found:
         raise DynamoDbError(f"Query condition missed key schema element: {hash_name}")
@@ -884,62 +947,76 @@ def parse_key_condition(text: str, ph: Placeholders, hash_key: tuple[str, str],
         if range_key is None:
             raise DynamoDbError("Query key condition not supported")
         raise DynamoDbError(f"Query condition missed key schema element: {range_key[0]}")
-    hash_term = found[hash_name]
-    if not isinstance(hash_term, Compare) or hash_term.op != "=":
+    hash_op, hash_operands = found[hash_name]
+    if hash_op != "=":
         raise DynamoDbError("Query key condition not supported")
-    hash_value = _key_value(hash_term.right, hash_type)
+    hash_value = _key_value(hash_operands[0], hash_type)
     if range_key is None or range_key[0] not in found:
         return KeyCondition(hash_name, hash_value)
     range_name, range_type = range_key
-    term = found[range_name]
-    if isinstance(term, Compare):
-        if term.op == "<>":
-            raise DynamoDbError("Query key condition not supported")
-        return KeyCondition(hash_name, hash_value, range_name, term.op, (_key_value(term.right, range_type),))
-    if isinstance(term, Between):
-        return KeyCondition(hash_name, hash_value, range_name, "BETWEEN",
-                            (_key_value(term.low, range_type), _key_value(term.high, range_type)))
-    assert isinstance(term, Function)
-    prefix = _key_value(term.args[1], range_type)
-    if range_type == "N":
-        raise _error(kind, "Incorrect operand type for operator or function; operator or function: begins_with, "
-                           "operand type: N")
-    return KeyCondition(hash_name, hash_value, range_name, "begins_with", (prefix,))
+    op, operands = found[range_name]
+    return KeyCondition(hash_name, hash_value, range_name, op, tuple(_key_value(o, range_type) for o in operands))
 
 
-def _key_operator_check(term: Condition) -> None:
-    if isinstance(term, Or):
-        raise DynamoDbError("Invalid operator used in KeyConditionExpression: OR")
-    if isinstance(term, Not):
-        raise DynamoDbError("Invalid operator used in KeyConditionExpression: NOT")
-    if isinstance(term, And):
-        raise DynamoDbError("Invalid operator used in KeyConditionExpression: AND")
-    if isinstance(term, In):
-        raise DynamoDbError("Invalid operator used in KeyConditionExpression: IN")
-    if isinstance(term, Function) and term.name != "begins_with":
-        raise DynamoDbError(f"Invalid operator used in KeyConditionExpression: {term.name}")
-    if isinstance(term, Compare) and term.op == "<>":
-        raise DynamoDbError("Invalid operator used in KeyConditionExpression: <>")
+_AS_RANGE: dict[str, RangeOp] = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_FLIPPED: dict[str, RangeOp] = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
-def _key_term_name(term: Condition) -> str:
-    subject: Operand
-    if isinstance(term, Compare):
-        subject, other = term.left, [term.right]
-    elif isinstance(term, Between):
-        subject, other = term.operand, [term.low, term.high]
-    else:
-        assert isinstance(term, Function)
-        subject, other = term.args[0], list(term.args[1:])
-    if not isinstance(subject, PathOperand) or not all(isinstance(o, ValueOperand) for o in other):
-        raise DynamoDbError("Query key condition not supported")
-    if len(subject.path) != 1 or not isinstance(subject.path[0], str):
-        raise DynamoDbError("KeyConditionExpressions cannot have conditions on nested attributes")
-    return subject.path[0]
+def _key_terms(condition: Condition) -> dict[str, tuple[RangeOp, tuple[Operand, ...]]]:
+    """The key conditions ANDed together, {attribute: (op, value operands)}, with DynamoDB's
+    structural refusals in its order (they come before any look at the key schema)."""
+    found: dict[str, tuple[RangeOp, tuple[Operand, ...]]] = {}
+    pending: list[Condition] = [condition]
+    while pending:
+        term = pending.pop()
+        if isinstance(term, And):
+            pending.extend(reversed(term.terms))  # left to right
+            continue
+        if isinstance(term, Or | Not | In):
+            word = {Or: "OR", Not: "NOT", In: "IN"}[type(term)]
+            raise DynamoDbError(f"Invalid operator used in KeyConditionExpression: {word}")
+        if isinstance(term, Compare) and term.op == "<>":
+            raise DynamoDbError("Invalid operator used in KeyConditionExpression: <>")
+        if isinstance(term, Function) and term.name != "begins_with":
+            raise DynamoDbError(f"Invalid operator used in KeyConditionExpression: {term.name}")
+        operands: tuple[Operand, ...]
+        if isinstance(term, Compare):
+            op: RangeOp = _AS_RANGE[term.op]
+            operands = (term.left, term.right)
+        elif isinstance(term, Between):
+            op, operands = "BETWEEN", (term.operand, term.low, term.high)
+        else:
+            assert isinstance(term, Function)
+            op, operands = "begins_with", term.args
+        if op in ("BETWEEN", "begins_with") and not isinstance(operands[0], PathOperand):
+            raise DynamoDbError(f"Invalid condition in KeyConditionExpression: {op} operator must have the key "
+                                "attribute as its first operand")
+        name: str | None = None
+        position = 0
+        for i, operand in enumerate(operands):
+            if isinstance(operand, PathOperand):
+                if name is not None:
+                    raise DynamoDbError("Invalid condition in KeyConditionExpression: Multiple attribute names used "
+                                        "in one condition")
+                if len(operand.path) > 1:
+                    raise DynamoDbError("KeyConditionExpressions cannot have conditions on nested attributes")
+                name, position = str(operand.path[0]), i
+            elif isinstance(operand, Call):
+                raise DynamoDbError("KeyConditionExpressions cannot contain nested operations")
+        if name is None:
+            raise DynamoDbError("Invalid condition in KeyConditionExpression: No key attribute specified")
+        if name in found:
+            raise DynamoDbError("KeyConditionExpressions must only contain one condition per key")
+        if position:  # :v < sk is sk > :v
+            op = _FLIPPED[op]
+        found[name] = (op, tuple(o for i, o in enumerate(operands) if i != position))
+    if len(found) > 2:
+        raise DynamoDbError("Conditions can be of length 1 or 2 only")
+    return found
 
 
 def _key_value(operand: Operand, key_type: str) -> AttributeValue:
-    assert isinstance(operand, ValueOperand)
+    assert isinstance(operand, ValueOperand)  # _key_terms let only values besides the key through
     if v.value_type(operand.value) != key_type:
         raise DynamoDbError("One or more parameter values were invalid: Condition parameter type does not match "
                             "schema type")
@@ -983,7 +1060,9 @@ def _size(av: AttributeValue | None) -> AttributeValue | None:
     if av is None:
         return None
     kind = v.value_type(av)
-    if kind in ("S", "B", "SS", "NS", "BS", "L", "M"):
+    if kind == "S":  # in bytes, as DynamoDB documents size (PartiQL's size: "an attribute's size in bytes")
+        return {"N": str(len(av["S"].encode("utf-8", "surrogatepass")))}
+    if kind in ("B", "SS", "NS", "BS", "L", "M"):
         return {"N": str(len(av[kind]))}
     return None
 
@@ -992,7 +1071,15 @@ def _ordered(op: str, a: AttributeValue, b: AttributeValue) -> bool:
     order = v.compare(a, b)
     if order is None:
         return False
-    return {"<": order < 0, "<=": order <= 0, ">": order > 0, ">=": order >= 0, "=": order == 0}[op]
+    if op == "<":
+        return order < 0
+    if op == "<=":
+        return order <= 0
+    if op == ">":
+        return order > 0
+    if op == ">=":
+        return order >= 0
+    return order == 0
 
 
 def _begins_with(target: AttributeValue, prefix: AttributeValue) -> bool:
@@ -1146,42 +1233,75 @@ def _set_value(operand: Operand, item: Item) -> AttributeValue:
     return {"L": [*first["L"], *second["L"]]}
 
 
-def _copy_along(item: Item, path: Path) -> tuple[Any, Any] | None:
-    """Copy the containers on `path` (copy on write: the old item stays intact) and answer the
-    container holding the last element and that element; None when the path does not lead there
-    (a missing parent, or a map where the path indexes a list or the reverse)."""
-    if len(path) == 1:
-        return item, path[0]
-    holder: Any = item
-    key: Any = path[0]
-    current: AttributeValue | None = item.get(str(key))
+class _Writer:
+    """The new item being built: containers are copied once, when first written through (copy on
+    write: the old item stays intact, and many actions on one big list copy it once, not each time)."""
+
+    def __init__(self, old: Item) -> None:
+        self.item: Item = dict(old)
+        self.fresh: set[int] = set()  # ids of the containers this writer made
+
+    def along(self, path: Path) -> tuple[Any, Any] | None:
+        """The (writable) container holding the last element of `path`, and that element; None when
+        the path does not lead there (a missing parent, or a map where the path indexes a list or
+        the reverse)."""
+        if len(path) == 1:
+            return self.item, path[0]
+        holder: Any = self.item
+        key: Any = path[0]
+        current: AttributeValue | None = self.item.get(str(key))
+        for element in path[1:]:
+            want = "L" if isinstance(element, int) else "M"
+            if current is None or want not in current:
+                return None
+            if id(current) not in self.fresh:
+                current = {want: list(current[want]) if want == "L" else dict(current[want])}
+                self.fresh.add(id(current))
+                holder[key] = current
+            holder, key = current[want], element
+            if isinstance(element, int):
+                current = holder[element] if element < len(holder) else None
+            else:
+                current = holder.get(element)
+        return holder, key
+
+    def assign(self, path: Path, value: AttributeValue) -> None:
+        found = self.along(path)
+        if found is None:
+            raise DynamoDbError(_INVALID_PATH)
+        holder, key = found
+        if isinstance(holder, list):
+            if key < len(holder):
+                holder[key] = value
+            else:
+                holder.append(value)
+        else:
+            holder[key] = value
+
+    def remove(self, path: Path) -> None:
+        """REMOVE (and an emptied set): a missing element is fine, an impossible path is not."""
+        found = self.along(path)
+        if found is None:
+            raise DynamoDbError(_INVALID_PATH)
+        holder, key = found
+        if isinstance(holder, list):
+            if key < len(holder):
+                del holder[key]
+        else:
+            holder.pop(key, None)
+
+
+def _leads_somewhere(item: Item, path: Path) -> bool:
+    """Whether `path`'s parent exists with the right container type (without writing anything)."""
+    current: AttributeValue | None = item.get(str(path[0]))
     for element in path[1:]:
         want = "L" if isinstance(element, int) else "M"
-        if current is None or v.value_type(current) != want:
-            return None
-        copy: AttributeValue = {want: list(current[want]) if want == "L" else dict(current[want])}
-        holder[key] = copy
-        holder, key = copy[want], element
-        if isinstance(element, int):
-            current = holder[element] if element < len(holder) else None
-        else:
-            current = holder.get(element)
-    return holder, key
-
-
-def _assign(item: Item, path: Path, value: AttributeValue) -> None:
-    found = _copy_along(item, path)
-    if found is None:
-        raise DynamoDbError(_INVALID_PATH)
-    holder, key = found
-    if isinstance(holder, list):
-        assert isinstance(key, int)
-        if key < len(holder):
-            holder[key] = value
-        else:
-            holder.append(value)
-    else:
-        holder[key] = value
+        if current is None or want not in current:
+            return False
+        children = current[want]
+        current = (children[element] if element < len(children) else None) if isinstance(element, int) \
+            else children.get(element)
+    return True
 
 
 def apply_update(update: Update, item: Item | None) -> Item:
@@ -1196,27 +1316,20 @@ def apply_update(update: Update, item: Item | None) -> Item:
 
 def _apply(update: Update, item: Item | None) -> Item:
     old: Item = item or {}
-    new: Item = dict(old)
-    values = [(action.path, _set_value(action.value, old)) for action in update.sets]
+    writer = _Writer(old)
+    # Within a list, elements are set (and added to) in ascending index order whatever the
+    # expression's order: SET l[4] = :x, l[2] = :y on a 2-element list appends :y, then :x.
+    values = sorted(((action.path, _set_value(action.value, old)) for action in update.sets),
+                    key=lambda pair: _index_order(pair[0]))
     for path, value in values:
-        _assign(new, path, value)
+        if len(path) - 1 + _levels(value) > v.MAX_NESTING:
+            raise DynamoDbError("Nesting Levels have exceeded supported limits")
+        writer.assign(path, value)
     # REMOVE: list elements by descending index, so each index means the one in the old list.
     for path in sorted(update.removes, key=lambda p: p[-1] if isinstance(p[-1], int) else -1, reverse=True):
-        if len(path) == 1:
-            new.pop(str(path[0]), None)
-            continue
-        found = _copy_along(new, path)
-        if found is None:
-            raise DynamoDbError(_INVALID_PATH)
-        holder, key = found
-        if isinstance(holder, list):
-            assert isinstance(key, int)
-            if key < len(holder):
-                del holder[key]
-        else:
-            holder.pop(key, None)
-    for add in update.adds:
-        current = resolve(new, add.path)
+        writer.remove(path)
+    for add in sorted(update.adds, key=lambda a: _index_order(a.path)):
+        current = resolve(writer.item, add.path)
         kind = v.value_type(add.value)
         if current is None:
             result = add.value
@@ -1226,35 +1339,41 @@ def _apply(update: Update, item: Item | None) -> Item:
             result = v.add_numbers(v.number(current), v.number(add.value))
         else:
             result = {kind: _set_union(kind, current[kind], add.value[kind])}
-        _assign(new, add.path, result)
+        writer.assign(add.path, result)
     for delete in update.deletes:
-        current = resolve(new, delete.path)
+        current = resolve(writer.item, delete.path)
         kind = v.value_type(delete.value)
         if current is None:
-            if _copy_along(dict(new), delete.path) is None:
+            if not _leads_somewhere(writer.item, delete.path):
                 raise DynamoDbError(_INVALID_PATH)
             continue
         if v.value_type(current) != kind:
             raise DynamoDbError(_WRONG_TYPE)
         remaining = _set_difference(kind, current[kind], delete.value[kind])
         if remaining:
-            _assign(new, delete.path, {kind: remaining})
+            writer.assign(delete.path, {kind: remaining})
         else:
-            _remove(new, delete.path)
-    return new
+            writer.remove(delete.path)
+    return writer.item
 
 
-def _remove(item: Item, path: Path) -> None:
-    found = _copy_along(item, path)
-    if found is None:
-        return
-    holder, key = found
-    if isinstance(holder, list):
-        assert isinstance(key, int)
-        if key < len(holder):
-            del holder[key]
-    else:
-        holder.pop(key, None)
+def _levels(av: AttributeValue) -> int:
+    """How many maps and lists nest in `av` (0 for a scalar or a set). Iterative."""
+    deepest = 0
+    stack: list[tuple[AttributeValue, int]] = [(av, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if "M" in value:
+            stack.extend((child, depth + 1) for child in value["M"].values())
+            deepest = max(deepest, depth + 1)
+        elif "L" in value:
+            stack.extend((child, depth + 1) for child in value["L"])
+            deepest = max(deepest, depth + 1)
+    return deepest
+
+
+def _index_order(path: Path) -> tuple[tuple[int, int | str], ...]:
+    return tuple((1, e) if isinstance(e, int) else (0, e) for e in path)
 
 
 def _set_union(kind: str, current: list[Any], extra: list[Any]) -> list[Any]:

@@ -71,7 +71,8 @@ _OPERATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]
 
 
 def check_mixing(request: Mapping[str, Any], operation: str) -> None:
-    """Refuse legacy and expression parameters together, and placeholders with no expression."""
+    """Refuse legacy and expression parameters together, a ConditionalOperator with nothing to
+    combine, and placeholders with no expression (the order of AWS's own request validator)."""
     legacy, expressions, valued = _OPERATIONS[operation]
     given_legacy = [p for p in _LEGACY_ORDER if p in legacy and request.get(p) is not None]
     given_expressions = [p for p in _EXPRESSION_ORDER if p in expressions and request.get(p) is not None]
@@ -79,6 +80,9 @@ def check_mixing(request: Mapping[str, Any], operation: str) -> None:
         raise DynamoDbError("Can not use both expression and non-expression parameters in the same request: "
                             f"Non-expression parameters: {{{', '.join(given_legacy)}}} "
                             f"Expression parameters: {{{', '.join(given_expressions)}}}")
+    if request.get("ConditionalOperator") is not None and not any(
+            request.get(p) is not None for p in ("Expected", "QueryFilter", "ScanFilter")):
+        raise DynamoDbError("ConditionalOperator cannot be used without Filter or Expected")
     if request.get("ExpressionAttributeNames") is not None and not given_expressions:
         raise DynamoDbError("ExpressionAttributeNames can only be specified when using expressions")
     if request.get("ExpressionAttributeValues") is not None and not any(request.get(p) is not None for p in valued):
@@ -95,9 +99,11 @@ def check_mixing(request: Mapping[str, Any], operation: str) -> None:
 _ARITY: dict[str, int | None] = {"EQ": 1, "NE": 1, "LE": 1, "LT": 1, "GE": 1, "GT": 1, "NOT_NULL": 0, "NULL": 0,
                                  "CONTAINS": 1, "NOT_CONTAINS": 1, "BEGINS_WITH": 1, "IN": None, "BETWEEN": 2}
 _SCALARS = ("S", "N", "B")
+# (Recorded: CONTAINS takes BOOL and NULL too, refusing only sets, maps and lists.)
+_MEMBERS = ("S", "N", "B", "BOOL", "NULL")
 _TYPES: dict[str, tuple[str, ...] | None] = {"EQ": None, "NE": None, "LE": _SCALARS, "LT": _SCALARS,
-                                             "GE": _SCALARS, "GT": _SCALARS, "CONTAINS": _SCALARS,
-                                             "NOT_CONTAINS": _SCALARS, "BEGINS_WITH": ("S", "B"), "IN": _SCALARS,
+                                             "GE": _SCALARS, "GT": _SCALARS, "CONTAINS": _MEMBERS,
+                                             "NOT_CONTAINS": _MEMBERS, "BEGINS_WITH": ("S", "B"), "IN": _SCALARS,
                                              "BETWEEN": _SCALARS, "NULL": None, "NOT_NULL": None}
 _COMPARES = {"EQ": "=", "NE": "<>", "LE": "<=", "LT": "<", "GE": ">=", "GT": ">"}
 
@@ -116,13 +122,13 @@ def _operands(operator: str, attribute_values: Sequence[Any] | None) -> list[Att
         kind = v.value_type(x)
         if allowed is not None and kind not in allowed:
             raise DynamoDbError(_INVALID + f"ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
+    if any(v.value_type(x) != v.value_type(given[0]) for x in given[1:]):
+        raise DynamoDbError(_INVALID + "AttributeValues inside AttributeValueList must be of same type")
     if operator == "BETWEEN":
-        if v.value_type(given[0]) != v.value_type(given[1]):
-            raise DynamoDbError(_INVALID + "AttributeValues inside AttributeValueList must be of same type")
         order = v.compare(given[0], given[1])
         if order is not None and order > 0:
-            raise DynamoDbError(_INVALID + "The BETWEEN condition was provided a range where the lower bound is "
-                                           "greater than the upper bound")
+            raise DynamoDbError("The BETWEEN condition was provided a range where the lower bound is greater than "
+                                "the upper bound")
     return given
 
 
@@ -137,13 +143,18 @@ def _condition(name: str, operator: str, given: list[AttributeValue]) -> Conditi
         return Function("attribute_exists", (subject,))
     if operator == "CONTAINS":
         return Function("contains", (subject, operands[0]))
-    if operator == "NOT_CONTAINS":
-        return And((Function("attribute_exists", (subject,)), Not(Function("contains", (subject, operands[0])))))
+    if operator == "NOT_CONTAINS":  # as NOT contains(...): true when the attribute is absent
+        return Not(Function("contains", (subject, operands[0])))
     if operator == "BEGINS_WITH":
         return Function("begins_with", (subject, operands[0]))
     if operator == "IN":
         return In(subject, operands)
     return Between(subject, operands[0], operands[1])
+
+
+def _check_conditional_operator(conditions: Mapping[str, Any] | None, conditional_operator: str | None) -> None:
+    if conditional_operator is not None and conditions is not None and len(conditions) < 2:
+        raise DynamoDbError("ConditionalOperator can only be used when Filter or Expected has two or more elements")
 
 
 def _combine(terms: list[Condition], conditional_operator: str | None) -> Condition | None:
@@ -157,6 +168,7 @@ def _combine(terms: list[Condition], conditional_operator: str | None) -> Condit
 def filter_condition(filters: Mapping[str, Mapping[str, Any]] | None,
                      conditional_operator: str | None = None) -> Condition | None:
     """A QueryFilter or ScanFilter as a Condition (None when empty)."""
+    _check_conditional_operator(filters, conditional_operator)
     terms: list[Condition] = []
     for name, spec in (filters or {}).items():
         operator = spec.get("ComparisonOperator")
@@ -170,17 +182,21 @@ def filter_condition(filters: Mapping[str, Mapping[str, Any]] | None,
 def expected_condition(expected: Mapping[str, Mapping[str, Any]] | None,
                        conditional_operator: str | None = None) -> Condition | None:
     """Expected (Value / Exists, or ComparisonOperator + AttributeValueList) as a Condition."""
+    _check_conditional_operator(expected, conditional_operator)
     terms: list[Condition] = []
     for name, spec in (expected or {}).items():
         value, exists = spec.get("Value"), spec.get("Exists")
         operator, listed = spec.get("ComparisonOperator"), spec.get("AttributeValueList")
+        if value is not None and listed is not None:
+            raise DynamoDbError(_INVALID + f"Value and AttributeValueList cannot be used together for "
+                                           f"Attribute: {name}")
         if operator is not None:
-            if value is not None and listed is not None:
-                raise DynamoDbError(_INVALID + f"Value and AttributeValueList cannot be used together for "
-                                               f"Attribute: {name}")
             if exists is not None:
                 raise DynamoDbError(_INVALID + f"Exists and ComparisonOperator cannot be used together for "
                                                f"Attribute: {name}")
+            if operator not in ("NULL", "NOT_NULL") and value is None and listed is None:
+                raise DynamoDbError(_INVALID + f"Value or AttributeValueList must be used with ComparisonOperator: "
+                                               f"{operator} for Attribute: {name}")
             given = _operands(operator, listed if listed is not None else ([value] if value is not None else []))
             terms.append(_condition(name, operator, given))
             continue
@@ -201,26 +217,27 @@ def expected_condition(expected: Mapping[str, Mapping[str, Any]] | None,
 
 def key_conditions(conditions: Mapping[str, Mapping[str, Any]], hash_key: tuple[str, str],
                    range_key: tuple[str, str] | None = None) -> KeyCondition:
-    """KeyConditions against the queried key schema ((name, type) pairs, as parse_key_condition)."""
-    if len(conditions) > 2:
-        raise DynamoDbError("Conditions can be of length 1 or 2 only")
-    hash_name, hash_type = hash_key
+    """KeyConditions against the queried key schema ((name, type) pairs, as parse_key_condition).
+    DynamoDB's order: each condition's values and arity, then their count, then the schema."""
     parsed: dict[str, tuple[str, list[AttributeValue]]] = {}
     for name, spec in conditions.items():
         operator = spec.get("ComparisonOperator")
         if operator is None:
             raise DynamoDbError("1 validation error detected: Value null at 'comparisonOperator' failed to satisfy "
                                 "constraint: Member must not be null")
-        given = _operands(operator, spec.get("AttributeValueList"))
-        allowed = ("EQ",) if name == hash_name else ("EQ", "LE", "LT", "GE", "GT", "BEGINS_WITH", "BETWEEN")
-        if operator not in allowed:
-            raise DynamoDbError("Attempted conditional constraint is not an indexable operation")
-        parsed[name] = (operator, given)
+        parsed[name] = (operator, _operands(operator, spec.get("AttributeValueList")))
+    if not 1 <= len(parsed) <= 2:
+        raise DynamoDbError("Conditions can be of length 1 or 2 only")
+    hash_name, hash_type = hash_key
     if hash_name not in parsed:
         raise DynamoDbError(f"Query condition missed key schema element: {hash_name}")
     others = [n for n in parsed if n != hash_name]
     if others and (range_key is None or others[0] != range_key[0]):
         raise DynamoDbError(f"Query condition missed key schema element: {range_key[0] if range_key else hash_name}")
+    for name, (operator, _) in parsed.items():
+        allowed = ("EQ",) if name == hash_name else ("EQ", "LE", "LT", "GE", "GT", "BEGINS_WITH", "BETWEEN")
+        if operator not in allowed:
+            raise DynamoDbError("Attempted conditional constraint is not an indexable operation")
     hash_value = _typed(parsed[hash_name][1][0], hash_type)
     if not others or range_key is None:
         return KeyCondition(hash_name, hash_value)

@@ -11,6 +11,8 @@ Contract (the rest of services/dynamodb relies on it):
   (numbers canonical, see ``normalize_number``); they raise ``DynamoDbError`` (ValidationException)
   with DynamoDB's own words. Values that came out of them (or out of storage) are "valid" and the
   other functions assume it; they never raise on valid input.
+* ``check_key_value(name, av, type, is_hash=...)`` applies the key attributes' own rules (type,
+  non-empty, 2048 / 1024 bytes).
 * ``item_size(item)`` is DynamoDB's accounting (name bytes + value bytes); ``check_item_size``
   raises "Item size has exceeded the maximum allowed size" above 400 KB.
 * ``compare(a, b)`` orders two scalars of one type (S by UTF-8 bytes, N numerically, B bytewise) and
@@ -203,6 +205,28 @@ def validate_item(item: object) -> Item:
     return {name: validate_value(av) for name, av in item.items()}
 
 
+def check_key_value(name: str, av: AttributeValue, key_type: str, *, is_hash: bool, in_item: bool = False) -> None:
+    """A (valid) value used as key attribute `name` of type `key_type` ("S" | "N" | "B"): DynamoDB's
+    refusals of the wrong type (an Item says which; a Key does not), empty strings and binaries, and
+    keys above 2048 (hash) / 1024 (range) bytes."""
+    kind = value_type(av)
+    if kind != key_type:
+        if in_item:
+            raise _fail(_INVALID + f"Type mismatch for key {name} expected: {key_type} actual: {kind}")
+        raise _fail("The provided key element does not match the schema")
+    if kind == "N":
+        return
+    size = len(av["S"].encode("utf-8", "surrogatepass")) if kind == "S" else len(av["B"])
+    if size == 0:
+        what = "string" if kind == "S" else "binary"
+        raise _fail(f"One or more parameter values are not valid. The AttributeValue for a key attribute cannot "
+                    f"contain an empty {what} value. Key: {name}")
+    if is_hash and size > 2048:
+        raise _fail(_INVALID + "Size of hashkey has exceeded the maximum size limit of2048 bytes")
+    if not is_hash and size > 1024:
+        raise _fail(_INVALID + "Aggregated size of all range keys has exceeded the size limit of 1024 bytes")
+
+
 # --- size ------------------------------------------------------------------------------------------
 
 def _number_size(text: str) -> int:
@@ -263,8 +287,8 @@ def check_item_size(item: Item, message: str = "Item size has exceeded the maxim
 
 def compare(a: AttributeValue, b: AttributeValue) -> int | None:
     """-1, 0 or 1 for two S, two N or two B values; None when DynamoDB does not order them."""
-    kind = value_type(a)
-    if kind != value_type(b) or kind not in SCALAR_KEY_TYPES:
+    kind = next(iter(a))
+    if kind not in b or kind not in SCALAR_KEY_TYPES:
         return None
     x: Any = Decimal(a["N"]) if kind == "N" else a[kind]
     y: Any = Decimal(b["N"]) if kind == "N" else b[kind]
@@ -275,6 +299,10 @@ def compare(a: AttributeValue, b: AttributeValue) -> int | None:
 def values_equal(a: AttributeValue, b: AttributeValue) -> bool:
     """DynamoDB's equality: same type and same value; sets regardless of order; numbers numerically.
     Iterative (values nest 32 levels at most, but nothing here relies on it)."""
+    if "S" in a or "B" in a or "BOOL" in a or "NULL" in a:  # the common case: one scalar, no walk
+        return a == b
+    if "N" in a:
+        return "N" in b and (a["N"] == b["N"] or Decimal(a["N"]) == Decimal(b["N"]))
     stack: list[tuple[AttributeValue, AttributeValue]] = [(a, b)]
     while stack:
         x, y = stack.pop()
