@@ -486,3 +486,32 @@ def test_leading_keys_condition(server: Server, ddb: Any) -> None:
     with pytest.raises(ClientError) as exc:
         as_user.delete_item(TableName=name, Key={"pk": {"S": "mine"}})
     assert api_error(exc)[1] == "AccessDeniedException"
+
+
+def test_read_refusals(ddb: Any) -> None:
+    name = make_table(ddb, "N", gsi=True)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"KeyConditionExpression": "sk = :s", "ExpressionAttributeValues": {":s": {"N": "1"}}},
+         "Query condition missed key schema element: pk"),
+        ({"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}},
+          "ExclusiveStartKey": {"pk": {"S": "a"}}},
+         "The provided starting key is invalid: The provided key element does not match the schema"),
+        ({"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}},
+          "ExclusiveStartKey": {"pk": {"S": "b"}, "sk": {"N": "1"}}},
+         "The provided starting key is outside query boundaries based on provided conditions"),
+        ({"IndexName": "byG", "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "a"}},
+          "ConsistentRead": True}, "Consistent reads are not supported on global secondary indexes"),
+        ({"IndexName": "nope", "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "a"}}},
+         "The table does not have the specified index: nope"),
+        ({"Select": "ALL_PROJECTED_ATTRIBUTES", "KeyConditionExpression": "pk = :p",
+          "ExpressionAttributeValues": {":p": {"S": "a"}}},
+         "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ClientError) as exc:
+            ddb.query(TableName=name, **kwargs)
+        assert api_error(exc) == (400, "ValidationException", message), kwargs
+    with pytest.raises(ClientError) as exc:
+        ddb.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": {"pk": {"S": f"k{i}"}, "sk": {"N": "1"}}}}
+                                                  for i in range(26)]})
+    assert api_error(exc)[:2] == (400, "ValidationException")
