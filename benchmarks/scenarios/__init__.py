@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from benchmarks.context import Context
 
 MODULES = ("warm", "throughput", "cold", "snapstart", "async_events", "events", "peers", "memory",
-           "event_sources", "s3", "apigateway", "kms", "logs")
+           "event_sources", "s3", "apigateway", "kms", "logs", "dynamodb")
 
 
 @dataclass(frozen=True, slots=True)

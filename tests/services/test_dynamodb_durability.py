@@ -23,6 +23,11 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(fresh_server: Server) 
                                                                                   "KeyType": "HASH"}],
                                               "Projection": {"ProjectionType": "ALL"}}],
                      BillingMode="PAY_PER_REQUEST")
+    increment = {"TransactItems": [{"Update": {"TableName": "durable", "Key": {"pk": {"S": "counter"}},
+                                               "UpdateExpression": "ADD n :one",
+                                               "ExpressionAttributeValues": {":one": {"N": "1"}}}}],
+                 "ClientRequestToken": "once-only"}
+    ddb.transact_write_items(**increment)
     acknowledged: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -66,6 +71,10 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(fresh_server: Server) 
             break
         kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
     assert set(acknowledged) <= found
+    # The idempotency token outlived the crash: the same request is answered, not applied again.
+    ddb.transact_write_items(**increment)
+    assert ddb.get_item(TableName="durable", Key={"pk": {"S": "counter"}})["Item"]["n"] == {"N": "1"}
+    found.discard("counter")
     by_index = ddb.query(TableName="durable", IndexName="byG", KeyConditionExpression="g = :g",
                          ExpressionAttributeValues={":g": {"S": "all"}}, Select="COUNT")
     assert by_index["Count"] == len(found)

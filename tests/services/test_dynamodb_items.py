@@ -362,6 +362,17 @@ def test_transactions(ddb: Any) -> None:
     assert api_error(exc)[1] == "IdempotentParameterMismatchException"
     with pytest.raises(ClientError) as exc:
         ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "new"}}}},
+            {"ConditionCheck": {"TableName": name, "Key": {"pk": {"S": "acct1"}}, "ConditionExpression": "bal > :x",
+                                "ExpressionAttributeValues": {":x": {"N": "1000"}},
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}])
+    reasons = exc.value.response["CancellationReasons"]
+    assert reasons[0] == {"Code": "None"}
+    assert reasons[1] == {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed",
+                          "Item": {"pk": {"S": "acct1"}, "bal": {"N": "30"}}}
+    assert "Item" not in ddb.get_item(TableName=name, Key={"pk": {"S": "new"}})  # nothing was written
+    with pytest.raises(ClientError) as exc:
+        ddb.transact_write_items(TransactItems=[
             {"Put": {"TableName": name, "Item": {"pk": {"S": "acct1"}}}},
             {"Delete": {"TableName": name, "Key": {"pk": {"S": "acct1"}}}}])
     assert api_error(exc) == (400, "ValidationException",
@@ -483,3 +494,43 @@ def test_leading_keys_condition(server: Server, ddb: Any) -> None:
     with pytest.raises(ClientError) as exc:
         as_user.delete_item(TableName=name, Key={"pk": {"S": "mine"}})
     assert api_error(exc)[1] == "AccessDeniedException"
+
+
+def test_read_refusals(ddb: Any) -> None:
+    name = make_table(ddb, "N", gsi=True)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"KeyConditionExpression": "sk = :s", "ExpressionAttributeValues": {":s": {"N": "1"}}},
+         "Query condition missed key schema element: pk"),
+        ({"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}},
+          "ExclusiveStartKey": {"pk": {"S": "a"}}},
+         "The provided starting key is invalid: The provided key element does not match the schema"),
+        ({"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}},
+          "ExclusiveStartKey": {"pk": {"S": "b"}, "sk": {"N": "1"}}},
+         "The provided starting key is outside query boundaries based on provided conditions"),
+        ({"IndexName": "byG", "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "a"}},
+          "ConsistentRead": True}, "Consistent reads are not supported on global secondary indexes"),
+        ({"IndexName": "nope", "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "a"}}},
+         "The table does not have the specified index: nope"),
+        ({"Select": "ALL_PROJECTED_ATTRIBUTES", "KeyConditionExpression": "pk = :p",
+          "ExpressionAttributeValues": {":p": {"S": "a"}}},
+         "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ClientError) as exc:
+            ddb.query(TableName=name, **kwargs)
+        assert api_error(exc) == (400, "ValidationException", message), kwargs
+    with pytest.raises(ClientError) as exc:
+        ddb.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": {"pk": {"S": f"k{i}"}, "sk": {"N": "1"}}}}
+                                                  for i in range(26)]})
+    assert api_error(exc)[:2] == (400, "ValidationException")
+
+
+def test_an_unsigned_request_is_refused_in_dynamodbs_shape(server: Server) -> None:
+    import httpx
+
+    r = httpx.post(server.endpoint + "/", content=b"{}",
+                   headers={"x-amz-target": "DynamoDB_20120810.ListTables",
+                            "content-type": "application/x-amz-json-1.0"})
+    assert r.status_code in (400, 403), r.text
+    body = r.json()
+    assert "__type" in body and "MissingAuthenticationToken" in body["__type"], body

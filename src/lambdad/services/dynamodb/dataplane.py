@@ -12,8 +12,9 @@ stops at 1 MB read, as DynamoDB's do.
 
 TransactWriteItems checks every condition before writing anything, in one store transaction: all of it
 commits or none (TransactionCanceledException with a reason per item, in AWS's shape). A
-ClientRequestToken is remembered for 10 minutes: the same request again answers as the first did
-without writing again, another request with that token is IdempotentParameterMismatchException.
+ClientRequestToken is remembered for 10 minutes, in the store and in the writes' transaction: the same
+request again answers as the first did without writing again (after a restart too), another request
+with that token is IdempotentParameterMismatchException.
 """
 
 from __future__ import annotations
@@ -118,8 +119,6 @@ class DataPlane:
         self.tables = tables
         self.items = items
         self.clock = items.clock
-        # (account, region, token) -> (expires at, digest of the request, answer)
-        self._tokens: dict[tuple[str, str, str], tuple[float, str, dict[str, Any]]] = {}
 
     def table(self, account: str, region: str, name: str) -> Table:
         return self.tables.get(account, region, name)
@@ -449,15 +448,14 @@ class DataPlane:
     def transact_write_items(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         token = p.get("ClientRequestToken")
         now = self.clock.time()
+        digest = _digest(p) if token else ""
         if token:
-            self._tokens = {k: v for k, v in self._tokens.items() if v[0] > now}
-            digest = _digest(p)
-            seen = self._tokens.get((account, region, token))
+            seen = self.items.rows.token(account, region, token, now)
             if seen is not None:
-                if seen[1] != digest:
+                if seen[0] != digest:
                     raise DynamoDbError("The request uses the same client token as a previous, but non-identical "
                                         "request.", code="IdempotentParameterMismatchException")
-                return seen[2]
+                return seen[1]
         entries = p["TransactItems"]
         # Parse and validate everything first: a malformed part fails the request (ValidationException).
         plan: list[tuple[Table, RowKey, Check | None, Callable[[Item | None], Item | None] | None, str]] = []
@@ -534,12 +532,12 @@ class DataPlane:
                 self.items.change(table, key, old, new)
                 cap.add_write(table.name, max(item_size(new) if new else 0, item_size(old) if old else 0),
                               self.items.indexes_touched(table, old, new), transactional=True)
-        for entry_plan in plan:
-            if entry_plan[3] is None:  # a ConditionCheck reads
-                cap.add_read(entry_plan[0].name, 0, True, transactional=True)
-        out = _with_capacity({}, cap, p, many=True)
-        if token:
-            self._tokens[(account, region, token)] = (now + IDEMPOTENCY_SECONDS, _digest(p), out)
+            for entry_plan in plan:
+                if entry_plan[3] is None:  # a ConditionCheck reads
+                    cap.add_read(entry_plan[0].name, 0, True, transactional=True)
+            out = _with_capacity({}, cap, p, many=True)
+            if token:  # with the writes: a retry after a crash finds the token exactly when they committed
+                self.items.rows.remember_token(account, region, token, now + IDEMPOTENCY_SECONDS, digest, out)
         return out
 
     def transact_get_items(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:

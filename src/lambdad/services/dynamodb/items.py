@@ -170,7 +170,7 @@ class Items:
             if check is not None:
                 check(old)
             new = apply(old)
-            check_item_size(new)
+            check_item_size(new, "Item size to update has exceeded the maximum allowed size")
             keys.item_key(table, new)
             self.change(table, key, old, new)
         if capacity is not None:

@@ -56,6 +56,15 @@ CREATE TABLE IF NOT EXISTS ddb_index_rows (
     rk BLOB NOT NULL,
     PRIMARY KEY (table_id, idx, ihh, ihk, irk, hk, rk)
 );
+CREATE TABLE IF NOT EXISTS ddb_tokens (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    token TEXT NOT NULL,
+    expires REAL NOT NULL,
+    digest TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    PRIMARY KEY (account, region, token)
+);
 """
 
 HASH_SPACE = 2**31
@@ -259,6 +268,21 @@ class ItemRows:
         for key, item in list(self.all_items(table_id)):
             self.store.execute("UPDATE ddb_items SET expires=? WHERE table_id=? AND hh=? AND hk=? AND rk=?",
                                (expiry_of(item), table_id, key.hh, key.hk, key.rk))
+
+    # -- idempotency tokens (TransactWriteItems' ClientRequestToken) ------------------------------
+    def token(self, account: str, region: str, token: str, now: float) -> tuple[str, dict[str, Any]] | None:
+        """(digest of the request, answer) a live token was used for."""
+        self.store.execute("DELETE FROM ddb_tokens WHERE expires<=?", (now,))
+        row = self.store.one("SELECT digest, answer FROM ddb_tokens WHERE account=? AND region=? AND token=?",
+                             (account, region, token))
+        return None if row is None else (row["digest"], json.loads(row["answer"]))
+
+    def remember_token(self, account: str, region: str, token: str, expires: float, digest: str,
+                       answer: dict[str, Any]) -> None:
+        self.store.execute(
+            "INSERT INTO ddb_tokens (account, region, token, expires, digest, answer) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (account, region, token) DO UPDATE SET expires=excluded.expires, digest=excluded.digest, "
+            "answer=excluded.answer", (account, region, token, expires, digest, json.dumps(answer)))
 
     # -- whole tables --------------------------------------------------------------------------
     def stats(self, table_id: int) -> tuple[int, int]:

@@ -166,8 +166,10 @@ class Tables:
         for r in store.all("SELECT id, account, region, name, spec FROM ddb_tables"):
             t = Table.load(r["id"], r["account"], r["region"], r["name"], r["spec"])
             self._tables[(t.account, t.region, t.name)] = t
-        # Called with a table being deleted (DynamoDB Streams closes its stream there, later).
+        # Called with a table being deleted, inside the deletion's transaction (DynamoDB Streams closes
+        # its stream there), and for members a description adds (LatestStreamArn, LatestStreamLabel).
         self.on_delete: list[Callable[[Table], None]] = []
+        self.describers: list[Callable[[Table], dict[str, Any]]] = []
 
     # -- lookups -------------------------------------------------------------------------------
     def find(self, account: str, region: str, name: str) -> Table | None:
@@ -296,6 +298,8 @@ class Tables:
             out["GlobalSecondaryIndexes"] = [self._describe_index(table, i, status) for i in table.gsis]
         if table.stream:
             out["StreamSpecification"] = table.stream
+        for describer in self.describers:
+            out.update(describer(table))
         return out
 
     def _describe_index(self, table: Table, index: Index, status: str = "ACTIVE") -> dict[str, Any]:

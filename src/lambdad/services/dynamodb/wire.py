@@ -38,6 +38,8 @@ class DynamoDbWire:
         self.tables = tables
         self.streams = streams
         self.authorize: Authorize | None = tables.authorize
+        # the Router refuses an unsigned request with this target prefix in DynamoDB's JSON shape
+        self.target_prefixes = (TARGET,)
 
     async def dispatch(self, request: ApiRequest) -> ApiResponse:
         target = request.headers.get("x-amz-target", "")
