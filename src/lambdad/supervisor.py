@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdad.clock import SYSTEM, Clock
+from lambdad.store.errors import StoreError
 
 log = logging.getLogger("lambdad.supervisor")
 
@@ -133,3 +134,27 @@ class TaskSet:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)  # outcomes were logged by _done
         self._tasks.clear()
+
+
+async def flush_periodically(flush: Callable[[], None], interval: float, *, max_delay: float, what: str,
+                             clock: Clock = SYSTEM) -> None:
+    """Call `flush` every `interval` seconds until cancelled, and once more on the way out (a loop for
+    `Supervisor.start`). While the store refuses (`StoreError`: a locked database), try again after
+    doubling delays up to `max_delay`, warning once per outage: what `flush` could not write stays
+    with its owner until the store is back, so the work that produced it never waits."""
+    delay = interval
+    try:
+        while True:
+            await clock.sleep(delay)
+            try:
+                flush()
+                delay = interval
+            except StoreError as exc:
+                if delay == interval:
+                    log.warning("%s not written yet: %s", what, exc)
+                delay = min(delay * 2, max_delay)
+    finally:
+        try:
+            flush()
+        except StoreError:
+            pass  # still locked at close: nothing more to do

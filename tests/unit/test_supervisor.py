@@ -199,3 +199,44 @@ def test_restarts_back_off_and_a_healthy_run_starts_the_count_afresh() -> None:
 
     slept, restarts = run(scenario())
     assert slept == [0.5, 1.0, 1.5, 0.5, 1.0] and restarts == 5
+
+
+def test_a_flush_loop_backs_off_while_the_store_refuses_and_flushes_once_more_at_close(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from lambdad.clock import SYSTEM
+    from lambdad.store.errors import StoreError
+    from lambdad.supervisor import flush_periodically
+
+    sleeps: list[float] = []
+    outcomes = [StoreError("locked"), StoreError("locked"), StoreError("locked"), None, StoreError("locked"), None]
+    flushed: list[bool] = []
+
+    class Recording:
+        time, monotonic, call_later = SYSTEM.time, SYSTEM.monotonic, SYSTEM.call_later
+
+        async def sleep(self, seconds: float) -> None:
+            sleeps.append(seconds)
+            if len(sleeps) > len(outcomes):
+                await asyncio.Event().wait()  # parked: the test cancels the loop here
+            await asyncio.sleep(0)
+
+    def flush() -> None:
+        outcome = outcomes[len(flushed)] if len(flushed) < len(outcomes) else None
+        flushed.append(outcome is None)
+        if outcome is not None:
+            raise outcome
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(flush_periodically(flush, 1.0, max_delay=3.0, what="figures",
+                                                        clock=Recording()))  # type: ignore[arg-type]
+        while len(sleeps) <= len(outcomes):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with caplog.at_level(logging.WARNING, logger="lambdad.supervisor"):
+        run(scenario())
+    assert sleeps == [1.0, 2.0, 3.0, 3.0, 1.0, 2.0, 1.0]  # doubling up to the cap, back to the interval
+    assert len(flushed) == len(outcomes) + 1 and flushed[-1]  # one more flush on the way out
+    assert [r.getMessage() for r in caplog.records] == ["figures not written yet: locked"] * 2  # once an outage

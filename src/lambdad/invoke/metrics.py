@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from lambdad.clock import SYSTEM, Clock
 from lambdad.store.errors import StoreError
+from lambdad.supervisor import flush_periodically
 
 log = logging.getLogger("lambdad.invoke")
 
@@ -209,22 +210,8 @@ class LambdaMetrics:
             raise
 
     async def run_flusher(self) -> None:
-        delay = self.flush_interval
-        try:
-            while True:
-                await self.clock.sleep(delay)
-                try:
-                    self.flush()
-                    delay = self.flush_interval
-                except StoreError as exc:
-                    if delay == self.flush_interval:
-                        log.warning("Lambda metrics not written yet: %s", exc)
-                    delay = min(delay * 2, 60.0)
-        finally:
-            try:
-                self.flush()
-            except StoreError:
-                pass
+        await flush_periodically(self.flush, self.flush_interval, max_delay=60.0, what="Lambda metrics",
+                                 clock=self.clock)
 
     def function_totals(self) -> Iterator[tuple[tuple[str, str, str, str], float]]:
         yield from self.counters.items()

@@ -9,14 +9,13 @@ created on first write, as Lambda creates them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from lambdad.services.logs.groups import LogsService
 from lambdad.services.logs.records import LogGroup, LogStream
 from lambdad.store.datadir import is_disk_full
 from lambdad.store.errors import StoreError
+from lambdad.supervisor import flush_periodically
 
 log = logging.getLogger("lambdad.logs")
 
@@ -57,18 +56,5 @@ class LogStore:
             raise
 
     async def run_flusher(self) -> None:
-        delay = self.flush_interval
-        try:
-            while True:
-                await asyncio.sleep(delay)
-                try:
-                    self.flush()
-                    delay = self.flush_interval
-                except StoreError as exc:
-                    # Invocations keep running; their lines wait in memory until the store is back.
-                    if delay == self.flush_interval:
-                        log.warning("function logs not written yet: %s", exc)
-                    delay = min(delay * 2, 5.0)
-        finally:
-            with contextlib.suppress(StoreError):  # still locked: nothing more to do at close
-                self.flush()
+        # Invocations keep running while the store is locked; their lines wait in memory until it is back.
+        await flush_periodically(self.flush, self.flush_interval, max_delay=5.0, what="function logs")
