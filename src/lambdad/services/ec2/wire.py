@@ -6,6 +6,7 @@ domain, the records render themselves as the model's shapes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lambdad import botocore_models
@@ -58,17 +59,32 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
             raise Ec2Error("Request would have succeeded, but DryRun flag is set.", code="DryRunOperation",
                            status=412)
 
-    # -- VPCs --------------------------------------------------------------------------------
-    @svc.operation("CreateVpc")
-    async def create_vpc(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        return {"Vpc": ec2.create_vpc(*where(request), p).to_wire()}
+    def creation(operation: str, member: str, create: Callable[[str, str, dict[str, Any]], Any]) -> None:
+        """An operation answering the record it made, e.g. CreateVpc -> {"Vpc": ...}."""
+        @svc.operation(operation)
+        async def handler(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+            dry_run(p)
+            return {member: create(*where(request), p).to_wire()}
 
-    @svc.operation("DescribeVpcs")
-    async def describe_vpcs(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        found, token = ec2.describe_vpcs(*where(request), p)
-        return {"Vpcs": [v.to_wire() for v in found], "NextToken": token}
+    def listing(operation: str, member: str, describe: Callable[[str, str, dict[str, Any]], tuple[list[Any], Any]],
+                records: bool = True) -> None:
+        """A Describe* operation answering one page (records rendered, or already in wire form) and its token."""
+        @svc.operation(operation)
+        async def handler(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
+            dry_run(p)
+            found, token = describe(*where(request), p)
+            return {member: [r.to_wire() for r in found] if records else found, "NextToken": token}
+
+    def action(operation: str, act: Callable[[str, str, dict[str, Any]], Any]) -> None:
+        """An operation whose answer is empty (its success is the status)."""
+        @svc.operation(operation)
+        async def handler(request: ApiRequest, p: dict[str, Any]) -> None:
+            dry_run(p)
+            act(*where(request), p)
+
+    # -- VPCs --------------------------------------------------------------------------------
+    creation("CreateVpc", "Vpc", ec2.create_vpc)
+    listing("DescribeVpcs", "Vpcs", ec2.describe_vpcs)
 
     @svc.operation("DeleteVpc")
     async def delete_vpc(request: ApiRequest, p: dict[str, Any]) -> None:
@@ -76,16 +92,8 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         ec2.delete_vpc(*where(request), p["VpcId"])
 
     # -- subnets -----------------------------------------------------------------------------
-    @svc.operation("CreateSubnet")
-    async def create_subnet(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        return {"Subnet": ec2.create_subnet(*where(request), p).to_wire()}
-
-    @svc.operation("DescribeSubnets")
-    async def describe_subnets(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        found, token = ec2.describe_subnets(*where(request), p)
-        return {"Subnets": [s.to_wire() for s in found], "NextToken": token}
+    creation("CreateSubnet", "Subnet", ec2.create_subnet)
+    listing("DescribeSubnets", "Subnets", ec2.describe_subnets)
 
     @svc.operation("DeleteSubnet")
     async def delete_subnet(request: ApiRequest, p: dict[str, Any]) -> None:
@@ -100,11 +108,7 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         wire = group.to_wire()
         return {"GroupId": group.id, "Tags": wire["Tags"], "SecurityGroupArn": group.arn}
 
-    @svc.operation("DescribeSecurityGroups")
-    async def describe_security_groups(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        found, token = ec2.describe_security_groups(*where(request), p)
-        return {"SecurityGroups": [g.to_wire() for g in found], "NextToken": token}
+    listing("DescribeSecurityGroups", "SecurityGroups", ec2.describe_security_groups)
 
     @svc.operation("DeleteSecurityGroup")
     async def delete_security_group(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -131,17 +135,10 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         dry_run(p)
         return {"Return": True, "RevokedSecurityGroupRules": ec2.revoke(*where(request), p, egress=True)}
 
-    @svc.operation("DescribeSecurityGroupRules")
-    async def describe_security_group_rules(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        found, token = ec2.describe_security_group_rules(*where(request), p)
-        return {"SecurityGroupRules": found, "NextToken": token}
+    listing("DescribeSecurityGroupRules", "SecurityGroupRules", ec2.describe_security_group_rules, records=False)
 
     # -- internet gateways -------------------------------------------------------------------
-    @svc.operation("CreateInternetGateway")
-    async def create_internet_gateway(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        return {"InternetGateway": ec2.create_internet_gateway(*where(request), p).to_wire()}
+    creation("CreateInternetGateway", "InternetGateway", ec2.create_internet_gateway)
 
     @svc.operation("AttachInternetGateway")
     async def attach_internet_gateway(request: ApiRequest, p: dict[str, Any]) -> None:
@@ -158,11 +155,7 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         dry_run(p)
         ec2.delete_internet_gateway(*where(request), p["InternetGatewayId"])
 
-    @svc.operation("DescribeInternetGateways")
-    async def describe_internet_gateways(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        found, token = ec2.describe_internet_gateways(*where(request), p)
-        return {"InternetGateways": [g.to_wire() for g in found], "NextToken": token}
+    listing("DescribeInternetGateways", "InternetGateways", ec2.describe_internet_gateways)
 
     # -- NAT gateways ------------------------------------------------------------------------
     @svc.operation("CreateNatGateway")
@@ -173,11 +166,7 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
             out["ClientToken"] = p["ClientToken"]
         return out
 
-    @svc.operation("DescribeNatGateways")
-    async def describe_nat_gateways(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        found, token = ec2.describe_nat_gateways(*where(request), p)
-        return {"NatGateways": [n.to_wire() for n in found], "NextToken": token}
+    listing("DescribeNatGateways", "NatGateways", ec2.describe_nat_gateways)
 
     @svc.operation("DeleteNatGateway")
     async def delete_nat_gateway(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -190,15 +179,8 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         dry_run(p)
         return ec2.describe_vpc_attribute(*where(request), p["VpcId"], p["Attribute"])
 
-    @svc.operation("ModifyVpcAttribute")
-    async def modify_vpc_attribute(request: ApiRequest, p: dict[str, Any]) -> None:
-        dry_run(p)
-        ec2.modify_vpc_attribute(*where(request), p)
-
-    @svc.operation("ModifySubnetAttribute")
-    async def modify_subnet_attribute(request: ApiRequest, p: dict[str, Any]) -> None:
-        dry_run(p)
-        ec2.modify_subnet_attribute(*where(request), p)
+    action("ModifyVpcAttribute", ec2.modify_vpc_attribute)
+    action("ModifySubnetAttribute", ec2.modify_subnet_attribute)
 
     @svc.operation("AllocateAddress")
     async def allocate_address(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -206,10 +188,7 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         wire = ec2.allocate_address(*where(request), p).to_wire()
         return {k: wire[k] for k in ("AllocationId", "PublicIp", "Domain", "PublicIpv4Pool", "NetworkBorderGroup")}
 
-    @svc.operation("ReleaseAddress")
-    async def release_address(request: ApiRequest, p: dict[str, Any]) -> None:
-        dry_run(p)
-        ec2.release_address(*where(request), p)
+    action("ReleaseAddress", ec2.release_address)
 
     @svc.operation("DescribeAddresses")
     async def describe_addresses(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -243,10 +222,7 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         ec2.create_route(*where(request), p)
         return {"Return": True}
 
-    @svc.operation("DeleteRoute")
-    async def delete_route(request: ApiRequest, p: dict[str, Any]) -> None:
-        dry_run(p)
-        ec2.delete_route(*where(request), p)
+    action("DeleteRoute", ec2.delete_route)
 
     @svc.operation("AssociateRouteTable")
     async def associate_route_table(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -260,11 +236,7 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         ec2.disassociate_route_table(*where(request), p["AssociationId"])
 
     # -- interfaces, zones, tags -------------------------------------------------------------
-    @svc.operation("DescribeNetworkInterfaces")
-    async def describe_network_interfaces(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        found, token = ec2.describe_network_interfaces(*where(request), p)
-        return {"NetworkInterfaces": found, "NextToken": token}
+    listing("DescribeNetworkInterfaces", "NetworkInterfaces", ec2.describe_network_interfaces, records=False)
 
     @svc.operation("DescribeAvailabilityZones")
     async def describe_availability_zones(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
@@ -281,11 +253,7 @@ def build(ec2: Ec2, authorize: Authorize | None) -> query.QueryService:
         dry_run(p)
         ec2.delete_tags(*where(request), p["Resources"], p.get("Tags"))
 
-    @svc.operation("DescribeTags")
-    async def describe_tags(request: ApiRequest, p: dict[str, Any]) -> dict[str, Any]:
-        dry_run(p)
-        found, token = ec2.describe_tags(*where(request), p)
-        return {"Tags": found, "NextToken": token}
+    listing("DescribeTags", "Tags", ec2.describe_tags, records=False)
 
     assert set(svc.operations) == SERVED, set(svc.operations) ^ SERVED
     return svc
