@@ -42,8 +42,8 @@ def page(request: ApiRequest, console_path: str | None) -> ApiResponse:
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>lambdad</title></head><body>"
             f"<h1>lambdad {html.escape(__version__)}</h1>"
             "<p>A self-hosted server speaking the AWS Lambda APIs (and S3, SQS, SNS, EventBridge, API Gateway, "
-            "IAM, KMS, CloudWatch Logs). Point an AWS SDK or the AWS CLI at this address; every API request "
-            "is SigV4-signed.</p><ul>"
+            "IAM, KMS, CloudWatch Logs and metrics, DynamoDB, EC2). Point an AWS SDK or the AWS CLI at this "
+            "address; every API request is SigV4-signed.</p><ul>"
             f'<li>health: <a href="{HEALTH_PATH}">{HEALTH_PATH}</a></li>'
             f"<li>console: {console}</li>"
             f'<li>docs: README.md of lambdad; the Lambda API: <a href="{DOCS_URL}">{DOCS_URL}</a></li>'
