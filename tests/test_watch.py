@@ -121,6 +121,8 @@ def test_lambdad_dev_updates_the_function_on_save(server: Server, tmp_path: Path
         while json.loads(lam.invoke(FunctionName=name)["Payload"].read()) != {"version": 3}:
             assert time.monotonic() < deadline, "".join(seen)
             time.sleep(0.1)
+        # Ctrl-C once the watcher is idle again (its update and waiter done), as a user presses it
+        _next_line(lines, "changed", deadline, seen)
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(15) == 0
