@@ -91,7 +91,10 @@ def test_lambdad_dev_updates_the_function_on_save(server: Server, tmp_path: Path
     lam = server.client("lambda")
     proc = subprocess.Popen([sys.executable, "-m", "lambdad", "dev", str(src), "--name", name, "--handler",
                              "app.handler", "--role", ROLE, "--endpoint-url", server.endpoint],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=client_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=client_env(),
+                            # as from a terminal: a suite started in the background (`.ci/run &`) ignores
+                            # SIGINT, and an ignored signal stays ignored across exec
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: queue.Queue[str] = queue.Queue()
     seen: list[str] = []
     threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
